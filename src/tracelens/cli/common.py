@@ -1,0 +1,97 @@
+"""Options and output helpers shared by every CLI command group.
+
+stdout carries data (tables, JSON); stderr carries diagnostics and progress.
+``--json`` is offered by every command that emits data, via ``json_option``.
+Exit codes: 0 success, 1 a finding/condition the command reports as failure
+(e.g. drift alerts, ingest errors), 2 usage errors (click's default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from tracelens.query import parse_when
+from tracelens.store import DEFAULT_STORE, STORE_ENV, Store, StoreError
+
+
+def store_option(f: Callable) -> Callable:
+    return click.option(
+        "--store",
+        "store_path",
+        envvar=STORE_ENV,
+        default=DEFAULT_STORE,
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help=f"Store directory (or set {STORE_ENV}).",
+    )(f)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
+
+
+def open_store(path: str, create: bool = False) -> Store:
+    try:
+        return Store(path, create=create)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, dt.datetime | dt.date):
+        return o.isoformat()
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=_default))
+
+
+def emit_jsonl(rows: list[dict]) -> None:
+    for r in rows:
+        click.echo(json.dumps(r, ensure_ascii=False, default=_default))
+
+
+def err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def out_console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def diag(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def when_option(name: str, end: bool = False) -> Callable:
+    def convert(ctx, param, value):
+        try:
+            return parse_when(value, end=end)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    return click.option(
+        f"--{name}",
+        name,
+        callback=convert,
+        help=f"{'End' if end else 'Start'} of the time window: YYYY-MM-DD, ISO datetime, 'yesterday', or e.g. 7d.",
+    )
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()

@@ -1,0 +1,109 @@
+"""`tracelens ingest`: read log exports into the store."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tracelens.cli.common import diag, emit_json, json_option, open_store, store_option
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "force_format", help="Skip sniffing and read every input as this format.")
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Column mapping for generic CSV/JSONL/Parquet, e.g. --map prompt=question --map response=answer.",
+)
+@click.option("--naive-tz", default="UTC", show_default=True, help="Zone for timestamps without one, or 'reject'.")
+@click.option("--default-time", help="Timestamp (ISO 8601) for records that carry none; otherwise they are quarantined.")
+@click.option("--provider", help="Provider for generic formats whose records do not say.")
+@click.option("--batch-size", default=5000, show_default=True, help="Records per atomic commit.")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@store_option
+@json_option
+def ingest(paths, force_format, maps, naive_tz, default_time, provider, batch_size, no_progress, store_path, as_json):
+    """Read log files into the store.
+
+    PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
+    .zst are decompressed transparently. Each file's format is sniffed from its
+    first bytes (see `tracelens formats`). Every record is stored, counted as a
+    duplicate, skipped (a non-LLM span) or quarantined with a reason.
+
+    \b
+    Examples:
+      tracelens ingest logs/2026-11-*.jsonl.gz
+      tracelens ingest --format generic_csv --map prompt=question --map response=answer data.csv
+      cat export.jsonl | tracelens ingest -
+    """
+    from tracelens.ingest.base import IngestOptions
+    from tracelens.ingest.pipeline import ingest as run_ingest
+
+    column_map = {}
+    for m in maps:
+        if "=" not in m:
+            raise click.BadParameter(f"--map expects FIELD=COLUMN, got {m!r}")
+        k, v = m.split("=", 1)
+        column_map[k.strip()] = v.strip()
+    store = open_store(store_path, create=True)
+    options = IngestOptions(column_map=column_map, naive_tz=naive_tz, default_time=default_time, provider=provider)
+    show_progress = not no_progress and sys.stderr.isatty()
+
+    def progress(res):
+        if show_progress:
+            click.echo(
+                f"\r{res.path[-50:]}: {res.read:,} read, {res.stored:,} stored, {res.quarantined:,} quarantined",
+                err=True,
+                nl=False,
+            )
+
+    summary = run_ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size, progress=progress)
+    if show_progress:
+        click.echo("", err=True)
+    if as_json:
+        emit_json(summary.to_dict())
+    else:
+        from rich.table import Table
+
+        from tracelens.cli.common import out_console
+
+        t = Table("file", "format", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
+        for f in summary.files:
+            t.add_row(
+                f.path, f.format or "-", f"{f.read:,}", f"{f.stored:,}", f"{f.duplicates:,}", f"{f.quarantined:,}",
+                f"{f.skipped:,}",
+            )
+        t.add_row(
+            "total", "", *(f"{summary.total(k):,}" for k in ("read", "stored", "duplicates", "quarantined", "skipped"))
+        )
+        out_console().print(t)
+        naive = summary.total("naive_timestamps")
+        if naive:
+            diag(f"note: {naive:,} timestamps had no time zone and were read as {naive_tz}")
+        if summary.total("quarantined"):
+            diag(f"see quarantined records with: tracelens quarantine --store {store_path}")
+    for f in summary.errors:
+        diag(f"error: {f.error}")
+    if summary.errors:
+        sys.exit(1)
+
+
+@click.command()
+@json_option
+def formats(as_json):
+    """List the input formats `ingest` recognises."""
+    from tracelens.ingest.registry import FORMATS
+
+    rows = [{"name": f.name, "description": f.description} for f in sorted(FORMATS.values(), key=lambda f: f.name)]
+    if as_json:
+        emit_json(rows)
+    else:
+        for r in rows:
+            click.echo(f"{r['name']:<24} {r['description']}")
+
+
+commands = [ingest, formats]

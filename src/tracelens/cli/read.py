@@ -1,0 +1,184 @@
+"""Read commands: `stats`, `show`, `search`, `quarantine`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import polars as pl
+
+from tracelens.cli.common import emit_json, emit_jsonl, json_option, open_store, out_console, store_option, when_option
+from tracelens.query import SearchFilters, search, stats
+from tracelens.textsafe import one_line, visible
+
+
+@click.command(name="stats")
+@store_option
+@json_option
+def stats_cmd(store_path, as_json):
+    """Traces per day, per model (requested vs returned) and per source format; quarantine count."""
+    s = stats(open_store(store_path))
+    if as_json:
+        emit_json(s.to_dict())
+        return
+    from rich.table import Table
+
+    con = out_console()
+    span = f"{s.first:%Y-%m-%d %H:%M} .. {s.last:%Y-%m-%d %H:%M} UTC" if s.first else "empty"
+    con.print(f"{s.traces:,} traces ({span}), {s.quarantined:,} quarantined")
+    t = Table("date", "traces", "refusals", box=None, title="per day")
+    for d, n, r in s.per_day:
+        t.add_row(d, f"{n:,}", f"{r:,}")
+    con.print(t)
+    t = Table("model requested", "model returned", "traces", box=None, title="per model")
+    for a, b, n in s.per_model:
+        t.add_row(visible(a) or "-", visible(b) or "-", f"{n:,}")
+    con.print(t)
+    t = Table("source format", "traces", box=None, title="per source format")
+    for a, n in s.per_format:
+        t.add_row(a, f"{n:,}")
+    con.print(t)
+    if s.quarantine_reasons:
+        t = Table("quarantine reason", "records", box=None, title="quarantine")
+        for a, n in s.quarantine_reasons[:15]:
+            t.add_row(visible(a), f"{n:,}")
+        con.print(t)
+
+
+def trace_to_jsonable(row: dict) -> dict:
+    out = {}
+    for k, v in row.items():
+        if k == "attributes" and isinstance(v, list):
+            v = {kv[0]: kv[1] for kv in v} if v and isinstance(v[0], tuple) else {d["key"]: d["value"] for d in v}
+        out[k] = v
+    return out
+
+
+@click.command()
+@click.argument("trace_id")
+@store_option
+@json_option
+def show(trace_id, store_path, as_json):
+    """Show one whole trace (an unambiguous id prefix is enough)."""
+    row = open_store(store_path).get(trace_id)
+    if row is None:
+        raise click.ClickException(f"no trace {trace_id!r} in {store_path}")
+    row = trace_to_jsonable(row)
+    if as_json:
+        emit_json(row)
+        return
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    con = out_console()
+    meta = Table.grid(padding=(0, 2))
+    for k in (
+        "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_is_alias", "user_id",
+        "session_id", "app", "stop_reason", "stop_reason_raw", "stop_details", "refusal", "refusal_evidence",
+        "temperature", "max_tokens", "input_tokens", "output_tokens", "latency_ms", "status", "error_type",
+        "request_id", "source_format", "source_file", "source_locator",
+    ):
+        if row.get(k) is not None:
+            meta.add_row(Text(k, style="bold"), Text(visible(str(row[k]))))
+    con.print(meta)
+    if row.get("system_prompt"):
+        con.print(Panel(Text(visible(row["system_prompt"])), title="system"))
+    for m in row.get("messages") or []:
+        body = visible(m.get("text") or "")
+        for c in m.get("tool_calls") or []:
+            body += f"\n[tool call] {visible(c.get('name') or '')}({visible(c.get('arguments') or '')})"
+        con.print(Panel(Text(body), title=m.get("role") or "?"))
+    resp = visible(row.get("response_text") or "")
+    for c in row.get("tool_calls") or []:
+        resp += f"\n[tool call] {visible(c.get('name') or '')}({visible(c.get('arguments') or '')})"
+    con.print(Panel(Text(resp), title="response"))
+
+
+def search_options(f):
+    for opt in reversed(
+        [
+            click.option("--user", help="Exact user id."),
+            click.option("--session", help="Exact session or conversation id."),
+            click.option("--model", help="Substring of the requested or returned model."),
+            click.option("--app", help="Exact app name."),
+            when_option("since"),
+            when_option("until", end=True),
+            click.option("--text", help="Case-insensitive substring of prompt, response or system prompt."),
+            click.option("--regex", help="Regular expression over prompt, response or system prompt."),
+            click.option("--stop-reason", help="Normalised or raw stop reason, e.g. max_tokens, refusal."),
+            click.option("--refusals", "refusal_only", is_flag=True, help="Only traces labelled as refusals."),
+            click.option("--limit", default=50, show_default=True, type=int, help="Maximum rows (0 = no limit)."),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit) -> SearchFilters:
+    return SearchFilters(
+        user=user, session=session, model=model, app=app, since=since, until=until, text=text, regex=regex,
+        stop_reason=stop_reason, refusal_only=refusal_only, limit=limit or None,
+    )
+
+
+@click.command(name="search")
+@search_options
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per line.")
+@store_option
+@json_option
+def search_cmd(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit, as_jsonl,
+               store_path, as_json):
+    """Find traces. Only partitions in the time window are read.
+
+    \b
+    Examples:
+      tracelens search --user 4411 --since "2026-11-18 13:00" --until "2026-11-18 17:00"
+      tracelens search --text refund --refusals --json
+    """
+    f = filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit)
+    try:
+        df = search(open_store(store_path), f)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    rows = df.to_dicts()
+    if as_json:
+        emit_json(rows)
+        return
+    if as_jsonl:
+        emit_jsonl(rows)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table("time (UTC)", "trace", "user", "model returned", "refusal", "prompt", "response", box=None)
+    for r in rows:
+        model_ret = (r["model_returned"] or r["model_requested"] or "-") + (" (alias)" if r["model_is_alias"] else "")
+        t.add_row(
+            f"{r['timestamp']:%Y-%m-%d %H:%M:%S}", Text(r["trace_id"][:20]), Text(visible(r["user_id"] or "-")),
+            Text(visible(model_ret)), r["refusal"] or "-", Text(one_line(r["prompt_text"], 40)),
+            Text(one_line(r["response_text"], 40)),
+        )
+    out_console().print(t)
+    click.echo(f"{len(rows)} trace(s)", err=True)
+
+
+@click.command()
+@click.option("--limit", default=50, show_default=True)
+@store_option
+@json_option
+def quarantine(limit, store_path, as_json):
+    """List quarantined records with their reasons."""
+    df = open_store(store_path).scan("quarantine").sort("quarantined_at", descending=True).head(limit or None).collect()
+    rows = df.drop("date").to_dicts()
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{visible(r['source_file'])}:{r['source_locator']}: {visible(r['reason'])}")
+    if not rows:
+        click.echo("quarantine is empty", err=True)
+
+
+commands = [stats_cmd, show, search_cmd, quarantine]
+_ = (json, pl)

@@ -1,0 +1,78 @@
+"""Contracts shared by every importer.
+
+An importer (``tracelens.ingest.formats.<name>``) is a ``Format`` object with
+``sniff`` (how sure it is that the first bytes of a file are its format) and
+``parse`` (yield one item per input record). Each item is exactly one of:
+
+* a ``dict`` holding trace fields (any subset of ``tracelens.schema.FIELDS``
+  plus ``source_locator``); the pipeline fills derived columns (hashes, model
+  identity, prompt_text, trace_id when missing) in ``finalize``;
+* ``Quarantined(locator, reason, raw)``: the record could not be read;
+* ``Skipped(locator, reason)``: a valid record that is not an LLM call (a
+  tool or agent span); counted, not stored.
+
+Importers never raise for bad records: they yield ``Quarantined`` with a
+precise reason, so one bad line never takes valid records down with it. They
+raise ``FormatError`` only when the whole file is unusable (then the pipeline
+quarantines nothing and reports a clear per-file error).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class FormatError(Exception):
+    """The whole file cannot be read as this format (user-facing message)."""
+
+
+class RecordError(Exception):
+    """One record is invalid; the message becomes its quarantine reason."""
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    locator: str
+    reason: str
+    raw: str | None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    locator: str
+    reason: str
+
+
+@dataclass
+class IngestOptions:
+    """Options an importer may consult."""
+
+    column_map: dict[str, str] = field(default_factory=dict)  # canonical field -> source column (generic formats)
+    naive_tz: str = "UTC"  # zone for timestamps without one; "reject" quarantines them
+    default_time: str | None = None  # timestamp for records that carry none (ISO 8601)
+    companions: dict[str, list[str]] = field(default_factory=dict)  # role -> paths, e.g. {"batch_requests": [...]}
+    provider: str | None = None  # provider hint for generic formats
+
+
+@dataclass
+class Source:
+    """One input to parse: a decompressed binary stream plus where it came from."""
+
+    path: str  # absolute path, or "-" for stdin
+    stream: io.BufferedIOBase
+    options: IngestOptions
+    head: bytes = b""  # the first bytes, for importers that need to re-check
+
+
+class Format(Protocol):
+    name: str
+    description: str
+
+    def sniff(self, head: bytes, path: str) -> float:
+        """0 = not this format, 1 = certainly this format."""
+        ...
+
+    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]: ...

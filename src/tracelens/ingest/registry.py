@@ -1,0 +1,54 @@
+"""The importer registry and format sniffing.
+
+Importers live one per module in ``tracelens.ingest.formats`` (every module
+there is loaded); each module exposes ``FORMATS`` (a list of Format objects).
+Sniffing asks every importer how sure it is about the first bytes of a file
+and takes the most confident; ties go to the earlier, more specific entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tracelens.ingest.base import Format, FormatError
+
+def _load() -> dict[str, Format]:
+    import pkgutil
+
+    from tracelens.ingest import formats
+
+    out: dict[str, Format] = {}
+    for info in sorted(pkgutil.iter_modules(formats.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        m = importlib.import_module(f"tracelens.ingest.formats.{info.name}")
+        for f in getattr(m, "FORMATS", []):
+            if f.name in out:
+                raise RuntimeError(f"two importers named {f.name!r}")
+            out[f.name] = f
+    return out
+
+
+FORMATS: dict[str, Format] = _load()
+
+MIN_CONFIDENCE = 0.3
+
+
+def get_format(name: str) -> Format:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise FormatError(f"unknown format {name!r}; known formats: {', '.join(sorted(FORMATS))}") from None
+
+
+def sniff_format(head: bytes, path: str) -> Format | None:
+    best = None
+    best_score = MIN_CONFIDENCE
+    for fmt in FORMATS.values():
+        try:
+            score = fmt.sniff(head, path)
+        except Exception:  # a sniffer must never break ingest
+            score = 0.0
+        if score > best_score:
+            best, best_score = fmt, score
+    return best

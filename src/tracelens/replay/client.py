@@ -1,0 +1,423 @@
+"""Send replay plans to the Messages API with the official ``anthropic`` SDK.
+
+Contract:
+
+* ``ReplayClient.run(plans)`` sends each plan's exact body bytes ``plan.n``
+  times to ``POST /v1/messages`` (via the SDK's ``client.post`` with raw
+  ``content``, so the body on the wire is exactly ``plan.body``) with at most
+  ``concurrency`` requests in flight, and returns a ``ReplayRun``: one
+  ``ReplayResult`` per finished replay, ordered by plan then repetition.
+  Failed replays are results with ``error`` set; they are never raised.
+* Retries are ours, not the SDK's (``max_retries=0``): 408/409/429/5xx/529 and
+  connection errors are retried up to ``max_attempts`` with exponential
+  backoff and full jitter, honouring ``retry-after-ms`` / ``retry-after``
+  when the server sends them (a retry-after above ``max_retry_after`` is not
+  waited out: the replay fails with a message saying so). Timeouts are not
+  retried: the request may have been processed and billed.
+  ``sleep`` is injectable so tests do not wait.
+* Interruption: a KeyboardInterrupt in the calling thread, or the ``cancel``
+  event being set, stops scheduling, aborts in-flight requests, and returns
+  the results that had finished (``interrupted=True``).
+* The API key is read from the environment variable named by
+  ``api_key_env`` (default ``ANTHROPIC_API_KEY``) when the first run starts.
+  It is passed only to the SDK; it never appears in results, messages,
+  reprs or logs (error texts are scrubbed of it as a second line of defence).
+* ``base_url``: the argument, else the SDK's ``ANTHROPIC_BASE_URL``, else
+  the public API. ``base_url_is_default`` on each result says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import anthropic
+
+try:  # the SDK's HTTP library (httpx2 in current releases, httpx before)
+    import httpx2 as _httpx
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    import httpx as _httpx  # type: ignore[no-redef]
+
+from tracelens.modelid import parse_model_id
+from tracelens.replay.labels import refusal_label
+from tracelens.replay.request import ReplayError, ReplayPlan
+
+DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+_RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+@dataclass
+class ReplayResult:
+    """One replay of one trace (a row of the replays table)."""
+
+    replay_id: str
+    trace_id: str
+    created_at: dt.datetime
+    model_requested: str
+    model_returned: str | None = None
+    request_id: str | None = None
+    response_text: str | None = None
+    response_raw: str | None = None
+    stop_reason: str | None = None
+    refusal: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    reconstructed: bool = False
+    base_url_is_default: bool = True
+    attempts: int = 1
+    canary: str | None = None
+    canary_run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["created_at"] = self.created_at.isoformat()
+        return d
+
+
+@dataclass
+class ReplayRun:
+    """Outcome of ``ReplayClient.run``: finished results, and whether it was cut short."""
+
+    results: list[ReplayResult] = field(default_factory=list)
+    interrupted: bool = False
+    planned: int = 0
+
+    @property
+    def not_run(self) -> int:
+        return self.planned - len(self.results)
+
+    def for_trace(self, trace_id: str) -> list[ReplayResult]:
+        return [r for r in self.results if r.trace_id == trace_id]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return float(ra)
+    except ValueError:
+        pass
+    try:  # HTTP-date form
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _error_detail(e: anthropic.APIStatusError) -> tuple[str | None, str]:
+    body = e.body if isinstance(e.body, dict) else None
+    err = body.get("error") if body else None
+    if isinstance(err, dict):
+        return err.get("type"), str(err.get("message") or "")
+    try:
+        text = e.response.text
+    except Exception:  # noqa: BLE001 - a streaming/closed body has no text; the status is enough
+        text = ""
+    return None, text[:300]
+
+
+def successor_hint(model: str) -> str:
+    """How to pick a replacement for a retired snapshot, naming the same tier when we can."""
+    p = parse_model_id(model)
+    tier = next((t for t in ("opus", "sonnet", "haiku") if p and t in p.family), None)
+    family_hint = ""
+    if tier:
+        try:
+            from tracelens.replay.pricing import builtin_prices
+
+            newer = [k for k in builtin_prices().models if tier in k and k != (p.family if p else None)]
+        except Exception:  # noqa: BLE001 - a hint must never break error reporting
+            newer = []
+        if newer:
+            family_hint = f" (e.g. a dated snapshot of {newer[0]})"
+    return (
+        f"pick a successor snapshot{family_hint} and pass it with --model (or model=); the replay then answers "
+        "'what does the successor do with this request' rather than 'does the original model still do that'"
+    )
+
+
+class ReplayClient:
+    """Bounded-concurrency replay sender. The API key is resolved at run time and never kept on this object."""
+
+    def __init__(
+        self,
+        *,
+        api_key_env: str = DEFAULT_KEY_ENV,
+        base_url: str | None = None,
+        concurrency: int = 4,
+        timeout: float = 120.0,
+        max_attempts: int = 6,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        max_retry_after: float = 300.0,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.api_key_env = api_key_env
+        self.base_url = base_url
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_retry_after = max_retry_after
+        self._sleep_fn = sleep
+        self._rng = rng or random.Random()
+        self._env = env
+        self._secret: str | None = None  # only for scrubbing error texts; never exposed
+
+    def __repr__(self) -> str:
+        return (
+            f"ReplayClient(api_key_env={self.api_key_env!r}, base_url={self.base_url!r}, "
+            f"concurrency={self.concurrency}, timeout={self.timeout})"
+        )
+
+    # -- setup -----------------------------------------------------------
+    def _make_sdk(self) -> anthropic.Anthropic:
+        env = os.environ if self._env is None else self._env
+        key = env.get(self.api_key_env)
+        if not key:
+            raise ReplayError(
+                f"no API key: the environment variable {self.api_key_env} is not set "
+                "(set it, or name another variable with --api-key-env)"
+            )
+        self._secret = key
+        kwargs: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": self.timeout}
+        base = self.base_url or env.get("ANTHROPIC_BASE_URL")
+        if base:
+            kwargs["base_url"] = base
+        try:
+            # Tracing off: the SDK's OpenTelemetry spans could otherwise export prompts to a collector.
+            return anthropic.Anthropic(open_telemetry=False, **kwargs)
+        except TypeError:  # pragma: no cover - older SDKs have no open_telemetry option
+            return anthropic.Anthropic(**kwargs)
+
+    def _scrub(self, text: str) -> str:
+        if self._secret and self._secret in text:
+            text = text.replace(self._secret, "[redacted]")
+        return text
+
+    @staticmethod
+    def _is_default_base(sdk: anthropic.Anthropic) -> bool:
+        return str(sdk.base_url).rstrip("/") == DEFAULT_BASE_URL
+
+    # -- retry policy ------------------------------------------------------
+    def retry_delay(self, attempt: int, headers: Mapping[str, str] | None) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``; None when the server asks for longer than we wait."""
+        ra = _retry_after_seconds(headers)
+        if ra is not None:
+            return ra if ra <= self.max_retry_after else None
+        cap = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return self._rng.uniform(0, cap)  # full jitter: spreads concurrent retries apart
+
+    def _wait(self, seconds: float, cancel: threading.Event) -> None:
+        if self._sleep_fn is not None:
+            self._sleep_fn(seconds)
+            if cancel.is_set():
+                raise _Cancelled
+        elif cancel.wait(seconds):
+            raise _Cancelled
+
+    # -- one replay --------------------------------------------------------
+    def _result(self, plan: ReplayPlan, sdk: anthropic.Anthropic, **kw: Any) -> ReplayResult:
+        return ReplayResult(
+            replay_id=uuid.uuid4().hex,
+            trace_id=plan.trace_id,
+            created_at=dt.datetime.now(dt.UTC),
+            model_requested=plan.model,
+            reconstructed=plan.reconstructed,
+            base_url_is_default=self._is_default_base(sdk),
+            **kw,
+        )
+
+    def _status_message(self, plan: ReplayPlan, e: anthropic.APIStatusError, attempts: int, note: str = "") -> str:
+        etype, msg = _error_detail(e)
+        status = e.status_code
+        head = f"HTTP {status}" + (f" {etype}" if etype else "") + (f": {msg}" if msg else "")
+        if status == 404:
+            return (
+                f"model {plan.model} was not found ({head}). The snapshot may be retired or not enabled for this "
+                f"key; {successor_hint(plan.model)}"
+            )
+        if status == 401:
+            return f"authentication failed ({head}); check the key in ${self.api_key_env}"
+        if status in _RETRY_STATUSES or status >= 500:
+            return f"{head} (gave up after {attempts} attempt{'s' if attempts != 1 else ''}{note})"
+        return head
+
+    def replay_one(self, plan: ReplayPlan, sdk: anthropic.Anthropic, cancel: threading.Event) -> ReplayResult:
+        attempt = 0
+        while True:
+            if cancel.is_set():
+                raise _Cancelled
+            attempt += 1
+            t0 = time.monotonic()
+            try:
+                resp = sdk.post(
+                    "/v1/messages",
+                    cast_to=_httpx.Response,
+                    content=plan.body,
+                    options={"headers": {"content-type": "application/json"}},
+                )
+            except anthropic.APIStatusError as e:
+                if cancel.is_set():
+                    raise _Cancelled from None
+                retryable = e.status_code in _RETRY_STATUSES or e.status_code >= 500
+                if retryable and attempt < self.max_attempts:
+                    delay = self.retry_delay(attempt, e.response.headers)
+                    if delay is not None:
+                        self._wait(delay, cancel)
+                        continue
+                    note = f"; server asked to retry after more than {self.max_retry_after:g}s"
+                    return self._result(plan, sdk, error=self._scrub(self._status_message(plan, e, attempt, note)), attempts=attempt)
+                return self._result(plan, sdk, error=self._scrub(self._status_message(plan, e, attempt)), attempts=attempt)
+            except anthropic.APITimeoutError:
+                if cancel.is_set():
+                    raise _Cancelled from None
+                return self._result(
+                    plan,
+                    sdk,
+                    error=f"timed out after {self.timeout:g}s (not retried: the request may have been processed and billed)",
+                    attempts=attempt,
+                )
+            except anthropic.APIConnectionError as e:
+                if cancel.is_set():
+                    raise _Cancelled from None
+                if attempt < self.max_attempts:
+                    self._wait(self.retry_delay(attempt, None) or 0.0, cancel)
+                    continue
+                cause = e.__cause__ or e
+                return self._result(
+                    plan,
+                    sdk,
+                    error=self._scrub(f"connection error after {attempt} attempts: {type(cause).__name__}: {cause}"),
+                    attempts=attempt,
+                )
+            latency_ms = (time.monotonic() - t0) * 1000.0
+            return self._parse(plan, sdk, resp, latency_ms, attempt)
+
+    def _parse(self, plan: ReplayPlan, sdk: anthropic.Anthropic, resp: Any, latency_ms: float, attempt: int) -> ReplayResult:
+        raw = resp.text
+        request_id = resp.headers.get("request-id")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return self._result(
+                plan, sdk, response_raw=raw, request_id=request_id, latency_ms=latency_ms, attempts=attempt,
+                error=f"response is not JSON (HTTP {resp.status_code})",
+            )  # fmt: skip
+        content = data.get("content") or []
+        text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        usage = data.get("usage") or {}
+        stop_reason = data.get("stop_reason")
+        return self._result(
+            plan,
+            sdk,
+            model_returned=data.get("model"),
+            request_id=request_id,
+            response_text=text,
+            response_raw=raw,
+            stop_reason=stop_reason,
+            refusal=refusal_label(text, stop_reason, data.get("stop_details")),
+            input_tokens=usage.get("input_tokens"),
+            output_tokens=usage.get("output_tokens"),
+            latency_ms=latency_ms,
+            attempts=attempt,
+        )
+
+    # -- many replays --------------------------------------------------------
+    def run(
+        self,
+        plans: Iterable[ReplayPlan],
+        *,
+        cancel: threading.Event | None = None,
+        on_result: Callable[[ReplayResult], None] | None = None,
+    ) -> ReplayRun:
+        """Send every plan ``plan.n`` times; returns finished results even when interrupted."""
+        plans = list(plans)
+        jobs = [(pi, rep, plan) for pi, plan in enumerate(plans) for rep in range(plan.n)]
+        run = ReplayRun(planned=len(jobs))
+        if not jobs:
+            return run
+        sdk = self._make_sdk()
+        cancel = cancel or threading.Event()
+        order: dict[Future, tuple[int, int, ReplayPlan]] = {}
+        finished: list[tuple[tuple[int, int], ReplayResult]] = []
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tracelens-replay")
+        pending: set[Future] = set()
+
+        def collect(done: Iterable[Future], notify: bool) -> None:
+            for f in done:
+                if f.cancelled() or isinstance(f.exception(), _Cancelled):
+                    continue  # stopped before it finished: not a result
+                pi, rep, plan = order[f]
+                exc = f.exception()
+                if exc is not None:  # a bug or an unexpected SDK error: report it on the replay, keep the run going
+                    result = self._result(plan, sdk, error=self._scrub(f"{type(exc).__name__}: {exc}"))
+                else:
+                    result = f.result()
+                finished.append(((pi, rep), result))
+                if notify and on_result is not None:
+                    on_result(result)
+
+        try:
+            for pi, rep, plan in jobs:
+                f = pool.submit(self.replay_one, plan, sdk, cancel)
+                order[f] = (pi, rep, plan)
+                pending.add(f)
+            while pending:
+                done, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+                collect(done, notify=True)
+                if cancel.is_set():
+                    run.interrupted = True
+                    break
+        except KeyboardInterrupt:
+            run.interrupted = True
+        finally:
+            if run.interrupted or pending:
+                cancel.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                # Closing the HTTP client aborts requests still in flight; their results are discarded.
+                sdk.close()
+                collect([f for f in pending if f.done()], notify=False)
+            else:
+                pool.shutdown(wait=True)
+                sdk.close()
+        finished.sort(key=lambda x: x[0])
+        run.results = [r for _, r in finished]
+        return run

@@ -1,0 +1,20 @@
+"""The committed JSON Schema files equal what the code generates."""
+
+import json
+
+from tracelens.schema import FIELD_NAMES, TRACE_SCHEMA, dump_schema, schema_files
+from tests.conftest import REPO
+
+
+def test_committed_schema_files_match_generator():
+    for name, obj in schema_files().items():
+        path = REPO / "schemas" / name
+        assert path.exists(), f"schemas/{name} missing: run `python -m tracelens.schema schemas`"
+        assert path.read_text() == dump_schema(obj), f"schemas/{name} is stale: run `python -m tracelens.schema schemas`"
+
+
+def test_schema_covers_every_column():
+    js = json.loads((REPO / "schemas" / "trace.schema.json").read_text())
+    assert list(js["properties"]) == list(FIELD_NAMES) == TRACE_SCHEMA.names
+    for required in ("trace_id", "timestamp", "request_raw", "response_raw", "model_returned", "stop_reason_raw"):
+        assert required in js["properties"]
