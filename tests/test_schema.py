@@ -2,8 +2,8 @@
 
 import json
 
-from tracelens.schema import FIELD_NAMES, TRACE_SCHEMA, dump_schema, schema_files
 from tests.conftest import REPO
+from tracelens.schema import FIELD_NAMES, TRACE_SCHEMA, dump_schema, schema_files
 
 
 def test_committed_schema_files_match_generator():

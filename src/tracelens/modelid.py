@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Snapshot dates appear as YYYYMMDD, YYYY-MM-DD, or OpenAI's old MMDD (gpt-4-0613).
 _DATE8 = re.compile(r"^(?P<base>.+?)[-@](?P<date>20\d{2}(0[1-9]|1[0-2])([0-2]\d|3[01]))(?P<rest>(-v\d+(:\d+)?)?)$")
@@ -72,6 +73,7 @@ def _provider_from_family(family: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def parse_model_id(model: str | None, extra_alias_patterns: tuple[str, ...] = ()) -> ModelId | None:
     """Parse ``model`` into provider, family, snapshot and alias status.
 

@@ -359,44 +359,36 @@ class Store:
             index = self._refresh_index()
             df = pl.from_arrow(traces) if traces.num_rows else None
             stored = duplicates = 0
-            keep_mask = None
             if df is not None:
                 ids = df.select("trace_id", "content_hash").with_row_index("_row")
-                joined = ids.join(index.unique("trace_id", keep="first"), on="trace_id", how="left", suffix="_old")
-                # duplicates inside this batch: keep the first occurrence
-                first_in_batch = ids.unique("trace_id", keep="first", maintain_order=True)
-                joined = joined.with_columns(
-                    pl.col("_row").is_in(first_in_batch["_row"].implode()).alias("_first"),
-                ).sort("_row")
-                batch_first = dict(zip(first_in_batch["trace_id"].to_list(), first_in_batch["content_hash"].to_list()))
-                keep = []
-                for row, tid, ch, old, first in joined.select(
-                    "_row", "trace_id", "content_hash", "content_hash_old", "_first"
-                ).iter_rows():
-                    if old is not None:
-                        if old == ch:
-                            duplicates += 1
-                        else:
-                            conflicts.append({"row": row, "reason": f"duplicate trace_id {tid} with different content"})
-                        keep.append(False)
-                    elif not first:
-                        if batch_first[tid] == ch:
-                            duplicates += 1
-                        else:
-                            conflicts.append(
-                                {"row": row, "reason": f"duplicate trace_id {tid} with different content (same batch)"}
-                            )
-                        keep.append(False)
-                    else:
-                        keep.append(True)
-                keep_mask = pa.array(keep)
-                new = traces.filter(keep_mask)
+                old = index.unique("trace_id", keep="first").rename({"content_hash": "_old"})
+                first = ids.unique("trace_id", keep="first").select("trace_id", pl.col("content_hash").alias("_first_ch"),
+                                                                   pl.col("_row").alias("_first_row"))
+                cls = (
+                    ids.join(old, on="trace_id", how="left")
+                    .join(first, on="trace_id", how="left")
+                    .with_columns(
+                        # the content this row is compared with: the stored row, else the first copy in this batch
+                        pl.when(pl.col("_old").is_not_null()).then(pl.col("_old"))
+                        .when(pl.col("_row") != pl.col("_first_row")).then(pl.col("_first_ch"))
+                        .otherwise(None).alias("_ref"),
+                        pl.col("_old").is_not_null().alias("_stored_before"),
+                    )
+                    .sort("_row")
+                )
+                keep_s = cls["_ref"].is_null()
+                dup_s = ~keep_s & (cls["_ref"] == cls["content_hash"])
+                duplicates = int(dup_s.sum())
+                for row, tid, before in cls.filter(~keep_s & ~dup_s).select("_row", "trace_id", "_stored_before").iter_rows():
+                    where = "" if before else " (same batch)"
+                    conflicts.append({"row": row, "reason": f"duplicate trace_id {tid} with different content{where}"})
+                new = traces.filter(keep_s.to_arrow())
                 stored = new.num_rows
                 if stored:
-                    ndf = pl.from_arrow(new).sort("timestamp")
-                    for (day,), part in ndf.group_by(
-                        pl.col("timestamp").dt.date().alias("_d"), maintain_order=True
-                    ):
+                    ndf = pl.from_arrow(new)
+                    days = ndf["timestamp"].dt.date()
+                    for day in days.unique().sort().to_list():
+                        part = ndf.filter(days == day).sort("timestamp")
                         tbl = part.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
                         txn.stage(tbl, f"traces/date={day.isoformat()}/part-{txn.txn_id}.parquet", "traces")
             q_rows = quarantine.to_pylist() if quarantine is not None and quarantine.num_rows else []

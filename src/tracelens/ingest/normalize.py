@@ -135,8 +135,19 @@ def normalize_stop_reason(raw: str | None) -> str | None:
 # ---------------------------------------------------------------- helpers
 
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON that keeps key order and non-ASCII text (how request_raw is kept)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(obj).decode()
+        except TypeError:  # e.g. integers beyond 64 bits: the standard library handles them
+            pass
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -360,16 +371,15 @@ def parse_sse(text: str) -> list[dict]:
     for line in text.splitlines() + [""]:
         if line.startswith("data:"):
             data_lines.append(line[5:].lstrip())
-        elif line == "":
-            if data_lines:
-                payload = "\n".join(data_lines)
-                data_lines = []
-                if payload.strip() == "[DONE]":
-                    continue
-                try:
-                    events.append(json.loads(payload))
-                except ValueError as e:
-                    raise RecordError(f"malformed SSE data: {e}") from e
+        elif line == "" and data_lines:
+            payload = "\n".join(data_lines)
+            data_lines = []
+            if payload.strip() == "[DONE]":
+                continue
+            try:
+                events.append(json.loads(payload))
+            except ValueError as e:
+                raise RecordError(f"malformed SSE data: {e}") from e
     return events
 
 
@@ -385,9 +395,7 @@ def openai_content_text(content: Any) -> str | None:
         parts = []
         for p in content:
             if isinstance(p, dict):
-                if p.get("type") in ("text", "input_text", "output_text") and isinstance(p.get("text"), str):
-                    parts.append(p["text"])
-                elif isinstance(p.get("text"), str):
+                if p.get("type") in ("text", "input_text", "output_text") and isinstance(p.get("text"), str) or isinstance(p.get("text"), str):
                     parts.append(p["text"])
             elif isinstance(p, str):
                 parts.append(p)

@@ -13,6 +13,7 @@ reported as an error for that file and the run goes on with the others.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import time
@@ -138,10 +139,25 @@ def finalize(rec: dict, source_format: str, source_file: str, options: IngestOpt
         out["request_is_exact"] = out.get("request_raw") is not None
     if out.get("redacted") is None:
         out["redacted"] = False
-    out["content_hash"] = record_hash(out, exclude=_VOLATILE)
+    out["content_hash"] = _content_hash(out)
     if not out.get("trace_id"):
         out["trace_id"] = "h_" + out["content_hash"][:30]
     return out
+
+
+_HASHED = tuple(k for k in FIELD_NAMES if k not in _VOLATILE)
+_RAW_DERIVED = frozenset(
+    # with the exact bodies present these are functions of them, so hashing the bodies covers them
+    ("system_prompt", "messages", "prompt_text", "response_text", "tool_calls", "tool_definitions", "stop_details",
+     "system_prompt_hash", "tools_hash", "prompt_hash", "model_family", "model_snapshot", "model_is_alias")
+)
+_HASHED_WITH_RAW = tuple(k for k in _HASHED if k not in _RAW_DERIVED)
+
+
+def _content_hash(rec: dict) -> str:
+    """Hash of what a record says (not where or when it was read)."""
+    keys = _HASHED_WITH_RAW if rec.get("request_raw") is not None and rec.get("response_raw") is not None else _HASHED
+    return record_hash({k: rec.get(k) for k in keys})
 
 
 def _quarantine_raw(raw: str | None) -> str | None:
@@ -244,10 +260,8 @@ def ingest(
             stream.close()
             res.seconds = time.perf_counter() - t0
             if path != "-":
-                try:
+                with contextlib.suppress(OSError):
                     res.bytes = os.path.getsize(path)
-                except OSError:
-                    pass
             summary.files.append(res)
     return summary
 

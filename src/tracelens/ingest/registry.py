@@ -12,6 +12,7 @@ import importlib
 
 from tracelens.ingest.base import Format, FormatError
 
+
 def _load() -> dict[str, Format]:
     import pkgutil
 
