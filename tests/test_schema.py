@@ -18,3 +18,11 @@ def test_schema_covers_every_column():
     assert list(js["properties"]) == list(FIELD_NAMES) == TRACE_SCHEMA.names
     for required in ("trace_id", "timestamp", "request_raw", "response_raw", "model_returned", "stop_reason_raw"):
         assert required in js["properties"]
+
+
+def test_docs_column_table_is_current():
+    from tracelens.schema import fields_markdown
+
+    doc = (REPO / "docs" / "schema.md").read_text()
+    block = doc.split("-->\n", 1)[1].split("<!-- END FIELDS -->")[0]
+    assert block == fields_markdown(), "docs/schema.md column table is stale: regenerate it from fields_markdown()"

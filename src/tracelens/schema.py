@@ -206,6 +206,21 @@ def trace_json_schema() -> dict:
     }
 
 
+def _type_name(t: pa.DataType) -> str:
+    return str(t).replace("<item: ", "<").replace("timestamp[us, tz=UTC]", "timestamp(us, UTC)")
+
+
+def fields_markdown() -> str:
+    """The column table of docs/schema.md (kept in sync by a test)."""
+    lines = ["| column | type | required | meaning |", "|---|---|---|---|"]
+    for f in FIELDS:
+        t = _type_name(f.type)
+        if pa.types.is_list(f.type) and pa.types.is_struct(f.type.value_type):
+            t = "list<struct>"
+        lines.append(f"| `{f.name}` | {t} | {'yes' if f.required else ''} | {f.doc} |")
+    return "\n".join(lines) + "\n"
+
+
 def schema_files() -> dict[str, dict]:
     """All generated schema files, by file name under schemas/."""
     files = {"trace.schema.json": trace_json_schema()}
