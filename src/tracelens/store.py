@@ -157,6 +157,22 @@ class Store:
         self._quarantine_files: set[str] = set()
         self._recover_if_possible()
 
+    def secret(self, name: str, nbytes: int = 32) -> bytes:
+        """A random per-store secret (created on first use, mode 0600), e.g. the redaction salt."""
+        p = self.root / f".{name}"
+        if not p.exists():
+            tmp = self.root / f".{name}.{uuid.uuid4().hex}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(nbytes))
+            try:
+                os.link(tmp, p)  # first writer wins; a concurrent one reads the winner's secret
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return p.read_bytes()
+
     # ------------------------------------------------------------------ locking
 
     @contextlib.contextmanager

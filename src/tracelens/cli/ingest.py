@@ -22,11 +22,19 @@ from tracelens.cli.common import diag, emit_json, json_option, open_store, store
 @click.option("--naive-tz", default="UTC", show_default=True, help="Zone for timestamps without one, or 'reject'.")
 @click.option("--default-time", help="Timestamp (ISO 8601) for records that carry none; otherwise they are quarantined.")
 @click.option("--provider", help="Provider for generic formats whose records do not say.")
+@click.option(
+    "--redact",
+    "redact",
+    default="",
+    metavar="KINDS",
+    help="Mask personal data and secrets in stored text: comma list of emails,phones,cards,keys.",
+)
+@click.option("--redact-regex", multiple=True, metavar="REGEX", help="Extra pattern to mask (repeatable).")
 @click.option("--batch-size", default=5000, show_default=True, help="Records per atomic commit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @store_option
 @json_option
-def ingest(paths, force_format, maps, naive_tz, default_time, provider, batch_size, no_progress, store_path, as_json):
+def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, redact_regex, batch_size, no_progress, store_path, as_json):
     """Read log files into the store.
 
     PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
@@ -50,7 +58,17 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, batch_si
         k, v = m.split("=", 1)
         column_map[k.strip()] = v.strip()
     store = open_store(store_path, create=True)
-    options = IngestOptions(column_map=column_map, naive_tz=naive_tz, default_time=default_time, provider=provider)
+    kinds = tuple(k.strip() for k in redact.split(",") if k.strip())
+    try:
+        from tracelens.redact import Redactor
+
+        Redactor(kinds, tuple(redact_regex))  # validate before touching the store
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    options = IngestOptions(
+        column_map=column_map, naive_tz=naive_tz, default_time=default_time, provider=provider,
+        redact_kinds=kinds, redact_patterns=tuple(redact_regex),
+    )
     show_progress = not no_progress and sys.stderr.isatty()
 
     def progress(res):

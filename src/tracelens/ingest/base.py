@@ -55,6 +55,8 @@ class IngestOptions:
     default_time: str | None = None  # timestamp for records that carry none (ISO 8601)
     companions: dict[str, list[str]] = field(default_factory=dict)  # role -> paths, e.g. {"batch_requests": [...]}
     provider: str | None = None  # provider hint for generic formats
+    redact_kinds: tuple[str, ...] = ()  # tracelens.redact.KINDS to mask in stored text
+    redact_patterns: tuple[str, ...] = ()  # extra regexes to mask
 
 
 @dataclass

@@ -206,6 +206,11 @@ def ingest(
     """Ingest ``paths`` into ``store``. Never raises for bad input; see the module docstring."""
     options = options or IngestOptions()
     enrich = default_enricher() if enricher is True else (enricher or None)
+    redactor = None
+    if options.redact_kinds or options.redact_patterns:
+        from tracelens.redact import Redactor
+
+        redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"))
     summary = IngestSummary()
     files = expand_paths(paths)
     plan: list[tuple[str, object, FileResult]] = []
@@ -253,7 +258,9 @@ def ingest(
                     res.error = _unknown(path)
                     continue
             res.format = fmt.name
-            _ingest_one(store, fmt, Source(path, stream, options, head), res, options, batch_size, enrich, progress)
+            _ingest_one(
+                store, fmt, Source(path, stream, options, head), res, options, batch_size, enrich, progress, redactor
+            )
         except FormatError as e:
             res.error = str(e)
         finally:
@@ -273,7 +280,7 @@ def _unknown(path: str) -> str:
     )
 
 
-def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress) -> None:
+def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor=None) -> None:
     traces: list[dict] = []
     quarantine: list[dict] = []
     now = dt.datetime.now(dt.UTC)
@@ -308,6 +315,8 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress) 
         else:
             try:
                 rec = finalize(item, fmt.name, source.path, options, now)
+                if redactor is not None:
+                    redactor.record(rec)
                 if rec["attributes"] and "timestamp_assumed_tz" in rec["attributes"]:
                     res.naive_timestamps += 1
                 traces.append(rec)
