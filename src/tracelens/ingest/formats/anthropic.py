@@ -131,7 +131,7 @@ def anthropic_log_record(obj: dict, locator: str) -> dict:
 
 
 _SNIFF_REQUEST = re.compile(rb'"request"\s*:')
-_SNIFF_MESSAGES = re.compile(rb'"messages"\s*:')
+_SNIFF_MESSAGES = re.compile(rb'\\?"messages\\?"\s*:')  # also inside a request kept as a JSON string
 _SNIFF_RESPONSE = re.compile(rb'"(response|error)"\s*:')
 
 
@@ -148,7 +148,7 @@ class AnthropicLog:
             return 0.0
         if b'"chat.completion"' in line or b'"choices"' in line or b'"custom_id"' in line:
             return 0.0
-        if b'"max_tokens"' in line or b'"type":"message"' in line or b'"type": "message"' in line or b"claude" in line:
+        if b'max_tokens' in line or b'"type":"message"' in line or b'"type": "message"' in line or b"claude" in line:
             return 0.9
         return 0.5
 
