@@ -37,7 +37,7 @@ lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks
 
 samples: $(VENV)/.installed
-	$(PY) -m tracelens.samples --out sample_logs
+	$(PY) -m tracelens.samples
 
 bench: $(VENV)/.installed-test
 	@echo "see docs/benchmarks.md: python benchmarks/<name>.py"

@@ -212,7 +212,8 @@ def ingest(
 
         redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"))
     summary = IngestSummary()
-    files = expand_paths(paths)
+    walked: set[str] = set()
+    files = expand_paths(paths, walked)
     plan: list[tuple[str, object, FileResult]] = []
     for path in files:
         res = FileResult(path=path, format=None)
@@ -232,7 +233,11 @@ def ingest(
             summary.files.append(res)
             continue
         if fmt is None:
-            res.error = _unknown(path)
+            if path in walked:
+                # found while walking a directory: not a log file we know; listed, not an error
+                res.format = "(not a log format: skipped)"
+            else:
+                res.error = _unknown(path)
             summary.files.append(res)
             continue
         role = getattr(fmt, "companion_role", None)

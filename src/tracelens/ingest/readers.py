@@ -248,8 +248,16 @@ def _raw_decode_all(text: str) -> Iterator[tuple[str, Any]]:
         i = j
 
 
-def expand_paths(paths: list[str]) -> list[str]:
-    """Files from files, directories (recursive) and globs; '-' kept. Hidden files are skipped in directories."""
+_DOC_SUFFIXES = (".md", ".rst", ".txt", ".html", ".pdf", ".png", ".svg")
+
+
+def _is_documentation(f: Path) -> bool:
+    """Files found while walking a directory that are documentation, not logs (named files are always read)."""
+    return f.suffix.lower() in _DOC_SUFFIXES or f.name.upper().startswith(("README", "LICENSE"))
+
+
+def expand_paths(paths: list[str], walked: set[str] | None = None) -> list[str]:
+    """Files from files, directories (recursive) and globs; '-' kept. In directories, hidden files and documentation are skipped."""
     out: list[str] = []
     for p in paths:
         if p == "-":
@@ -257,11 +265,16 @@ def expand_paths(paths: list[str]) -> list[str]:
             continue
         path = Path(p)
         if path.is_dir():
-            out.extend(
+            found = [
                 str(f.resolve())
                 for f in sorted(path.rglob("*"))
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
-            )
+                if f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                and not _is_documentation(f)
+            ]
+            out.extend(found)
+            if walked is not None:
+                walked.update(found)
         elif path.exists():
             out.append(str(path.resolve()))
         elif any(ch in p for ch in "*?["):

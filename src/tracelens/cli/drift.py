@@ -1,0 +1,120 @@
+"""`tracelens drift` and `tracelens weekly`: did the model change, or did our traffic?
+
+Exit codes: 0 when no finding reaches ``--fail-on`` severity, 1 when one does
+(so cron and CI can page on it), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from tracelens.cli.common import diag, open_store, store_option
+
+
+def _report_options(f):
+    for opt in reversed(
+        [
+            click.option(
+                "--format", "fmt", type=click.Choice(["terminal", "markdown", "html", "json"]), default="terminal",
+                show_default=True, help="Report format.",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Same as --format json."),
+            click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file."),
+            click.option("--html", "html_path", type=click.Path(dir_okay=False),
+                         help="Also write the HTML report (with charts) to this file."),
+            click.option(
+                "--fail-on", type=click.Choice(["alert", "warn", "never"]), default="alert", show_default=True,
+                help="Exit 1 when a finding reaches this severity.",
+            ),
+            click.option("--all", "show_info", is_flag=True, help="Also list info-level (not significant) findings."),
+            click.option("--no-embed", is_flag=True, help="Skip embeddings (no semantic or topic findings)."),
+            click.option("--sample-cap", default=20_000, show_default=True,
+                         help="Most traces per window to embed (stratified by day)."),
+            click.option("--model", "embed_model", default=None, help="Embedding model (default: bundled MiniLM)."),
+            click.option("--alpha", default=0.05, show_default=True, help="False discovery rate for significance."),
+            click.option("--seed", default=0, show_default=True, help="Seed for the randomised tests."),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def _emit(report, fmt, as_json, output, html_path, fail_on, show_info) -> None:
+    from tracelens.analysis.findings import exit_code
+    from tracelens.report import render, render_html, render_terminal
+
+    if as_json:
+        fmt = "json"
+    if output:
+        Path(output).write_text(render(report, fmt, show_info=show_info))
+        diag(f"report written to {output}")
+    elif fmt == "terminal":
+        from rich.console import Console
+
+        render_terminal(report, Console(highlight=False), show_info=show_info)
+    else:
+        click.echo(render(report, fmt, show_info=show_info), nl=False)
+    if html_path:
+        Path(html_path).write_text(render_html(report))
+        diag(f"HTML report written to {html_path}")
+    sys.exit(exit_code(report, fail_on))
+
+
+def _config(alpha, seed):
+    from tracelens.analysis.drift import DriftConfig
+
+    return DriftConfig(alpha=alpha, seed=seed)
+
+
+@click.command()
+@click.option("--baseline", required=True, metavar="START..END", help="Baseline window: dates (inclusive), ISO datetimes or an ISO week.")
+@click.option("--current", required=True, metavar="START..END", help="Current window, same forms.")
+@_report_options
+@store_option
+def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model,
+          alpha, seed, store_path):
+    """Compare two time windows: refusals (raw and mix-adjusted), topics, semantics, lengths, latency,
+    stop reasons, and the variance sources behind one model name.
+
+    \b
+    Examples:
+      tracelens drift --baseline 2026-11-09..2026-11-15 --current 2026-11-16..2026-11-22
+      tracelens drift --baseline 2026-W46 --current 2026-W47 --format markdown -o drift.md
+    """
+    from tracelens.weekly import WindowError, parse_window, run_drift
+
+    try:
+        b, c = parse_window(baseline), parse_window(current)
+    except WindowError as e:
+        raise click.BadParameter(str(e)) from None
+    report = run_drift(open_store(store_path), b, c, config=_config(alpha, seed), embed=not no_embed,
+                       sample_cap=sample_cap, model=embed_model, progress=diag)
+    _emit(report, fmt, as_json, output, html_path, fail_on, show_info)
+
+
+@click.command()
+@click.option("--week", metavar="YYYY-Www", help="ISO week to report (default: the last complete week).")
+@_report_options
+@store_option
+def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model, alpha, seed,
+           store_path):
+    """The weekly drift summary: a week against the one before, with an 8-week refusal trend.
+
+    Runs whatever labelling, embedding and clustering is missing first, so it
+    works on a freshly ingested store. Exit code 1 when a finding reaches
+    --fail-on severity, for cron and CI.
+    """
+    from tracelens.weekly import WindowError, run_weekly
+
+    try:
+        report = run_weekly(open_store(store_path), week, config=_config(alpha, seed), embed=not no_embed,
+                            sample_cap=sample_cap, model=embed_model, progress=diag)
+    except WindowError as e:
+        raise click.BadParameter(str(e)) from None
+    _emit(report, fmt, as_json, output, html_path, fail_on, show_info)
+
+
+commands = [drift, weekly]

@@ -1,0 +1,313 @@
+"""One call from a freshly ingested store to a drift report.
+
+``run_drift(store, baseline, current)`` and ``run_weekly(store, week)`` load
+the two windows, bring whatever is missing up to date, and call
+``tracelens.analysis.drift.analyze``:
+
+1. refusal labels of partitions in the windows that are missing or from an
+   older detector are recomputed (persisted, see ``enrich.apply``);
+2. prompt and response embeddings are computed for at most
+   ``sample_cap`` traces per window (default 20,000, stratified by day so a
+   busy day does not crowd out a quiet one) and persisted, so a second run
+   embeds nothing; rows outside the sample carry no vector and the semantic
+   tests use the sampled rows only;
+3. topic clusters: the current cluster model is reused (ids stay stable
+   week to week); when the store has none, one is fitted on the four weeks
+   ending with the current window and saved; every trace of both windows gets
+   its ``cluster_id``;
+4. the refusal trend covers the eight ISO weeks ending with the current one.
+
+Windows are ``START..END`` (dates, inclusive; or ISO datetimes, end
+exclusive) or ISO weeks (``2026-W47``). ``run_weekly`` defaults to the last
+complete ISO week before now against the week before it; when that week holds
+no traces it falls back to the latest complete week that does, and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from tracelens.store import Store
+
+ANALYSIS_COLUMNS = (
+    "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_snapshot",
+    "model_is_alias", "app", "service", "user_id", "session_id", "system_prompt", "system_prompt_hash", "tools_hash",
+    "tool_definitions", "prompt_hash", "prompt_text", "response_text", "stop_reason", "stop_reason_raw", "temperature",
+    "top_p", "top_k", "max_tokens", "output_tokens", "input_tokens", "latency_ms", "time_to_first_token_ms", "status",
+    "error_type", "http_status", "tool_calls", "service_tier", "refusal", "refusal_score", "attributes",
+)
+
+_WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
+
+Progress = Callable[[str], None]
+
+
+class WindowError(ValueError):
+    """A window expression that cannot be read (message is user-facing)."""
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    start: dt.datetime  # inclusive, UTC
+    end: dt.datetime  # exclusive, UTC
+    label: str
+
+    @property
+    def days(self) -> tuple[dt.date, dt.date]:
+        return self.start.date(), (self.end - dt.timedelta(microseconds=1)).date()
+
+
+def iso_week(year: int, week: int) -> TimeWindow:
+    try:
+        start = dt.datetime.fromisocalendar(year, week, 1).replace(tzinfo=dt.UTC)
+    except ValueError as e:
+        raise WindowError(f"no ISO week {year}-W{week:02d}") from e
+    return TimeWindow(start, start + dt.timedelta(days=7), f"{year}-W{week:02d}")
+
+
+def parse_window(text: str) -> TimeWindow:
+    """``2026-W47``, ``2026-11-16..2026-11-22`` (inclusive dates) or ``ISO..ISO`` (end exclusive)."""
+    s = text.strip()
+    m = _WEEK.match(s)
+    if m:
+        return iso_week(int(m.group(1)), int(m.group(2)))
+    if ".." not in s:
+        raise WindowError(f"cannot read window {text!r}: use START..END (dates or ISO datetimes) or an ISO week like 2026-W47")
+    a, b = (x.strip() for x in s.split("..", 1))
+
+    def point(v: str, end: bool) -> dt.datetime:
+        w = _WEEK.match(v)
+        if w:
+            wk = iso_week(int(w.group(1)), int(w.group(2)))
+            return wk.end if end else wk.start
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+                d = dt.datetime.fromisoformat(v).replace(tzinfo=dt.UTC)
+                return d + dt.timedelta(days=1) if end else d
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+        except ValueError:
+            raise WindowError(f"cannot read {v!r} in window {text!r}") from None
+
+    start, end = point(a, False), point(b, True)
+    if end <= start:
+        raise WindowError(f"window {text!r} ends before it starts")
+    return TimeWindow(start, end, s)
+
+
+def last_complete_week(now: dt.datetime | None = None) -> TimeWindow:
+    now = now or dt.datetime.now(dt.UTC)
+    this_monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
+    start = this_monday - dt.timedelta(days=7)
+    y, w, _ = start.isocalendar()
+    return iso_week(y, w)
+
+
+def weekly_windows(store: Store, week: str | None = None, now: dt.datetime | None = None,
+                   notes: list[str] | None = None) -> tuple[TimeWindow, TimeWindow]:
+    """(baseline, current) for ``tracelens weekly``; see the module docstring for the fallback."""
+    if week:
+        cur = parse_window(week)
+    else:
+        cur = last_complete_week(now)
+        if _count(store, cur) == 0:
+            days = store.dates()
+            if days:
+                last = days[-1]
+                # the latest ISO week that is complete in the data (ends on or before the last day seen + 1)
+                monday = last - dt.timedelta(days=last.weekday())
+                if last.weekday() != 6:
+                    monday -= dt.timedelta(days=7)
+                y, w, _ = monday.isocalendar()
+                fallback = iso_week(y, w)
+                if notes is not None:
+                    notes.append(f"no traces in {cur.label}; reporting the latest complete week in the data, {fallback.label}")
+                cur = fallback
+    base = TimeWindow(cur.start - (cur.end - cur.start), cur.start, "")
+    if _WEEK.match(cur.label):
+        y, w, _ = base.start.isocalendar()
+        base = iso_week(y, w)
+    else:
+        base = TimeWindow(base.start, base.end, f"{base.start:%Y-%m-%d}..{(base.end - dt.timedelta(seconds=1)):%Y-%m-%d}")
+    return base, cur
+
+
+def _count(store: Store, w: TimeWindow) -> int:
+    return store.scan(since=w.start, until=w.end).select(pl.len()).collect().item()
+
+
+def load_window(store: Store, w: TimeWindow, columns: tuple[str, ...] = ANALYSIS_COLUMNS) -> pl.DataFrame:
+    lf = store.scan(since=w.start, until=w.end)
+    have = set(lf.collect_schema().names())
+    return lf.select([c for c in columns if c in have]).sort("timestamp").collect()
+
+
+@dataclass
+class Prepared:
+    """Everything ``analyze`` needs for two windows, plus what preparing them cost."""
+
+    baseline: pl.DataFrame
+    current: pl.DataFrame
+    baseline_window: TimeWindow
+    current_window: TimeWindow
+    prompt_emb: tuple[np.ndarray, np.ndarray] | None = None
+    response_emb: tuple[np.ndarray, np.ndarray] | None = None
+    cluster_labels: dict[int, str] = field(default_factory=dict)
+    history: pl.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _sample_mask(df: pl.DataFrame, cap: int, seed: int = 0) -> np.ndarray:
+    """Rows to embed: all when few, else ``cap`` spread evenly over days (deterministic by trace id hash)."""
+    n = df.height
+    if n <= cap:
+        return np.ones(n, dtype=bool)
+    days = df["timestamp"].dt.date()
+    per_day = max(1, cap // max(1, days.n_unique()))
+    ranked = df.select(
+        pl.col("trace_id").hash(seed).rank("ordinal").over(days).alias("r")
+    )["r"].to_numpy()
+    return ranked <= per_day
+
+
+def prepare(
+    store: Store,
+    baseline: TimeWindow,
+    current: TimeWindow,
+    *,
+    embed: bool = True,
+    sample_cap: int = 20_000,
+    model: str | None = None,
+    embedder=None,
+    progress: Progress | None = None,
+) -> Prepared:
+    """Load both windows and bring labels, embeddings and clusters up to date (persisted)."""
+    say = progress or (lambda s: None)
+    notes: list[str] = []
+    try:
+        from tracelens.enrich.apply import refresh_refusals
+
+        lo = min(baseline.start, current.start).date()
+        hi = (max(baseline.end, current.end) - dt.timedelta(microseconds=1)).date()
+        r = refresh_refusals(store, since=lo, until=hi)
+        if r.partitions_rewritten:
+            say(f"labelled refusals in {r.partitions_rewritten} day partition(s) ({r.rows_rewritten:,} traces)")
+    except ImportError:
+        notes.append("refusal detector not available: refusal findings use stored labels only")
+    b = load_window(store, baseline)
+    c = load_window(store, current)
+    say(f"loaded {b.height:,} baseline and {c.height:,} current traces")
+    prep = Prepared(b, c, baseline, current, notes=notes)
+    hist_start = current.end - dt.timedelta(weeks=8)
+    prep.history = (
+        store.scan(since=hist_start, until=current.end)
+        .select("trace_id", "timestamp", "refusal", "model_returned", "model_requested", "system_prompt_hash",
+                "tools_hash", "app", "service_tier", "temperature", "top_p", "max_tokens")
+        .collect()
+    )
+    if not embed or b.height == 0 or c.height == 0:
+        if not embed:
+            notes.append("embeddings skipped (--no-embed): semantic and prompt-mix findings need them")
+        return prep
+    try:
+        from tracelens.embed.models import get_embedder, resolve_model
+        from tracelens.embed.vectors import trace_embeddings
+    except ImportError:
+        notes.append("embedding support not available: semantic findings skipped")
+        return prep
+    spec = resolve_model(model)
+    mb, mc = _sample_mask(b, sample_cap), _sample_mask(c, sample_cap)
+    if not mb.all() or not mc.all():
+        notes.append(
+            f"semantic tests use a day-stratified sample of {int(mb.sum()):,} baseline and {int(mc.sum()):,} current "
+            f"traces (cap {sample_cap:,} per window)"
+        )
+    emb = embedder
+    out = {}
+    for col in ("prompt_text", "response_text"):
+        pair = []
+        for df, mask in ((b, mb), (c, mc)):
+            sub = df.filter(pl.Series(mask)) if not mask.all() else df
+            if emb is None:
+                emb_needed = _missing_vectors(store, spec, sub, col)
+                if emb_needed:
+                    say(f"embedding {emb_needed:,} new {col.split('_')[0]} texts with {spec.model_id} ...")
+                    emb = embedder or get_embedder(spec.name)
+            vec = trace_embeddings(store, sub, col, spec, compute_missing=emb if emb is not None else False)
+            full = np.full((df.height, vec.shape[1] if vec.ndim == 2 and vec.shape[1] else 0), np.nan, dtype=np.float32)
+            if full.shape[1]:
+                full[mask] = vec
+            pair.append(full)
+        out[col] = tuple(pair)
+    if all(p.shape[1] for p in out["prompt_text"]):
+        prep.prompt_emb = out["prompt_text"]
+    if all(p.shape[1] for p in out["response_text"]):
+        prep.response_emb = out["response_text"]
+    try:
+        from tracelens import cluster as cl
+    except ImportError:
+        return prep
+    cm = cl.current_model(store, spec.name)
+    if cm is None:
+        ref_start = current.end - dt.timedelta(weeks=4)
+        say("fitting topic clusters on the last four weeks ...")
+        try:
+            cm = cl.fit_clusters(store, since=ref_start, until=current.end, model=spec.name, embedder=emb)
+        except Exception as e:  # too little data to cluster is not fatal for a report
+            notes.append(f"topic clusters not fitted: {e}")
+            cm = None
+    if cm is not None:
+        for name in ("baseline", "current"):
+            df = getattr(prep, name)
+            ids = cl.assign_clusters(store, df, model=spec.name, cluster_model=cm, embed_missing=emb or False)
+            setattr(prep, name, df.with_columns(ids.alias("cluster_id")))
+        prep.cluster_labels = dict(cm.labels)
+    return prep
+
+
+def _missing_vectors(store: Store, spec, df: pl.DataFrame, col: str) -> int:
+    from tracelens.embed.vectors import VectorStore, embeddable
+    from tracelens.hashing import text_hash
+
+    known = VectorStore(store, spec).known_hashes()
+    texts = {t for t in df.get_column(col).to_list() if embeddable(t)}
+    return sum(1 for t in texts if text_hash(t) not in known)
+
+
+def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config=None, embed: bool = True,
+              sample_cap: int = 20_000, model: str | None = None, embedder=None, progress: Progress | None = None,
+              notes: list[str] | None = None):
+    """Prepare both windows and analyse them; returns the DriftReport (notes appended to ``report.notes`` if any)."""
+    from tracelens.analysis.drift import analyze
+
+    prep = prepare(store, baseline, current, embed=embed, sample_cap=sample_cap, model=model, embedder=embedder,
+                   progress=progress)
+    report = analyze(
+        prep.baseline,
+        prep.current,
+        baseline_window=(baseline.start, baseline.end),
+        current_window=(current.start, current.end),
+        prompt_emb=prep.prompt_emb,
+        response_emb=prep.response_emb,
+        cluster_labels=prep.cluster_labels or None,
+        history=prep.history,
+        config=config,
+    )
+    all_notes = list(notes or []) + prep.notes
+    if all_notes:
+        import dataclasses
+
+        report = dataclasses.replace(report, notes=tuple(all_notes) + tuple(report.notes))
+    return report
+
+
+def run_weekly(store: Store, week: str | None = None, now: dt.datetime | None = None, **kw):
+    notes: list[str] = []
+    base, cur = weekly_windows(store, week, now, notes)
+    return run_drift(store, base, cur, notes=notes, **kw)
