@@ -29,6 +29,7 @@ _DATE_DASHED = re.compile(r"^(?P<base>.+?)-(?P<date>20\d{2}-(0[1-9]|1[0-2])-([0-
 _MMDD = re.compile(r"^(?P<base>(gpt|text|code|davinci|o\d)[\w.\-]*?)-(?P<date>(0[1-9]|1[0-2])([0-2]\d|3[01]))$")
 _BEDROCK_PREFIX = re.compile(r"^(arn:aws[\w-]*:bedrock:[^/]*/)?((us|eu|apac|global|us-gov|ca|jp|au)\.)?(?P<vendor>[a-z0-9-]+)\.(?P<id>.+)$")
 _LATEST = re.compile(r"-latest$")
+_VERTEX_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+/publishers/[^/]+/models/(?P<id>.+)$")
 _VERSION_SUFFIX = re.compile(r"-v\d+(:\d+)?$")
 
 _VENDOR_TO_PROVIDER = {
@@ -95,6 +96,10 @@ def parse_model_id(model: str | None, extra_alias_patterns: tuple[str, ...] = ()
         s = m.group("id")
     if s.startswith("models/"):  # Gemini API style
         s = s[len("models/") :]
+    m = _VERTEX_PATH.match(s)
+    if m:  # full Vertex resource path: projects/P/locations/L/publishers/X/models/ID
+        platform = "vertex"
+        s = m.group("id")
     snapshot = None
     family = s
     d = _DATE8.match(s)

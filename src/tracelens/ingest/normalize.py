@@ -17,6 +17,7 @@ from tracelens.ingest.base import RecordError
 # ---------------------------------------------------------------- timestamps
 
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
+_YYYYMMDD = re.compile(r"^(19[9]\d|20\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")
 
 
 def parse_timestamp(value: Any, naive_tz: str = "UTC") -> tuple[dt.datetime, bool]:
@@ -32,6 +33,9 @@ def parse_timestamp(value: Any, naive_tz: str = "UTC") -> tuple[dt.datetime, boo
     if isinstance(value, dt.datetime):
         ts = value
     elif isinstance(value, int | float) or (isinstance(value, str) and _NUMERIC.match(value.strip())):
+        digits = str(value).strip()
+        if _YYYYMMDD.match(digits):  # a compact date, not 1970 epoch seconds
+            return dt.datetime.strptime(digits, "%Y%m%d").replace(tzinfo=dt.UTC), False
         x = float(value)
         ax = abs(x)
         if ax >= 1e17:
@@ -482,8 +486,6 @@ def openai_response_fields(resp: dict) -> dict:
     finish = choice.get("finish_reason")
     refusal = msg.get("refusal")
     stop_details = {"refusal": refusal} if refusal else None
-    if resp.get("system_fingerprint"):
-        stop_details = {**(stop_details or {}), "system_fingerprint": resp["system_fingerprint"]}
     text = openai_content_text(msg.get("content"))
     return {
         "status": "ok",

@@ -227,7 +227,11 @@ def ingest(
         try:
             stream, head = open_input(path)
             stream.close()
-            fmt = get_format(force_format) if force_format else sniff_format(head, path)
+            sniffed = sniff_format(head, path)
+            if force_format and not (getattr(sniffed, "companion_role", None) and sniffed.name != force_format):
+                fmt = get_format(force_format)
+            else:
+                fmt = sniffed  # a batch-request file is still routed to its results file under --format
         except (OSError, FormatError) as e:
             res.error = f"{path}: {e}" if not str(e).startswith(path) else str(e)
             summary.files.append(res)
@@ -241,7 +245,7 @@ def ingest(
             summary.files.append(res)
             continue
         role = getattr(fmt, "companion_role", None)
-        if role and not force_format:
+        if role and fmt.name != force_format:
             # a batch request file: consumed by the importer of the matching results file
             options.companions.setdefault(role, []).append(path)
             res.format = f"{fmt.name} (joined)"
@@ -292,7 +296,7 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, 
 
     def flush():
         nonlocal traces, quarantine
-        tbl = pa.Table.from_pylist(traces, schema=TRACE_SCHEMA) if traces else TRACE_SCHEMA.empty_table()
+        tbl = _to_table(traces, quarantine, fmt.name, source.path) if traces else TRACE_SCHEMA.empty_table()
         if enrich is not None and tbl.num_rows:
             tbl = enrich(tbl)
         qtbl = None
@@ -325,17 +329,64 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, 
                 if rec["attributes"] and "timestamp_assumed_tz" in rec["attributes"]:
                     res.naive_timestamps += 1
                 traces.append(rec)
-            except RecordError as e:
+            except Exception as e:  # RecordError, or a value of a type the importer did not expect
+                reason = str(e) if isinstance(e, RecordError) else f"invalid record: {type(e).__name__}: {e}"
                 quarantine.append(
                     make_quarantine_row(
-                        fmt.name, source.path, item.get("source_locator") or "record", str(e),
-                        _quarantine_raw(item.get("_raw") or _describe(item)),
+                        fmt.name, source.path, item.get("source_locator") or "record", reason,
+                        _quarantine_raw(item.get("_raw") or _safe_describe(item)),
                     )
                 )
         if len(traces) + len(quarantine) >= batch_size:
             flush()
     if traces or quarantine:
         flush()
+
+
+_CONVERT_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError)
+
+
+def _to_table(traces: list[dict], quarantine: list[dict], fmt_name: str, path: str) -> pa.Table:
+    """Arrow table of ``traces``; records that cannot be converted go to ``quarantine`` instead.
+
+    The fast path converts the whole batch at once. Only when that fails
+    (a value of the wrong type from untrusted input) are records converted
+    one by one, coerced to the schema types, and the rest quarantined.
+    """
+    try:
+        return pa.Table.from_pylist(traces, schema=TRACE_SCHEMA)
+    except _CONVERT_ERRORS:
+        pass
+    from tracelens.ingest.formats.generic import coerce_fields
+
+    good = []
+    for rec in traces:
+        try:
+            pa.Table.from_pylist([rec], schema=TRACE_SCHEMA)
+            good.append(rec)
+            continue
+        except _CONVERT_ERRORS:
+            pass
+        try:
+            fixed = coerce_fields(dict(rec))
+            for k in ("request_raw", "response_raw"):
+                if isinstance(fixed.get(k), str):
+                    fixed[k] = fixed[k].encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            pa.Table.from_pylist([fixed], schema=TRACE_SCHEMA)
+            good.append(fixed)
+        except _CONVERT_ERRORS as e:
+            quarantine.append(
+                make_quarantine_row(fmt_name, path, rec.get("source_locator") or "record",
+                                    f"record cannot be stored: {type(e).__name__}: {e}", _safe_describe(rec))
+            )
+    return pa.Table.from_pylist(good, schema=TRACE_SCHEMA) if good else TRACE_SCHEMA.empty_table()
+
+
+def _safe_describe(item: dict) -> str:
+    try:
+        return _describe(item)
+    except Exception:
+        return repr(item)[:_MAX_RAW_QUARANTINE].encode("utf-8", "replace").decode("utf-8")
 
 
 def _describe(item: dict) -> str:

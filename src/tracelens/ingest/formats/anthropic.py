@@ -12,7 +12,7 @@ What most in-house loggers write: one JSON object per line with
   ``metadata`` (``user_id``, ``session_id``, ``conversation_id``, ``app``,
   ``service``; other keys go to ``attributes``).
 
-Field mapping is documented in docs/formats.md. ``trace_id`` is the response
+Field mapping is documented in docs/formats/anthropic_log.md. ``trace_id`` is the response
 id (``msg_...``), else the request id, else a content hash.
 """
 
@@ -135,6 +135,13 @@ _SNIFF_MESSAGES = re.compile(rb'\\?"messages\\?"\s*:')  # also inside a request 
 _SNIFF_RESPONSE = re.compile(rb'"(response|error)"\s*:')
 
 
+def _raw_text(obj) -> str:
+    try:
+        return dumps(obj)
+    except Exception:
+        return repr(obj)
+
+
 class AnthropicLog:
     name = "anthropic_log"
     description = "Anthropic request/response log JSONL: {request, response|error, timestamp, latency_ms, metadata}"
@@ -160,7 +167,10 @@ class AnthropicLog:
             try:
                 rec = anthropic_log_record(obj, locator)
             except RecordError as e:
-                yield Quarantined(locator, str(e), dumps(obj))
+                yield Quarantined(locator, str(e), _raw_text(obj))
+                continue
+            except Exception as e:  # a value of an unexpected type deep in the bodies: one record, not the file
+                yield Quarantined(locator, f"invalid record: {type(e).__name__}: {e}", _raw_text(obj))
                 continue
             rec["_raw"] = None
             yield rec

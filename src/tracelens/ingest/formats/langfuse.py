@@ -1,0 +1,457 @@
+"""Langfuse exports: the trace "Download JSON" (``langfuse_trace``) and the
+blob-storage observation export (``langfuse_blob``).
+
+``langfuse_trace`` reads what the Langfuse UI/API gives for one trace::
+
+    {"trace": {"id", "name", "userId", "sessionId", "tags", ...},
+     "observations": [{"id", "traceId", "type", "startTime", "endTime",
+                       "completionStartTime", "model", "modelParameters",
+                       "input", "output", "usageDetails", "costDetails",
+                       "metadata", "level", "statusMessage", ...}, ...]}
+
+as well as a ``TraceWithFullDetails`` object (observations inside the trace),
+an array of either, an observations page ``{"data": [...]}`` and a single
+observation. ``langfuse_blob`` reads the scheduled blob-storage export as JSONL
+(or a JSON array) or CSV with the snake_case observation columns (``id``,
+``trace_id``, ``type``, ``start_time``, ``provided_model_name``,
+``model_parameters``, ``usage_details``, ...; timestamps are UTC).
+
+Each ``GENERATION`` observation becomes one trace with ``trace_id``
+``langfuse:<observation id>``; SPAN/EVENT/TOOL/AGENT/CHAIN/... observations
+are ``Skipped``. ``input``/``output`` come in whatever shape the SDK or
+framework logged (OpenAI, Anthropic, Gemini, LangChain, OTel GenAI parts,
+Vercel AI SDK, plain strings, JSON text of any of these) and are read by the
+liberal content readers in ``_spans.py``. When Langfuse received the
+observation over OTLP, ``metadata.attributes`` holds the original span
+attributes; they fill whatever the observation's own fields leave empty.
+``request_raw`` is set only when the input is a complete provider request
+body (``model`` plus role/content ``messages``), never marked exact. Field
+mapping: docs/formats/langfuse.md.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.formats._spans import (
+    as_dict,
+    attribute_fields,
+    conversation,
+    fill,
+    first,
+    maybe_json,
+    ms_between,
+    nullish,
+    params_fields,
+    request_body,
+    response_fields,
+    string_list,
+)
+from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, parse_timestamp, tool_call
+from tracelens.ingest.readers import detect_text_encoding, iter_json_values
+
+_MAX_ATTR_LEN = 512
+_MAX_RAW = 1024 * 1024
+
+# blob-export column -> API (camelCase) field
+_BLOB_COLUMNS = {
+    "id": "id", "trace_id": "traceId", "project_id": "projectId", "environment": "environment", "type": "type",
+    "parent_observation_id": "parentObservationId", "start_time": "startTime", "end_time": "endTime",
+    "name": "name", "metadata": "metadata", "level": "level", "status_message": "statusMessage",
+    "version": "version", "input": "input", "output": "output", "provided_model_name": "model",
+    "model_parameters": "modelParameters", "usage_details": "usageDetails", "cost_details": "costDetails",
+    "completion_start_time": "completionStartTime", "prompt_name": "promptName", "prompt_version": "promptVersion",
+    "total_cost": "totalCost", "tool_calls": "toolCalls", "tool_call_names": "toolCallNames",
+    "tool_definitions": "toolDefinitions",
+}
+_BLOB_REQUIRED = {"id", "trace_id", "type", "start_time"}
+_META_FIELDS = {"user_id": "user_id", "userId": "user_id", "session_id": "session_id", "sessionId": "session_id",
+                "thread_id": "conversation_id", "conversation_id": "conversation_id"}
+_CACHE_READ = re.compile(r"cache_read|cached|cache_hit")
+_CACHE_WRITE = re.compile(r"cache_creation|cache_write")
+
+
+def _time(v: Any, what: str, naive_tz: str) -> dt.datetime | None:
+    if nullish(v):
+        return None
+    try:
+        return parse_timestamp(v, naive_tz)[0]
+    except RecordError as e:
+        raise RecordError(f"{what}: {e}") from None
+
+
+def _usage(obs: dict) -> dict:
+    u = as_dict(obs.get("usageDetails"))
+    if not u and obs.get("usageDetails") is None:
+        u = as_dict(obs.get("usage"))  # deprecated {input, output, total, unit}
+    if not u:
+        return {}
+
+    def pick(pattern: re.Pattern) -> int | None:
+        for k in sorted(u):
+            if pattern.search(k) and as_int(u[k]) is not None:
+                return as_int(u[k])
+        return None
+
+    return {
+        "input_tokens": as_int(first(u.get("input"), u.get("prompt_tokens"), u.get("input_tokens"),
+                                     u.get("promptTokens"))),
+        "output_tokens": as_int(first(u.get("output"), u.get("completion_tokens"), u.get("output_tokens"),
+                                      u.get("completionTokens"))),
+        "cache_read_tokens": pick(_CACHE_READ),
+        "cache_creation_tokens": pick(_CACHE_WRITE),
+    }
+
+
+def _cost(obs: dict) -> float | None:
+    cd = obs.get("costDetails")
+    details = as_dict(cd)
+    if details:
+        return as_float(details.get("total"))
+    if cd is None:  # with an empty costDetails, totalCost is a sum over nothing, not a known zero
+        return as_float(first(obs.get("totalCost"), obs.get("calculatedTotalCost")))
+    return None
+
+
+def _tools(obs: dict, inp: Any, meta: dict) -> str | None:
+    defs = maybe_json(obs.get("toolDefinitions"))
+    if isinstance(defs, dict) and defs:
+        return dumps([maybe_json(v) for v in defs.values()])
+    if isinstance(defs, list) and defs:
+        return dumps([maybe_json(v) for v in defs])
+    body = maybe_json(inp)
+    if isinstance(body, dict):
+        cfg = body.get("config") if isinstance(body.get("config"), dict) else {}
+        tools = body.get("tools") or cfg.get("tools")
+        if isinstance(tools, list) and tools:
+            return dumps(tools)
+    if isinstance(meta.get("tools"), list) and meta["tools"]:
+        return dumps([maybe_json(t) for t in meta["tools"]])
+    return None
+
+
+def _tool_calls(obs: dict) -> list[dict]:
+    calls = maybe_json(obs.get("toolCalls"))
+    names = string_list(obs.get("toolCallNames")) or []
+    out = []
+    for i, c in enumerate(calls if isinstance(calls, list) else []):
+        c = maybe_json(c)
+        if not isinstance(c, dict):
+            continue
+        fn = c.get("function") if isinstance(c.get("function"), dict) else {}
+        name = first(c.get("name"), fn.get("name"), names[i] if i < len(names) else None)
+        out.append(tool_call(c.get("id"), name, first(c.get("arguments"), fn.get("arguments"), c.get("input"))))
+    return out
+
+
+def observation_record(obs: dict, trace: dict | None, locator: str, naive_tz: str = "UTC",
+                       from_blob: bool = False) -> dict | Skipped:
+    """One Langfuse observation (API camelCase fields) to a trace dict, or Skipped. Raises RecordError."""
+    otype = str(obs.get("type") or "").upper()
+    name = as_str(obs.get("name"))
+    if otype != "GENERATION" and (otype or not (obs.get("model") or obs.get("usageDetails"))):
+        return Skipped(locator, f"Langfuse {otype or 'untyped'} observation {name!r} is not an LLM call")
+    if nullish(obs.get("id")):
+        raise RecordError("observation has no id")
+    start = _time(obs.get("startTime"), "startTime", naive_tz)
+    if start is None:
+        raise RecordError("observation has no startTime")
+    end = _time(obs.get("endTime"), "endTime", naive_tz)
+    first_token = _time(obs.get("completionStartTime"), "completionStartTime", naive_tz)
+    meta = as_dict(obs.get("metadata"))
+    span_attrs = meta.get("attributes") if isinstance(meta.get("attributes"), dict) else {}
+    fb, fb_extra = attribute_fields(span_attrs)
+    inp, outp = obs.get("input"), obs.get("output")
+    system, msgs = conversation(inp)
+    resp = response_fields(outp)
+    body = maybe_json(inp)
+    params = fill(params_fields(as_dict(obs.get("modelParameters"))),
+                  params_fields(body) if isinstance(body, dict) else {})
+    latency = ms_between(start, end)
+    ttft = ms_between(start, first_token)
+    if not from_blob:  # the API reports these in seconds; the blob export's units are not documented
+        if latency is None and as_float(obs.get("latency")) is not None:
+            latency = as_float(obs.get("latency")) * 1000.0
+        if ttft is None and as_float(obs.get("timeToFirstToken")) is not None:
+            ttft = as_float(obs.get("timeToFirstToken")) * 1000.0
+    level = str(obs.get("level") or "").upper()
+    trace = trace or {}
+    fields = {
+        "model_requested": as_str(first(obs.get("model"))),
+        "system_prompt": system,
+        "messages": msgs,
+        "tool_definitions": _tools(obs, inp, meta),
+        **params,
+        **_usage(obs),
+        "cost": _cost(obs),
+        "latency_ms": latency,
+        "time_to_first_token_ms": ttft,
+        "user_id": as_str(first(trace.get("userId"))),
+        "session_id": as_str(first(trace.get("sessionId"))),
+        "app": as_str(first(trace.get("name"))),
+        "request_raw": request_body(inp),
+    }
+    fields = fill(fields, resp)
+    if not fields.get("tool_calls"):
+        fields["tool_calls"] = _tool_calls(obs)
+    for k, col in _META_FIELDS.items():
+        if fields.get(col) is None and not nullish(meta.get(k)) and isinstance(meta.get(k), str | int):
+            fields[col] = str(meta[k])
+    used_fb_tokens = fields.get("input_tokens") is None and fb.get("input_tokens") is not None
+    fields = fill(fields, fb)
+    if not used_fb_tokens:
+        fb_extra.pop("input_tokens_reported", None)
+    res = meta.get("resourceAttributes") if isinstance(meta.get("resourceAttributes"), dict) else {}
+    service = as_str(res.get("service.name"))
+    attrs: dict[str, str] = {}
+    for k, v in (("langfuse.trace_id", first(obs.get("traceId"), trace.get("id"))),
+                 ("langfuse.observation_name", name),
+                 ("langfuse.parent_observation_id", obs.get("parentObservationId")),
+                 ("langfuse.environment", first(obs.get("environment"), trace.get("environment"))),
+                 ("langfuse.prompt_name", obs.get("promptName")),
+                 ("langfuse.prompt_version", obs.get("promptVersion")),
+                 ("langfuse.release", trace.get("release")),
+                 ("langfuse.version", first(obs.get("version"), trace.get("version"))),
+                 ("langfuse.level", level if level not in ("", "DEFAULT") else None)):
+        if not nullish(v):
+            attrs[k] = str(v)
+    tags = string_list(trace.get("tags"))
+    if tags:
+        attrs["tags"] = dumps(tags)
+    for k, v in meta.items():
+        if k in ("attributes", "resourceAttributes", "scope", "tools") or k in _META_FIELDS or v is None:
+            continue
+        s = v if isinstance(v, str) else dumps(v)
+        if len(s) <= _MAX_ATTR_LEN:
+            attrs[f"metadata.{k}"] = s
+    attrs.update(fb_extra)
+    if level == "ERROR":
+        status = "error"
+        fields["error_message"] = as_str(first(obs.get("statusMessage"))) or fields.get("error_message")
+        if fields.get("stop_reason") is None:
+            fields["stop_reason"] = "error"
+    else:
+        status = "error" if fields.get("error_type") else "ok"
+    fields.update(
+        {
+            "timestamp": start,
+            "service": service if service and not service.startswith("unknown_service") else fields.get("service"),
+            "status": status,
+            "attributes": attrs or None,
+            "request_is_exact": False,
+            "source_locator": locator,
+            "trace_id": f"langfuse:{obs['id']}",
+        }
+    )
+    return fields
+
+
+def _item(obs: Any, trace: dict | None, locator: str, naive_tz: str, from_blob: bool = False):
+    """One observation to an item; ``locator`` gains ``/observation:<id>`` when the observation has an id."""
+    if not isinstance(obs, dict):
+        reason = ("observation is an id, not an object (export the trace with full details)" if isinstance(obs, str)
+                  else f"observation is a {type(obs).__name__}, not an object")
+        return Quarantined(locator, reason, dumps(obs))
+    if obs.get("id") is not None:
+        locator = f"{locator}/observation:{obs['id']}"
+    try:
+        return observation_record(obs, trace, locator, naive_tz, from_blob)
+    except RecordError as e:
+        return Quarantined(locator, str(e), dumps(obs)[:_MAX_RAW])
+    except Exception as e:  # a mapping bug must cost this observation, not the rest of the file
+        return Quarantined(locator, f"cannot map observation ({type(e).__name__}: {e})", dumps(obs)[:_MAX_RAW])
+
+
+def _iter_doc(doc: Any, locator: str, naive_tz: str) -> Iterator[dict | Quarantined | Skipped]:
+    if isinstance(doc, list):
+        for i, d in enumerate(doc):
+            yield from _iter_doc(d, f"{locator}/{i}", naive_tz)
+        return
+    if not isinstance(doc, dict):
+        yield Quarantined(locator, f"expected a Langfuse trace or observation object, got {type(doc).__name__}",
+                          dumps(doc)[:_MAX_RAW])
+        return
+    trace = doc.get("trace") if isinstance(doc.get("trace"), dict) else None
+    if isinstance(doc.get("observations"), list):  # {"trace", "observations"} or TraceWithFullDetails
+        obs_list, trace = doc["observations"], trace or doc
+    elif trace is not None and isinstance(trace.get("observations"), list):
+        obs_list = trace["observations"]
+    elif isinstance(doc.get("data"), list):  # an API page of traces or observations
+        yield from _iter_doc(doc["data"], locator, naive_tz)
+        return
+    elif "type" in doc and ("startTime" in doc or "traceId" in doc):  # one observation
+        yield _item(doc, None, locator, naive_tz)
+        return
+    else:
+        yield Quarantined(locator, "not a Langfuse trace export (no observations)", dumps(doc)[:_MAX_RAW])
+        return
+    for i, obs in enumerate(obs_list):
+        has_id = isinstance(obs, dict) and obs.get("id") is not None
+        yield _item(obs, trace, locator if has_id else f"{locator}/{i}", naive_tz)
+
+
+class LangfuseTrace:
+    name = "langfuse_trace"
+    description = "Langfuse trace download JSON: {trace, observations[]} (GENERATION observations become traces)"
+
+    def sniff(self, head: bytes, path: str) -> float:
+        if head.lstrip()[:1] not in (b"{", b"["):
+            return 0.0
+        if b'"observations"' in head and (b'"traceId"' in head or b'"startTime"' in head or b'"projectId"' in head):
+            return 0.9
+        if b'"traceId"' in head and b'"startTime"' in head and (b'"GENERATION"' in head or b'"SPAN"' in head):
+            return 0.8
+        return 0.0
+
+    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        for locator, doc in iter_json_values(source.stream, source.head, source.path):
+            if isinstance(doc, Quarantined):
+                yield doc
+                continue
+            yield from _iter_doc(doc, locator, source.options.naive_tz)
+
+
+# ---------------------------------------------------------------- blob-storage export
+
+
+def _blob_to_api(row: dict) -> dict:
+    out = {}
+    for k, v in row.items():
+        out[_BLOB_COLUMNS.get(k, k)] = v
+    return out
+
+
+def _head_text(head: bytes) -> str:
+    """The first bytes as text (UTF-8 or UTF-16 by BOM); a character cut at the end is dropped."""
+    enc = detect_text_encoding(head)
+    return head.decode("utf-16" if enc == "utf-16" else "utf-8-sig", "ignore")
+
+
+def _csv_header(head: bytes) -> list[str] | None:
+    line = _head_text(head).split("\n", 1)[0].strip("\r")
+    try:
+        return next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None
+
+
+class _Lines:
+    """UTF-8 lines with their endings kept (csv needs them inside quoted fields); bad bytes are recorded."""
+
+    def __init__(self, stream: io.BufferedIOBase):
+        self.stream = stream
+        self.lineno = 0
+        self.bad: dict[int, str] = {}
+        self.error: str | None = None
+
+    def __iter__(self):
+        offset = 0
+        try:
+            for raw in self.stream:
+                self.lineno += 1
+                if self.lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                try:
+                    s = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    self.bad[self.lineno] = f"invalid UTF-8 at byte {offset + e.start} (line {self.lineno})"
+                    s = raw.decode("utf-8", "backslashreplace")
+                offset += len(raw)
+                yield s
+        except (EOFError, zlib.error, OSError) as e:
+            self.error = f"input ends unexpectedly after line {self.lineno} (truncated or corrupt compressed data: {e})"
+
+
+def _iter_csv(source: Source) -> Iterator[dict | Quarantined | Skipped]:
+    # observation inputs/outputs can be far larger than csv's default 128 KiB field limit
+    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
+    if detect_text_encoding(source.head) == "utf-16":
+        lines: Any = io.TextIOWrapper(source.stream, encoding="utf-16", newline="")
+        tracker = None
+    else:
+        tracker = _Lines(source.stream)
+        lines = tracker
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.strip() for h in header]
+    missing = _BLOB_REQUIRED - set(header)
+    if missing:
+        raise FormatError(f"{source.path}: CSV header lacks Langfuse observation columns: {', '.join(sorted(missing))}")
+    row_no = 0
+    prev_line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            row_no += 1
+            yield Quarantined(f"row:{row_no}", f"malformed CSV near line {reader.line_num}: {e}", None)
+            break
+        line_span = range(prev_line + 1, reader.line_num + 1)
+        prev_line = reader.line_num
+        if not row or all(c == "" for c in row):
+            continue
+        row_no += 1
+        loc = f"row:{row_no}"
+        bad = [tracker.bad[n] for n in line_span if tracker and n in tracker.bad]
+        raw = ",".join(row)[:_MAX_RAW]
+        if bad:
+            yield Quarantined(loc, bad[0] + "; re-encode the file as UTF-8", raw)
+            continue
+        if len(row) != len(header):
+            yield Quarantined(loc, f"row has {len(row)} fields but the header has {len(header)}", raw)
+            continue
+        rec = {h: (v if v != "" else None) for h, v in zip(header, row, strict=True)}
+        yield _item(_blob_to_api(rec), None, loc, "UTC", from_blob=True)
+    if tracker and tracker.error:
+        yield Quarantined(f"row:{row_no + 1}", tracker.error + "; records after this point could not be read", None)
+
+
+class LangfuseBlob:
+    name = "langfuse_blob"
+    description = "Langfuse blob-storage observation export (JSONL or CSV, snake_case columns)"
+
+    def sniff(self, head: bytes, path: str) -> float:
+        s = head[3:].lstrip() if head.startswith(codecs.BOM_UTF8) else head.lstrip()
+        if s[:1] in (b"{", b"["):
+            line = s.split(b"\n", 1)[0] if s[:1] == b"{" else s[:65536]
+            if b'"trace_id"' in line and b'"start_time"' in line and (
+                b'"provided_model_name"' in line or b'"usage_details"' in line or b'"parent_observation_id"' in line
+            ):
+                return 0.9
+            return 0.0
+        cols = set(_csv_header(head) or [])
+        if cols >= _BLOB_REQUIRED and ({"provided_model_name", "usage_details"} & cols):
+            return 0.9
+        return 0.0
+
+    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        if _head_text(source.head).lstrip()[:1] not in ("{", "["):
+            yield from _iter_csv(source)
+            return
+        for locator, doc in iter_json_values(source.stream, source.head, source.path):
+            if isinstance(doc, Quarantined):
+                yield doc
+                continue
+            for i, row in enumerate(doc if isinstance(doc, list) else [doc]):
+                loc = f"{locator}/{i}" if isinstance(doc, list) else locator
+                if not isinstance(row, dict):
+                    yield Quarantined(loc, f"expected an observation object, got {type(row).__name__}", dumps(row))
+                    continue
+                yield _item(_blob_to_api(row), None, loc, "UTC", from_blob=True)
+
+
+FORMATS = [LangfuseTrace(), LangfuseBlob()]

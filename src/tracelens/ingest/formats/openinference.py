@@ -1,0 +1,170 @@
+"""OpenInference spans as exported by Arize Phoenix (``openinference``).
+
+Phoenix exports spans as a JSON array or JSONL, one span object each::
+
+    {"name": "ChatCompletion", "context": {"trace_id": "...", "span_id": "..."},
+     "span_kind": "LLM", "parent_id": "...", "start_time": "2026-10-01T09:00:00+00:00",
+     "end_time": "...", "status_code": "OK", "status_message": "",
+     "attributes": {...}, "events": [...]}
+
+``attributes`` may be flattened dotted keys (``llm.input_messages.0.message.role``),
+the nested form (``{"llm": {"input_messages": [{"message": {...}}]}}``) or the
+"logical" form (``{"llm.input_messages": [{"message.role": ...}]}``); all are
+flattened to the dotted keys first. The spans-dataframe export (columns
+``context.span_id``, ``attributes.llm.model_name``, ...) and the OpenTelemetry
+SDK console-exporter span JSON (``kind``, ``status.status_code``,
+``resource.attributes``) have the same envelope and are read too; a wrapper
+object ``{"spans": [...]}`` or ``{"data": [...]}`` is unwrapped.
+
+Only LLM spans (``openinference.span.kind`` or the span's ``span_kind``)
+become traces; CHAIN/TOOL/AGENT/RETRIEVER/EMBEDDING/... spans are ``Skipped``.
+A span with OTel GenAI attributes instead of OpenInference ones is mapped with
+the GenAI rules, exactly as in the OTLP importer. The mapping lives in
+``_spans.py``; see docs/formats/openinference.md. ``trace_id`` is
+``otel:<trace_id>:<span_id>`` (the same id the OTLP importer gives the span).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.formats._spans import SpanInfo, as_dict, norm_id, nullish, span_record
+from tracelens.ingest.normalize import as_str, dumps, parse_timestamp
+from tracelens.ingest.readers import iter_json_values
+
+_MAX_RAW = 256 * 1024
+
+
+def _time(v: Any, what: str, naive_tz: str) -> dt.datetime | None:
+    if nullish(v):
+        return None
+    try:
+        return parse_timestamp(v, naive_tz)[0]
+    except RecordError as e:
+        raise RecordError(f"{what}: {e}") from None
+
+
+def _unflatten_columns(span: dict) -> dict:
+    """Spans-dataframe rows (``context.span_id``, ``attributes.x``) to the nested span shape."""
+    if not any(k.startswith(("context.", "attributes.")) for k in span):
+        return span
+    out: dict = {"context": dict(span.get("context") or {}), "attributes": dict(span.get("attributes") or {})}
+    for k, v in span.items():
+        if k.startswith("context."):
+            out["context"][k[len("context."):]] = v
+        elif k.startswith("attributes."):
+            if v is not None:
+                out["attributes"][k[len("attributes."):]] = v
+        elif k not in ("context", "attributes"):
+            out[k] = v
+    return out
+
+
+def _status(span: dict) -> tuple[str | None, str | None]:
+    st = span.get("status")
+    code = span.get("status_code")
+    msg = span.get("status_message")
+    if isinstance(st, dict):  # OTel SDK console exporter
+        code = code or st.get("status_code")
+        msg = msg or st.get("description")
+    c = str(code or "").upper()
+    status = "error" if c.endswith("ERROR") else "ok" if c.endswith("OK") else None
+    return status, (as_str(msg) or None)
+
+
+def span_item(span: Any, locator: str, naive_tz: str) -> dict | Quarantined | Skipped:
+    """One exported span to a trace dict, Skipped, or Quarantined."""
+    if not isinstance(span, dict):
+        return Quarantined(locator, f"span is a {type(span).__name__}, not an object", dumps(span)[:_MAX_RAW])
+    try:
+        span = _unflatten_columns(span)
+        ctx = span.get("context") if isinstance(span.get("context"), dict) else {}
+        attrs = span.get("attributes")
+        if attrs is None:
+            attrs = {}
+        if isinstance(attrs, str):  # some exports keep attributes as JSON text
+            attrs = as_dict(attrs)
+        if not isinstance(attrs, dict):
+            raise RecordError("span attributes are not an object")
+        kind = span.get("span_kind") or span.get("kind")
+        kind = str(kind).split(".")[-1].upper().removeprefix("SPAN_KIND_") if kind else None  # SpanKind.CLIENT
+        status, message = _status(span)
+        res = span.get("resource")
+        resource = (res.get("attributes") or {}) if isinstance(res, dict) else {}
+        events = [
+            {"name": e.get("name"), "time": e.get("timestamp"), "attributes": e.get("attributes") or {}}
+            for e in span.get("events") or []
+            if isinstance(e, dict)
+        ]
+        info = SpanInfo(
+            trace_id=norm_id(ctx.get("trace_id") or span.get("trace_id")),
+            span_id=norm_id(ctx.get("span_id") or span.get("span_id")),
+            parent_id=norm_id(span.get("parent_id")),
+            name=as_str(span.get("name")),
+            kind=kind,
+            start=_time(span.get("start_time"), "start_time", naive_tz),
+            end=_time(span.get("end_time"), "end_time", naive_tz),
+            status=status,
+            status_message=message,
+            events=events,
+            resource=resource if isinstance(resource, dict) else {},
+        )
+        return span_record(attrs, info, locator)
+    except RecordError as e:
+        return Quarantined(locator, str(e), dumps(span)[:_MAX_RAW])
+    except Exception as e:  # a mapping bug must cost this span, not the rest of the file
+        return Quarantined(locator, f"cannot map span ({type(e).__name__}: {e})", dumps(span)[:_MAX_RAW])
+
+
+def _spans_of(doc: Any) -> list | None:
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        for k in ("spans", "data"):
+            if isinstance(doc.get(k), list):
+                return doc[k]
+    return None
+
+
+class OpenInferenceSpans:
+    name = "openinference"
+    description = "OpenInference spans (Arize Phoenix span export: JSON array or JSONL of spans)"
+
+    def sniff(self, head: bytes, path: str) -> float:
+        s = head.lstrip()
+        if s[:1] not in (b"{", b"[") or b'"resourceSpans"' in head or b'"resource_spans"' in head:
+            return 0.0
+        has_ctx = b'"context"' in head or b'"context.span_id"' in head or b'"context.trace_id"' in head
+        if has_ctx and (b'"span_kind"' in head or b"openinference.span.kind" in head or b'"openinference"' in head):
+            return 0.85
+        if has_ctx and b'"span_id"' in head and b'"attributes"' in head and b'"start_time"' in head:
+            return 0.6  # OTel SDK console-exporter spans
+        return 0.0
+
+    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        tz = source.options.naive_tz
+        for locator, doc in iter_json_values(source.stream, source.head, source.path):
+            if isinstance(doc, Quarantined):
+                yield doc
+                continue
+            spans = _spans_of(doc)
+            if spans is None:
+                yield self._one(doc, locator, tz)
+                continue
+            for i, sp in enumerate(spans):
+                yield self._one(sp, f"{locator}/{i}", tz)
+
+    @staticmethod
+    def _one(span: Any, locator: str, tz: str) -> dict | Quarantined | Skipped:
+        if isinstance(span, dict):
+            ctx = span.get("context") if isinstance(span.get("context"), dict) else {}
+            sid = norm_id(ctx.get("span_id") or span.get("context.span_id") or span.get("span_id"))
+            if sid:
+                locator = f"{locator}/span:{sid}"
+        return span_item(span, locator, tz)
+
+
+FORMATS = [OpenInferenceSpans()]
