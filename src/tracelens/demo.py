@@ -1,45 +1,125 @@
 """`make demo`: the main job on the bundled sample logs, end to end.
 
-Ingests ``sample_logs/`` into a fresh demo store and prints what each stage
-finds. Every stage is the same code path as the CLI; nothing is faked except
-where labelled (the replay runs against the local fake Messages API server
-when no API key is set).
+1. ingest every file in ``sample_logs/`` (all supported formats plus six weeks
+   of generated production traffic with planted variance sources);
+2. the weekly drift summary for 2026-W47 against W46 (terminal, plus HTML
+   and Markdown files under ``.demo/``), which embeds, clusters and labels
+   whatever is missing first;
+3. the complaint walk-through: find user 4411's refusal around 15:00 on
+   2026-11-21 and replay it 5 times against its pinned snapshot.
+
+Every step runs the real CLI in-process. The replay goes to the Anthropic API
+when ``ANTHROPIC_API_KEY`` is set and ``--live`` is given; otherwise it goes
+to the local fake Messages API server (``tracelens.testing.fake_anthropic``),
+and says so: its answers are synthetic, so its verdict shows the mechanics,
+not a finding about any real model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner  # noqa: F401  (the demo drives the real CLI in-process)
-
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run(args: list[str]) -> int:
+def banner(text: str) -> None:
+    print(f"\n{'=' * 100}\n{text}\n{'=' * 100}", file=sys.stderr, flush=True)
+
+
+def run(args: list[str], capture: bool = False) -> tuple[int, str]:
+    """Run one tracelens command in-process; returns (exit code, stdout if captured)."""
+    from click.testing import CliRunner
+
     from tracelens.cli.main import cli
 
     print(f"\n$ tracelens {' '.join(args)}", file=sys.stderr, flush=True)
+    if capture:
+        r = CliRunner().invoke(cli, args, catch_exceptions=False)
+        return r.exit_code, r.stdout
     try:
         cli.main(args=args, prog_name="tracelens", standalone_mode=False)
-        return 0
+        return 0, ""
     except SystemExit as e:
-        return int(e.code or 0)
+        return int(e.code or 0), ""
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", default=".demo/store")
     ap.add_argument("--samples", default=str(REPO / "sample_logs"))
+    ap.add_argument("--week", default="2026-W47")
+    ap.add_argument("--live", action="store_true", help="Replay against the real Anthropic API (needs ANTHROPIC_API_KEY).")
+    ap.add_argument("--keep", action="store_true", help="Reuse an existing demo store instead of starting fresh.")
     a = ap.parse_args(argv)
     store = Path(a.store)
-    if store.exists():
+    out_dir = store.parent
+    if store.exists() and not a.keep:
         shutil.rmtree(store)
-    rc = run(["ingest", "--store", str(store), "--no-progress", a.samples])
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    banner("1. Ingest the bundled sample logs (every supported format + 6 weeks of production traffic)")
+    rc, _ = run(["ingest", "--store", str(store), "--no-progress", a.samples])
+    if rc not in (0, 1):
+        return rc
     run(["stats", "--store", str(store)])
-    return 0 if rc in (0, 1) else rc
+
+    banner(f"2. Weekly drift summary for {a.week}: did the model change, or did our traffic?")
+    html = out_dir / "weekly.html"
+    md = out_dir / "weekly.md"
+    rc_weekly, _ = run(["weekly", "--store", str(store), "--week", a.week, "--html", str(html), "--fail-on", "never"])
+    run(["weekly", "--store", str(store), "--week", a.week, "--format", "markdown", "-o", str(md), "--fail-on", "never"])
+
+    banner('3. A complaint: "user 4411 says the assistant refused to help with their refund around 3pm on Saturday"')
+    _, out = run(
+        ["search", "--store", str(store), "--user", "4411", "--since", "2026-11-21T13:00", "--until", "2026-11-21T17:00",
+         "--json"],
+        capture=True,
+    )
+    rows = json.loads(out or "[]")
+    for r in rows:
+        print(f"  {r['timestamp']}  {r['trace_id']}  refusal={r['refusal']}  prompt={r['prompt_text'][:60]!r}")
+    hits = [r for r in rows if r.get("refusal") in ("partial", "full")] or rows
+    if not hits:
+        print("no matching trace found", file=sys.stderr)
+        return 0
+    trace_id = hits[0]["trace_id"]
+    run(["show", "--store", str(store), trace_id])
+
+    banner("4. Replay it 5 times against the pinned snapshot it returned")
+    live = a.live and bool(os.environ.get("ANTHROPIC_API_KEY"))
+    if live:
+        run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes"])
+    else:
+        from tracelens.testing.fake_anthropic import DEFAULT_MODELS, FakeAnthropicServer
+
+        row = _trace(store, trace_id)
+        models = tuple(DEFAULT_MODELS) + tuple(m for m in (row.get("model_returned"),) if m)
+        print(
+            "\n  No live replay requested (pass --live with ANTHROPIC_API_KEY set): replaying against the LOCAL FAKE\n"
+            "  Messages API server instead. Its answers are synthetic; the verdict below shows how replay works,\n"
+            "  not how any real model behaves.",
+            file=sys.stderr,
+        )
+        with FakeAnthropicServer(models=models) as server:
+            env_key = "TRACELENS_DEMO_FAKE_KEY"
+            os.environ[env_key] = "fake-key-for-the-local-server"
+            run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,
+                 "--api-key-env", env_key])
+    banner("Done")
+    print(f"  HTML report: {html}\n  Markdown report: {md}\n  Explore: .venv/bin/tracelens tui --store {store}",
+          file=sys.stderr)
+    return 0 if rc_weekly in (0, 1) else rc_weekly
+
+
+def _trace(store: Path, trace_id: str) -> dict:
+    from tracelens.store import Store
+
+    return Store(store).get(trace_id) or {}
 
 
 if __name__ == "__main__":

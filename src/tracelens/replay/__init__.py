@@ -58,6 +58,7 @@ __all__ = [
     "list_canaries",
     "load_canary",
     "load_prices",
+    "load_replays",
     "run_canary",
     "write_replays",
 ]

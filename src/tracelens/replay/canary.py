@@ -100,7 +100,9 @@ def load_canary(store_path: str | os.PathLike, name: str) -> CanarySet:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CanaryError(f"no canary set named {name!r} (create it with `tracelens canary add {name} TRACE_ID...`)") from None
+        raise CanaryError(
+            f"no canary set named {name!r} (create it with `tracelens canary add {name} TRACE_ID...`)"
+        ) from None
     except ValueError as e:
         raise CanaryError(f"{path} is not valid JSON: {e}") from e
     known = {k: obj[k] for k in CanarySet.__dataclass_fields__ if k in obj}
@@ -189,7 +191,7 @@ def plan_canary(
         except ReplayError as e:
             skipped[tid] = str(e)
             continue
-        traces[tid] = trace
+        traces[trace.get("trace_id") or tid] = trace
     return canary, plans, skipped, traces
 
 
@@ -209,7 +211,9 @@ def run_canary(
 ) -> CanaryRun:
     """Replay every trace of canary ``name`` and store the tagged results (also when interrupted)."""
     _, plans, skipped, traces = planned or plan_canary(store_path, name, get_trace, n=n, model=model, prices=prices)
-    run = CanaryRun(name=name, run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC), plans=plans, skipped=skipped)
+    run = CanaryRun(
+        name=name, run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC), plans=plans, skipped=skipped
+    )
     rr = client.run(plans, cancel=cancel, on_result=on_result)
     for r in rr.results:
         r.canary = name

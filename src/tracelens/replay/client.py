@@ -32,12 +32,12 @@ import datetime as dt
 import email.utils
 import json
 import os
+import queue
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -199,7 +199,6 @@ class ReplayClient:
         self._sleep_fn = sleep
         self._rng = rng or random.Random()
         self._env = env
-        self._secret: str | None = None  # only for scrubbing error texts; never exposed
 
     def __repr__(self) -> str:
         return (
@@ -216,7 +215,6 @@ class ReplayClient:
                 f"no API key: the environment variable {self.api_key_env} is not set "
                 "(set it, or name another variable with --api-key-env)"
             )
-        self._secret = key
         kwargs: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": self.timeout}
         base = self.base_url or env.get("ANTHROPIC_BASE_URL")
         if base:
@@ -228,8 +226,10 @@ class ReplayClient:
             return anthropic.Anthropic(**kwargs)
 
     def _scrub(self, text: str) -> str:
-        if self._secret and self._secret in text:
-            text = text.replace(self._secret, "[redacted]")
+        # Re-read rather than keep the key on this object, so no attribute dump can show it.
+        key = (os.environ if self._env is None else self._env).get(self.api_key_env)
+        if key and key in text:
+            text = text.replace(key, "[redacted]")
         return text
 
     @staticmethod
@@ -304,8 +304,12 @@ class ReplayClient:
                         self._wait(delay, cancel)
                         continue
                     note = f"; server asked to retry after more than {self.max_retry_after:g}s"
-                    return self._result(plan, sdk, error=self._scrub(self._status_message(plan, e, attempt, note)), attempts=attempt)
-                return self._result(plan, sdk, error=self._scrub(self._status_message(plan, e, attempt)), attempts=attempt)
+                    return self._result(
+                        plan, sdk, error=self._scrub(self._status_message(plan, e, attempt, note)), attempts=attempt
+                    )
+                return self._result(
+                    plan, sdk, error=self._scrub(self._status_message(plan, e, attempt)), attempts=attempt
+                )
             except anthropic.APITimeoutError:
                 if cancel.is_set():
                     raise _Cancelled from None
@@ -331,7 +335,9 @@ class ReplayClient:
             latency_ms = (time.monotonic() - t0) * 1000.0
             return self._parse(plan, sdk, resp, latency_ms, attempt)
 
-    def _parse(self, plan: ReplayPlan, sdk: anthropic.Anthropic, resp: Any, latency_ms: float, attempt: int) -> ReplayResult:
+    def _parse(
+        self, plan: ReplayPlan, sdk: anthropic.Anthropic, resp: Any, latency_ms: float, attempt: int
+    ) -> ReplayResult:
         raw = resp.text
         request_id = resp.headers.get("request-id")
         try:
@@ -370,53 +376,84 @@ class ReplayClient:
     ) -> ReplayRun:
         """Send every plan ``plan.n`` times; returns finished results even when interrupted."""
         plans = list(plans)
-        jobs = [(pi, rep, plan) for pi, plan in enumerate(plans) for rep in range(plan.n)]
+        jobs = [((pi, rep), plan) for pi, plan in enumerate(plans) for rep in range(plan.n)]
         run = ReplayRun(planned=len(jobs))
         if not jobs:
             return run
         sdk = self._make_sdk()
         cancel = cancel or threading.Event()
-        order: dict[Future, tuple[int, int, ReplayPlan]] = {}
+        todo: queue.SimpleQueue[tuple[tuple[int, int], ReplayPlan]] = queue.SimpleQueue()
+        for job in jobs:
+            todo.put(job)
+        # (job key, plan, result or None, unexpected exception or None); None/None = cancelled.
+        done_q: queue.SimpleQueue[tuple[tuple[int, int], ReplayPlan, ReplayResult | None, BaseException | None]]
+        done_q = queue.SimpleQueue()
+
+        def worker() -> None:
+            while not cancel.is_set():
+                try:
+                    key, plan = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done_q.put((key, plan, self.replay_one(plan, sdk, cancel), None))
+                except _Cancelled:
+                    done_q.put((key, plan, None, None))
+                except Exception as e:  # noqa: BLE001 - reported on the replay, the run goes on
+                    done_q.put((key, plan, None, e))
+
+        # Daemon threads, not a ThreadPoolExecutor: after an interrupt a request stuck in flight
+        # must not keep the process alive until its timeout.
+        threads = [
+            threading.Thread(target=worker, name=f"tracelens-replay-{i}", daemon=True)
+            for i in range(min(self.concurrency, len(jobs)))
+        ]
+        for t in threads:
+            t.start()
         finished: list[tuple[tuple[int, int], ReplayResult]] = []
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tracelens-replay")
-        pending: set[Future] = set()
 
-        def collect(done: Iterable[Future], notify: bool) -> None:
-            for f in done:
-                if f.cancelled() or isinstance(f.exception(), _Cancelled):
-                    continue  # stopped before it finished: not a result
-                pi, rep, plan = order[f]
-                exc = f.exception()
-                if exc is not None:  # a bug or an unexpected SDK error: report it on the replay, keep the run going
-                    result = self._result(plan, sdk, error=self._scrub(f"{type(exc).__name__}: {exc}"))
-                else:
-                    result = f.result()
-                finished.append(((pi, rep), result))
-                if notify and on_result is not None:
-                    on_result(result)
+        def take(item, notify: bool) -> None:
+            key, plan, result, exc = item
+            if result is None and exc is None:
+                return  # stopped before it finished: not a result
+            if exc is not None:
+                if not notify:
+                    return  # failed while we were aborting (client closed under it)
+                result = self._result(plan, sdk, error=self._scrub(f"{type(exc).__name__}: {exc}"))
+            finished.append((key, result))
+            if notify and on_result is not None:
+                on_result(result)
 
+        remaining = len(jobs)
         try:
-            for pi, rep, plan in jobs:
-                f = pool.submit(self.replay_one, plan, sdk, cancel)
-                order[f] = (pi, rep, plan)
-                pending.add(f)
-            while pending:
-                done, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
-                collect(done, notify=True)
-                if cancel.is_set():
+            while remaining:
+                try:
+                    item = done_q.get(timeout=0.05)
+                except queue.Empty:
+                    if cancel.is_set():
+                        run.interrupted = True
+                        break
+                    continue
+                remaining -= 1
+                take(item, notify=True)
+                if cancel.is_set() and remaining:
                     run.interrupted = True
                     break
         except KeyboardInterrupt:
             run.interrupted = True
         finally:
-            if run.interrupted or pending:
+            if run.interrupted or remaining:
                 cancel.set()
-                pool.shutdown(wait=False, cancel_futures=True)
                 # Closing the HTTP client aborts requests still in flight; their results are discarded.
                 sdk.close()
-                collect([f for f in pending if f.done()], notify=False)
+                while True:  # results that finished meanwhile are kept
+                    try:
+                        take(done_q.get_nowait(), notify=False)
+                    except queue.Empty:
+                        break
             else:
-                pool.shutdown(wait=True)
+                for t in threads:
+                    t.join()
                 sdk.close()
         finished.sort(key=lambda x: x[0])
         run.results = [r for _, r in finished]

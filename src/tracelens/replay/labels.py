@@ -36,7 +36,10 @@ def refusal_label(text: str | None, stop_reason: str | None = None, stop_details
         from tracelens.enrich.refusal import detect  # the shared layered detector, when present
     except ImportError:
         return fallback_label(text, stop_reason)
-    result = detect(text or "", stop_reason=stop_reason)
+    try:
+        result = detect(text or "", stop_reason=stop_reason, stop_details=stop_details)
+    except TypeError:  # a detector without the stop_details keyword
+        result = detect(text or "", stop_reason=stop_reason)
     label = result if isinstance(result, str) else getattr(result, "label", None)
     if label is None and isinstance(result, dict):
         label = result.get("label")

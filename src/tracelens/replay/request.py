@@ -27,8 +27,10 @@ only in insignificant whitespace and in number spelling (``0.70`` becomes
 Target model: the snapshot the provider reported (``model_returned``), never a
 bare alias. When that is missing, a dated ``model_requested`` is used (the
 request itself was pinned); when only an alias was recorded, planning fails
-with ``AliasOnlyError`` unless ``model=`` names a dated snapshot. Bedrock and
-Vertex Claude ids are mapped to first-party ids.
+with ``AliasOnlyError`` unless ``model=`` names a dated snapshot. Ids without
+a date that are nevertheless fixed models can be declared pinned with
+``$TRACELENS_PINNED_MODELS`` (or ``pinned_models=``). Bedrock and Vertex
+Claude ids are mapped to first-party ids.
 
 Traces without ``request_raw`` (OTel spans, many observability exports) are
 rebuilt from the normalised fields and marked ``reconstructed=True``.
@@ -38,6 +40,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +49,9 @@ from tracelens.modelid import parse_model_id
 from tracelens.replay.pricing import CostEstimate, PriceTable, estimate_cost
 
 CHARS_PER_TOKEN = 3.5
+# Model ids without a date that the user knows to be fixed snapshots (some providers publish
+# pinned ids with no date suffix); listed here they are replayable like dated snapshots.
+PINNED_ENV = "TRACELENS_PINNED_MODELS"
 
 # Platform envelope keys that are not part of the first-party Messages API.
 _PLATFORM_KEYS = ("anthropic_version",)
@@ -128,7 +135,16 @@ def first_party_model_id(model: str | None) -> str | None:
     return f"{family}-{p.snapshot.replace('-', '')}"
 
 
-def is_snapshot(model: str | None) -> bool:
+def pinned_models_from_env(env: dict[str, str] | None = None) -> frozenset[str]:
+    """Model ids named in ``$TRACELENS_PINNED_MODELS`` (comma or space separated)."""
+    env = os.environ if env is None else env
+    return frozenset(m for m in re.split(r"[,\s]+", env.get(PINNED_ENV, "")) if m)
+
+
+def is_snapshot(model: str | None, pinned: frozenset[str] | set[str] = frozenset()) -> bool:
+    """True for a dated snapshot id, or an id the user declared pinned (``$TRACELENS_PINNED_MODELS``)."""
+    if model and model in pinned:
+        return True
     p = parse_model_id(model)
     return bool(p and not p.is_alias)
 
@@ -144,17 +160,53 @@ def _is_anthropic(trace: dict[str, Any]) -> bool:
     return False
 
 
-def resolve_target_model(trace: dict[str, Any], model: str | None = None) -> tuple[str, list[str]]:
+def _sdk_model_ids() -> tuple[str, ...]:
+    """Model ids the installed SDK knows (data kept current by the SDK's releases)."""
+    try:
+        import typing
+
+        from anthropic.types import Model
+
+        out: list[str] = []
+        for arg in typing.get_args(Model):
+            out.extend(a for a in typing.get_args(arg) if isinstance(a, str))
+        return tuple(out)
+    except Exception:  # an SDK without the list: fall back to the date rule alone
+        return ()
+
+
+def _undated_but_fixed(model: str) -> bool:
+    """An undated id that names a fixed model, not an alias of a dated snapshot.
+
+    Newer Claude models are served under ids without a date (the API reports
+    them back unchanged). An undated id is an alias when a dated sibling
+    exists (``claude-sonnet-4-5`` -> ``claude-sonnet-4-5-20250929``) or it ends
+    in ``-latest``; otherwise, when the provider reported it, it is the most
+    specific identity available.
+    """
+    if not model.startswith("claude") or model.endswith("-latest"):
+        return False
+    p = parse_model_id(model)
+    if p is None or not p.is_alias:
+        return False
+    return not any(m != model and m.startswith(model + "-") and not parse_model_id(m).is_alias for m in _sdk_model_ids())
+
+
+def resolve_target_model(
+    trace: dict[str, Any], model: str | None = None, pinned: frozenset[str] | set[str] | None = None
+) -> tuple[str, list[str]]:
     """Pick the snapshot to replay against; raises AliasOnlyError when none is pinned."""
+    pinned = pinned_models_from_env() if pinned is None else pinned
     warnings: list[str] = []
     returned = trace.get("model_returned")
     requested = trace.get("model_requested")
     if model:
         target = first_party_model_id(model) or model
-        if not is_snapshot(target):
+        if not is_snapshot(target, pinned):
             raise AliasOnlyError(
                 f"--model {model!r} is an alias, not a dated snapshot; name a pinned snapshot "
-                "(e.g. claude-sonnet-4-5-20250929) so the replay hits a fixed model"
+                f"(e.g. claude-sonnet-4-5-20250929) so the replay hits a fixed model, or list the id in ${PINNED_ENV} "
+                "if it is a fixed model without a date suffix"
             )
         recorded = first_party_model_id(returned) or returned
         if recorded and recorded != target:
@@ -164,21 +216,29 @@ def resolve_target_model(trace: dict[str, Any], model: str | None = None) -> tup
         if not candidate:
             continue
         mapped = first_party_model_id(candidate) or candidate
-        if is_snapshot(mapped):
+        if is_snapshot(mapped, pinned):
             if what == "model_requested":
                 warnings.append("no model_returned recorded; using the pinned snapshot named in the request")
             if mapped != candidate:
                 warnings.append(f"mapped {candidate} to first-party id {mapped}")
             return mapped, warnings
+    if returned and _undated_but_fixed(first_party_model_id(returned) or returned):
+        # The provider reported an id without a date (newer models are named that way): it is the most
+        # specific identity the API gives, so it is what served the call; replay against it, and say so.
+        mapped = first_party_model_id(returned) or returned
+        warnings.append(
+            f"the provider reported {returned!r} without a dated snapshot; replaying against that id, the most "
+            "specific one the API returned (set --model to choose another)"
+        )
+        return mapped, warnings
     recorded = returned or requested
     if not recorded:
-        raise AliasOnlyError(
-            "the trace records no model id; pass model= / --model with a dated snapshot to replay it"
-        )
+        raise AliasOnlyError("the trace records no model id; pass model= / --model with a dated snapshot to replay it")
     raise AliasOnlyError(
         f"the trace only records the alias {recorded!r}, not the snapshot that served it; the alias may point at a "
         "different model today, so replaying it would not answer 'does the model still do that'. Pass model= / "
-        "--model with the dated snapshot you mean (e.g. claude-sonnet-4-5-20250929)"
+        "--model with the dated snapshot you mean (e.g. claude-sonnet-4-5-20250929); if this id is itself a fixed "
+        f"model without a date suffix, list it in ${PINNED_ENV}"
     )
 
 
@@ -247,7 +307,12 @@ def reconstruct_body(trace: dict[str, Any], model: str) -> tuple[dict[str, Any],
             blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
             for tc in m.get("tool_calls") or []:
                 blocks.append(
-                    {"type": "tool_use", "id": tc.get("id"), "name": tc.get("name"), "input": _arguments(tc.get("arguments"))}
+                    {
+                        "type": "tool_use",
+                        "id": tc.get("id"),
+                        "name": tc.get("name"),
+                        "input": _arguments(tc.get("arguments")),
+                    }
                 )
             push("assistant", blocks)
         elif role in ("tool", "function", "tool_result"):
@@ -334,6 +399,7 @@ def build_plan(
     n: int = 5,
     model: str | None = None,
     prices: PriceTable | None = None,
+    pinned_models: frozenset[str] | set[str] | None = None,
 ) -> ReplayPlan:
     """Plan the replay of one trace ``n`` times; raises ``ReplayError`` subclasses with user-facing messages."""
     if n < 1:
@@ -345,12 +411,14 @@ def build_plan(
             f"(model {trace.get('model_returned') or trace.get('model_requested')!r}); only Anthropic Claude traces "
             "(first party, or Claude on Bedrock/Vertex) can be replayed"
         )
-    target, warnings = resolve_target_model(trace, model)
+    target, warnings = resolve_target_model(trace, model, pinned_models)
     raw = trace.get("request_raw")
     dropped_stream = False
     if raw:
         body, w, dropped_stream = body_from_raw(raw, target)
         reconstructed = False
+        if trace.get("redacted"):
+            w.append("this trace was redacted at ingest: the replayed request is not the exact one that was sent")
         if trace.get("request_is_exact") is False:
             w.append("request_raw was itself reconstructed at ingest (request_is_exact=false)")
             reconstructed = True

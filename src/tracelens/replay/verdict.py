@@ -231,11 +231,9 @@ def compute_verdict(trace: dict[str, Any], replays: Sequence[Any], *, embedder: 
     ok = [r for r in replays if not _field(r, "error")]
     n_errors = len(replays) - len(ok)
     # Both sides are labelled by the same detector so a detector version change cannot fake a flip.
-    original_label = refusal_label(trace.get("response_text"), trace.get("stop_reason"))
+    original_label = refusal_label(trace.get("response_text"), trace.get("stop_reason"), trace.get("stop_details"))
     texts = [_field(r, "response_text") or "" for r in ok]
-    labels = [
-        _field(r, "refusal") or refusal_label(_field(r, "response_text"), _field(r, "stop_reason")) for r in ok
-    ]
+    labels = [_field(r, "refusal") or refusal_label(_field(r, "response_text"), _field(r, "stop_reason")) for r in ok]
     return judge(
         trace.get("trace_id") or "?",
         trace.get("response_text"),

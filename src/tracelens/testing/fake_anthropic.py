@@ -198,9 +198,7 @@ class Rule:
             return False
         if self.contains is not None and self.contains not in _last_user_text(body):
             return False
-        if self.match is not None and not self.match(body):
-            return False
-        return True
+        return self.match is None or bool(self.match(body))
 
 
 @dataclass(frozen=True)
@@ -271,20 +269,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(raw, parsed)
         owner = self.server.owner
         try:
-            path = self.path.split("?", 1)[0]
-            if path == "/v1/messages":
-                body = owner._validate(self.headers, raw, parsed, require_max_tokens=True)
-                owner._handle_messages(self, body)
-            elif path == "/v1/messages/count_tokens":
-                body = owner._validate(self.headers, raw, parsed, require_max_tokens=False)
-                owner._resolve_model(body["model"])  # 404 for unknown models, as the real API
-                self._send_json(200, {"input_tokens": _estimate_tokens(json.dumps(body))})
-            else:
-                raise _ApiError(404, "not_found_error", "Not found")
-        except _ApiError as e:
-            self._send_error(e)
-        except (BrokenPipeError, ConnectionResetError):
-            # The client gave up (e.g. its timeout fired while we were delayed).
+            try:
+                path = self.path.split("?", 1)[0]
+                if path == "/v1/messages":
+                    body = owner._validate(self.headers, raw, parsed, require_max_tokens=True)
+                    owner._handle_messages(self, body)
+                elif path == "/v1/messages/count_tokens":
+                    body = owner._validate(self.headers, raw, parsed, require_max_tokens=False)
+                    owner._resolve_model(body["model"])  # 404 for unknown models, as the real API
+                    self._send_json(200, {"input_tokens": _estimate_tokens(json.dumps(body))})
+                else:
+                    raise _ApiError(404, "not_found_error", "Not found")
+            except _ApiError as e:
+                self._send_error(e)
+        except OSError:
+            # The client gave up (e.g. its timeout fired while we were delayed): nobody to answer.
             self.close_connection = True
 
     def _record(self, raw: bytes, parsed: Any) -> None:
@@ -357,7 +356,11 @@ class _Handler(BaseHTTPRequestHandler):
             final_delta["stop_details"] = message["stop_details"]
         event(
             "message_delta",
-            {"type": "message_delta", "delta": final_delta, "usage": {"output_tokens": message["usage"]["output_tokens"]}},
+            {
+                "type": "message_delta",
+                "delta": final_delta,
+                "usage": {"output_tokens": message["usage"]["output_tokens"]},
+            },
         )
         event("message_stop", {"type": "message_stop"})
 
@@ -404,7 +407,10 @@ class FakeAnthropicServer:
         self._httpd = _Server((self.host, self.port), _Handler)
         self._httpd.owner = self
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-anthropic", daemon=True)
+        # A short poll interval makes stop() (and so each test's teardown) fast.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -548,7 +554,13 @@ class FakeAnthropicServer:
         closers = ["Hope that helps.", "Let me know if you need more.", "That is the gist.", ""]
         snippet = " ".join(prompt.split())[:80]
         variant = rng.randrange(1000)
-        parts = [FAKE_PREFIX, rng.choice(openers), f'You asked: "{snippet}".', rng.choice(closers), f"(variant {variant})"]
+        parts = [
+            FAKE_PREFIX,
+            rng.choice(openers),
+            f'You asked: "{snippet}".',
+            rng.choice(closers),
+            f"(variant {variant})",
+        ]
         return " ".join(p for p in parts if p)
 
     def _handle_messages(self, handler: _Handler, body: dict[str, Any]) -> None:
@@ -558,6 +570,8 @@ class FakeAnthropicServer:
             counter = self._counter
         reply = reply or Reply()
         if reply.delay > 0 and self._stopping.wait(reply.delay):
+            # Shutting down mid-delay: drop the connection so the client fails now, not at its timeout.
+            handler.close_connection = True
             return
         if reply.status != 200:
             raise _ApiError(
