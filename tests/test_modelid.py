@@ -19,6 +19,8 @@ from tracelens.modelid import is_pinned, parse_model_id
         ("claude-sonnet-4-5@20250929", "anthropic", "claude-sonnet-4-5", "2025-09-29", False, "vertex"),
         ("projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash", "google", "gemini-2.5-flash",
          None, True, "vertex"),
+        ("amazon.nova-pro-v1:0", "amazon", "nova-pro", None, False, "bedrock"),
+        ("anthropic.claude-v2:1", "anthropic", "claude-v2", None, False, "bedrock"),
         ("models/gemini-1.5-pro-002", "google", "gemini-1.5-pro-002", None, True, None),
     ],
 )

@@ -26,3 +26,14 @@ def test_docs_column_table_is_current():
     doc = (REPO / "docs" / "schema.md").read_text()
     block = doc.split("-->\n", 1)[1].split("<!-- END FIELDS -->")[0]
     assert block == fields_markdown(), "docs/schema.md column table is stale: regenerate it from fields_markdown()"
+
+
+def test_docs_format_table_is_current_and_every_format_is_documented():
+    from tracelens.ingest.registry import FORMATS, formats_markdown
+
+    pages = {p.stem for p in (REPO / "docs" / "formats").glob("*.md")}
+    doc = (REPO / "docs" / "formats.md").read_text()
+    block = doc.split("formats_markdown) -->\n", 1)[1].split("<!-- END FORMATS -->")[0]
+    assert block == formats_markdown(pages), "docs/formats.md table is stale: regenerate with formats_markdown()"
+    undocumented = [n for n in FORMATS if f"`{n}` |" in block and block.split(f"`{n}` |")[1].split("\n")[0].endswith("|  |")]
+    assert not undocumented, f"formats without a docs/formats/*.md page: {undocumented}"

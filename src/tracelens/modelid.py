@@ -117,10 +117,14 @@ def parse_model_id(model: str | None, extra_alias_patterns: tuple[str, ...] = ()
             if d3:
                 snapshot = d3.group("date")
                 family = d3.group("base")
+    versioned = bool(_VERSION_SUFFIX.search(family)) and ":" in family
     if snapshot is None:
-        family = _VERSION_SUFFIX.sub("", family)
+        stripped = _VERSION_SUFFIX.sub("", family)
+        # 'claude-v2:1' keeps its 'v2' (a bare 'claude' names no model); 'nova-pro-v1:0' becomes 'nova-pro'
+        family = stripped if "-" in stripped else re.sub(r":\d+$", "", family)
     family = _LATEST.sub("", family)
-    is_alias = snapshot is None
+    # a dated id is a snapshot; so is a Bedrock id with an explicit version ('amazon.nova-pro-v1:0')
+    is_alias = snapshot is None and not (platform == "bedrock" and versioned)
     for pat in extra_alias_patterns:
         if re.search(pat, raw):
             is_alias = True

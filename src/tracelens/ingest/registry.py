@@ -53,3 +53,14 @@ def sniff_format(head: bytes, path: str) -> Format | None:
         if score > best_score:
             best, best_score = fmt, score
     return best
+
+
+def formats_markdown(doc_pages: set[str]) -> str:
+    """The table of docs/formats.md; ``doc_pages`` are the page names under docs/formats/."""
+    rows = []
+    for name, f in sorted(FORMATS.items()):
+        module = type(f).__module__.rsplit(".", 1)[1]
+        page = name if name in doc_pages else module if module in doc_pages else None
+        link = f"[{page}.md](formats/{page}.md)" if page else ""
+        rows.append(f"| `{name}` | {f.description.replace('|', '/')} | {link} |")
+    return "| format | what it reads | field mapping |\n|---|---|---|\n" + "\n".join(rows) + "\n"

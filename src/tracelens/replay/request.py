@@ -414,6 +414,13 @@ def build_plan(
     target, warnings = resolve_target_model(trace, model, pinned_models)
     raw = trace.get("request_raw")
     dropped_stream = False
+    attrs = trace.get("attributes") or {}
+    if isinstance(attrs, list):  # a Parquet map column read back as key/value pairs
+        attrs = dict(attrs) if attrs and isinstance(attrs[0], tuple) else {a["key"]: a["value"] for a in attrs}
+    if raw and attrs.get("bedrock_body_shape") == "converse":
+        # a Bedrock Converse body is not a Messages API body: rebuild the request from the normalised fields
+        raw = None
+        warnings.append("the recorded request is a Bedrock Converse body; rebuilt as a Messages API request")
     if raw:
         body, w, dropped_stream = body_from_raw(raw, target)
         reconstructed = False
