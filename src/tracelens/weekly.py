@@ -15,7 +15,9 @@ the two windows, bring whatever is missing up to date, and call
    week to week); when the store has none, one is fitted on the four weeks
    ending with the current window and saved; every trace of both windows gets
    its ``cluster_id``;
-4. the refusal trend covers the eight ISO weeks ending with the current one.
+4. the refusal trend covers the eight ISO weeks ending with the current one;
+5. each canary set's latest run is compared with its previous run, prompt by
+   prompt (``report.canary``).
 
 Windows are ``START..END`` (dates, inclusive; or ISO datetimes, end
 exclusive) or ISO weeks (``2026-W47``). ``run_weekly`` defaults to the last
@@ -300,11 +302,32 @@ def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         config=config,
     )
     all_notes = list(notes or []) + prep.notes
-    if all_notes:
-        import dataclasses
+    import dataclasses
 
+    canary = canary_section(store)
+    if canary is not None:
+        report = dataclasses.replace(report, canary=canary)
+    if all_notes:
         report = dataclasses.replace(report, notes=tuple(all_notes) + tuple(report.notes))
     return report
+
+
+def canary_section(store: Store) -> list[dict] | None:
+    """The latest run of each canary set compared with the run before it, matched per prompt (None: no runs)."""
+    try:
+        from tracelens.replay.canary import CanaryError, compare_runs, list_canaries
+    except ImportError:
+        return None
+    out = []
+    for c in list_canaries(store.root):
+        try:
+            cmp = compare_runs(store.root, c.name)
+        except CanaryError:
+            continue  # a set that has never been run
+        d = cmp.to_dict()
+        d["changed"] = len(cmp.changed)
+        out.append(d)
+    return out or None
 
 
 def run_weekly(store: Store, week: str | None = None, now: dt.datetime | None = None, **kw):
