@@ -54,9 +54,28 @@ _POLICY_ERROR = re.compile(
     r"|acceptable use polic|responsibleaipolicyviolation|content_policy_violation",
     re.I,
 )
-_RAW_HINT = re.compile(
-    r'"refusal"|content_filter|guardrail|INTERVENED|"SAFETY"|PROHIBITED_CONTENT|BLOCKLIST|"SPII"|blockReason|"filtered"\s*:\s*true', re.I
+# Substrings without which a raw body cannot hold a structured signal. Plain
+# substring tests (no regex, no case folding) keep the common case, a body
+# with none of them, at a few microseconds; `"refusal": null` (every OpenAI
+# response) and `"filtered": false` (every Azure one) do not count.
+_RAW_HINTS = (
+    '"content_filter"', "guardrail", "INTERVENED", '"SAFETY"', "PROHIBITED_CONTENT", "BLOCKLIST", '"SPII"', "IMAGE_SAFETY",
+    "blockReason", '"filtered": true', '"filtered":true',
 )
+_REFUSAL_KEY = re.compile(r'"refusal"')
+
+
+def _raw_may_signal(raw: str) -> bool:
+    if any(h in raw for h in _RAW_HINTS):
+        return True
+    if '"refusal"' not in raw:
+        return False
+    for m in _REFUSAL_KEY.finditer(raw):
+        after = raw[m.end() : m.end() + 8].lstrip()
+        before = raw[max(0, m.start() - 4) : m.start()].rstrip()
+        if before.endswith(":") or (after.startswith(":") and not after[1:].lstrip().startswith("null")):
+            return True  # a "refusal" stop value, or a non-null refusal field
+    return False
 _RAW_STOP = re.compile(r'"(?:stop_reason|stopReason|finish_reason|finishReason)"\s*:\s*"([A-Za-z_]+)"')
 
 
@@ -137,8 +156,11 @@ def _filtered_categories(raw_obj: Any) -> list[str]:
         if node.get("blocked") is True and isinstance(node.get("category"), str):
             cats.append(node["category"])
         action = node.get("action")
-        if isinstance(action, str) and action.upper() == "BLOCKED" and isinstance(node.get("type"), str):
-            cats.append(node["type"].lower())
+        if isinstance(action, str) and action.upper() == "BLOCKED":
+            # Bedrock: topic policies carry a name, content filters a type
+            label = node.get("name") if isinstance(node.get("name"), str) else node.get("type")
+            if isinstance(label, str):
+                cats.append(label.lower().replace(" ", "_"))
     seen: list[str] = []
     for c in cats:
         c = c.lower().replace("harm_category_", "")
@@ -170,7 +192,7 @@ def structured(
     raw_stops: set[str] = set()
     if response_raw is not None:
         raw_s = response_raw if isinstance(response_raw, str) else json.dumps(response_raw)
-        if _RAW_HINT.search(raw_s) is not None:
+        if _raw_may_signal(raw_s):
             raw_obj = _loads(response_raw)
             raw_stops = {m.group(1).lower() for m in _RAW_STOP.finditer(raw_s[:RAW_PARSE_LIMIT])}
 

@@ -1,0 +1,252 @@
+"""Layered, offline, explainable refusal detector.
+
+Contract:
+
+* ``detect(response_text, *, stop_reason=..., ..., embedding=None, semantic=None)
+  -> RefusalResult`` classifies one LLM response as ``none``, ``partial`` or
+  ``full`` refusal with a 0..1 ``score``, the ``source`` layer that decided
+  (``structured``, ``text``, ``semantic``; ``None`` when nothing fired), a
+  coarse ``category`` and the ``evidence`` (matched span or provider signal).
+* ``detect_frame(df, embeddings=None, *, semantic=None)`` returns ``df`` with
+  the ``refusal*`` columns of the trace schema filled from whichever input
+  columns exist. Ingest calls it on each batch.
+* ``DETECTOR_VERSION`` is stored with every label so stores can be re-enriched
+  when the detector changes.
+
+Layers, first decisive one wins:
+
+1. structured (``_refusal_structured``): the provider said so (Anthropic
+   ``stop_reason: refusal``, OpenAI ``message.refusal`` / ``content_filter``,
+   Bedrock guardrail intervention, Gemini safety stop, HTTP 400 content-policy
+   error, refusal stop with an empty stream).
+2. text (``_refusal_text``): general English patterns plus separate French,
+   German and Spanish tables, weighted by position and by how much answer
+   follows. Linear time; analyses at most the first 4,000 and last 1,000
+   characters.
+3. semantic (``_refusal_semantic``, optional): when a response embedding and a
+   ``SemanticIndex`` of exemplar embeddings are supplied, cosine similarity to
+   hand-written refusal exemplars (contrasted with compliance exemplars) can
+   promote a response the text layer left at ``none``.
+
+Every threshold is a named constant; docs/refusal.md describes the method and
+its known limits. This module never imports click or textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tracelens.enrich._refusal_semantic import (
+    SemanticIndex,
+    build_semantic_index,
+    compliance_exemplars,
+    index_from_arrays,
+    refusal_exemplars,
+    semantic_score,
+)
+from tracelens.enrich._refusal_structured import structured
+from tracelens.enrich._refusal_text import HEAD_CHARS, REFUSAL_THRESHOLD, SHORT_ANSWER, TAIL_CHARS, analyse
+
+__all__ = [
+    "DETECTOR_VERSION",
+    "HEAD_CHARS",
+    "TAIL_CHARS",
+    "REFUSAL_COLUMNS",
+    "RefusalResult",
+    "SemanticIndex",
+    "build_semantic_index",
+    "compliance_exemplars",
+    "detect",
+    "detect_frame",
+    "index_from_arrays",
+    "is_refusal",
+    "refusal_exemplars",
+]
+
+DETECTOR_VERSION = "refusal-1.0.0"
+
+REFUSAL_COLUMNS = (
+    "refusal",
+    "refusal_score",
+    "refusal_source",
+    "refusal_category",
+    "refusal_evidence",
+    "refusal_version",
+)
+
+# Semantic layer: it only decides when the text layer said "none". A response
+# is promoted when its semantic score is at least SEMANTIC_MIN and the blend
+# with the text score reaches the refusal threshold (so a bare embedding hit
+# needs a clear margin, while a weak lexical hint needs less).
+SEMANTIC_MIN = 0.8
+SEMANTIC_BLEND = 0.5
+
+INPUT_COLUMNS = (
+    "response_text",
+    "stop_reason",
+    "stop_reason_raw",
+    "stop_details",
+    "status",
+    "http_status",
+    "error_type",
+    "error_message",
+    "provider",
+    "response_raw",
+)
+
+
+@dataclass(frozen=True)
+class RefusalResult:
+    """One refusal decision. ``label`` is none/partial/full; ``score`` is 0..1."""
+
+    label: str
+    score: float
+    source: str | None
+    category: str | None
+    evidence: str | None
+
+    @property
+    def is_refusal(self) -> bool:
+        return self.label != "none"
+
+
+_NONE = RefusalResult("none", 0.0, None, None, None)
+
+
+def detect(
+    response_text: str | None,
+    *,
+    stop_reason: str | None = None,
+    stop_reason_raw: str | None = None,
+    stop_details: Any = None,
+    status: str | None = None,
+    http_status: int | None = None,
+    error_type: str | None = None,
+    error_message: str | None = None,
+    provider: str | None = None,
+    response_raw: Any = None,
+    embedding: Sequence[float] | np.ndarray | None = None,
+    semantic: SemanticIndex | None = None,
+) -> RefusalResult:
+    """Classify one response. Keyword arguments mirror the trace schema columns."""
+    sv = structured(
+        response_text,
+        stop_reason=stop_reason,
+        stop_reason_raw=stop_reason_raw,
+        stop_details=stop_details,
+        status=status,
+        http_status=http_status,
+        error_type=error_type,
+        error_message=error_message,
+        provider=provider,
+        response_raw=response_raw,
+    )
+    if sv is not None:
+        return RefusalResult(sv.label, sv.score, "structured", sv.category, sv.evidence)
+    tv = analyse(response_text)
+    if tv.label != "none":
+        return RefusalResult(tv.label, tv.score, "text", tv.category, tv.evidence)
+    if embedding is not None and semantic is not None and response_text and response_text.strip():
+        sem, nearest, cos = semantic_score(embedding, semantic)
+        blended = SEMANTIC_BLEND * tv.score + (1 - SEMANTIC_BLEND) * sem
+        if sem >= SEMANTIC_MIN and blended >= REFUSAL_THRESHOLD:
+            label = "full" if tv.substantive_chars <= SHORT_ANSWER else "partial"
+            ev = f'semantic: nearest refusal exemplar "{nearest}" (cosine {cos:.2f}, score {sem:.2f})'
+            return RefusalResult(label, round(blended, 4), "semantic", "semantic", ev)
+    if tv.score > 0:
+        return RefusalResult("none", tv.score, None, None, None)
+    return _NONE
+
+
+def is_refusal(response_text: str | None, **kwargs: Any) -> bool:
+    """Convenience: True when ``detect`` labels the response partial or full."""
+    return detect(response_text, **kwargs).is_refusal
+
+
+def _embedding_rows(embeddings: Any, n: int) -> list[Any]:
+    if embeddings is None:
+        return [None] * n
+    if isinstance(embeddings, pl.Series):
+        rows = embeddings.to_list()
+    elif isinstance(embeddings, np.ndarray):
+        rows = list(embeddings)
+    else:
+        rows = list(embeddings)
+    if len(rows) != n:
+        raise ValueError(f"embeddings has {len(rows)} rows, frame has {n}")
+    return rows
+
+
+def detect_frame(df: pl.DataFrame, embeddings: Any = None, *, semantic: SemanticIndex | None = None) -> pl.DataFrame:
+    """Return ``df`` with the ``refusal*`` columns filled (replacing any present).
+
+    Uses whichever of ``INPUT_COLUMNS`` exist. ``embeddings`` (optional) is an
+    (n, d) array, a list of vectors (``None`` allowed per row) or a polars list
+    Series aligned with the rows; it is only used together with ``semantic``.
+    """
+    n = df.height
+    if embeddings is not None and semantic is None:
+        raise ValueError("embeddings need a SemanticIndex (build_semantic_index(embedder)) to compare against")
+    cols = {c: df.get_column(c).to_list() for c in INPUT_COLUMNS if c in df.columns}
+    emb = _embedding_rows(embeddings, n)
+    none_col = [None] * n
+    get = {c: cols.get(c, none_col) for c in INPUT_COLUMNS}
+    labels: list[str] = []
+    scores: list[float] = []
+    sources: list[str | None] = []
+    categories: list[str | None] = []
+    evidence: list[str | None] = []
+    # Logs repeat themselves (canned refusals, evals at temperature 0): identical
+    # inputs get the identical decision, computed once per batch.
+    memo: dict[tuple, RefusalResult] = {}
+    for i in range(n):
+        hs = get["http_status"][i]
+        args = (
+            get["response_text"][i],
+            get["stop_reason"][i],
+            get["stop_reason_raw"][i],
+            get["stop_details"][i],
+            get["status"][i],
+            int(hs) if hs is not None else None,
+            get["error_type"][i],
+            get["error_message"][i],
+            get["provider"][i],
+            get["response_raw"][i],
+        )
+        key = args if emb[i] is None and all(a is None or isinstance(a, (str, int)) for a in args) else None
+        r = memo.get(key) if key is not None else None
+        if r is None:
+            r = detect(
+                args[0],
+                stop_reason=args[1],
+                stop_reason_raw=args[2],
+                stop_details=args[3],
+                status=args[4],
+                http_status=args[5],
+                error_type=args[6],
+                error_message=args[7],
+                provider=args[8],
+                response_raw=args[9],
+                embedding=emb[i],
+                semantic=semantic,
+            )
+            if key is not None:
+                memo[key] = r
+        labels.append(r.label)
+        scores.append(float(r.score))
+        sources.append(r.source)
+        categories.append(r.category)
+        evidence.append(r.evidence)
+    return df.with_columns(
+        pl.Series("refusal", labels, dtype=pl.String),
+        pl.Series("refusal_score", scores, dtype=pl.Float64),
+        pl.Series("refusal_source", sources, dtype=pl.String),
+        pl.Series("refusal_category", categories, dtype=pl.String),
+        pl.Series("refusal_evidence", evidence, dtype=pl.String),
+        pl.lit(DETECTOR_VERSION, dtype=pl.String).alias("refusal_version"),
+    )
