@@ -231,7 +231,7 @@ def test_refusal_rate_rises_only_on_planted_topic(medium):
     plan = make_plan(MEDIUM)
     sb = [ln for ln in medium.lines if ln.app == "support-bot" and "synthetic_planted" not in ln.obj["metadata"]]
     planted = _rates(sb, lambda ln: ln.topic == samples.PLANTED_TOPIC, plan)
-    assert planted["before"] <= 0.08 and 0.15 <= planted["after"] <= 0.35
+    assert planted["before"] <= 0.08 and samples.REFUSAL_AFTER - 0.1 <= planted["after"] <= samples.REFUSAL_AFTER + 0.1
     others = _rates(sb, lambda ln: ln.topic not in (samples.PLANTED_TOPIC, "policy_sensitive"), plan)
     assert abs(others["after"] - others["before"]) < 0.02
     policy = _rates(sb, lambda ln: ln.topic == "policy_sensitive", plan)

@@ -1,0 +1,70 @@
+"""Small, deterministic text formatters shared by finding summaries and renderers."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """0.0123 -> '1.2%' (more digits for tiny rates so they do not read as 0.0%)."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    v = 100.0 * x
+    if v != 0 and abs(v) < 0.1:
+        return f"{v:.{digits + 1}f}%"
+    return f"{v:.{digits}f}%"
+
+
+def pp(x: float | None, digits: int = 1) -> str:
+    """Signed percentage points: 0.015 -> '+1.5 pp'."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    v = 100.0 * x
+    if v != 0 and abs(v) < 0.1:
+        return f"{v:+.{digits + 1}f} pp"
+    return f"{v:+.{digits}f} pp"
+
+
+def pval(p: float | None) -> str:
+    """p-value for humans: 'p=0.03', 'p=2e-07', 'p<1e-300'."""
+    if p is None or not math.isfinite(p):
+        return "p=n/a"
+    if p == 0:
+        return "p<1e-300"
+    if p < 0.001:
+        return f"p={p:.0e}"
+    return f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    """Compact number with ``digits`` significant digits."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    if isinstance(x, str):
+        return x
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def ts(t: datetime | None) -> str:
+    """'2024-05-02 14:03 UTC'."""
+    if t is None:
+        return "n/a"
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def short(h: str | None, n: int = 8) -> str:
+    """Shortened hash for display."""
+    if h is None:
+        return "(none)"
+    return h[:n]
+
+
+def clip(text: str | None, n: int = 60) -> str:
+    """One-line excerpt of at most n characters."""
+    t = " ".join(str(text or "").split())
+    return t if len(t) <= n else t[: n - 3] + "..."

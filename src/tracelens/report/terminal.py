@@ -1,0 +1,112 @@
+"""Terminal renderer: a DriftReport drawn with rich into a Console the caller owns.
+
+Contract: ``render_terminal(report, console, show_info=False)`` prints to
+``console`` only (never to stdout directly); the CLI decides whether that
+console is stdout or stderr, its width and colour. With a fixed-width
+``Console(record=True, color_system=None)`` the output is deterministic
+(golden-tested).
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from tracelens.analysis import fmt
+from tracelens.analysis.findings import DriftReport
+from tracelens.report import common
+
+_STYLE = {"alert": "bold red", "warn": "yellow", "info": "dim"}
+_STATUS = {"changed": "bold yellow", "stable": "green", "observed": "cyan", "not observable": "dim"}
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def _spark(values: list[float | None]) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        elif hi == lo:
+            out.append(_SPARK[3])
+        else:
+            out.append(_SPARK[int(round((v - lo) / (hi - lo) * (len(_SPARK) - 1)))])
+    return "".join(out)
+
+
+def render_terminal(report: DriftReport, console: Console, show_info: bool = False) -> None:
+    """Draw the report into ``console`` (see module docstring)."""
+    n = common.counts(report)
+    head = Text()
+    head.append("tracelens drift  ", style="bold")
+    head.append(common.window_line(report) + "\n")
+    head.append(f"{n['alert']} alert, {n['warn']} warn, {n['info']} info\n", style="bold")
+    for line in common.headline(report):
+        head.append("• " + line + "\n")
+    console.print(Panel(head, expand=True))
+
+    groups = common.by_severity(report)
+    shown = groups["alert"] + groups["warn"] + (groups["info"] if show_info else [])
+    if shown:
+        t = Table(title="Findings", show_lines=False, expand=True)
+        t.add_column("sev", no_wrap=True)
+        t.add_column("kind", no_wrap=True)
+        t.add_column("segment", overflow="fold")
+        t.add_column("baseline → current", overflow="fold")
+        t.add_column("effect [CI]", overflow="fold")
+        t.add_column("q", no_wrap=True)
+        t.add_column("first seen", overflow="fold")
+        for f in shown:
+            t.add_row(
+                Text(f.severity.upper(), style=_STYLE[f.severity]),
+                f.kind,
+                f.segment or "all",
+                f"{common.value(f, f.baseline_value)} → {common.value(f, f.current_value)}",
+                common.effect(f),
+                common.qtext(f),
+                fmt.ts(f.first_seen) if f.first_seen else "",
+            )
+        console.print(t)
+        for f in shown:
+            line = Text()
+            line.append(f"[{f.severity}] ", style=_STYLE[f.severity])
+            line.append(f"{f.kind}{' ' + f.segment if f.segment else ''}: ", style="bold")
+            line.append(f.summary)
+            if f.evidence:
+                line.append(f"\n    evidence: {', '.join(f.evidence[:5])}" + (" ..." if len(f.evidence) > 5 else ""), style="dim")
+            console.print(line)
+    if groups["info"] and not show_info:
+        console.print(Text(f"No significant change: {common.info_summary(groups['info'])}.", style="dim"))
+
+    for d in report.details:
+        console.print(Panel(Text(d.text or "(no textual difference)"), title=f"{d.title} [{d.segment or 'all'}]", expand=True))
+
+    v = Table(title="Variance sources at a glance", expand=True, show_lines=True)
+    v.add_column("source", ratio=2)
+    v.add_column("status", ratio=2)
+    v.add_column("what the logs show", ratio=6)
+    v.add_column("backed by", ratio=2)
+    v.add_column("to make it observable, log", ratio=4)
+    for row in report.variance:
+        v.add_row(
+            row.source,
+            Text(row.status, style=_STATUS.get(row.status, "")),
+            row.observation,
+            ", ".join(row.findings),
+            row.what_to_log or "",
+        )
+    console.print(v)
+
+    if report.trend:
+        rates = [p.rate for p in report.trend]
+        cells = " ".join(fmt.pct(r) for r in rates)
+        console.print(Text(f"Weekly refusal rate (last {len(rates)} weeks): {_spark(rates)}  {cells}"))
+    if report.notes:
+        console.print(Group(*[Text("note: " + s, style="dim") for s in report.notes]))
+    g = report.generator
+    console.print(Text(f"{g.get('name', 'tracelens')} {g.get('version', '')} (analysis v{g.get('analysis_version', '')})", style="dim"))
