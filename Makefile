@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile -o addopts="" -p no:cacheprovider -q
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks
