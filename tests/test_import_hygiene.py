@@ -5,7 +5,8 @@ import sys
 
 CORE = [
     "tracelens.schema", "tracelens.store", "tracelens.query", "tracelens.ingest.pipeline", "tracelens.modelid",
-    "tracelens.hashing", "tracelens.textsafe",
+    "tracelens.hashing", "tracelens.textsafe", "tracelens.tui_core", "tracelens.weekly", "tracelens.capture",
+    "tracelens.redact",
 ]
 OPTIONAL_CORE = ["tracelens.enrich.refusal", "tracelens.analysis.drift", "tracelens.replay", "tracelens.embed",
                  "tracelens.cluster", "tracelens.report", "tracelens.samples"]

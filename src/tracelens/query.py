@@ -121,7 +121,8 @@ def search_lazy(store: Store, f: SearchFilters, columns: tuple[str, ...] | list[
         preds.append(pl.any_horizontal([pl.col(c).str.contains(f.regex).fill_null(False) for c in text_cols]))
     for p in preds:
         lf = lf.filter(p)
-    lf = lf.sort("timestamp", descending=f.newest_first)
+    # trace_id breaks ties so pages are stable (offset paging re-runs the query)
+    lf = lf.sort(["timestamp", "trace_id"], descending=f.newest_first)
     if f.offset:
         lf = lf.slice(f.offset)
     if f.limit is not None:

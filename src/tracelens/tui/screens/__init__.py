@@ -1,0 +1,1 @@
+"""One module per screen: find, trace, replay, this week, help."""

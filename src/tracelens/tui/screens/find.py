@@ -1,0 +1,237 @@
+"""Find: the filter bar over a lazily paged table of traces (the app's base screen)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from tracelens.tui.messages import PageLoaded, SearchFailed
+from tracelens.tui.widgets.filter_bar import FilterBar
+from tracelens.tui.widgets.results import PREFETCH_ROWS, TraceTable
+from tracelens.tui.widgets.text import safe
+from tracelens.tui_core import FindQuery, NotAvailable, ResultSet, find_results, semantic_results
+
+
+class FindScreen(Screen):
+    """Search the store; enter opens the highlighted trace."""
+
+    BINDINGS = [
+        Binding("slash", "focus_text", "search text", key_display="/", id="find.focus_text"),
+        Binding("enter", "open", "open", show=False, id="find.open"),
+        Binding("r", "replay", "replay", id="find.replay"),
+        Binding("d", "diff", "prompt diff", id="find.diff"),
+        Binding("s", "similar", "similar", id="find.similar"),
+        Binding("c", "copy", "copy JSON", id="find.copy"),
+        Binding("x", "export", "export repro", id="find.export"),
+        Binding("t", "toggle_sort", "sort time", id="find.sort"),
+        Binding("w", "app.week", "this week", id="find.week"),
+        Binding("escape", "focus_results", "results", show=False, id="find.escape"),
+    ]
+
+    def __init__(self, initial: FindQuery | None = None) -> None:
+        super().__init__()
+        self.initial = initial or FindQuery()
+        self.query_id = 0
+        self.result_set: ResultSet | None = None
+        self.total = 0
+        self.fetching = False
+        self.newest_first = self.initial.newest_first
+        self.started = 0.0
+        self.painted_at = 0.0
+        self._window = ""  # the time window read, for the status line
+        self._ranked = False  # results ranked by similarity rather than time
+        self._seconds = 0.0  # how long the last search's query took
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield FilterBar()
+        yield Static(id="status", markup=False)
+        yield TraceTable(id="results", text_width=self.text_width())
+        yield Footer()
+
+    def text_width(self) -> int:
+        # what is left of the terminal after time, user, model and refusal columns
+        return max(16, (self.app.size.width - 80) // 2)
+
+    def on_mount(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.set_query(self.initial)
+        self.query_one("#results", TraceTable).focus()
+        self.run_search(self.initial)
+
+    # ------------------------------------------------------------------ searching
+
+    def run_search(self, q: FindQuery | None = None) -> None:
+        """Start a search; the table keeps the old rows until the first page of the new one arrives."""
+        q = q or self.query_one(FilterBar).current_query()
+        q.newest_first = self.newest_first
+        self.query_id += 1
+        self.fetching = True
+        self.result_set = None
+        self.started = time.perf_counter()
+        self.set_status(Text("searching…", style="dim"))
+        self._search(self.query_id, q)
+
+    @work(thread=True, exclusive=True, group="search")
+    def _search(self, query_id: int, q: FindQuery) -> None:
+        worker = get_current_worker()
+        t0 = time.perf_counter()
+        try:
+            app = self.app
+            if q.like.strip():
+                df, window = semantic_results(app.store, q, now=app.now(), tz=app.config.tz)
+                rows = df.to_dicts()
+                if not worker.is_cancelled:
+                    self.post_message(PageLoaded(query_id, 0, rows, len(rows), time.perf_counter() - t0,
+                                                 window.describe() if window else "", ranked=True))
+                return
+            rs, window = find_results(app.store, q, now=app.now(), tz=app.config.tz)
+            total = rs.total
+            rows = rs.page(0, app.config.page_size).to_dicts()
+        except (ValueError, NotAvailable) as e:
+            if not worker.is_cancelled:
+                self.post_message(SearchFailed(query_id, str(e)))
+            return
+        except Exception as e:  # e.g. a damaged partition: report it, keep the app
+            if not worker.is_cancelled:
+                self.post_message(SearchFailed(query_id, f"search failed: {type(e).__name__}: {e}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(PageLoaded(query_id, 0, rows, total, time.perf_counter() - t0,
+                                         window.describe() if window else "", result_set=rs))
+
+    @work(thread=True, exclusive=True, group="page")
+    def _more(self, query_id: int, rs: ResultSet, offset: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            rows = rs.page(offset, self.app.config.page_size).to_dicts()
+        except Exception as e:  # e.g. a partition rewritten under us: say so, keep the rows shown
+            self.post_message(SearchFailed(query_id, f"loading more rows failed: {type(e).__name__}: {e}",
+                                           keep_rows=True))
+            return
+        self.post_message(PageLoaded(query_id, offset, rows, rs.total, time.perf_counter() - t0))
+
+    def on_page_loaded(self, m: PageLoaded) -> None:
+        if m.query_id != self.query_id:
+            return  # answer to a superseded search
+        table = self.query_one("#results", TraceTable)
+        if m.offset == 0:  # a new search: new columns and rows in one go (one repaint)
+            table.text_width = self.text_width()
+            table.keys = (("similarity",) if m.ranked else ()) + TraceTable.DEFAULT_KEYS
+            table.set_columns(time_label="time (UTC) " + ("▼" if self.newest_first else "▲"))
+            table.traces = []
+        elif m.offset != len(table.traces):
+            return
+        table.add_traces(m.rows)
+        self.fetching = False
+        self.total = m.total
+        if m.offset == 0:
+            self.call_after_refresh(self._painted)
+            self.app.warm_up()
+            self.result_set = m.result_set
+            self._window = m.window
+            self._ranked = m.ranked
+            self._seconds = m.seconds
+        self.update_status()
+
+    def _painted(self) -> None:
+        self.painted_at = time.perf_counter()  # when a search's first page reached the screen (benchmarks)
+
+    def on_search_failed(self, m: SearchFailed) -> None:
+        if m.query_id != self.query_id:
+            return
+        self.fetching = False
+        if not m.keep_rows:
+            self.total = 0
+            self.result_set = None
+            self.query_one("#results", TraceTable).replace([])  # old rows would pass for answers
+        self.set_status(safe(m.error, "bold red"))
+
+    def update_status(self) -> None:
+        table = self.query_one("#results", TraceTable)
+        shown = len(table.traces)
+        t = Text()
+        t.append(f"{self.total:,} trace{'s' if self.total != 1 else ''}", style="bold")
+        if self.total:
+            t.append(f" · showing 1–{shown:,}")
+        if self._ranked:
+            t.append(" · ranked by similarity")
+        else:
+            t.append(" · newest first" if self.newest_first else " · oldest first")
+        if self._window:
+            t.append(f" · {self._window}")
+        if self.app.config.show_timings:
+            t.append(f" · {self._seconds:.2f} s", style="dim")
+        t.append("   * = requested by alias", style="dim")
+        self.set_status(t)
+
+    def set_status(self, t: Text) -> None:
+        self.query_one("#status", Static).update(t)
+
+    @on(DataTable.RowHighlighted, "#results")
+    def _near_end(self, event: DataTable.RowHighlighted) -> None:
+        table = self.query_one("#results", TraceTable)
+        n = len(table.traces)
+        if (self.result_set is not None and not self.fetching and n < self.total
+                and event.cursor_row >= n - min(PREFETCH_ROWS, self.app.config.page_size // 4)):
+            self.fetching = True
+            self._more(self.query_id, self.result_set, n)
+
+    @on(FilterBar.Submitted)
+    def _filters(self, event: FilterBar.Submitted) -> None:
+        self.run_search(event.query)
+        if event.focus_results:
+            self.query_one("#results", TraceTable).focus()
+
+    @on(DataTable.HeaderSelected, "#results")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        if event.column_key.value == "time":
+            self.action_toggle_sort()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_focus_text(self) -> None:
+        self.query_one("#f-text", Input).focus()
+
+    def action_focus_results(self) -> None:
+        self.query_one("#results", TraceTable).focus()
+
+    def action_toggle_sort(self) -> None:
+        self.newest_first = not self.newest_first
+        self.run_search()
+
+    def _open(self, then: str | None = None) -> None:
+        r = self.query_one("#results", TraceTable).current
+        if r is None:
+            self.app.notify("no trace selected", severity="warning", markup=False)
+            return
+        self.app.open_trace(r["trace_id"], r.get("timestamp"), then=then)
+
+    @on(TraceTable.Open)
+    def _open_row(self, event: TraceTable.Open) -> None:
+        self.app.open_trace(event.trace["trace_id"], event.trace.get("timestamp"))
+
+    def action_open(self) -> None:
+        self._open()
+
+    def action_replay(self) -> None:
+        self._open("replay")
+
+    def action_diff(self) -> None:
+        self._open("diff")
+
+    def action_similar(self) -> None:
+        self._open("similar")
+
+    def action_copy(self) -> None:
+        self._open("copy")
+
+    def action_export(self) -> None:
+        self._open("export")

@@ -1,0 +1,345 @@
+"""Replay: choose N and the model, see the cost, confirm, watch progress, compare and judge."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+
+from tracelens.textsafe import visible
+from tracelens.tui.messages import ReplayFinished, ReplayPlanned, ReplayProgress
+from tracelens.tui.widgets.diff import word_diff_side
+from tracelens.tui.widgets.text import refusal_text, safe, safe_line
+from tracelens.tui_core import word_diff
+
+VERDICT_STYLE = {"reproduces": "bold green", "within_variance": "bold cyan", "differs": "bold red",
+                 "inconclusive": "bold yellow"}
+MAX_N = 100
+
+
+def similarity(a: str | None, b: str | None) -> float:
+    """Share of words two texts have in common, in order (difflib ratio over word tokens)."""
+    import difflib
+
+    ta, tb = (a or "").split(), (b or "").split()
+    if not ta and not tb:
+        return 1.0
+    return difflib.SequenceMatcher(None, ta, tb, autojunk=False).ratio()
+
+
+def verdict_table(v) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column()
+    t.add_row("verdict", Text(v.verdict.replace("_", " "), style=VERDICT_STYLE.get(v.verdict, "bold")))
+    for r in v.reasons:
+        t.add_row("", safe(r))
+    t.add_row("replays", f"{v.n_replays} ok, {v.n_errors} failed")
+    refusals = ", ".join(f"{k} {n}" for k, n in sorted(v.replay_refusals.items())) or "-"
+    t.add_row("refusal", f"original {v.original_refusal or '-'}; replays {refusals}"
+              + (f"; flip {v.refusal_flip} ({v.refusal_flip_share:.0%})" if v.refusal_flip else ""))
+
+    def f(x, fmt="{:.3f}"):
+        return "-" if x is None else fmt.format(x)
+
+    t.add_row("similarity", f"original↔replays {f(v.original_similarity)}, replays↔replays {f(v.replay_similarity)}"
+              f" (min {f(v.replay_similarity_min)}), {v.similarity_method}")
+    t.add_row("exact match", f(v.exact_match_rate, "{:.0%}"))
+    t.add_row("length ratio", f(v.length_ratio, "{:.2f}"))
+    if v.p_value is not None:
+        t.add_row("p-value", f"{v.p_value:.3f} (conformal rank of the original among the replays)")
+    return t
+
+
+class ReplayScreen(Screen):
+    """Replays one trace against its pinned snapshot (or another model) and shows the verdict."""
+
+    BINDINGS = [
+        Binding("escape", "back", "back / stop", id="replay.back"),
+        Binding("ctrl+s", "send", "send", id="replay.send"),
+        Binding("left_square_bracket", "prev_replay", "prev replay", key_display="[", id="replay.prev"),
+        Binding("right_square_bracket", "next_replay", "next replay", key_display="]", id="replay.next"),
+    ]
+
+    def __init__(self, trace: dict) -> None:
+        super().__init__()
+        self.trace = trace
+        self.plan = None
+        self.results: list = []
+        self.running = False
+        self.cancel = threading.Event()
+        self.selected = 0
+        self.focus_send = False  # focus Send once the plan for the current inputs arrives
+        self.planned_for: tuple[int | None, str | None] | None = None
+
+    def compose(self) -> ComposeResult:
+        t = self.trace
+        yield Header()
+        with Vertical(id="replay-form"):
+            with Horizontal(classes="form-row"):
+                yield Label("replays N", markup=False)
+                yield Input("5", id="n", type="integer", compact=True, classes="short")
+                yield Label("model", markup=False)
+                yield Input(self._initial_model(), id="model", compact=True, placeholder="pinned snapshot",
+                            classes="mid")
+            yield Static(Text("planning…", style="dim"), id="plan", markup=False)
+            with Horizontal(classes="form-row buttons"):
+                yield Button("Send", id="send", variant="primary", disabled=True, compact=True)
+                yield ProgressBar(id="progress", show_eta=False)
+        yield Static(id="verdict", markup=False)
+        yield DataTable(id="replays", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="sides"):
+            with VerticalScroll(id="left"):
+                yield Static(Text("original response", style="bold"), classes="side-title", markup=False)
+                yield Static(safe(t.get("response_text") or ""), id="original", markup=False)
+            with VerticalScroll(id="right"):
+                yield Static(Text("replay", style="bold"), id="replay-title", classes="side-title", markup=False)
+                yield Static(Text("no replay yet", style="dim"), id="replay", markup=False)
+        yield Footer()
+
+    def _initial_model(self) -> str:
+        # an Input shows its value raw: a model id with control characters from the log stays out of it
+        # (the plan then picks the pinned snapshot itself, and shows it as safe text)
+        model = self.trace.get("model_returned") or ""
+        return model if visible(model) == model else ""
+
+    def on_mount(self) -> None:
+        self.query_one("#progress", ProgressBar).display = False  # no indeterminate animation before a send
+        for i in self.query(Input):
+            i.cursor_blink = self.app.config.cursor_blink
+        table = self.query_one("#replays", DataTable)
+        for label, width in (("#", 3), ("refusal", 7), ("same words", 10), ("chars", 7), ("latency", 9), ("error", 60)):
+            table.add_column(label, width=width)
+        self.query_one("#n", Input).focus()
+        self.replan()
+
+    # ------------------------------------------------------------------ planning
+
+    def _inputs(self) -> tuple[int | None, str | None, str | None]:
+        raw = self.query_one("#n", Input).value.strip()
+        try:
+            n = int(raw)
+        except ValueError:
+            return None, None, f"N must be a whole number between 1 and {MAX_N}"
+        if not 1 <= n <= MAX_N:
+            return None, None, f"N must be between 1 and {MAX_N}"
+        model = self.query_one("#model", Input).value.strip() or None
+        return n, model, None
+
+    def replan(self) -> None:
+        n, model, err = self._inputs()
+        if err:
+            self.query_one("#send", Button).disabled = True
+            self.query_one("#plan", Static).update(Text(err, style="bold red"))
+            return
+        if self.plan is not None and self.planned_for == (n, model):
+            self._plan_ready()
+            return
+        self.query_one("#send", Button).disabled = True
+        self._plan(n, model)
+
+    @work(thread=True, exclusive=True, group="plan")
+    def _plan(self, n: int, model: str | None) -> None:
+        cfg = self.app.config
+        dest = cfg.replay_base_url or (cfg.replay_env or os.environ).get("ANTHROPIC_BASE_URL") or \
+            "https://api.anthropic.com"
+        try:
+            from tracelens.replay import ReplayError, build_plan, load_prices
+        except ImportError as e:  # pragma: no cover - the replay core ships with tracelens
+            self.post_message(ReplayPlanned(None, dest, f"replay not available: {e}"))
+            return
+        try:
+            plan = build_plan(self.trace, n=n, model=model, prices=load_prices())
+        except (ReplayError, ValueError) as e:
+            self.post_message(ReplayPlanned(None, dest, str(e), requested=(n, model)))
+            return
+        except Exception as e:  # a bug in planning must not close the app with the user's work
+            self.post_message(ReplayPlanned(None, dest, f"{type(e).__name__}: {e}", requested=(n, model)))
+            return
+        self.post_message(ReplayPlanned(plan, dest, requested=(n, model)))
+
+    def on_replay_planned(self, m: ReplayPlanned) -> None:
+        if m.requested != self._inputs()[:2]:
+            return  # the inputs changed since: a newer plan is on its way
+        box = self.query_one("#plan", Static)
+        self.planned_for = m.requested
+        if m.error:
+            self.plan = None
+            self.focus_send = False
+            box.update(Text("cannot replay: ", style="bold red") + safe(m.error))
+            return
+        p = self.plan = m.plan
+        t = Text()
+        t.append(f"{p.n} request{'s' if p.n != 1 else ''} ", style="bold")
+        t.append("to ")
+        t.append_text(safe(m.destination, "bold"))
+        t.append(" · model ")
+        t.append_text(safe(p.model, "bold"))
+        if p.reconstructed:
+            t.append(" · request reconstructed from normalised fields", style="yellow")
+        if p.estimate is not None:
+            t.append("\ncost: ")
+            t.append_text(safe(p.estimate.describe()))
+        for w in p.warnings:
+            t.append("\nnote: ", style="yellow")
+            t.append_text(safe(w))
+        t.append(f"\nAPI key from ${self.app.config.replay_api_key_env} (never shown or stored)", style="dim")
+        box.update(t)
+        send = self.query_one("#send", Button)
+        usd = p.estimated_cost_usd
+        send.label = f"Send {p.n} request{'s' if p.n != 1 else ''}" + (f" (≈ ${usd:.4f})" if usd is not None else "")
+        self._plan_ready()
+
+    def _plan_ready(self) -> None:
+        send = self.query_one("#send", Button)
+        send.disabled = self.running
+        if self.focus_send and not send.disabled:
+            self.focus_send = False
+            send.focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.focus_send = True
+        self.replan()
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        if self.is_mounted and not self.running:
+            self.replan()
+
+    # ------------------------------------------------------------------ sending
+
+    @on(Button.Pressed, "#send")
+    def _pressed(self) -> None:
+        self.action_send()
+
+    def action_send(self) -> None:
+        if self.running or self.plan is None or self.query_one("#send", Button).disabled:
+            return
+        self.running = True
+        self.cancel.clear()
+        self.results = []
+        self.query_one("#send", Button).disabled = True
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=self.plan.n, progress=0)
+        bar.display = True
+        self.query_one("#replays", DataTable).clear()
+        self.query_one("#verdict", Static).update(Text("replaying… (escape stops)", style="dim"))
+        self._send(self.plan)
+
+    @work(thread=True, exclusive=True, group="send")
+    def _send(self, plan) -> None:
+        from tracelens.replay import ReplayClient, ReplayError, compute_verdict, write_replays
+
+        cfg = self.app.config
+        client = ReplayClient(api_key_env=cfg.replay_api_key_env, base_url=cfg.replay_base_url,
+                              env=cfg.replay_env, concurrency=max(1, min(cfg.replay_concurrency, plan.n)))
+        done = 0
+
+        def progress(result) -> None:
+            nonlocal done
+            done += 1
+            self.post_message(ReplayProgress(done, plan.n, result))
+
+        try:
+            run = client.run([plan], cancel=self.cancel, on_result=progress)
+        except ReplayError as e:
+            self.post_message(ReplayFinished([], None, error=str(e)))
+            return
+        except Exception as e:
+            self.post_message(ReplayFinished([], None, error=f"{type(e).__name__}: {e}"))
+            return
+        try:
+            verdict = compute_verdict(self.trace, run.results) if run.results else None
+        except Exception as e:  # keep the replies even when judging them fails
+            self.post_message(ReplayFinished(run.results, None, run.interrupted, error=f"verdict failed: {e}"))
+            return
+        saved: list[str] = []
+        if cfg.save_replays and run.results:
+            try:
+                saved = [str(p) for p in write_replays(self.app.store.root, run.results)]
+            except OSError as e:
+                self.post_message(ReplayFinished(run.results, verdict, run.interrupted, error=f"not saved: {e}"))
+                return
+        self.post_message(ReplayFinished(run.results, verdict, run.interrupted, saved))
+
+    def on_replay_progress(self, m: ReplayProgress) -> None:
+        self.query_one("#progress", ProgressBar).update(progress=m.done)
+
+    def on_replay_finished(self, m: ReplayFinished) -> None:
+        self.running = False
+        self.query_one("#send", Button).disabled = self.plan is None
+        box = self.query_one("#verdict", Static)
+        if m.verdict is None:
+            box.update(Text("replay failed: ", style="bold red") + safe(m.error or "no successful replay"))
+        else:
+            t = Table.grid()
+            t.add_row(verdict_table(m.verdict))
+            extra = Text()
+            if m.interrupted:
+                extra.append("stopped early: partial results", style="yellow")
+            if m.error:
+                extra.append_text(safe(m.error, "yellow"))
+            if extra.plain:
+                t.add_row(extra)
+            box.update(t)
+        self.results = list(m.results)
+        table = self.query_one("#replays", DataTable)
+        table.clear()
+        original = self.trace.get("response_text")
+        for i, r in enumerate(self.results, 1):
+            table.add_row(
+                str(i), refusal_text(r.refusal), f"{similarity(original, r.response_text):.0%}",
+                f"{len(r.response_text or ''):,}", "-" if r.latency_ms is None else f"{r.latency_ms:,.0f} ms",
+                safe_line(r.error or "", 40, "red"),
+            )
+        if self.results:
+            self.show_replay(0)
+            table.focus()
+
+    def show_replay(self, i: int) -> None:
+        if not self.results:
+            return
+        self.selected = i = max(0, min(i, len(self.results) - 1))
+        r = self.results[i]
+        original = self.trace.get("response_text") or ""
+        if r.error:
+            self.query_one("#original", Static).update(safe(original))
+            self.query_one("#replay", Static).update(safe(r.error, "red"))
+        else:
+            ops = word_diff(original, r.response_text or "")
+            self.query_one("#original", Static).update(word_diff_side(ops, "original"))
+            self.query_one("#replay", Static).update(word_diff_side(ops, "replay"))
+        title = Text(f"replay {i + 1} of {len(self.results)}", style="bold")
+        title.append("  ")
+        title.append_text(refusal_text(r.refusal))
+        if r.model_returned:
+            title.append("  ")
+            title.append_text(safe(r.model_returned, "dim"))
+        self.query_one("#replay-title", Static).update(title)
+
+    @on(DataTable.RowHighlighted, "#replays")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        self.show_replay(event.cursor_row)
+
+    def action_prev_replay(self) -> None:
+        self.query_one("#replays", DataTable).move_cursor(row=self.selected - 1)
+
+    def action_next_replay(self) -> None:
+        self.query_one("#replays", DataTable).move_cursor(row=self.selected + 1)
+
+    def action_back(self) -> None:
+        if self.running:
+            self.cancel.set()
+            self.app.notify("stopping: requests in flight are abandoned", markup=False)
+            return
+        self.app.pop_screen()

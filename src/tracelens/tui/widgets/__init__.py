@@ -1,0 +1,1 @@
+"""Reusable TUI widgets; each renders log text only through ``widgets.text``."""
