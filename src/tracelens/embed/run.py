@@ -1,0 +1,299 @@
+"""The incremental embed job behind `tracelens embed`.
+
+``embed_store(store, model, ...) -> EmbedResult`` embeds the prompt, response
+and system-prompt texts of the traces in a window that have no vector yet for
+the chosen model:
+
+* Each distinct text (by ``text_hash``) is embedded once, whatever column or
+  how many traces it appears in; texts that already have a vector are not
+  touched. A run with nothing to do does not even load the model.
+* Two passes over the window: the first only hashes texts to find what is
+  missing (cheap: hashing runs at ~1M texts/s, embedding at ~100/s on a CPU),
+  which gives the progress total; the second embeds, in commit chunks of
+  ``commit_every`` texts, each stored atomically (``VectorStore.append``), so an
+  interrupted run keeps every finished chunk and the next run continues.
+* Each commit chunk is sorted by text length before it is cut into encoder
+  batches, so batches pad to similar lengths.
+* A run that finishes records, per column, which trace files (day
+  partitions are immutable Parquet files) are now fully embedded, in
+  ``embeddings/<model-slug>/_complete.json``. Later runs skip those days
+  without reading them (``skipped_days``), so re-running over a complete
+  store reads no text at all. New ingests add new files, so their days are
+  read again; losing the file only costs one rescan.
+* ``sample_per_day=N`` keeps N traces per day (all when fewer), chosen by the
+  order of ``sha256(seed:trace_id)``: deterministic, stratified by day, and a
+  larger N is a superset of a smaller one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from tracelens.embed.models import DEFAULT_BATCH_SIZE, Embedder, get_embedder, resolve_model
+from tracelens.embed.vectors import VectorStore, embeddable
+from tracelens.hashing import text_hash
+from tracelens.store import Store
+
+DEFAULT_COLUMNS = ("prompt_text", "response_text", "system_prompt")
+COMMIT_EVERY = 4096
+PROGRESS_CHUNK = 512
+DONE_FILE = "_complete.json"
+
+Progress = Callable[[int, int, float], None]  # (embedded so far, total to embed, seconds spent embedding)
+
+
+@dataclass
+class EmbedResult:
+    """What one embed run did."""
+
+    model_id: str
+    slug: str
+    columns: list[str]
+    traces: int = 0  # traces considered (after sampling)
+    texts: int = 0  # non-blank text cells considered
+    distinct: int = 0  # distinct texts among them
+    already: int = 0  # distinct texts that had a vector before this run
+    embedded: int = 0  # texts embedded and stored by this run
+    commits: int = 0
+    seconds: float = 0.0  # whole run
+    embed_seconds: float = 0.0  # model load excluded, encode + store included
+    load_seconds: float = 0.0
+    device: str | None = None
+    batch_size: int | None = None
+    compacted: bool = False
+    interrupted: bool = False
+    days: int = 0  # stored days in the window that were read
+    skipped_days: int = 0  # days skipped unread: all their texts had vectors at the end of an earlier run
+    first_day: str | None = None
+    last_day: str | None = None
+
+    @property
+    def texts_per_s(self) -> float | None:
+        return self.embedded / self.embed_seconds if self.embed_seconds > 0 else None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["texts_per_s"] = round(self.texts_per_s, 1) if self.texts_per_s else None
+        for k in ("seconds", "embed_seconds", "load_seconds"):
+            d[k] = round(d[k], 3)
+        return d
+
+
+def _day_bounds(day: dt.date, since: dt.date | dt.datetime | None, until: dt.date | dt.datetime | None):
+    lo = since if isinstance(since, dt.datetime) and since.date() == day else day
+    hi = until if isinstance(until, dt.datetime) and until.date() == day else day
+    return lo, hi
+
+
+def _in_window(day: dt.date, since, until) -> bool:
+    if since is not None and day < (since.date() if isinstance(since, dt.datetime) else since):
+        return False
+    if until is not None:
+        u = until.date() if isinstance(until, dt.datetime) else until
+        # a datetime bound is exclusive: midnight of day u excludes day u
+        if day > u or (isinstance(until, dt.datetime) and day == u and until.time() == dt.time(0)):
+            return False
+    return True
+
+
+def sample_rows(df: pl.DataFrame, n: int, seed: int = 0) -> pl.DataFrame:
+    """``n`` rows of ``df`` chosen by ``sha256(seed:trace_id)`` order (all rows when fewer)."""
+    if df.height <= n:
+        return df
+    keys = [hashlib.sha256(f"{seed}:{t}".encode()).hexdigest() for t in df.get_column("trace_id").to_list()]
+    return (
+        df.with_columns(pl.Series("_k", keys)).sort("_k").head(n).drop("_k")
+    )
+
+
+def day_frames(store: Store, columns: list[str], since=None, until=None, sample_per_day: int | None = None,
+               seed: int = 0, skip_days: set[dt.date] | None = None) -> Iterator[tuple[dt.date, pl.DataFrame]]:
+    """One frame per stored day in the window with ``trace_id`` and ``columns``, sampled per day if asked."""
+    cols = list(dict.fromkeys(["trace_id", *columns]))
+    for day in store.dates():
+        if not _in_window(day, since, until) or (skip_days and day in skip_days):
+            continue
+        lo, hi = _day_bounds(day, since, until)
+        df = store.scan(since=lo, until=hi).select(cols).collect()
+        if sample_per_day is not None:
+            df = sample_rows(df, sample_per_day, seed)
+        if df.height:
+            yield day, df
+
+
+def _done_path(vs: VectorStore) -> Path:
+    return vs.dir / DONE_FILE
+
+
+def _load_done(vs: VectorStore) -> dict[str, set[str]]:
+    try:
+        return {c: set(v) for c, v in json.loads(_done_path(vs).read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _save_done(vs: VectorStore, done: dict[str, set[str]]) -> None:
+    """Atomically record which trace files are fully embedded, per column (a cache: losing it costs a rescan)."""
+    path = _done_path(vs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{DONE_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({c: sorted(v) for c, v in sorted(done.items())}))
+    os.replace(tmp, path)
+
+
+def _full_day(day: dt.date, since, until) -> bool:
+    """True when the window covers the whole day (so its files can be marked complete)."""
+    lo, hi = _day_bounds(day, since, until)
+    return not isinstance(lo, dt.datetime) and not isinstance(hi, dt.datetime)
+
+
+def embed_store(
+    store: Store,
+    model: str | None = None,
+    *,
+    since: dt.date | dt.datetime | None = None,
+    until: dt.date | dt.datetime | None = None,
+    sample_per_day: int | None = None,
+    seed: int = 0,
+    columns: tuple[str, ...] | list[str] = DEFAULT_COLUMNS,
+    device: str = "auto",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    backend: str = "torch",
+    commit_every: int = COMMIT_EVERY,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+    result: EmbedResult | None = None,
+) -> EmbedResult:
+    """Embed every distinct text of ``columns`` in the window that has no vector yet (see module docstring).
+
+    ``embedder`` overrides loading ``model`` (its ``model_id`` must match).
+    ``result`` may be passed in to observe counts if the run is interrupted.
+    """
+    t_start = time.perf_counter()
+    spec = resolve_model(model)
+    if embedder is not None and embedder.model_id != spec.model_id:
+        raise ValueError(f"embedder is {embedder.model_id!r} but model {spec.model_id!r} was asked for")
+    cols = [c for c in columns]
+    res = result or EmbedResult(model_id=spec.model_id, slug=spec.slug, columns=cols)
+    res.model_id, res.slug, res.columns = spec.model_id, spec.slug, cols
+    vs = VectorStore(store, spec)
+    known = vs.known_hashes()
+
+    # Days whose trace files were all fully embedded by an earlier run (for these columns) are skipped
+    # without reading them: a re-run over a complete store reads no text at all.
+    done = _load_done(vs) if known else {}
+    live = {str(f.relative_to(store.root)) for f in store.files("traces")}
+    skip: set[dt.date] = set()
+    day_files: dict[dt.date, list[str]] = {}
+    for day in store.dates():
+        if not _in_window(day, since, until):
+            continue
+        files = [str(f.relative_to(store.root)) for f in store.files("traces", day, day)]
+        day_files[day] = files
+        if _full_day(day, since, until) and all(set(files) <= done.get(c, set()) for c in cols):
+            skip.add(day)
+            res.skipped_days += 1
+            if sample_per_day is None:
+                res.traces += sum(pq.ParquetFile(store.root / f).metadata.num_rows for f in files)
+
+    # pass 1: what is missing
+    pending: set[str] = set()
+    seen: set[str] = set()
+    scanned: list[dt.date] = []
+    for day, df in day_frames(store, cols, since, until, sample_per_day, seed, skip):
+        scanned.append(day)
+        res.days += 1
+        res.first_day = res.first_day or day.isoformat()
+        res.last_day = day.isoformat()
+        res.traces += df.height
+        for c in cols:
+            for t in df.get_column(c).to_list():
+                if not embeddable(t):
+                    continue
+                res.texts += 1
+                h = text_hash(t)
+                if h in seen:
+                    continue
+                seen.add(h)
+                if h not in known:
+                    pending.add(h)
+    res.distinct = len(seen)
+    res.already = len(seen) - len(pending)
+    total = len(pending)
+
+    def mark_done() -> None:
+        if sample_per_day is not None:  # a sample leaves texts out: its days are not complete
+            return
+        full = [f for d in scanned if _full_day(d, since, until) for f in day_files.get(d, [])]
+        if not full:
+            return
+        for c in cols:
+            done[c] = (done.get(c, set()) & live) | set(full)
+        _save_done(vs, done)
+
+    if not pending:
+        mark_done()
+        res.seconds = time.perf_counter() - t_start
+        return res
+
+    if embedder is None:
+        t0 = time.perf_counter()
+        embedder = get_embedder(model, device=device, batch_size=batch_size, backend=backend)
+        res.load_seconds = time.perf_counter() - t0
+    res.device = embedder.device
+    res.batch_size = getattr(embedder, "batch_size", None)
+
+    # pass 2: embed in commit chunks
+    buf: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if not buf:
+            return
+        buf.sort(key=lambda ht: -len(ht[1]))
+        t0 = time.perf_counter()
+        parts = []
+        for i in range(0, len(buf), PROGRESS_CHUNK):
+            piece = buf[i:i + PROGRESS_CHUNK]
+            parts.append(embedder([t for _, t in piece]))
+            if progress:
+                progress(res.embedded + i + len(piece), total, res.embed_seconds + time.perf_counter() - t0)
+        import numpy as np
+
+        written = vs.append([h for h, _ in buf], np.concatenate(parts))
+        res.embed_seconds += time.perf_counter() - t0
+        res.embedded += len(buf)
+        res.commits += 1 if written else 0
+        buf.clear()
+
+    try:
+        for _day, df in day_frames(store, cols, since, until, sample_per_day, seed):
+            for c in cols:
+                for t in df.get_column(c).to_list():
+                    if not embeddable(t):
+                        continue
+                    h = text_hash(t)
+                    if h in pending:
+                        pending.discard(h)
+                        buf.append((h, t))
+                        if len(buf) >= commit_every:
+                            flush()
+        flush()
+        mark_done()
+    except KeyboardInterrupt:
+        res.interrupted = True
+        raise
+    finally:
+        res.seconds = time.perf_counter() - t_start
+    res.compacted = vs.compact()
+    res.seconds = time.perf_counter() - t_start
+    return res
