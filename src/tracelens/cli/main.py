@@ -1,7 +1,9 @@
 """The `tracelens` command: a thin click group over the headless core.
 
 Each command group lives in its own module under ``tracelens.cli`` and
-exports ``commands``; this module only assembles them.
+exports ``commands``. The group imports a module only when one of its
+commands runs (or help lists them), so `tracelens search` does not pay for
+loading the refusal detector, the Anthropic SDK or torch.
 """
 
 from __future__ import annotations
@@ -12,20 +14,52 @@ import click
 
 from tracelens import __version__
 
-# command-group modules, in help order
-_GROUPS = (
-    "ingest",
-    "read",
-    "enrich",
-    "embed",
-    "drift",
-    "refusal",
-    "replay",
-    "tui",
-)
+# command name -> module under tracelens.cli, in help order (a test checks this matches the modules)
+COMMANDS: dict[str, str] = {
+    "ingest": "ingest",
+    "formats": "ingest",
+    "stats": "read",
+    "show": "read",
+    "search": "read",
+    "quarantine": "read",
+    "enrich": "enrich",
+    "embed": "embed",
+    "cluster": "embed",
+    "clusters": "embed",
+    "similar": "embed",
+    "drift": "drift",
+    "weekly": "drift",
+    "eval-refusal": "refusal",
+    "replay": "replay",
+    "canary": "replay",
+    "tui": "tui",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        mod = importlib.import_module(f"tracelens.cli.{module}")
+        for cmd in mod.commands:
+            if cmd.name == name:
+                return cmd
+        return None
+
+    @property
+    def commands(self) -> dict[str, click.Command]:  # used by docs generation and tests
+        return {n: self.get_command(None, n) for n in COMMANDS}  # type: ignore[arg-type]
+
+    @commands.setter
+    def commands(self, value) -> None:  # click's constructor assigns it
+        pass
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="tracelens")
 def cli():
     """tracelens: evidence for "the model got worse" from your production LLM logs.
@@ -38,21 +72,6 @@ def cli():
       tracelens replay TRACE_ID --n 5   # does today's pinned snapshot still do that?
       tracelens tui                     # find, inspect and replay interactively
     """
-
-
-def _register() -> None:
-    for name in _GROUPS:
-        try:
-            mod = importlib.import_module(f"tracelens.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"tracelens.cli.{name}":
-                continue  # command group not part of this build yet
-            raise
-        for cmd in mod.commands:
-            cli.add_command(cmd)
-
-
-_register()
 
 
 def main() -> None:

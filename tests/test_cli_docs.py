@@ -1,0 +1,40 @@
+"""Every command has help text and docs/cli.md is current."""
+
+from tests.conftest import REPO
+from tracelens.cli.docgen import _walk, cli_markdown
+from tracelens.cli.main import cli
+
+
+def test_every_command_has_help():
+    missing = [" ".join(p) for p, cmd in _walk(cli, ["tracelens"]) if not (cmd.help or "").strip()]
+    assert not missing, f"commands without help: {missing}"
+
+
+def test_cli_reference_is_current():
+    doc = (REPO / "docs" / "cli.md").read_text()
+    assert doc == cli_markdown(), "docs/cli.md is stale: run `python -m tracelens.cli.docgen > docs/cli.md`"
+
+
+def test_lazy_command_map_matches_the_modules():
+    import importlib
+
+    from tracelens.cli.main import COMMANDS
+
+    found = {}
+    for module in set(COMMANDS.values()):
+        for cmd in importlib.import_module(f"tracelens.cli.{module}").commands:
+            found[cmd.name] = module
+    assert found == COMMANDS
+
+
+def test_search_does_not_load_the_heavy_parts():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom tracelens.cli.main import cli\n"
+        "CliRunner().invoke(cli, ['search', '--help'])\n"
+        "heavy = [m for m in ('tracelens.enrich.refusal', 'anthropic', 'torch', 'textual') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
