@@ -62,7 +62,44 @@ def build_fixture_report():
         config=DriftConfig(semantic_max_per_window=300, semantic_permutations=100),
     )
     # The package version changes with every release; the goldens must not.
-    return dataclasses.replace(report, generator={**report.generator, "version": "golden"})
+    return dataclasses.replace(report, generator={**report.generator, "version": "golden"}, canary=CANARY)
+
+
+def _prompt(trace_id: str, changed: bool, reasons: list[str], rc: float = 0.0, rp: float = 0.0) -> dict:
+    """One prompt of ``CanaryComparison.to_dict()`` (tracelens.replay.canary.PromptComparison fields)."""
+    return {
+        "trace_id": trace_id,
+        "n_current": 3,
+        "n_previous": 3,
+        "refusal_rate_current": rc,
+        "refusal_rate_previous": rp,
+        "refusal_flip": ("answered->refused" if rc > rp else "refused->answered") if rc != rp else None,
+        "similarity_cross": 0.91,
+        "similarity_current": 0.95,
+        "similarity_previous": 0.94,
+        "length_ratio": 1.0,
+        "changed": changed,
+        "reasons": reasons,
+    }
+
+
+#: what tracelens.weekly.canary_section puts in report.canary: CanaryComparison.to_dict() plus "changed"
+CANARY = [
+    {
+        "name": "support-borderline",
+        "run_id": "a1b2c3d4e5f6",
+        "previous_run_id": "0f9e8d7c6b5a",
+        "prompts": [
+            _prompt("b-11-17", True, ["refusal rate 0% -> 100%"], rc=1.0),
+            _prompt("b-11-42", True, ["answers moved: similarity across runs 0.612 < within-run 0.940 − 0.05"]),
+            _prompt("b-11-99", False, []),
+        ],
+        "changed": 2,
+    },
+    {"name": "code-smoke", "run_id": "123456abcdef", "previous_run_id": None, "prompts": [
+        {**_prompt("b-11-3", False, ["no successful replays in the previous run"]), "n_previous": 0}
+    ], "changed": 0},
+]
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +125,30 @@ def test_fixture_shows_the_planted_changes(report):
     assert ("model_snapshot", "family=claude-sonnet-4-5") in sig
     assert ("system_prompt", "app=support") in sig
     assert ("refusal_rate", "") in sig and ("response_length", "") in sig and ("output_corruption", "") in sig
+    # the planted refusal rise (x2.5 on topics 5-7) shows per topic, with the topic label in the segment
+    assert any(k == "refusal_rate" and s.startswith("cluster=7 (recipe ideas)") for k, s in sig)
+
+
+def test_canary_section_in_every_format(report):
+    md = render(report, "markdown")
+    assert "### Canary sets" in md
+    assert "**support-borderline**: run a1b2c3d4e5f6 vs 0f9e8d7c6b5a -- 2 of 3 prompts changed" in md
+    assert "  - `b-11-17`: refusal rate 0% -> 100%" in md
+    assert "**code-smoke**: run 123456abcdef (no earlier run) -- 0 of 1 prompt changed" in md
+    assert "b-11-99" not in md and "b-11-3" not in md  # unchanged prompts are counted, not listed
+    txt = render(report, "terminal", width=120)
+    assert "Canary sets" in txt and "[canary support-borderline] b-11-42: answers moved" in txt
+    html = render_html(report)
+    assert "<h2>Canary sets</h2>" in html and "<code>b-11-17</code>: refusal rate 0% -&gt; 100%" in html
+    assert json.loads(render(report, "json"))["canary"][0]["changed"] == 2
+
+
+def test_canary_section_tolerates_partial_dicts(report):
+    odd = dataclasses.replace(report, canary=[{"name": "x", "prompts": [{"changed": True}, "junk"]}, "junk"])
+    md = render(odd, "markdown")
+    assert "**x**: run ? (no earlier run) -- 1 of 1 prompt changed" in md and "`?`: changed" in md
+    none = dataclasses.replace(report, canary=None)
+    assert "Canary" not in render(none, "markdown") and "Canary" not in render(none, "terminal")
 
 
 def test_golden_json(report):

@@ -196,3 +196,14 @@ def test_bonferroni_and_auc_se():
     assert S.bonferroni_min(0.01, 0.5) == pytest.approx(0.02)
     assert S.bonferroni_min(None, float("nan")) == 1.0
     assert 0 < S.auc_se(0.7, 100, 100) < 0.05
+
+
+def test_min_attainable_p_is_the_minimum_over_all_splits():
+    for nb, nc, m in [(30, 30, 10), (40, 25, 3), (100, 30, 1), (12, 9, 20), (50, 50, 0), (50, 50, 100), (200, 180, 37)]:
+        lo, hi = max(0, m - nb), min(m, nc)
+        brute = min((S.two_proportion_test(m - xc, nb, xc, nc)[0] for xc in range(lo, hi + 1)), default=1.0)
+        assert S.min_attainable_p(nb, nc, m) == pytest.approx(brute), (nb, nc, m)
+    # one event in all can never be significant; ten events between two windows of 30 can
+    assert S.min_attainable_p(30, 30, 1) == 1.0
+    assert S.min_attainable_p(30, 30, 10) < 0.01
+    assert S.min_attainable_p(0, 30, 5) == 1.0

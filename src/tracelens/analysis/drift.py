@@ -20,6 +20,13 @@ Contract::
 
 Every statistical test contributes one p-value to a single Benjamini-Hochberg
 family per report; see ``docs/drift.md`` for each method and its assumptions.
+Refusal tests run globally, per model/family and per topic (segment
+``cluster=<id> (<label>)``; topics with ``min_topic_n`` labelled traces per
+window that pass Tarone's screen). When a family gets a new returned snapshot,
+``snapshot_behaviour`` compares the traffic the new snapshot served with the
+traffic its predecessor(s) served, within prompt strata, overall and per topic
+(segment ``snapshot=<new>[ cluster=...]``; output length under
+``response_length``).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from tracelens.analysis.stats import (
     cmh_test,
     kitagawa,
     mcnemar,
+    min_attainable_p,
     newcombe_diff,
     paired_diff_ci,
     signed_rank_p,
@@ -63,7 +71,7 @@ from tracelens.analysis.stats import (
     wilson,
     z_crit,
 )
-from tracelens.analysis.strata import EmbPair, Topics, build_strata, build_topics
+from tracelens.analysis.strata import EmbPair, Topics, build_strata, build_topics, identity_strata
 from tracelens.analysis.variance import (
     DEFAULT_ALIAS_PATTERNS,
     alias_drafts,
@@ -83,6 +91,7 @@ ANALYSIS_VERSION = "1"
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "refusal_rate": 0.01,
     "refusal_rate_adjusted": 0.01,
+    "snapshot_behaviour": 0.01,
     "matched_prompt_refusal": 0.01,
     "matched_prompt_similarity": 0.02,
     "prompt_mix": 0.10,
@@ -126,7 +135,8 @@ class DriftConfig:
     neighbour_similarity: float = 0.85  #: cosine for "a close neighbour was seen in the baseline"
     coverage_sample: int = 2000  #: current prompts used to estimate neighbour coverage
     coverage_reference: int = 20000  #: baseline prompts searched for neighbours
-    min_segment_n: int = 30  #: per-window minimum for a per-model segment test
+    min_segment_n: int = 30  #: per-window minimum for a per-model segment test (and per snapshot for the split)
+    min_topic_n: int = 30  #: per-window minimum of refusal-labelled traces for a per-topic refusal test
     matched_max_triples: int = 20000  #: cap on prompt triples for the response-similarity test
     templated_limit: int = 5  #: more new system-prompt versions than this per app -> one "templated" finding
     alias_patterns: tuple[str, ...] = DEFAULT_ALIAS_PATTERNS  #: regexes (re.search) on model_requested
@@ -296,9 +306,15 @@ class _Ctx:
     response: EmbPair | None
     notes: list[str]
     segments: list[tuple[str, pl.Expr]]
+    topic_segments: list[tuple[str, pl.Expr]] = field(default_factory=list)  #: per-topic refusal segments
 
     def thr(self, kind: str) -> float:
         return float(self.cfg.thresholds.get(kind, DEFAULT_THRESHOLDS.get(kind, 0.0)))
+
+    def topic_name(self, code: int) -> str:
+        """Segment name of a topic: ``cluster=<id> (<label>)``, or ``cluster=<id>`` without a label."""
+        label = _topic_label(self, code)
+        return f"cluster={code}" + (f" ({fmt.clip(label, 40)})" if label else "")
 
 
 def _counts(sub: pl.DataFrame, flag: str) -> tuple[int, int, int, int]:
@@ -368,10 +384,52 @@ def _model_segments(df: pl.DataFrame, min_n: int) -> list[tuple[str, pl.Expr]]:
 # --------------------------------------------------------------------------- refusal kinds
 
 
+def _topic_refusal_segments(ctx: _Ctx) -> list[tuple[str, pl.Expr]]:
+    """Topics that get their own refusal tests: enough labelled traffic in both windows, and enough refusals.
+
+    A topic qualifies with at least ``min_topic_n`` refusal-labelled traces in
+    each window whose pooled refusal count could reach significance at all
+    (Tarone's screen, :func:`~tracelens.analysis.stats.min_attainable_p`); the
+    screen reads margins only, so the tests that remain keep valid p-values and
+    topics that never refuse do not dilute the BH family.
+    """
+    if ctx.topics.codes is None or "_topic" not in ctx.df.columns:
+        return []
+    agg = (
+        ctx.df.lazy()
+        .filter(pl.col("_refused").is_not_null() & (pl.col("_topic") >= 0))
+        .group_by("_topic", "_w")
+        .agg(pl.len().alias("n"), pl.col("_refused").sum().alias("x"))
+        .collect()
+    )
+    cnt = {(r["_topic"], r["_w"]): (int(r["n"]), int(r["x"] or 0)) for r in agg.iter_rows(named=True)}
+    codes = sorted({c for c, _ in cnt})
+    if len(codes) < 2:
+        return []  # one topic: the global test already covers it
+    out, skipped = [], 0
+    for code in codes:
+        nb, xb = cnt.get((code, 0), (0, 0))
+        nc, xc = cnt.get((code, 1), (0, 0))
+        if nb < ctx.cfg.min_topic_n or nc < ctx.cfg.min_topic_n:
+            skipped += 1
+            continue
+        if min_attainable_p(nb, nc, xb + xc) > ctx.cfg.alpha:
+            skipped += 1
+            continue
+        out.append((ctx.topic_name(code), pl.col("_topic") == code))
+    ctx.notes.append(
+        f"Per-topic refusal tests: {len(out)} of {len(codes)} prompt clusters ({ctx.topics.source}) had at least "
+        f"{ctx.cfg.min_topic_n} refusal-labelled traces in each window and enough refusals to reach significance."
+    )
+    return out
+
+
 def _refusal_rate(ctx: _Ctx) -> list[Draft]:
-    r = ctx.df.select(*_BASE, "_refused").filter(pl.col("_refused").is_not_null())
+    r = ctx.df.select(*_BASE, "_refused", *(["_topic"] if ctx.topic_segments else [])).filter(
+        pl.col("_refused").is_not_null()
+    )
     out = []
-    for seg, cond in [("", None)] + ctx.segments:
+    for seg, cond in [("", None)] + ctx.segments + ctx.topic_segments:
         sub = r if cond is None else r.filter(cond)
         xb, nb, xc, nc = _counts(sub, "_refused")
         if nb == 0 or nc == 0:
@@ -413,43 +471,81 @@ def _stratum_tables(codes: np.ndarray, w: np.ndarray, y: np.ndarray):
     return xb, nb, xc, nc
 
 
+@dataclass
+class _Cmh:
+    """CMH test and Kitagawa decomposition of a 0/1 outcome between two groups over strata."""
+
+    p: float
+    kg: object  # stats.Kitagawa
+    base_rate: float  # raw rate of group 0
+    lo: float
+    hi: float
+    codes: np.ndarray  # dense stratum code per row
+    both: np.ndarray  # per stratum: seen in both groups
+    row_contrib: np.ndarray  # per row: its stratum's contribution to the behaviour part
+    pooled: np.ndarray  # per stratum: pooled rate
+
+    @property
+    def informative(self) -> int:
+        return int(self.both.sum())
+
+    def evidence_rows(self, g: np.ndarray, y: np.ndarray, k: int = 20) -> np.ndarray:
+        """Group-1 rows that carry the change: refused (or answered, for a fall) in strata pushing that way."""
+        sign = 1.0 if self.kg.behaviour >= 0 else -1.0
+        rows = np.flatnonzero(g & (y == (1.0 if sign > 0 else 0.0)) & (self.row_contrib * sign > 0))
+        return rows[np.lexsort((rows, -self.row_contrib[rows] * sign))][:k]
+
+
+def _cmh(codes: np.ndarray, g: np.ndarray, y: np.ndarray, alpha: float) -> _Cmh:
+    _, codes = np.unique(codes, return_inverse=True)
+    w = g.astype(np.int8)
+    xb, nb, xc, nc = _stratum_tables(codes, w, y)
+    _, p = cmh_test(xb, nb, xc, nc)
+    kg = kitagawa(xb, nb, xc, nc)
+    z = z_crit(alpha)
+    beh = kg.behaviour
+    both = (nb > 0) & (nc > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        contrib = np.where(both, (nb / nb.sum() + nc / nc.sum()) / 2 * (xc / np.maximum(nc, 1) - xb / np.maximum(nb, 1)), 0.0)
+    pooled = (xb + xc) / np.maximum(nb + nc, 1)
+    return _Cmh(p, kg, float(xb.sum() / nb.sum()), beh - z * kg.behaviour_se, beh + z * kg.behaviour_se, codes, both,
+                contrib[codes], pooled)
+
+
 def _adjusted_binary(
     ctx: _Ctx, kind: str, flag: str, codes_all: np.ndarray, base_mask: pl.Expr, name: str, strata_desc: str, tail: str
 ) -> list[Draft]:
-    """CMH test + Kitagawa decomposition of a 0/1 outcome over strata, globally and per segment."""
+    """CMH test + Kitagawa decomposition of a 0/1 outcome over strata, globally and per segment.
+
+    For the refusal rate the segments are the model/family segments and the
+    topics of :func:`_topic_refusal_segments`; a topic whose traffic sits in a
+    single informative stratum is skipped (its test would repeat the raw one).
+    """
     out = []
     keep = ctx.df.select((base_mask & pl.col(flag).is_not_null()).fill_null(False)).to_series()
-    r = ctx.df.select(*_BASE, flag).with_columns(pl.Series("_code", codes_all)).filter(keep)
-    z = z_crit(ctx.cfg.alpha)
-    for seg, cond in [("", None)] + (ctx.segments if kind == "refusal_rate_adjusted" else []):
+    topical = kind == "refusal_rate_adjusted" and bool(ctx.topic_segments)
+    r = ctx.df.select(*_BASE, flag, *(["_topic"] if topical else [])).with_columns(pl.Series("_code", codes_all)).filter(keep)
+    segs = [("", None)]
+    if kind == "refusal_rate_adjusted":
+        segs += ctx.segments + ctx.topic_segments
+    topic_names = {s for s, _ in ctx.topic_segments}
+    for seg, cond in segs:
         sub = r if cond is None else r.filter(cond)
         if sub.height == 0:
             continue
-        codes = sub.get_column("_code").to_numpy()
         w = sub.get_column("_w").to_numpy()
         y = sub.get_column(flag).cast(pl.Float64).to_numpy()
         if not (w == 0).any() or not (w == 1).any():
             continue
-        _, codes = np.unique(codes, return_inverse=True)
-        xb, nb, xc, nc = _stratum_tables(codes, w, y)
-        _, p = cmh_test(xb, nb, xc, nc)
-        kg = kitagawa(xb, nb, xc, nc)
-        pb = xb.sum() / nb.sum()
-        beh = kg.behaviour
-        lo, hi = beh - z * kg.behaviour_se, beh + z * kg.behaviour_se
-        both = (nb > 0) & (nc > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            contrib = np.where(both, (nb / nb.sum() + nc / nc.sum()) / 2 * (xc / np.maximum(nc, 1) - xb / np.maximum(nb, 1)), 0.0)
-        row_contrib = contrib[codes]
-        sign = 1.0 if beh >= 0 else -1.0
-        ev_rows = np.flatnonzero((w == 1) & (y == (1.0 if sign > 0 else 0.0)) & (row_contrib * sign > 0))
-        ev_rows = ev_rows[np.lexsort((ev_rows, -row_contrib[ev_rows] * sign))][:20]
+        res = _cmh(sub.get_column("_code").to_numpy(), w == 1, y, ctx.cfg.alpha)
+        if seg in topic_names and res.informative < 2:
+            continue
+        kg, beh, lo, hi, pb = res.kg, res.kg.behaviour, res.lo, res.hi, res.base_rate
+        ev_rows = res.evidence_rows(w == 1, y)
         ev = tuple(str(t) for t in sub.get_column("trace_id").gather(ev_rows).to_list())
         unmatched = f", {fmt.pp(kg.unmatched)} from strata seen in one window only" if abs(kg.unmatched) >= 5e-4 else ""
-        pooled = (xb + xc) / np.maximum(nb + nc, 1)
-        resid = pl.Series("_res", y - pooled[codes])
-        keep = both[codes]
-        dsub = sub.with_columns(resid).filter(pl.Series(keep))
+        resid = pl.Series("_res", y - res.pooled[res.codes])
+        dsub = sub.with_columns(resid).filter(pl.Series(res.both[res.codes]))
         out.append(
             Draft(
                 kind=kind,
@@ -459,11 +555,11 @@ def _adjusted_binary(
                 effect=beh,
                 ci_low=lo,
                 ci_high=hi,
-                p_value=p,
+                p_value=res.p,
                 summary=(
                     f"With prompt mix held fixed, the {name}{_seg_phrase(seg)} moved {fmt.pp(beh)} "
-                    f"(95% CI {fmt.pp(lo)} to {fmt.pp(hi)}; CMH {fmt.pval(p)}) of a raw {fmt.pp(kg.raw)} change "
-                    f"({fmt.pp(kg.mix)} from prompt mix{unmatched}; strata: {strata_desc}){tail}"
+                    f"(95% CI {fmt.pp(lo)} to {fmt.pp(hi)}; CMH {fmt.pval(res.p)}) of a raw {fmt.pp(kg.raw)} change "
+                    f"({fmt.pp(kg.mix)} from prompt mix{unmatched}; strata: {strata_desc}){'.' if seg in topic_names else tail}"
                 ),
                 evidence=ev,
                 practical=abs(beh) >= ctx.thr(kind),
@@ -582,6 +678,222 @@ def _matched_similarity(ctx: _Ctx, m: pl.DataFrame) -> list[Draft]:
             practical=abs(mean) >= ctx.thr("matched_prompt_similarity"),
         )
     ]
+
+
+# --------------------------------------------------------------------------- snapshot split: did the model change?
+
+#: deterministic changes that, when they start after a rollover, share the new snapshot's period
+_CONFOUNDERS = ("system_prompt", "tool_definitions", "sampling_params")
+
+
+def _snapshot_strata(sub: pl.DataFrame) -> tuple[np.ndarray, int, str]:
+    """Strata for the old-vs-new snapshot comparison: identity strata between the snapshots, else app x topic.
+
+    Identity strata are those of :func:`~tracelens.analysis.strata.identity_strata`
+    with the snapshot as the group (the same prompt or question sent to both;
+    a prompt repeated on one snapshot only stands alone).
+    """
+    ident = identity_strata(sub, "_new")
+    rest = [pl.lit("t"), pl.col("app").fill_null("")]
+    how = "app"
+    if "_topic" in sub.columns:
+        rest.append(pl.col("_topic").cast(pl.String).fill_null(""))
+        how = "app x topic cluster"
+    other = sub.select(pl.concat_str(rest, separator=":").rank("dense").cast(pl.Int64)).to_series().to_numpy()
+    codes = np.where(ident.codes >= 0, ident.codes, ident.n + other)
+    return codes, ident.n_exact + ident.n_ask, f"{ident.describe('snapshots', 'one snapshot')} + {how} for the rest"
+
+
+def _confounders(drafts: list[Draft], apps: set, since: datetime | None) -> str:
+    """A clause naming configuration changes that began in the new snapshot's period (they share its window)."""
+    if since is None:
+        return ""
+    hits = []
+    for d in drafts:
+        if d.kind not in _CONFOUNDERS or not d.changed or d.first_seen is None or d.first_seen < since:
+            continue
+        app = d.segment.split(" ", 1)[0].removeprefix("app=") if d.segment.startswith("app=") else None
+        if app is not None and app not in apps:
+            continue
+        hits.append(f"{d.kind.replace('_', ' ')} change{_seg_phrase(d.segment)} at {fmt.ts(d.first_seen)}")
+    if not hits:
+        return ""
+    hits = sorted(set(hits))
+    return (
+        " Also in the new snapshot's period: " + "; ".join(hits[:3]) + (" ..." if len(hits) > 3 else "")
+        + " -- this comparison cannot separate them from the snapshot."
+    )
+
+
+def _snapshot_behaviour(ctx: _Ctx, snaps: list[Draft], drafts: list[Draft]) -> list[Draft]:
+    """Compare the traffic a new snapshot served with the traffic its family's previous snapshot(s) served.
+
+    For each new returned snapshot (a ``model_snapshot`` draft per family), rows
+    of that family served by the new snapshot form group 1 and rows served by
+    snapshots that were already in use form group 0, whichever window they fall
+    in. Refusals: CMH + Kitagawa over strata (exact prompt where it was sent to
+    both, else app x topic), overall and per topic with enough traffic on both
+    sides; output length: van Elteren over the same strata. ``first_seen`` is the
+    rollover time.
+    """
+    out: list[Draft] = []
+    fams: dict = {}
+    for d in snaps:
+        if d.kind == "model_snapshot" and d.changed and isinstance(d.current_value, str) and not d.segment.startswith("model="):
+            fams.setdefault(d.segment.removeprefix("family=") or None, []).append(d)
+    if not fams:
+        return out
+    df = ctx.df
+    has_ref = df.get_column("_refused").null_count() < df.height
+    length_col = "output_tokens" if df.get_column("output_tokens").null_count() < df.height else "_resp_len"
+    cols = [*_BASE, "model_returned", "app", "prompt_hash", "_ask", "_refused", "_ok", length_col]
+    if "_topic" in df.columns:
+        cols.append("_topic")
+    for fam, items in fams.items():
+        new_models = sorted({d.current_value for d in items})
+        famrows = df.select(list(dict.fromkeys(cols))).filter(
+            pl.col("_family").eq_missing(fam) & pl.col("model_returned").is_not_null()
+        )
+        for d in sorted(items, key=lambda x: (x.first_seen is None, x.first_seen or datetime.min.replace(tzinfo=UTC))):
+            new = d.current_value
+            sub = famrows.filter((pl.col("model_returned") == new) | ~pl.col("model_returned").is_in(new_models))
+            sub = sub.with_columns((pl.col("model_returned") == new).alias("_new"))
+            g_all = sub.get_column("_new").to_numpy()
+            if g_all.all() or not g_all.any():
+                continue
+            codes, _, strata_desc = _snapshot_strata(sub)
+            old_names = (
+                sub.filter(~pl.col("_new")).group_by("model_returned").agg(pl.len().alias("n"))
+                .sort(["n", "model_returned"], descending=[True, False]).get_column("model_returned").to_list()
+            )
+            old_txt = ", ".join(old_names[:2]) + (" ..." if len(old_names) > 2 else "")
+            apps = set(sub.get_column("app").drop_nulls().unique().to_list())
+            also = _confounders(drafts, apps, d.first_seen)
+            seg0 = f"snapshot={new}"
+            if has_ref:
+                keep = sub.get_column("_refused").is_not_null().to_numpy()
+                rr = sub.filter(pl.Series(keep))
+                g, y, cr = g_all[keep], rr.get_column("_refused").cast(pl.Float64).to_numpy(), codes[keep]
+                n_new, n_old = int(g.sum()), int((~g).sum())
+                if min(n_new, n_old) >= ctx.cfg.min_segment_n:
+                    out.append(_snapshot_refusal_draft(ctx, seg0, rr, g, y, cr, d, new, old_txt, strata_desc, also))
+                    out += _snapshot_topic_drafts(ctx, seg0, rr, g, y, cr, d, new, old_txt)
+            if "response_length" in ctx.kinds:
+                v = sub.get_column(length_col).cast(pl.Float64).to_numpy()
+                ok = sub.get_column("_ok").to_numpy() & np.isfinite(v)
+                g, v, cv = g_all[ok], v[ok], codes[ok]
+                if min(int(g.sum()), int((~g).sum())) >= ctx.cfg.min_segment_n:
+                    rt = stratified_rank_test(v, g, cv)
+                    if math.isfinite(rt.delta):
+                        mb, mc = float(np.median(v[~g])), float(np.median(v[g]))
+                        h = z_crit(ctx.cfg.alpha) * rt.delta_se
+                        lo, hi = max(-1.0, rt.delta - h), min(1.0, rt.delta + h)
+                        unit = "tokens" if length_col == "output_tokens" else "characters"
+                        lsub = sub.filter(pl.Series(ok)).filter(pl.col("_new"))
+                        out.append(
+                            Draft(
+                                kind="response_length",
+                                segment=seg0,
+                                baseline_value=mb,
+                                current_value=mc,
+                                effect=rt.delta,
+                                ci_low=lo,
+                                ci_high=hi,
+                                p_value=rt.p,
+                                summary=(
+                                    f"Median output length on the new snapshot {new} is {fmt.num(mc)} {unit} against "
+                                    f"{fmt.num(mb)} on {old_txt} (x{(mc / mb if mb else float('nan')):.2f}); Cliff's delta "
+                                    f"within prompt strata {rt.delta:+.2f} (95% CI {lo:+.2f} to {hi:+.2f}; van Elteren "
+                                    f"{fmt.pval(rt.p)}; strata: {strata_desc}).{also}"
+                                ),
+                                first_seen=d.first_seen,
+                                evidence=_ids(lsub, [length_col, "trace_id"], descending=[rt.delta > 0, False]),
+                                practical=abs(rt.delta) >= ctx.thr("response_length"),
+                            )
+                        )
+    return out
+
+
+def _old_in_current(rr: pl.DataFrame, g: np.ndarray, y: np.ndarray) -> str:
+    """' (x% (k/n) in the current window)': the old snapshot's rate next to the rollover, to see when a change began."""
+    m = ~g & (rr.get_column("_w").to_numpy() == 1)
+    n = int(m.sum())
+    if n == 0:
+        return ""
+    x = int(y[m].sum())
+    return f"; {fmt.pct(x / n)} = {x:,}/{n:,} in the current window"
+
+
+def _snapshot_refusal_draft(ctx, seg, rr, g, y, codes, snap: Draft, new, old_txt, strata_desc, also) -> Draft:
+    res = _cmh(codes, g, y, ctx.cfg.alpha)
+    kg, beh = res.kg, res.kg.behaviour
+    xo, no, xn, nn = int(y[~g].sum()), int((~g).sum()), int(y[g].sum()), int(g.sum())
+    near = _old_in_current(rr, g, y)
+    ev = tuple(str(t) for t in rr.get_column("trace_id").gather(res.evidence_rows(g, y)).to_list())
+    unmatched = f", {fmt.pp(kg.unmatched)} from strata one snapshot never saw" if abs(kg.unmatched) >= 5e-4 else ""
+    return Draft(
+        kind="snapshot_behaviour",
+        segment=seg,
+        baseline_value=res.base_rate,
+        current_value=res.base_rate + beh,
+        effect=beh,
+        ci_low=res.lo,
+        ci_high=res.hi,
+        p_value=res.p,
+        summary=(
+            f"The new snapshot {new} (first seen {fmt.ts(snap.first_seen)}) refused {fmt.pct(xn / nn)} of its traffic "
+            f"({xn:,}/{nn:,}) against {fmt.pct(xo / no)} ({xo:,}/{no:,}{near}) on {old_txt}; with prompt mix held fixed the "
+            f"difference is {fmt.pp(beh)} (95% CI {fmt.pp(res.lo)} to {fmt.pp(res.hi)}; CMH {fmt.pval(res.p)}) of a raw "
+            f"{fmt.pp(kg.raw)} ({fmt.pp(kg.mix)} from prompt mix{unmatched}; strata: {strata_desc}).{also}"
+        ),
+        first_seen=snap.first_seen,
+        evidence=ev,
+        practical=abs(beh) >= ctx.thr("snapshot_behaviour"),
+    )
+
+
+def _snapshot_topic_drafts(ctx, seg0, rr, g, y, codes, snap: Draft, new, old_txt) -> list[Draft]:
+    """Per-topic breakdown of the snapshot split (topics with enough traffic on both snapshots; Tarone-screened)."""
+    if "_topic" not in rr.columns:
+        return []
+    t = rr.get_column("_topic").fill_null(-1).to_numpy()
+    known = np.unique(t[t >= 0])
+    if known.size < 2:
+        return []
+    out = []
+    for code in known.tolist():
+        m = t == code
+        gm, ym = g[m], y[m]
+        nn, no = int(gm.sum()), int((~gm).sum())
+        if min(nn, no) < ctx.cfg.min_topic_n or min_attainable_p(no, nn, int(ym.sum())) > ctx.cfg.alpha:
+            continue
+        res = _cmh(codes[m], gm, ym, ctx.cfg.alpha)
+        beh = res.kg.behaviour
+        xo, xn = int(ym[~gm].sum()), int(ym[gm].sum())
+        sub = rr.filter(pl.Series(m))
+        near = _old_in_current(sub, gm, ym)
+        name = ctx.topic_name(code)
+        out.append(
+            Draft(
+                kind="snapshot_behaviour",
+                segment=f"{seg0} {name}",
+                baseline_value=res.base_rate,
+                current_value=res.base_rate + beh,
+                effect=beh,
+                ci_low=res.lo,
+                ci_high=res.hi,
+                p_value=res.p,
+                summary=(
+                    f"On {name.replace('=', ' ', 1)} the new snapshot {new} refused {fmt.pct(xn / nn)} ({xn:,}/{nn:,}) "
+                    f"against {fmt.pct(xo / no)} ({xo:,}/{no:,}{near}) on {old_txt}; with prompt mix held fixed "
+                    f"{fmt.pp(beh)} (95% CI {fmt.pp(res.lo)} to {fmt.pp(res.hi)}; CMH {fmt.pval(res.p)})."
+                ),
+                first_seen=snap.first_seen,
+                evidence=tuple(str(x) for x in sub.get_column("trace_id").gather(res.evidence_rows(gm, ym)).to_list()),
+                practical=abs(beh) >= ctx.thr("snapshot_behaviour"),
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- prompt mix
@@ -973,8 +1285,18 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
     if isinstance(cur_start, datetime) and cur_start.tzinfo is None:
         cur_start = cur_start.replace(tzinfo=UTC)
     notes: list[str] = []
-    need_topics = bool(kinds & {"prompt_mix", "response_semantic", "response_length", "latency", "tool_call_rate"}) or (
-        "refusal_rate_adjusted" in kinds and prompt is None
+    need_topics = bool(
+        kinds
+        & {
+            "prompt_mix",
+            "response_semantic",
+            "response_length",
+            "latency",
+            "tool_call_rate",
+            "refusal_rate",
+            "refusal_rate_adjusted",
+            "snapshot_behaviour",
+        }
     )
     topics = (
         build_topics(df, prompt, cluster_labels, cfg.topic_clusters, cfg.seed, cfg.strata_fit_sample)
@@ -992,7 +1314,15 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
         pl.col("response_text").str.len_chars().alias("_resp_len"),
         pl.col("response_text").hash(seed=0).alias("_resp_hash"),
     ]
+    # the ask (app + last user turn): matches the same question across system-prompt versions and histories
+    feats.append(
+        pl.when(pl.col("prompt_text").is_not_null())
+        .then(pl.struct(pl.col("app"), pl.col("prompt_text")).hash(seed=0))
+        .alias("_ask")
+    )
     extra = df.select(feats)
+    if topics.codes is not None:
+        extra = extra.with_columns(pl.Series("_topic", topics.codes, dtype=pl.Int64))
     if "output_corruption" in kinds and present["response_text"]:
         cf = corruption_flags(df)
         extra = extra.with_columns(cf.get_column("corrupt").alias("_bad"), cf.get_column("corrupt_reason").alias("_why"))
@@ -1000,6 +1330,8 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
     # drop first, then attach: adding columns to the two-chunk frame would re-chunk the text columns too
     df = df.drop(_TEXT_COLS).rechunk().hstack(extra.rechunk())
     ctx = _Ctx(df, cfg, kinds, cur_start, topics, prompt, response, notes, _model_segments(df, cfg.min_segment_n))
+    if b.height and c.height and kinds & {"refusal_rate", "refusal_rate_adjusted"}:
+        ctx.topic_segments = _topic_refusal_segments(ctx)
     drafts: list[Draft] = []
     details: list[Detail] = []
     if b.height == 0 or c.height == 0:
@@ -1083,8 +1415,9 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
         ref = pl.concat([ref, h.select(_DET)], how="vertical")
     if b.height == 0 and ref.height == 0:
         kinds = kinds - DETERMINISTIC_KINDS  # nothing before the current window to compare with
+    snaps = snapshot_drafts(det, ref) if kinds & {"model_snapshot", "snapshot_behaviour"} else []
     if "model_snapshot" in kinds:
-        drafts += snapshot_drafts(det, ref)
+        drafts += snaps
     if "alias_usage" in kinds:
         drafts += alias_drafts(det, cfg.alias_share_threshold)
     for kind, hcol in (("system_prompt", "system_prompt_hash"), ("tool_definitions", "tools_hash")):
@@ -1096,6 +1429,8 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
         drafts += sampling_drafts(det, ref, cfg.templated_limit)
     if "service_tier" in kinds:
         drafts += tier_drafts(det, ref, cfg.tier_tvd_threshold)
+    if "snapshot_behaviour" in kinds and b.height and c.height:
+        drafts += _snapshot_behaviour(ctx, snaps, drafts)
 
     findings = finalise(drafts, cfg.alpha, dict(cfg.deterministic_severity))
     qmap = {f.segment: f.q_value for f in findings if f.kind == "prompt_mix"}

@@ -31,6 +31,7 @@ from typing import Any
 #: Every finding kind, in display order (the sort key after severity).
 KINDS: tuple[str, ...] = (
     "model_snapshot",
+    "snapshot_behaviour",
     "refusal_rate",
     "refusal_rate_adjusted",
     "matched_prompt_refusal",
@@ -84,12 +85,18 @@ FINDING_FIELDS: tuple[str, ...] = (
 EFFECT_DOCS: dict[str, str] = {
     "refusal_rate": "current minus baseline refusal rate (proportion); CI is Newcombe's hybrid score interval",
     "refusal_rate_adjusted": "behaviour part of the Kitagawa decomposition (proportion, prompt mix held fixed)",
+    "snapshot_behaviour": (
+        "refusal rate on the new snapshot minus on the previous one(s), prompt mix held fixed (Kitagawa behaviour part)"
+    ),
     "matched_prompt_refusal": "paired difference in refusal rate on identical prompts (current minus baseline)",
     "matched_prompt_similarity": "cross-window minus within-window cosine similarity of responses to the same prompt",
     "prompt_mix": "global: total variation distance between cluster shares; per cluster: share difference",
     "prompt_semantic": "held-out classifier AUC minus 0.5 (0 = windows indistinguishable)",
     "response_semantic": "held-out classifier AUC minus 0.5 on prompt-residualised responses, within prompt clusters",
-    "response_length": "Cliff's delta of output tokens within prompt clusters (-1..1, >0 = longer now)",
+    "response_length": (
+        "Cliff's delta of output tokens within prompt clusters (-1..1, >0 = longer now); segment 'snapshot=X': "
+        "traffic of the new snapshot X against its predecessor's, within prompt strata"
+    ),
     "latency": "Cliff's delta of latency_ms (-1..1, >0 = slower now)",
     "latency_per_token": "Cliff's delta of latency_ms / output_tokens (-1..1, >0 = slower now)",
     "time_to_first_token": "Cliff's delta of time_to_first_token_ms (-1..1, >0 = slower now)",
@@ -399,7 +406,10 @@ def finding_json_schema() -> dict:
             "kind": {"type": "string", "enum": list(KINDS), "description": "What was compared."},
             "segment": {
                 "type": "string",
-                "description": "Traffic slice ('model=...', 'family=...', 'app=...', 'cluster=3', ...); '' = all.",
+                "description": (
+                    "Traffic slice ('model=...', 'family=...', 'app=...', 'cluster=3 (label)', 'snapshot=...', ...); "
+                    "'' = all."
+                ),
             },
             "direction": {"type": "string", "enum": list(DIRECTIONS)},
             "baseline_value": {"type": ["number", "string", "null"]},

@@ -81,6 +81,25 @@ def two_proportion_test(xb: int, nb: int, xc: int, nc: int) -> tuple[float, str]
     return float(2 * sps.norm.sf(abs(z))), "z"
 
 
+def min_attainable_p(nb: int, nc: int, m: int) -> float:
+    """Smallest p-value :func:`two_proportion_test` can give for windows of ``nb`` and ``nc`` with ``m`` events in all.
+
+    Tarone's screen for discrete tests: a segment whose most extreme split of
+    its ``m`` events still cannot reach significance is left out of the
+    multiple-testing family, where it could only dilute the others. The screen
+    reads the margins only (sizes and the pooled count), which carry no
+    information about the split under the null, so dropping such tests keeps
+    the conditional p-values of the rest valid. The minimum is attained at one
+    of the two extreme tables (|z| is linear in the split; Fisher's tails are
+    monotone).
+    """
+    if nb <= 0 or nc <= 0 or m <= 0 or m >= nb + nc:
+        return 1.0
+    hi = min(m, nc)  # as many events as possible in the current window
+    lo = max(0, m - nb)  # as few as possible
+    return min(two_proportion_test(m - hi, nb, hi, nc)[0], two_proportion_test(m - lo, nb, lo, nc)[0])
+
+
 def benjamini_hochberg(pvalues) -> np.ndarray:
     """Benjamini-Hochberg q-values; entries that are None/NaN stay NaN and do not count as tests."""
     p = np.array([np.nan if v is None else float(v) for v in pvalues], dtype=float)

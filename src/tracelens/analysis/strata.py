@@ -10,11 +10,15 @@ Contract:
 * :func:`build_topics` gives every trace a coarse topic code (for prompt-mix,
   stratified rank tests and response tests): ``cluster_id`` when the frames
   carry it, else KMeans on the prompt embeddings, else none.
+* :func:`identity_strata` groups traces by what was asked between two groups
+  (windows, or old/new snapshot): the exact prompt (``prompt_hash``) where it
+  occurs in both, else the ask (``_ask``: app + last user turn) where it
+  occurs in both, and a prompt repeated within one group only as its own
+  stratum.
 * :func:`build_strata` gives every trace a fine stratum for the
-  prompt-mix-adjusted refusal test: the exact prompt (``prompt_hash``)
-  wherever that prompt occurs in both windows, else a fine KMeans cluster
-  (k ~ sqrt(n), capped) fitted on the remaining prompts of both windows
-  together, else ``cluster_id``, else a single stratum.
+  prompt-mix-adjusted refusal test: its identity stratum, else a fine KMeans
+  cluster (k ~ sqrt(n), capped) fitted on the remaining prompts of both
+  windows together, else ``cluster_id``, else a single stratum.
 """
 
 from __future__ import annotations
@@ -98,11 +102,19 @@ def fit_centres(x: np.ndarray, k: int, seed: int, max_iter: int = 12) -> np.ndar
         if np.array_equal(new, labels):
             break
         labels = new
-        # centre update as a sparse one-hot product: O(n d) instead of sorting the rows each iteration
-        onehot = sparse.csr_matrix((np.ones(n, dtype=np.float32), (labels, np.arange(n))), shape=(k, n))
-        cnt = np.asarray(onehot.sum(axis=1)).ravel()
+        # centre update as a one-hot product: O(n d) instead of sorting the rows each iteration; dense for the
+        # small fits (scipy's sparse constructors cost more than the arithmetic there), sparse for large ones
+        if k * n <= 2_000_000:
+            onehot = np.zeros((k, n), dtype=np.float32)
+            onehot[labels, np.arange(n)] = 1.0
+            cnt = onehot.sum(axis=1)
+            sums = onehot @ x
+        else:
+            onehot = sparse.csr_matrix((np.ones(n, dtype=np.float32), (labels, np.arange(n))), shape=(k, n))
+            cnt = np.asarray(onehot.sum(axis=1)).ravel()
+            sums = np.asarray(onehot @ x)
         keep = cnt > 0
-        c[keep] = np.asarray(onehot @ x)[keep] / cnt[keep, None]
+        c[keep] = sums[keep] / cnt[keep, None]
     return c
 
 
@@ -202,28 +214,103 @@ class Strata:
     coverage_note: str
 
 
-def build_strata(df: pl.DataFrame, emb: EmbPair | None, topics: Topics, cfg) -> Strata:
-    """Exact-prompt strata where a prompt recurs across windows, fine clusters for the rest."""
-    w = df.get_column("_w").to_numpy()
-    hashes = df.select(pl.col("prompt_hash"), pl.col("_w"))
-    both = (
-        hashes.drop_nulls("prompt_hash")
-        .group_by("prompt_hash")
-        .agg(pl.col("_w").min().alias("lo"), pl.col("_w").max().alias("hi"))
-        .filter((pl.col("lo") == 0) & (pl.col("hi") == 1))
-        .select("prompt_hash")
-        .sort("prompt_hash")
-        .with_row_index("code")
+@dataclass
+class Identity:
+    """Strata by what was asked (see :func:`identity_strata`); ``codes`` is -1 where no identity stratum applies."""
+
+    codes: np.ndarray
+    matched: np.ndarray  # bool per row: in a stratum seen in both groups (tiers 1 and 2)
+    n_exact: int
+    n_ask: int
+    n_solo: int
+
+    @property
+    def n(self) -> int:
+        return self.n_exact + self.n_ask + self.n_solo
+
+    def describe(self, groups: str, one: str) -> str:
+        """'12 exact prompts seen in both windows + 3 user prompts ... + 5 prompts repeated in one window only'."""
+        out = f"{self.n_exact:,} exact prompts seen in both {groups}"
+        if self.n_ask:
+            out += f" + {self.n_ask:,} user prompts seen in both under a different full prompt"
+        if self.n_solo:
+            out += f" + {self.n_solo:,} prompts repeated in {one} only (own strata)"
+        return out
+
+
+def identity_strata(df: pl.DataFrame, group: str) -> Identity:
+    """Strata of traces by what was asked, between the two groups (0/1) of column ``group``.
+
+    1. the exact prompt (``prompt_hash``) where it occurs in both groups;
+    2. for the rest, the ask (``_ask``: app + last user turn, when the frame
+       has it) where it occurs in both groups -- the same question under a
+       new system prompt or history still matches;
+    3. an ask (or prompt) repeated within one group only is its own stratum:
+       it is known new (or vanished) traffic and carries no information,
+       rather than lending its rate to a cluster of comparable prompts
+       (otherwise a surge of a few recurring risky prompts first seen this
+       week reads as behaviour).
+
+    Strata depend on which prompts were sent where, never on outcomes, so the
+    tests over them keep their null distribution.
+    """
+    ask = pl.col("_ask").cast(pl.String) if "_ask" in df.columns else pl.lit(None, dtype=pl.String)
+    f = df.select(pl.col("prompt_hash").alias("ph"), ask.alias("ask"), pl.col(group).cast(pl.Int8).alias("g"))
+
+    def in_both(frame: pl.DataFrame, col: str) -> pl.Series:
+        return (
+            frame.lazy()
+            .filter(pl.col(col).is_not_null())
+            .group_by(col)
+            .agg(pl.col("g").n_unique().alias("k"))
+            .filter(pl.col("k") == 2)
+            .select(col)
+            .collect()
+            .get_column(col)
+        )
+
+    s1 = in_both(f, "ph")
+    t1 = f.select(pl.col("ph").is_in(s1.implode()).fill_null(False)).to_series()
+    s2 = in_both(f.filter(~t1), "ask")
+    t2 = f.select(pl.col("ask").is_in(s2.implode()).fill_null(False)).to_series() & ~t1
+    key = pl.coalesce("ask", "ph")
+    rest = f.filter(~t1 & ~t2)
+    s3 = (
+        rest.lazy()
+        .select(key.alias("k"))
+        .drop_nulls()
+        .group_by("k")
+        .agg(pl.len().alias("n"))
+        .filter(pl.col("n") >= 2)
+        .select("k")
+        .collect()
+        .get_column("k")
     )
-    joined = hashes.join(both, on="prompt_hash", how="left", maintain_order="left")
-    hcode = joined.get_column("code").fill_null(-1).cast(pl.Int64).to_numpy()
-    matched = hcode >= 0
-    n_prompt = both.height
-    codes = hcode.copy()
-    rest = np.flatnonzero(~matched)
+    t3 = f.select(key.is_in(s3.implode()).fill_null(False)).to_series() & ~t1 & ~t2
+    label = (
+        pl.when(pl.Series(t1))
+        .then(pl.concat_str([pl.lit("p"), pl.col("ph")], separator=":"))
+        .when(pl.Series(t2))
+        .then(pl.concat_str([pl.lit("a"), pl.col("ask")], separator=":"))
+        .when(pl.Series(t3))
+        .then(pl.concat_str([pl.lit("s"), key], separator=":"))
+        .otherwise(None)
+    )
+    codes = f.select(label.rank("dense").cast(pl.Int64).fill_null(0) - 1).to_series().to_numpy()
+    return Identity(codes, (t1 | t2).to_numpy(), s1.len(), s2.len(), s3.len())
+
+
+def build_strata(df: pl.DataFrame, emb: EmbPair | None, topics: Topics, cfg) -> Strata:
+    """Identity strata (:func:`identity_strata`) where they apply, fine prompt-embedding clusters for the rest."""
+    w = df.get_column("_w").to_numpy()
+    ident = identity_strata(df, "_w")
+    codes = ident.codes.copy()
+    n_prompt = ident.n_exact + ident.n_ask
+    n_solo = ident.n_solo
+    rest = np.flatnonzero(codes < 0)
     n_cur = int((w == 1).sum())
-    exact_cov = float(((w == 1) & matched).sum() / n_cur) if n_cur else 0.0
-    off = n_prompt  # next free stratum code
+    exact_cov = float(((w == 1) & ident.matched).sum() / n_cur) if n_cur else 0.0
+    off = n_prompt + n_solo  # next free stratum code
     parts = []
     topic_ok = topics.codes is not None and topics.source == "cluster_id"
     with_vec = rest if emb is None else rest[emb.valid[rest]]
@@ -246,10 +333,12 @@ def build_strata(df: pl.DataFrame, emb: EmbPair | None, topics: Topics, cfg) -> 
             codes[no_vec] = off
             parts.append("one stratum")
             off += 1
-    n_cluster = off - n_prompt
+    n_cluster = off - n_prompt - n_solo
     method_rest = " + ".join(parts) if parts else "nothing"
-    rest = with_vec
-    method = f"{n_prompt} exact prompts seen in both windows + {method_rest} for the rest"
+    # neighbour coverage is estimated on every current row without a match (one-window prompts included)
+    rest = np.flatnonzero(~ident.matched)
+    rest = rest if emb is None else rest[emb.valid[rest]]
+    method = f"{ident.describe('windows', 'one window')} + {method_rest} for the rest"
     coverage, note = exact_cov, "exact prompt matches only (no prompt embeddings)"
     cur_rest = rest[w[rest] == 1]
     if emb is not None and cur_rest.size and emb.valid[: emb.nb].any():

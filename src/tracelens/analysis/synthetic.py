@@ -15,6 +15,8 @@ topic 0 that are refused with probability ``risky_refusal`` in both windows
 (their share can surge without any model change). Embeddings: prompts sit
 around per-topic centres; responses are the prompt plus a per-topic offset plus
 noise, plus ``response_shift`` in the current window (a planted model change).
+``refusal_new_snapshot`` plants a refusal change that starts with the snapshot
+rollover (``snapshot_change_at``) instead of at the window boundary.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Scenario:
     latency_factor_c: float = 1.0
     response_shift: float = 0.0  # size of the planted shift of current response embeddings
     snapshot_change_at: datetime | None = None
+    refusal_new_snapshot: tuple[float, ...] | None = None  # per-topic refusal rate of traces on the new snapshot
     system_prompt_change_at: datetime | None = None
     temperature_change_at: datetime | None = None
     error_rate: float = 0.005
@@ -168,6 +171,13 @@ def _window(sc: Scenario, world: _World, w: int, rng) -> tuple[pl.DataFrame, np.
     secs = np.sort(rng.random(n)) * sc.duration.total_seconds()
     ts = np.datetime64(start.replace(tzinfo=None), "us") + (secs * 1e6).astype("timedelta64[us]")
     ok = rng.random(n) >= sc.error_rate
+    if sc.refusal_new_snapshot is not None and sc.snapshot_change_at is not None:
+        # a behaviour change that ships with the snapshot; drawn from its own stream so that every other
+        # scenario (and the goldens) keep their exact draws
+        on_new = np.datetime64(sc.snapshot_change_at.replace(tzinfo=None), "us") <= ts
+        p_new = np.where(is_risky, sc.risky_refusal, np.asarray(sc.refusal_new_snapshot, float)[topic])
+        redraw = np.random.default_rng([sc.seed, w, 7]).random(n) < p_new
+        refused = np.where(on_new, redraw, refused)
 
     apps = np.array(["support", "coding", "general"])
     app = apps[np.minimum(topic % 3, 2)]

@@ -505,6 +505,30 @@ def _brief(f: Finding) -> str:
     return f"{f.kind.replace('_', ' ')}{seg} {v(f.baseline_value)} -> {v(f.current_value)}{q}"
 
 
+def _split_clause(findings: list[Finding], snap: Finding) -> str:
+    """' Refusals on the new snapshot: x% vs y% ...' from the snapshot_behaviour findings of ``snap``'s new model."""
+    seg = f"snapshot={snap.current_value}"
+    overall = [f for f in findings if f.kind == "snapshot_behaviour" and f.segment == seg]
+    if not overall:
+        return ""
+    f = overall[0]
+    q = f", q={f.q_value:.2g}" if f.q_value is not None else ""
+    out = (
+        f" Refusals on the new snapshot: {fmt.pct(f.current_value)} vs {fmt.pct(f.baseline_value)} on the previous "
+        f"one at the same prompt mix ({fmt.pp(f.effect)}{q}{'' if f.significant else ', not significant'})."
+    )
+    topics = sorted(
+        (t for t in findings if t.kind == "snapshot_behaviour" and t.segment.startswith(seg + " ") and t.significant),
+        key=lambda t: -abs(t.effect or 0.0),
+    )
+    if topics:
+        out += " By topic: " + "; ".join(
+            f"{t.segment[len(seg) + 1:].replace('=', ' ', 1)} {fmt.pct(t.current_value)} vs {fmt.pct(t.baseline_value)}"
+            for t in topics[:3]
+        ) + "."
+    return out
+
+
 def variance_table(
     df: pl.DataFrame, findings: list[Finding], repeats: dict, present: dict[str, bool] | None = None
 ) -> tuple[VarianceSource, ...]:
@@ -543,8 +567,9 @@ def variance_table(
         )
     # snapshot rollover
     if nonnull("model_returned") > 0:
-        hits, kinds = _backing(findings, ("model_snapshot",))
-        obs = hits[0].summary if hits else "The same snapshots served both windows."
+        hits, kinds = _backing(findings, ("model_snapshot", "snapshot_behaviour"))
+        snaps = [f for f in hits if f.kind == "model_snapshot"]
+        obs = snaps[0].summary + _split_clause(findings, snaps[0]) if snaps else "The same snapshots served both windows."
         rows.append(VarianceSource("snapshot rollover", "changed" if hits else "stable", obs, kinds))
     else:
         rows.append(
@@ -592,12 +617,23 @@ def variance_table(
     sr = df.get_column("stop_reason")
     filt = int(sr.is_in(["refusal", "content_filter"]).sum()) if sr.null_count() < df.height else 0
     hits, kinds = _backing(findings, ("matched_prompt_refusal", "refusal_rate_adjusted", "stop_reason"))
+    split = [f for f in findings if f.kind == "snapshot_behaviour" and f.significant]
+    if hits:
+        what = "; ".join(_brief(f) for f in hits[:2])
+    elif split:
+        # the refusal change is tied to a rollover; a classifier change shipped with it would look the same
+        what = (
+            "refusals on comparable prompts changed with the new snapshot (see snapshot rollover); a classifier "
+            "change that shipped with it cannot be told apart."
+        )
+    else:
+        what = "refusals on comparable prompts did not change."
     if filt or hits:
         obs = (
             f"{filt:,} responses stopped with a provider refusal or content filter. "
             if filt
             else "No provider refusal signal; model-written refusals: "
-        ) + ("; ".join(_brief(f) for f in hits[:2]) if hits else "refusals on comparable prompts did not change.")
+        ) + what
         rows.append(
             VarianceSource(
                 "safety classifier changes",

@@ -7,11 +7,14 @@ says the same thing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tracelens.analysis import fmt
 from tracelens.analysis.findings import DriftReport, Finding
 
 #: Kinds that speak to the model's behaviour (as opposed to traffic or configuration).
 BEHAVIOUR_KINDS = (
+    "snapshot_behaviour",
     "refusal_rate_adjusted",
     "matched_prompt_refusal",
     "matched_prompt_similarity",
@@ -28,6 +31,7 @@ RATE_KINDS = frozenset(
     {
         "refusal_rate",
         "refusal_rate_adjusted",
+        "snapshot_behaviour",
         "matched_prompt_refusal",
         "prompt_mix",
         "stop_reason",
@@ -48,18 +52,129 @@ def window_line(report: DriftReport) -> str:
     )
 
 
+def topic_phrase(segment: str) -> str:
+    """'cluster=18 (account, login)' -> 'cluster 18 (account, login)'."""
+    return segment.replace("=", " ", 1)
+
+
+def _rank(f: Finding) -> tuple:
+    return (SEVERITY_RANK[f.severity], -abs(f.effect or 0.0), f.segment)
+
+
+SEVERITY_RANK = {"alert": 0, "warn": 1, "info": 2}
+#: a topic's change point this close to a rollover (either side) counts as "starting with the new snapshot"
+LINK_WINDOW_S = 12 * 3600
+
+
+def _new_snapshots(sig: list[Finding]) -> list[Finding]:
+    return [f for f in sig if f.kind == "model_snapshot" and not f.segment.startswith("model=") and f.first_seen]
+
+
+def topic_lines(report: DriftReport, limit: int = 2) -> list[str]:
+    """Which topics' refusal rates changed, by how much, since when, and whether that came with a new snapshot.
+
+    Uses the significant per-topic refusal findings (segment ``cluster=...``):
+    the raw rate where it is significant (it reads as plain numbers), else the
+    mix-adjusted one. A topic is tied to a snapshot when its change point
+    falls within 12 hours of the snapshot's first trace, or after it with the
+    old-vs-new snapshot comparison on that topic significant; a change point
+    more than 12 hours before the rollover is said to predate the snapshot.
+    """
+    sig = [f for f in report.findings if f.significant]
+    per: dict[str, Finding] = {}
+    for f in sorted(sig, key=_rank):
+        if (
+            f.kind in ("refusal_rate", "refusal_rate_adjusted")
+            and f.segment.startswith("cluster=")
+            and (f.segment not in per or (f.kind == "refusal_rate" and per[f.segment].kind != "refusal_rate"))
+        ):
+            per[f.segment] = f
+    snaps = _new_snapshots(sig)
+    split = {f.segment: f for f in sig if f.kind == "snapshot_behaviour"}
+    lines = []
+    for f in sorted(per.values(), key=_rank)[:limit]:
+        verb = "rose" if (f.effect or 0) > 0 else "fell"
+        held = " with prompt mix held fixed" if f.kind == "refusal_rate_adjusted" else ""
+        line = (
+            f"Refusals on topic {topic_phrase(f.segment)} {verb}{held} from {fmt.pct(f.baseline_value)} to "
+            f"{fmt.pct(f.current_value)} ({fmt.pp(f.effect)})"
+        )
+        if f.first_seen:
+            line += f", starting {fmt.ts(f.first_seen)}"
+        for s in snaps:
+            on_topic = split.get(f"snapshot={s.current_value} {f.segment}")
+            # seconds from the rollover to the topic's change point (None: the change could not be dated)
+            lag = None if f.first_seen is None else (f.first_seen - s.first_seen).total_seconds()
+            if lag is not None and lag < -LINK_WINDOW_S:
+                # the topic moved well before the rollover: the snapshot cannot have started it
+                line += f" (before the new snapshot {s.current_value} arrived at {fmt.ts(s.first_seen)})"
+                break
+            if lag is not None and (abs(lag) <= LINK_WINDOW_S or on_topic is not None):
+                line += f" -- with the new snapshot {s.current_value} (first seen {fmt.ts(s.first_seen)})"
+                if on_topic is not None:
+                    line += (
+                        f", which refuses {fmt.pct(on_topic.current_value)} of this topic against "
+                        f"{fmt.pct(on_topic.baseline_value)} for the previous snapshot at the same prompt mix"
+                    )
+                break
+        lines.append(line + ".")
+    return lines
+
+
+def snapshot_lines(report: DriftReport) -> list[str]:
+    """One sentence per new snapshot whose traffic is refused differently from its predecessor's (significant).
+
+    When a significant refusal change in the same direction was dated more than
+    12 hours before the rollover, the sentence says so: the old-vs-new split
+    then also carries a change that predates the snapshot.
+    """
+    out = []
+    sig = [f for f in report.findings if f.significant]
+    for f in sig:
+        if f.kind != "snapshot_behaviour" or " " in f.segment:
+            continue
+        new = f.segment.removeprefix("snapshot=")
+        up = (f.effect or 0) > 0
+        since = f" (since {fmt.ts(f.first_seen)})" if f.first_seen else ""
+        nums = f"{fmt.pct(f.current_value)} vs {fmt.pct(f.baseline_value)} at the same prompt mix, {fmt.pp(f.effect)}"
+        earlier = sorted(
+            g.first_seen
+            for g in sig
+            if g.kind in ("refusal_rate", "refusal_rate_adjusted")
+            and g.first_seen is not None
+            and f.first_seen is not None
+            and ((g.effect or 0) > 0) == up
+            and (f.first_seen - g.first_seen).total_seconds() > LINK_WINDOW_S
+        )
+        if earlier:
+            out.append(
+                f"Traffic on the new snapshot {new}{since} is refused {'more' if up else 'less'} often than on the one "
+                f"before it ({nums}), but refusals began moving before it arrived (from {fmt.ts(earlier[0])}): the "
+                "snapshot is not the whole story."
+            )
+        else:
+            out.append(
+                f"The new snapshot {new}{since} refuses {'more' if up else 'less'} often than the one before it on "
+                f"comparable prompts: {nums}."
+            )
+    return out
+
+
 def headline(report: DriftReport) -> list[str]:
     """A few plain sentences answering "did the model change, or did our traffic?"."""
     sig = [f for f in report.findings if f.significant]
     kinds = {f.kind for f in sig}
-    lines: list[str] = []
+    lines: list[str] = topic_lines(report) + snapshot_lines(report)
     beh = [k for k in BEHAVIOUR_KINDS if k in kinds]
     cfg = [k for k in CONFIG_KINDS if k in kinds]
     if beh:
         lines.append("The model's behaviour changed on comparable traffic (" + ", ".join(beh) + ").")
     raw = [f for f in sig if f.kind == "refusal_rate" and f.segment == ""]
     adj = [f for f in report.findings if f.kind == "refusal_rate_adjusted" and f.segment == ""]
-    if raw and adj and not adj[0].significant:
+    behaviour_refusals = any(
+        f.kind in ("snapshot_behaviour", "refusal_rate_adjusted", "matched_prompt_refusal") for f in sig
+    )
+    if raw and adj and not adj[0].significant and not behaviour_refusals:
         lines.append(
             f"The refusal rate moved ({fmt.pp(raw[0].effect)}) but not once prompt mix is held fixed "
             f"({fmt.pp(adj[0].effect)}): the traffic changed, not the model."
@@ -136,3 +251,58 @@ def info_summary(info: list[Finding]) -> str:
     for f in info:
         seen[f.kind] = seen.get(f.kind, 0) + 1
     return ", ".join(f"{k} ({n} test{'s' if n > 1 else ''})" for k, n in seen.items())
+
+
+@dataclass(frozen=True)
+class CanaryPrompt:
+    """One changed canary prompt: the trace it replays and why it counts as changed."""
+
+    trace_id: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CanarySet:
+    """One canary set's latest run against the run before it, as the renderers show it."""
+
+    name: str
+    run_id: str
+    previous_run_id: str | None
+    n_prompts: int
+    n_changed: int
+    changed: tuple[CanaryPrompt, ...]
+
+    @property
+    def runs(self) -> str:
+        return f"run {self.run_id}" + (f" vs {self.previous_run_id}" if self.previous_run_id else " (no earlier run)")
+
+
+def canary_sets(report: DriftReport) -> list[CanarySet]:
+    """``report.canary`` (dicts from ``CanaryComparison.to_dict()`` plus ``changed``) read defensively."""
+    out = []
+    for c in report.canary or []:
+        if not isinstance(c, dict):
+            continue
+        prompts = [p for p in c.get("prompts") or [] if isinstance(p, dict)]
+        changed = tuple(
+            CanaryPrompt(str(p.get("trace_id", "?")), tuple(str(r) for r in p.get("reasons") or ()))
+            for p in prompts
+            if p.get("changed")
+        )
+        n_changed = c.get("changed")
+        out.append(
+            CanarySet(
+                name=str(c.get("name", "?")),
+                run_id=str(c.get("run_id", "?")),
+                previous_run_id=None if c.get("previous_run_id") is None else str(c.get("previous_run_id")),
+                n_prompts=len(prompts),
+                n_changed=int(n_changed) if isinstance(n_changed, int) and not isinstance(n_changed, bool) else len(changed),
+                changed=changed,
+            )
+        )
+    return out
+
+
+def canary_counts(c: CanarySet) -> str:
+    """'2 of 12 prompts changed'."""
+    return f"{c.n_changed:,} of {c.n_prompts:,} prompt{'s' if c.n_prompts != 1 else ''} changed"

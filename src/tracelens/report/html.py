@@ -91,6 +91,20 @@ def render_html(report: DriftReport, show_info: bool = True) -> str:
                 f"<details open><summary>{e(d.title)} ({e(d.segment or 'all')})</summary>"
                 f"<pre>{e(d.text or '(no textual difference)')}</pre></details>"
             )
+    canaries = common.canary_sets(report)
+    if canaries:
+        out.append(
+            "<h2>Canary sets</h2><table><tr><th>set</th><th>runs</th><th>prompts</th><th>changed</th>"
+            "<th>changed prompts</th></tr>"
+        )
+        for c in canaries:
+            items = "".join(f"<li><code>{e(p.trace_id)}</code>: {e('; '.join(p.reasons) or 'changed')}</li>" for p in c.changed)
+            out.append(
+                f"<tr><td>{e(c.name)}</td><td>{e(c.runs)}</td><td>{c.n_prompts:,}</td>"
+                f'<td class="{"warn" if c.n_changed else "stable"}">{c.n_changed:,}</td>'
+                f"<td>{'<ul>' + items + '</ul>' if items else ''}</td></tr>"
+            )
+        out.append("</table>")
     out.append(
         "<h2>Variance sources at a glance</h2><table><tr><th>source</th><th>status</th><th>what the logs show</th>"
         "<th>backed by</th><th>to make it observable, log</th></tr>"

@@ -51,6 +51,14 @@ def render_markdown(report: DriftReport, show_info: bool = False) -> str:
         out += ["### Details", ""]
         for d in report.details:
             out += [f"**{d.title}** (`{d.segment or 'all'}`)", "", "```diff", d.text or "(no textual difference)", "```", ""]
+    canaries = common.canary_sets(report)
+    if canaries:
+        out += ["### Canary sets", ""]
+        for c in canaries:
+            out.append(f"- {'🟡' if c.n_changed else '🟢'} **{c.name}**: {c.runs} -- {common.canary_counts(c)}")
+            for p in c.changed:
+                out.append(f"  - `{p.trace_id}`: {'; '.join(p.reasons) or 'changed'}")
+        out.append("")
     out += [
         "### Variance sources at a glance",
         "",

@@ -55,21 +55,22 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
     if shown:
         t = Table(title="Findings", show_lines=False, expand=True)
         t.add_column("sev", no_wrap=True)
-        t.add_column("kind", no_wrap=True)
-        t.add_column("segment", overflow="fold")
-        t.add_column("baseline → current", overflow="fold")
-        t.add_column("effect [CI]", overflow="fold")
+        # kind over segment in one column: the segment (topic label, snapshot) needs the room, also at 80 columns
+        t.add_column("finding (kind / segment)", overflow="fold", ratio=5)
+        t.add_column("baseline → current", overflow="fold", ratio=3)
+        t.add_column("effect [CI]", overflow="fold", ratio=3)
         t.add_column("q", no_wrap=True)
-        t.add_column("first seen", overflow="fold")
+        t.add_column("first seen (UTC)", ratio=2)
         for f in shown:
+            what = Text(f.kind, style="bold")
+            what.append("\n" + (f.segment or "all"))
             t.add_row(
                 Text(f.severity.upper(), style=_STYLE[f.severity]),
-                f.kind,
-                f.segment or "all",
+                what,
                 f"{common.value(f, f.baseline_value)} → {common.value(f, f.current_value)}",
                 common.effect(f),
                 common.qtext(f),
-                fmt.ts(f.first_seen) if f.first_seen else "",
+                f.first_seen.strftime("%m-%d %H:%M") if f.first_seen else "",  # the year is in the window line
             )
         console.print(t)
         for f in shown:
@@ -86,11 +87,29 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
     for d in report.details:
         console.print(Panel(Text(d.text or "(no textual difference)"), title=f"{d.title} [{d.segment or 'all'}]", expand=True))
 
+    canaries = common.canary_sets(report)
+    if canaries:
+        ct = Table(title="Canary sets (latest run vs the one before)")
+        ct.add_column("set", overflow="fold")
+        ct.add_column("runs", overflow="fold")
+        ct.add_column("prompts", justify="right", no_wrap=True)
+        ct.add_column("changed", justify="right", no_wrap=True)
+        for c in canaries:
+            ct.add_row(c.name, c.runs, f"{c.n_prompts:,}", Text(f"{c.n_changed:,}", style="bold yellow" if c.n_changed else "green"))
+        console.print(ct)
+        for c in canaries:
+            for p in c.changed:
+                line = Text()
+                line.append(f"[canary {c.name}] ", style="yellow")
+                line.append(f"{p.trace_id}: ", style="bold")
+                line.append("; ".join(p.reasons) or "changed")
+                console.print(line)
+
     v = Table(title="Variance sources at a glance", expand=True, show_lines=True)
-    v.add_column("source", ratio=2)
+    v.add_column("source", ratio=2, overflow="fold")
     v.add_column("status", ratio=2)
     v.add_column("what the logs show", ratio=6)
-    v.add_column("backed by", ratio=2)
+    v.add_column("backed by", ratio=2, overflow="fold")
     v.add_column("to make it observable, log", ratio=4)
     for row in report.variance:
         v.add_row(

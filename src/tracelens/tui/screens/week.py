@@ -39,8 +39,8 @@ class WeekScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#findings", DataTable)
-        summary = max(30, self.app.size.width - 8 - 22 - 20 - 8 - 12)
-        for label, width in (("severity", 8), ("kind", 22), ("segment", 20), ("summary", summary), ("evidence", 8)):
+        summary = max(30, self.app.size.width - 8 - 22 - 36 - 8 - 12)
+        for label, width in (("severity", 8), ("kind", 22), ("segment", 36), ("summary", summary), ("evidence", 8)):
             table.add_column(label, width=width)
         self.query_one("#findings").focus()
         self._load()
@@ -92,7 +92,7 @@ class WeekScreen(Screen):
         for f in self.findings:
             table.add_row(
                 Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")), safe_line(f.kind, 22),
-                safe_line(f.segment, 20), safe_line(f.summary, 200), str(len(f.evidence)),
+                safe_line(f.segment, 36), safe_line(f.summary, 200), str(len(f.evidence)),
             )
         if self.findings:
             self.select_finding(0)
