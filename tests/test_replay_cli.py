@@ -27,7 +27,7 @@ def filled(store, tmp_path):
     """A store with 3 traces of user u1, 2 of u2, and one whose provider reported only an alias."""
     lines = [anthropic_line(i, user="u1") for i in range(3)]
     lines += [anthropic_line(i, user="u2", ts="2026-11-19T10:00:00Z") for i in range(3, 5)]
-    lines.append(anthropic_line(9, returned="claude-sonnet-4-5"))
+    lines.append(anthropic_line(9, returned="claude-sonnet-4-5", user="u3"))
     p = tmp_path / "log.jsonl"
     p.write_text("\n".join(lines) + "\n")
     ingest(store, [str(p)])

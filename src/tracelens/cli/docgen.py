@@ -26,9 +26,14 @@ def cli_markdown() -> str:
         "Every command that prints data has `--json`; data goes to stdout, diagnostics to stderr.",
         "",
     ]
+    settings = {**cli.context_settings, "terminal_width": 100, "max_content_width": 100}
+    root = click.Context(cli, info_name="tracelens", **settings)
     for path, cmd in _walk(cli, ["tracelens"]):
         name = " ".join(path)
-        ctx = click.Context(cmd, info_name=name, terminal_width=100, max_content_width=100)
+        # subcommands inherit the root's settings (e.g. -h as well as --help), as they do when run
+        parent = None if cmd is cli else root
+        ctx = root if parent is None else click.Context(cmd, info_name=name, parent=parent, terminal_width=100,
+                                                        max_content_width=100)
         help_text = cmd.get_help(ctx).rstrip()
         out += [f"## `{name}`", "", "```text", help_text, "```", ""]
     return "\n".join(out)

@@ -8,6 +8,9 @@
   saying where the data stopped. UTF-16 files (BOM) are decoded as such.
 * ``iter_json_values`` yields ``(locator, value | Quarantined)`` for JSONL,
   a JSON array, or a single JSON document.
+* ``json_line`` and ``line_is_blank`` are its per-line steps for JSONL, so
+  that the pipeline's parallel path (lines split in one process, parsed in
+  others) yields exactly the same items, locators and messages.
 
 Memory grows with the longest line (a 50 MB line costs ~50 MB), never with
 the file.
@@ -34,12 +37,13 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_JSON_DOCUMENT = 512 * 1024 * 1024
 
 try:  # orjson is much faster; fall back to json where it is absent
-    import orjson
+    import orjson as _orjson
 
     def loads(data: str | bytes) -> Any:
-        return orjson.loads(data)
+        return _orjson.loads(data)
 
 except ImportError:  # pragma: no cover
+    _orjson = None
 
     def loads(data: str | bytes) -> Any:
         return json.loads(data)
@@ -67,6 +71,9 @@ class _PeekStream(io.RawIOBase):
             raise err
         if self._rest is None:
             return 0
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:  # straight into the caller's buffer: no intermediate bytes object
+            return readinto(b)
         data = self._rest.read(len(b))
         n = len(data)
         b[:n] = data
@@ -149,30 +156,95 @@ def iter_lines(stream: io.BufferedIOBase, head: bytes = b"") -> Iterator[tuple[i
             return
         for raw in stream:
             lineno += 1
-            start = offset
+            line = _decode_line(raw, lineno, offset)
             offset += len(raw)
-            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            try:
-                s = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield lineno, Quarantined(
-                    f"line:{lineno}",
-                    f"invalid UTF-8 at byte {start + e.start} (line {lineno}, column {e.start + 1}); "
-                    "re-encode the file as UTF-8",
-                    raw.decode("utf-8", "backslashreplace").rstrip("\r\n"),
-                )
-                continue
-            s = s.rstrip("\r\n")
-            if s.strip():
-                yield lineno, s
-    except (EOFError, zlib.error, OSError) as e:
-        yield lineno + 1, Quarantined(
-            f"line:{lineno + 1}",
-            f"input ends unexpectedly after line {lineno} (truncated or corrupt compressed data: {e}); "
-            "records after this point could not be read",
-            None,
+            if line is not None:
+                yield lineno, line
+    except READ_ERRORS as e:
+        yield lineno + 1, truncated_input(lineno, e)
+
+
+# What reading a (decompressing) stream raises when the data stops short.
+READ_ERRORS = (EOFError, zlib.error, OSError)
+
+
+def truncated_input(lineno: int, error: BaseException) -> Quarantined:
+    """The item that ends a stream whose data stopped after line ``lineno``."""
+    return Quarantined(
+        f"line:{lineno + 1}",
+        f"input ends unexpectedly after line {lineno} (truncated or corrupt compressed data: {error}); "
+        "records after this point could not be read",
+        None,
+    )
+
+
+def _decode_line(raw: bytes, lineno: int, start: int) -> str | Quarantined | None:
+    """One raw line as ``iter_lines`` yields it: text without the newline, Quarantined, or None when blank."""
+    if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        s = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Quarantined(
+            f"line:{lineno}",
+            f"invalid UTF-8 at byte {start + e.start} (line {lineno}, column {e.start + 1}); "
+            "re-encode the file as UTF-8",
+            raw.decode("utf-8", "backslashreplace").rstrip("\r\n"),
         )
+    s = s.rstrip("\r\n")
+    return s if s.strip() else None
+
+
+# ASCII bytes that str.strip() removes; a line whose first other byte is plain
+# ASCII is certainly not blank, so most lines are classified without decoding.
+_ASCII_SPACE = b" \t\n\r\x0b\x0c"
+_ASCII_SPACE_LIKE = range(0x1C, 0x20)  # str.isspace() is also true for these separators
+
+
+def line_is_blank(raw: bytes, lineno: int) -> bool:
+    """Whether ``iter_lines`` would skip this raw line (exactly, without decoding common lines)."""
+    s = raw.lstrip(_ASCII_SPACE)
+    if not s:
+        return True
+    c = s[0]
+    if c < 0x80 and c not in _ASCII_SPACE_LIKE:
+        return False
+    return _decode_line(raw, lineno, 0) is None
+
+
+def json_line(raw: bytes, lineno: int, start: int) -> tuple[str, Any] | None:
+    """``(locator, value | Quarantined)`` of one raw JSONL line (``start``: its byte offset); None when blank.
+
+    Exactly what ``iter_json_values`` yields for the line. Common lines are
+    parsed straight from bytes (orjson validates UTF-8 itself); anything
+    unusual (a failure, a BOM, leading non-ASCII) takes the decoding path so
+    that messages and offsets stay identical.
+    """
+    s = raw.lstrip(_ASCII_SPACE)
+    if not s:
+        return None
+    c = s[0]
+    if c < 0x80 and c not in _ASCII_SPACE_LIKE and _orjson is not None:
+        try:
+            return f"line:{lineno}", _orjson.loads(raw)
+        except ValueError:
+            pass  # re-parsed below as text, for the exact message
+    line = _decode_line(raw, lineno, start)
+    if line is None:
+        return None
+    if isinstance(line, Quarantined):
+        return line.locator, line
+    try:
+        return f"line:{lineno}", loads(line)
+    except ValueError as e:
+        return f"line:{lineno}", Quarantined(f"line:{lineno}", f"malformed JSON on line {lineno}: {e}", line)
+
+
+def is_json_document(head: bytes) -> bool:
+    """True when ``iter_json_values`` reads the input as one document (an array or pretty-printed JSON), not JSONL."""
+    stripped = head[3:] if head.startswith(codecs.BOM_UTF8) else head
+    stripped = stripped.lstrip()
+    return stripped.startswith(b"[") or (stripped.startswith(b"{") and _first_line_incomplete(stripped))
 
 
 def iter_json_values(stream: io.BufferedIOBase, head: bytes, path: str) -> Iterator[tuple[str, Any]]:
@@ -181,10 +253,7 @@ def iter_json_values(stream: io.BufferedIOBase, head: bytes, path: str) -> Itera
     A document that starts with ``[`` or is a single pretty-printed object is
     parsed whole (exports of that shape are small); otherwise line by line.
     """
-    stripped = head[3:] if head.startswith(codecs.BOM_UTF8) else head
-    stripped = stripped.lstrip()
-    whole_doc = stripped.startswith(b"[") or (stripped.startswith(b"{") and _first_line_incomplete(stripped))
-    if whole_doc:
+    if is_json_document(head):
         data = stream.read()
         try:
             text = data.decode(detect_text_encoding(data))
@@ -207,14 +276,28 @@ def iter_json_values(stream: io.BufferedIOBase, head: bytes, path: str) -> Itera
         else:
             yield "document", doc
         return
-    for lineno, line in iter_lines(stream, head):
-        if isinstance(line, Quarantined):
-            yield line.locator, line
-            continue
-        try:
-            yield f"line:{lineno}", loads(line)
-        except ValueError as e:
-            yield f"line:{lineno}", Quarantined(f"line:{lineno}", f"malformed JSON on line {lineno}: {e}", line)
+    if detect_text_encoding(head) == "utf-16":
+        for lineno, line in iter_lines(stream, head):
+            if isinstance(line, Quarantined):
+                yield line.locator, line
+                continue
+            try:
+                yield f"line:{lineno}", loads(line)
+            except ValueError as e:
+                yield f"line:{lineno}", Quarantined(f"line:{lineno}", f"malformed JSON on line {lineno}: {e}", line)
+        return
+    lineno = 0
+    offset = 0
+    try:
+        for raw in stream:
+            lineno += 1
+            item = json_line(raw, lineno, offset)
+            offset += len(raw)
+            if item is not None:
+                yield item
+    except READ_ERRORS as e:
+        q = truncated_input(lineno, e)
+        yield q.locator, q
 
 
 def _first_line_incomplete(head: bytes) -> bool:

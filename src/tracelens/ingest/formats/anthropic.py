@@ -64,6 +64,13 @@ def _load_body(v, what: str):
     return v, dumps(v) if v is not None else None
 
 
+def _merge_into(fields: dict, more: dict) -> None:
+    """``fields = merge(fields, more)`` without copying ``fields`` (later non-None values win)."""
+    for k, v in more.items():
+        if v is not None or k not in fields:
+            fields[k] = v
+
+
 def anthropic_log_record(obj: dict, locator: str) -> dict:
     """Trace fields from one log object (raises RecordError)."""
     if not isinstance(obj, dict):
@@ -79,7 +86,7 @@ def anthropic_log_record(obj: dict, locator: str) -> dict:
     resp_raw = None
     if obj.get("response") is not None:
         resp, resp_raw = _load_body(obj["response"], "response")
-        fields = merge(fields, anthropic_response_fields(resp))
+        _merge_into(fields, anthropic_response_fields(resp))
     elif obj.get("error") is not None:
         err = obj["error"]
         if isinstance(err, str):
@@ -102,25 +109,26 @@ def anthropic_log_record(obj: dict, locator: str) -> dict:
                 fields[_META_FIELDS[k]] = as_str(v)
             elif v is not None:
                 attrs[k] = v if isinstance(v, str) else dumps(v)
-    ts = next((obj[k] for k in _TS_KEYS if obj.get(k) is not None), None)
+    ts = None
+    for k in _TS_KEYS:
+        if obj.get(k) is not None:
+            ts = obj[k]
+            break
     status = as_int(obj.get("status_code", obj.get("http_status")))
     rid = as_str(obj.get("request_id")) or fields.get("request_id")
-    fields.update(
-        {
-            "provider": as_str(obj.get("provider")) or "anthropic",
-            "timestamp": ts,
-            "latency_ms": as_float(obj.get("latency_ms", obj.get("duration_ms"))),
-            "time_to_first_token_ms": as_float(obj.get("time_to_first_token_ms", obj.get("ttft_ms"))),
-            "request_id": rid,
-            "http_status": status if status is not None else (200 if fields.get("status") == "ok" else None),
-            "cost": as_float(obj.get("cost")),
-            "request_raw": req_raw,
-            "response_raw": resp_raw,
-            "attributes": attrs or None,
-            "source_locator": locator,
-            "trace_id": as_str(obj.get("trace_id")) or fields.get("response_id") or rid,
-        }
-    )
+    # assigned one by one in the order a dict display would evaluate them (same keys order, same first error)
+    fields["provider"] = as_str(obj.get("provider")) or "anthropic"
+    fields["timestamp"] = ts
+    fields["latency_ms"] = as_float(obj.get("latency_ms", obj.get("duration_ms")))
+    fields["time_to_first_token_ms"] = as_float(obj.get("time_to_first_token_ms", obj.get("ttft_ms")))
+    fields["request_id"] = rid
+    fields["http_status"] = status if status is not None else (200 if fields.get("status") == "ok" else None)
+    fields["cost"] = as_float(obj.get("cost"))
+    fields["request_raw"] = req_raw
+    fields["response_raw"] = resp_raw
+    fields["attributes"] = attrs or None
+    fields["source_locator"] = locator
+    fields["trace_id"] = as_str(obj.get("trace_id")) or fields.get("response_id") or rid
     if req.get("stream"):
         attrs["streamed"] = "true"
         fields["attributes"] = attrs
@@ -160,20 +168,27 @@ class AnthropicLog:
         return 0.5
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        parse_value = self.parse_value
         for locator, obj in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(obj, Quarantined):
-                yield obj
-                continue
-            try:
-                rec = anthropic_log_record(obj, locator)
-            except RecordError as e:
-                yield Quarantined(locator, str(e), _raw_text(obj))
-                continue
-            except Exception as e:  # a value of an unexpected type deep in the bodies: one record, not the file
-                yield Quarantined(locator, f"invalid record: {type(e).__name__}: {e}", _raw_text(obj))
-                continue
-            rec["_raw"] = None
-            yield rec
+            yield parse_value(locator, obj)
+
+    def parse_value(self, locator: str, obj) -> dict | Quarantined:
+        """The one item of one JSON value read by ``iter_json_values``.
+
+        ``parse`` is this function over the values of the file; the pipeline's
+        parallel path calls it directly on JSONL lines split in the parent
+        process, so the two paths cannot drift apart.
+        """
+        if isinstance(obj, Quarantined):
+            return obj
+        try:
+            rec = anthropic_log_record(obj, locator)
+        except RecordError as e:
+            return Quarantined(locator, str(e), _raw_text(obj))
+        except Exception as e:  # a value of an unexpected type deep in the bodies: one record, not the file
+            return Quarantined(locator, f"invalid record: {type(e).__name__}: {e}", _raw_text(obj))
+        rec["_raw"] = None
+        return rec
 
 
 FORMATS = [AnthropicLog()]
