@@ -171,7 +171,8 @@ def test_new_snapshot_without_topics_still_splits():
 
 
 def test_report_json_round_trip_with_new_kind(world):
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
+
     from tracelens.analysis import report_json_schema
 
     _, report = world

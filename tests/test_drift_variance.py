@@ -209,7 +209,8 @@ def test_report_contract(planted):
 
 
 def test_report_validates_against_schema(planted):
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
+
     from tracelens.analysis import report_json_schema
 
     _, report = planted

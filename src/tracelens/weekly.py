@@ -217,13 +217,20 @@ def prepare(
         if not embed:
             notes.append("embeddings skipped (--no-embed): semantic and prompt-mix findings need them")
         return prep
-    try:
-        from tracelens.embed.models import get_embedder, resolve_model
-        from tracelens.embed.vectors import trace_embeddings
-    except ImportError:
-        notes.append("embedding support not available: semantic findings skipped")
-        return prep
+    from tracelens.embed.models import get_embedder, resolve_model
+    from tracelens.embed.vectors import trace_embeddings
+    from tracelens.extras import install_command, missing_modules
+
     spec = resolve_model(model)
+    missing = missing_modules("embed") if embedder is None and spec.kind != "fake" else []
+    if missing:
+        # A lean install still gets every non-semantic finding; say exactly what was left out and how to get it.
+        note = (f"semantic findings skipped (prompt/response semantic shift, prompt_mix, topic refusal and "
+                f"matched-prompt similarity need embeddings): the 'embed' extra is not installed "
+                f"({', '.join(missing)} missing): {install_command('embed')}")
+        notes.append(note)
+        say(note)
+        return prep
     mb, mc = _sample_mask(b, sample_cap), _sample_mask(c, sample_cap)
     if not mb.all() or not mc.all():
         notes.append(

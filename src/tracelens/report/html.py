@@ -2,7 +2,8 @@
 
 Contract: ``render_html(report, show_info=True) -> str``. No external assets,
 no JavaScript. Charts come from :mod:`tracelens.report.charts` (deterministic
-SVG); :func:`strip_images` replaces their payloads for golden tests. All text
+SVG, matplotlib: the ``charts`` extra; without it the page says so in their
+place); :func:`strip_images` replaces their payloads for golden tests. All text
 from traces is HTML-escaped.
 """
 
@@ -14,7 +15,8 @@ from html import escape
 
 from tracelens.analysis import fmt
 from tracelens.analysis.findings import DriftReport
-from tracelens.report import charts, common
+from tracelens.extras import has_extra, install_command
+from tracelens.report import common
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -25,6 +27,8 @@ th{background:#f6f6f6}.alert{color:#b00020;font-weight:bold}.warn{color:#a66a00;
 .headline{background:#f6f8fa;border-left:4px solid #4c72b0;padding:.6em 1em}pre{background:#f6f8fa;padding:.6em;overflow:auto;font-size:.85em}
 .ev{color:#777;font-size:.8em}.charts img{max-width:100%}.dist img{max-width:49%}footer{color:#777;font-size:.8em;margin-top:2em}
 """
+
+CHARTS_SKIPPED = f"Charts left out: the 'charts' extra is not installed ({install_command('charts')})."
 
 _IMG = re.compile(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+")
 
@@ -77,13 +81,18 @@ def render_html(report: DriftReport, show_info: bool = True) -> str:
         out.append("</table>")
     if groups["info"] and not show_info:
         out.append(f'<p class="info">No significant change: {e(common.info_summary(groups["info"]))}.</p>')
-    out.append('<h2>Charts</h2><div class="charts">')
-    out.append(_img(charts.refusal_chart(report.daily), "daily refusal rate"))
-    out.append(_img(charts.cluster_chart(report.cluster_shares), "cluster share changes"))
-    out.append('</div><div class="dist">')
-    for d in report.distributions:
-        out.append(_img(charts.distribution_chart(d), f"{d.metric} distribution"))
-    out.append("</div>")
+    if has_extra("charts"):
+        from tracelens.report import charts  # matplotlib loads only when a report is drawn
+
+        out.append('<h2>Charts</h2><div class="charts">')
+        out.append(_img(charts.refusal_chart(report.daily), "daily refusal rate"))
+        out.append(_img(charts.cluster_chart(report.cluster_shares), "cluster share changes"))
+        out.append('</div><div class="dist">')
+        for d in report.distributions:
+            out.append(_img(charts.distribution_chart(d), f"{d.metric} distribution"))
+        out.append("</div>")
+    else:
+        out.append(f'<h2>Charts</h2><p class="info">{e(CHARTS_SKIPPED)}</p>')
     if report.details:
         out.append("<h2>Details</h2>")
         for d in report.details:

