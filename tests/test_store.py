@@ -12,12 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, anthropic_line
 from tracelens.ingest.pipeline import ingest
-from tracelens.store import Store
+from tracelens.store import MARKER, Store
 
 
 def _ids(store: Store) -> list[str]:
@@ -179,3 +180,26 @@ def test_concurrent_ingests_do_not_corrupt_or_duplicate(tmp_path):
         assert p.returncode == 0, err
     ids = _ids(Store(store_path))
     assert len(ids) == 1500 == len(set(ids))
+
+
+def test_store_written_by_an_older_version_still_opens(tmp_path, anthropic_file):
+    """An older marker (no schema_version) and a partition file that lacks columns added since both still read."""
+    root = tmp_path / "old"
+    st = Store(root, create=True)
+    ingest(st, [str(anthropic_file(5))])
+    marker = root / MARKER
+    info = json.loads(marker.read_text())
+    info.pop("schema_version")  # stores from before schema versioning carried none
+    marker.write_text(json.dumps(info))
+    # a file as an older writer would have left it: the same table without two later columns
+    part = st.files()[0]
+    old = pq.read_table(part).drop_columns(["service_tier", "refusal_score"]).slice(0, 2)
+    old = old.set_column(0, "trace_id", pa.array(["old-1", "old-2"]))
+    pq.write_table(old, part.with_name("older-writer.parquet"))
+    df = Store(root).scan().collect()
+    assert df.height == 7
+    assert df.filter(pl.col("trace_id").str.starts_with("old-"))["service_tier"].to_list() == [None, None]
+    r = subprocess.run([sys.executable, "-m", "tracelens.cli.main", "stats", "--store", str(root), "--json"],
+                       capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert '"traces": 7' in r.stdout or json.loads(r.stdout).get("traces") == 7, r.stdout[:500]

@@ -54,6 +54,16 @@ MARKER = "STORE.json"
 TABLES = ("traces", "quarantine")
 
 
+_POLARS_SCHEMAS: dict[str, pl.Schema] = {}
+
+
+def _polars_schema(table: str, schema) -> pl.Schema:
+    """The polars schema of a stored table (converted once per process)."""
+    if table not in _POLARS_SCHEMAS:
+        _POLARS_SCHEMAS[table] = pl.from_arrow(schema.empty_table()).schema
+    return _POLARS_SCHEMAS[table]
+
+
 class StoreError(Exception):
     """A store that cannot be opened or written (message is user-facing)."""
 
@@ -312,10 +322,16 @@ class Store:
                 return pl.LazyFrame()
             empty = pl.from_arrow(schema.empty_table())
             return empty.lazy().with_columns(pl.lit(None, dtype=pl.Date).alias("date"))
+        kw = {}
+        if schema is not None:
+            # Read every file into the current schema: a partition written by an older tracelens (before a
+            # column was added) reads with that column null instead of failing the whole scan.
+            kw = {"schema": _polars_schema(table, schema), "missing_columns": "insert"}
         lf = pl.scan_parquet(
             [str(f) for f in files],
             hive_partitioning=True,
             hive_schema={"date": pl.Date},
+            **kw,
         )
         if table == "traces":
             if isinstance(since, dt.datetime):
