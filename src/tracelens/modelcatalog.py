@@ -40,10 +40,11 @@ Contract:
      snapshot; ``-latest`` -> alias; a Bedrock id with an explicit version
      (``amazon.nova-pro-v1:0``) -> fixed; an undated id for which the catalog
      knows a dated sibling (``id + "-YYYYMMDD"``) -> alias of those; an
-     undated id the provider itself reported back (``reported=True``: it was
-     the trace's ``model_returned``) -> fixed, as the most specific identity
-     the API gave; an id of no known provider -> unknown; anything else ->
-     alias.
+     undated Claude id the provider itself reported back (``reported=True``:
+     it was the trace's ``model_returned``) -> fixed, as the most specific
+     identity the API gave (Anthropic answers an alias with its snapshot;
+     other providers echo some aliases, so the rule is Claude's alone); an id
+     of no known provider -> unknown; anything else -> alias.
 
   ``unknown`` and ``alias`` are "not pinned" (``is_alias``); ``snapshot`` and
   ``fixed`` are pinned.
@@ -413,10 +414,12 @@ class ModelCatalog:
             sibs = index.get(c)
             if sibs:
                 return out("alias", f"not in the catalog, but the catalog knows dated snapshot(s) {', '.join(sibs)}", sibs)
-        if reported and provider is not None:
+        if reported and p.provider == "anthropic":
+            # Anthropic answers an alias with the snapshot it resolved to, so an undated id it reports back is the
+            # model itself. Other providers echo some aliases (OpenAI's gpt-3.5-turbo-instruct): no such inference.
             return out(
                 "fixed",
-                "not in the catalog and undated, but the provider reported this id back as the model that served "
+                "not in the catalog and undated, but Anthropic reported this id back as the model that served "
                 "the call, so it is the most specific identity available",
             )
         if provider is None:
