@@ -118,13 +118,18 @@ def test_requested_vs_returned_mismatch_and_alias_rules():
     mm = [f for f in r.findings if f.kind == "model_snapshot" and f.segment == "model=gpt-4o-2024-08-06"]
     assert mm and mm[0].significant and mm[0].current_value == pytest.approx(0.4)
     assert mm[0].first_seen == t0 + WEEK + timedelta(minutes=30)
-    # user-extensible alias rules
-    assert alias_names(["my-model", "claude-sonnet-4-5", "claude-3-5-sonnet-20241022"], ()) == set()
-    names = ["my-model", "claude-sonnet-4-5", "claude-3-5-sonnet-20241022", "gpt-4o", "gpt-4o-2024-08-06", "x-latest"]
+    # aliases by the model catalog (claude-opus-4-6 and gemini-2.5-pro are fixed models without a date),
+    # in-house names only by user-extensible rules
+    assert alias_names(["my-model", "claude-sonnet-4-5", "claude-3-5-sonnet-20241022", "claude-opus-4-6"], ()) == {
+        "claude-sonnet-4-5"
+    }
+    names = ["my-model", "claude-sonnet-4-5", "claude-3-5-sonnet-20241022", "gpt-4o", "gpt-4o-2024-08-06", "x-latest",
+             "gemini-2.5-pro", "gemini-2.0-flash"]
     from tracelens.analysis import DEFAULT_ALIAS_PATTERNS
 
-    assert alias_names(names, DEFAULT_ALIAS_PATTERNS) == {"claude-sonnet-4-5", "gpt-4o", "x-latest"}
-    assert alias_names(names, (*DEFAULT_ALIAS_PATTERNS, r"^my-")) == {"claude-sonnet-4-5", "gpt-4o", "x-latest", "my-model"}
+    expected = {"claude-sonnet-4-5", "gpt-4o", "x-latest", "gemini-2.0-flash"}
+    assert alias_names(names, DEFAULT_ALIAS_PATTERNS) == expected
+    assert alias_names(names, (*DEFAULT_ALIAS_PATTERNS, r"^my-")) == expected | {"my-model"}
     b2 = _frame(40, start=t0, model_requested="my-model", model_returned="my-model-v1")
     c2 = _frame(40, start=t0 + WEEK, model_requested="my-model", model_returned="my-model-v2")
     r2 = analyze(b2, c2, config=dataclasses.replace(QUICK, alias_patterns=(r"^my-model$",)))

@@ -173,6 +173,49 @@ def test_count_tokens(server):
     assert code == 200 and json.loads(data)["input_tokens"] > 0
 
 
+def get(base_url: str, path: str, headers=None):
+    req = urllib.request.Request(base_url + path, headers=HEADERS if headers is None else headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_models_api_lists_pages_like_the_real_one(server):
+    code, page = get(server.base_url, "/v1/models?limit=4")
+    assert code == 200 and set(page) == {"data", "has_more", "first_id", "last_id"} and page["has_more"] is True
+    assert page["data"][0] == {"type": "model", "id": "claude-opus-4-5-20251101", "display_name": "Claude Opus 4.5",
+                               "created_at": "2025-11-01T00:00:00Z"}
+    assert (page["first_id"], page["last_id"]) == (page["data"][0]["id"], page["data"][-1]["id"])
+    _, nxt = get(server.base_url, f"/v1/models?limit=4&after_id={page['last_id']}")
+    _, prev = get(server.base_url, f"/v1/models?limit=4&before_id={nxt['first_id']}")
+    assert prev["data"] == page["data"]
+    # the SDK's auto-pagination walks every page, newest model first
+    ids = [m.id for m in sdk(server).models.list(limit=2)]
+    assert sorted(ids) == sorted(server.models) and ids[0] == "claude-opus-4-5-20251101" and len(ids) == len(set(ids))
+    assert ids[-1] == "claude-3-haiku-20240307"
+    assert get(server.base_url, "/v1/models?limit=0")[0] == 400
+    assert get(server.base_url, "/v1/models?after_id=nope")[0] == 400
+    assert get(server.base_url, "/v1/models", headers={"anthropic-version": "2023-06-01"})[0] == 401
+
+
+def test_models_api_resolves_aliases_and_404s_unknown_ids():
+    info = {"claude-3-haiku-20240307": {"deprecated_at": "2025-12-01T00:00:00Z", "display_name": "Claude Haiku 3"}}
+    with FakeAnthropicServer(models=["claude-3-haiku-20240307", "claude-opus-4-6"], aliases={"haiku": "claude-3-haiku-20240307"},
+                             model_info=info) as s:
+        client = sdk(s)
+        m = client.models.retrieve("haiku")
+        assert (m.id, m.display_name, m.deprecated_at.year) == ("claude-3-haiku-20240307", "Claude Haiku 3", 2025)
+        m = client.models.retrieve("claude-opus-4-6")
+        assert m.id == "claude-opus-4-6" and m.created_at.year == 1970  # undated: the epoch, as the API does
+        with pytest.raises(anthropic.NotFoundError) as e:
+            client.models.retrieve("claude-nonexistent")
+        assert e.value.body["error"]["type"] == "not_found_error"
+        assert [r.path for r in s.requests] == ["/v1/models/haiku", "/v1/models/claude-opus-4-6",
+                                                "/v1/models/claude-nonexistent"]
+
+
 def test_requests_record_exact_bytes(server):
     raw = b'{"model":"claude-sonnet-4-5-20250929","max_tokens":5,"messages":[{"role":"user","content":"h\\u00e9"}]}'
     post(server.base_url, raw)

@@ -173,16 +173,66 @@ def test_pinned_request_without_model_returned_is_used(key):
 
 
 def test_undated_ids_declared_pinned_are_replayable(key, monkeypatch):
-    # the provider itself reported an undated id: that is the most specific identity available, replay it (warned)
-    trace = make_trace(model_requested="claude-opus-4-6", model_returned="claude-opus-4-6")
+    # an undated id the catalog does not know, reported by the provider itself: the most specific identity
+    # available, so it is replayed (with a warning)
+    trace = make_trace(model_requested="claude-zephyr-9", model_returned="claude-zephyr-9")
     plan = build_plan(trace, n=1)
-    assert plan.model == "claude-opus-4-6" and any("without a dated snapshot" in w for w in plan.warnings)
-    # only the request recorded, undated: refused unless the user declares the id pinned
-    trace = make_trace(model_requested="claude-opus-4-6", model_returned=None)
+    assert plan.model == "claude-zephyr-9" and any("without a dated snapshot" in w for w in plan.warnings)
+    # only the request recorded, undated and unknown: refused unless the user declares the id pinned
+    trace = make_trace(model_requested="claude-zephyr-9", model_returned=None)
     with pytest.raises(AliasOnlyError, match="TRACELENS_PINNED_MODELS"):
         build_plan(trace, n=1)
-    monkeypatch.setenv("TRACELENS_PINNED_MODELS", "claude-opus-4-6, claude-sonnet-4-6")
-    assert build_plan(trace, n=1).model == "claude-opus-4-6"
+    monkeypatch.setenv("TRACELENS_PINNED_MODELS", "claude-zephyr-9, claude-zephyr-10")
+    assert build_plan(trace, n=1).model == "claude-zephyr-9"
+
+
+def test_undated_fixed_ids_known_to_the_catalog_need_no_declaration(key):
+    # claude-opus-4-6 is a fixed model by the shipped data: replayable from the request alone, no warning needed
+    for returned in ("claude-opus-4-6", None):
+        plan = build_plan(make_trace(model_requested="claude-opus-4-6", model_returned=returned), n=1)
+        assert plan.model == "claude-opus-4-6"
+        assert not any("without a dated snapshot" in w for w in plan.warnings)
+    # an alias the catalog knows stays an alias even when the provider reported it back
+    with pytest.raises(AliasOnlyError):
+        build_plan(make_trace(model_requested="claude-haiku-4-5", model_returned="claude-haiku-4-5"), n=1)
+
+
+def test_alias_decision_does_not_depend_on_the_installed_sdk(key, monkeypatch):
+    """The SDK's model list changes with each release; the replay target must not."""
+    import typing
+
+    import anthropic.types
+
+    from tracelens.modelcatalog import default_catalog
+
+    cases = [
+        make_trace(model_returned="claude-sonnet-4-5"),  # alias reported back: refused
+        make_trace(model_requested="claude-opus-4-6", model_returned=None),  # fixed by the data
+        make_trace(model_requested="claude-zephyr-9", model_returned="claude-zephyr-9"),  # shape rule + reported
+        make_trace(),  # pinned snapshot reported
+    ]
+
+    def outcomes():
+        default_catalog.cache_clear()
+        out = []
+        for t in cases:
+            try:
+                p = build_plan(t, n=1)
+                out.append((p.model, tuple(p.warnings)))
+            except AliasOnlyError as e:
+                out.append(("alias", str(e)))
+        return out
+
+    before = outcomes()
+    assert before[0][0] == "alias" and before[1][0] == "claude-opus-4-6" and before[3][0] == SNAPSHOT
+    # an SDK release that lists dated siblings of everything, and one that lists nothing at all
+    everything = typing.Literal["claude-sonnet-4-5-20250929", "claude-opus-4-6-20990101", "claude-zephyr-9-20990101"]
+    monkeypatch.setattr(anthropic.types, "Model", everything | str, raising=False)
+    assert outcomes() == before
+    monkeypatch.setattr(anthropic.types, "Model", str, raising=False)
+    assert outcomes() == before
+    monkeypatch.delattr(anthropic.types, "Model", raising=False)
+    assert outcomes() == before
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,12 @@ parses the id shapes seen in production logs:
 * OpenAI: ``gpt-4o-2024-08-06``, ``gpt-4-0613`` (MMDD snapshot), ``gpt-4o`` (alias).
 
 Parsing is pure string work with no network and no model list, so unknown
-future ids still parse: a date-like suffix means a snapshot, its absence an
-alias. Users can extend what counts as an alias with extra regexes.
+future ids still parse. ``ModelId.is_alias`` is the *shape* answer alone (a
+date-like suffix means a snapshot, its absence an alias); whether an id is an
+alias is decided by :mod:`tracelens.modelcatalog`, which checks the shipped
+model data (and a store's override) before falling back to that shape.
+:func:`is_alias` and :func:`is_pinned` here ask the catalog. Users can extend
+what counts as an alias with extra regexes.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class ModelId:
     provider: str | None
     family: str
     snapshot: str | None  # ISO date 'YYYY-MM-DD' or 'MMDD' for OpenAI's old ids
-    is_alias: bool
+    is_alias: bool  # by shape alone; tracelens.modelcatalog makes the decision
     platform: str | None  # bedrock / vertex / None for first party
 
 
@@ -133,7 +137,60 @@ def parse_model_id(model: str | None, extra_alias_patterns: tuple[str, ...] = ()
     return ModelId(raw=raw, provider=provider, family=family, snapshot=snapshot, is_alias=is_alias, platform=platform)
 
 
-def is_pinned(model: str | None) -> bool:
-    """True when ``model`` names a dated snapshot (safe to replay against)."""
+def platform_id(model: str | None) -> str | None:
+    """The id as a platform's model list spells it: no ARN, inference-profile region, ``models/`` or resource path.
+
+    ``us.anthropic.claude-sonnet-4-20250514-v1:0`` -> ``anthropic.claude-sonnet-4-20250514-v1:0``;
+    ``arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0`` ->
+    ``anthropic.claude-3-haiku-20240307-v1:0``; ``projects/p/locations/l/publishers/anthropic/models/claude-sonnet-4-5@20250929``
+    -> ``claude-sonnet-4-5@20250929``; ``models/gemini-2.5-pro`` -> ``gemini-2.5-pro``.
+    """
+    if not model or not model.strip():
+        return None
+    s = model.strip()
+    m = _BEDROCK_PREFIX.match(s)
+    if m and m.group("vendor") in _VENDOR_TO_PROVIDER:
+        s = f"{m.group('vendor')}.{m.group('id')}"
+    m = _VERTEX_PATH.match(s)
+    if m:
+        s = m.group("id")
+    if s.startswith("models/"):
+        s = s[len("models/") :]
+    return s
+
+
+def first_party_id(model: str | None) -> str | None:
+    """Map Bedrock/Vertex Claude ids to first-party ids; first-party ids pass through.
+
+    ``anthropic.claude-3-5-sonnet-20240620-v1:0`` -> ``claude-3-5-sonnet-20240620``;
+    ``us.anthropic.claude-sonnet-4-20250514-v1:0`` -> ``claude-sonnet-4-20250514``;
+    ``claude-3-5-sonnet-v2@20241022`` -> ``claude-3-5-sonnet-20241022``;
+    ``claude-sonnet-4-5@20250929`` -> ``claude-sonnet-4-5-20250929``.
+    Returns None for non-Claude ids.
+    """
     p = parse_model_id(model)
-    return bool(p and not p.is_alias)
+    if p is None or not p.family.lower().startswith("claude"):
+        return None
+    if p.platform is None:
+        return p.raw
+    family = p.family
+    if p.platform == "vertex" and family.endswith(("-v2", "-v3")):
+        # Vertex spells the second 3.5 Sonnet "claude-3-5-sonnet-v2@20241022".
+        family = family.rsplit("-", 1)[0]
+    if p.snapshot is None:
+        return family
+    return f"{family}-{p.snapshot.replace('-', '')}"
+
+
+def is_alias(model: str | None) -> bool:
+    """True when ``model`` names an alias (or an id of unknown shape), per the shipped model catalog."""
+    from tracelens.modelcatalog import default_catalog
+
+    return default_catalog().classify(model).is_alias
+
+
+def is_pinned(model: str | None) -> bool:
+    """True when ``model`` names a fixed model (a dated snapshot, or an undated id the catalog knows is fixed)."""
+    from tracelens.modelcatalog import default_catalog
+
+    return bool(model) and default_catalog().classify(model).pinned

@@ -7,6 +7,7 @@ Layout (every table readable as-is by polars, DuckDB, pyarrow and Spark)::
       traces/date=YYYY-MM-DD/part-*.parquet     one row per LLM call (zstd)
       quarantine/date=YYYY-MM-DD/part-*.parquet records that could not be stored, with the reason
       embeddings/ clusters/ replays/ canaries/  written by later stages
+      models.json                      model catalog override (tracelens.modelcatalog)
       _txn/                            staging area of commits in flight (not data)
       .lock                            writer lock (flock)
 

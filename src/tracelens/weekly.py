@@ -294,6 +294,7 @@ def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
               notes: list[str] | None = None):
     """Prepare both windows and analyse them; returns the DriftReport (notes appended to ``report.notes`` if any)."""
     from tracelens.analysis.drift import analyze
+    from tracelens.modelcatalog import load_catalog
 
     prep = prepare(store, baseline, current, embed=embed, sample_cap=sample_cap, model=model, embedder=embedder,
                    progress=progress)
@@ -307,6 +308,7 @@ def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         cluster_labels=prep.cluster_labels or None,
         history=prep.history,
         config=config,
+        catalog=load_catalog(store.root),
     )
     all_notes = list(notes or []) + prep.notes
     import dataclasses

@@ -7,7 +7,9 @@ happened" for deterministic kinds), assigns severity and dates significant
 statistical findings through their ``dater``. Severity rule: significant and
 ``practical`` (effect beyond the kind's practical threshold) -> alert;
 significant but small -> warn; else info. Deterministic kinds take their
-severity from ``DriftConfig.deterministic_severity`` when changed.
+severity from ``DriftConfig.deterministic_severity`` when changed, unless the
+draft sets its own (a retired model's traffic is an alert, a deprecated one's a
+warning, both of kind ``model_snapshot``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Draft:
     practical: bool = False
     changed: bool | None = None  # deterministic kinds only
     dater: Callable[[], datetime | None] | None = None
+    severity: str | None = None  # deterministic kinds only: overrides DriftConfig.deterministic_severity when changed
 
 
 def _direction(d: Draft) -> str:
@@ -57,7 +60,7 @@ def finalise(drafts: list[Draft], alpha: float, det_severity: dict[str, str]) ->
         first_seen = d.first_seen
         if d.changed is not None:
             significant = bool(d.changed)
-            severity = det_severity.get(d.kind, "warn") if significant else "info"
+            severity = (d.severity or det_severity.get(d.kind, "warn")) if significant else "info"
             qval = None
         else:
             qval = None if qv != qv else float(qv)

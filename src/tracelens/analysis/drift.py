@@ -4,7 +4,7 @@ Contract::
 
     analyze(baseline, current, *, baseline_window=None, current_window=None,
             prompt_emb=None, response_emb=None, cluster_labels=None,
-            history=None, config=DriftConfig()) -> DriftReport
+            history=None, config=DriftConfig(), catalog=None) -> DriftReport
 
 * ``baseline`` / ``current``: polars frames with the trace columns of
   :mod:`tracelens.schema` (any may be missing or null) plus an optional
@@ -15,6 +15,9 @@ Contract::
 * ``history``: optional frame covering earlier weeks (e.g. the last 8) for
   the weekly refusal trend and for "seen before" checks of the deterministic
   variance sources.
+* ``catalog``: the :class:`~tracelens.modelcatalog.ModelCatalog` that decides
+  which requested ids are aliases and knows release/deprecation/retirement
+  dates (default: the shipped model data; ``run_drift`` passes the store's).
 * Pure and deterministic given ``config.seed``: no I/O, no global state; the
   frames are not modified.
 
@@ -74,16 +77,18 @@ from tracelens.analysis.stats import (
 from tracelens.analysis.strata import EmbPair, Topics, build_strata, build_topics, identity_strata
 from tracelens.analysis.variance import (
     DEFAULT_ALIAS_PATTERNS,
+    alias_decisions,
     alias_drafts,
-    alias_names,
     config_drafts,
     family_of,
+    lifecycle_drafts,
     sampling_drafts,
     snapshot_drafts,
     text_lookup,
     tier_drafts,
     variance_table,
 )
+from tracelens.modelcatalog import ModelCatalog, default_catalog
 
 ANALYSIS_VERSION = "1"
 
@@ -139,7 +144,7 @@ class DriftConfig:
     min_topic_n: int = 30  #: per-window minimum of refusal-labelled traces for a per-topic refusal test
     matched_max_triples: int = 20000  #: cap on prompt triples for the response-similarity test
     templated_limit: int = 5  #: more new system-prompt versions than this per app -> one "templated" finding
-    alias_patterns: tuple[str, ...] = DEFAULT_ALIAS_PATTERNS  #: regexes (re.search) on model_requested
+    alias_patterns: tuple[str, ...] = DEFAULT_ALIAS_PATTERNS  #: extra regexes (re.search) on model_requested meaning "alias"; the model catalog decides the rest
     alias_share_threshold: float = 0.05  #: alias share change that counts as a change
     tier_tvd_threshold: float = 0.10  #: service-tier mix shift that counts as a change
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
@@ -246,21 +251,27 @@ def _prepare(frame: pl.DataFrame | None, w: int) -> pl.DataFrame:
     return out
 
 
-def _derive(df: pl.DataFrame, cfg: DriftConfig) -> pl.DataFrame:
+def _derive(df: pl.DataFrame, cfg: DriftConfig, catalog: ModelCatalog | None = None) -> pl.DataFrame:
     """Per-row helper columns used by every test."""
     model = pl.coalesce("model_returned", "model_requested")
     uniq = df.select(model.alias("m")).unique().get_column("m").drop_nulls().to_list()
     fam_map = {m: family_of(m) for m in uniq}
-    aliases = sorted(alias_names(df.get_column("model_requested").drop_nulls().unique().to_list(), cfg.alias_patterns))
+    requested = df.get_column("model_requested").drop_nulls().unique().to_list()
+    aliases, pinned = (sorted(x) for x in alias_decisions(requested, cfg.alias_patterns, catalog))
     ok = pl.col("status").fill_null("ok") != "error"
     return df.with_columns(
         model.alias("_model"),
         pl.coalesce(pl.col("model_family"), model.replace_strict(fam_map, default=None, return_dtype=pl.String)).alias(
             "_family"
         ),
-        (pl.col("model_is_alias").fill_null(False) | pl.col("model_requested").is_in(aliases).fill_null(False)).alias(
-            "_alias"
-        ),
+        # the catalog's data settles an id either way (a store ingested before it knew claude-opus-4-6 is fixed
+        # still says alias); ids it only knows by shape keep the ingested flag
+        pl.when(pl.col("model_requested").is_in(aliases).fill_null(False))
+        .then(True)
+        .when(pl.col("model_requested").is_in(pinned).fill_null(False))
+        .then(False)
+        .otherwise(pl.col("model_is_alias").fill_null(False))
+        .alias("_alias"),
         ok.alias("_ok"),
         (~ok | pl.col("error_type").is_not_null()).alias("_err"),
         pl.when(ok & pl.col("refusal").is_not_null()).then(pl.col("refusal") != "none").otherwise(None).alias("_refused"),
@@ -1254,11 +1265,13 @@ def analyze(
     cluster_labels: Mapping[int, str] | None = None,
     history: pl.DataFrame | None = None,
     config: DriftConfig | None = None,
+    catalog: ModelCatalog | None = None,
 ) -> DriftReport:
     """Compare a current window of traces against a baseline window; see the module docstring.
 
     ``baseline_window`` / ``current_window`` are ``(start, end)`` datetimes (or
-    :class:`Window`); when None they are taken from the data. Returns a
+    :class:`Window`); when None they are taken from the data. ``catalog``: the
+    model catalog (default: the shipped model data). Returns a
     :class:`DriftReport` whose findings are sorted by severity, kind, segment.
     """
     cfg = config or DriftConfig()
@@ -1266,10 +1279,15 @@ def analyze(
     # <= 2,000 rows per window) or memory-bound (assigning rows to ~10 centres), and on small products
     # multi-threaded BLAS loses several-fold to thread hand-off. Polars keeps its own thread pool.
     with threadpool_limits(1):
-        return _analyze(baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg)
+        return _analyze(
+            baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg,
+            catalog or default_catalog(),
+        )  # fmt: skip
 
 
-def _analyze(baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg):
+def _analyze(
+    baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg, catalog
+):
     kinds = frozenset(KINDS if cfg.kinds is None else cfg.kinds)
     unknown = kinds - set(KINDS)
     if unknown:
@@ -1279,7 +1297,7 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
     bw, cw = _as_window(baseline_window, b), _as_window(current_window, c)
     prompt = _emb_pair(prompt_emb, b.height, c.height, "prompt_emb")
     response = _emb_pair(response_emb, b.height, c.height, "response_emb")
-    df = _derive(pl.concat([b, c], how="vertical"), cfg)
+    df = _derive(pl.concat([b, c], how="vertical"), cfg, catalog)
     df = _with_hash(_with_hash(df, "system_prompt_hash", "system_prompt"), "tools_hash", "tool_definitions")
     cur_start = cw.start if cw.start is not None else None
     if isinstance(cur_start, datetime) and cur_start.tzinfo is None:
@@ -1404,7 +1422,7 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
     ref = det.filter(pl.col("_w") == 0)
     hist = None
     if history is not None and history.height:
-        hist = _derive(_prepare(history, 0), cfg)
+        hist = _derive(_prepare(history, 0), cfg, catalog)
         hist = _with_hash(_with_hash(hist, "system_prompt_hash", "system_prompt"), "tools_hash", "tool_definitions")
         for kind, hcol in (("system_prompt", "system_prompt_hash"), ("tool_definitions", "tools_hash")):
             texts[kind] = {**text_lookup(hist, hcol, kind), **texts[kind]}
@@ -1415,9 +1433,14 @@ def _analyze(baseline, current, baseline_window, current_window, prompt_emb, res
         ref = pl.concat([ref, h.select(_DET)], how="vertical")
     if b.height == 0 and ref.height == 0:
         kinds = kinds - DETERMINISTIC_KINDS  # nothing before the current window to compare with
-    snaps = snapshot_drafts(det, ref) if kinds & {"model_snapshot", "snapshot_behaviour"} else []
+    snaps = snapshot_drafts(det, ref, catalog) if kinds & {"model_snapshot", "snapshot_behaviour"} else []
     if "model_snapshot" in kinds:
         drafts += snaps
+    if "model_snapshot" in kinds and c.height:
+        end = cw.end if cw.end is not None else c.get_column("timestamp").max()
+        # the status on the window's last day (window ends are exclusive)
+        last = (end - timedelta(microseconds=1)).date() if isinstance(end, datetime) else None
+        drafts += lifecycle_drafts(det, last, catalog)
     if "alias_usage" in kinds:
         drafts += alias_drafts(det, cfg.alias_share_threshold)
     for kind, hcol in (("system_prompt", "system_prompt_hash"), ("tool_definitions", "tools_hash")):

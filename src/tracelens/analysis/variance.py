@@ -11,9 +11,15 @@ the change happened; ``first_seen`` is the timestamp of the first current
 trace that shows the new value (exact, not estimated), and ``evidence`` the
 first trace ids that show it.
 
-"Alias" is data: a request named an alias when ``model_is_alias`` is true or
-``model_requested`` matches one of ``DriftConfig.alias_patterns`` (regexes,
-``re.search``), which users can extend.
+"Alias" is data: the model catalog (:mod:`tracelens.modelcatalog`: a store's
+override, the shipped model data, then the id's shape) decides whether
+``model_requested`` names an alias; an id the catalog lists settles it either
+way, otherwise ``model_is_alias`` as ingested or the shape rule does. Users can
+add regexes (``DriftConfig.alias_patterns``, ``re.search``) that always mean
+"alias". Where the catalog knows them, a new snapshot's release date is
+quoted, and current traffic on a model that is deprecated or retired as of
+the current window's end is flagged (``model_snapshot``, segment
+``model=<id> (deprecated)`` / ``(retired)``).
 """
 
 from __future__ import annotations
@@ -22,20 +28,18 @@ import difflib
 import json
 import re
 from collections.abc import Iterable
+from datetime import date
 
 import polars as pl
 
 from tracelens.analysis import fmt
 from tracelens.analysis.draft import Draft
 from tracelens.analysis.findings import Finding, VarianceSource
+from tracelens.modelcatalog import SOURCE_SHAPE, ModelCatalog, default_catalog
 
-#: Default alias rules: ids that name no dated or versioned snapshot.
-DEFAULT_ALIAS_PATTERNS: tuple[str, ...] = (
-    r"(?i)-latest$",
-    r"(?i)^(?:[\w.-]+/)?claude-(?!.*(?:\d{8}|@\d{8}|-v\d+:\d+)$)[\w.-]+$",
-    r"(?i)^(?:[\w.-]+/)?(?:gpt-4o|gpt-4o-mini|gpt-4|gpt-4-turbo|gpt-3\.5-turbo|gpt-4\.1|gpt-4\.1-mini|gpt-5|o1|o1-mini|o3|o3-mini|o4-mini|chatgpt-4o-latest)$",
-    r"(?i)^(?:[\w.-]+/)?gemini-[\d.]+-(?:pro|flash|flash-lite)$",
-)
+#: Extra alias regexes on top of the model catalog (none by default: the catalog covers ``-latest``, the
+#: providers' aliases and undated ids by its rule; add patterns for in-house names such as ``^my-model$``).
+DEFAULT_ALIAS_PATTERNS: tuple[str, ...] = ()
 
 _DATE_SUFFIX = re.compile(r"(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|\d{4}|\d{3}|preview-\d{2}-\d{2}))?(?:-v\d+(?::\d+)?)?$")
 _PROVIDER_PREFIX = re.compile(r"^(?:[a-z]{2}\.)?[a-z][a-z0-9-]*\.(?=[a-z])")
@@ -63,10 +67,34 @@ def _mismatch(requested: str, returned: str) -> bool:
     return not (a.startswith(b) or b.startswith(a))
 
 
-def alias_names(values: Iterable[str], patterns: Iterable[str]) -> set[str]:
-    """The subset of model ids that match any alias regex."""
+def alias_decisions(
+    values: Iterable[str], patterns: Iterable[str], catalog: ModelCatalog | None = None
+) -> tuple[set[str], set[str]]:
+    """``(aliases, pinned)`` among ``values``: decided by the catalog's data, or by a user regex (always alias).
+
+    Ids the catalog only knows by shape land in ``aliases`` when the shape rule
+    says alias (``-latest``, an undated id of a known provider) and in neither
+    set when it says unknown (in-house names): then the ingested
+    ``model_is_alias`` decides.
+    """
+    cat = catalog or default_catalog()
     regs = [re.compile(p) for p in patterns]
-    return {v for v in values if v is not None and any(r.search(v) for r in regs)}
+    aliases: set[str] = set()
+    pinned: set[str] = set()
+    for v in values:
+        if v is None:
+            continue
+        c = cat.classify(v)
+        if any(r.search(v) for r in regs) or c.kind == "alias":
+            aliases.add(v)
+        elif c.pinned and c.source != SOURCE_SHAPE:
+            pinned.add(v)
+    return aliases, pinned
+
+
+def alias_names(values: Iterable[str], patterns: Iterable[str], catalog: ModelCatalog | None = None) -> set[str]:
+    """The subset of model ids that are aliases: by the model catalog (default: shipped data) or a user regex."""
+    return alias_decisions(values, patterns, catalog)[0]
 
 
 def _first(cur: pl.DataFrame, cond: pl.Expr, k: int = 20) -> tuple[object, tuple[str, ...]]:
@@ -85,8 +113,12 @@ def _seg_app(app: str | None, all_null: bool) -> str:
 # --------------------------------------------------------------------------- model snapshot
 
 
-def snapshot_drafts(df: pl.DataFrame, ref: pl.DataFrame) -> list[Draft]:
-    """New returned snapshots (never seen before the current window) and requested != returned mismatches."""
+def snapshot_drafts(df: pl.DataFrame, ref: pl.DataFrame, catalog: ModelCatalog | None = None) -> list[Draft]:
+    """New returned snapshots (never seen before the current window) and requested != returned mismatches.
+
+    A new snapshot's release date is quoted where the model catalog (default: the shipped data) knows it.
+    """
+    cat = catalog or default_catalog()
     out: list[Draft] = []
     cur = df.filter(pl.col("_w") == 1)
     base = df.filter(pl.col("_w") == 0)
@@ -110,6 +142,8 @@ def snapshot_drafts(df: pl.DataFrame, ref: pl.DataFrame) -> list[Draft]:
         prev = prev_by_fam.get(fam)
         share = row["n"] / row["tot"] if row["tot"] else None
         was = f" (baseline: {prev})" if prev else " (no baseline traffic for this family)"
+        released = cat.classify(model).released
+        rel = f" (released {released.isoformat()} per the model catalog)" if released else ""
         out.append(
             Draft(
                 kind="model_snapshot",
@@ -119,7 +153,7 @@ def snapshot_drafts(df: pl.DataFrame, ref: pl.DataFrame) -> list[Draft]:
                 effect=share,
                 direction="changed",
                 summary=(
-                    f"New model snapshot {model} first seen {fmt.ts(first)}, serving {fmt.pct(share)} of current "
+                    f"New model snapshot {model}{rel} first seen {fmt.ts(first)}, serving {fmt.pct(share)} of current "
                     f"{fam or 'traffic'} traffic{was}."
                 ),
                 first_seen=first,
@@ -171,6 +205,69 @@ def snapshot_drafts(df: pl.DataFrame, ref: pl.DataFrame) -> list[Draft]:
                     changed=bool(new_pairs),
                 )
             )
+    return out
+
+
+LIFECYCLE_SUFFIXES = (" (deprecated)", " (retired)")
+
+
+def is_lifecycle_segment(segment: str) -> bool:
+    """A ``model_snapshot`` finding about a deprecated/retired model, not about a rollover or a mismatch."""
+    return segment.startswith("model=") and segment.endswith(LIFECYCLE_SUFFIXES)
+
+
+def lifecycle_drafts(df: pl.DataFrame, as_of: date | None, catalog: ModelCatalog | None = None) -> list[Draft]:
+    """Current traffic on models the catalog says were retired (alert) or deprecated (warn) by ``as_of``.
+
+    The model is what served the call (``model_returned``, else ``model_requested``; an alias the catalog
+    resolves takes its snapshot's dates). Bedrock and Vertex set their own schedules, so their ids are
+    flagged only where the catalog has dates for them.
+    """
+    if as_of is None:
+        return []
+    cat = catalog or default_catalog()
+    model = pl.coalesce("model_returned", "model_requested")
+    counts = (
+        df.select(model.alias("m"), "_w").drop_nulls("m").group_by("m", "_w").agg(pl.len().alias("n")).sort("m", "_w")
+    )
+    totals = {r["_w"]: r["n"] for r in df.group_by("_w").agg(pl.len().alias("n")).iter_rows(named=True)}
+    by_model: dict[str, dict[int, int]] = {}
+    for r in counts.iter_rows(named=True):
+        by_model.setdefault(r["m"], {})[r["_w"]] = r["n"]
+    cur = df.filter(pl.col("_w") == 1)
+    out: list[Draft] = []
+    for m, n in sorted(by_model.items()):
+        if not n.get(1):
+            continue
+        c = cat.lifecycle(m)
+        status = c.status(as_of)
+        if status not in ("deprecated", "retired"):
+            continue
+        share_c = n[1] / totals[1]
+        share_b = n.get(0, 0) / totals[0] if totals.get(0) else None
+        if status == "retired":
+            what = f"retired on {c.retired.isoformat()} per the model catalog ({c.source}): requests naming it now fail"
+        else:
+            when = f"retirement scheduled for {c.retired.isoformat()}" if c.retired else "no retirement date known"
+            what = f"deprecated since {c.deprecated.isoformat()} per the model catalog ({c.source}; {when})"
+        _, ev = _first(cur, model == m)
+        out.append(
+            Draft(
+                kind="model_snapshot",
+                segment=f"model={m} ({status})",
+                baseline_value=share_b,
+                current_value=share_c,
+                effect=share_c,
+                direction="changed",
+                summary=(
+                    f"{fmt.pct(share_c)} of current traffic ({n[1]:,} call(s)) ran on {m}, {what}; "
+                    "move it to a successor model."
+                ),
+                evidence=ev,
+                changed=True,
+                severity="alert" if status == "retired" else "warn",
+            )
+        )
     return out
 
 
@@ -567,7 +664,9 @@ def variance_table(
         )
     # snapshot rollover
     if nonnull("model_returned") > 0:
-        hits, kinds = _backing(findings, ("model_snapshot", "snapshot_behaviour"))
+        hits, kinds = _backing(
+            [f for f in findings if not is_lifecycle_segment(f.segment)], ("model_snapshot", "snapshot_behaviour")
+        )
         snaps = [f for f in hits if f.kind == "model_snapshot"]
         obs = snaps[0].summary + _split_clause(findings, snaps[0]) if snaps else "The same snapshots served both windows."
         rows.append(VarianceSource("snapshot rollover", "changed" if hits else "stable", obs, kinds))

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "eval-refusal": "refusal",
     "replay": "replay",
     "canary": "replay",
+    "models": "models",
     "tui": "tui",
 }
 

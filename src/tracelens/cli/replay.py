@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from tracelens.cli.common import diag, emit_json, is_interactive, json_option, open_store, store_option, when_option
+from tracelens.modelcatalog import load_catalog
 from tracelens.replay.canary import (
     CanaryError,
     add_to_canary,
@@ -270,12 +271,13 @@ def replay(
     if not traces:
         raise click.ClickException("no trace matched the filters")
     table = _prices(prices)
+    catalog = load_catalog(store.root)
     plans: list[ReplayPlan] = []
     skipped: dict[str, str] = {}
     by_id: dict[str, dict] = {}
     for t in traces:
         try:
-            plans.append(build_plan(t, n=n, model=model, prices=table))
+            plans.append(build_plan(t, n=n, model=model, prices=table, catalog=catalog))
             by_id[t["trace_id"]] = t
         except ReplayError as e:
             skipped[t["trace_id"]] = str(e)

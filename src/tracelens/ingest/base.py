@@ -22,7 +22,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tracelens.modelcatalog import ModelCatalog
 
 
 class FormatError(Exception):
@@ -57,6 +60,8 @@ class IngestOptions:
     provider: str | None = None  # provider hint for generic formats
     redact_kinds: tuple[str, ...] = ()  # tracelens.redact.KINDS to mask in stored text
     redact_patterns: tuple[str, ...] = ()  # extra regexes to mask
+    # decides model_is_alias; None: ingest() uses the store's catalog (its override, else the shipped data)
+    model_catalog: ModelCatalog | None = None
 
 
 @dataclass

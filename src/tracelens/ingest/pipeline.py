@@ -31,6 +31,7 @@ without ``parse_value`` take the serial path. ``TRACELENS_INGEST_WORKERS``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import logging
@@ -61,7 +62,8 @@ from tracelens.ingest.readers import (
     truncated_input,
 )
 from tracelens.ingest.registry import FORMATS, get_format, sniff_format
-from tracelens.modelid import parse_model_id
+from tracelens.modelcatalog import default_catalog, load_catalog
+from tracelens.modelid import first_party_id, parse_model_id, platform_id
 from tracelens.schema import FIELD_NAMES, STOP_REASONS, TRACE_SCHEMA
 from tracelens.store import Store, make_quarantine_row
 
@@ -186,8 +188,17 @@ def finalize(rec: dict, source_format: str, source_file: str, options: IngestOpt
         out["model_family"] = out["model_family"] or ident.family
         out["model_snapshot"] = out["model_snapshot"] or ident.snapshot
         out["provider"] = out["provider"] or (ident.platform or ident.provider)
-    if out["model_is_alias"] is None:
-        out["model_is_alias"] = req.is_alias if req else (ret.is_alias if ret else None)
+    hashed_alias = out["model_is_alias"]
+    if out["model_is_alias"] is None and ident:
+        # the catalog decides, not the id's shape: claude-opus-4-6 is fixed, claude-sonnet-4-5 an alias
+        catalog = options.model_catalog or default_catalog()
+        if req:
+            out["model_is_alias"] = catalog.classify(req.raw, reported=_same_model(req.raw, ret)).is_alias
+        else:
+            out["model_is_alias"] = catalog.classify(ret.raw, reported=True).is_alias
+        # The content hash keeps the shape answer: the catalog's answer changes with the shipped data and the
+        # store's override, and a re-ingest must not see the same record as different content (a conflict).
+        hashed_alias = req.is_alias if req else ret.is_alias
     system_prompt = out["system_prompt"]
     tools = out["tool_definitions"]
     out["system_prompt_hash"] = system_prompt_hash(system_prompt)
@@ -197,7 +208,9 @@ def finalize(rec: dict, source_format: str, source_file: str, options: IngestOpt
         out["request_is_exact"] = out["request_raw"] is not None
     if out["redacted"] is None:
         out["redacted"] = False
+    decided_alias, out["model_is_alias"] = out["model_is_alias"], hashed_alias
     out["content_hash"] = _content_hash(out)
+    out["model_is_alias"] = decided_alias
     if not out["trace_id"]:
         out["trace_id"] = "h_" + out["content_hash"][:30]
     return out
@@ -214,6 +227,14 @@ _HASHED_WITH_RAW = tuple(k for k in _HASHED if k not in _RAW_DERIVED)
 
 _GET_HASHED = itemgetter(*_HASHED)
 _GET_HASHED_WITH_RAW = itemgetter(*_HASHED_WITH_RAW)
+
+
+def _same_model(requested: str, returned) -> bool:
+    """The provider reported back the id that was requested (so an undated one names what served the call)."""
+    if returned is None:
+        return False
+    a, b = requested, returned.raw
+    return a == b or (first_party_id(a) or platform_id(a)) == (first_party_id(b) or platform_id(b))
 
 
 def _content_hash(rec: dict) -> str:
@@ -287,6 +308,8 @@ def ingest(
 
 def _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool) -> IngestSummary:
     options = options or IngestOptions()
+    if options.model_catalog is None:
+        options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
     enrich = default_enricher() if enricher is True else (enricher or None)
     redactor = None
     if options.redact_kinds or options.redact_patterns:

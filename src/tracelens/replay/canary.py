@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tracelens.modelcatalog import load_catalog
 from tracelens.replay.client import ReplayClient, ReplayResult
 from tracelens.replay.labels import is_refused
 from tracelens.replay.pricing import PriceTable
@@ -178,6 +179,7 @@ def plan_canary(
 ) -> tuple[CanarySet, list[ReplayPlan], dict[str, str], dict[str, dict[str, Any]]]:
     """Plans for every trace of the canary; returns (canary, plans, skipped reasons, traces by id)."""
     canary = load_canary(store_path, name)
+    catalog = load_catalog(store_path)
     plans: list[ReplayPlan] = []
     skipped: dict[str, str] = {}
     traces: dict[str, dict[str, Any]] = {}
@@ -187,7 +189,7 @@ def plan_canary(
             skipped[tid] = "trace not found in the store"
             continue
         try:
-            plans.append(build_plan(trace, n=n or canary.n, model=model, prices=prices))
+            plans.append(build_plan(trace, n=n or canary.n, model=model, prices=prices, catalog=catalog))
         except ReplayError as e:
             skipped[tid] = str(e)
             continue

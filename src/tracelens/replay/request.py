@@ -25,12 +25,17 @@ only in insignificant whitespace and in number spelling (``0.70`` becomes
 ``0.7``, ``1e2`` becomes ``100.0``), never in value.
 
 Target model: the snapshot the provider reported (``model_returned``), never a
-bare alias. When that is missing, a dated ``model_requested`` is used (the
+bare alias. When that is missing, a pinned ``model_requested`` is used (the
 request itself was pinned); when only an alias was recorded, planning fails
-with ``AliasOnlyError`` unless ``model=`` names a dated snapshot. Ids without
-a date that are nevertheless fixed models can be declared pinned with
-``$TRACELENS_PINNED_MODELS`` (or ``pinned_models=``). Bedrock and Vertex
-Claude ids are mapped to first-party ids.
+with ``AliasOnlyError`` unless ``model=`` names a pinned model. "Pinned" and
+"alias" are decided by the model catalog (``tracelens.modelcatalog``: the
+shipped model data, a store's override, then the id's shape), never by the
+installed SDK; callers with a store pass ``catalog=load_catalog(store)``.
+An undated ``model_returned`` the catalog does not know is replayed as the
+most specific identity the API gave, with a warning. Ids the user knows to be
+fixed can also be declared pinned with ``$TRACELENS_PINNED_MODELS`` (or
+``pinned_models=``). Bedrock and Vertex Claude ids are mapped to first-party
+ids.
 
 Traces without ``request_raw`` (OTel spans, many observability exports) are
 rebuilt from the normalised fields and marked ``reconstructed=True``.
@@ -45,7 +50,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracelens.modelid import parse_model_id
+from tracelens.modelcatalog import ModelCatalog, default_catalog
+from tracelens.modelid import first_party_id
 from tracelens.replay.pricing import CostEstimate, PriceTable, estimate_cost
 
 CHARS_PER_TOKEN = 3.5
@@ -113,26 +119,8 @@ def dumps_body(obj: Any) -> bytes:
 
 
 def first_party_model_id(model: str | None) -> str | None:
-    """Map Bedrock/Vertex Claude ids to first-party ids; first-party ids pass through.
-
-    ``anthropic.claude-3-5-sonnet-20240620-v1:0`` -> ``claude-3-5-sonnet-20240620``;
-    ``us.anthropic.claude-sonnet-4-20250514-v1:0`` -> ``claude-sonnet-4-20250514``;
-    ``claude-3-5-sonnet-v2@20241022`` -> ``claude-3-5-sonnet-20241022``;
-    ``claude-sonnet-4-5@20250929`` -> ``claude-sonnet-4-5-20250929``.
-    Returns None for non-Claude ids.
-    """
-    p = parse_model_id(model)
-    if p is None or not p.family.lower().startswith("claude"):
-        return None
-    if p.platform is None:
-        return p.raw
-    family = p.family
-    if p.platform == "vertex" and family.endswith(("-v2", "-v3")):
-        # Vertex spells the second 3.5 Sonnet "claude-3-5-sonnet-v2@20241022".
-        family = family.rsplit("-", 1)[0]
-    if p.snapshot is None:
-        return family
-    return f"{family}-{p.snapshot.replace('-', '')}"
+    """Map Bedrock/Vertex Claude ids to first-party ids (see :func:`tracelens.modelid.first_party_id`)."""
+    return first_party_id(model)
 
 
 def pinned_models_from_env(env: dict[str, str] | None = None) -> frozenset[str]:
@@ -141,12 +129,13 @@ def pinned_models_from_env(env: dict[str, str] | None = None) -> frozenset[str]:
     return frozenset(m for m in re.split(r"[,\s]+", env.get(PINNED_ENV, "")) if m)
 
 
-def is_snapshot(model: str | None, pinned: frozenset[str] | set[str] = frozenset()) -> bool:
-    """True for a dated snapshot id, or an id the user declared pinned (``$TRACELENS_PINNED_MODELS``)."""
+def is_snapshot(
+    model: str | None, pinned: frozenset[str] | set[str] = frozenset(), catalog: ModelCatalog | None = None
+) -> bool:
+    """True for an id the model catalog says is pinned (dated snapshot or fixed), or one the user declared pinned."""
     if model and model in pinned:
         return True
-    p = parse_model_id(model)
-    return bool(p and not p.is_alias)
+    return bool(model) and (catalog or default_catalog()).classify(model).pinned
 
 
 def _is_anthropic(trace: dict[str, Any]) -> bool:
@@ -160,49 +149,34 @@ def _is_anthropic(trace: dict[str, Any]) -> bool:
     return False
 
 
-def _sdk_model_ids() -> tuple[str, ...]:
-    """Model ids the installed SDK knows (data kept current by the SDK's releases)."""
-    try:
-        import typing
-
-        from anthropic.types import Model
-
-        out: list[str] = []
-        for arg in typing.get_args(Model):
-            out.extend(a for a in typing.get_args(arg) if isinstance(a, str))
-        return tuple(out)
-    except Exception:  # an SDK without the list: fall back to the date rule alone
-        return ()
-
-
-def _undated_but_fixed(model: str) -> bool:
-    """An undated id that names a fixed model, not an alias of a dated snapshot.
+def _undated_but_fixed(model: str, catalog: ModelCatalog | None = None) -> bool:
+    """An undated id the provider reported back that names a fixed model, not an alias of a dated snapshot.
 
     Newer Claude models are served under ids without a date (the API reports
-    them back unchanged). An undated id is an alias when a dated sibling
-    exists (``claude-sonnet-4-5`` -> ``claude-sonnet-4-5-20250929``) or it ends
-    in ``-latest``; otherwise, when the provider reported it, it is the most
-    specific identity available.
+    them back unchanged). The catalog decides: an id it lists as an alias, or
+    one with a dated sibling it knows (``claude-sonnet-4-5`` ->
+    ``claude-sonnet-4-5-20250929``) or ending in ``-latest``, is an alias;
+    otherwise an id the provider reported is the most specific identity
+    available.
     """
-    if not model.startswith("claude") or model.endswith("-latest"):
-        return False
-    p = parse_model_id(model)
-    if p is None or not p.is_alias:
-        return False
-    return not any(m != model and m.startswith(model + "-") and not parse_model_id(m).is_alias for m in _sdk_model_ids())
+    return (catalog or default_catalog()).classify(model, reported=True).kind == "fixed"
 
 
 def resolve_target_model(
-    trace: dict[str, Any], model: str | None = None, pinned: frozenset[str] | set[str] | None = None
+    trace: dict[str, Any],
+    model: str | None = None,
+    pinned: frozenset[str] | set[str] | None = None,
+    catalog: ModelCatalog | None = None,
 ) -> tuple[str, list[str]]:
     """Pick the snapshot to replay against; raises AliasOnlyError when none is pinned."""
     pinned = pinned_models_from_env() if pinned is None else pinned
+    catalog = catalog or default_catalog()
     warnings: list[str] = []
     returned = trace.get("model_returned")
     requested = trace.get("model_requested")
     if model:
         target = first_party_model_id(model) or model
-        if not is_snapshot(target, pinned):
+        if not is_snapshot(target, pinned, catalog):
             raise AliasOnlyError(
                 f"--model {model!r} is an alias, not a dated snapshot; name a pinned snapshot "
                 f"(e.g. claude-sonnet-4-5-20250929) so the replay hits a fixed model, or list the id in ${PINNED_ENV} "
@@ -216,13 +190,13 @@ def resolve_target_model(
         if not candidate:
             continue
         mapped = first_party_model_id(candidate) or candidate
-        if is_snapshot(mapped, pinned):
+        if is_snapshot(mapped, pinned, catalog):
             if what == "model_requested":
                 warnings.append("no model_returned recorded; using the pinned snapshot named in the request")
             if mapped != candidate:
                 warnings.append(f"mapped {candidate} to first-party id {mapped}")
             return mapped, warnings
-    if returned and _undated_but_fixed(first_party_model_id(returned) or returned):
+    if returned and _undated_but_fixed(first_party_model_id(returned) or returned, catalog):
         # The provider reported an id without a date (newer models are named that way): it is the most
         # specific identity the API gives, so it is what served the call; replay against it, and say so.
         mapped = first_party_model_id(returned) or returned
@@ -400,8 +374,12 @@ def build_plan(
     model: str | None = None,
     prices: PriceTable | None = None,
     pinned_models: frozenset[str] | set[str] | None = None,
+    catalog: ModelCatalog | None = None,
 ) -> ReplayPlan:
-    """Plan the replay of one trace ``n`` times; raises ``ReplayError`` subclasses with user-facing messages."""
+    """Plan the replay of one trace ``n`` times; raises ``ReplayError`` subclasses with user-facing messages.
+
+    ``catalog``: the model catalog that decides alias vs pinned (default: the shipped data).
+    """
     if n < 1:
         raise ValueError("n must be >= 1")
     trace_id = trace.get("trace_id") or "?"
@@ -411,7 +389,7 @@ def build_plan(
             f"(model {trace.get('model_returned') or trace.get('model_requested')!r}); only Anthropic Claude traces "
             "(first party, or Claude on Bedrock/Vertex) can be replayed"
         )
-    target, warnings = resolve_target_model(trace, model, pinned_models)
+    target, warnings = resolve_target_model(trace, model, pinned_models, catalog)
     raw = trace.get("request_raw")
     dropped_stream = False
     attrs = trace.get("attributes") or {}

@@ -18,6 +18,15 @@ Contract:
   proper SSE sequence (message_start, content_block_start, ping,
   content_block_delta..., content_block_stop, message_delta, message_stop).
   ``POST /v1/messages/count_tokens`` returns a deterministic estimate.
+* ``GET /v1/models`` lists the configured snapshots as the Models API does
+  (``data`` of ``{type: "model", id, display_name, created_at}``, newest
+  first, with ``has_more``, ``first_id``, ``last_id``; ``limit`` 1-1000,
+  default 20, and ``after_id`` / ``before_id`` cursors). ``GET
+  /v1/models/{model_id}`` returns one model, resolving an alias to its
+  snapshot as the real API does; unknown ids are 404 ``not_found_error``.
+  ``created_at`` comes from the id's date (the epoch for undated ids) unless
+  ``model_info`` gives it; ``model_info`` can add any other field
+  (``display_name``, ``deprecated_at``, ``retires_at``, ``lifecycle``, ...).
 * Behaviour is scripted with ``Reply`` objects: ``enqueue`` adds one-shot
   replies consumed in order; ``add_rule`` adds persistent replies chosen by
   model / prompt substring / predicate (optionally limited to ``times`` uses).
@@ -37,6 +46,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import sys
 import threading
 import uuid
@@ -45,6 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 FAKE_HEADER = "x-tracelens-fake"
 FAKE_PREFIX = "[tracelens fake server]"
@@ -243,6 +254,21 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+_DATE8 = re.compile(r"(20\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])$")
+
+
+def _display_name(model: str) -> str:
+    """'claude-sonnet-4-5-20250929' -> 'Claude Sonnet 4.5', 'claude-3-7-sonnet-20250219' -> 'Claude 3.7 Sonnet'."""
+    words = _DATE8.sub("", model).strip("-").split("-")
+    out: list[str] = []
+    for w in words:
+        if w.isdigit() and out and out[-1][-1].isdigit():
+            out[-1] += "." + w  # version digits: 4-5 -> 4.5
+        else:
+            out.append(w.capitalize() if not w.isdigit() else w)
+    return " ".join(out)
+
+
 def _estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
@@ -257,7 +283,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         self._record(b"", None)
-        self._send_error(_ApiError(404, "not_found_error", "Not found"))
+        owner = self.server.owner
+        path, _, query = self.path.partition("?")
+        try:
+            if path == "/v1/models" or path.startswith("/v1/models/"):
+                owner._check_headers(self.headers)
+                if path == "/v1/models":
+                    self._send_json(200, owner._list_models(parse_qs(query)))
+                else:
+                    self._send_json(200, owner._model_info(unquote(path[len("/v1/models/") :])))
+            else:
+                raise _ApiError(404, "not_found_error", "Not found")
+        except _ApiError as e:
+            self._send_error(e)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         length = int(self.headers.get("content-length") or 0)
@@ -384,11 +422,14 @@ class FakeAnthropicServer:
         seed: int = 0,
         strict_roles: bool = True,
         verbose: bool = False,
+        model_info: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.models = set(DEFAULT_MODELS if models is None else models)
         self.aliases = dict(DEFAULT_ALIASES if aliases is None else aliases)
+        # extra/overriding fields of a model's Models API object (display_name, created_at, deprecated_at, ...)
+        self.model_info = {k: dict(v) for k, v in (model_info or {}).items()}
         self.seed = seed
         self.strict_roles = strict_roles
         self.verbose = verbose
@@ -469,11 +510,58 @@ class FakeAnthropicServer:
             return [r for r in self.requests if r.method == "POST" and r.path.split("?")[0] == "/v1/messages"]
 
     # -- request handling ------------------------------------------------
-    def _validate(self, headers: Any, raw: bytes, parsed: Any, *, require_max_tokens: bool) -> dict[str, Any]:
+    def _check_headers(self, headers: Any) -> None:
         if not headers.get("x-api-key") and not (headers.get("authorization") or "").lower().startswith("bearer "):
             raise _ApiError(401, "authentication_error", "x-api-key header is required")
         if not headers.get("anthropic-version"):
             raise _ApiError(400, "invalid_request_error", "anthropic-version: header is required")
+
+    # -- Models API ------------------------------------------------------
+    def _model_object(self, model: str) -> dict[str, Any]:
+        m = _DATE8.search(model)
+        created = f"{m.group(1)}-{m.group(2)}-{m.group(3)}T00:00:00Z" if m else "1970-01-01T00:00:00Z"
+        obj: dict[str, Any] = {"type": "model", "id": model, "display_name": _display_name(model), "created_at": created}
+        obj.update(self.model_info.get(model, {}))
+        return obj
+
+    def _list_models(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        try:
+            limit = int((query.get("limit") or ["20"])[0])
+        except ValueError:
+            raise _ApiError(400, "invalid_request_error", "limit: Input should be a valid integer") from None
+        if not 1 <= limit <= 1000:
+            raise _ApiError(400, "invalid_request_error", "limit: Input should be between 1 and 1000")
+        items = sorted((self._model_object(m) for m in self.models), key=lambda o: (o["created_at"], o["id"]))
+        items.reverse()  # newest first, as the real API lists them
+        ids = [o["id"] for o in items]
+        after, before = (query.get("after_id") or [None])[0], (query.get("before_id") or [None])[0]
+        for cursor in (after, before):
+            if cursor is not None and cursor not in ids:
+                raise _ApiError(400, "invalid_request_error", f"Invalid cursor: {cursor}")
+        if before is not None:
+            end = ids.index(before)
+            page = items[max(0, end - limit) : end]
+            has_more = end - limit > 0
+        else:
+            start = ids.index(after) + 1 if after is not None else 0
+            page = items[start : start + limit]
+            has_more = start + limit < len(items)
+        return {
+            "data": page,
+            "has_more": has_more,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+        }
+
+    def _model_info(self, model: str) -> dict[str, Any]:
+        if model in self.models:
+            return self._model_object(model)
+        if model in self.aliases and self.aliases[model] in self.models:
+            return self._model_object(self.aliases[model])
+        raise _ApiError(404, "not_found_error", f"model: {model}")
+
+    def _validate(self, headers: Any, raw: bytes, parsed: Any, *, require_max_tokens: bool) -> dict[str, Any]:
+        self._check_headers(headers)
         if not isinstance(parsed, dict):
             raise _ApiError(400, "invalid_request_error", "There was an error parsing the body of your request as JSON")
         body = parsed

@@ -55,6 +55,7 @@ from tracelens.ingest.normalize import (
     parse_timestamp,
     tool_call,
 )
+from tracelens.modelcatalog import default_catalog
 from tracelens.modelid import parse_model_id
 
 MAGIC = b"SQLite format 3\x00"
@@ -124,7 +125,8 @@ def model_identity(model: str | None, resolved: str | None) -> dict:
     if ident:
         out.update(model_family=ident.family, model_snapshot=ident.snapshot)
     if req is not None:
-        out["model_is_alias"] = req.is_alias
+        # the shipped catalog decides (the plugin prefix is gone, so the id is one the catalog knows)
+        out["model_is_alias"] = default_catalog().classify(req.raw, reported=ret is not None and ret.raw == req.raw).is_alias
     out["provider"] = provider or (ident.platform or ident.provider if ident else None)
     return out
 

@@ -157,7 +157,12 @@ class ReplayScreen(Screen):
             self.post_message(ReplayPlanned(None, dest, f"replay not available: {e}"))
             return
         try:
-            plan = build_plan(self.trace, n=n, model=model, prices=load_prices())
+            from tracelens.modelcatalog import load_catalog
+
+            store = getattr(self.app, "store", None)
+            # a bad override's stderr warning would garble the screen; the shipped data is used either way
+            catalog = load_catalog(store.root if store is not None else None, warn=lambda _msg: None)
+            plan = build_plan(self.trace, n=n, model=model, prices=load_prices(), catalog=catalog)
         except (ReplayError, ValueError) as e:
             self.post_message(ReplayPlanned(None, dest, str(e), requested=(n, model)))
             return
