@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from tracelens.hashing import prompt_hash, record_hash, system_prompt_hash, tools_hash
 from tracelens.ingest.base import FormatError, IngestOptions, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.normalize import parse_timestamp
+from tracelens.ingest.normalize import check_zone, parse_timestamp
 from tracelens.ingest.readers import (
     READ_ERRORS,
     detect_text_encoding,
@@ -297,8 +297,13 @@ def ingest(
     """Ingest ``paths`` into ``store``. Never raises for bad input; see the module docstring.
 
     ``workers``: processes for the parallel path (None: ``TRACELENS_INGEST_WORKERS``, else one per
-    available CPU up to 4; 0 or 1 CPU: serial only).
+    available CPU up to 4; 0 or 1 CPU: serial only). Raises ValueError for a ``batch_size`` below 1 or an
+    unknown ``options.naive_tz`` (the CLI refuses both as usage errors first).
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if options is not None:
+        check_zone(options.naive_tz, allow_reject=True)
     pool = _WorkerPool(default_workers() if workers is None else workers)
     try:
         return _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool)
