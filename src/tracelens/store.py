@@ -727,14 +727,7 @@ class Store:
                     lf = lf.filter(predicate)
                 if n_rows is not None:
                     lf = lf.head(n_rows)
-                try:
-                    df = lf.collect()
-                except Exception as e:
-                    # a page damaged behind a valid footer: name the file if that is what failed, else re-raise
-                    damaged = [DamagedFile(f, r) for f in files if (r := read_problem(f, table)) is not None]
-                    if damaged:
-                        raise CorruptStoreError(self.root, damaged) from e
-                    raise
+                df = self._collect(lf, table, files)
             yield df
 
         lf = register_io_source(read, schema=full)
@@ -744,6 +737,16 @@ class Store:
             if isinstance(until, dt.datetime):
                 lf = lf.filter(pl.col("timestamp") < _utc(until))
         return lf
+
+    def _collect(self, lf: pl.LazyFrame, table: str, files: list[Path]) -> pl.DataFrame:
+        """``lf.collect()``; when it fails on a page damaged behind a valid footer, CorruptStoreError naming the file."""
+        try:
+            return lf.collect()
+        except Exception as e:
+            damaged = [DamagedFile(f, r) for f in files if (r := read_problem(f, table)) is not None]
+            if damaged:
+                raise CorruptStoreError(self.root, damaged) from e
+            raise  # not the files' fault (e.g. an invalid expression)
 
     def check_files(self, table: str, files: list[Path]) -> None:
         """Raise CorruptStoreError naming every file of ``files`` that is damaged or reached through a link.
@@ -913,7 +916,8 @@ class Store:
             if not files:
                 return 0
             self.check_files("traces", files)  # a damaged file is reported, never silently dropped by the rewrite
-            df = pl.scan_parquet([str(f) for f in files], hive_partitioning=False, **_scan_kwargs("traces")).collect()
+            lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=False, **_scan_kwargs("traces"))
+            df = self._collect(lf, "traces", files)
             out = transform(df)
             tbl = out.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
             txn.stage(tbl, f"traces/date={day.isoformat()}/part-{txn.txn_id}.parquet", "traces")
