@@ -78,6 +78,7 @@ import os
 import re
 import shutil
 import stat
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -603,8 +604,6 @@ class Store:
         pause = float(os.environ.get("TRACELENS_TEST_PAUSE_APPLY", "0") or 0)
         for staged_rel, dest_rel in journal["puts"]:
             if pause:
-                import time
-
                 time.sleep(pause)
             src = d / staged_rel
             dest = self.root / dest_rel
@@ -614,8 +613,6 @@ class Store:
                 _fsync_dir(dest.parent)
         for dest_rel in journal["deletes"]:
             if pause:
-                import time
-
                 time.sleep(pause)
             with contextlib.suppress(FileNotFoundError):
                 (self.root / dest_rel).unlink()
@@ -625,7 +622,9 @@ class Store:
         """Stage files, then commit them all-or-nothing. Holds the writer lock throughout."""
         with self.lock():
             self._recover()
-            _no_link_on_the_way(self.root, "_txn")  # staging must not write through a link either
+            # staging must not write through a link either; Transaction.stage/delete check each destination,
+            # so a commit that recovery would refuse fails here, before its commit point (nothing is applied)
+            _no_link_on_the_way(self.root, "_txn")
             txn = Transaction(self, dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12])
             txn.dir.mkdir(parents=True)
             try:
@@ -644,7 +643,8 @@ class Store:
                 os.fsync(fh.fileno())
             os.replace(tmp, txn.dir / "journal.json")  # commit point
             _fsync_dir(txn.dir)
-            # readers hold this shared while they list and read: they see all of the renames or none
+            # Readers hold this lock shared while they list and read, so they see all of the renames or none. A
+            # crash while holding it releases it (flock) and leaves the journal: the next open rolls it forward.
             with self.apply_lock(shared=False):
                 self._apply_journal(txn.dir, journal)
             shutil.rmtree(txn.dir, ignore_errors=True)
