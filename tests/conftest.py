@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,36 @@ def anthropic_file(tmp_path):
         return p
 
     return make
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1], start time [19]); None if gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rsplit(")", 1)[1].split()
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """Live child processes of ``pid`` as (pid, start time), so a recycled pid is not mistaken for one (Linux)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            st = _stat(int(d.name))
+            if st and st[1] == str(pid) and st[0] != "Z":
+                out.append((int(d.name), st[19]))
+    return out
+
+
+def assert_all_exit(procs: list[tuple[int, str]], within: float = 5.0) -> None:
+    """Each (pid, start time) is gone (or a zombie awaiting its reaper) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    alive = procs
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [(pid, start) for pid, start in alive if (st := _stat(pid)) and st[19] == start and st[0] != "Z"]
+    for pid, _ in alive:  # do not leave them behind for the next test
+        with __import__("contextlib").suppress(OSError):
+            os.kill(pid, 9)
+    assert not alive, f"processes still alive {within}s after their parent was killed: {[p for p, _ in alive]}"

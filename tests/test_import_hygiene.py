@@ -5,7 +5,7 @@ import sys
 
 CORE = [
     "tracelens.schema", "tracelens.store", "tracelens.query", "tracelens.ingest.pipeline", "tracelens.modelid",
-    "tracelens.modelcatalog",
+    "tracelens.modelcatalog", "tracelens.doctor",
     "tracelens.hashing", "tracelens.textsafe", "tracelens.tui_core", "tracelens.weekly", "tracelens.capture",
     "tracelens.redact", "tracelens.extras",
 ]

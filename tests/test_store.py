@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import REPO, anthropic_line
+from tests.conftest import REPO, anthropic_line, assert_all_exit, children
 from tracelens.ingest.pipeline import ingest
 from tracelens.store import MARKER, Store
 
@@ -142,14 +142,17 @@ def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path, delay):
             fh.write(anthropic_line(i, ts=f"2026-11-{10 + i % 5:02d}T12:00:00Z") + "\n")
     store_path = tmp_path / "store"
     batch = 500
-    p = _ingest_proc(store_path, [src], batch, env={"TRACELENS_TEST_PAUSE_APPLY": "0.05"})
+    # two workers whatever the machine, so the parallel path (and its worker processes) is what gets killed
+    p = _ingest_proc(store_path, [src], batch, env={"TRACELENS_TEST_PAUSE_APPLY": "0.05", "TRACELENS_INGEST_WORKERS": "2"})
     # wait until the writer is committing (startup time varies with machine load), then kill it mid-way
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and p.poll() is None and not (store_path / "_txn").exists():
         time.sleep(0.01)
     time.sleep(delay)
+    workers = children(p.pid)
     p.send_signal(signal.SIGKILL)
     p.wait()
+    assert_all_exit(workers)  # no orphaned ingest worker outlives the killed ingest
     if not (store_path / "STORE.json").exists():
         pytest.skip("killed before the store existed")
     store = Store(store_path)  # opening recovers: journalled txns roll forward, others vanish

@@ -32,6 +32,8 @@ LIST_COLUMNS = (
 )
 
 _REL = re.compile(r"^(?P<n>\d+)\s*(?P<u>[smhdw])$")
+# datetime.fromisoformat stops at an embedded NUL, so '2026-11-18T10:00\x00junk' would read as a time
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_when(value: str | None, now: dt.datetime | None = None, end: bool = False) -> dt.datetime | None:
@@ -41,6 +43,8 @@ def parse_when(value: str | None, now: dt.datetime | None = None, end: bool = Fa
     """
     if value is None or value == "":
         return None
+    if _CONTROL.search(value.strip()):
+        raise ValueError(f"cannot read time {value!r}: it contains control characters")
     now = now or dt.datetime.now(dt.UTC)
     v = value.strip().lower()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -50,7 +54,7 @@ def parse_when(value: str | None, now: dt.datetime | None = None, end: bool = Fa
         return today + (dt.timedelta(days=1) if end else dt.timedelta(0))
     if v == "yesterday":
         return today - dt.timedelta(days=1) + (dt.timedelta(days=1) if end else dt.timedelta(0))
-    m = _REL.match(v)
+    m = _REL.fullmatch(v)
     if m:
         n = int(m.group("n"))
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group("u")]

@@ -9,7 +9,9 @@ Layout (every table readable as-is by polars, DuckDB, pyarrow and Spark)::
       embeddings/ clusters/ replays/ canaries/  written by later stages
       models.json                      model catalog override (tracelens.modelcatalog)
       _txn/                            staging area of commits in flight (not data)
+      corrupt/                         files and journals set aside (by recovery or `tracelens doctor --repair`)
       .lock                            writer lock (flock)
+      .apply.lock                      held exclusively while a commit renames, shared while a scan reads
 
 Commit protocol. A batch is staged under ``_txn/<id>/`` (complete Parquet
 files, fsynced), then a journal listing every rename and delete is written
@@ -22,6 +24,41 @@ therefore leaves either none or all of a batch once any tracelens command has
 opened the store again; every file in ``traces/`` is always a complete Parquet
 file, because files only arrive there by rename.
 
+Confinement. A journal is validated before it is rolled forward: it must be
+a JSON object of ``puts`` (``[staged, dest]`` pairs) and ``deletes``, every
+staged path ``files/NNNNN.parquet`` (a regular file inside its own ``_txn``
+entry), and every destination a relative path without ``.``/``..`` that
+names one of the places a commit writes (``COMMIT_PLACES``: a partition
+file of ``traces/`` or ``quarantine/``, an ``embeddings/`` or cluster
+assignments file) with no symbolic link on the way from the root. A journal
+that fails (unparsable, wrong types, a path outside those places) was not
+written by tracelens: it is never executed, but set aside under
+``corrupt/_txn/`` with a warning, as is anything in ``_txn`` that is not a
+plain directory. A live commit checks the same rules before its commit
+point. The lock files are opened without following symbolic links.
+
+Consistent reads. Files are immutable once renamed in; a commit changes
+what is visible only by its renames and deletes (the "apply" phase). That
+phase holds an exclusive ``flock`` on ``.apply.lock``; ``scan()`` lists and
+reads the files of a query holding it shared. So a reader sees the store as
+it was between two commits: never half a batch, never a rewritten partition
+twice (old and new file) or not at all (a file deleted under it). We chose
+a lock over a manifest or retries because it keeps the layout plain Hive
+Parquet (no file other tools must learn to read), a retry cannot tell a
+double-counted partition from a real one, and the apply phase is only a few
+renames, so neither side waits long. The listing and the read happen when
+the frame is collected, not when ``scan()`` is called (a polars IO source),
+so a lazy frame kept for a while (the TUI) still reads a consistent store.
+
+Damaged files. Before a scan reads a file it checks its footer and schema
+(cached per file, so each is read once per process): a file that is not
+Parquet, is truncated, or whose columns have foreign types raises
+``CorruptStoreError`` naming every such file and pointing to ``tracelens
+doctor`` (``tracelens.doctor`` checks and repairs the whole store). A read
+that fails past the footer (a damaged page) is diagnosed the same way. The
+duplicate index used by ingest skips damaged files with a warning instead,
+so ingest keeps working around them.
+
 Idempotence. ``trace_id`` is stable across re-ingests; the store keeps an
 index of ``trace_id -> content_hash`` (read from the Parquet files, refreshed
 under the lock before each commit, so concurrent writers see each other's
@@ -33,10 +70,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import json
+import logging
 import os
+import re
 import shutil
+import stat
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -49,10 +91,25 @@ import pyarrow.parquet as pq
 from tracelens import __version__
 from tracelens.schema import QUARANTINE_SCHEMA, SCHEMA_VERSION, TRACE_SCHEMA
 
+log = logging.getLogger(__name__)
+
 DEFAULT_STORE = "tracelens-store"
 STORE_ENV = "TRACELENS_STORE"
 MARKER = "STORE.json"
 TABLES = ("traces", "quarantine")
+CORRUPT_DIR = "corrupt"
+DOCTOR_HINT = "run `tracelens doctor` to check the store and `tracelens doctor --repair` to move damaged files aside"
+
+# Every place a commit may put or delete a file, relative to the root. A journal naming anything else was not
+# written by tracelens and is never executed; a new table written through Store.transaction() is added here.
+COMMIT_PLACES = (
+    re.compile(r"(?:traces|quarantine)/date=\d{4}-\d{2}-\d{2}/[^/]+\.parquet"),
+    re.compile(r"embeddings/[^/]+/[^/]+\.parquet"),
+    re.compile(r"clusters/[^/]+/assignments/[^/]+\.parquet"),
+)
+_STAGED = re.compile(r"files/\d{5}\.parquet")
+_MAX_JOURNAL = 16 * 1024 * 1024  # a commit's journal lists a few files: a few KB
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 _POLARS_SCHEMAS: dict[str, pl.Schema] = {}
@@ -69,6 +126,90 @@ class StoreError(Exception):
     """A store that cannot be opened or written (message is user-facing)."""
 
 
+class JournalError(StoreError):
+    """A ``_txn`` entry that tracelens did not write (the reason is user-facing)."""
+
+
+@dataclass(frozen=True)
+class DamagedFile:
+    """A Parquet file of the store that cannot be read as its table."""
+
+    path: Path
+    reason: str
+
+
+class CorruptStoreError(StoreError):
+    """Files a read needs are damaged; the message names each one and points to ``tracelens doctor``."""
+
+    def __init__(self, root: Path, damaged: list[DamagedFile]):
+        self.root = root
+        self.damaged = damaged
+        shown = "\n".join(f"  {d.path}: {d.reason}" for d in damaged[:20])
+        more = f"\n  ... and {len(damaged) - 20} more" if len(damaged) > 20 else ""
+        super().__init__(
+            f"{len(damaged)} damaged file(s) in the store {root} cannot be read:\n{shown}{more}\n"
+            f"{DOCTOR_HINT} (--store {root})"
+        )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_rel_path(rel: object, places: tuple[re.Pattern, ...] = COMMIT_PLACES) -> str:
+    """``rel`` if it is a safe relative path naming one of ``places``; raises JournalError otherwise."""
+    if not isinstance(rel, str) or not rel:
+        raise JournalError(f"path {_short(rel)} is not a non-empty string")
+    if _UNSAFE_CHARS.search(rel):
+        raise JournalError(f"path {_short(rel)} contains control characters or a backslash")
+    if rel.startswith("/") or os.path.isabs(rel):
+        raise JournalError(f"path {_short(rel)} is absolute")
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        raise JournalError(f"path {_short(rel)} has an empty, '.' or '..' component")
+    if not any(p.fullmatch(rel) for p in places):
+        raise JournalError(f"path {_short(rel)} is not a place a commit writes")
+    return rel
+
+
+def _no_link_on_the_way(root: Path, rel_dir: str) -> None:
+    """Raise JournalError when a directory on the way from ``root`` to ``root/rel_dir`` is a link or not a directory.
+
+    Missing directories are fine (the commit creates them, as real ones).
+    The root itself may be a link: that is where the user keeps the store.
+    """
+    cur = root
+    for part in [p for p in rel_dir.split("/") if p]:
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            raise JournalError(f"{cur} is a symbolic link; a commit never writes through one")
+        if not stat.S_ISDIR(st.st_mode):
+            raise JournalError(f"{cur} is not a directory")
+    real_root, real = os.path.realpath(root), os.path.realpath(cur)
+    if os.path.commonpath([real_root, real]) != real_root:  # belt and braces: the walk above already ensures it
+        raise JournalError(f"{cur} resolves outside the store")
+
+
+def _open_lock(path: Path) -> int | None:
+    """An fd for flock on ``path`` (created if missing), never through a symbolic link; None if it cannot exist."""
+    flags = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, os.O_RDWR | flags, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StoreError(f"{path} is a symbolic link; refusing to use it as a lock (remove it)") from None
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+    try:  # a store we may only read: a read-only fd still takes a shared lock
+        return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
 def default_store_path() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
@@ -80,6 +221,184 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def read_marker(marker: Path) -> dict:
+    """The store marker as a dict; StoreError (naming the file) for anything else."""
+    try:
+        info = json.loads(marker.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise StoreError(f"{marker} is not valid JSON: {e}") from None
+    except OSError as e:
+        raise StoreError(f"{marker} cannot be read: {e.strerror or e}") from None
+    if not isinstance(info, dict) or not isinstance(info.get("schema_version", 0), int):
+        raise StoreError(f"{marker} is not a tracelens store marker (expected an object with an integer schema_version)")
+    return info
+
+
+def corrupt_destination(root: Path, rel: str) -> Path:
+    """A free path under ``root/corrupt/`` for the store entry ``rel`` (same relative path; a suffix if taken)."""
+    parent = f"{CORRUPT_DIR}/{rel}".rsplit("/", 1)[0]
+    _no_link_on_the_way(root, parent)
+    dest = root / CORRUPT_DIR / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while os.path.lexists(dest):
+        dest = root / CORRUPT_DIR / f"{rel}.{n}"
+        n += 1
+    return dest
+
+
+# ------------------------------------------------------------------ damaged files
+
+_REQUIRED = {name: frozenset(f.name for f in schema if not f.nullable)
+             for name, schema in (("traces", TRACE_SCHEMA), ("quarantine", QUARANTINE_SCHEMA))}
+_SCHEMAS = {"traces": TRACE_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+# (path, size, mtime_ns, inode, table) -> problem or None; files never change in place, so this stays true
+_FOOTER_CACHE: dict[tuple, str | None] = {}
+
+
+def _compatible(found: pl.DataType, want: pl.DataType) -> bool:
+    """Whether a scan into ``want`` reads a column stored as ``found`` (polars' own rule, as far as we use it)."""
+    if found == want:
+        return True
+    # a zone-less timestamp of the same unit reads as UTC; polars refuses any other difference without a cast
+    return isinstance(found, pl.Datetime) and isinstance(want, pl.Datetime) and found.time_unit == want.time_unit \
+        and found.time_zone is None
+
+
+def footer_problem(path: Path, table: str) -> str | None:
+    """Why ``path`` cannot be read as a file of ``table`` judging by its footer (None if it can).
+
+    Catches zero-byte, truncated and non-Parquet files, files of another
+    table and columns of foreign types. Files lacking optional columns (from
+    an older writer) are fine. A damaged page behind a valid footer is only
+    found by reading it (``read_problem``).
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None  # gone since it was listed: nothing to read, nothing damaged
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino, table)
+    if key in _FOOTER_CACHE:
+        return _FOOTER_CACHE[key]
+    problem = _footer_problem(path, table, st.st_size)
+    if len(_FOOTER_CACHE) > 100_000:
+        _FOOTER_CACHE.clear()
+    _FOOTER_CACHE[key] = problem
+    return problem
+
+
+def _footer_problem(path: Path, table: str, size: int) -> str | None:
+    if size == 0:
+        return "empty file (0 bytes)"
+    if size < 12:
+        return f"truncated: {size} bytes is too short for a Parquet file"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, os.SEEK_END)
+            tail = fh.read(4)
+        if head != b"PAR1" or tail != b"PAR1":
+            return "not a Parquet file (truncated, or not written by tracelens): no Parquet magic at " + (
+                "start and end" if head != b"PAR1" and tail != b"PAR1" else "the end" if head == b"PAR1" else "the start")
+        found = pl.read_parquet_schema(path)
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # polars/pyarrow raise various types for a damaged footer
+        return f"unreadable Parquet footer ({_one_line(e)})"
+    schema = _SCHEMAS.get(table)
+    if schema is None:
+        return None
+    missing = sorted(_REQUIRED[table] - set(found))
+    if missing:
+        return f"not a {table} file: lacks required column(s) {', '.join(missing)}"
+    want = _polars_schema(table, schema)
+    for name, dtype in found.items():
+        if name in want and not _compatible(dtype, want[name]):
+            return f"column {name} is {dtype}, expected {want[name]}"
+    return None
+
+
+def read_problem(path: Path, table: str) -> str | None:
+    """Why ``path`` cannot be read in full as a file of ``table`` (None if it can): the footer, then every page."""
+    problem = footer_problem(path, table)
+    if problem is not None or table not in _SCHEMAS:
+        return problem
+    try:
+        pl.scan_parquet(str(path), **_scan_kwargs(table)).collect()
+    except FileNotFoundError:
+        return None
+    except Exception as e:
+        return f"damaged data ({_one_line(e)})"
+    return None
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return (text[:200] + "...") if len(text) > 200 else text or type(e).__name__
+
+
+def _scan_kwargs(table: str) -> dict:
+    # Read every file into the current schema: a partition written by an older tracelens (before a column was
+    # added) reads with that column null instead of failing the whole scan; a column added by a newer writer is
+    # left out rather than refused.
+    return {"schema": _polars_schema(table, _SCHEMAS[table]), "missing_columns": "insert", "extra_columns": "ignore"}
+
+
+def check_destination(root: Path, rel: str) -> str:
+    """``rel`` if a commit may write or delete it under ``root`` (see ``COMMIT_PLACES``); JournalError otherwise."""
+    check_rel_path(rel)
+    _no_link_on_the_way(root, rel.rsplit("/", 1)[0])
+    return rel
+
+
+def read_journal(root: Path, d: Path) -> dict | None:
+    """The validated journal of the ``_txn`` entry ``d``: None when it has none (the commit never happened).
+
+    Raises JournalError for anything tracelens would not have written (see
+    the module docstring); such an entry must never be rolled forward.
+    """
+    st = os.lstat(d)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise JournalError(f"{d.name} is a symbolic link or not a directory")
+    journal = d / "journal.json"
+    try:
+        jst = os.lstat(journal)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(jst.st_mode):
+        raise JournalError("journal.json is a symbolic link or not a regular file")
+    if jst.st_size > _MAX_JOURNAL:
+        raise JournalError(f"journal.json is {jst.st_size:,} bytes, far more than any commit writes")
+    try:
+        doc = json.loads(journal.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        raise JournalError(f"journal.json is not valid JSON ({_one_line(e)})") from None
+    except OSError as e:
+        raise JournalError(f"journal.json cannot be read ({e.strerror})") from None
+    if not isinstance(doc, dict) or set(doc) != {"puts", "deletes"}:
+        raise JournalError("journal.json is not an object with exactly 'puts' and 'deletes'")
+    puts, deletes = doc["puts"], doc["deletes"]
+    if not isinstance(puts, list) or not isinstance(deletes, list):
+        raise JournalError("'puts' and 'deletes' must be lists")
+    for entry in puts:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise JournalError(f"put {_short(entry)} is not a [staged, destination] pair")
+        staged, dest = entry
+        if not isinstance(staged, str) or not _STAGED.fullmatch(staged):
+            raise JournalError(f"staged path {_short(staged)} is not files/NNNNN.parquet")
+        check_destination(root, dest)
+        for p in (d / "files", d / staged):
+            with contextlib.suppress(FileNotFoundError):  # already renamed in before the crash
+                pst = os.lstat(p)
+                if stat.S_ISLNK(pst.st_mode):
+                    raise JournalError(f"{p.relative_to(d)} is a symbolic link")
+        if os.path.lexists(d / staged) and not (d / staged).is_file():
+            raise JournalError(f"staged {staged} is not a regular file")
+    for dest in deletes:
+        check_destination(root, dest)
+    return {"puts": [tuple(e) for e in puts], "deletes": list(deletes)}
 
 
 def parquet_metadata(table: str, extra: dict[str, str] | None = None) -> dict[bytes, bytes]:
@@ -117,19 +436,27 @@ class Transaction:
         return self.store.root / "_txn" / self.txn_id
 
     def stage(self, table: pa.Table, dest_rel: str, table_name: str, extra_meta: dict[str, str] | None = None) -> None:
+        self.store.check_destination(dest_rel)  # what recovery would refuse, a live commit refuses first
         staged_rel = f"files/{len(self.puts):05d}.parquet"
         write_parquet_file(table, self.dir / staged_rel, table_name, extra_meta)
         self.puts.append((staged_rel, dest_rel))
 
     def delete(self, dest_rel: str) -> None:
+        self.store.check_destination(dest_rel)
         self.deletes.append(dest_rel)
 
 
 class Store:
-    """A tracelens store at ``root``. Cheap to construct; opening checks the marker."""
+    """A tracelens store at ``root``. Cheap to construct; opening checks the marker.
 
-    def __init__(self, root: str | os.PathLike, create: bool = False):
+    Opening also rolls forward or sets aside what dead writers left in ``_txn``
+    (when no writer holds the lock); ``recover=False`` leaves it untouched
+    (``tracelens doctor`` looks before it changes anything).
+    """
+
+    def __init__(self, root: str | os.PathLike, create: bool = False, recover: bool = True):
         self.root = Path(root)
+        self.set_aside: list[tuple[str, str]] = []  # (_txn entry, reason) set aside by recovery in this process
         marker = self.root / MARKER
         if not marker.exists():
             if not create:
@@ -153,10 +480,7 @@ class Store:
             )
             os.replace(tmp, marker)
         else:
-            try:
-                info = json.loads(marker.read_text())
-            except ValueError as e:
-                raise StoreError(f"{marker} is not valid JSON: {e}") from e
+            info = read_marker(marker)
             if info.get("schema_version", 0) > SCHEMA_VERSION:
                 raise StoreError(
                     f"store {self.root} has schema version {info.get('schema_version')}, newer than this tracelens "
@@ -166,7 +490,8 @@ class Store:
         self._indexed_files: set[str] = set()
         self._quarantine_ids: set[str] | None = None
         self._quarantine_files: set[str] = set()
-        self._recover_if_possible()
+        if recover:
+            self._recover_if_possible()
 
     def secret(self, name: str, nbytes: int = 32) -> bytes:
         """A random per-store secret (created on first use, mode 0600), e.g. the redaction salt."""
@@ -189,7 +514,9 @@ class Store:
     @contextlib.contextmanager
     def lock(self, blocking: bool = True) -> Iterator[bool]:
         """Exclusive writer lock; yields False if non-blocking and busy."""
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(self.root / ".lock")
+        if fd is None:
+            raise StoreError(f"cannot write to the store {self.root} (no permission to create its lock)")
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
@@ -203,33 +530,80 @@ class Store:
         finally:
             os.close(fd)
 
+    @contextlib.contextmanager
+    def apply_lock(self, shared: bool) -> Iterator[None]:
+        """The apply lock: exclusive while a commit renames and deletes, shared while a reader lists and reads.
+
+        A store we cannot write to (no lock file and no right to create one)
+        is read without it: nobody can be committing to it through us.
+        """
+        fd = _open_lock(self.root / ".apply.lock")
+        if fd is None:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     def _recover_if_possible(self) -> None:
         txn_root = self.root / "_txn"
-        if not txn_root.exists() or not any(txn_root.iterdir()):
+        if not os.path.lexists(txn_root) or (txn_root.is_dir() and not txn_root.is_symlink() and not any(txn_root.iterdir())):
             return
-        with self.lock(blocking=False) as got:
+        with contextlib.suppress(StoreError), self.lock(blocking=False) as got:  # a read-only store: leave it
             if got:
                 self._recover()
 
     def _recover(self) -> None:
-        """Roll forward journalled transactions, drop unjournalled ones. Caller holds the lock."""
+        """Roll forward journalled transactions, drop unjournalled ones, set aside foreign ones. Caller holds the lock."""
         txn_root = self.root / "_txn"
-        if not txn_root.exists():
+        if not os.path.lexists(txn_root):
+            return
+        if txn_root.is_symlink() or not txn_root.is_dir():
+            # following it would roll forward or delete whatever it points at
+            self._set_aside(txn_root, "_txn is a symbolic link or not a directory")
             return
         for d in sorted(txn_root.iterdir()):
-            journal = d / "journal.json"
-            if journal.exists():
-                self._apply_journal(d, json.loads(journal.read_text()))
-            shutil.rmtree(d, ignore_errors=True)
+            try:
+                plan = self.read_journal(d)
+            except JournalError as e:
+                self._set_aside(d, str(e))
+                continue
+            if plan is not None:
+                with self.apply_lock(shared=False):
+                    self._apply_journal(d, plan)
+            shutil.rmtree(d, ignore_errors=True)  # rmtree never follows links inside d
         _fsync_dir(txn_root)
 
+    def check_destination(self, rel: str) -> str:
+        """``rel`` if a commit may write or delete it (see ``COMMIT_PLACES``); raises JournalError otherwise."""
+        return check_destination(self.root, rel)
+
+    def read_journal(self, d: Path) -> dict | None:
+        """The validated journal of the ``_txn`` entry ``d`` (see ``read_journal``)."""
+        return read_journal(self.root, d)
+
+    def _set_aside(self, path: Path, reason: str) -> None:
+        """Move a foreign ``_txn`` entry (or ``_txn`` itself) to ``corrupt/`` without executing anything in it."""
+        rel = path.relative_to(self.root).as_posix()
+        try:
+            dest = corrupt_destination(self.root, rel)
+            os.rename(path, dest)  # renames a link itself, never what it points to
+            where = f"moved to {dest.relative_to(self.root).as_posix()}"
+        except (OSError, StoreError) as e:
+            where = f"left in place, ignored ({e})"
+        self.set_aside.append((rel, reason))
+        log.warning("store %s: did not roll forward %s: %s; %s. See `tracelens doctor`.", self.root, rel, reason, where)
+
     def _apply_journal(self, d: Path, journal: dict) -> None:
-        # test hook: widen the window between renames so kill tests can land inside it
+        # test hook: widen the window between renames so kill tests (and reader tests) can land inside it
         pause = float(os.environ.get("TRACELENS_TEST_PAUSE_APPLY", "0") or 0)
         for staged_rel, dest_rel in journal["puts"]:
             if pause:
-                import time
-
                 time.sleep(pause)
             src = d / staged_rel
             dest = self.root / dest_rel
@@ -238,6 +612,8 @@ class Store:
                 os.replace(src, dest)
                 _fsync_dir(dest.parent)
         for dest_rel in journal["deletes"]:
+            if pause:
+                time.sleep(pause)
             with contextlib.suppress(FileNotFoundError):
                 (self.root / dest_rel).unlink()
 
@@ -246,6 +622,9 @@ class Store:
         """Stage files, then commit them all-or-nothing. Holds the writer lock throughout."""
         with self.lock():
             self._recover()
+            # staging must not write through a link either; Transaction.stage/delete check each destination,
+            # so a commit that recovery would refuse fails here, before its commit point (nothing is applied)
+            _no_link_on_the_way(self.root, "_txn")
             txn = Transaction(self, dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12])
             txn.dir.mkdir(parents=True)
             try:
@@ -264,7 +643,10 @@ class Store:
                 os.fsync(fh.fileno())
             os.replace(tmp, txn.dir / "journal.json")  # commit point
             _fsync_dir(txn.dir)
-            self._apply_journal(txn.dir, journal)
+            # Readers hold this lock shared while they list and read, so they see all of the renames or none. A
+            # crash while holding it releases it (flock) and leaves the journal: the next open rolls it forward.
+            with self.apply_lock(shared=False):
+                self._apply_journal(txn.dir, journal)
             shutil.rmtree(txn.dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ files
@@ -312,34 +694,84 @@ class Store:
         """Lazy frame over ``table`` with a ``date`` partition column; empty frame if nothing stored.
 
         Only partitions in [since, until] are opened; callers add row filters
-        (the ``timestamp`` filter for datetime bounds is applied here).
+        (the ``timestamp`` filter for datetime bounds is applied here). For
+        ``traces`` and ``quarantine`` the files are listed and read when the
+        frame is collected, under the shared apply lock (a consistent
+        snapshot), after their footers are checked (``CorruptStoreError``).
         """
         since_d = since.date() if isinstance(since, dt.datetime) else since
         until_d = until.date() if isinstance(until, dt.datetime) else until
-        files = self.files(table, since_d, until_d)
-        schema = TRACE_SCHEMA if table == "traces" else QUARANTINE_SCHEMA if table == "quarantine" else None
-        if not files:
-            if schema is None:
+        schema = _SCHEMAS.get(table)
+        if schema is None:  # tables of later stages, read as they are
+            files = self.files(table, since_d, until_d)
+            if not files:
                 return pl.LazyFrame()
-            empty = pl.from_arrow(schema.empty_table())
-            return empty.lazy().with_columns(pl.lit(None, dtype=pl.Date).alias("date"))
-        kw = {}
-        if schema is not None:
-            # Read every file into the current schema: a partition written by an older tracelens (before a
-            # column was added) reads with that column null instead of failing the whole scan.
-            kw = {"schema": _polars_schema(table, schema), "missing_columns": "insert"}
-        lf = pl.scan_parquet(
-            [str(f) for f in files],
-            hive_partitioning=True,
-            hive_schema={"date": pl.Date},
-            **kw,
-        )
+            return pl.scan_parquet([str(f) for f in files], hive_partitioning=True, hive_schema={"date": pl.Date})
+        from polars.io.plugins import register_io_source
+
+        full = pl.Schema({**_polars_schema(table, schema), "date": pl.Date})
+
+        def read(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None):
+            with self.apply_lock(shared=True):
+                files = self.files(table, since_d, until_d)
+                self.check_files(table, files)
+                if not files:
+                    empty = pl.DataFrame(schema=full)
+                    yield empty.select(with_columns) if with_columns is not None else empty
+                    return
+                lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=True, hive_schema={"date": pl.Date},
+                                     **_scan_kwargs(table))
+                if with_columns is not None:
+                    lf = lf.select(with_columns)
+                if predicate is not None:
+                    lf = lf.filter(predicate)
+                if n_rows is not None:
+                    lf = lf.head(n_rows)
+                df = self._collect(lf, table, files)
+            yield df
+
+        lf = register_io_source(read, schema=full)
         if table == "traces":
             if isinstance(since, dt.datetime):
                 lf = lf.filter(pl.col("timestamp") >= _utc(since))
             if isinstance(until, dt.datetime):
                 lf = lf.filter(pl.col("timestamp") < _utc(until))
         return lf
+
+    def _collect(self, lf: pl.LazyFrame, table: str, files: list[Path]) -> pl.DataFrame:
+        """``lf.collect()``; when it fails on a page damaged behind a valid footer, CorruptStoreError naming the file."""
+        try:
+            return lf.collect()
+        except Exception as e:
+            damaged = [DamagedFile(f, r) for f in files if (r := read_problem(f, table)) is not None]
+            if damaged:
+                raise CorruptStoreError(self.root, damaged) from e
+            raise  # not the files' fault (e.g. an invalid expression)
+
+    def check_files(self, table: str, files: list[Path]) -> None:
+        """Raise CorruptStoreError naming every file of ``files`` that is damaged or reached through a link.
+
+        A store never contains symbolic links; one in a table would feed rows
+        from outside the store into every answer, so it is reported like a
+        damaged file (``tracelens doctor --repair`` moves the link itself aside).
+        """
+        damaged = []
+        linked_table = (self.root / table).is_symlink()
+        for f in files:
+            if linked_table or f.is_symlink() or f.parent.is_symlink():
+                damaged.append(DamagedFile(f, "a symbolic link (or inside one): the store never contains links"))
+            elif (r := footer_problem(f, table)) is not None:
+                damaged.append(DamagedFile(f, r))
+        if damaged:
+            raise CorruptStoreError(self.root, damaged)
+
+    def row_counts(self, table: str = "traces", since: dt.date | None = None,
+                   until: dt.date | None = None) -> dict[Path, int]:
+        """Rows per file of ``table`` from the footers, as one consistent snapshot."""
+        with self.apply_lock(shared=True):
+            files = self.files(table, since, until)
+            self.check_files(table, files)
+            return {f: pq.ParquetFile(f).metadata.num_rows for f in files}
 
     def get(self, trace_id: str) -> dict | None:
         """One trace as a dict (schema columns), or None."""
@@ -355,13 +787,33 @@ class Store:
 
     # ------------------------------------------------------------------ dedupe index
 
+    def _readable(self, path: str, table: str, columns: list[str]) -> pa.Table | None:
+        """``columns`` of ``path``, or None (with a warning naming it) when the file is damaged.
+
+        The duplicate index skips a damaged file instead of failing the commit:
+        ingest keeps working, and records whose only copy is in that file may be
+        stored again (``tracelens doctor --repair`` moves the file aside).
+        """
+        problem = footer_problem(Path(path), table)
+        if problem is None:
+            try:
+                return pq.read_table(path, columns=columns)
+            except FileNotFoundError:
+                return None
+            except Exception as e:  # a damaged page behind a valid footer
+                problem = f"damaged data ({_one_line(e)})"
+        log.warning("skipped damaged file %s for the duplicate check: %s; %s", path, problem, DOCTOR_HINT)
+        return None
+
     def _refresh_index(self) -> pl.DataFrame:
         files = [str(p) for p in self.files("traces")]
         new = [f for f in files if f not in self._indexed_files]
         frames = [] if self._index is None else [self._index]
         for f in new:
-            t = pq.read_table(f, columns=["trace_id", "content_hash"])
-            frames.append(pl.from_arrow(t))
+            t = self._readable(f, "traces", ["trace_id", "content_hash"])
+            if t is not None:
+                frames.append(pl.from_arrow(t).select(pl.col("trace_id").cast(pl.String),
+                                                      pl.col("content_hash").cast(pl.String)))
         self._indexed_files = set(files)
         if frames:
             self._index = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
@@ -375,7 +827,9 @@ class Store:
         files = [str(p) for p in self.files("quarantine")]
         for f in files:
             if f not in self._quarantine_files:
-                self._quarantine_ids.update(pq.read_table(f, columns=["quarantine_id"]).column(0).to_pylist())
+                t = self._readable(f, "quarantine", ["quarantine_id"])
+                if t is not None:
+                    self._quarantine_ids.update(t.column(0).to_pylist())
         self._quarantine_files = set(files)
         return self._quarantine_ids
 
@@ -461,7 +915,9 @@ class Store:
             files = self.files("traces", day, day)
             if not files:
                 return 0
-            df = pl.read_parquet([str(f) for f in files], hive_partitioning=False)
+            self.check_files("traces", files)  # a damaged file is reported, never silently dropped by the rewrite
+            lf = pl.scan_parquet([str(f) for f in files], hive_partitioning=False, **_scan_kwargs("traces"))
+            df = self._collect(lf, "traces", files)
             out = transform(df)
             tbl = out.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
             txn.stage(tbl, f"traces/date={day.isoformat()}/part-{txn.txn_id}.parquet", "traces")
@@ -470,7 +926,7 @@ class Store:
             return tbl.num_rows
 
     def count(self, table: str = "traces") -> int:
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files(table))
+        return sum(self.row_counts(table).values())
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from tracelens.query import LIST_COLUMNS, SearchFilters, parse_when, search_lazy
 from tracelens.schema import TRACE_SCHEMA
@@ -371,9 +370,9 @@ class ResultSet:
             rows: list[tuple[dt.date, int]] | None = None
             if not _has_row_filters(f, self.extra):
                 per_day: dict[dt.date, int] = {}
-                for p in self.store.files("traces"):
+                for p, n in self.store.row_counts("traces").items():  # footers, one consistent snapshot
                     day = dt.date.fromisoformat(p.parent.name[5:])
-                    per_day[day] = per_day.get(day, 0) + pq.ParquetFile(p).metadata.num_rows
+                    per_day[day] = per_day.get(day, 0) + n
                 rows = list(per_day.items())
             elif self.selective:
                 cols = list(dict.fromkeys([*self.columns, "timestamp", "trace_id", "date"]))

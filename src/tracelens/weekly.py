@@ -76,6 +76,9 @@ def iso_week(year: int, week: int) -> TimeWindow:
 def parse_window(text: str) -> TimeWindow:
     """``2026-W47``, ``2026-11-16..2026-11-22`` (inclusive dates) or ``ISO..ISO`` (end exclusive)."""
     s = text.strip()
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in s):
+        # datetime.fromisoformat stops at an embedded NUL: refuse rather than read a prefix
+        raise WindowError(f"cannot read window {text!r}: it contains control characters")
     m = _WEEK.match(s)
     if m:
         return iso_week(int(m.group(1)), int(m.group(2)))

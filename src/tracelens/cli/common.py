@@ -3,15 +3,21 @@
 stdout carries data (tables, JSON); stderr carries diagnostics and progress.
 ``--json`` is offered by every command that emits data, via ``json_option``.
 Exit codes: 0 success, 1 a finding/condition the command reports as failure
-(e.g. drift alerts, ingest errors), 2 usage errors (click's default), 3 an
-optional extra the command needs is not installed (the message names the
-``pip install`` command).
+(e.g. drift alerts, ingest errors, a damaged store), 2 usage errors (click's
+default), 3 an optional extra the command needs is not installed (the message
+names the ``pip install`` command).
+
+Every numeric option has a declared range (``click.IntRange``,
+``FiniteFloatRange``) and every zone or time option is parsed when the
+command line is read, so a bad value is a usage error (exit 2) naming the
+option, never a value the core trips over later.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +26,51 @@ import click
 
 from tracelens.query import parse_when
 from tracelens.store import DEFAULT_STORE, STORE_ENV, Store, StoreError
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses nan and infinity (a range check alone lets nan through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+# Seeds reach numpy and scikit-learn, which take 0 .. 2**32-1.
+SEED = click.IntRange(0, 2**32 - 1)
+# Row limits where 0 means "no limit".
+LIMIT = click.IntRange(min=0)
+
+
+def zone_callback(allow_reject: bool = False) -> Callable:
+    """A click callback that refuses unknown time zones (and 'reject' unless allowed)."""
+
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        from tracelens.ingest.normalize import check_zone
+
+        try:
+            return check_zone(value, allow_reject=allow_reject)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    return convert
+
+
+def window_callback(ctx, param, value):
+    """Refuse a window or ISO week (``--week``) that ``tracelens.weekly.parse_window`` cannot read."""
+    if value is None:
+        return None
+    from tracelens.weekly import WindowError, parse_window
+
+    try:
+        parse_window(value)
+    except WindowError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 def store_option(f: Callable) -> Callable:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from tracelens.cli.common import diag, open_store, store_option
+from tracelens.cli.common import SEED, FiniteFloatRange, diag, open_store, store_option, window_callback
 
 
 def _report_options(f):
@@ -31,11 +31,12 @@ def _report_options(f):
             ),
             click.option("--all", "show_info", is_flag=True, help="Also list info-level (not significant) findings."),
             click.option("--no-embed", is_flag=True, help="Skip embeddings (no semantic or topic findings)."),
-            click.option("--sample-cap", default=20_000, show_default=True,
+            click.option("--sample-cap", default=20_000, show_default=True, type=click.IntRange(min=1),
                          help="Most traces per window to embed (stratified by day)."),
             click.option("--model", "embed_model", default=None, help="Embedding model (default: bundled MiniLM)."),
-            click.option("--alpha", default=0.05, show_default=True, help="False discovery rate for significance."),
-            click.option("--seed", default=0, show_default=True, help="Seed for the randomised tests."),
+            click.option("--alpha", default=0.05, show_default=True, type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+                         help="False discovery rate for significance."),
+            click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for the randomised tests."),
         ]
     ):
         f = opt(f)
@@ -76,8 +77,8 @@ def _config(alpha, seed):
 
 
 @click.command()
-@click.option("--baseline", required=True, metavar="START..END", help="Baseline window: dates (inclusive), ISO datetimes or an ISO week.")
-@click.option("--current", required=True, metavar="START..END", help="Current window, same forms.")
+@click.option("--baseline", required=True, metavar="START..END", callback=window_callback, help="Baseline window: dates (inclusive), ISO datetimes or an ISO week.")
+@click.option("--current", required=True, metavar="START..END", callback=window_callback, help="Current window, same forms.")
 @_report_options
 @store_option
 def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model,
@@ -102,7 +103,8 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
 
 
 @click.command()
-@click.option("--week", metavar="YYYY-Www", help="ISO week to report (default: the last complete week).")
+@click.option("--week", metavar="YYYY-Www", callback=window_callback,
+              help="ISO week to report (default: the last complete week).")
 @_report_options
 @store_option
 def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model, alpha, seed,

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from tracelens.cli.common import diag, emit_json, json_option, open_store, out_console, store_option, when_option
+from tracelens.cli.common import SEED, diag, emit_json, json_option, open_store, out_console, store_option, when_option
 from tracelens.textsafe import one_line, visible
 
 
@@ -60,7 +60,7 @@ class _Progress:
 @when_option("since")
 @when_option("until", end=True)
 @click.option("--sample", "sample", type=click.IntRange(min=1), help="Only N traces per day (stratified, deterministic).")
-@click.option("--seed", default=0, show_default=True, help="Seed of --sample.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of --sample.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Texts per encoder batch [default: 64].")
 @click.option("--fields", default="prompt,response,system", show_default=True,
@@ -127,7 +127,7 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, no_prog
 @click.option("--k", "k", type=click.IntRange(min=1), help="Number of clusters (kmeans) [default: chosen by silhouette].")
 @click.option("--algorithm", type=click.Choice(["kmeans", "hdbscan"]), default="kmeans", show_default=True)
 @click.option("--refit", is_flag=True, help="Fit a new model even if one is current (cluster ids may change).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the clustering.")
 @store_option
 @json_option
 def cluster(model, since, until, k, algorithm, refit, seed, store_path, as_json):
@@ -196,7 +196,7 @@ def _cluster_table(con, rows, count_title: str) -> None:
 @model_option
 @when_option("since")
 @when_option("until", end=True)
-@click.option("--weeks", default=4, show_default=True, help="Weeks shown when no window is given.")
+@click.option("--weeks", default=4, show_default=True, type=click.IntRange(1, 520), help="Weeks shown when no window is given.")
 @click.option("--no-embed", is_flag=True, help="Do not embed prompts that have no vector (they count as unassigned).")
 @store_option
 @json_option

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from tracelens.cli.common import diag, emit_json, json_option, open_store, store_option
+from tracelens.cli.common import diag, emit_json, json_option, open_store, store_option, zone_callback
 
 
 @click.command()
@@ -19,7 +19,8 @@ from tracelens.cli.common import diag, emit_json, json_option, open_store, store
     metavar="FIELD=COLUMN",
     help="Column mapping for generic CSV/JSONL/Parquet, e.g. --map prompt=question --map response=answer.",
 )
-@click.option("--naive-tz", default="UTC", show_default=True, help="Zone for timestamps without one, or 'reject'.")
+@click.option("--naive-tz", default="UTC", show_default=True, callback=zone_callback(allow_reject=True),
+              help="Zone for timestamps without one (e.g. Europe/Paris), or 'reject'.")
 @click.option("--default-time", help="Timestamp (ISO 8601) for records that carry none; otherwise they are quarantined.")
 @click.option("--provider", help="Provider for generic formats whose records do not say.")
 @click.option(
@@ -30,7 +31,7 @@ from tracelens.cli.common import diag, emit_json, json_option, open_store, store
     help="Mask personal data and secrets in stored text: comma list of emails,phones,cards,keys.",
 )
 @click.option("--redact-regex", multiple=True, metavar="REGEX", help="Extra pattern to mask (repeatable).")
-@click.option("--batch-size", default=5000, show_default=True, help="Records per atomic commit.")
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1), help="Records per atomic commit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @store_option
 @json_option
@@ -51,6 +52,14 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     from tracelens.ingest.base import IngestOptions
     from tracelens.ingest.pipeline import ingest as run_ingest
 
+    if default_time is not None:
+        from tracelens.ingest.base import RecordError
+        from tracelens.ingest.normalize import parse_timestamp
+
+        try:
+            parse_timestamp(default_time, naive_tz)
+        except RecordError as e:
+            raise click.BadParameter(str(e), param_hint="'--default-time'") from None
     column_map = {}
     for m in maps:
         if "=" not in m:

@@ -9,6 +9,8 @@ loading the refusal detector, the Anthropic SDK or torch.
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
 
 import click
 
@@ -22,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "show": "read",
     "search": "read",
     "quarantine": "read",
+    "doctor": "doctor",
     "enrich": "enrich",
     "embed": "embed",
     "cluster": "embed",
@@ -43,14 +46,41 @@ class MissingExtraError(click.ClickException):
     exit_code = 3
 
 
+class _StderrWarnings(logging.Handler):
+    """Warnings of the core (a damaged file skipped, a journal set aside) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"warning: {record.getMessage()}", err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def _route_core_warnings() -> None:
+    logger = logging.getLogger("tracelens")
+    if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
+        handler = _StderrWarnings(logging.WARNING)
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+
+
 class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         from tracelens.extras import MissingExtra
 
+        _route_core_warnings()
         try:
             return super().invoke(ctx)
         except MissingExtra as e:
             raise MissingExtraError(str(e)) from None
+        except Exception as e:
+            # e.g. a damaged file met while reading: one line naming it and the way to repair it. A command
+            # that never imported the store cannot raise its errors, so `formats` does not pay for polars here.
+            store = sys.modules.get("tracelens.store")
+            if store is not None and isinstance(e, store.StoreError):
+                raise click.ClickException(str(e)) from None
+            raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

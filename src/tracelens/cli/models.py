@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from tracelens.cli.common import diag, emit_json, json_option, open_store, store_option
+from tracelens.cli.common import FiniteFloatRange, diag, emit_json, json_option, open_store, store_option
 from tracelens.modelcatalog import (
     ENTRY_KINDS,
     MissingKeyError,
@@ -134,7 +134,7 @@ def models_show(model_id, reported, store_path, as_json):
     show_default=True,
     help="Name of the environment variable holding the API key (the key itself is never printed or stored).",
 )
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds per request.")
+@click.option("--timeout", default=30.0, show_default=True, type=FiniteFloatRange(min=0.1), help="Seconds per request.")
 @store_option
 @json_option
 def models_refresh(base_url, api_key_env, timeout, store_path, as_json):

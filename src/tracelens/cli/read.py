@@ -7,7 +7,16 @@ import json
 import click
 import polars as pl
 
-from tracelens.cli.common import emit_json, emit_jsonl, json_option, open_store, out_console, store_option, when_option
+from tracelens.cli.common import (
+    LIMIT,
+    emit_json,
+    emit_jsonl,
+    json_option,
+    open_store,
+    out_console,
+    store_option,
+    when_option,
+)
 from tracelens.query import SearchFilters, search, stats
 from tracelens.textsafe import one_line, visible
 
@@ -108,7 +117,7 @@ def search_options(f):
             click.option("--regex", help="Regular expression over prompt, response or system prompt."),
             click.option("--stop-reason", help="Normalised or raw stop reason, e.g. max_tokens, refusal."),
             click.option("--refusals", "refusal_only", is_flag=True, help="Only traces labelled as refusals."),
-            click.option("--limit", default=50, show_default=True, type=int, help="Maximum rows (0 = no limit)."),
+            click.option("--limit", default=50, show_default=True, type=LIMIT, help="Maximum rows (0 = no limit)."),
         ]
     ):
         f = opt(f)
@@ -164,7 +173,7 @@ def search_cmd(user, session, model, app, since, until, text, regex, stop_reason
 
 
 @click.command()
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=LIMIT, help="Maximum rows (0 = no limit).")
 @store_option
 @json_option
 def quarantine(limit, store_path, as_json):

@@ -17,7 +17,17 @@ from typing import Any
 
 import click
 
-from tracelens.cli.common import diag, emit_json, is_interactive, json_option, open_store, store_option, when_option
+from tracelens.cli.common import (
+    LIMIT,
+    FiniteFloatRange,
+    diag,
+    emit_json,
+    is_interactive,
+    json_option,
+    open_store,
+    store_option,
+    when_option,
+)
 from tracelens.modelcatalog import load_catalog
 from tracelens.replay.canary import (
     CanaryError,
@@ -57,7 +67,7 @@ def send_options(f):
                 "--timeout",
                 default=120.0,
                 show_default=True,
-                type=click.FloatRange(min=0.1),
+                type=FiniteFloatRange(min=0.1),
                 help="Seconds per request.",
             ),
             click.option(
@@ -248,7 +258,7 @@ def _select_traces(store, trace_ids, user, session, model_filter, since, until, 
 @when_option("since")
 @when_option("until", end=True)
 @click.option("--text", help="Select traces whose prompt, response or system prompt contains this.")
-@click.option("--limit", default=10, show_default=True, type=int, help="Maximum traces selected by filters.")
+@click.option("--limit", default=10, show_default=True, type=LIMIT, help="Maximum traces selected by filters (0 = no limit).")
 @store_option
 @json_option
 def replay(

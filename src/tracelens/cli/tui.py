@@ -6,18 +6,18 @@ from pathlib import Path
 
 import click
 
-from tracelens.cli.common import open_store, store_option
+from tracelens.cli.common import open_store, store_option, window_callback, zone_callback
 
 
 @click.command(name="tui")
 @store_option
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, exists=True),
               help="Drift report JSON (`tracelens drift --json`) for the This-week screen, instead of computing it.")
-@click.option("--week", help="ISO week for the This-week screen, e.g. 2026-W47 (default: the last complete week).")
+@click.option("--week", callback=window_callback, help="ISO week for the This-week screen, e.g. 2026-W47 (default: the last complete week).")
 @click.option("--export-dir", type=click.Path(file_okay=False), envvar="TRACELENS_EXPORT_DIR",
               default="tracelens-exports", show_default=True,
               help="Where `c` (trace JSON) and `x` (reproduction scripts) write (or set TRACELENS_EXPORT_DIR).")
-@click.option("--tz", default="UTC", show_default=True,
+@click.option("--tz", default="UTC", show_default=True, callback=zone_callback(),
               help="Zone for typed times without one, e.g. Europe/Paris (display stays UTC).")
 @click.option("--base-url", help="Messages API base URL for replays (default: $ANTHROPIC_BASE_URL, else the API).")
 @click.option("--api-key-env", default="ANTHROPIC_API_KEY", show_default=True,
@@ -34,12 +34,6 @@ def tui(store_path, report_path, week, export_dir, tz, base_url, api_key_env):
 
     require("tui", "tracelens tui")
     store = open_store(store_path)
-    try:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(tz)
-    except (KeyError, ValueError) as e:
-        raise click.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from e
     from tracelens.tui.app import TuiConfig, make_app
 
     config = TuiConfig(tz=tz, export_dir=Path(export_dir), report_path=Path(report_path) if report_path else None,

@@ -18,6 +18,28 @@ from tracelens.ingest.base import RecordError
 
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 _YYYYMMDD = re.compile(r"^(19[9]\d|20\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")
+# C0 controls and DEL: datetime.fromisoformat stops at an embedded NUL and would accept what precedes it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def check_zone(name: str, allow_reject: bool = False) -> str:
+    """``name`` if it is a zone ``parse_timestamp`` can use ("UTC", an IANA key, or "reject" when allowed).
+
+    Raises ValueError with a user-facing message otherwise, so a misspelt zone
+    is refused up front instead of quarantining every naive timestamp.
+    """
+    if allow_reject and name == "reject":
+        return name
+    if name.upper() == "UTC":
+        return name
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError; bad keys (NUL, '..', absolute) ValueError
+        extra = ", 'UTC' or 'reject'" if allow_reject else " or 'UTC'"
+        raise ValueError(f"unknown time zone {name!r}: use an IANA zone such as Europe/Paris{extra}") from None
+    return name
 
 
 def parse_timestamp(value: Any, naive_tz: str = "UTC") -> tuple[dt.datetime, bool]:
@@ -49,6 +71,8 @@ def parse_timestamp(value: Any, naive_tz: str = "UTC") -> tuple[dt.datetime, boo
         except (OverflowError, OSError, ValueError) as e:
             raise RecordError(f"timestamp {value!r} is out of range") from e
     elif isinstance(value, str):
+        if _CONTROL.search(value):
+            raise RecordError(f"timestamp {value!r} contains control characters")
         s = value.strip()
         if s.endswith(("Z", "z")):
             s = s[:-1] + "+00:00"

@@ -22,7 +22,9 @@ per-line and per-item code, so the stored rows, quarantine rows and counts
 are the same as the serial path's. At most ``workers + 1`` chunks are in
 flight. Workers never use polars (its thread pool does not survive ``fork``).
 A chunk whose worker fails or dies is redone in this process; if that fails
-too its records are quarantined with the error as the reason. Small files
+too its records are quarantined with the error as the reason. Workers end
+when the ingest process dies, even by SIGKILL (``PR_SET_PDEATHSIG`` plus a
+parent-pid watchdog thread), so a killed ingest leaves no orphans. Small files
 (one batch), stdin, documents that are not JSONL, UTF-16 input and importers
 without ``parse_value`` take the serial path. ``TRACELENS_INGEST_WORKERS``
 (or ``workers=``) sets the number of workers; 0 disables the parallel path.
@@ -50,7 +52,7 @@ import pyarrow as pa
 
 from tracelens.hashing import prompt_hash, record_hash, system_prompt_hash, tools_hash
 from tracelens.ingest.base import FormatError, IngestOptions, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.normalize import parse_timestamp
+from tracelens.ingest.normalize import check_zone, parse_timestamp
 from tracelens.ingest.readers import (
     READ_ERRORS,
     detect_text_encoding,
@@ -297,8 +299,13 @@ def ingest(
     """Ingest ``paths`` into ``store``. Never raises for bad input; see the module docstring.
 
     ``workers``: processes for the parallel path (None: ``TRACELENS_INGEST_WORKERS``, else one per
-    available CPU up to 4; 0 or 1 CPU: serial only).
+    available CPU up to 4; 0 or 1 CPU: serial only). Raises ValueError for a ``batch_size`` below 1 or an
+    unknown ``options.naive_tz`` (the CLI refuses both as usage errors first).
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if options is not None:
+        check_zone(options.naive_tz, allow_reject=True)
     pool = _WorkerPool(default_workers() if workers is None else workers)
     try:
         return _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool)
@@ -627,8 +634,41 @@ def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException)
 _worker_redactor = None
 
 
-def _worker_init(redactor) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """Make this worker end when the ingest process that started it dies, however it dies.
+
+    A worker blocks reading the task queue, and every worker inherits the
+    queue's write end from the fork, so a SIGKILLed parent never gives it EOF:
+    without this it would wait forever. On Linux the kernel sends SIGKILL at
+    the parent's death (``PR_SET_PDEATHSIG``); everywhere a daemon thread
+    polls the parent pid as well (reparenting changes ``getppid``), which also
+    covers a parent that died before the signal was armed.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):  # no libc, or a kernel that refuses: the watchdog still runs
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCHDOG_INTERVAL)
+        os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, name="tracelens-parent-watchdog", daemon=True).start()
+
+
+_WATCHDOG_INTERVAL = 0.5  # seconds between parent checks in a worker (the fallback where PDEATHSIG is missing)
+
+
+def _worker_init(redactor, parent: int) -> None:
     global _worker_redactor
+    _exit_with_parent(parent)
     _worker_redactor = redactor
     # Ctrl-C is the parent's to handle: it stops submitting and shuts the pool down (no tracebacks from here).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -664,7 +704,7 @@ class _WorkerPool:
                 pa.array([None], pa.string())
                 self._executor = ProcessPoolExecutor(
                     self.size, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
-                    initargs=(redactor,),  # one redactor per run, the same for every file
+                    initargs=(redactor, os.getpid()),  # one redactor per run, the same for every file
                 )
             if self._started:
                 return self._executor.submit(_run_in_worker, *args)
