@@ -41,7 +41,7 @@ import signal
 import sys
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -65,6 +65,8 @@ from tracelens.ingest.registry import FORMATS, get_format, sniff_format
 from tracelens.modelcatalog import default_catalog, load_catalog
 from tracelens.modelid import first_party_id, parse_model_id, platform_id
 from tracelens.schema import FIELD_NAMES, STOP_REASONS, TRACE_SCHEMA
+from tracelens.secrets import describe as describe_scrubbed
+from tracelens.secrets import scrub_record, scrub_text
 from tracelens.store import Store, make_quarantine_row
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,9 @@ class IngestSummary:
 
 
 _EMPTY_ROW = dict.fromkeys(FIELD_NAMES)
+# Not scrubbed by finalize: _raw only feeds a quarantine row (make_quarantine_row scrubs those), and a
+# timestamp is parsed, never stored as text (one that holds anything else is quarantined).
+_NOT_SCRUBBED = frozenset({"_raw", "timestamp"})
 _FIELD_SET = frozenset(FIELD_NAMES)
 _OLDEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 _FUTURE_SLACK = dt.timedelta(days=2)
@@ -143,13 +148,25 @@ def _timestamp(value, naive_tz: str) -> tuple[dt.datetime, bool]:
 
 
 def finalize(rec: dict, source_format: str, source_file: str, options: IngestOptions, now: dt.datetime) -> dict:
-    """Fill derived columns of one importer record and validate it. Raises RecordError."""
+    """Fill derived columns of one importer record and validate it. Raises RecordError.
+
+    Secrets are removed first (``tracelens.secrets``, whatever the format and
+    options), so every stored field and every hash is computed from the
+    scrubbed record: a hash of a record that held a password would let anyone
+    holding the store test guesses of it. ``attributes.scrubbed`` counts what
+    was removed and ``redacted`` is set.
+    """
+    found: Counter = Counter()
+    rec = scrub_record(rec, found, _NOT_SCRUBBED)
     out = {**_EMPTY_ROW, **rec}
     if len(out) != len(_EMPTY_ROW):  # importer extras (source_locator, _raw, ...) are not columns
         for k in rec.keys() - _FIELD_SET:
             del out[k]
     attrs = {str(k): (v if isinstance(v, str) else str(v)) for k, v in (rec.get("attributes") or {}).items() if v is not None}
     ts_value = rec.get("timestamp")
+    if found:
+        attrs["scrubbed"] = describe_scrubbed(found)
+        out["redacted"] = True
     if ts_value is None and options.default_time:
         ts_value = options.default_time
         attrs["timestamp_source"] = "default_time"
@@ -160,7 +177,7 @@ def finalize(rec: dict, source_format: str, source_file: str, options: IngestOpt
         raise RecordError(f"timestamp {ts.isoformat()} is implausible (before 1990 or in the future)")
     out["timestamp"] = ts
     out["source_format"] = source_format
-    out["source_file"] = source_file
+    out["source_file"] = scrub_text(source_file)
     out["source_locator"] = rec.get("source_locator") or "record"
     out["ingested_at"] = now
     out["attributes"] = attrs or None
