@@ -100,6 +100,11 @@ def out_console():
     return Console(highlight=False, soft_wrap=False)
 
 
+def echo(msg: str, err: bool = False) -> None:
+    """A line on stdout (or stderr) that quotes values from the logs, shown safely."""
+    click.echo(safe(msg), err=err)
+
+
 def diag(msg: str) -> None:
     """A diagnostic line on stderr; whatever it quotes from the logs is shown safely."""
     click.echo(safe(msg), err=True)

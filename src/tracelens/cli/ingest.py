@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from tracelens.cli.common import diag, emit_json, json_option, open_store, store_option
+from tracelens.cli.common import cell, diag, emit_json, json_option, open_store, safe, store_option
 
 
 @click.command()
@@ -74,7 +74,7 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     def progress(res):
         if show_progress:
             click.echo(
-                f"\r{res.path[-50:]}: {res.read:,} read, {res.stored:,} stored, {res.quarantined:,} quarantined",
+                "\r" + safe(f"{res.path[-50:]}: {res.read:,} read, {res.stored:,} stored, {res.quarantined:,} quarantined"),
                 err=True,
                 nl=False,
             )
@@ -92,7 +92,7 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
         t = Table("file", "format", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
         for f in summary.files:
             t.add_row(
-                f.path, f.format or "-", f"{f.read:,}", f"{f.stored:,}", f"{f.duplicates:,}", f"{f.quarantined:,}",
+                cell(f.path), cell(f.format or "-"), f"{f.read:,}", f"{f.stored:,}", f"{f.duplicates:,}", f"{f.quarantined:,}",
                 f"{f.skipped:,}",
             )
         t.add_row(

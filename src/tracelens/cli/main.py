@@ -9,6 +9,7 @@ loading the refusal detector, the Anthropic SDK or torch.
 from __future__ import annotations
 
 import importlib
+import logging
 
 import click
 
@@ -46,11 +47,16 @@ class MissingExtraError(click.ClickException):
 class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         from tracelens.extras import MissingExtra
+        from tracelens.textsafe import visible
 
         try:
             return super().invoke(ctx)
         except MissingExtra as e:
             raise MissingExtraError(str(e)) from None
+        except click.ClickException as e:
+            # messages quote ids, paths and values from the logs: shown, never interpreted by the terminal
+            e.message = visible(e.message)
+            raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -89,7 +95,19 @@ def cli():
     """
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log records (warnings from the core quote paths and values) made safe for the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from tracelens.textsafe import visible
+
+        return visible(super().format(record))
+
+
 def main() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_SafeFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     cli(prog_name="tracelens")
 
 
