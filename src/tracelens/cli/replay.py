@@ -69,7 +69,7 @@ def send_options(f):
                 default=120.0,
                 show_default=True,
                 type=click.FloatRange(min=0.1),
-                help="Seconds per request.",
+                help="Total seconds per attempt: the request and the whole response (not retried when exceeded).",
             ),
             click.option(
                 "--prices", type=click.Path(dir_okay=False), help="Extra price table JSON (also $TRACELENS_PRICES)."
