@@ -329,10 +329,11 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
         options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
     enrich = default_enricher() if enricher is True else (enricher or None)
     redactor = None
-    if options.redact_kinds or options.redact_patterns:
+    if options.redact_kinds or options.redact_patterns or options.redact_fields:
         from tracelens.redact import Redactor
 
-        redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"))
+        redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"),
+                            tuple(options.redact_fields), tuple(options.phone_regions))
     summary = IngestSummary()
     walked: set[str] = set()
     files = expand_paths(paths, walked)
@@ -470,10 +471,14 @@ class _Batch:
         return _to_table(self.traces, self.quarantine, self.fmt_name, self.path)
 
 
-def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress) -> None:
+def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress,
+            redactor=None) -> None:
     if enrich is not None and tbl.num_rows:
         tbl = enrich(tbl)
     qtbl = None
+    if quarantine and redactor is not None:
+        # every quarantine row of every path (serial, workers, failed chunks) passes here once
+        quarantine = [redactor.quarantine_row(q) for q in quarantine]
     if quarantine:
         from tracelens.schema import QUARANTINE_SCHEMA
 
@@ -517,7 +522,7 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, 
                 items = None
             tbl = batch.table() if batch.traces or batch.quarantine else None
         if tbl is not None:
-            _commit(store, tbl, batch.quarantine, res, enrich, progress)
+            _commit(store, tbl, batch.quarantine, res, enrich, progress, redactor)
             batch = _Batch(fmt.name, source.path, options, now, redactor, res)
         if items is None:
             return
@@ -715,7 +720,7 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
     second = next(chunks, None)
     if second is None:  # one batch: not worth a process round trip
         if first is not None:
-            _commit_chunk(store, _local(first, args, redactor), res, enrich, progress)
+            _commit_chunk(store, _local(first, args, redactor), res, enrich, progress, redactor)
         return
     pending: deque = deque()
 
@@ -752,7 +757,7 @@ def _finish_head(store, pending: deque, pool, args, redactor, res, enrich, progr
                             args[1], chunk.first_line, type(e).__name__, e)
     if result is None:
         result = _local(chunk, args, redactor)
-    _commit_chunk(store, result, res, enrich, progress)
+    _commit_chunk(store, result, res, enrich, progress, redactor)
 
 
 def _pool_failed(pool, error: BaseException) -> None:
@@ -768,12 +773,12 @@ def _local(chunk: _Chunk, args, redactor) -> _ChunkResult:
         return _failed_chunk(chunk, args[0], args[1], e)
 
 
-def _commit_chunk(store, result: _ChunkResult, res, enrich, progress) -> None:
+def _commit_chunk(store, result: _ChunkResult, res, enrich, progress, redactor=None) -> None:
     res.read += result.read
     res.skipped += result.skipped
     res.naive_timestamps += result.naive_timestamps
     if result.traces.num_rows or result.quarantine:
-        _commit(store, result.traces, result.quarantine, res, enrich, progress)
+        _commit(store, result.traces, result.quarantine, res, enrich, progress, redactor)
 
 
 _CONVERT_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError)
