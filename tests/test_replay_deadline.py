@@ -160,3 +160,18 @@ def test_replay_command_ends_with_timeout_against_a_trickling_server(store, tmp_
         took = time.monotonic() - t0
     assert took < 6.0, took
     assert "timed out after 1s" in r.output and "Traceback" not in r.output, r.output
+
+
+def test_secrets_echoed_by_the_server_are_not_stored(tmp_path):
+    from tests.secret_corpus import shapes
+    from tracelens.replay import load_replays, write_replays
+
+    leaked = shapes()[0]  # an Anthropic key shape, generated
+    body = json.dumps({"id": "msg_1", "type": "message", "model": "claude-sonnet-4-5-20250929", "stop_reason": "end_turn",
+                       "content": [{"type": "text", "text": f"your key is {leaked.value}"}]}).encode()
+    with BadServer("plain", body=body) as server:
+        result, _ = replay_once(server, timeout=5.0)
+    assert result.ok and leaked.value in result.response_text  # the caller sees what came back...
+    write_replays(tmp_path, [result])
+    stored = json.dumps(load_replays(tmp_path).to_dicts(), default=str)
+    assert not leaked.leaks(stored) and "[secret:anthropic-key]" in stored  # ...the store does not keep it
