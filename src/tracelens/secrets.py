@@ -211,11 +211,15 @@ _FORMAT_HINT = re.compile(
     r"sk-|_live_|_test_|whsec_|AKIA|ASIA|AIza|ya29\.|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|hooks\.slack|"
     r"hf_|npm_|SG\.|eyJ"
 )
-_NAME_WORDS = ("key", "secret", "pass", "pwd", "auth", "token", "cred", "cookie", "jwt", "bearer")
-# How many identifier characters may follow the word in a key-ish name (the rules anchor most names
-# at their end: "api_key", "access_token"; "secret" and "password" may sit anywhere).
-_MAX_TAIL = {"key": 0, "secret": 80, "pass": 80, "pwd": 0, "auth": 9, "token": 0, "cred": 7, "cookie": 1, "jwt": 0,
-             "bearer": 0}
+# The word a key-ish name holds, and what may follow it inside the name (the rules anchor most names
+# at their end: "api_key", "access_token", not "max_tokens" or "keyboard"; "secret" and "password" may sit
+# anywhere). Each pattern starts with a literal, which the regex engine finds with a fast substring search.
+_END = r"(?![a-z0-9_.-])"
+_NAME_WORDS: tuple[tuple[str, re.Pattern], ...] = tuple((w, re.compile(p)) for w, p in (
+    ("key", "key" + _END), ("token", "token" + _END), ("secret", "secret"), ("pass", "pass(?:w|phrase|" + _END + ")"),
+    ("auth", "auth(?:orization)?" + _END), ("cookie", "cookies?" + _END), ("cred", "cred(?:s|entials?)?" + _END),
+    ("pwd", "pwd" + _END), ("jwt", "jwt" + _END), ("bearer", "bearer" + _END),
+))
 _AFTER_NAME_CHARS = frozenset("\"'\\:= \t")
 
 
@@ -280,19 +284,18 @@ def _format_candidate(s: str) -> bool:
 
 
 class _Scan:
-    """One pass over one text: the replacement callbacks, counting what they remove."""
+    """One pass over one text: the replacement callbacks, listing the kinds they remove."""
 
-    __slots__ = ("counts",)
+    __slots__ = ("kinds",)
 
-    def __init__(self, counts: Counter | None) -> None:
-        self.counts = counts
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
 
     def hit(self, kind: str) -> str:
-        if self.counts is not None:
-            self.counts[kind] += 1
+        self.kinds.append(kind)
         return _marker(kind)
 
-    def run(self, s: str, low: str, words: list[str], pem: bool, url: bool, auth: bool, formats: bool) -> str:
+    def run(self, s: str, low: str, words: list[re.Pattern], pem: bool, url: bool, auth: bool, formats: bool) -> str:
         """Apply the passes the prefilter (``scrub_text``) selected."""
         orig = s
         if formats or pem:
@@ -332,25 +335,19 @@ class _Scan:
             return m.group("head") + self.hit("url-param")
         return m.group(0)
 
-    def _names(self, s: str, low: str | None, words: list[str]) -> str:
+    def _names(self, s: str, low: str | None, words: list[re.Pattern]) -> str:
         """Replace the values that follow key-ish names (found from the words they contain)."""
         if low is None or len(low) != len(s):  # (earlier replacements, or a character whose lower case is longer)
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in s)
-        hits = []
-        for w in words:
-            i = low.find(w)
-            while i >= 0:
-                hits.append((i, w))
-                i = low.find(w, i + len(w))
-        hits.sort()
+        hits = sorted(m.start() for rx in words for m in rx.finditer(low))
         out: list[str] = []
         done = 0  # s[:done] has been copied to out
-        for i, w in hits:
+        for i in hits:
             if i < done:
                 continue
             b = _IDENT_RIGHT.match(s, i).end()
-            if b - i - len(w) > _MAX_TAIL[w] or (b < len(s) and s[b] not in _AFTER_NAME_CHARS):
-                continue  # e.g. "max_tokens", "keyboard": the word does not end a key-ish name
+            if b < len(s) and s[b] not in _AFTER_NAME_CHARS:
+                continue  # not followed by a separator or a quote: not a name/value pair
             a = i
             while a > 0 and i - a < 80 and s[a - 1] in _IDCHARS:
                 a -= 1
@@ -409,31 +406,67 @@ class _Scan:
         return m.start("val"), m.end("val"), False
 
 
+# Results for recent texts: logs repeat system prompts, tool definitions, model ids and app names in
+# every record. Bounded by entries and by characters held; cleared when full.
+_CACHE: dict[str, tuple[str, tuple[str, ...]]] = {}
+_CACHE_MAX_ENTRIES = 4096
+_CACHE_MAX_TEXT = 16384
+_cache_chars = 0
+
+
 def scrub_text(text: str, counts: Counter | None = None) -> str:
     """``text`` with every secret replaced by a ``[secret:KIND]`` marker; adds to ``counts`` per kind.
 
     Text without a secret is returned unchanged (the same object).
     """
-    # The prefilter, cheapest tests first: a one-character "in" is a memchr; the rest only run when they
-    # can matter. Most text (prose, ids, model names) leaves here.
+    global _cache_chars
     n = len(text)
     if n < 8:  # shorter than any secret this module recognises
         return text
+    cacheable = 24 <= n <= _CACHE_MAX_TEXT  # (shorter ones are mostly unique ids, cheap to scan anyway)
+    hit = _CACHE.get(text) if cacheable else None
+    if hit is None:
+        out, kinds = _scrub(text, n)
+        if cacheable:
+            if len(_CACHE) >= _CACHE_MAX_ENTRIES or _cache_chars > 4_000_000:
+                _CACHE.clear()
+                _cache_chars = 0
+            _CACHE[text] = (out, kinds)
+            _cache_chars += n
+    else:
+        out, kinds = hit
+    if kinds and counts is not None:
+        counts.update(kinds)
+    return out
+
+
+_NONE: tuple[str, ...] = ()
+
+
+def _scrub(text: str, n: int) -> tuple[str, tuple[str, ...]]:
+    # The prefilter, cheapest tests first: a one-character "in" is a memchr; the rest only run when they
+    # can matter. Most text (prose, ids, model names) leaves here.
     seps = ":" in text or "=" in text or '",' in text or '", ' in text  # (the last two: ["authorization", "…"])
     if n < 16 and not seps:
-        return text  # too short for a known format, and no name/value pair
+        return text, _NONE  # too short for a known format, and no name/value pair
     pem = n > 40 and "-----BEGIN" in text
     formats = n >= 16 and (_FORMAT_HINT.search(text) is not None if n < 64 else _format_candidate(text))
-    words: list[str] = []
+    words: list[re.Pattern] = []
     low = ""
+    auth = False
     if seps:
         low = text.lower()
-        words = [w for w in _NAME_WORDS if w in low]
+        for w, rx in _NAME_WORDS:
+            if w in low and rx.search(low):  # ("in" first: cheaper than a regex call on short text)
+                words.append(rx)
+                auth = auth or w == "bearer"
+        auth = auth or "basic" in low
     url = seps and "://" in text
-    auth = seps and ("bearer" in words or "basic" in low)
     if not (words or pem or url or auth or formats):
-        return text
-    return _Scan(counts).run(text, low, words, pem, url, auth, formats)
+        return text, _NONE
+    scan = _Scan()
+    out = scan.run(text, low, words, pem, url, auth, formats)
+    return out, tuple(scan.kinds)
 
 
 def _kind_of(name: str) -> str | None:
@@ -442,7 +475,10 @@ def _kind_of(name: str) -> str | None:
 
 
 def scrub_value(value: Any, counts: Counter | None = None, name: str | None = None) -> Any:
-    """``value`` (str, dict, list, tuple or anything else) with secrets removed; containers are copied.
+    """``value`` (str, dict, list, tuple or anything else) with secrets removed.
+
+    Copy on write: a container in which nothing changed is returned as it is;
+    one that changed is a new container (the input is never modified).
 
     ``name`` is the field the value sits under: under a key-ish name every
     non-empty string or number becomes a marker; dicts below it are still
@@ -464,7 +500,10 @@ def scrub_value(value: Any, counts: Counter | None = None, name: str | None = No
                 and _kind_of(value[0]) is not None):
             out_pair = [value[0], _mask(value[1], _kind_of(value[0]), counts)]
             return out_pair if t is list else tuple(out_pair)
-        items = [scrub_value(v, counts, name if kind is not None else None) for v in value]
+        inner = name if kind is not None else None
+        items = [scrub_value(v, counts, inner) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
         return items if t is list else tuple(items)
     if kind is not None and (t is int or t is float):
         if counts is not None:
@@ -477,36 +516,44 @@ def _scrub_dict(value: dict, counts: Counter | None) -> dict:
     # OpenAI logprob entries {"token": "Hello", "logprob": -0.1}: the token is model output
     logprob = "logprob" in value
     pair_kind = _pair_name_kind(value)
-    out = {}
+    out = None
     for k, v in value.items():
-        if v is None or v == "":
-            out[k] = v
-        elif pair_kind is not None and k == "value":
-            out[k] = _mask(v, pair_kind, counts)
-        elif logprob and k == "token":
-            out[k] = v
+        if v is None or v == "" or (logprob and k == "token"):
+            continue
+        if pair_kind is not None and k == "value":
+            new = _mask(v, pair_kind, counts)
         else:
-            out[k] = scrub_value(v, counts, k if type(k) is str else None)
-    return out
+            new = scrub_value(v, counts, k if type(k) is str else None)
+        if new is not v:
+            if out is None:
+                out = dict(value)
+            out[k] = new
+    return value if out is None else out
 
 
 def scrub_record(rec: dict, counts: Counter | None = None, skip: frozenset[str] = frozenset()) -> dict:
-    """A copy of an importer record (flat fields, nested messages/attributes) with secrets removed.
+    """An importer record (flat fields, nested messages/attributes) with secrets removed (copy on write).
 
     Its own field names are the trace schema's, none of them key-ish, so only
     nested keys (``attributes``, metadata, tool arguments) are judged by name.
-    Fields named in ``skip`` are copied as they are.
+    Fields named in ``skip`` are left as they are.
     """
-    out = {}
+    out = None
     for k, v in rec.items():
         t = type(v)
         if t is str:
-            out[k] = v if k in skip else scrub_text(v, counts)
+            if len(v) < 8 or k in skip:
+                continue
+            new = scrub_text(v, counts)
         elif (t is dict or t is list) and k not in skip:
-            out[k] = scrub_value(v, counts)
+            new = scrub_value(v, counts)
         else:
-            out[k] = v
-    return out
+            continue
+        if new is not v:
+            if out is None:
+                out = dict(rec)
+            out[k] = new
+    return rec if out is None else out
 
 
 def _pair_name_kind(d: dict) -> str | None:
