@@ -268,12 +268,13 @@ def monkeypatch_module():
 
 def test_secrets_already_in_a_store_are_scrubbed_on_output(legacy_store):
     from tracelens.store import Store
+    from tracelens.tui_core import trace_json
 
-    ids = Store(legacy_store).scan().collect()["trace_id"].to_list()
+    store = Store(legacy_store)
+    ids = store.scan().collect()["trace_id"].to_list()
     _assert_no_secret("CLI output over an old store", _all_output(legacy_store, ids))
-
-
-pytestmark_tui = pytest.mark.anyio
+    # what the TUI's "c" copies and exports
+    _assert_no_secret("trace JSON", "\n".join(trace_json(store.get(i)) for i in ids))
 
 
 @pytest.fixture
