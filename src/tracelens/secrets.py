@@ -51,9 +51,13 @@ hashes, UUIDs, dates, order ids, ordinary words ("token count", "max_tokens",
 pagination tokens (``next_token``) and Anthropic thinking ``signature``
 fields (needed to replay a conversation; they are not credentials).
 
-Cost: a substring prefilter over the lower-cased text decides whether any
-regex runs at all; ordinary prose pays one ``str.lower`` and a few
-``in`` tests.
+Cost: a prefilter decides which passes run at all. Separators are looked
+for with one-character ``in`` tests (memchr); known formats only when a
+translated copy of the text holds a run of 16+ token characters carrying a
+format's prefix; name rules only when a literal-prefixed search finds a word
+that can end a key-ish name (``key``, ``token``, ``secret``, ``pass``, ...).
+Results for recent texts are cached (logs repeat system prompts and ids).
+About 30 us of CPU per ~1.2 KB record on the ingest benchmark.
 """
 
 from __future__ import annotations
@@ -63,8 +67,6 @@ import binascii
 import re
 from collections import Counter
 from typing import Any
-
-MARKER_PREFIX = "[secret:"
 
 # Every marker this module writes, for docs and tests.
 KINDS = (
