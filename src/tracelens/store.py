@@ -938,8 +938,17 @@ class BatchOutcome:
 
 
 def make_quarantine_row(source_format: str | None, source_file: str, locator: str, reason: str, raw: str | None) -> dict:
-    """A quarantine row; its id is stable so re-ingesting a bad file adds nothing new."""
+    """A quarantine row; its id is stable so re-ingesting a bad file adds nothing new.
+
+    Every quarantine row is built here, so this is where its text is scrubbed
+    of secrets (``tracelens.secrets``): raw records are whatever the input held.
+    """
     import hashlib
+
+    from tracelens.secrets import scrub_text
+
+    source_file, locator, reason = scrub_text(source_file), scrub_text(locator), scrub_text(reason)
+    raw = scrub_text(raw) if raw else raw
 
     h = hashlib.sha256()
     for part in (source_format or "", source_file, locator, reason, raw or ""):

@@ -477,8 +477,10 @@ def trace_jsonable(row: dict) -> dict:
 
 
 def trace_json(row: dict) -> str:
-    """The trace as pretty JSON text (what ``c`` copies)."""
-    return json.dumps(trace_jsonable(row), indent=2, ensure_ascii=False, default=str)
+    """The trace as pretty JSON text (what ``c`` copies); secrets a store from before the scrubber holds are removed."""
+    from tracelens.secrets import scrub_value
+
+    return json.dumps(scrub_value(trace_jsonable(row)), indent=2, ensure_ascii=False, default=str)
 
 
 # --------------------------------------------------------------------------- refusal explanation

@@ -1,6 +1,11 @@
 """Options and output helpers shared by every CLI command group.
 
 stdout carries data (tables, JSON); stderr carries diagnostics and progress.
+Nothing from the logs reaches the terminal raw: every printed value goes
+through ``tracelens.textsafe`` (``safe`` for plain lines and ``diag``,
+``cell`` for Rich tables, ``markup`` where Rich parses a string, and
+``emit_json``/``emit_jsonl``, which also remove secrets from values while
+keeping the JSON valid). ``LazyGroup`` makes error messages visible too.
 ``--json`` is offered by every command that emits data, via ``json_option``.
 Exit codes: 0 success, 1 a finding/condition the command reports as failure
 (e.g. drift alerts, ingest errors, a damaged store), 2 usage errors (click's
@@ -25,7 +30,9 @@ from typing import Any
 import click
 
 from tracelens.query import parse_when
+from tracelens.secrets import scrub_value
 from tracelens.store import DEFAULT_STORE, STORE_ENV, Store, StoreError
+from tracelens.textsafe import json_text, visible
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -100,19 +107,36 @@ def _default(o: Any) -> Any:
     if isinstance(o, dt.datetime | dt.date):
         return o.isoformat()
     if hasattr(o, "to_dict"):
-        return o.to_dict()
+        return scrub_value(o.to_dict())
     if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
+        return scrub_value(o.tolist())
+    return scrub_value(str(o))
+
+
+def json_dumps(obj: Any, **kw: Any) -> str:
+    """JSON text for stdout: secrets removed from values, terminal-active characters escaped (still valid JSON)."""
+    return json_text(json.dumps(scrub_value(obj), ensure_ascii=False, default=_default, **kw))
 
 
 def emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=_default))
+    click.echo(json_dumps(obj, indent=2))
 
 
 def emit_jsonl(rows: list[dict]) -> None:
     for r in rows:
-        click.echo(json.dumps(r, ensure_ascii=False, default=_default))
+        click.echo(json_dumps(r))
+
+
+def safe(value: Any) -> str:
+    """A value from the logs (or a path, an id, an error) as text that is safe to print."""
+    return visible(value if isinstance(value, str) else str(value))
+
+
+def cell(value: Any):
+    """A Rich table cell that shows ``value`` literally (no markup, no escape sequences)."""
+    from rich.text import Text
+
+    return Text("" if value is None else safe(value))
 
 
 def err_console():
@@ -127,8 +151,14 @@ def out_console():
     return Console(highlight=False, soft_wrap=False)
 
 
+def echo(msg: str, err: bool = False) -> None:
+    """A line on stdout (or stderr) that quotes values from the logs, shown safely."""
+    click.echo(safe(msg), err=err)
+
+
 def diag(msg: str) -> None:
-    click.echo(msg, err=True)
+    """A diagnostic line on stderr; whatever it quotes from the logs is shown safely."""
+    click.echo(safe(msg), err=True)
 
 
 def when_option(name: str, end: bool = False) -> Callable:

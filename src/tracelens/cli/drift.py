@@ -11,7 +11,17 @@ from pathlib import Path
 
 import click
 
-from tracelens.cli.common import SEED, FiniteFloatRange, diag, open_store, store_option, window_callback
+from tracelens.cli.common import (
+    SEED,
+    FiniteFloatRange,
+    diag,
+    open_store,
+    safe,
+    store_option,
+    window_callback,
+)
+from tracelens.secrets import scrub_text
+from tracelens.textsafe import json_text
 
 
 def _report_options(f):
@@ -56,16 +66,18 @@ def _emit(report, fmt, as_json, output, html_path, fail_on, show_info) -> None:
         if not has_extra("charts"):
             diag(CHARTS_SKIPPED)
     if output:
-        Path(output).write_text(render(report, fmt, show_info=show_info))
+        Path(output).write_text(scrub_text(render(report, fmt, show_info=show_info)))
         diag(f"report written to {output}")
     elif fmt == "terminal":
         from rich.console import Console
 
         render_terminal(report, Console(highlight=False), show_info=show_info)
     else:
-        click.echo(render(report, fmt, show_info=show_info), nl=False)
+        text = render(report, fmt, show_info=show_info)
+        # JSON stays the same document (escapes only); Markdown and HTML show control characters visibly
+        click.echo(json_text(scrub_text(text)) if fmt == "json" else safe(text), nl=False)
     if html_path:
-        Path(html_path).write_text(render_html(report))
+        Path(html_path).write_text(scrub_text(render_html(report)))
         diag(f"HTML report written to {html_path}")
     sys.exit(exit_code(report, fail_on))
 

@@ -7,7 +7,18 @@ import time
 
 import click
 
-from tracelens.cli.common import SEED, diag, emit_json, json_option, open_store, out_console, store_option, when_option
+from tracelens.cli.common import (
+    SEED,
+    cell,
+    diag,
+    echo,
+    emit_json,
+    json_option,
+    open_store,
+    out_console,
+    store_option,
+    when_option,
+)
 from tracelens.textsafe import one_line, visible
 
 
@@ -114,7 +125,7 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, no_prog
         return
     rate = f", {res.texts_per_s:,.0f} texts/s" if res.texts_per_s else ""
     skipped = f"{res.skipped_days:,} day(s) already complete; " if res.skipped_days else ""
-    click.echo(
+    echo(
         f"{res.model_id}: {res.traces:,} traces; {skipped}{res.texts:,} texts read, {res.distinct:,} distinct, "
         f"{res.already:,} already embedded; {res.embedded:,} embedded now{rate} ({res.seconds:.1f} s)"
     )
@@ -158,10 +169,10 @@ def cluster(model, since, until, k, algorithm, refit, seed, store_path, as_json)
         return
     con = out_console()
     verb = "fitted" if fitted else "reused"
-    con.print(f"{verb} {cm.id}: {cm.algorithm}, k={cm.k}, {cm.n_fit:,} distinct prompts "
-              f"({cm.window_since} .. {cm.window_until}); k selection: {cm.k_selection.get('method')}")
-    con.print(f"assigned {counts['distinct_prompts']:,} distinct prompts of {counts['traces']:,} traces "
-              f"({counts['newly_assigned']:,} new)")
+    con.print(cell(f"{verb} {cm.id}: {cm.algorithm}, k={cm.k}, {cm.n_fit:,} distinct prompts "
+                   f"({cm.window_since} .. {cm.window_until}); k selection: {cm.k_selection.get('method')}"))
+    con.print(cell(f"assigned {counts['distinct_prompts']:,} distinct prompts of {counts['traces']:,} traces "
+                   f"({counts['newly_assigned']:,} new)"))
     _cluster_table(con, [(c.cluster_id, c.label, c.traces, c.examples) for c in cm.clusters], "traces in window")
 
 
@@ -218,8 +229,8 @@ def clusters_cmd(model, since, until, weeks, no_embed, store_path, as_json):
     from rich.text import Text
 
     con = out_console()
-    con.print(f"cluster model {s.cluster_model_id} ({s.algorithm}, k={s.k}, {s.embedding_model_id}); "
-              "per week (starting Monday): traces and refusal rate")
+    con.print(cell(f"cluster model {s.cluster_model_id} ({s.algorithm}, k={s.k}, {s.embedding_model_id}); "
+                   "per week (starting Monday): traces and refusal rate"))
     # fixed widths: rich would otherwise collapse whole columns on a narrow terminal
     cells = {c.cluster_id: [f"{w.traces:,} {'-' if w.refusal_rate is None else f'{w.refusal_rate:.0%}'}"
                             for w in c.weeks] for c in s.clusters}
@@ -291,7 +302,7 @@ def similar(like, text, field, k, all_copies, model, since, until, store_path, a
 
         t = Table("score", "time (UTC)", "trace", "copies", field, box=None)
         for h in rows:
-            t.add_row(f"{h['score']:.3f}", f"{h['timestamp']:%Y-%m-%d %H:%M}", Text(h["trace_id"][:20]),
+            t.add_row(f"{h['score']:.3f}", f"{h['timestamp']:%Y-%m-%d %H:%M}", cell(h["trace_id"][:20]),
                       str(h["copies"]), Text(one_line(h["text"], 70)))
         out_console().print(t)
     if r.missing:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from tracelens.cli.common import diag, emit_json, json_option, open_store, store_option, when_option
+from tracelens.cli.common import diag, echo, emit_json, json_option, open_store, store_option, when_option
 
 
 @click.command()
@@ -39,7 +39,7 @@ def enrich(refusal, force, since, until, store_path, as_json):
     if as_json:
         emit_json(res.to_dict())
     else:
-        click.echo(
+        echo(
             f"{res.partitions_rewritten} of {res.partitions_total} partitions rewritten ({res.rows_rewritten:,} rows, "
             f"{res.changed_labels:,} labels changed) with detector {res.detector_version}"
         )

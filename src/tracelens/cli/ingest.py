@@ -6,7 +6,16 @@ import sys
 
 import click
 
-from tracelens.cli.common import diag, emit_json, json_option, open_store, store_option, zone_callback
+from tracelens.cli.common import (
+    cell,
+    diag,
+    emit_json,
+    json_option,
+    open_store,
+    safe,
+    store_option,
+    zone_callback,
+)
 
 
 @click.command()
@@ -31,11 +40,28 @@ from tracelens.cli.common import diag, emit_json, json_option, open_store, store
     help="Mask personal data and secrets in stored text: comma list of emails,phones,cards,keys.",
 )
 @click.option("--redact-regex", multiple=True, metavar="REGEX", help="Extra pattern to mask (repeatable).")
+@click.option(
+    "--redact-fields",
+    default="",
+    metavar="FIELDS",
+    help="Replace these id columns by keyed tokens (grouping still works): comma list of "
+    "user_id,session_id,app,request_id.",
+)
+@click.option(
+    "--phone-region",
+    "phone_regions",
+    multiple=True,
+    default=("US",),
+    show_default=True,
+    metavar="CC",
+    help="Region whose national phone numbers --redact phones recognises (repeatable; international ones always).",
+)
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1), help="Records per atomic commit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @store_option
 @json_option
-def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, redact_regex, batch_size, no_progress, store_path, as_json):
+def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, redact_regex, redact_fields,
+           phone_regions, batch_size, no_progress, store_path, as_json):
     """Read log files into the store.
 
     PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
@@ -66,24 +92,27 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
             raise click.BadParameter(f"--map expects FIELD=COLUMN, got {m!r}")
         k, v = m.split("=", 1)
         column_map[k.strip()] = v.strip()
-    store = open_store(store_path, create=True)
     kinds = tuple(k.strip() for k in redact.split(",") if k.strip())
+    fields = tuple(k.strip() for k in redact_fields.split(",") if k.strip())
     try:
         from tracelens.redact import Redactor
 
-        Redactor(kinds, tuple(redact_regex))  # validate before touching the store
+        # validate before touching the store
+        Redactor(kinds, tuple(redact_regex), fields=fields, phone_regions=tuple(phone_regions))
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
+    store = open_store(store_path, create=True)
     options = IngestOptions(
         column_map=column_map, naive_tz=naive_tz, default_time=default_time, provider=provider,
-        redact_kinds=kinds, redact_patterns=tuple(redact_regex),
+        redact_kinds=kinds, redact_patterns=tuple(redact_regex), redact_fields=fields,
+        phone_regions=tuple(r.upper() for r in phone_regions),
     )
     show_progress = not no_progress and sys.stderr.isatty()
 
     def progress(res):
         if show_progress:
             click.echo(
-                f"\r{res.path[-50:]}: {res.read:,} read, {res.stored:,} stored, {res.quarantined:,} quarantined",
+                "\r" + safe(f"{res.path[-50:]}: {res.read:,} read, {res.stored:,} stored, {res.quarantined:,} quarantined"),
                 err=True,
                 nl=False,
             )
@@ -101,7 +130,7 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
         t = Table("file", "format", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
         for f in summary.files:
             t.add_row(
-                f.path, f.format or "-", f"{f.read:,}", f"{f.stored:,}", f"{f.duplicates:,}", f"{f.quarantined:,}",
+                cell(f.path), cell(f.format or "-"), f"{f.read:,}", f"{f.stored:,}", f"{f.duplicates:,}", f"{f.quarantined:,}",
                 f"{f.skipped:,}",
             )
         t.add_row(

@@ -68,18 +68,23 @@ def _route_core_warnings() -> None:
 class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         from tracelens.extras import MissingExtra
+        from tracelens.textsafe import visible
 
         _route_core_warnings()
         try:
             return super().invoke(ctx)
         except MissingExtra as e:
             raise MissingExtraError(str(e)) from None
+        except click.ClickException as e:
+            # messages quote ids, paths and values from the logs: shown, never interpreted by the terminal
+            e.message = visible(e.message)
+            raise
         except Exception as e:
             # e.g. a damaged file met while reading: one line naming it and the way to repair it. A command
             # that never imported the store cannot raise its errors, so `formats` does not pay for polars here.
             store = sys.modules.get("tracelens.store")
             if store is not None and isinstance(e, store.StoreError):
-                raise click.ClickException(str(e)) from None
+                raise click.ClickException(visible(str(e))) from None
             raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -119,7 +124,19 @@ def cli():
     """
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log records (warnings from the core quote paths and values) made safe for the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from tracelens.textsafe import visible
+
+        return visible(super().format(record))
+
+
 def main() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_SafeFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     cli(prog_name="tracelens")
 
 

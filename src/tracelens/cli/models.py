@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import click
 
-from tracelens.cli.common import FiniteFloatRange, diag, emit_json, json_option, open_store, store_option
+from tracelens.cli.common import (
+    FiniteFloatRange,
+    diag,
+    echo,
+    emit_json,
+    json_option,
+    open_store,
+    store_option,
+)
 from tracelens.modelcatalog import (
     ENTRY_KINDS,
     MissingKeyError,
@@ -93,7 +101,7 @@ def models(ctx, provider, kind, store_path, as_json):
         ))  # fmt: skip
     widths = [max(len(visible(str(row[i]))) for row in table) for i in range(len(header))]
     for row in table:
-        click.echo("  ".join(visible(str(v)).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(visible(str(v)).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 @models.command("show")
@@ -118,12 +126,12 @@ def models_show(model_id, reported, store_path, as_json):
         emit_json(c.to_dict())
         return
     pinned = "pinned" if c.pinned else "not pinned"
-    click.echo(f"{visible(c.model)}: {c.kind} ({pinned}; decided by the {c.source})")
-    click.echo(f"  why: {visible(c.reason)}")
-    click.echo(f"  provider: {c.provider or '-'}  family: {visible(c.family or '-')}")
+    echo(f"{visible(c.model)}: {c.kind} ({pinned}; decided by the {c.source})")
+    echo(f"  why: {visible(c.reason)}")
+    echo(f"  provider: {c.provider or '-'}  family: {visible(c.family or '-')}")
     if c.resolves_to:
-        click.echo(f"  resolves to: {', '.join(c.resolves_to)}")
-    click.echo(f"  released: {_d(c.released)}  deprecated: {_d(c.deprecated)}  retired: {_d(c.retired)}")
+        echo(f"  resolves to: {', '.join(c.resolves_to)}")
+    echo(f"  released: {_d(c.released)}  deprecated: {_d(c.deprecated)}  retired: {_d(c.retired)}")
 
 
 @models.command("refresh")
@@ -158,13 +166,13 @@ def models_refresh(base_url, api_key_env, timeout, store_path, as_json):
     if as_json:
         emit_json(result.to_dict())
         return
-    click.echo(f"{len(result.listed)} model(s) listed by {result.base_url} at {result.fetched_at}")
+    echo(f"{len(result.listed)} model(s) listed by {result.base_url} at {result.fetched_at}")
     for alias, target in sorted(result.aliases.items()):
-        click.echo(f"  {alias} -> {target}")
+        echo(f"  {alias} -> {target}")
     for m in result.fixed:
-        click.echo(f"  {m}: a model in its own right (fixed)")
+        echo(f"  {m}: a model in its own right (fixed)")
     if result.not_found:
-        click.echo(f"  unknown to the API (retired or never served): {', '.join(result.not_found)}")
+        echo(f"  unknown to the API (retired or never served): {', '.join(result.not_found)}")
     diag(f"saved to {result.path}")
 
 

@@ -9,6 +9,8 @@ import polars as pl
 
 from tracelens.cli.common import (
     LIMIT,
+    cell,
+    echo,
     emit_json,
     emit_jsonl,
     json_option,
@@ -37,20 +39,20 @@ def stats_cmd(store_path, as_json):
     con.print(f"{s.traces:,} traces ({span}), {s.quarantined:,} quarantined")
     t = Table("date", "traces", "refusals", box=None, title="per day")
     for d, n, r in s.per_day:
-        t.add_row(d, f"{n:,}", f"{r:,}")
+        t.add_row(cell(d), f"{n:,}", f"{r:,}")
     con.print(t)
     t = Table("model requested", "model returned", "traces", box=None, title="per model")
     for a, b, n in s.per_model:
-        t.add_row(visible(a) or "-", visible(b) or "-", f"{n:,}")
+        t.add_row(cell(a or "-"), cell(b or "-"), f"{n:,}")
     con.print(t)
     t = Table("source format", "traces", box=None, title="per source format")
     for a, n in s.per_format:
-        t.add_row(a, f"{n:,}")
+        t.add_row(cell(a), f"{n:,}")
     con.print(t)
     if s.quarantine_reasons:
         t = Table("quarantine reason", "records", box=None, title="quarantine")
         for a, n in s.quarantine_reasons[:15]:
-            t.add_row(visible(a), f"{n:,}")
+            t.add_row(cell(a), f"{n:,}")
         con.print(t)
 
 
@@ -71,7 +73,7 @@ def show(trace_id, store_path, as_json):
     """Show one whole trace (an unambiguous id prefix is enough)."""
     row = open_store(store_path).get(trace_id)
     if row is None:
-        raise click.ClickException(f"no trace {trace_id!r} in {store_path}")
+        raise click.ClickException(f"no trace {trace_id!r} in {store_path}")  # (made visible by the group)
     row = trace_to_jsonable(row)
     if as_json:
         emit_json(row)
@@ -97,7 +99,7 @@ def show(trace_id, store_path, as_json):
         body = visible(m.get("text") or "")
         for c in m.get("tool_calls") or []:
             body += f"\n[tool call] {visible(c.get('name') or '')}({visible(c.get('arguments') or '')})"
-        con.print(Panel(Text(body), title=m.get("role") or "?"))
+        con.print(Panel(Text(body), title=Text(visible(m.get("role")) or "?")))
     resp = visible(row.get("response_text") or "")
     for c in row.get("tool_calls") or []:
         resp += f"\n[tool call] {visible(c.get('name') or '')}({visible(c.get('arguments') or '')})"
@@ -164,8 +166,8 @@ def search_cmd(user, session, model, app, since, until, text, regex, stop_reason
     for r in rows:
         model_ret = (r["model_returned"] or r["model_requested"] or "-") + (" (alias)" if r["model_is_alias"] else "")
         t.add_row(
-            f"{r['timestamp']:%Y-%m-%d %H:%M:%S}", Text(r["trace_id"][:20]), Text(visible(r["user_id"] or "-")),
-            Text(visible(model_ret)), r["refusal"] or "-", Text(one_line(r["prompt_text"], 40)),
+            f"{r['timestamp']:%Y-%m-%d %H:%M:%S}", cell(r["trace_id"][:20]), cell(r["user_id"] or "-"),
+            cell(model_ret), cell(r["refusal"] or "-"), Text(one_line(r["prompt_text"], 40)),
             Text(one_line(r["response_text"], 40)),
         )
     out_console().print(t)
@@ -184,7 +186,7 @@ def quarantine(limit, store_path, as_json):
         emit_json(rows)
         return
     for r in rows:
-        click.echo(f"{visible(r['source_file'])}:{r['source_locator']}: {visible(r['reason'])}")
+        echo(f"{r['source_file']}:{r['source_locator']}: {r['reason']}")
     if not rows:
         click.echo("quarantine is empty", err=True)
 

@@ -9,11 +9,11 @@ go to stderr. Exit status 2 on bad input (missing column, unreadable file).
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import click
 
+from tracelens.cli.common import echo, emit_json
 from tracelens.enrich.evaluate import BASELINES, EvalReport, EvalResult, Miss, evaluate_file
 
 
@@ -105,15 +105,15 @@ def eval_refusal(
         )
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(
+    echo(
         f"scored {report.rows - report.skipped} rows in {report.detector.seconds:.2f}s"
         + (f" ({report.skipped} skipped: label not mapped)" if report.skipped else ""),
         err=True,
     )
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        emit_json(report.to_dict())
     else:
-        click.echo(render_report(report, worst))
+        echo(render_report(report, worst))
 
 
 commands = [eval_refusal]

@@ -20,7 +20,9 @@ import click
 from tracelens.cli.common import (
     LIMIT,
     FiniteFloatRange,
+    cell,
     diag,
+    echo,
     emit_json,
     is_interactive,
     json_option,
@@ -43,7 +45,8 @@ from tracelens.replay.pricing import PriceError, load_prices
 from tracelens.replay.request import ReplayError, ReplayPlan, build_plan
 from tracelens.replay.storage import write_replays
 from tracelens.replay.verdict import Verdict, compute_verdict
-from tracelens.textsafe import one_line, visible
+from tracelens.secrets import scrub_text
+from tracelens.textsafe import json_text, one_line, visible
 
 _PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "tool_choice", "thinking", "metadata")
 
@@ -68,7 +71,7 @@ def send_options(f):
                 default=120.0,
                 show_default=True,
                 type=FiniteFloatRange(min=0.1),
-                help="Seconds per request.",
+                help="Total seconds per attempt: the request and the whole response (not retried when exceeded).",
             ),
             click.option(
                 "--prices", type=click.Path(dir_okay=False), help="Extra price table JSON (also $TRACELENS_PRICES)."
@@ -137,8 +140,9 @@ def _dry_run(plans: list[ReplayPlan], as_json: bool) -> None:
         emit_json({"dry_run": True, "plans": [p.to_dict() for p in plans]})
         return
     for p in plans:
-        # The exact bytes that would be POSTed, one body per line.
-        click.echo(p.body.decode("utf-8"))
+        # The exact bytes that would be POSTed, one body per line (a secret in a store written before
+        # the scrubber, and characters a terminal acts on, are escaped: still the same JSON document).
+        click.echo(json_text(scrub_text(p.body.decode("utf-8"))))
 
 
 def _client(base_url, api_key_env, concurrency, timeout) -> ReplayClient:
@@ -169,10 +173,10 @@ def _render_verdicts(verdicts: list[Verdict]) -> None:
         sim += "/" + ("-" if v.replay_similarity is None else f"{v.replay_similarity:.2f}")
         t.add_row(
             Text(visible(v.trace_id)),
-            Text(v.verdict + ("*" if v.descriptive and v.verdict != "inconclusive" else "")),
+            cell(v.verdict + ("*" if v.descriptive and v.verdict != "inconclusive" else "")),
             f"{v.n_replays}/{v.n_errors}",
             "-" if v.exact_match_rate is None else f"{v.exact_match_rate:.0%}",
-            Text(f"{v.original_refusal}→{refusals}"),
+            cell(f"{v.original_refusal}→{refusals}"),
             "-" if v.length_ratio is None else f"{v.length_ratio:.2f}",
             sim,
             "-" if v.p_value is None else f"{v.p_value:.3f}",
@@ -357,7 +361,7 @@ def canary_add(name, trace_ids, n, description, store_path, as_json):
     if as_json:
         emit_json(c.to_dict())
     else:
-        click.echo(f"{c.name}: {len(c.trace_ids)} trace(s), n={c.n}")
+        echo(f"{c.name}: {len(c.trace_ids)} trace(s), n={c.n}")
 
 
 @canary.command("list")
@@ -387,7 +391,7 @@ def canary_list(store_path, as_json):
         return
     for r in rows:
         last = f", last run {r['last_run_id']} at {r['last_run_at']}" if r["runs"] else ""
-        click.echo(f"{r['name']}: {r['traces']} trace(s), n={r['n']}, {r['runs']} run(s){last}")
+        echo(f"{r['name']}: {r['traces']} trace(s), n={r['n']}, {r['runs']} run(s){last}")
 
 
 @canary.command("run")
@@ -442,7 +446,7 @@ def canary_run(
             }
         )
     else:
-        click.echo(f"canary {name} run {run.run_id}: {len(run.results)} replay(s)")
+        echo(f"canary {name} run {run.run_id}: {len(run.results)} replay(s)")
         _render_verdicts(run.verdicts)
         _render_comparison(comparison)
     _exit(run.results, run.interrupted)
@@ -452,7 +456,7 @@ def _render_comparison(comparison: Any) -> None:
     if comparison is None:
         diag("no previous run to compare with")
         return
-    click.echo(f"compared with run {comparison.previous_run_id}: {len(comparison.changed)} prompt(s) changed")
+    echo(f"compared with run {comparison.previous_run_id}: {len(comparison.changed)} prompt(s) changed")
     for p in comparison.prompts:
         flag = "CHANGED" if p.changed else "same"
         sim = "-" if p.similarity_cross is None else f"{p.similarity_cross:.2f}"
@@ -462,9 +466,9 @@ def _render_comparison(comparison: Any) -> None:
             if p.refusal_rate_current is None or p.refusal_rate_previous is None
             else (f"{p.refusal_rate_previous:.0%}→{p.refusal_rate_current:.0%}")
         )
-        click.echo(f"  {p.trace_id}  {flag}  refusals {rr}  cross-sim {sim}  len ratio {lr}")
+        echo(f"  {p.trace_id}  {flag}  refusals {rr}  cross-sim {sim}  len ratio {lr}")
         for r in p.reasons:
-            click.echo(f"    {visible(r)}")
+            echo(f"    {visible(r)}")
 
 
 @canary.command("compare")

@@ -138,15 +138,17 @@ def read_labelled(path: str | Path) -> pl.DataFrame:
     """Read a CSV, TSV, JSON array or JSONL file into a frame of strings where possible."""
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return pl.read_ndjson(p, infer_schema_length=None)
     if suffix == ".json":
         data = json.loads(p.read_text(encoding="utf-8"))
         return pl.DataFrame(data, infer_schema_length=None)
-    if suffix == ".parquet":
-        return pl.read_parquet(p)
-    sep = "\t" if suffix == ".tsv" else ","
-    return pl.read_csv(p, separator=sep, infer_schema_length=0)
+    # read from an open file: polars would take "[" or "*" in a path for a glob pattern
+    with p.open("rb") as fh:
+        if suffix in (".jsonl", ".ndjson"):
+            return pl.read_ndjson(fh, infer_schema_length=None)
+        if suffix == ".parquet":
+            return pl.read_parquet(fh)
+        sep = "\t" if suffix == ".tsv" else ","
+        return pl.read_csv(fh, separator=sep, infer_schema_length=0)
 
 
 def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str) -> str:

@@ -60,6 +60,8 @@ class IngestOptions:
     provider: str | None = None  # provider hint for generic formats
     redact_kinds: tuple[str, ...] = ()  # tracelens.redact.KINDS to mask in stored text
     redact_patterns: tuple[str, ...] = ()  # extra regexes to mask
+    redact_fields: tuple[str, ...] = ()  # tracelens.redact.REDACTABLE_FIELDS replaced by keyed tokens
+    phone_regions: tuple[str, ...] = ("US",)  # regions whose national phone numbers "phones" recognises
     # decides model_is_alias; None: ingest() uses the store's catalog (its override, else the shipped data)
     model_catalog: ModelCatalog | None = None
 

@@ -43,7 +43,7 @@ import signal
 import sys
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -67,6 +67,8 @@ from tracelens.ingest.registry import FORMATS, get_format, sniff_format
 from tracelens.modelcatalog import default_catalog, load_catalog
 from tracelens.modelid import first_party_id, parse_model_id, platform_id
 from tracelens.schema import FIELD_NAMES, STOP_REASONS, TRACE_SCHEMA
+from tracelens.secrets import describe as describe_scrubbed
+from tracelens.secrets import scrub_record, scrub_text
 from tracelens.store import Store, make_quarantine_row
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,9 @@ class IngestSummary:
 
 
 _EMPTY_ROW = dict.fromkeys(FIELD_NAMES)
+# Not scrubbed by finalize: _raw only feeds a quarantine row (make_quarantine_row scrubs those), and a
+# timestamp is parsed, never stored as text (one that holds anything else is quarantined).
+_NOT_SCRUBBED = frozenset({"_raw", "timestamp"})
 _FIELD_SET = frozenset(FIELD_NAMES)
 _OLDEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 _FUTURE_SLACK = dt.timedelta(days=2)
@@ -145,13 +150,25 @@ def _timestamp(value, naive_tz: str) -> tuple[dt.datetime, bool]:
 
 
 def finalize(rec: dict, source_format: str, source_file: str, options: IngestOptions, now: dt.datetime) -> dict:
-    """Fill derived columns of one importer record and validate it. Raises RecordError."""
+    """Fill derived columns of one importer record and validate it. Raises RecordError.
+
+    Secrets are removed first (``tracelens.secrets``, whatever the format and
+    options), so every stored field and every hash is computed from the
+    scrubbed record: a hash of a record that held a password would let anyone
+    holding the store test guesses of it. ``attributes.scrubbed`` counts what
+    was removed and ``redacted`` is set.
+    """
+    found: Counter = Counter()
+    rec = scrub_record(rec, found, _NOT_SCRUBBED)
     out = {**_EMPTY_ROW, **rec}
     if len(out) != len(_EMPTY_ROW):  # importer extras (source_locator, _raw, ...) are not columns
         for k in rec.keys() - _FIELD_SET:
             del out[k]
     attrs = {str(k): (v if isinstance(v, str) else str(v)) for k, v in (rec.get("attributes") or {}).items() if v is not None}
     ts_value = rec.get("timestamp")
+    if found:
+        attrs["scrubbed"] = describe_scrubbed(found)
+        out["redacted"] = True
     if ts_value is None and options.default_time:
         ts_value = options.default_time
         attrs["timestamp_source"] = "default_time"
@@ -162,7 +179,7 @@ def finalize(rec: dict, source_format: str, source_file: str, options: IngestOpt
         raise RecordError(f"timestamp {ts.isoformat()} is implausible (before 1990 or in the future)")
     out["timestamp"] = ts
     out["source_format"] = source_format
-    out["source_file"] = source_file
+    out["source_file"] = scrub_text(source_file)
     out["source_locator"] = rec.get("source_locator") or "record"
     out["ingested_at"] = now
     out["attributes"] = attrs or None
@@ -319,10 +336,11 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
         options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
     enrich = default_enricher() if enricher is True else (enricher or None)
     redactor = None
-    if options.redact_kinds or options.redact_patterns:
+    if options.redact_kinds or options.redact_patterns or options.redact_fields:
         from tracelens.redact import Redactor
 
-        redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"))
+        redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"),
+                            tuple(options.redact_fields), tuple(options.phone_regions))
     summary = IngestSummary()
     walked: set[str] = set()
     files = expand_paths(paths, walked)
@@ -460,10 +478,14 @@ class _Batch:
         return _to_table(self.traces, self.quarantine, self.fmt_name, self.path)
 
 
-def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress) -> None:
+def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress,
+            redactor=None) -> None:
     if enrich is not None and tbl.num_rows:
         tbl = enrich(tbl)
     qtbl = None
+    if quarantine and redactor is not None:
+        # every quarantine row of every path (serial, workers, failed chunks) passes here once
+        quarantine = [redactor.quarantine_row(q) for q in quarantine]
     if quarantine:
         from tracelens.schema import QUARANTINE_SCHEMA
 
@@ -507,7 +529,7 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, 
                 items = None
             tbl = batch.table() if batch.traces or batch.quarantine else None
         if tbl is not None:
-            _commit(store, tbl, batch.quarantine, res, enrich, progress)
+            _commit(store, tbl, batch.quarantine, res, enrich, progress, redactor)
             batch = _Batch(fmt.name, source.path, options, now, redactor, res)
         if items is None:
             return
@@ -738,7 +760,7 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
     second = next(chunks, None)
     if second is None:  # one batch: not worth a process round trip
         if first is not None:
-            _commit_chunk(store, _local(first, args, redactor), res, enrich, progress)
+            _commit_chunk(store, _local(first, args, redactor), res, enrich, progress, redactor)
         return
     pending: deque = deque()
 
@@ -775,7 +797,7 @@ def _finish_head(store, pending: deque, pool, args, redactor, res, enrich, progr
                             args[1], chunk.first_line, type(e).__name__, e)
     if result is None:
         result = _local(chunk, args, redactor)
-    _commit_chunk(store, result, res, enrich, progress)
+    _commit_chunk(store, result, res, enrich, progress, redactor)
 
 
 def _pool_failed(pool, error: BaseException) -> None:
@@ -791,12 +813,12 @@ def _local(chunk: _Chunk, args, redactor) -> _ChunkResult:
         return _failed_chunk(chunk, args[0], args[1], e)
 
 
-def _commit_chunk(store, result: _ChunkResult, res, enrich, progress) -> None:
+def _commit_chunk(store, result: _ChunkResult, res, enrich, progress, redactor=None) -> None:
     res.read += result.read
     res.skipped += result.skipped
     res.naive_timestamps += result.naive_timestamps
     if result.traces.num_rows or result.quarantine:
-        _commit(store, result.traces, result.quarantine, res, enrich, progress)
+        _commit(store, result.traces, result.quarantine, res, enrich, progress, redactor)
 
 
 _CONVERT_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError)

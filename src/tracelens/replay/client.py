@@ -14,6 +14,13 @@ Contract:
   when the server sends them (a retry-after above ``max_retry_after`` is not
   waited out: the replay fails with a message saying so). Timeouts are not
   retried: the request may have been processed and billed.
+* ``timeout`` is a total deadline per attempt: connecting, sending, the
+  response headers and the whole body must be done within it, however
+  slowly a server trickles bytes (each attempt runs in a helper thread that
+  reads the body in chunks and checks the clock; the caller stops waiting at
+  the deadline and closes the response). A response that is not a JSON
+  object, or whose fields have the wrong types, is an error result that
+  says what was wrong, never an exception.
   ``sleep`` is injectable so tests do not wait.
 * Interruption: a KeyboardInterrupt in the calling thread, or the ``cancel``
   event being set, stops scheduling, aborts in-flight requests, and returns
@@ -28,6 +35,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import json
@@ -111,6 +119,18 @@ class _Cancelled(Exception):
     pass
 
 
+class _DeadlineExceeded(Exception):
+    """The attempt did not finish (headers and the whole body) within ``timeout`` seconds."""
+
+
+class _BodyError(Exception):
+    """The response body could not be read after the headers arrived."""
+
+
+# Chunk size for reading response bodies: the deadline is checked between chunks.
+_CHUNK = 16 * 1024
+
+
 def _retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     if not headers:
         return None
@@ -144,6 +164,42 @@ def _error_detail(e: anthropic.APIStatusError) -> tuple[str | None, str]:
     except Exception:  # noqa: BLE001 - a streaming/closed body has no text; the status is enough
         text = ""
     return None, text[:300]
+
+
+class _ResponseShapeError(ValueError):
+    """A JSON response that is not shaped like a Messages API message (the message says how)."""
+
+
+def _typed(data: dict, key: str, types: tuple[type, ...], what: str):
+    v = data.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) and bool not in types or not isinstance(v, types):
+        raise _ResponseShapeError(f"{key!r} is {type(v).__name__}, expected {what}")
+    return v
+
+
+def _message_fields(data: Any) -> dict[str, Any]:
+    """The fields a replay keeps, from a parsed response; raises _ResponseShapeError on a wrong shape or type."""
+    if not isinstance(data, dict):
+        raise _ResponseShapeError(f"the body is a JSON {type(data).__name__}, expected an object")
+    content = _typed(data, "content", (list,), "a list of content blocks") or []
+    parts = []
+    for i, b in enumerate(content):
+        if not isinstance(b, dict):
+            raise _ResponseShapeError(f"content[{i}] is {type(b).__name__}, expected an object")
+        if b.get("type") == "text":
+            parts.append(_typed(b, "text", (str,), "a string") or "")
+    usage = _typed(data, "usage", (dict,), "an object") or {}
+    details = data.get("stop_details")
+    return {
+        "text": "".join(parts),
+        "model": _typed(data, "model", (str,), "a string"),
+        "stop_reason": _typed(data, "stop_reason", (str,), "a string"),
+        "stop_details": details if isinstance(details, dict) else None,
+        "input_tokens": _typed(usage, "input_tokens", (int,), "an integer"),
+        "output_tokens": _typed(usage, "output_tokens", (int,), "an integer"),
+    }
 
 
 def successor_hint(model: str) -> str:
@@ -288,12 +344,7 @@ class ReplayClient:
             attempt += 1
             t0 = time.monotonic()
             try:
-                resp = sdk.post(
-                    "/v1/messages",
-                    cast_to=_httpx.Response,
-                    content=plan.body,
-                    options={"headers": {"content-type": "application/json"}},
-                )
+                resp, body = self._send(plan, sdk, cancel)
             except anthropic.APIStatusError as e:
                 if cancel.is_set():
                     raise _Cancelled from None
@@ -310,14 +361,21 @@ class ReplayClient:
                 return self._result(
                     plan, sdk, error=self._scrub(self._status_message(plan, e, attempt)), attempts=attempt
                 )
-            except anthropic.APITimeoutError:
+            except (anthropic.APITimeoutError, _DeadlineExceeded):
                 if cancel.is_set():
                     raise _Cancelled from None
                 return self._result(
                     plan,
                     sdk,
-                    error=f"timed out after {self.timeout:g}s (not retried: the request may have been processed and billed)",
+                    error=f"timed out after {self.timeout:g}s (the deadline covers the whole request and response; "
+                          "not retried: the request may have been processed and billed)",
                     attempts=attempt,
+                )
+            except _BodyError as e:
+                if cancel.is_set():
+                    raise _Cancelled from None
+                return self._result(
+                    plan, sdk, error=self._scrub(f"the response body could not be read: {e}"), attempts=attempt
                 )
             except anthropic.APIConnectionError as e:
                 if cancel.is_set():
@@ -333,35 +391,95 @@ class ReplayClient:
                     attempts=attempt,
                 )
             latency_ms = (time.monotonic() - t0) * 1000.0
-            return self._parse(plan, sdk, resp, latency_ms, attempt)
+            return self._parse(plan, sdk, resp, body, latency_ms, attempt)
+
+    def _send(self, plan: ReplayPlan, sdk: anthropic.Anthropic, cancel: threading.Event) -> tuple[Any, bytes]:
+        """POST the body and read the whole response, all within ``self.timeout`` seconds.
+
+        httpx's timeouts bound each read, not the total: a server that sends a
+        byte a second never trips them. So the attempt runs in a helper thread
+        that streams the body in chunks and stops at the deadline, and this
+        thread stops waiting for it at the deadline whatever it is blocked on
+        (connecting, the headers, one read), closing the response so the
+        connection is dropped. Errors of the attempt are re-raised here.
+        """
+        deadline = time.monotonic() + self.timeout
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def attempt() -> None:
+            try:
+                resp = sdk.post(
+                    "/v1/messages",
+                    cast_to=_httpx.Response,
+                    content=plan.body,
+                    options={"headers": {"content-type": "application/json"}},
+                    stream=True,
+                )
+                box["resp"] = resp
+                chunks = []
+                try:
+                    for chunk in resp.iter_bytes(_CHUNK):
+                        chunks.append(chunk)
+                        if time.monotonic() > deadline or box.get("abandoned"):
+                            raise _DeadlineExceeded
+                except _httpx.TimeoutException:
+                    raise _DeadlineExceeded from None
+                except _httpx.HTTPError as e:
+                    raise _BodyError(f"{type(e).__name__}: {e}") from None
+                finally:
+                    resp.close()
+                box["body"] = b"".join(chunks)
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+                box["error"] = e
+            finally:
+                done.set()
+
+        threading.Thread(target=attempt, name="tracelens-replay-attempt", daemon=True).start()
+        while not done.wait(max(0.0, min(0.05, deadline - time.monotonic()))):
+            if cancel.is_set() or time.monotonic() >= deadline:
+                box["abandoned"] = True
+                resp = box.get("resp")
+                if resp is not None:
+                    with contextlib.suppress(Exception):  # closing under a blocked read may fail; it is let go
+                        resp.close()
+                if cancel.is_set():
+                    raise _Cancelled
+                raise _DeadlineExceeded
+        if "error" in box:
+            raise box["error"]
+        return box["resp"], box["body"]
 
     def _parse(
-        self, plan: ReplayPlan, sdk: anthropic.Anthropic, resp: Any, latency_ms: float, attempt: int
+        self, plan: ReplayPlan, sdk: anthropic.Anthropic, resp: Any, body: bytes, latency_ms: float, attempt: int
     ) -> ReplayResult:
-        raw = resp.text
+        raw = body.decode(resp.encoding or "utf-8", "replace")
         request_id = resp.headers.get("request-id")
+
+        def failed(error: str) -> ReplayResult:
+            return self._result(plan, sdk, response_raw=raw, request_id=request_id, latency_ms=latency_ms,
+                                attempts=attempt, error=error)
+
         try:
             data = json.loads(raw)
         except ValueError:
-            return self._result(
-                plan, sdk, response_raw=raw, request_id=request_id, latency_ms=latency_ms, attempts=attempt,
-                error=f"response is not JSON (HTTP {resp.status_code})",
-            )  # fmt: skip
-        content = data.get("content") or []
-        text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-        usage = data.get("usage") or {}
-        stop_reason = data.get("stop_reason")
+            return failed(f"response is not JSON (HTTP {resp.status_code})")
+        try:
+            fields = _message_fields(data)
+        except _ResponseShapeError as e:
+            return failed(f"response is not a Messages API message (HTTP {resp.status_code}): {e}")
+        text = fields["text"]
         return self._result(
             plan,
             sdk,
-            model_returned=data.get("model"),
+            model_returned=fields["model"],
             request_id=request_id,
             response_text=text,
             response_raw=raw,
-            stop_reason=stop_reason,
-            refusal=refusal_label(text, stop_reason, data.get("stop_details")),
-            input_tokens=usage.get("input_tokens"),
-            output_tokens=usage.get("output_tokens"),
+            stop_reason=fields["stop_reason"],
+            refusal=refusal_label(text, fields["stop_reason"], fields["stop_details"]),
+            input_tokens=fields["input_tokens"],
+            output_tokens=fields["output_tokens"],
             latency_ms=latency_ms,
             attempts=attempt,
         )

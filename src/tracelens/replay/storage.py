@@ -6,6 +6,8 @@ directory and then ``os.replace``-d into place, so readers only ever see
 complete files. ``load_replays`` reads every ``part-*.parquet`` (hidden and
 temporary files are ignored) into one polars frame with ``REPLAY_SCHEMA``'s
 columns, optionally filtered to some trace ids; an empty frame when none.
+Text that came back from the server (response, raw body, error) is scrubbed
+of secrets before it is written (``tracelens.secrets``), like ingested traces.
 
 This module does not need ``tracelens.store``: replays live beside the trace
 tables under the same root, and have their own schema.
@@ -25,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracelens.replay.client import ReplayResult
+from tracelens.secrets import scrub_text
 
 REPLAYS_DIR = "replays"
 
@@ -54,8 +57,14 @@ REPLAY_SCHEMA = pa.schema(
 COLUMNS = tuple(REPLAY_SCHEMA.names)
 
 
+_SCRUBBED = frozenset({"model_returned", "request_id", "response_text", "response_raw", "error"})
+
+
 def _table(results: Sequence[ReplayResult]) -> pa.Table:
-    rows = {name: [getattr(r, name) for r in results] for name in COLUMNS}
+    rows = {
+        name: [scrub_text(v) if name in _SCRUBBED and isinstance(v, str) else v for v in (getattr(r, name) for r in results)]
+        for name in COLUMNS
+    }
     return pa.Table.from_pydict(rows, schema=REPLAY_SCHEMA)
 
 

@@ -2,7 +2,10 @@
 
 Contract: ``render_terminal(report, console, show_info=False)`` prints to
 ``console`` only (never to stdout directly); the CLI decides whether that
-console is stdout or stderr, its width and colour. With a fixed-width
+console is stdout or stderr, its width and colour. Every string that can
+come from the logs (topic labels, model ids, canary names, trace ids,
+prompt diffs) is drawn as plain ``Text`` after ``textsafe.visible``: never
+parsed as Rich markup, no escape sequence reaches the terminal. With a fixed-width
 ``Console(record=True, color_system=None)`` the output is deterministic
 (golden-tested).
 """
@@ -17,6 +20,7 @@ from rich.text import Text
 from tracelens.analysis import fmt
 from tracelens.analysis.findings import DriftReport
 from tracelens.report import common
+from tracelens.textsafe import visible
 
 _STYLE = {"alert": "bold red", "warn": "yellow", "info": "dim"}
 _STATUS = {"changed": "bold yellow", "stable": "green", "observed": "cyan", "not observable": "dim"}
@@ -39,15 +43,19 @@ def _spark(values: list[float | None]) -> str:
     return "".join(out)
 
 
+def _t(value, style: str = "") -> Text:
+    return Text(visible("" if value is None else str(value)), style=style)
+
+
 def render_terminal(report: DriftReport, console: Console, show_info: bool = False) -> None:
     """Draw the report into ``console`` (see module docstring)."""
     n = common.counts(report)
     head = Text()
     head.append("tracelens drift  ", style="bold")
-    head.append(common.window_line(report) + "\n")
+    head.append(visible(common.window_line(report)) + "\n")
     head.append(f"{n['alert']} alert, {n['warn']} warn, {n['info']} info\n", style="bold")
     for line in common.headline(report):
-        head.append("• " + line + "\n")
+        head.append("• " + visible(line) + "\n")
     console.print(Panel(head, expand=True))
 
     groups = common.by_severity(report)
@@ -62,30 +70,32 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
         t.add_column("q", no_wrap=True)
         t.add_column("first seen (UTC)", ratio=2)
         for f in shown:
-            what = Text(f.kind, style="bold")
-            what.append("\n" + (f.segment or "all"))
+            what = _t(f.kind, style="bold")
+            what.append("\n" + visible(f.segment or "all"))
             t.add_row(
                 Text(f.severity.upper(), style=_STYLE[f.severity]),
                 what,
-                f"{common.value(f, f.baseline_value)} → {common.value(f, f.current_value)}",
-                common.effect(f),
-                common.qtext(f),
+                _t(f"{common.value(f, f.baseline_value)} → {common.value(f, f.current_value)}"),
+                _t(common.effect(f)),
+                _t(common.qtext(f)),
                 f.first_seen.strftime("%m-%d %H:%M") if f.first_seen else "",  # the year is in the window line
             )
         console.print(t)
         for f in shown:
             line = Text()
             line.append(f"[{f.severity}] ", style=_STYLE[f.severity])
-            line.append(f"{f.kind}{' ' + f.segment if f.segment else ''}: ", style="bold")
-            line.append(f.summary)
+            line.append(visible(f"{f.kind}{' ' + f.segment if f.segment else ''}: "), style="bold")
+            line.append(visible(f.summary))
             if f.evidence:
-                line.append(f"\n    evidence: {', '.join(f.evidence[:5])}" + (" ..." if len(f.evidence) > 5 else ""), style="dim")
+                line.append(visible(f"\n    evidence: {', '.join(f.evidence[:5])}") + (" ..." if len(f.evidence) > 5 else ""),
+                            style="dim")
             console.print(line)
     if groups["info"] and not show_info:
         console.print(Text(f"No significant change: {common.info_summary(groups['info'])}.", style="dim"))
 
     for d in report.details:
-        console.print(Panel(Text(d.text or "(no textual difference)"), title=f"{d.title} [{d.segment or 'all'}]", expand=True))
+        console.print(Panel(_t(d.text or "(no textual difference)"), title=_t(f"{d.title} [{d.segment or 'all'}]"),
+                            expand=True))
 
     canaries = common.canary_sets(report)
     if canaries:
@@ -95,14 +105,14 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
         ct.add_column("prompts", justify="right", no_wrap=True)
         ct.add_column("changed", justify="right", no_wrap=True)
         for c in canaries:
-            ct.add_row(c.name, c.runs, f"{c.n_prompts:,}", Text(f"{c.n_changed:,}", style="bold yellow" if c.n_changed else "green"))
+            ct.add_row(_t(c.name), _t(c.runs), f"{c.n_prompts:,}", Text(f"{c.n_changed:,}", style="bold yellow" if c.n_changed else "green"))
         console.print(ct)
         for c in canaries:
             for p in c.changed:
                 line = Text()
-                line.append(f"[canary {c.name}] ", style="yellow")
-                line.append(f"{p.trace_id}: ", style="bold")
-                line.append("; ".join(p.reasons) or "changed")
+                line.append(visible(f"[canary {c.name}] "), style="yellow")
+                line.append(visible(f"{p.trace_id}: "), style="bold")
+                line.append(visible("; ".join(p.reasons)) or "changed")
                 console.print(line)
 
     v = Table(title="Variance sources at a glance", expand=True, show_lines=True)
@@ -113,11 +123,11 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
     v.add_column("to make it observable, log", ratio=4)
     for row in report.variance:
         v.add_row(
-            row.source,
-            Text(row.status, style=_STATUS.get(row.status, "")),
-            row.observation,
-            ", ".join(row.findings),
-            row.what_to_log or "",
+            _t(row.source),
+            _t(row.status, style=_STATUS.get(row.status, "")),
+            _t(row.observation),
+            _t(", ".join(row.findings)),
+            _t(row.what_to_log or ""),
         )
     console.print(v)
 
@@ -126,6 +136,6 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
         cells = " ".join(fmt.pct(r) for r in rates)
         console.print(Text(f"Weekly refusal rate (last {len(rates)} weeks): {_spark(rates)}  {cells}"))
     if report.notes:
-        console.print(Group(*[Text("note: " + s, style="dim") for s in report.notes]))
+        console.print(Group(*[_t("note: " + s, style="dim") for s in report.notes]))
     g = report.generator
     console.print(Text(f"{g.get('name', 'tracelens')} {g.get('version', '')} (analysis v{g.get('analysis_version', '')})", style="dim"))
