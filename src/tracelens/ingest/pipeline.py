@@ -52,14 +52,13 @@ from tracelens.hashing import prompt_hash, record_hash, system_prompt_hash, tool
 from tracelens.ingest.base import FormatError, IngestOptions, Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.normalize import parse_timestamp
 from tracelens.ingest.readers import (
-    READ_ERRORS,
-    detect_text_encoding,
+    LineReader,
     expand_paths,
     is_json_document,
     json_line,
     line_is_blank,
     open_input,
-    truncated_input,
+    sniff_sample,
 )
 from tracelens.ingest.registry import FORMATS, get_format, sniff_format
 from tracelens.modelcatalog import default_catalog, load_catalog
@@ -80,7 +79,8 @@ _MAX_RAW_QUARANTINE = 64 * 1024 * 1024
 class FileResult:
     path: str
     format: str | None
-    read: int = 0
+    records: int = 0  # physical records of the input (lines, array items, rows), counted as they are read
+    read: int = 0  # items those records held (one per record, or one per span/run for span exports)
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
@@ -107,7 +107,7 @@ class IngestSummary:
         return [f for f in self.files if f.error]
 
     def to_dict(self) -> dict:
-        keys = ("read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps")
+        keys = ("records", "read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps")
         return {
             "totals": {k: self.total(k) for k in keys},
             "files": [
@@ -280,8 +280,9 @@ def _iter_items(fmt, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         yield from fmt.parse(source)
     except FormatError:
         raise
-    except Exception as e:  # an importer bug must not lose the rest of the file silently
-        yield Quarantined("unknown", f"importer {fmt.name} failed: {type(e).__name__}: {e}", None)
+    except Exception as e:  # a failure outside the per-record guard: said in a quarantine row, never silent
+        yield Quarantined("unknown", f"importer {fmt.name} failed: {type(e).__name__}: {e}; "
+                          "the rest of the file could not be read", None)
 
 
 def ingest(
@@ -331,14 +332,17 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
             continue
         try:
             stream, head = open_input(path)
-            stream.close()
-            sniffed = sniff_format(head, path)
+            try:
+                sample = sniff_sample(stream, head)
+            finally:
+                stream.close()
+            sniffed = sniff_format(sample, path)
             if force_format and not (getattr(sniffed, "companion_role", None) and sniffed.name != force_format):
                 fmt = get_format(force_format)
             else:
                 fmt = sniffed  # a batch-request file is still routed to its results file under --format
-        except (OSError, FormatError) as e:
-            res.error = f"{path}: {e}" if not str(e).startswith(path) else str(e)
+        except Exception as e:  # one unreadable file is reported; the others are still ingested
+            res.error = _file_error(path, e)
             summary.files.append(res)
             continue
         if fmt is None:
@@ -361,8 +365,8 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
         t0 = time.perf_counter()
         try:
             stream, head = open_input(path)
-        except (OSError, FormatError) as e:
-            res.error = f"{path}: {e}"
+        except Exception as e:  # noqa: BLE001 - reported for this file; the others go on
+            res.error = _file_error(path, e)
             summary.files.append(res)
             continue
         try:
@@ -376,9 +380,14 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
             if pool.size and path != "-" and _chunkable(fmt, head):
                 _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool)
             else:
-                _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
+                try:
+                    _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
+                finally:
+                    res.records += source.records
         except FormatError as e:
             res.error = str(e)
+        except Exception as e:  # noqa: BLE001 - what was committed stays; the file is reported, the others go on
+            res.error = _file_error(path, e, part_way=True)
         finally:
             stream.close()
             res.seconds = time.perf_counter() - t0
@@ -387,6 +396,14 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                     res.bytes = os.path.getsize(path)
             summary.files.append(res)
     return summary
+
+
+def _file_error(path: str, e: BaseException, part_way: bool = False) -> str:
+    """The per-file error line for an exception (the path first, once)."""
+    what = str(e) if isinstance(e, OSError | FormatError) else f"{type(e).__name__}: {e}"
+    if part_way:
+        what = f"ingest stopped part-way ({what}); records committed before it are kept"
+    return what if what.startswith(path) else f"{path}: {what}"
 
 
 def _unknown(path: str) -> str:
@@ -405,52 +422,115 @@ class _Counts:
         self.read = self.skipped = self.naive_timestamps = 0
 
 
+# A batch is committed when it reaches ``batch_size`` records or this much record text (what the store then
+# holds in memory several times over while it writes the batch); one larger record is a batch of its own.
+BATCH_BYTES = 32 * 1024 * 1024
+# Finalized records are converted to Arrow this many (or this much text) at a time, so that a batch never
+# holds many records as Python objects (they take several times the memory of their Arrow form).
+_CONVERT_EVERY = 1024
+_CONVERT_BYTES = 8 * 1024 * 1024
+
+
 class _Batch:
     """The items of one commit: finalized trace records and quarantine rows (shared by both paths)."""
 
-    __slots__ = ("fmt_name", "path", "options", "now", "redactor", "counts", "traces", "quarantine")
+    __slots__ = ("fmt_name", "path", "options", "now", "redactor", "counts", "traces", "quarantine", "nbytes",
+                 "_records", "_pending_bytes", "_tables", "_unconvertible")
 
     def __init__(self, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime, redactor, counts) -> None:
         self.fmt_name, self.path, self.options, self.now, self.redactor = fmt_name, path, options, now, redactor
         self.counts = counts
-        self.traces: list[dict] = []
+        self.traces: list[dict] = []  # finalized records not yet converted
         self.quarantine: list[dict] = []
+        self.nbytes = 0  # text held by the batch's records and quarantine rows
+        self._records = 0  # finalized records, converted or not
+        self._pending_bytes = 0
+        self._tables: list[pa.Table] = []
+        self._unconvertible: list[dict] = []  # quarantine rows of records Arrow refused; they go last, as ever
 
     def __len__(self) -> int:
-        return len(self.traces) + len(self.quarantine)
+        return self._records + len(self.quarantine)
 
-    def add(self, item) -> None:
+    def add(self, item) -> bool:
+        """Add one importer item; True when it takes a place in the batch (a record or a quarantine row)."""
         counts = self.counts
         counts.read += 1
         if isinstance(item, Skipped):
             counts.skipped += 1
-            return
+            return False
         if isinstance(item, Quarantined):
-            self.quarantine.append(
-                make_quarantine_row(self.fmt_name, self.path, item.locator, item.reason, _quarantine_raw(item.raw))
-            )
-            return
+            row = _quarantine_row(self.fmt_name, self.path, item.locator, item.reason, item.raw)
+            self.quarantine.append(row)
+            self.nbytes += len(row["raw"] or "")
+            return True
         try:
             rec = finalize(item, self.fmt_name, self.path, self.options, self.now)
             if self.redactor is not None:
                 self.redactor.record(rec)
             if rec["attributes"] and "timestamp_assumed_tz" in rec["attributes"]:
                 counts.naive_timestamps += 1
-            self.traces.append(rec)
         except Exception as e:  # RecordError, or a value of a type the importer did not expect
             reason = str(e) if isinstance(e, RecordError) else f"invalid record: {type(e).__name__}: {e}"
-            self.quarantine.append(
-                make_quarantine_row(
-                    self.fmt_name, self.path, item.get("source_locator") or "record", reason,
-                    _quarantine_raw(item.get("_raw") or _safe_describe(item)),
-                )
-            )
+            row = _quarantine_row(self.fmt_name, self.path, item.get("source_locator") or "record", reason,
+                                  item.get("_raw") or _safe_describe(item))
+            self.quarantine.append(row)
+            self.nbytes += len(row["raw"] or "")
+            return True
+        size = _text_size(rec)
+        self.traces.append(rec)
+        self._records += 1
+        self.nbytes += size
+        self._pending_bytes += size
+        if len(self.traces) >= _CONVERT_EVERY or self._pending_bytes >= _CONVERT_BYTES:
+            self._convert()
+        return True
+
+    def _convert(self) -> None:
+        self._tables.append(_to_table(self.traces, self._unconvertible, self.fmt_name, self.path))
+        self.traces = []
+        self._pending_bytes = 0
 
     def table(self) -> pa.Table:
-        """The Arrow table of the traces; records that cannot be converted join the quarantine rows."""
-        if not self.traces:
+        """The Arrow table of the traces; records that cannot be converted join the quarantine rows (last)."""
+        if self.traces:
+            self._convert()
+        self.quarantine.extend(self._unconvertible)
+        self._unconvertible = []
+        tables, self._tables = self._tables, []
+        if not tables:
             return TRACE_SCHEMA.empty_table()
-        return _to_table(self.traces, self.quarantine, self.fmt_name, self.path)
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+_STRING_FIELDS = tuple(f.name for f in TRACE_SCHEMA if pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+_GET_STRINGS = itemgetter(*_STRING_FIELDS)
+
+
+def _text_size(rec: dict) -> int:
+    """Characters of text a finalized record holds (its string fields and message texts): what it weighs."""
+    n = sum(len(v) for v in _GET_STRINGS(rec) if v)
+    for m in rec["messages"]:
+        t = m["text"]
+        if t:
+            n += len(t)
+    return n
+
+
+def _arrow_text(s: str | None) -> str | None:
+    """``s`` as text Arrow can store: a lone surrogate (from a JSON escape) is kept as its ``\\uXXXX`` escape."""
+    if s is None or s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _quarantine_row(fmt_name: str, path: str, locator: str, reason: str, raw: str | None) -> dict:
+    """A quarantine row whose texts can always be stored (the raw text is kept up to _MAX_RAW_QUARANTINE)."""
+    return make_quarantine_row(fmt_name, _arrow_text(path), _arrow_text(str(locator)), _arrow_text(str(reason)),
+                               _arrow_text(_quarantine_raw(raw)))
 
 
 def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress) -> None:
@@ -487,21 +567,24 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor=None) -> None:
+    """The serial path: batches of ``batch_size`` records (or BATCH_BYTES of text) committed one by one."""
     now = dt.datetime.now(dt.UTC)
     batch = _Batch(fmt.name, source.path, options, now, redactor, res)
     items = _iter_items(fmt, source)
     while True:
         with _collector_paused():
             for item in items:
-                batch.add(item)
-                if len(batch) >= batch_size:
+                placed = batch.add(item)
+                del item  # a huge record must not outlive its conversion while the batch is committed
+                if placed and (len(batch) >= batch_size or batch.nbytes >= BATCH_BYTES):
                     break
             else:
                 items = None
-            tbl = batch.table() if batch.traces or batch.quarantine else None
+            tbl = batch.table() if len(batch) else None
         if tbl is not None:
             _commit(store, tbl, batch.quarantine, res, enrich, progress)
             batch = _Batch(fmt.name, source.path, options, now, redactor, res)
+            del tbl
         if items is None:
             return
 
@@ -529,60 +612,66 @@ def default_workers() -> int:
 
 
 def _chunkable(fmt, head: bytes) -> bool:
-    """Whether a file can take the parallel path: JSONL (UTF-8) read by an importer with ``parse_value``."""
-    return (
-        callable(getattr(fmt, "parse_value", None))
-        and detect_text_encoding(head) != "utf-16"
-        and not is_json_document(head)
-    )
+    """Whether a file takes the chunked path: JSONL read by an importer with ``parse_value``."""
+    return callable(getattr(fmt, "parse_value", None)) and not is_json_document(head)
+
+
+# Raw bytes of lines after which a chunk (a batch) ends even before ``batch_size`` records (see BATCH_BYTES).
+CHUNK_BYTES = 32 * 1024 * 1024
+# A chunk this large is processed in this process, after those in flight, not shipped to a worker: copying
+# it to a worker and its table back would hold it several times over at once.
+_LOCAL_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass
 class _Chunk:
-    """Raw lines of one batch: exactly ``batch_size`` records (fewer at the end), blank lines included."""
+    """Raw lines of one batch: ``batch_size`` records or CHUNK_BYTES of lines (fewer at the end), blank lines included."""
 
     index: int
     lines: list[bytes]
     first_line: int  # 1-based number of lines[0]
     offset: int  # byte offset of lines[0] in the (decompressed) input
     tail: Quarantined | None = None  # the reading error that ended the input, after these lines
+    nbytes: int = 0  # bytes of ``lines``
 
 
 @dataclass
 class _ChunkResult:
     traces: pa.Table  # before enrichment
     quarantine: list[dict]
+    records: int  # physical records: non-blank lines, and the tail
     read: int
     skipped: int
     naive_timestamps: int
 
 
 def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[_Chunk]:
-    """Cut a JSONL stream into chunks of ``batch_size`` non-blank lines (what the serial path batches)."""
+    """Cut a JSONL stream into chunks of ``batch_size`` non-blank lines or CHUNK_BYTES (each one batch)."""
+    reader = LineReader(stream)
     lines: list[bytes] = []
-    records = 0
-    lineno = offset = 0
+    records = nbytes = 0
     first_line, first_offset = 1, 0
     index = 0
     tail = None
     try:
-        for raw in stream:
-            lineno += 1
+        for raw in reader:
             lines.append(raw)
-            offset += len(raw)
-            if not line_is_blank(raw, lineno):
+            nbytes += len(raw)
+            if not line_is_blank(raw, reader.lineno):
                 records += 1
-                if records == batch_size:
-                    yield _Chunk(index, lines, first_line, first_offset)
+                if records == batch_size or nbytes >= CHUNK_BYTES:
+                    # handed over through a list, so that this frame does not hold the chunk while it is used
+                    out = [_Chunk(index, lines, first_line, first_offset, None, nbytes)]
                     index += 1
-                    lines, records = [], 0
-                    first_line, first_offset = lineno + 1, offset
-    except READ_ERRORS as e:
-        tail = truncated_input(lineno, e)
+                    lines, records, nbytes = [], 0, 0
+                    first_line, first_offset = reader.lineno + 1, reader.offset
+                    yield out.pop()
+        tail = reader.cut_short()
     except Exception as e:  # as _iter_items reports an importer that fails part way
-        tail = Quarantined("unknown", f"importer {fmt_name} failed: {type(e).__name__}: {e}", None)
+        tail = Quarantined("unknown", f"importer {fmt_name} failed: {type(e).__name__}: {e}; "
+                           "the rest of the file could not be read", None)
     if lines or tail is not None:
-        yield _Chunk(index, lines, first_line, first_offset, tail)
+        yield _Chunk(index, lines, first_line, first_offset, tail, nbytes)
 
 
 def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime,
@@ -594,17 +683,21 @@ def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptio
     add = batch.add
     lineno = chunk.first_line
     offset = chunk.offset
+    records = 0
     with _collector_paused():
         for raw in chunk.lines:
             v = json_line(raw, lineno, offset)
             lineno += 1
             offset += len(raw)
             if v is not None:
+                records += 1
                 add(parse_value(*v))
+                del v
         if chunk.tail is not None:
+            records += 1
             add(chunk.tail)
         tbl = batch.table()
-    return _ChunkResult(tbl, batch.quarantine, counts.read, counts.skipped, counts.naive_timestamps)
+    return _ChunkResult(tbl, batch.quarantine, records, counts.read, counts.skipped, counts.naive_timestamps)
 
 
 def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException) -> _ChunkResult:
@@ -615,12 +708,12 @@ def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException)
     for raw in chunk.lines:
         if not line_is_blank(raw, lineno):
             text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
-            rows.append(make_quarantine_row(fmt_name, path, f"line:{lineno}", reason, _quarantine_raw(text)))
+            rows.append(_quarantine_row(fmt_name, path, f"line:{lineno}", reason, text))
         lineno += 1
     if chunk.tail is not None:
         t = chunk.tail
-        rows.append(make_quarantine_row(fmt_name, path, t.locator, t.reason, _quarantine_raw(t.raw)))
-    return _ChunkResult(TRACE_SCHEMA.empty_table(), rows, len(rows), 0, 0)
+        rows.append(_quarantine_row(fmt_name, path, t.locator, t.reason, t.raw))
+    return _ChunkResult(TRACE_SCHEMA.empty_table(), rows, len(rows), len(rows), 0, 0)
 
 
 # Set in each worker by _worker_init (fork passes it without pickling).
@@ -690,7 +783,8 @@ class _WorkerPool:
 
 
 def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool) -> None:
-    """The parallel path (see the module docstring); falls back to in-process work chunk by chunk."""
+    """The chunked path (see the module docstring): chunks go to workers, or are processed here when there
+    are none, when the file is one chunk, or when a chunk is large (_LOCAL_CHUNK)."""
     now = dt.datetime.now(dt.UTC)
     args = (fmt.name, source.path, options, now)
     chunks = _read_chunks(source.stream, batch_size, fmt.name)
@@ -701,19 +795,24 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
             _commit_chunk(store, _local(first, args, redactor), res, enrich, progress)
         return
     pending: deque = deque()
-
-    def submit(chunk: _Chunk) -> None:
-        pending.append((chunk, pool.submit(redactor, chunk, *args)))
-
-    submit(first)
-    submit(second)
     limit = pool.size + 1
-    for chunk in chunks:
-        if len(pending) < limit:
-            submit(chunk)
+    ahead = [second, first]
+    first = second = None
+    while True:
+        chunk = ahead.pop() if ahead else next(chunks, None)
+        if chunk is None:
+            break
+        if not pool.size or pool.broken or chunk.nbytes >= _LOCAL_CHUNK:
+            while pending:  # results are committed in file order
+                _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
+            result = _local(chunk, args, redactor)
+            del chunk  # its lines are not needed while the result is committed
+            _commit_chunk(store, result, res, enrich, progress)
+            del result
             continue
-        _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
-        submit(chunk)
+        while len(pending) >= limit:
+            _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
+        pending.append((chunk, pool.submit(redactor, chunk, *args)))
     while pending:
         _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
 
@@ -752,6 +851,7 @@ def _local(chunk: _Chunk, args, redactor) -> _ChunkResult:
 
 
 def _commit_chunk(store, result: _ChunkResult, res, enrich, progress) -> None:
+    res.records += result.records
     res.read += result.read
     res.skipped += result.skipped
     res.naive_timestamps += result.naive_timestamps
@@ -809,8 +909,8 @@ def _to_table(traces: list[dict], quarantine: list[dict], fmt_name: str, path: s
             good.append(fixed)
         except _CONVERT_ERRORS as e:
             quarantine.append(
-                make_quarantine_row(fmt_name, path, rec.get("source_locator") or "record",
-                                    f"record cannot be stored: {type(e).__name__}: {e}", _safe_describe(rec))
+                _quarantine_row(fmt_name, path, rec.get("source_locator") or "record",
+                                f"record cannot be stored: {type(e).__name__}: {e}", _safe_describe(rec))
             )
     return pa.Table.from_pylist(good, schema=TRACE_SCHEMA) if good else TRACE_SCHEMA.empty_table()
 

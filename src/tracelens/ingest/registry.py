@@ -4,6 +4,11 @@ Importers live one per module in ``tracelens.ingest.formats`` (every module
 there is loaded); each module exposes ``FORMATS`` (a list of Format objects).
 Sniffing asks every importer how sure it is about the first bytes of a file
 and takes the most confident; ties go to the earlier, more specific entry.
+When none is sure, the first lines are set aside one at a time (up to
+``SNIFF_SKIP_LINES``) and the rest asked again, so that one broken or
+foreign first line (a NUL, invalid UTF-8, JSON nested 100,000 deep, a stray
+``{}``) does not make a log file unknown: its records are then read, and
+that line is quarantined like any other bad line.
 """
 
 from __future__ import annotations
@@ -42,7 +47,25 @@ def get_format(name: str) -> Format:
         raise FormatError(f"unknown format {name!r}; known formats: {', '.join(sorted(FORMATS))}") from None
 
 
+SNIFF_SKIP_LINES = 8
+
+
 def sniff_format(head: bytes, path: str) -> Format | None:
+    """The importer most confident about ``head`` (see the module docstring), or None."""
+    best = _most_confident(head, path)
+    rest = head
+    for _ in range(SNIFF_SKIP_LINES):
+        if best is not None:
+            return best
+        nl = rest.find(b"\n")
+        if nl < 0 or not rest[nl + 1 :].strip():
+            return None
+        rest = rest[nl + 1 :]
+        best = _most_confident(rest, path)
+    return best
+
+
+def _most_confident(head: bytes, path: str) -> Format | None:
     best = None
     best_score = MIN_CONFIDENCE
     for fmt in FORMATS.values():
