@@ -3,29 +3,39 @@
 ``ingest(store, paths, options)`` expands paths, sniffs each file's format
 (or uses the forced one), streams its records through the importer in
 bounded batches, fills derived columns (``finalize``), runs the refusal
-detector, and commits each batch atomically. Per file it counts records
-read, stored, duplicate, quarantined and skipped; ``read`` always equals the
-sum of the other four (``FileResult.reconciles``).
+detector, and commits each batch atomically. Per file it counts the
+physical records of the input (``records``: lines, array items, rows, as the
+readers count them) and the items they held: read, stored, duplicate,
+quarantined and skipped; ``read`` always equals the sum of the other four
+(``FileResult.reconciles``), and every record yields at least one item.
 
-A file that cannot be used at all (missing, unknown format, unreadable) is
-reported as an error for that file and the run goes on with the others.
+A file that cannot be used at all (missing, unknown format, undecodable from
+its first byte) is reported as an error for that file; one that fails part
+way keeps what was committed and is reported too. Either way the run goes on
+with the other files, and the summary's errors make the CLI exit non-zero.
 
-Parallel path. A JSONL file whose importer defines ``parse_value(locator,
+Batches end at ``batch_size`` records or ``BATCH_BYTES`` of record text, so
+memory follows the largest record rather than the batch size (see
+docs/formats.md, "Memory").
+
+Chunked path. A JSONL file whose importer defines ``parse_value(locator,
 value)`` (one item per JSON value, so that ``parse`` is ``parse_value`` over
-``iter_json_values``) is cut, in this process, into chunks of exactly
-``batch_size`` records at line boundaries; worker processes (``fork``, so
-they start instantly and share the loaded code) parse, finalize and convert
-each chunk to an Arrow table; this process runs the enricher and commits the
-chunks in file order. Chunks are the serial path's batches, line numbers and
-byte offsets are carried with each chunk, and both paths share the same
-per-line and per-item code, so the stored rows, quarantine rows and counts
-are the same as the serial path's. At most ``workers + 1`` chunks are in
-flight. Workers never use polars (its thread pool does not survive ``fork``).
-A chunk whose worker fails or dies is redone in this process; if that fails
-too its records are quarantined with the error as the reason. Small files
-(one batch), stdin, documents that are not JSONL, UTF-16 input and importers
+``iter_json_values``) is cut, in this process, into chunks of ``batch_size``
+records or ``CHUNK_BYTES`` of lines at line boundaries; each chunk is one
+batch. Worker processes (``fork``, so they start instantly and share the
+loaded code) parse, finalize and convert chunks to Arrow tables; this process
+runs the enricher and commits the chunks in file order. Line numbers and byte
+offsets are carried with each chunk, and chunks are processed by the same
+code wherever they run, so the stored rows, quarantine rows and counts do not
+depend on the number of workers. At most ``workers + 1`` chunks are in
+flight. Chunks are processed in this process when there are no workers, when
+the file is one chunk, and when a chunk is large (``_LOCAL_CHUNK``: after the
+chunks in flight, with the workers stopped). Workers never use polars (its
+thread pool does not survive ``fork``). A chunk whose worker fails or dies is
+redone in this process; if that fails too its records are quarantined with
+the error as the reason. Stdin, documents that are not JSONL and importers
 without ``parse_value`` take the serial path. ``TRACELENS_INGEST_WORKERS``
-(or ``workers=``) sets the number of workers; 0 disables the parallel path.
+(or ``workers=``) sets the number of workers; 0 processes every chunk here.
 """
 
 from __future__ import annotations
@@ -260,17 +270,26 @@ Enricher = Callable[[pa.Table], pa.Table]
 
 
 def default_enricher() -> Enricher | None:
-    """The refusal detector applied to each batch, when available."""
+    """The refusal detector applied to each batch, when available.
+
+    Its input columns are read straight from the batch's Arrow table and its
+    output columns set on it: no dataframe copy of a batch is made (a 100 MB
+    response would otherwise be held several times over), and no polars.
+    """
     try:
-        from tracelens.enrich.refusal import detect_frame
+        from tracelens.enrich.refusal import INPUT_COLUMNS, REFUSAL_COLUMNS, detect_columns
     except ImportError:
         return None
 
-    def enrich(tbl: pa.Table) -> pa.Table:
-        import polars as pl
+    fields = [TRACE_SCHEMA.field(c) for c in REFUSAL_COLUMNS]
 
-        df = detect_frame(pl.from_arrow(tbl))
-        return df.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
+    def enrich(tbl: pa.Table) -> pa.Table:
+        cols = {c: tbl.column(c).to_pylist() for c in INPUT_COLUMNS if c in tbl.column_names}
+        out = detect_columns(cols, tbl.num_rows)
+        del cols
+        for f in fields:
+            tbl = tbl.set_column(tbl.schema.get_field_index(f.name), f, pa.array(out[f.name], type=f.type))
+        return tbl
 
     return enrich
 
@@ -549,6 +568,22 @@ def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult
         progress(res)
 
 
+def _give_back_memory() -> None:
+    """Return freed memory to the operating system after a large batch.
+
+    Arrow's pool and the C allocator keep freed pages for reuse; after a
+    batch of a few large records they would hold the last batch's size on
+    top of the next one's, so the peak would grow with the number of large
+    records instead of the largest.
+    """
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a batch of records is built.
@@ -582,9 +617,12 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, 
                 items = None
             tbl = batch.table() if len(batch) else None
         if tbl is not None:
+            big = batch.nbytes >= _LOCAL_CHUNK
             _commit(store, tbl, batch.quarantine, res, enrich, progress)
             batch = _Batch(fmt.name, source.path, options, now, redactor, res)
             del tbl
+            if big:
+                _give_back_memory()
         if items is None:
             return
 
@@ -623,6 +661,17 @@ CHUNK_BYTES = 32 * 1024 * 1024
 _LOCAL_CHUNK = 8 * 1024 * 1024
 
 
+# Lines longer than this are let go of once parsed (see _process_chunk).
+_KEEP_LINE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Released:
+    """Stands for a chunk line let go of after parsing (its size is kept for the failure report)."""
+
+    size: int
+
+
 @dataclass
 class _Chunk:
     """Raw lines of one batch: ``batch_size`` records or CHUNK_BYTES of lines (fewer at the end), blank lines included."""
@@ -657,7 +706,9 @@ def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[_Chunk]:
         for raw in reader:
             lines.append(raw)
             nbytes += len(raw)
-            if not line_is_blank(raw, reader.lineno):
+            blank = line_is_blank(raw, reader.lineno)
+            del raw  # not held by this frame while the chunk is processed
+            if not blank:
                 records += 1
                 if records == batch_size or nbytes >= CHUNK_BYTES:
                     # handed over through a list, so that this frame does not hold the chunk while it is used
@@ -684,11 +735,16 @@ def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptio
     lineno = chunk.first_line
     offset = chunk.offset
     records = 0
+    lines = chunk.lines
     with _collector_paused():
-        for raw in chunk.lines:
+        for i, raw in enumerate(lines):
             v = json_line(raw, lineno, offset)
             lineno += 1
             offset += len(raw)
+            if len(raw) > _KEEP_LINE:
+                # parsed: a large line is not held a second time while its record is finalized and converted
+                lines[i] = _Released(len(raw))
+            del raw
             if v is not None:
                 records += 1
                 add(parse_value(*v))
@@ -706,7 +762,10 @@ def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException)
     rows = []
     lineno = chunk.first_line
     for raw in chunk.lines:
-        if not line_is_blank(raw, lineno):
+        if isinstance(raw, _Released):
+            rows.append(_quarantine_row(fmt_name, path, f"line:{lineno}",
+                                        f"{reason} (the line, {raw.size:,} bytes, was released after parsing)", None))
+        elif not line_is_blank(raw, lineno):
             text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
             rows.append(_quarantine_row(fmt_name, path, f"line:{lineno}", reason, text))
         lineno += 1
@@ -772,6 +831,11 @@ class _WorkerPool:
             _pool_failed(self, e)
             return None
 
+    def stop(self) -> None:
+        """Stop the worker processes (the next ``submit`` starts new ones)."""
+        self.close()
+        self._started = False
+
     def mark_broken(self) -> None:
         self.broken = True
         self.close()
@@ -783,36 +847,46 @@ class _WorkerPool:
 
 
 def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool) -> None:
-    """The chunked path (see the module docstring): chunks go to workers, or are processed here when there
-    are none, when the file is one chunk, or when a chunk is large (_LOCAL_CHUNK)."""
+    """The chunked path (see the module docstring). Chunks go to the workers, in order, at most ``workers + 1``
+    in flight; they are processed here when there are no workers, when the file is a single chunk (not worth
+    a process round trip) and when a chunk is large (_LOCAL_CHUNK: after those in flight, workers stopped)."""
     now = dt.datetime.now(dt.UTC)
     args = (fmt.name, source.path, options, now)
     chunks = _read_chunks(source.stream, batch_size, fmt.name)
-    first = next(chunks, None)
-    second = next(chunks, None)
-    if second is None:  # one batch: not worth a process round trip
-        if first is not None:
-            _commit_chunk(store, _local(first, args, redactor), res, enrich, progress)
-        return
     pending: deque = deque()
     limit = pool.size + 1
-    ahead = [second, first]
-    first = second = None
+    ahead: list[_Chunk] = []
+    first = True
     while True:
         chunk = ahead.pop() if ahead else next(chunks, None)
         if chunk is None:
             break
-        if not pool.size or pool.broken or chunk.nbytes >= _LOCAL_CHUNK:
+        big = chunk.nbytes >= _LOCAL_CHUNK
+        local = big or not pool.size or pool.broken
+        if first and not local:
+            nxt = next(chunks, None)  # a file of one batch is processed here
+            if nxt is None:
+                local = True
+            else:
+                ahead.append(nxt)
+            del nxt
+        first = False
+        if local:
             while pending:  # results are committed in file order
                 _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
+            if big:
+                pool.stop()  # idle workers would hold their memory while this one is processed; restarted on use
             result = _local(chunk, args, redactor)
             del chunk  # its lines are not needed while the result is committed
             _commit_chunk(store, result, res, enrich, progress)
             del result
+            if big:
+                _give_back_memory()
             continue
         while len(pending) >= limit:
             _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
         pending.append((chunk, pool.submit(redactor, chunk, *args)))
+        del chunk
     while pending:
         _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
 

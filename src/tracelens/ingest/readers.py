@@ -510,6 +510,7 @@ class LineReader:
     def __iter__(self) -> Iterator[bytes]:
         read = self.stream.read
         carry = None  # bytearray of a line spanning reads
+        box: list = []
         while True:
             try:
                 data = read(_READ)
@@ -519,15 +520,19 @@ class LineReader:
                 return
             if not data:
                 if carry:
-                    yield self._emit(carry)
+                    box.append(carry)
+                    carry = None
+                    yield self._emit(box.pop())
                 return
             pos = 0
             nl = data.find(b"\n")
             if nl >= 0 and carry is not None:
                 carry += data[: nl + 1]
-                line, carry = carry, None
+                # handed over through a list: this frame keeps no reference to a long line while it is used
+                box.append(carry)
+                carry = None
                 pos = nl + 1
-                yield self._emit(line)
+                yield self._emit(box.pop())
                 nl = data.find(b"\n", pos)
             while nl >= 0:
                 yield self._emit(data[pos : nl + 1])
@@ -1017,7 +1022,6 @@ def iter_csv_rows(stream, head: bytes, path: str, delimiter: str | None = None,
 
 _SAMPLE_STRING = 256  # bytes kept of each JSON string in a sniff sample
 _SAMPLE_SCAN = 512 * 1024 * 1024  # bytes of a long first line scanned at most
-_STRING_END = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
 
 def sniff_sample(stream, head: bytes) -> bytes:
@@ -1033,7 +1037,7 @@ def sniff_sample(stream, head: bytes) -> bytes:
     out = bytearray()
     in_string = False
     kept = 0  # bytes of the current string copied so far
-    carry = b""  # a trailing backslash whose escaped character is in the next read
+    slashes = 0  # backslashes just before the current read (an odd run escapes its first byte)
     scanned = 0
     while len(out) < HEAD_BYTES and scanned < _SAMPLE_SCAN:
         try:
@@ -1043,29 +1047,39 @@ def sniff_sample(stream, head: bytes) -> bytes:
         if not data:
             break
         scanned += len(data)
-        data = carry + data
-        carry = b""
         pos = 0
         while pos < len(data) and len(out) < HEAD_BYTES:
+            q = data.find(b'"', pos)
             if not in_string:
-                q = data.find(b'"', pos)
                 end = len(data) if q < 0 else q + 1
                 out += data[pos:end]
                 pos = end
-                in_string, kept = q >= 0, 0
+                in_string, kept, slashes = q >= 0, 0, 0
                 continue
-            m = _STRING_END.match(data, pos)
-            if m is None:  # the string goes on past this read
-                seg = data[pos:]
-                tail = len(seg) - len(seg.rstrip(b"\\"))
-                if tail % 2:
-                    seg, carry = seg[:-1], b"\\"
-                out += _string_part(seg, kept)
-                kept += len(seg)
-                break
-            out += _string_part(data[pos : m.end() - 1], kept) + b'"'
-            in_string, pos = False, m.end()
+            # inside a string: the next quote not escaped by an odd run of backslashes ends it
+            while q >= 0 and _escaped(data, q, pos, slashes):
+                q = data.find(b'"', q + 1)
+            end = len(data) if q < 0 else q
+            out += _string_part(data[pos:end], kept)
+            kept += end - pos
+            if q < 0:
+                run = len(data) - len(data.rstrip(b"\\"))
+                slashes = run if run < len(data) - pos else slashes + run
+                pos = len(data)
+            else:
+                out += b'"'
+                in_string, pos = False, q + 1
     return bytes(out[:HEAD_BYTES])
+
+
+def _escaped(data: bytes, q: int, start: int, carried: int) -> bool:
+    """Whether the quote at ``q`` is escaped: preceded by an odd run of backslashes (``carried`` of them from
+    the previous read when the run reaches back to ``start``)."""
+    j = q
+    while j > start and data[j - 1] == 0x5C:
+        j -= 1
+    run = q - j + (carried if j == start else 0)
+    return run % 2 == 1
 
 
 def _string_part(seg: bytes, kept: int) -> bytes:
