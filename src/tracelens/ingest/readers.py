@@ -174,7 +174,7 @@ def _unzstd(f: io.BufferedIOBase) -> Iterator[bytes]:
         nonlocal offset
         b = _read_exact(f, n, offset)
         if len(b) < n:
-            raise InputError(f"the zstd data is cut short inside {what} (truncated file)", offset + len(b))
+            raise _Short(f"the zstd data is cut short inside {what} (truncated file)", offset + len(b), b)
         offset += n
         return b
 
@@ -211,7 +211,16 @@ def _unzstd(f: io.BufferedIOBase) -> Iterator[bytes]:
             last, btype, size = h & 1, (h >> 1) & 3, h >> 3
             if btype == 3 or size > _ZSTD_MAX_BLOCK:
                 raise InputError("corrupt zstd block header", at)
-            body = take(1 if btype == 1 else size, "a block")
+            try:
+                body = take(1 if btype == 1 else size, "a block")
+            except _Short as short:  # a raw block cut short still decodes as far as it goes
+                out = b""
+                if btype == 0:
+                    with contextlib.suppress(zstandard.ZstdError):
+                        out = d.decompress(bh + short.data)
+                if out:
+                    yield out
+                raise InputError(short.reason, short.offset) from None
             try:
                 out = d.decompress(bh + body)
             except zstandard.ZstdError as e:
@@ -228,6 +237,14 @@ def _unzstd(f: io.BufferedIOBase) -> Iterator[bytes]:
                 raise InputError(f"zstd frame checksum does not match ({e})", at) from None
             if out:
                 yield out
+
+
+class _Short(InputError):
+    """The data ends inside a zstd structure; ``data`` is what there was of it."""
+
+    def __init__(self, reason: str, offset: int, data: bytes):
+        super().__init__(reason, offset)
+        self.data = data
 
 
 def _read(f: io.BufferedIOBase, n: int, offset: int) -> bytes:
@@ -683,6 +700,20 @@ def is_json_document(head: bytes) -> bool:
     return not any(ln[:1] in (b"{", b"[") and _balanced(ln) for ln in later[:8])
 
 
+def is_json_text(head: bytes) -> bool:
+    """Whether text holds JSON (lines, an array or a document) rather than CSV, for formats that take both.
+
+    JSON when the first non-blank line opens a JSON value, or, that line
+    being damaged, most of the lines after it in the head do.
+    """
+    s = head[3:] if head.startswith(codecs.BOM_UTF8) else head
+    lines = s.lstrip().split(b"\n")
+    if lines[0][:1] in (b"{", b"["):
+        return True
+    later = [ln for ln in lines[1 : -1 if len(head) >= HEAD_BYTES else None] if ln.strip()][:8]
+    return bool(later) and 2 * sum(ln.lstrip()[:1] in (b"{", b"[") for ln in later) > len(later)
+
+
 def iter_json_values(stream, head: bytes = b"", path: str = "") -> Iterator[tuple[str, Any]]:
     """Yield (locator, parsed value or Quarantined) for each physical record: JSONL lines, array items or a document.
 
@@ -835,16 +866,18 @@ def _skip_ws(text: str, i: int) -> int:
     return i
 
 
+_VALUE_START = re.compile(r'[{\["\-0-9tfn]')
+
+
 def _resync(text: str, i: int) -> int | None:
-    """Start of the next line that opens a value as the one at ``i`` did (same indentation, same bracket), if any."""
-    if text[i] not in "[{":
-        return None
+    """Start of the next line that opens a value at the indentation of the value at ``i``, if any."""
     line_start = text.rfind("\n", 0, i) + 1
     indent = text[line_start:i]
     if indent.strip():
         return None  # the value does not start its line: no way to tell where the next one starts
-    j = text.find("\n" + indent + text[i], i + 1)
-    return None if j < 0 else j + 1 + len(indent)
+    pattern = re.compile("\n" + re.escape(indent) + _VALUE_START.pattern)
+    m = pattern.search(text, i + 1)
+    return None if m is None else m.start() + 1 + len(indent)
 
 
 def _has_escapes(s: str) -> bool:
@@ -982,8 +1015,8 @@ def iter_csv_rows(stream, head: bytes, path: str, delimiter: str | None = None,
             except csv.Error as e:
                 values, error = [], e
             span = feed.current
-            if error is None and all(v == "" for v in values) and not any(b for _, _, b in span):
-                continue  # blank line
+            if error is None and not any(b for _, _, b in span) and not "".join(t for _, t, _ in span).strip():
+                continue  # blank line (or only whitespace): no record
             n += 1
             loc = f"row:{n}"
             if error is None and len(values) == len(cols) and not any(b for _, _, b in span):

@@ -560,9 +560,10 @@ class GenericCsv:
         if not text:
             return 0.0
         text = text.lstrip("\ufeff")
-        if text.lstrip()[:1] in ("{", "[", "<") or "\x00" in text[:4096]:
-            return 0.0
         first = text.split("\n", 1)[0].rstrip("\r")
+        # binary data is not CSV; a NUL in one row of a text file does not make it binary
+        if text.lstrip()[:1] in ("{", "[", "<") or "\x00" in first or text[:4096].count("\x00") > 8:
+            return 0.0
         delim = csv_delimiter(first, path)
         try:
             header = next(csv.reader([first], delimiter=delim))

@@ -60,7 +60,7 @@ from tracelens.ingest.normalize import (
     openai_response_fields,
     parse_timestamp,
 )
-from tracelens.ingest.readers import iter_csv_rows, iter_json_values, loads
+from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values, loads
 
 _PROVIDERS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic", "google": "google", "vertex": "vertex",
               "bedrock": "bedrock", "aws": "bedrock", "togetherai": "together", "together": "together", "groq": "groq",
@@ -284,8 +284,7 @@ class HeliconeExport:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        s = source.head.lstrip(b"\xef\xbb\xbf").lstrip()
-        if s[:1] in (b"{", b"["):
+        if is_json_text(source.head):
             return _items(source, iter_json_values(source.stream, source.head, source.path))
         _, rows = iter_csv_rows(source.stream, source.head, source.path)
         return _items(source, ((loc, {k: (None if v == "" else v) for k, v in r.items()} if isinstance(r, dict) else r)

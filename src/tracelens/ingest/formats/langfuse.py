@@ -55,7 +55,7 @@ from tracelens.ingest.formats._spans import (
 )
 from tracelens.ingest.guard import describe, each_record, isolate
 from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, parse_timestamp, tool_call
-from tracelens.ingest.readers import iter_csv_rows, iter_json_values
+from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values
 
 _MAX_ATTR_LEN = 512
 _MAX_RAW = 1024 * 1024
@@ -371,7 +371,7 @@ class LangfuseBlob:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        if source.head.lstrip()[:1] not in (b"{", b"["):
+        if not is_json_text(source.head):
             return _iter_csv(source)
 
         def items(locator: str, doc: Any) -> Iterator[dict | Quarantined | Skipped]:

@@ -524,6 +524,7 @@ class SimonwLlm:
                 if "responses" in tables:
                     yield from legacy_records(_Legacy(conn, tables), turn_ids, source)
             except sqlite3.DatabaseError as e:
+                source.records += 1  # the rest of the database, as a cut-short stream's tail
                 yield Quarantined("database", f"reading the database failed part-way (corrupt file?): {e}; "
                                   "rows after this point could not be read", None)
         finally:
