@@ -368,3 +368,25 @@ def test_gzip_members_and_zero_padding_are_read_like_gzip(tmp_path):
                   + b"\0" * 512)
     f = _ingest(Store(tmp_path / "s", create=True), p)
     assert (f.records, f.stored, f.quarantined) == (6, 6, 0)
+
+
+def test_worker_processes_account_for_hostile_lines_as_this_process_does(tmp_path):
+    """The chunked path's workers see the same damaged lines (small batches: many chunks) with the same results."""
+    import tracelens.ingest.pipeline as P
+
+    if not P._WorkerPool(2).size:
+        pytest.skip("the parallel path needs fork (Linux)")
+    kinds = ("nul_first", "badutf8_mid", "garbage_lines", "deep_first", "wrong_types", "huge_line", "truncated",
+             "utf16le_bom", "gzip_truncated", "zstd_garbage_tail", "zstd_bad_frame")
+    for kind in kinds:
+        hf = H.write_hostile(tmp_path / "in", "anthropic_log", kind, seed=5, n=30)
+        seen = []
+        for workers in (0, 2):
+            store = Store(tmp_path / f"s-{kind}-{workers}", create=True)
+            with mock.patch("os.fsync"):
+                f = ingest(store, [str(hf.path)], enricher=False, batch_size=4, workers=workers).files[0]
+            rows = sorted(store.scan().collect()["trace_id"].to_list())
+            q = sorted(store.scan("quarantine").collect().select("source_locator", "reason").rows())
+            seen.append((f.records, f.read, f.stored, f.quarantined, f.skipped, rows, q))
+        assert seen[0] == seen[1], kind
+        assert seen[0][0] == hf.records and seen[0][2] >= hf.min_stored, kind

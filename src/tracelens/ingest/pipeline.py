@@ -396,7 +396,7 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                     continue
             res.format = fmt.name
             source = Source(path, stream, options, head)
-            if pool.size and path != "-" and _chunkable(fmt, head):
+            if path != "-" and _chunkable(fmt, head):
                 _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool)
             else:
                 try:

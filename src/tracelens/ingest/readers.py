@@ -866,7 +866,8 @@ def _skip_ws(text: str, i: int) -> int:
     return i
 
 
-_VALUE_START = re.compile(r'[{\["\-0-9tfn]')
+# What may start a value (or what is left of a damaged one) at the head of a line: not a closing bracket or comma.
+_VALUE_START = re.compile(r"[^\s\]},]")
 
 
 def _resync(text: str, i: int) -> int | None:

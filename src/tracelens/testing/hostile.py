@@ -413,7 +413,7 @@ def _wrong_types(rng: random.Random, rec: Any, k: int = 3) -> Any:
                 break
             parent, cur = cur, cur[key]
         if parent is not None:
-            parent[key] = rng.choice(WRONG)
+            parent[key] = copy.deepcopy(rng.choice(WRONG))
     return rec
 
 
@@ -830,6 +830,6 @@ def hostile_files(out_dir: str | Path, n: int, seed: int) -> list[HostileFile]:
     return files
 
 
-def generate_hostile_files(out_dir: str | Path, n: int = 500, seed: int = 0) -> list[tuple[Path, str, int]]:
+def generate_hostile_files(out_dir: str | Path, n: int = 600, seed: int = 0) -> list[tuple[Path, str, int]]:
     """Write ``n`` hostile files under ``out_dir``; returns ``(path, format, expected physical records)`` each."""
     return [(f.path, f.fmt, f.records) for f in hostile_files(out_dir, n, seed)]
