@@ -307,11 +307,6 @@ def detect_encoding(first: bytes) -> tuple[str, int]:
     return "utf-8", 0
 
 
-def detect_text_encoding(head: bytes) -> str:
-    """The codec of ``head`` ("utf-8", "utf-16-le", ...); kept for callers that look at raw bytes."""
-    return detect_encoding(head[:4])[0]
-
-
 def _escape_bytes(e: UnicodeError) -> tuple[str, int]:
     """Decode error handler: each undecodable byte becomes a lone surrogate U+DC00+byte.
 
