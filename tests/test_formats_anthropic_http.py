@@ -271,7 +271,8 @@ def test_cli_ingest_json(recording, tmp_path):
     res = CliRunner().invoke(cli, ["ingest", "--store", str(tmp_path / "s"), "--json", "--no-progress", str(recording)])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["totals"] == {"read": 10, "stored": 6, "duplicates": 0, "quarantined": 2, "skipped": 2, "naive_timestamps": 0}
+    assert out["totals"] == {"records": 10, "read": 10, "stored": 6, "duplicates": 0, "quarantined": 2, "skipped": 2,
+                             "naive_timestamps": 0}
     assert out["files"][0]["format"] == "anthropic_http" and out["reconciles"] is True
 
 

@@ -359,7 +359,7 @@ def test_blob_csv_bad_rows_are_quarantined_and_others_kept():
     data = data.replace(b"Ship to Norway?", b"Ship to Norw\xff?")  # invalid UTF-8 inside one record
     items = parse("langfuse_blob", data)
     assert [type(i).__name__ for i in items] == ["Skipped", "Quarantined", "dict", "Quarantined"]
-    assert "2 fields but the header has" in items[1].reason
+    assert "has 2 fields, the header has" in items[1].reason
     assert "invalid UTF-8" in items[3].reason and items[3].locator == "row:4"
 
 

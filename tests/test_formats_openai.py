@@ -263,7 +263,8 @@ def test_batch_cli_json(batch_files, tmp_path):
     res = CliRunner().invoke(cli, ["ingest", "--store", str(tmp_path / "s"), "--json", "--no-progress", str(i), str(o)])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["totals"] == {"read": 5, "stored": 4, "duplicates": 0, "quarantined": 0, "skipped": 1, "naive_timestamps": 0}
+    assert out["totals"] == {"records": 5, "read": 5, "stored": 4, "duplicates": 0, "quarantined": 0, "skipped": 1,
+                             "naive_timestamps": 0}
 
 
 def test_log_cli_json(log_store, tmp_path):

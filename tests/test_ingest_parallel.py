@@ -349,3 +349,30 @@ def test_hash_values_are_pinned():
     assert prompt_hash(None, [{"role": "user", "text": "lone \ud800"}], None) == "c7094459df96ed4b"
     assert record_hash({"b": 1, "a": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "c": 2**70}) == (
         "014a4294de14ecf5b87aa60bccb5948c468496af003e6e5843b38cd7dd075cd2")
+
+
+def _quarantine_by_file(store: Store) -> list[list[dict]]:
+    """Quarantine rows file by file, in file order within each file (files sorted by content)."""
+    import pyarrow.parquet as pq
+
+    per_file = [pq.read_table(f).drop(["quarantined_at"]).to_pylist() for f in store.files("quarantine")]
+    return sorted(per_file, key=lambda rows: [r["quarantine_id"] for r in rows])
+
+
+def test_converting_in_sub_batches_changes_nothing(tmp_path, monkeypatch):
+    """Records are turned into Arrow a few at a time to bound memory; rows and their order must not change."""
+    huge = json.loads(anthropic_line(90))
+    huge["response"]["usage"]["input_tokens"] = 2**70  # Arrow refuses it: that record is coerced and stored
+    p = _write(tmp_path / "mixed.jsonl", _lines()[:30] + [json.dumps(huge).encode()] + _lines()[30:])
+    snapshots = []
+    for every, workers in ((10**9, 0), (3, 0), (3, 2)):
+        monkeypatch.setattr(P, "_CONVERT_EVERY", every)  # 10**9: one conversion per batch, as before
+        store = Store(tmp_path / f"s{every}-{workers}", create=True)
+        d = P.ingest(store, [str(p)], enricher=False, batch_size=BATCH, workers=workers).to_dict()
+        for f in d["files"]:
+            f.pop("seconds")
+        traces = store.scan().collect().drop("ingested_at").sort("trace_id").to_dicts()
+        snapshots.append((d, traces, _quarantine_by_file(store)))
+    assert snapshots[1] == snapshots[0]
+    assert snapshots[2] == snapshots[0]
+    assert any(t["trace_id"] == "msg_000090" for t in snapshots[0][1])

@@ -411,13 +411,22 @@ def parquet_metadata(table: str, extra: dict[str, str] | None = None) -> dict[by
     return {k.encode(): v.encode() for k, v in meta.items()}
 
 
+# Free-text columns get no Parquet min/max statistics: nothing is pruned by them, and the writer would hold
+# copies of the longest texts to compute them (a 100 MB prompt cost ~450 MB more to write).
+_NO_STATISTICS = frozenset({
+    "system_prompt", "messages", "prompt_text", "response_text", "tool_calls", "tool_definitions", "stop_details",
+    "error_message", "attributes", "request_raw", "response_raw", "refusal_evidence", "raw", "reason",
+})
+
+
 def write_parquet_file(table: pa.Table, path: Path, table_name: str, extra_meta: dict[str, str] | None = None) -> None:
     """Write ``table`` to ``path`` with our metadata, zstd, and fsync."""
     existing = table.schema.metadata or {}
     table = table.replace_schema_metadata({**existing, **parquet_metadata(table_name, extra_meta)})
     path.parent.mkdir(parents=True, exist_ok=True)
+    stats = [f.name for f in table.schema if f.name not in _NO_STATISTICS and not pa.types.is_nested(f.type)]
     with open(path, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd", row_group_size=64_000, write_statistics=True)
+        pq.write_table(table, fh, compression="zstd", row_group_size=64_000, write_statistics=stats)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -844,10 +853,10 @@ class Store:
         conflicts: list[dict] = []
         with self.transaction() as txn:
             index = self._refresh_index()
-            df = pl.from_arrow(traces) if traces.num_rows else None
             stored = duplicates = 0
-            if df is not None:
-                ids = df.select("trace_id", "content_hash").with_row_index("_row")
+            if traces.num_rows:
+                # only the id columns go through polars: a batch's texts are never copied for the checks
+                ids = pl.from_arrow(traces.select(["trace_id", "content_hash"])).with_row_index("_row")
                 old = index.unique("trace_id", keep="first").rename({"content_hash": "_old"})
                 first = ids.unique("trace_id", keep="first").select("trace_id", pl.col("content_hash").alias("_first_ch"),
                                                                    pl.col("_row").alias("_first_row"))
@@ -869,14 +878,10 @@ class Store:
                 for row, tid, before in cls.filter(~keep_s & ~dup_s).select("_row", "trace_id", "_stored_before").iter_rows():
                     where = "" if before else " (same batch)"
                     conflicts.append({"row": row, "reason": f"duplicate trace_id {tid} with different content{where}"})
-                new = traces.filter(keep_s.to_arrow())
+                new = traces if keep_s.all() else traces.filter(keep_s.to_arrow())
                 stored = new.num_rows
                 if stored:
-                    ndf = pl.from_arrow(new)
-                    days = ndf["timestamp"].dt.date()
-                    for day in days.unique().sort().to_list():
-                        part = ndf.filter(days == day).sort("timestamp")
-                        tbl = part.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
+                    for day, tbl in _by_day(new.select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)):
                         txn.stage(tbl, f"traces/date={day.isoformat()}/part-{txn.txn_id}.parquet", "traces")
             q_rows = quarantine.to_pylist() if quarantine is not None and quarantine.num_rows else []
             for c in conflicts:
@@ -935,6 +940,26 @@ class BatchOutcome:
     duplicates: int
     quarantined: int
     conflicts: int
+
+
+def _by_day(traces: pa.Table) -> Iterator[tuple[dt.date, pa.Table]]:
+    """The rows of ``traces`` per UTC day, each day sorted by timestamp (stable).
+
+    Only the timestamp column goes through polars; the rows are taken in
+    Arrow, and a batch that is one day already in order is passed on as it
+    is, so a batch of large records is not held several times over.
+    """
+    order = (
+        pl.from_arrow(traces.select(["timestamp"])).with_row_index("_row")
+        .with_columns(pl.col("timestamp").dt.date().alias("_day"))
+        .sort(["_day", "timestamp"], maintain_order=True)
+    )
+    for (day,), part in order.group_by("_day", maintain_order=True):
+        rows = part["_row"]
+        if rows.len() == traces.num_rows and bool((rows == pl.int_range(0, rows.len(), eager=True)).all()):
+            yield day, traces
+        else:
+            yield day, traces.take(rows.to_arrow())
 
 
 def make_quarantine_row(source_format: str | None, source_file: str, locator: str, reason: str, raw: str | None) -> dict:

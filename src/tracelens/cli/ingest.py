@@ -127,14 +127,15 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
 
         from tracelens.cli.common import out_console
 
-        t = Table("file", "format", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
+        t = Table("file", "format", "records", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
         for f in summary.files:
             t.add_row(
-                cell(f.path), cell(f.format or "-"), f"{f.read:,}", f"{f.stored:,}", f"{f.duplicates:,}", f"{f.quarantined:,}",
-                f"{f.skipped:,}",
+                cell(f.path), cell(f.format or "-"), f"{f.records:,}", f"{f.read:,}", f"{f.stored:,}",
+                f"{f.duplicates:,}", f"{f.quarantined:,}", f"{f.skipped:,}",
             )
         t.add_row(
-            "total", "", *(f"{summary.total(k):,}" for k in ("read", "stored", "duplicates", "quarantined", "skipped"))
+            "total", "",
+            *(f"{summary.total(k):,}" for k in ("records", "read", "stored", "duplicates", "quarantined", "skipped")),
         )
         out_console().print(t)
         naive = summary.total("naive_timestamps")

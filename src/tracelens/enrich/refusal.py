@@ -62,6 +62,7 @@ __all__ = [
     "build_semantic_index",
     "compliance_exemplars",
     "detect",
+    "detect_columns",
     "detect_frame",
     "index_from_arrays",
     "is_refusal",
@@ -189,10 +190,28 @@ def detect_frame(df: pl.DataFrame, embeddings: Any = None, *, semantic: Semantic
     (n, d) array, a list of vectors (``None`` allowed per row) or a polars list
     Series aligned with the rows; it is only used together with ``semantic``.
     """
-    n = df.height
+    cols = {c: df.get_column(c).to_list() for c in INPUT_COLUMNS if c in df.columns}
+    out = detect_columns(cols, df.height, embeddings, semantic=semantic)
+    return df.with_columns(
+        pl.Series("refusal", out["refusal"], dtype=pl.String),
+        pl.Series("refusal_score", out["refusal_score"], dtype=pl.Float64),
+        pl.Series("refusal_source", out["refusal_source"], dtype=pl.String),
+        pl.Series("refusal_category", out["refusal_category"], dtype=pl.String),
+        pl.Series("refusal_evidence", out["refusal_evidence"], dtype=pl.String),
+        pl.lit(DETECTOR_VERSION, dtype=pl.String).alias("refusal_version"),
+    )
+
+
+def detect_columns(cols: dict[str, list], n: int, embeddings: Any = None, *,
+                   semantic: SemanticIndex | None = None) -> dict[str, list]:
+    """``detect_frame`` on plain columns: ``cols`` maps some of ``INPUT_COLUMNS`` to lists of ``n`` values;
+    returns the ``REFUSAL_COLUMNS`` as lists.
+
+    Needs no dataframe, so callers holding Arrow tables (ingest) neither copy
+    their large text columns into one nor depend on polars.
+    """
     if embeddings is not None and semantic is None:
         raise ValueError("embeddings need a SemanticIndex (build_semantic_index(embedder)) to compare against")
-    cols = {c: df.get_column(c).to_list() for c in INPUT_COLUMNS if c in df.columns}
     emb = _embedding_rows(embeddings, n)
     none_col = [None] * n
     get = {c: cols.get(c, none_col) for c in INPUT_COLUMNS}
@@ -242,11 +261,5 @@ def detect_frame(df: pl.DataFrame, embeddings: Any = None, *, semantic: Semantic
         sources.append(r.source)
         categories.append(r.category)
         evidence.append(r.evidence)
-    return df.with_columns(
-        pl.Series("refusal", labels, dtype=pl.String),
-        pl.Series("refusal_score", scores, dtype=pl.Float64),
-        pl.Series("refusal_source", sources, dtype=pl.String),
-        pl.Series("refusal_category", categories, dtype=pl.String),
-        pl.Series("refusal_evidence", evidence, dtype=pl.String),
-        pl.lit(DETECTOR_VERSION, dtype=pl.String).alias("refusal_version"),
-    )
+    return {"refusal": labels, "refusal_score": scores, "refusal_source": sources, "refusal_category": categories,
+            "refusal_evidence": evidence, "refusal_version": [DETECTOR_VERSION] * n}

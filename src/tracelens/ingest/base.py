@@ -11,10 +11,14 @@ An importer (``tracelens.ingest.formats.<name>``) is a ``Format`` object with
 * ``Skipped(locator, reason)``: a valid record that is not an LLM call (a
   tool or agent span); counted, not stored.
 
-Importers never raise for bad records: they yield ``Quarantined`` with a
-precise reason, so one bad line never takes valid records down with it. They
-raise ``FormatError`` only when the whole file is unusable (then the pipeline
-quarantines nothing and reports a clear per-file error).
+Importers read their input with ``tracelens.ingest.readers`` and map each
+physical record (a line, an array item, a row) through
+``tracelens.ingest.guard.each_record``, which counts it in
+``Source.records`` and turns anything a record makes the importer raise into
+``Quarantined`` with a precise reason, so one bad record never takes valid
+records down with it. They raise ``FormatError`` only when the whole file is
+unusable (then the pipeline quarantines nothing and reports a clear per-file
+error).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class Source:
     stream: io.BufferedIOBase
     options: IngestOptions
     head: bytes = b""  # the first bytes, for importers that need to re-check
+    records: int = 0  # physical records read so far (lines, array items, rows), counted by guard.each_record
 
 
 class Format(Protocol):

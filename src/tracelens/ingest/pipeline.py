@@ -3,31 +3,41 @@
 ``ingest(store, paths, options)`` expands paths, sniffs each file's format
 (or uses the forced one), streams its records through the importer in
 bounded batches, fills derived columns (``finalize``), runs the refusal
-detector, and commits each batch atomically. Per file it counts records
-read, stored, duplicate, quarantined and skipped; ``read`` always equals the
-sum of the other four (``FileResult.reconciles``).
+detector, and commits each batch atomically. Per file it counts the
+physical records of the input (``records``: lines, array items, rows, as the
+readers count them) and the items they held: read, stored, duplicate,
+quarantined and skipped; ``read`` always equals the sum of the other four
+(``FileResult.reconciles``), and every record yields at least one item.
 
-A file that cannot be used at all (missing, unknown format, unreadable) is
-reported as an error for that file and the run goes on with the others.
+A file that cannot be used at all (missing, unknown format, undecodable from
+its first byte) is reported as an error for that file; one that fails part
+way keeps what was committed and is reported too. Either way the run goes on
+with the other files, and the summary's errors make the CLI exit non-zero.
 
-Parallel path. A JSONL file whose importer defines ``parse_value(locator,
+Batches end at ``batch_size`` records or ``BATCH_BYTES`` of record text, so
+memory follows the largest record rather than the batch size (see
+docs/formats.md, "Memory").
+
+Chunked path. A JSONL file whose importer defines ``parse_value(locator,
 value)`` (one item per JSON value, so that ``parse`` is ``parse_value`` over
-``iter_json_values``) is cut, in this process, into chunks of exactly
-``batch_size`` records at line boundaries; worker processes (``fork``, so
-they start instantly and share the loaded code) parse, finalize and convert
-each chunk to an Arrow table; this process runs the enricher and commits the
-chunks in file order. Chunks are the serial path's batches, line numbers and
-byte offsets are carried with each chunk, and both paths share the same
-per-line and per-item code, so the stored rows, quarantine rows and counts
-are the same as the serial path's. At most ``workers + 1`` chunks are in
-flight. Workers never use polars (its thread pool does not survive ``fork``).
-A chunk whose worker fails or dies is redone in this process; if that fails
-too its records are quarantined with the error as the reason. Workers end
-when the ingest process dies, even by SIGKILL (``PR_SET_PDEATHSIG`` plus a
-parent-pid watchdog thread), so a killed ingest leaves no orphans. Small files
-(one batch), stdin, documents that are not JSONL, UTF-16 input and importers
+``iter_json_values``) is cut, in this process, into chunks of ``batch_size``
+records or ``CHUNK_BYTES`` of lines at line boundaries; each chunk is one
+batch. Worker processes (``fork``, so they start instantly and share the
+loaded code) parse, finalize and convert chunks to Arrow tables; this process
+runs the enricher and commits the chunks in file order. Line numbers and byte
+offsets are carried with each chunk, and chunks are processed by the same
+code wherever they run, so the stored rows, quarantine rows and counts do not
+depend on the number of workers. At most ``workers + 1`` chunks are in
+flight. Chunks are processed in this process when there are no workers, when
+the file is one chunk, and when a chunk is large (``_LOCAL_CHUNK``: after the
+chunks in flight, with the workers stopped). Workers never use polars (its
+thread pool does not survive ``fork``). Workers end when the ingest process
+dies, even by SIGKILL (``PR_SET_PDEATHSIG`` plus a parent-pid watchdog
+thread), so a killed ingest leaves no orphans. A chunk whose worker fails or dies is
+redone in this process; if that fails too its records are quarantined with
+the error as the reason. Stdin, documents that are not JSONL and importers
 without ``parse_value`` take the serial path. ``TRACELENS_INGEST_WORKERS``
-(or ``workers=``) sets the number of workers; 0 disables the parallel path.
+(or ``workers=``) sets the number of workers; 0 processes every chunk here.
 """
 
 from __future__ import annotations
@@ -54,14 +64,13 @@ from tracelens.hashing import prompt_hash, record_hash, system_prompt_hash, tool
 from tracelens.ingest.base import FormatError, IngestOptions, Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.normalize import check_zone, parse_timestamp
 from tracelens.ingest.readers import (
-    READ_ERRORS,
-    detect_text_encoding,
+    LineReader,
     expand_paths,
     is_json_document,
     json_line,
     line_is_blank,
     open_input,
-    truncated_input,
+    sniff_sample,
 )
 from tracelens.ingest.registry import FORMATS, get_format, sniff_format
 from tracelens.modelcatalog import default_catalog, load_catalog
@@ -84,7 +93,8 @@ _MAX_RAW_QUARANTINE = 64 * 1024 * 1024
 class FileResult:
     path: str
     format: str | None
-    read: int = 0
+    records: int = 0  # physical records of the input (lines, array items, rows), counted as they are read
+    read: int = 0  # items those records held (one per record, or one per span/run for span exports)
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
@@ -111,7 +121,7 @@ class IngestSummary:
         return [f for f in self.files if f.error]
 
     def to_dict(self) -> dict:
-        keys = ("read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps")
+        keys = ("records", "read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps")
         return {
             "totals": {k: self.total(k) for k in keys},
             "files": [
@@ -279,17 +289,26 @@ Enricher = Callable[[pa.Table], pa.Table]
 
 
 def default_enricher() -> Enricher | None:
-    """The refusal detector applied to each batch, when available."""
+    """The refusal detector applied to each batch, when available.
+
+    Its input columns are read straight from the batch's Arrow table and its
+    output columns set on it: no dataframe copy of a batch is made (a 100 MB
+    response would otherwise be held several times over), and no polars.
+    """
     try:
-        from tracelens.enrich.refusal import detect_frame
+        from tracelens.enrich.refusal import INPUT_COLUMNS, REFUSAL_COLUMNS, detect_columns
     except ImportError:
         return None
 
-    def enrich(tbl: pa.Table) -> pa.Table:
-        import polars as pl
+    fields = [TRACE_SCHEMA.field(c) for c in REFUSAL_COLUMNS]
 
-        df = detect_frame(pl.from_arrow(tbl))
-        return df.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
+    def enrich(tbl: pa.Table) -> pa.Table:
+        cols = {c: tbl.column(c).to_pylist() for c in INPUT_COLUMNS if c in tbl.column_names}
+        out = detect_columns(cols, tbl.num_rows)
+        del cols
+        for f in fields:
+            tbl = tbl.set_column(tbl.schema.get_field_index(f.name), f, pa.array(out[f.name], type=f.type))
+        return tbl
 
     return enrich
 
@@ -299,8 +318,9 @@ def _iter_items(fmt, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         yield from fmt.parse(source)
     except FormatError:
         raise
-    except Exception as e:  # an importer bug must not lose the rest of the file silently
-        yield Quarantined("unknown", f"importer {fmt.name} failed: {type(e).__name__}: {e}", None)
+    except Exception as e:  # a failure outside the per-record guard: said in a quarantine row, never silent
+        yield Quarantined("unknown", f"importer {fmt.name} failed: {type(e).__name__}: {e}; "
+                          "the rest of the file could not be read", None)
 
 
 def ingest(
@@ -356,14 +376,17 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
             continue
         try:
             stream, head = open_input(path)
-            stream.close()
-            sniffed = sniff_format(head, path)
+            try:
+                sample = sniff_sample(stream, head)
+            finally:
+                stream.close()
+            sniffed = sniff_format(sample, path)
             if force_format and not (getattr(sniffed, "companion_role", None) and sniffed.name != force_format):
                 fmt = get_format(force_format)
             else:
                 fmt = sniffed  # a batch-request file is still routed to its results file under --format
-        except (OSError, FormatError) as e:
-            res.error = f"{path}: {e}" if not str(e).startswith(path) else str(e)
+        except Exception as e:  # one unreadable file is reported; the others are still ingested
+            res.error = _file_error(path, e)
             summary.files.append(res)
             continue
         if fmt is None:
@@ -386,8 +409,8 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
         t0 = time.perf_counter()
         try:
             stream, head = open_input(path)
-        except (OSError, FormatError) as e:
-            res.error = f"{path}: {e}"
+        except Exception as e:  # noqa: BLE001 - reported for this file; the others go on
+            res.error = _file_error(path, e)
             summary.files.append(res)
             continue
         try:
@@ -398,12 +421,17 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                     continue
             res.format = fmt.name
             source = Source(path, stream, options, head)
-            if pool.size and path != "-" and _chunkable(fmt, head):
+            if path != "-" and _chunkable(fmt, head):
                 _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool)
             else:
-                _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
+                try:
+                    _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
+                finally:
+                    res.records += source.records
         except FormatError as e:
             res.error = str(e)
+        except Exception as e:  # noqa: BLE001 - what was committed stays; the file is reported, the others go on
+            res.error = _file_error(path, e, part_way=True)
         finally:
             stream.close()
             res.seconds = time.perf_counter() - t0
@@ -412,6 +440,14 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                     res.bytes = os.path.getsize(path)
             summary.files.append(res)
     return summary
+
+
+def _file_error(path: str, e: BaseException, part_way: bool = False) -> str:
+    """The per-file error line for an exception (the path first, once)."""
+    what = str(e) if isinstance(e, OSError | FormatError) else f"{type(e).__name__}: {e}"
+    if part_way:
+        what = f"ingest stopped part-way ({what}); records committed before it are kept"
+    return what if what.startswith(path) else f"{path}: {what}"
 
 
 def _unknown(path: str) -> str:
@@ -430,52 +466,115 @@ class _Counts:
         self.read = self.skipped = self.naive_timestamps = 0
 
 
+# A batch is committed when it reaches ``batch_size`` records or this much record text (what the store then
+# holds in memory several times over while it writes the batch); one larger record is a batch of its own.
+BATCH_BYTES = 32 * 1024 * 1024
+# Finalized records are converted to Arrow this many (or this much text) at a time, so that a batch never
+# holds many records as Python objects (they take several times the memory of their Arrow form).
+_CONVERT_EVERY = 1024
+_CONVERT_BYTES = 8 * 1024 * 1024
+
+
 class _Batch:
     """The items of one commit: finalized trace records and quarantine rows (shared by both paths)."""
 
-    __slots__ = ("fmt_name", "path", "options", "now", "redactor", "counts", "traces", "quarantine")
+    __slots__ = ("fmt_name", "path", "options", "now", "redactor", "counts", "traces", "quarantine", "nbytes",
+                 "_records", "_pending_bytes", "_tables", "_unconvertible")
 
     def __init__(self, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime, redactor, counts) -> None:
         self.fmt_name, self.path, self.options, self.now, self.redactor = fmt_name, path, options, now, redactor
         self.counts = counts
-        self.traces: list[dict] = []
+        self.traces: list[dict] = []  # finalized records not yet converted
         self.quarantine: list[dict] = []
+        self.nbytes = 0  # text held by the batch's records and quarantine rows
+        self._records = 0  # finalized records, converted or not
+        self._pending_bytes = 0
+        self._tables: list[pa.Table] = []
+        self._unconvertible: list[dict] = []  # quarantine rows of records Arrow refused; they go last, as ever
 
     def __len__(self) -> int:
-        return len(self.traces) + len(self.quarantine)
+        return self._records + len(self.quarantine)
 
-    def add(self, item) -> None:
+    def add(self, item) -> bool:
+        """Add one importer item; True when it takes a place in the batch (a record or a quarantine row)."""
         counts = self.counts
         counts.read += 1
         if isinstance(item, Skipped):
             counts.skipped += 1
-            return
+            return False
         if isinstance(item, Quarantined):
-            self.quarantine.append(
-                make_quarantine_row(self.fmt_name, self.path, item.locator, item.reason, _quarantine_raw(item.raw))
-            )
-            return
+            row = _quarantine_row(self.fmt_name, self.path, item.locator, item.reason, item.raw)
+            self.quarantine.append(row)
+            self.nbytes += len(row["raw"] or "")
+            return True
         try:
             rec = finalize(item, self.fmt_name, self.path, self.options, self.now)
             if self.redactor is not None:
                 self.redactor.record(rec)
             if rec["attributes"] and "timestamp_assumed_tz" in rec["attributes"]:
                 counts.naive_timestamps += 1
-            self.traces.append(rec)
         except Exception as e:  # RecordError, or a value of a type the importer did not expect
             reason = str(e) if isinstance(e, RecordError) else f"invalid record: {type(e).__name__}: {e}"
-            self.quarantine.append(
-                make_quarantine_row(
-                    self.fmt_name, self.path, item.get("source_locator") or "record", reason,
-                    _quarantine_raw(item.get("_raw") or _safe_describe(item)),
-                )
-            )
+            row = _quarantine_row(self.fmt_name, self.path, item.get("source_locator") or "record", reason,
+                                  item.get("_raw") or _safe_describe(item))
+            self.quarantine.append(row)
+            self.nbytes += len(row["raw"] or "")
+            return True
+        size = _text_size(rec)
+        self.traces.append(rec)
+        self._records += 1
+        self.nbytes += size
+        self._pending_bytes += size
+        if len(self.traces) >= _CONVERT_EVERY or self._pending_bytes >= _CONVERT_BYTES:
+            self._convert()
+        return True
+
+    def _convert(self) -> None:
+        self._tables.append(_to_table(self.traces, self._unconvertible, self.fmt_name, self.path))
+        self.traces = []
+        self._pending_bytes = 0
 
     def table(self) -> pa.Table:
-        """The Arrow table of the traces; records that cannot be converted join the quarantine rows."""
-        if not self.traces:
+        """The Arrow table of the traces; records that cannot be converted join the quarantine rows (last)."""
+        if self.traces:
+            self._convert()
+        self.quarantine.extend(self._unconvertible)
+        self._unconvertible = []
+        tables, self._tables = self._tables, []
+        if not tables:
             return TRACE_SCHEMA.empty_table()
-        return _to_table(self.traces, self.quarantine, self.fmt_name, self.path)
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+_STRING_FIELDS = tuple(f.name for f in TRACE_SCHEMA if pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+_GET_STRINGS = itemgetter(*_STRING_FIELDS)
+
+
+def _text_size(rec: dict) -> int:
+    """Characters of text a finalized record holds (its string fields and message texts): what it weighs."""
+    n = sum(len(v) for v in _GET_STRINGS(rec) if v)
+    for m in rec["messages"]:
+        t = m["text"]
+        if t:
+            n += len(t)
+    return n
+
+
+def _arrow_text(s: str | None) -> str | None:
+    """``s`` as text Arrow can store: a lone surrogate (from a JSON escape) is kept as its ``\\uXXXX`` escape."""
+    if s is None or s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _quarantine_row(fmt_name: str, path: str, locator: str, reason: str, raw: str | None) -> dict:
+    """A quarantine row whose texts can always be stored (the raw text is kept up to _MAX_RAW_QUARANTINE)."""
+    return make_quarantine_row(fmt_name, _arrow_text(path), _arrow_text(str(locator)), _arrow_text(str(reason)),
+                               _arrow_text(_quarantine_raw(raw)))
 
 
 def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress,
@@ -498,6 +597,22 @@ def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult
         progress(res)
 
 
+def _give_back_memory() -> None:
+    """Return freed memory to the operating system after a large batch.
+
+    Arrow's pool and the C allocator keep freed pages for reuse; after a
+    batch of a few large records they would hold the last batch's size on
+    top of the next one's, so the peak would grow with the number of large
+    records instead of the largest.
+    """
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a batch of records is built.
@@ -516,21 +631,27 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor=None) -> None:
+    """The serial path: batches of ``batch_size`` records (or BATCH_BYTES of text) committed one by one."""
     now = dt.datetime.now(dt.UTC)
     batch = _Batch(fmt.name, source.path, options, now, redactor, res)
     items = _iter_items(fmt, source)
     while True:
         with _collector_paused():
             for item in items:
-                batch.add(item)
-                if len(batch) >= batch_size:
+                placed = batch.add(item)
+                del item  # a huge record must not outlive its conversion while the batch is committed
+                if placed and (len(batch) >= batch_size or batch.nbytes >= BATCH_BYTES):
                     break
             else:
                 items = None
-            tbl = batch.table() if batch.traces or batch.quarantine else None
+            tbl = batch.table() if len(batch) else None
         if tbl is not None:
+            big = batch.nbytes >= _LOCAL_CHUNK
             _commit(store, tbl, batch.quarantine, res, enrich, progress, redactor)
             batch = _Batch(fmt.name, source.path, options, now, redactor, res)
+            del tbl
+            if big:
+                _give_back_memory()
         if items is None:
             return
 
@@ -558,60 +679,79 @@ def default_workers() -> int:
 
 
 def _chunkable(fmt, head: bytes) -> bool:
-    """Whether a file can take the parallel path: JSONL (UTF-8) read by an importer with ``parse_value``."""
-    return (
-        callable(getattr(fmt, "parse_value", None))
-        and detect_text_encoding(head) != "utf-16"
-        and not is_json_document(head)
-    )
+    """Whether a file takes the chunked path: JSONL read by an importer with ``parse_value``."""
+    return callable(getattr(fmt, "parse_value", None)) and not is_json_document(head)
+
+
+# Raw bytes of lines after which a chunk (a batch) ends even before ``batch_size`` records (see BATCH_BYTES).
+CHUNK_BYTES = 32 * 1024 * 1024
+# A chunk this large is processed in this process, after those in flight, not shipped to a worker: copying
+# it to a worker and its table back would hold it several times over at once.
+_LOCAL_CHUNK = 8 * 1024 * 1024
+
+
+# Lines longer than this are let go of once parsed (see _process_chunk).
+_KEEP_LINE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Released:
+    """Stands for a chunk line let go of after parsing (its size is kept for the failure report)."""
+
+    size: int
 
 
 @dataclass
 class _Chunk:
-    """Raw lines of one batch: exactly ``batch_size`` records (fewer at the end), blank lines included."""
+    """Raw lines of one batch: ``batch_size`` records or CHUNK_BYTES of lines (fewer at the end), blank lines included."""
 
     index: int
     lines: list[bytes]
     first_line: int  # 1-based number of lines[0]
     offset: int  # byte offset of lines[0] in the (decompressed) input
     tail: Quarantined | None = None  # the reading error that ended the input, after these lines
+    nbytes: int = 0  # bytes of ``lines``
 
 
 @dataclass
 class _ChunkResult:
     traces: pa.Table  # before enrichment
     quarantine: list[dict]
+    records: int  # physical records: non-blank lines, and the tail
     read: int
     skipped: int
     naive_timestamps: int
 
 
 def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[_Chunk]:
-    """Cut a JSONL stream into chunks of ``batch_size`` non-blank lines (what the serial path batches)."""
+    """Cut a JSONL stream into chunks of ``batch_size`` non-blank lines or CHUNK_BYTES (each one batch)."""
+    reader = LineReader(stream)
     lines: list[bytes] = []
-    records = 0
-    lineno = offset = 0
+    records = nbytes = 0
     first_line, first_offset = 1, 0
     index = 0
     tail = None
     try:
-        for raw in stream:
-            lineno += 1
+        for raw in reader:
             lines.append(raw)
-            offset += len(raw)
-            if not line_is_blank(raw, lineno):
+            nbytes += len(raw)
+            blank = line_is_blank(raw, reader.lineno)
+            del raw  # not held by this frame while the chunk is processed
+            if not blank:
                 records += 1
-                if records == batch_size:
-                    yield _Chunk(index, lines, first_line, first_offset)
+                if records == batch_size or nbytes >= CHUNK_BYTES:
+                    # handed over through a list, so that this frame does not hold the chunk while it is used
+                    out = [_Chunk(index, lines, first_line, first_offset, None, nbytes)]
                     index += 1
-                    lines, records = [], 0
-                    first_line, first_offset = lineno + 1, offset
-    except READ_ERRORS as e:
-        tail = truncated_input(lineno, e)
+                    lines, records, nbytes = [], 0, 0
+                    first_line, first_offset = reader.lineno + 1, reader.offset
+                    yield out.pop()
+        tail = reader.cut_short()
     except Exception as e:  # as _iter_items reports an importer that fails part way
-        tail = Quarantined("unknown", f"importer {fmt_name} failed: {type(e).__name__}: {e}", None)
+        tail = Quarantined("unknown", f"importer {fmt_name} failed: {type(e).__name__}: {e}; "
+                           "the rest of the file could not be read", None)
     if lines or tail is not None:
-        yield _Chunk(index, lines, first_line, first_offset, tail)
+        yield _Chunk(index, lines, first_line, first_offset, tail, nbytes)
 
 
 def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime,
@@ -623,17 +763,26 @@ def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptio
     add = batch.add
     lineno = chunk.first_line
     offset = chunk.offset
+    records = 0
+    lines = chunk.lines
     with _collector_paused():
-        for raw in chunk.lines:
+        for i, raw in enumerate(lines):
             v = json_line(raw, lineno, offset)
             lineno += 1
             offset += len(raw)
+            if len(raw) > _KEEP_LINE:
+                # parsed: a large line is not held a second time while its record is finalized and converted
+                lines[i] = _Released(len(raw))
+            del raw
             if v is not None:
+                records += 1
                 add(parse_value(*v))
+                del v
         if chunk.tail is not None:
+            records += 1
             add(chunk.tail)
         tbl = batch.table()
-    return _ChunkResult(tbl, batch.quarantine, counts.read, counts.skipped, counts.naive_timestamps)
+    return _ChunkResult(tbl, batch.quarantine, records, counts.read, counts.skipped, counts.naive_timestamps)
 
 
 def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException) -> _ChunkResult:
@@ -642,14 +791,17 @@ def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException)
     rows = []
     lineno = chunk.first_line
     for raw in chunk.lines:
-        if not line_is_blank(raw, lineno):
+        if isinstance(raw, _Released):
+            rows.append(_quarantine_row(fmt_name, path, f"line:{lineno}",
+                                        f"{reason} (the line, {raw.size:,} bytes, was released after parsing)", None))
+        elif not line_is_blank(raw, lineno):
             text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
-            rows.append(make_quarantine_row(fmt_name, path, f"line:{lineno}", reason, _quarantine_raw(text)))
+            rows.append(_quarantine_row(fmt_name, path, f"line:{lineno}", reason, text))
         lineno += 1
     if chunk.tail is not None:
         t = chunk.tail
-        rows.append(make_quarantine_row(fmt_name, path, t.locator, t.reason, _quarantine_raw(t.raw)))
-    return _ChunkResult(TRACE_SCHEMA.empty_table(), rows, len(rows), 0, 0)
+        rows.append(_quarantine_row(fmt_name, path, t.locator, t.reason, t.raw))
+    return _ChunkResult(TRACE_SCHEMA.empty_table(), rows, len(rows), len(rows), 0, 0)
 
 
 # Set in each worker by _worker_init (fork passes it without pickling).
@@ -741,6 +893,11 @@ class _WorkerPool:
             _pool_failed(self, e)
             return None
 
+    def stop(self) -> None:
+        """Stop the worker processes (the next ``submit`` starts new ones)."""
+        self.close()
+        self._started = False
+
     def mark_broken(self) -> None:
         self.broken = True
         self.close()
@@ -752,30 +909,46 @@ class _WorkerPool:
 
 
 def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool) -> None:
-    """The parallel path (see the module docstring); falls back to in-process work chunk by chunk."""
+    """The chunked path (see the module docstring). Chunks go to the workers, in order, at most ``workers + 1``
+    in flight; they are processed here when there are no workers, when the file is a single chunk (not worth
+    a process round trip) and when a chunk is large (_LOCAL_CHUNK: after those in flight, workers stopped)."""
     now = dt.datetime.now(dt.UTC)
     args = (fmt.name, source.path, options, now)
     chunks = _read_chunks(source.stream, batch_size, fmt.name)
-    first = next(chunks, None)
-    second = next(chunks, None)
-    if second is None:  # one batch: not worth a process round trip
-        if first is not None:
-            _commit_chunk(store, _local(first, args, redactor), res, enrich, progress, redactor)
-        return
     pending: deque = deque()
-
-    def submit(chunk: _Chunk) -> None:
-        pending.append((chunk, pool.submit(redactor, chunk, *args)))
-
-    submit(first)
-    submit(second)
     limit = pool.size + 1
-    for chunk in chunks:
-        if len(pending) < limit:
-            submit(chunk)
+    ahead: list[_Chunk] = []
+    first = True
+    while True:
+        chunk = ahead.pop() if ahead else next(chunks, None)
+        if chunk is None:
+            break
+        big = chunk.nbytes >= _LOCAL_CHUNK
+        local = big or not pool.size or pool.broken
+        if first and not local:
+            nxt = next(chunks, None)  # a file of one batch is processed here
+            if nxt is None:
+                local = True
+            else:
+                ahead.append(nxt)
+            del nxt
+        first = False
+        if local:
+            while pending:  # results are committed in file order
+                _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
+            if big:
+                pool.stop()  # idle workers would hold their memory while this one is processed; restarted on use
+            result = _local(chunk, args, redactor)
+            del chunk  # its lines are not needed while the result is committed
+            _commit_chunk(store, result, res, enrich, progress, redactor)
+            del result
+            if big:
+                _give_back_memory()
             continue
-        _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
-        submit(chunk)
+        while len(pending) >= limit:
+            _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
+        pending.append((chunk, pool.submit(redactor, chunk, *args)))
+        del chunk
     while pending:
         _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
 
@@ -814,6 +987,7 @@ def _local(chunk: _Chunk, args, redactor) -> _ChunkResult:
 
 
 def _commit_chunk(store, result: _ChunkResult, res, enrich, progress, redactor=None) -> None:
+    res.records += result.records
     res.read += result.read
     res.skipped += result.skipped
     res.naive_timestamps += result.naive_timestamps
@@ -871,8 +1045,8 @@ def _to_table(traces: list[dict], quarantine: list[dict], fmt_name: str, path: s
             good.append(fixed)
         except _CONVERT_ERRORS as e:
             quarantine.append(
-                make_quarantine_row(fmt_name, path, rec.get("source_locator") or "record",
-                                    f"record cannot be stored: {type(e).__name__}: {e}", _safe_describe(rec))
+                _quarantine_row(fmt_name, path, rec.get("source_locator") or "record",
+                                f"record cannot be stored: {type(e).__name__}: {e}", _safe_describe(rec))
             )
     return pa.Table.from_pylist(good, schema=TRACE_SCHEMA) if good else TRACE_SCHEMA.empty_table()
 

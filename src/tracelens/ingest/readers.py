@@ -1,30 +1,52 @@
-"""Opening inputs and splitting them into raw records, with bounded memory.
+"""Opening inputs and splitting them into physical records, with bounded memory.
 
-* ``open_input`` decompresses ``.gz`` and ``.zst`` transparently (by magic
-  bytes, not by name) and returns the first bytes for sniffing.
-* ``iter_lines`` yields ``(line_number, text | Quarantined)`` one line at a
-  time; a line that is not valid UTF-8 becomes a quarantine item naming the
-  byte offset, and a truncated compressed stream ends with a quarantine item
-  saying where the data stopped. UTF-16 files (BOM) are decoded as such.
-* ``iter_json_values`` yields ``(locator, value | Quarantined)`` for JSONL,
-  a JSON array, or a single JSON document.
-* ``json_line`` and ``line_is_blank`` are its per-line steps for JSONL, so
-  that the pipeline's parallel path (lines split in one process, parsed in
-  others) yields exactly the same items, locators and messages.
+Every importer reads its input through this module, so that what can go
+wrong with bytes (compression, text encodings, broken lines, nesting) is
+handled once, the same way for every format:
 
-Memory grows with the longest line (a 50 MB line costs ~50 MB), never with
-the file.
+* ``open_input(path)`` returns ``(stream, head)``. ``.gz`` and ``.zst`` are
+  decompressed by magic bytes, incrementally: everything that decodes before
+  corrupt or truncated compressed data is delivered, then reading raises
+  ``InputError`` naming the byte offset in the file where the data went bad.
+  Text in UTF-16 or UTF-32 (by BOM, or by the zero-byte pattern of RFC 4627
+  when there is none) is transcoded to UTF-8 and a UTF-8 BOM is removed, so
+  sniffers and importers only ever see BOM-free UTF-8. ``head`` is the first
+  ``HEAD_BYTES`` of that stream.
+* ``LineReader`` splits a stream into raw lines; when the input stops short
+  it keeps the incomplete last line and the error for ``cut_short``.
+* ``iter_json_values`` yields ``(locator, value | Quarantined)`` for each
+  physical record: a non-blank JSONL line, an item of a top-level JSON array,
+  or a whole JSON document. A line that is not JSON (invalid UTF-8, a NUL,
+  nesting deeper than ``MAX_DEPTH``) is one Quarantined item, its text kept
+  (undecodable bytes as ``\\xNN`` escapes), and reading resumes at the next
+  line; in a document that does not parse, the items before the damage are
+  kept and reading resumes at the next item that starts a line at the same
+  indentation.
+* ``iter_csv_rows`` does the same for CSV/TSV rows; a row that swallowed
+  later lines (an unterminated quote) is quarantined alone and the lines after
+  its first are read again as rows.
+* ``json_line`` and ``line_is_blank`` are the per-line steps of JSONL, shared
+  with the pipeline's parallel path so that both yield the same items.
+* ``sniff_sample`` is the head with overlong JSON strings shortened, so that
+  a file whose first line is larger than the head is still recognised.
+
+Memory grows with the longest record (a 100 MB line is held once as bytes
+while it is parsed), never with the file; a JSON document that is not JSONL
+is read whole.
 """
 
 from __future__ import annotations
 
 import codecs
-import gzip
+import contextlib
+import csv
 import io
 import json
+import re
 import sys
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +55,12 @@ from tracelens.ingest.base import FormatError, Quarantined
 HEAD_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# A JSON array document larger than this is parsed anyway, but must fit in memory; say so.
-MAX_JSON_DOCUMENT = 512 * 1024 * 1024
+# orjson's nesting limit: a JSON value nested deeper than this is quarantined with this reason.
+MAX_DEPTH = 1024
+# Compressed bytes fed to a decompressor at a time (bounds what one call can produce, with the ratio).
+_FEED = 64 * 1024
+# Decoded bytes read at a time when splitting lines.
+_READ = 1 << 20
 
 try:  # orjson is much faster; fall back to json where it is absent
     import orjson as _orjson
@@ -49,137 +75,514 @@ except ImportError:  # pragma: no cover
         return json.loads(data)
 
 
-class _PeekStream(io.RawIOBase):
-    """A stream with its first bytes pushed back after peeking."""
+class InputError(OSError):
+    """The input stops short of its end: corrupt or truncated compressed data, or a read error.
 
-    def __init__(self, head: bytes, rest: io.BufferedIOBase | None, error: BaseException | None = None):
-        self._head = head
-        self._rest = rest
-        self._error = error  # raised once the head is consumed (data ended in a decompression error)
+    Raised by the stream of ``open_input`` after every byte that could be
+    decoded before the fault has been delivered. ``offset`` is the byte
+    offset in the file (compressed bytes for compressed input) where it lies.
+    """
+
+    def __init__(self, reason: str, offset: int):
+        super().__init__(f"{reason} (at byte {offset:,} of the file)")
+        self.reason = reason
+        self.offset = offset
+
+
+# ---------------------------------------------------------------- decompression
+
+
+def _gunzip(f: io.BufferedIOBase) -> Iterator[bytes]:
+    """Decompressed pieces of gzip members one after another (as ``gzip -d``); raises InputError where they stop.
+
+    Everything that decodes before a fault is yielded first: a piece that
+    fails is fed again byte by byte from a copy of the state before it.
+    Zero bytes after the last member (padding) are ignored, as gzip does.
+    """
+    offset = 0  # file offset of ``data``
+    data = b""
+    d = None
+    while True:
+        if not data:
+            data = _read(f, _FEED, offset)
+            if not data:
+                if d is not None:
+                    raise InputError("the gzip data is cut short (truncated file)", offset)
+                return
+        if d is None:  # a member starts here
+            while len(data) < 2:
+                more = _read(f, _FEED, offset + len(data))
+                if not more:
+                    break
+                data += more
+            if data[:2] != GZIP_MAGIC:
+                rest = data.lstrip(b"\0")
+                if not rest and _rest_is_zero(f, offset + len(data)):
+                    return  # zero padding after the last member, as gzip allows
+                raise InputError("data after the gzip stream is not gzip data", offset + len(data) - len(rest))
+            d = zlib.decompressobj(31)
+        before = d.copy()
+        try:
+            out = d.decompress(data)
+        except zlib.error as e:
+            d = before
+            for i in range(len(data)):  # keep every byte that decodes before the fault
+                try:
+                    out = d.decompress(data[i : i + 1])
+                except zlib.error:
+                    raise InputError(f"corrupt gzip data ({e})", offset + i) from None
+                if out:
+                    yield out
+            raise InputError(f"corrupt gzip data ({e})", offset + len(data)) from None
+        if out:
+            yield out
+        if d.eof:
+            rest = d.unused_data
+            offset += len(data) - len(rest)
+            data = rest
+            d = None
+        else:
+            offset += len(data)
+            data = b""
+
+
+def _rest_is_zero(f: io.BufferedIOBase, offset: int) -> bool:
+    while True:
+        data = _read(f, _FEED, offset)
+        if not data:
+            return True
+        if data.strip(b"\0"):
+            return False
+        offset += len(data)
+
+
+_ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
+_ZSTD_MAX_BLOCK = 128 * 1024
+
+
+def _unzstd(f: io.BufferedIOBase) -> Iterator[bytes]:
+    """Decompressed pieces of zstd frames one after another; raises InputError where they stop.
+
+    The frame and block headers are walked here and the decompressor is fed
+    one block at a time, so everything before a corrupt block is kept.
+    """
+    import zstandard
+
+    offset = 0
+
+    def take(n: int, what: str) -> bytes:
+        nonlocal offset
+        b = _read_exact(f, n, offset)
+        if len(b) < n:
+            raise _Short(f"the zstd data is cut short inside {what} (truncated file)", offset + len(b), b)
+        offset += n
+        return b
+
+    while True:
+        magic = _read_exact(f, 4, offset)
+        if not magic:
+            return
+        start = offset
+        offset += len(magic)
+        if len(magic) < 4 or int.from_bytes(magic, "little") not in (*_ZSTD_SKIPPABLE, 0xFD2FB528):
+            if not magic.strip(b"\0") and _rest_is_zero(f, offset):
+                return
+            raise InputError("data is not zstd data (garbage, or garbage after the compressed stream)", start)
+        if int.from_bytes(magic, "little") in _ZSTD_SKIPPABLE:
+            size = int.from_bytes(take(4, "a skippable frame"), "little")
+            take(size, "a skippable frame")
+            continue
+        d = zstandard.ZstdDecompressor().decompressobj()
+        fhd = take(1, "a frame header")
+        desc = fhd[0]
+        if desc & 0x08:
+            raise InputError("corrupt zstd frame header (reserved bit set)", start + 4)
+        single = bool(desc & 0x20)
+        fcs = (1 if single else 0, 2, 4, 8)[desc >> 6]
+        header = magic + fhd + take((0 if single else 1) + (0, 1, 2, 4)[desc & 3] + fcs, "a frame header")
+        try:
+            d.decompress(header)
+        except zstandard.ZstdError as e:
+            raise InputError(f"corrupt zstd frame header ({e})", start) from None
+        while True:
+            at = offset
+            bh = take(3, "a block header")
+            h = int.from_bytes(bh, "little")
+            last, btype, size = h & 1, (h >> 1) & 3, h >> 3
+            if btype == 3 or size > _ZSTD_MAX_BLOCK:
+                raise InputError("corrupt zstd block header", at)
+            try:
+                body = take(1 if btype == 1 else size, "a block")
+            except _Short as short:  # a raw block cut short still decodes as far as it goes
+                out = b""
+                if btype == 0:
+                    with contextlib.suppress(zstandard.ZstdError):
+                        out = d.decompress(bh + short.data)
+                if out:
+                    yield out
+                raise InputError(short.reason, short.offset) from None
+            try:
+                out = d.decompress(bh + body)
+            except zstandard.ZstdError as e:
+                raise InputError(f"corrupt zstd block ({e})", at) from None
+            if out:
+                yield out
+            if last:
+                break
+        if desc & 0x04:
+            at = offset
+            try:
+                out = d.decompress(take(4, "the frame checksum"))
+            except zstandard.ZstdError as e:
+                raise InputError(f"zstd frame checksum does not match ({e})", at) from None
+            if out:
+                yield out
+
+
+class _Short(InputError):
+    """The data ends inside a zstd structure; ``data`` is what there was of it."""
+
+    def __init__(self, reason: str, offset: int, data: bytes):
+        super().__init__(reason, offset)
+        self.data = data
+
+
+def _read(f: io.BufferedIOBase, n: int, offset: int) -> bytes:
+    try:
+        return f.read(n)
+    except OSError as e:
+        raise InputError(f"read error ({e})", offset) from None
+
+
+def _read_exact(f: io.BufferedIOBase, n: int, offset: int) -> bytes:
+    parts = []
+    got = 0
+    while got < n:
+        b = _read(f, n - got, offset + got)
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
+
+
+def _plain(f: io.BufferedIOBase) -> Iterator[bytes]:
+    offset = 0
+    while True:
+        data = _read(f, _READ, offset)
+        if not data:
+            return
+        offset += len(data)
+        yield data
+
+
+# ---------------------------------------------------------------- text encodings
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def detect_encoding(first: bytes) -> tuple[str, int]:
+    """(codec, BOM length) of text starting with ``first`` (4 bytes suffice): by BOM, else by the NUL pattern.
+
+    Without a BOM, JSON and CSV start with an ASCII character, so UTF-16 and
+    UTF-32 show as zero bytes around it (RFC 4627, section 3). Anything else
+    is taken as UTF-8.
+    """
+    for bom, codec in _BOMS:
+        if first.startswith(bom):
+            return codec, len(bom)
+    if len(first) >= 4:
+        a, b, c, d = first[:4]
+        if a == b == c == 0 and d:
+            return "utf-32-be", 0
+        if a and b == c == d == 0:
+            return "utf-32-le", 0
+        if a == 0 and b and c == 0 and d and b < 0x80 and d < 0x80:
+            return "utf-16-be", 0
+        if a and b == 0 and c and d == 0 and a < 0x80 and c < 0x80:
+            return "utf-16-le", 0
+    return "utf-8", 0
+
+
+def _escape_bytes(e: UnicodeError) -> tuple[str, int]:
+    """Decode error handler: each undecodable byte becomes a lone surrogate U+DC00+byte.
+
+    Encoded back to UTF-8 with ``surrogatepass`` these are never valid UTF-8,
+    so the line holding them is quarantined (as invalid text) with its text.
+    """
+    if not isinstance(e, UnicodeDecodeError):
+        raise e
+    return "".join(chr(0xDC00 + b) for b in e.object[e.start : e.end]), e.end
+
+
+codecs.register_error("tracelens-escape", _escape_bytes)
+
+
+def _transcode(pieces: Iterator[bytes], codec: str, skip: int) -> Iterator[bytes]:
+    """UTF-16/32 pieces as UTF-8 (BOM dropped); raises InputError if the text ends inside a character."""
+    dec = codecs.getincrementaldecoder(codec)("tracelens-escape")
+    offset = 0
+    for p in pieces:
+        if skip:
+            p, skip = p[skip:], max(0, skip - len(p))
+        offset += len(p)
+        out = dec.decode(p)
+        if out:
+            yield out.encode("utf-8", "surrogatepass")
+    try:
+        out = dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise InputError(f"the {codec.upper()} text ends inside a character (truncated file)", offset) from None
+    if out:
+        yield out.encode("utf-8", "surrogatepass")
+
+
+def _skip(pieces: Iterator[bytes], n: int) -> Iterator[bytes]:
+    for p in pieces:
+        if n:
+            p, n = p[n:], max(0, n - len(p))
+        if p:
+            yield p
+
+
+class InputStream(io.RawIOBase):
+    """A binary stream over decoded pieces; raises the InputError that ended them once they are consumed.
+
+    ``read(n)`` returns what is available (at most ``n`` bytes) without
+    waiting to fill ``n``, so no decoded byte is held back when the data
+    behind it turns out to be corrupt.
+    """
+
+    def __init__(self, pieces: Iterator[bytes], closer: Callable[[], None] | None = None):
+        self._pieces = pieces
+        self._queue: deque[bytes] = deque()
+        self._queued = 0
+        self._error: InputError | None = None
+        self._closer = closer
+
+    def readable(self) -> bool:
+        return True
+
+    def _pull(self) -> bool:
+        """Queue one more piece; False at the end (raising the pending error first, once)."""
+        if self._pieces is None:
+            if self._error is not None:
+                err, self._error = self._error, None
+                raise err
+            return False
+        try:
+            piece = next(self._pieces)
+        except StopIteration:
+            self._pieces = None
+            return self._pull()
+        except InputError as e:
+            self._pieces, self._error = None, e
+            return self._pull()
+        self._queue.append(piece)
+        self._queued += len(piece)
+        return True
+
+    def peek_head(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the start, left to be read (an error behind them stays pending)."""
+        try:
+            while self._queued < n and self._pull():
+                pass
+        except InputError as e:
+            self._error = e
+        return b"".join(self._queue)[:n]
+
+    @property
+    def failed(self) -> InputError | None:
+        """The error waiting behind the queued bytes, if any."""
+        return self._error
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return self.readall()
+        while not self._queue:
+            if not self._pull():
+                return b""
+        piece = self._queue.popleft()
+        if len(piece) > n:
+            self._queue.appendleft(piece[n:])
+            piece = piece[:n]
+        self._queued -= len(piece)
+        return piece
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        parts = []
+        while True:
+            p = self.read(_READ)
+            if not p:
+                return b"".join(parts)
+            parts.append(p)
+
+    def close(self) -> None:
+        if self._closer is not None:
+            closer, self._closer = self._closer, None
+            with contextlib.suppress(OSError):
+                closer()
+        super().close()
+
+
+def open_input(path: str) -> tuple[InputStream, bytes]:
+    """Open ``path`` ('-' = stdin): decompressed, transcoded to UTF-8, BOM-free. Returns (stream, head).
+
+    Raises FormatError when nothing at all can be decoded (e.g. a ``.zst``
+    that is garbage from its first bytes).
+    """
+    raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by the stream
+    closer = None if path == "-" else raw.close
+    try:
+        magic = raw.read(4)
+    except OSError:
+        if closer:
+            closer()
+        raise
+    base = io.BufferedReader(_Prefixed(magic, raw), buffer_size=_FEED)
+    if magic[:2] == GZIP_MAGIC:
+        pieces = _gunzip(base)
+    elif magic == ZSTD_MAGIC:
+        pieces = _unzstd(base)
+    else:
+        pieces = _plain(base)
+    probe = InputStream(pieces)
+    first = probe.peek_head(4)
+    codec, bom = detect_encoding(first)
+    if codec == "utf-8":
+        decoded: Iterator[bytes] = _skip(_drain(probe), bom)
+    else:
+        decoded = _transcode(_drain(probe), codec, bom)
+    stream = InputStream(decoded, closer)
+    head = stream.peek_head(HEAD_BYTES)
+    if not head and stream.failed is not None:
+        err = stream.failed
+        stream.close()
+        raise FormatError(f"cannot decompress: {err}")
+    return stream, head
+
+
+def _drain(stream: InputStream) -> Iterator[bytes]:
+    """The pieces of ``stream`` (an InputError ends them, raised to the consumer)."""
+    while True:
+        p = stream.read(_READ)
+        if not p:
+            return
+        yield p
+
+
+class _Prefixed(io.RawIOBase):
+    """``raw`` with ``prefix`` (bytes already read from it) put back in front."""
+
+    def __init__(self, prefix: bytes, raw):
+        self._prefix = prefix
+        self._raw = raw
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n] = self._head[:n]
-            self._head = self._head[n:]
+        if self._prefix:
+            n = min(len(b), len(self._prefix))
+            b[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
             return n
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
-        if self._rest is None:
-            return 0
-        readinto = getattr(self._rest, "readinto", None)
-        if readinto is not None:  # straight into the caller's buffer: no intermediate bytes object
-            return readinto(b)
-        data = self._rest.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def close(self) -> None:
-        with _suppress():
-            self._rest.close()
-        super().close()
+        data = self._raw.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return True
+# ---------------------------------------------------------------- lines
 
 
-def open_input(path: str) -> tuple[io.BufferedIOBase, bytes]:
-    """Open ``path`` ('-' = stdin), decompressing by magic bytes. Returns (stream, head)."""
-    raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by caller
-    magic = raw.read(4)
-    base = io.BufferedReader(_PeekStream(magic, raw), buffer_size=1 << 20)
-    if magic[:2] == GZIP_MAGIC:
-        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=base, mode="rb")
-    elif magic == ZSTD_MAGIC:
-        import zstandard
+class LineReader:
+    """The raw lines of a stream (newlines kept). After iteration, ``cut_short`` says if the input stopped early.
 
-        stream = zstandard.ZstdDecompressor().stream_reader(base, read_across_frames=True)
-    else:
-        stream = base
-    head, error = _read_head(stream)
-    if error is not None and not head:
-        raise FormatError(f"cannot decompress: {error}")
-    buffered = io.BufferedReader(_PeekStream(head, None if error else stream, error), buffer_size=1 << 20)
-    return buffered, head
+    ``lineno`` and ``start`` are the number (1-based) and byte offset of the
+    line last yielded. A line longer than the read size is assembled in a
+    ``bytearray`` and handed over without a further copy.
+    """
 
+    def __init__(self, stream):
+        self.stream = stream
+        self.lineno = 0
+        self.start = 0
+        self.offset = 0  # bytes yielded so far
+        self.error: InputError | None = None
+        self.partial = b""  # the incomplete last line when the input stopped early
 
-def _read_head(stream: io.BufferedIOBase) -> tuple[bytes, BaseException | None]:
-    """Up to HEAD_BYTES from ``stream``; a decompression error is returned, not raised, with the bytes before it."""
-    chunks = []
-    n = 0
-    try:
-        while n < HEAD_BYTES:
-            c = stream.read(min(HEAD_BYTES - n, 8192))
-            if not c:
-                break
-            chunks.append(c)
-            n += len(c)
-    except (EOFError, OSError, zlib.error) as e:
-        return b"".join(chunks), e
-    return b"".join(chunks), None
-
-
-def detect_text_encoding(head: bytes) -> str:
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    return "utf-8"
-
-
-def iter_lines(stream: io.BufferedIOBase, head: bytes = b"") -> Iterator[tuple[int, str | Quarantined]]:
-    """Yield (1-based line number, decoded line without newline, or Quarantined). Blank lines are skipped."""
-    enc = detect_text_encoding(head)
-    lineno = 0
-    offset = 0
-    try:
-        if enc == "utf-16":
-            text = io.TextIOWrapper(stream, encoding="utf-16", errors="strict", newline=None)
+    def __iter__(self) -> Iterator[bytes]:
+        read = self.stream.read
+        carry = None  # bytearray of a line spanning reads
+        box: list = []
+        while True:
             try:
-                for line in text:
-                    lineno += 1
-                    s = line.rstrip("\r\n")
-                    if s.strip():
-                        yield lineno, s
-            except UnicodeDecodeError as e:
-                yield lineno + 1, Quarantined(f"line:{lineno + 1}", f"invalid UTF-16: {e.reason}", None)
-            return
-        for raw in stream:
-            lineno += 1
-            line = _decode_line(raw, lineno, offset)
-            offset += len(raw)
-            if line is not None:
-                yield lineno, line
-    except READ_ERRORS as e:
-        yield lineno + 1, truncated_input(lineno, e)
+                data = read(_READ)
+            except InputError as e:
+                self.error = e
+                self.partial = bytes(carry) if carry else b""
+                return
+            if not data:
+                if carry:
+                    box.append(carry)
+                    carry = None
+                    yield self._emit(box.pop())
+                return
+            pos = 0
+            nl = data.find(b"\n")
+            if nl >= 0 and carry is not None:
+                carry += data[: nl + 1]
+                # handed over through a list: this frame keeps no reference to a long line while it is used
+                box.append(carry)
+                carry = None
+                pos = nl + 1
+                yield self._emit(box.pop())
+                nl = data.find(b"\n", pos)
+            while nl >= 0:
+                yield self._emit(data[pos : nl + 1])
+                pos = nl + 1
+                nl = data.find(b"\n", pos)
+            if pos < len(data):
+                if carry is None:
+                    carry = bytearray(data[pos:])
+                else:
+                    carry += data[pos:] if pos else data
+
+    def _emit(self, line) -> bytes:
+        self.lineno += 1
+        self.start = self.offset
+        self.offset += len(line)
+        return line
+
+    def cut_short(self) -> Quarantined | None:
+        """The item that accounts for the rest of an input that stopped early (None when it ended normally)."""
+        if self.error is None:
+            return None
+        return cut_short(self.lineno, self.partial, self.error)
 
 
-# What reading a (decompressing) stream raises when the data stops short.
-READ_ERRORS = (EOFError, zlib.error, OSError)
-
-
-def truncated_input(lineno: int, error: BaseException) -> Quarantined:
-    """The item that ends a stream whose data stopped after line ``lineno``."""
-    return Quarantined(
-        f"line:{lineno + 1}",
-        f"input ends unexpectedly after line {lineno} (truncated or corrupt compressed data: {error}); "
-        "records after this point could not be read",
-        None,
-    )
+def cut_short(lineno: int, partial: bytes, error: BaseException) -> Quarantined:
+    """The one item for an input that stops after line ``lineno`` (``partial``: the start of the next line)."""
+    n = lineno + 1
+    if partial.strip():
+        return Quarantined(
+            f"line:{n}", f"input ends unexpectedly inside line {n}: {error}; nothing after it could be read",
+            partial.decode("utf-8", "backslashreplace"),
+        )
+    return Quarantined(f"line:{n}", f"input ends unexpectedly after line {lineno}: {error}; nothing after it could be read",
+                       None)
 
 
 def _decode_line(raw: bytes, lineno: int, start: int) -> str | Quarantined | None:
-    """One raw line as ``iter_lines`` yields it: text without the newline, Quarantined, or None when blank."""
+    """One raw line as text without the newline, Quarantined (invalid UTF-8, text kept), or None when blank."""
     if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
     try:
@@ -202,7 +605,7 @@ _ASCII_SPACE_LIKE = range(0x1C, 0x20)  # str.isspace() is also true for these se
 
 
 def line_is_blank(raw: bytes, lineno: int) -> bool:
-    """Whether ``iter_lines`` would skip this raw line (exactly, without decoding common lines)."""
+    """Whether a raw line holds no record (exactly what ``json_line`` skips, without decoding common lines)."""
     s = raw.lstrip(_ASCII_SPACE)
     if not s:
         return True
@@ -212,13 +615,20 @@ def line_is_blank(raw: bytes, lineno: int) -> bool:
     return _decode_line(raw, lineno, 0) is None
 
 
+def _json_error(e: Exception, where: str) -> str:
+    """The quarantine reason for JSON that does not parse; nesting beyond the limit is named as such."""
+    msg = str(e)
+    if isinstance(e, RecursionError) or "depth limit" in msg or "recursion" in msg.lower():
+        return f"JSON nested deeper than {MAX_DEPTH} levels {where} (the limit)"
+    return f"malformed JSON {where}: {msg}"
+
+
 def json_line(raw: bytes, lineno: int, start: int) -> tuple[str, Any] | None:
     """``(locator, value | Quarantined)`` of one raw JSONL line (``start``: its byte offset); None when blank.
 
-    Exactly what ``iter_json_values`` yields for the line. Common lines are
-    parsed straight from bytes (orjson validates UTF-8 itself); anything
-    unusual (a failure, a BOM, leading non-ASCII) takes the decoding path so
-    that messages and offsets stay identical.
+    Common lines are parsed straight from bytes (orjson validates UTF-8
+    itself); anything unusual (a failure, a BOM, leading non-ASCII) takes
+    the decoding path so that messages and offsets stay exact.
     """
     s = raw.lstrip(_ASCII_SPACE)
     if not s:
@@ -236,100 +646,490 @@ def json_line(raw: bytes, lineno: int, start: int) -> tuple[str, Any] | None:
         return line.locator, line
     try:
         return f"line:{lineno}", loads(line)
-    except ValueError as e:
-        return f"line:{lineno}", Quarantined(f"line:{lineno}", f"malformed JSON on line {lineno}: {e}", line)
+    except (ValueError, RecursionError) as e:
+        return f"line:{lineno}", Quarantined(f"line:{lineno}", _json_error(e, f"on line {lineno}"), line)
+
+
+# ---------------------------------------------------------------- JSON: lines or one document
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _balanced(line: bytes) -> bool:
+    """The line ends a JSON container and its brackets (outside strings) balance: a whole value, however deep."""
+    t = line.strip()
+    if t[-1:] not in (b"}", b"]"):
+        return False
+    if _orjson is not None:
+        try:
+            _orjson.loads(t)
+            return True
+        except ValueError:
+            pass
+    t = _STRING.sub(b"", t)
+    return t.count(b"{") == t.count(b"}") and t.count(b"[") == t.count(b"]")
 
 
 def is_json_document(head: bytes) -> bool:
-    """True when ``iter_json_values`` reads the input as one document (an array or pretty-printed JSON), not JSONL."""
-    stripped = head[3:] if head.startswith(codecs.BOM_UTF8) else head
-    stripped = stripped.lstrip()
-    return stripped.startswith(b"[") or (stripped.startswith(b"{") and _first_line_incomplete(stripped))
+    """True when ``iter_json_values`` reads the input as one document (an array or pretty-printed JSON), not JSONL.
+
+    JSONL when the first line is a whole value (or, when it is broken, a
+    later line in the head is); a document when the input starts a value
+    that spans lines, or is a single line holding an array.
+    """
+    s = head[3:] if head.startswith(codecs.BOM_UTF8) else head
+    s = s.lstrip()
+    if s[:1] not in (b"[", b"{"):
+        return False
+    nl = s.find(b"\n")
+    if nl < 0:
+        return s[:1] == b"["
+    first = s[:nl]
+    if _balanced(first):
+        return s[:1] == b"[" and not s[nl + 1 :].strip()
+    if s[:1] == b"[":
+        return True
+    later = s[nl + 1 :].split(b"\n")
+    if len(head) >= HEAD_BYTES:
+        later = later[:-1]  # the head may end inside its last line
+    return not any(ln[:1] in (b"{", b"[") and _balanced(ln) for ln in later[:8])
 
 
-def iter_json_values(stream: io.BufferedIOBase, head: bytes, path: str) -> Iterator[tuple[str, Any]]:
-    """Yield (locator, parsed JSON value or Quarantined) for JSONL, a JSON array or one JSON document.
+def is_json_text(head: bytes) -> bool:
+    """Whether text holds JSON (lines, an array or a document) rather than CSV, for formats that take both.
 
-    A document that starts with ``[`` or is a single pretty-printed object is
-    parsed whole (exports of that shape are small); otherwise line by line.
+    JSON when the first non-blank line opens a JSON value, or, that line
+    being damaged, most of the lines after it in the head do.
+    """
+    s = head[3:] if head.startswith(codecs.BOM_UTF8) else head
+    lines = s.lstrip().split(b"\n")
+    if lines[0][:1] in (b"{", b"["):
+        return True
+    later = [ln for ln in lines[1 : -1 if len(head) >= HEAD_BYTES else None] if ln.strip()][:8]
+    return bool(later) and 2 * sum(ln.lstrip()[:1] in (b"{", b"[") for ln in later) > len(later)
+
+
+def iter_json_values(stream, head: bytes = b"", path: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield (locator, parsed value or Quarantined) for each physical record: JSONL lines, array items or a document.
+
+    Nothing is dropped: a bad line is one Quarantined item and the next line
+    is read; an input that stops early ends with one Quarantined item for
+    the rest (``cut_short``).
     """
     if is_json_document(head):
-        data = stream.read()
-        try:
-            text = data.decode(detect_text_encoding(data))
-        except UnicodeDecodeError as e:
-            yield "document", Quarantined("document", f"invalid text encoding at byte {e.start}", None)
-            return
-        try:
-            doc = json.loads(text)
-        except ValueError as e:
-            # not a single document: maybe pretty-printed JSON objects one after another
-            values = list(_raw_decode_all(text))
-            if values and all(not isinstance(v, Quarantined) for _, v in values):
-                yield from values
-                return
-            yield "document", Quarantined("document", f"invalid JSON: {e}", text)
-            return
-        if isinstance(doc, list):
-            for i, v in enumerate(doc):
-                yield f"index:{i}", v
-        else:
-            yield "document", doc
+        yield from _document_values(stream)
         return
-    if detect_text_encoding(head) == "utf-16":
-        for lineno, line in iter_lines(stream, head):
-            if isinstance(line, Quarantined):
-                yield line.locator, line
-                continue
-            try:
-                yield f"line:{lineno}", loads(line)
-            except ValueError as e:
-                yield f"line:{lineno}", Quarantined(f"line:{lineno}", f"malformed JSON on line {lineno}: {e}", line)
+    reader = LineReader(stream)
+    lines = iter(reader)
+    box: list = []
+    for raw in lines:
+        item = json_line(raw, reader.lineno, reader.start)
+        del raw
+        if item is not None:
+            # handed over through a list so that this frame keeps no reference to a (possibly huge) value
+            # while the consumer works on it
+            box.append(item)
+            del item
+            yield box.pop()
+    tail = reader.cut_short()
+    if tail is not None:
+        yield tail.locator, tail
+
+
+def _read_all(stream) -> tuple[bytes, BaseException | None]:
+    """Everything ``stream`` holds, and the error that ended it early (the bytes before it are kept)."""
+    parts = []
+    try:
+        while True:
+            p = stream.read(_READ)
+            if not p:
+                break
+            parts.append(p)
+    except InputError as e:
+        return b"".join(parts), e
+    return b"".join(parts), None
+
+
+def _document_values(stream) -> Iterator[tuple[str, Any]]:
+    data, error = _read_all(stream)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    doc = _NOT_PARSED
+    if error is None and _orjson is not None:
+        with contextlib.suppress(ValueError):
+            doc = _orjson.loads(data)
+    if doc is _NOT_PARSED:
+        yield from _salvage(data, error)
         return
-    lineno = 0
-    offset = 0
-    try:
-        for raw in stream:
-            lineno += 1
-            item = json_line(raw, lineno, offset)
-            offset += len(raw)
-            if item is not None:
-                yield item
-    except READ_ERRORS as e:
-        q = truncated_input(lineno, e)
-        yield q.locator, q
+    del data
+    if isinstance(doc, list):
+        for i in range(len(doc)):
+            yield f"index:{i}", _take(doc, i)
+    else:
+        yield "document", doc
 
 
-def _first_line_incomplete(head: bytes) -> bool:
-    """True when the first line of a '{' document is not a complete JSON value (pretty-printed JSON)."""
-    first = head.split(b"\n", 1)[0].strip()
-    if len(first) == len(head.strip()) and len(head) < HEAD_BYTES:
-        return False  # single-line file: JSONL with one record
-    try:
-        json.loads(first)
-        return False
-    except ValueError:
-        return len(first) < len(head)
+def _take(items: list, i: int) -> Any:
+    """``items[i]``, letting go of it in the list (so a handed-over value is not held here)."""
+    v, items[i] = items[i], None
+    return v
 
 
-def _raw_decode_all(text: str) -> Iterator[tuple[str, Any]]:
+_NOT_PARSED = object()
+_WS = " \t\r\n"
+
+
+def _salvage(data: bytes, error: BaseException | None) -> Iterator[tuple[str, Any]]:
+    """Values of a JSON text that does not parse as a whole: the good ones, and one Quarantined per damaged stretch.
+
+    A top-level array is read item by item; anything else as values one
+    after another (pretty-printed objects). After a damaged value, reading
+    resumes at the next line that starts at the value's indentation with the
+    same bracket. Undecodable bytes are carried as lone surrogates; a value
+    holding some is quarantined as invalid UTF-8 with its text (``\\xNN``).
+    ``error``: why the input ended early, folded into the last item.
+    """
+    text = data.decode("utf-8", "surrogateescape")
+    del data
     dec = json.JSONDecoder()
-    i = 0
-    n = 0
-    while True:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            return
+    n = len(text)
+    i = _skip_ws(text, 0)
+    array = text[i : i + 1] == "["
+    if array:
+        i = _skip_ws(text, i + 1)
+        single = False
+    else:
+        end = _value_end(dec, text, i)
+        single = end is not None and _skip_ws(text, end) >= n and error is None
+    what = "array item" if array else "value"
+    k = 0
+    complete = False  # reached the end of the array / the text
+    while i < n:
+        loc = "document" if single else f"index:{k}"
+        if array and text[i] == "]":
+            complete = True
+            i = _skip_ws(text, i + 1)
+            if i < n:
+                yield loc, Quarantined(loc, "text after the end of the JSON array", _shown(text[i:]))
+            break
         try:
             v, j = dec.raw_decode(text, i)
-        except ValueError as e:
-            yield f"index:{n}", Quarantined(f"index:{n}", f"invalid JSON: {e}", text[i : i + 10000])
-            return
-        yield f"index:{n}", v
-        n += 1
-        i = j
+        except (ValueError, RecursionError) as e:
+            nxt = _resync(text, i)
+            line = text.count("\n", 0, i) + 1
+            reason = _json_error(e, f"in {what} {k} (line {line})")
+            if nxt is None and error is not None:
+                reason += f"; the input ends unexpectedly: {error}"
+                error = None
+            yield loc, Quarantined(loc, reason, _shown(text[i:nxt]))
+            k += 1
+            if nxt is None:
+                complete = True
+                break
+            i = nxt
+            continue
+        if _has_escapes(text[i:j]):
+            yield loc, Quarantined(loc, f"invalid UTF-8 in {what} {k}; re-encode the file as UTF-8 "
+                                   "(the text is kept with \\xNN escapes)", _shown(text[i:j]))
+        else:
+            yield loc, v
+        del v
+        k += 1
+        i = _skip_ws(text, j)
+        if array and text[i : i + 1] == ",":
+            i = _skip_ws(text, i + 1)
+    else:
+        complete = not array
+    if not complete or error is not None:
+        loc = f"index:{k}"
+        why = f": {error}" if error is not None else " (truncated file)"
+        yield loc, Quarantined(loc, f"the input ends unexpectedly after {k} {what}s{why}; nothing after it could be read",
+                               None)
 
+
+def _value_end(dec: json.JSONDecoder, text: str, i: int) -> int | None:
+    try:
+        return dec.raw_decode(text, i)[1]
+    except (ValueError, RecursionError):
+        return None
+
+
+def _skip_ws(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and text[i] in _WS:
+        i += 1
+    return i
+
+
+# What may start a value (or what is left of a damaged one) at the head of a line: not a closing bracket or comma.
+_VALUE_START = re.compile(r"[^\s\]},]")
+
+
+def _resync(text: str, i: int) -> int | None:
+    """Start of the next line that opens a value at the indentation of the value at ``i``, if any."""
+    line_start = text.rfind("\n", 0, i) + 1
+    indent = text[line_start:i]
+    if indent.strip():
+        return None  # the value does not start its line: no way to tell where the next one starts
+    pattern = re.compile("\n" + re.escape(indent) + _VALUE_START.pattern)
+    m = pattern.search(text, i + 1)
+    return None if m is None else m.start() + 1 + len(indent)
+
+
+def _has_escapes(s: str) -> bool:
+    if s.isascii():
+        return False
+    try:
+        s.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _shown(s: str) -> str:
+    """Quarantine text of a stretch that may hold escaped bytes (shown as \\xNN)."""
+    if _has_escapes(s):
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return s
+
+
+# ---------------------------------------------------------------- CSV
+
+# Lines of one row kept to re-read them when the row turns out to be broken (beyond this: no resync).
+_MAX_ROW_REPLAY = 64 * 1024 * 1024
+
+
+def _raise_field_limit() -> None:
+    limit = sys.maxsize
+    while True:  # sys.maxsize overflows a C long on some platforms
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 2
+
+
+def csv_delimiter(line: str, path: str) -> str:
+    """The delimiter of a header line: tab for .tsv files, else the commonest of , tab ; | outside quotes."""
+    if path.lower().endswith((".tsv", ".tab", ".tsv.gz", ".tsv.zst")):
+        return "\t"
+    counts = {d: _count_outside_quotes(line, d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _count_outside_quotes(line: str, ch: str) -> int:
+    n = 0
+    quoted = False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == ch and not quoted:
+            n += 1
+    return n
+
+
+class _CsvFeed:
+    """Decoded lines for csv.reader, remembering those of the current row (to re-read a broken row's lines)."""
+
+    def __init__(self, reader: LineReader):
+        self.lines = iter(reader)
+        self.reader = reader
+        self.replay: deque[tuple[int, str, bool]] = deque()
+        self.current: list[tuple[int, str, bool]] = []  # (line number, text, invalid UTF-8) of the row being read
+        self.kept = 0
+        self.overflow = False  # the row's lines exceeded _MAX_ROW_REPLAY: not all of them are in ``current``
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.replay:
+            entry = self.replay.popleft()
+        else:
+            raw = next(self.lines)
+            lineno = self.reader.lineno
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                entry = (lineno, raw.decode("utf-8"), False)
+            except UnicodeDecodeError:
+                entry = (lineno, raw.decode("utf-8", "surrogateescape"), True)
+        if self.kept + len(entry[1]) <= _MAX_ROW_REPLAY or not self.current:
+            self.current.append(entry)
+            self.kept += len(entry[1])
+        else:
+            self.overflow = True
+        return entry[1]
+
+    def start_row(self) -> None:
+        self.current = []
+        self.kept = 0
+        self.overflow = False
+
+
+def iter_csv_rows(stream, head: bytes, path: str, delimiter: str | None = None,
+                  ) -> tuple[list[str], Iterator[tuple[str, dict | Quarantined]]]:
+    """(header, iterator of (locator, row dict or Quarantined)) for a CSV/TSV stream, one item per data row.
+
+    A row with invalid UTF-8 or the wrong number of fields is quarantined
+    with its text. When such a row spans several lines (an unterminated
+    quote swallowing what follows), only its first line is quarantined and
+    the lines after it are read again as rows. Header names are stripped,
+    blank names numbered and repeated names suffixed. Blank lines are not rows.
+    """
+    _raise_field_limit()
+    text = head.decode("utf-8", "replace").lstrip("\ufeff")
+    delim = delimiter or csv_delimiter(text.split("\n", 1)[0], path)
+    lines = LineReader(stream)
+    feed = _CsvFeed(lines)
+    reader = csv.reader(feed, delimiter=delim)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return [], iter(())
+    except csv.Error as e:
+        raise FormatError(f"{path}: cannot read the CSV header: {e}") from None
+    cols: list[str] = []
+    for i, h in enumerate(header):
+        name = h.strip() or f"column_{i + 1}"
+        base, k = name, 2
+        while name in cols:
+            name = f"{base}_{k}"
+            k += 1
+        cols.append(name)
+
+    def rows() -> Iterator[tuple[str, dict | Quarantined]]:
+        n = 0
+        while True:
+            feed.start_row()
+            error = None
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                values, error = [], e
+            span = feed.current
+            if error is None and not any(b for _, _, b in span) and not "".join(t for _, t, _ in span).strip():
+                continue  # blank line (or only whitespace): no record
+            n += 1
+            loc = f"row:{n}"
+            if error is None and len(values) == len(cols) and not any(b for _, _, b in span):
+                yield loc, dict(zip(cols, values, strict=True))
+                continue
+            first = span[0][0] if span else lines.lineno
+            if len(span) > 1 and not feed.overflow and (error is not None or len(values) != len(cols)):
+                # the row swallowed the lines after its first (an unterminated quote): they are read again
+                feed.replay.extendleft(reversed(span[1:]))
+                span = span[:1]
+                values = next(csv.reader([span[0][1]], delimiter=delim), [])
+            raw = "".join(t for _, t, _ in span).rstrip("\r\n")
+            bad = next((ln for ln, _, b in span if b), None)
+            if bad is not None:
+                reason = f"invalid UTF-8 on line {bad}; re-encode the file as UTF-8"
+            elif error is not None:
+                reason = f"unreadable CSV row on line {first}: {error}"
+            else:
+                reason = (f"row on line {first} has {len(values)} fields, the header has {len(cols)} "
+                          "(truncated row or unescaped delimiter/quote)")
+            yield loc, Quarantined(loc, reason, _shown(raw))
+        if lines.error is not None:
+            n += 1
+            loc = f"row:{n}"
+            if lines.partial.strip():
+                yield loc, Quarantined(loc, f"input ends unexpectedly inside the row after line {lines.lineno}: {lines.error}; "
+                                       "nothing after it could be read", lines.partial.decode("utf-8", "backslashreplace"))
+            else:
+                yield loc, Quarantined(loc, f"input ends unexpectedly after line {lines.lineno}: {lines.error}; "
+                                       "nothing after it could be read", None)
+
+    return cols, rows()
+
+
+# ---------------------------------------------------------------- sniffing
+
+_SAMPLE_STRING = 256  # bytes kept of each JSON string in a sniff sample
+_SAMPLE_SCAN = 512 * 1024 * 1024  # bytes of a long first line scanned at most
+
+
+def sniff_sample(stream, head: bytes) -> bytes:
+    """What sniffers see: ``head``, or, when its first line does not end within it, the input from the start
+    with every JSON string cut to its first 256 bytes, up to ``HEAD_BYTES``.
+
+    Keys and structure survive, so a record whose identifying keys come
+    after a 100 MB prompt is still recognised. ``stream`` must be at its
+    start; at most ``_SAMPLE_SCAN`` bytes are read (the caller closes it).
+    """
+    if b"\n" in head or len(head) < HEAD_BYTES or head.lstrip()[:1] not in (b"{", b"["):
+        return head
+    out = bytearray()
+    in_string = False
+    kept = 0  # bytes of the current string copied so far
+    slashes = 0  # backslashes just before the current read (an odd run escapes its first byte)
+    scanned = 0
+    while len(out) < HEAD_BYTES and scanned < _SAMPLE_SCAN:
+        try:
+            data = stream.read(_READ)
+        except OSError:
+            break
+        if not data:
+            break
+        scanned += len(data)
+        pos = 0
+        while pos < len(data) and len(out) < HEAD_BYTES:
+            q = data.find(b'"', pos)
+            if not in_string:
+                end = len(data) if q < 0 else q + 1
+                out += data[pos:end]
+                pos = end
+                in_string, kept, slashes = q >= 0, 0, 0
+                continue
+            # inside a string: the next quote not escaped by an odd run of backslashes ends it
+            while q >= 0 and _escaped(data, q, pos, slashes):
+                q = data.find(b'"', q + 1)
+            end = len(data) if q < 0 else q
+            out += _string_part(data[pos:end], kept)
+            kept += end - pos
+            if q < 0:
+                run = len(data) - len(data.rstrip(b"\\"))
+                slashes = run if run < len(data) - pos else slashes + run
+                pos = len(data)
+            else:
+                out += b'"'
+                in_string, pos = False, q + 1
+    return bytes(out[:HEAD_BYTES])
+
+
+def _escaped(data: bytes, q: int, start: int, carried: int) -> bool:
+    """Whether the quote at ``q`` is escaped: preceded by an odd run of backslashes (``carried`` of them from
+    the previous read when the run reaches back to ``start``)."""
+    j = q
+    while j > start and data[j - 1] == 0x5C:
+        j -= 1
+    run = q - j + (carried if j == start else 0)
+    return run % 2 == 1
+
+
+def _string_part(seg: bytes, kept: int) -> bytes:
+    """What a sample keeps of ``seg``, the part of a JSON string after its first ``kept`` bytes."""
+    take = _SAMPLE_STRING - kept
+    if take <= 0:
+        return b""
+    if len(seg) <= take:
+        return seg
+    seg = seg[:take]
+    k = seg.rfind(b"\\")  # no escape sequence may be cut in two
+    if k >= 0 and len(seg) - k < 6:
+        j = k
+        while j > 0 and seg[j - 1] == 0x5C:
+            j -= 1
+        if (k - j) % 2 == 0:
+            seg = seg[:k]
+    return seg.decode("utf-8", "ignore").encode()  # nor a character
+
+
+# ---------------------------------------------------------------- paths
 
 _DOC_SUFFIXES = (".md", ".rst", ".txt", ".html", ".pdf", ".png", ".svg")
 

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.guard import each_record, isolate
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
     anthropic_response_fields,
@@ -143,13 +144,6 @@ _SNIFF_MESSAGES = re.compile(rb'\\?"messages\\?"\s*:')  # also inside a request 
 _SNIFF_RESPONSE = re.compile(rb'"(response|error)"\s*:')
 
 
-def _raw_text(obj) -> str:
-    try:
-        return dumps(obj)
-    except Exception:
-        return repr(obj)
-
-
 class AnthropicLog:
     name = "anthropic_log"
     description = "Anthropic request/response log JSONL: {request, response|error, timestamp, latency_ms, metadata}"
@@ -168,9 +162,7 @@ class AnthropicLog:
         return 0.5
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        parse_value = self.parse_value
-        for locator, obj in iter_json_values(source.stream, source.head, source.path):
-            yield parse_value(locator, obj)
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), self.parse_value)
 
     def parse_value(self, locator: str, obj) -> dict | Quarantined:
         """The one item of one JSON value read by ``iter_json_values``.
@@ -181,14 +173,13 @@ class AnthropicLog:
         """
         if isinstance(obj, Quarantined):
             return obj
-        try:
-            rec = anthropic_log_record(obj, locator)
-        except RecordError as e:
-            return Quarantined(locator, str(e), _raw_text(obj))
-        except Exception as e:  # a value of an unexpected type deep in the bodies: one record, not the file
-            return Quarantined(locator, f"invalid record: {type(e).__name__}: {e}", _raw_text(obj))
-        rec["_raw"] = None
-        return rec
+        return isolate(locator, obj, _record)
+
+
+def _record(locator: str, obj) -> dict:
+    rec = anthropic_log_record(obj, locator)
+    rec["_raw"] = None
+    return rec
 
 
 FORMATS = [AnthropicLog()]

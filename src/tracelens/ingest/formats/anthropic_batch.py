@@ -51,7 +51,8 @@ from typing import Any
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.formats.anthropic_http import check_anthropic_request, check_anthropic_response
-from tracelens.ingest.formats.generic import coerce_fields, safe_text
+from tracelens.ingest.formats.generic import coerce_fields
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
     anthropic_response_fields,
@@ -131,10 +132,13 @@ def load_companions(paths: list[str], rows) -> CompanionIndex:
             for _, value in iter_json_values(stream, head, path):
                 if isinstance(value, Quarantined):
                     continue
-                for cid, body in rows(value):
-                    if cid is not None and isinstance(body, dict):
-                        index.add(str(cid), path, dumps(body))
-        except Exception:  # noqa: BLE001
+                try:  # one odd line costs only its own join
+                    for cid, body in rows(value):
+                        if cid is not None and isinstance(body, dict):
+                            index.add(str(cid), path, dumps(body))
+                except Exception:  # noqa: BLE001, S112
+                    continue
+        except Exception:  # noqa: BLE001, S110
             pass
         finally:
             stream.close()
@@ -210,13 +214,12 @@ class AnthropicBatchRequests:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         # Only reached with --format: a request file on its own has no results to store.
-        for locator, value in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(value, Quarantined):
-                yield value
-                continue
+        def items(locator: str, value: Any) -> Iterator[Skipped]:
             for i, _ in enumerate(_request_rows(value)):
                 loc = locator if not (isinstance(value, dict) and "requests" in value) else f"index:{i}"
                 yield Skipped(loc, "batch request without its result: pass the results file in the same ingest")
+
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), items)
 
 
 class AnthropicBatchObject:
@@ -233,11 +236,8 @@ class AnthropicBatchObject:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        for locator, value in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(value, Quarantined):
-                yield value
-            else:
-                yield Skipped(locator, "batch object: metadata for a results file, not an LLM call")
+        return each_record(source, iter_json_values(source.stream, source.head, source.path),
+                           lambda locator, _: Skipped(locator, "batch object: metadata for a results file, not an LLM call"))
 
 
 # ---------------------------------------------------------------- results
@@ -352,20 +352,13 @@ class AnthropicBatch:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         ctx = batch_context(source)
-        for locator, obj in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(obj, Quarantined):
-                yield obj
-                continue
-            try:
-                rec = batch_result_record(obj, locator, ctx)
-            except RecordError as e:
-                yield Quarantined(locator, str(e), safe_text(dumps(obj)))
-                continue
-            except Exception as e:  # noqa: BLE001 - one odd line must not end the file
-                yield Quarantined(locator, f"unexpected line shape: {type(e).__name__}: {e}", safe_text(dumps(obj)))
-                continue
+
+        def item(locator: str, obj: Any) -> dict:
+            rec = batch_result_record(obj, locator, ctx)
             rec["_raw"] = None
-            yield rec
+            return rec
+
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), item)
 
 
 FORMATS = [AnthropicBatch(), AnthropicBatchRequests(), AnthropicBatchObject()]

@@ -46,6 +46,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.formats.generic import coerce_fields, safe_text
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
     anthropic_response_fields,
@@ -356,21 +357,14 @@ class AnthropicHttp:
         return 0.95 if _SNIFF_ANTHROPIC.search(window) else 0.4
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        for locator, obj in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(obj, Quarantined):
-                yield Quarantined(obj.locator, obj.reason, scrub_text(obj.raw))
-                continue
-            try:
-                rec = exchange_record(obj, locator, source.options, source.path)
-            except RecordError as e:
-                yield Quarantined(locator, str(e), scrub_text(_raw(obj)))
-                continue
-            except Exception as e:  # noqa: BLE001 - one odd exchange must not end the file
-                yield Quarantined(locator, f"unexpected exchange shape: {type(e).__name__}: {e}", scrub_text(_raw(obj)))
-                continue
+        def item(locator: str, obj: Any) -> dict | Quarantined | Skipped:
+            rec = exchange_record(obj, locator, source.options, source.path)
             if isinstance(rec, dict):
                 rec["_raw"] = None
-            yield rec
+            return rec
+
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), item,
+                           raw=lambda obj: scrub_text(_raw(obj)), text=scrub_text)
 
 
 def _raw(obj: Any) -> str | None:

@@ -50,8 +50,9 @@ from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.formats._spans import first, params_fields, response_fields
-from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
+from tracelens.ingest.formats.generic import attr_text, coerce_fields
 from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
     anthropic_response_fields,
@@ -638,22 +639,13 @@ class BedrockInvocation:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        for locator, obj in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(obj, Quarantined):
-                yield obj
-                continue
-            try:
-                rec = bedrock_record(obj, locator)
-            except RecordError as e:
-                yield Quarantined(locator, safe_text(str(e)), safe_text(dumps(obj)))
-                continue
-            except Exception as e:  # noqa: BLE001 - one odd record must not end the file
-                yield Quarantined(locator, safe_text(f"unexpected record shape: {type(e).__name__}: {e}"),
-                                  safe_text(dumps(obj)))
-                continue
+        def item(locator: str, obj: Any) -> dict | Quarantined | Skipped:
+            rec = bedrock_record(obj, locator)
             if isinstance(rec, dict):
                 rec["_raw"] = None
-            yield rec
+            return rec
+
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), item)
 
 
 FORMATS = [BedrockInvocation()]

@@ -44,7 +44,6 @@ import io
 import json
 import os
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +51,7 @@ from typing import Any
 import pyarrow as pa
 
 from tracelens.ingest.base import FormatError, IngestOptions, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_messages,
     as_float,
@@ -61,7 +61,7 @@ from tracelens.ingest.normalize import (
     openai_messages,
     tool_call,
 )
-from tracelens.ingest.readers import detect_text_encoding, iter_json_values, loads
+from tracelens.ingest.readers import csv_delimiter, iter_csv_rows, iter_json_values, loads
 from tracelens.schema import FIELDS
 
 # ---------------------------------------------------------------- type safety shared by importers
@@ -523,25 +523,16 @@ def row_record(row: dict, mapping: Mapping, options: IngestOptions, locator: str
     return coerce_fields(rec)
 
 
-def _rows_to_items(rows: Iterator[tuple[str, Any]], mapping: Mapping, options: IngestOptions
+def _rows_to_items(source: Source, rows: Iterable[tuple[str, Any]], mapping: Mapping, options: IngestOptions
                    ) -> Iterator[dict | Quarantined | Skipped]:
-    for locator, row in rows:
-        if isinstance(row, Quarantined):
-            yield row
-            continue
+    def item(locator: str, row: Any) -> dict:
         if not isinstance(row, dict):
-            yield Quarantined(locator, f"expected an object, got {type(row).__name__}", _safe_str(json_text(row)))
-            continue
-        try:
-            rec = row_record(row, mapping, options, locator)
-        except RecordError as e:
-            yield Quarantined(locator, str(e), _safe_str(json_text(row)))
-            continue
-        except Exception as e:  # noqa: BLE001 - one odd row must not end the file
-            yield Quarantined(locator, f"unexpected row shape: {type(e).__name__}: {e}", _safe_str(json_text(row)))
-            continue
+            raise RecordError(f"expected an object, got {type(row).__name__}")
+        rec = row_record(row, mapping, options, locator)
         rec["_raw"] = _safe_str(json_text(row))
-        yield rec
+        return rec
+
+    return each_record(source, rows, item, raw=lambda row: _safe_str(json_text(row)))
 
 
 # ---------------------------------------------------------------- sniffing helpers
@@ -552,136 +543,10 @@ _JSON_TEXT_KEY = re.compile(rb'"(' + b"|".join(re.escape(n.encode()) for n in so
 
 def _decode_head(head: bytes) -> str | None:
     """The head as text for sniffing (bad bytes replaced: rows are checked one by one later)."""
-    try:
-        return head.decode(detect_text_encoding(head), errors="replace")
-    except LookupError:
-        return None
-
-
-def _header_delimiter(line: str, path: str) -> str:
-    if path.lower().endswith((".tsv", ".tab", ".tsv.gz", ".tsv.zst")):
-        return "\t"
-    counts = {d: _count_outside_quotes(line, d) for d in (",", "\t", ";", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _count_outside_quotes(line: str, ch: str) -> int:
-    n = 0
-    quoted = False
-    for c in line:
-        if c == '"':
-            quoted = not quoted
-        elif c == ch and not quoted:
-            n += 1
-    return n
+    return head.decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------- CSV
-
-
-def _raise_field_limit() -> None:
-    limit = sys.maxsize
-    while True:  # sys.maxsize overflows a C long on some platforms
-        try:
-            csv.field_size_limit(limit)
-            return
-        except OverflowError:
-            limit //= 2
-
-
-class _LineFeed:
-    """Decoded lines (newlines kept) for csv.reader; remembers which physical lines were invalid UTF-8."""
-
-    def __init__(self, stream: io.BufferedIOBase, head: bytes):
-        self.enc = detect_text_encoding(head)
-        self.stream = stream
-        self.lineno = 0
-        self.bad: dict[int, str] = {}
-        self.truncated: str | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        if self.enc == "utf-16":
-            text = io.TextIOWrapper(self.stream, encoding="utf-16", errors="replace", newline="")
-            for line in text:
-                self.lineno += 1
-                yield line
-            return
-        offset = 0
-        try:
-            for raw in self.stream:
-                self.lineno += 1
-                start = offset
-                offset += len(raw)
-                if self.lineno == 1 and raw.startswith(codecs.BOM_UTF8):
-                    raw = raw[len(codecs.BOM_UTF8):]
-                try:
-                    yield raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    self.bad[self.lineno] = f"invalid UTF-8 at byte {start + e.start} (line {self.lineno})"
-                    yield raw.decode("utf-8", "replace")
-        except (EOFError, OSError) as e:
-            self.truncated = f"input ends unexpectedly after line {self.lineno} ({e})"
-
-
-def iter_csv_rows(source: Source) -> tuple[list[str], Iterator[tuple[str, dict | Quarantined]]]:
-    """(header, iterator of (locator, row dict or Quarantined)) for a CSV/TSV source, streamed."""
-    _raise_field_limit()
-    text = _decode_head(source.head) or ""
-    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
-    delim = _header_delimiter(first_line, source.path)
-    feed = _LineFeed(source.stream, source.head)
-    reader = csv.reader(iter(feed), delimiter=delim)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return [], iter(())
-    except csv.Error as e:
-        raise FormatError(f"{source.path}: cannot read the CSV header: {e}") from None
-    cols: list[str] = []
-    for i, h in enumerate(header):
-        name = h.strip() or f"column_{i + 1}"
-        base, n = name, 2
-        while name in cols:
-            name = f"{base}_{n}"
-            n += 1
-        cols.append(name)
-
-    def rows() -> Iterator[tuple[str, dict | Quarantined]]:
-        n = 0
-        prev_line = reader.line_num
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                n += 1
-                yield f"row:{n}", Quarantined(f"row:{n}", f"unreadable CSV row ending on line {reader.line_num}: {e}", None)
-                prev_line = reader.line_num
-                continue
-            first, last = prev_line + 1, reader.line_num
-            prev_line = last
-            if not values or all(v == "" for v in values):
-                continue  # blank line
-            n += 1
-            loc = f"row:{n}"
-            raw = delim.join(values)
-            bad = [feed.bad[i] for i in range(first, last + 1) if i in feed.bad]
-            if bad:
-                yield loc, Quarantined(loc, f"{bad[0]}; re-encode the file as UTF-8", raw)
-            elif len(values) != len(cols):
-                yield loc, Quarantined(
-                    loc, f"row on line {first} has {len(values)} fields, the header has {len(cols)} "
-                    "(truncated row or unescaped delimiter/quote)", raw,
-                )
-            else:
-                yield loc, dict(zip(cols, values, strict=True))
-        if feed.truncated:
-            n += 1
-            yield f"row:{n}", Quarantined(f"row:{n}", feed.truncated + "; rows after this point could not be read", None)
-
-    return cols, rows()
 
 
 class GenericCsv:
@@ -695,10 +560,11 @@ class GenericCsv:
         if not text:
             return 0.0
         text = text.lstrip("\ufeff")
-        if text.lstrip()[:1] in ("{", "[", "<") or "\x00" in text[:4096]:
-            return 0.0
         first = text.split("\n", 1)[0].rstrip("\r")
-        delim = _header_delimiter(first, path)
+        # binary data is not CSV; a NUL in one row of a text file does not make it binary
+        if text.lstrip()[:1] in ("{", "[", "<") or "\x00" in first or text[:4096].count("\x00") > 8:
+            return 0.0
+        delim = csv_delimiter(first, path)
         try:
             header = next(csv.reader([first], delimiter=delim))
         except (csv.Error, StopIteration):
@@ -711,11 +577,11 @@ class GenericCsv:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        cols, rows = iter_csv_rows(source)
+        cols, rows = iter_csv_rows(source.stream, source.head, source.path)
         if not cols:
-            return
+            return iter(())
         mapping = plan_mapping(cols, source.options.column_map, source.path)
-        yield from _rows_to_items(rows, mapping, source.options)
+        return _rows_to_items(source, rows, mapping, source.options)
 
 
 # ---------------------------------------------------------------- JSONL
@@ -749,25 +615,22 @@ class GenericJsonl:
             peeked.append(item)
             if len(peeked) >= _PEEK_RECORDS:
                 break
-        rows = [v for _, v in peeked if isinstance(v, dict)]
         if not peeked:
             return
+        rows = [v for _, v in peeked if isinstance(v, dict)]
         cols = list(dict.fromkeys(k for r in rows for k in r))
         if rows:
             mapping = plan_mapping(cols, source.options.column_map, source.path, lambda c: _has_path(rows, c))
         else:
-            mapping = Mapping()  # nothing readable in the first records: each is quarantined below
+            mapping = Mapping()  # nothing readable in the first records: each is quarantined as not an object
+        rows = []  # planning is done: the peeked records are not kept twice
 
         def chain() -> Iterator[tuple[str, Any]]:
-            yield from peeked
+            while peeked:
+                yield peeked.pop(0)
             yield from values
 
-        if not rows:
-            for loc, v in chain():
-                yield v if isinstance(v, Quarantined) else Quarantined(loc, f"expected an object, got {type(v).__name__}",
-                                                                       _safe_str(json_text(v)))
-            return
-        yield from _rows_to_items(chain(), mapping, source.options)
+        yield from _rows_to_items(source, chain(), mapping, source.options)
 
 
 # ---------------------------------------------------------------- Parquet
@@ -790,7 +653,10 @@ class GenericParquet:
             target = source.path  # random access for the footer; rows are read batch by batch
         else:
             # compressed or piped Parquet: the format needs its footer, so the data is held in memory
-            target = io.BytesIO(source.stream.read())
+            try:
+                target = io.BytesIO(source.stream.read())
+            except OSError as e:
+                raise FormatError(f"{source.path}: cannot read the Parquet data: {e}") from None
         try:
             pf = pq.ParquetFile(target)
         except Exception as e:  # noqa: BLE001 - pyarrow raises several types for unreadable files
@@ -798,7 +664,7 @@ class GenericParquet:
         cols = pf.schema_arrow.names
         mapping = plan_mapping(cols, source.options.column_map, source.path,
                                lambda c: c.split(".", 1)[0] in cols)
-        yield from _rows_to_items(_parquet_rows(pf), mapping, source.options)
+        return _rows_to_items(source, _parquet_rows(pf), mapping, source.options)
 
 
 def _magic(path: str) -> bytes:
@@ -807,22 +673,33 @@ def _magic(path: str) -> bytes:
 
 
 def _parquet_rows(pf) -> Iterator[tuple[str, Any]]:
+    """(row:n, row dict) for every row the footer announces; the rows of an unreadable row group are
+    quarantined one by one (their count comes from the footer), and reading goes on with the next group."""
     n = 0
-    batches = pf.iter_batches(batch_size=_PARQUET_BATCH)
-    while True:
+    for g in range(pf.num_row_groups):
+        expected = pf.metadata.row_group(g).num_rows
+        got = 0
         try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except Exception as e:  # noqa: BLE001 - a corrupt row group ends what can be read
-            yield f"row:{n + 1}", Quarantined(
-                f"row:{n + 1}", f"Parquet data unreadable after row {n} ({type(e).__name__}: {e}); "
-                "later rows could not be read", None,
-            )
-            return
-        for row in batch.to_pylist():
-            n += 1
-            yield f"row:{n}", row
+            for batch in pf.iter_batches(batch_size=_PARQUET_BATCH, row_groups=[g]):
+                for row in batch.to_pylist():
+                    if got == expected:
+                        break
+                    n += 1
+                    got += 1
+                    yield f"row:{n}", row
+        except Exception as e:  # noqa: BLE001 - a corrupt row group costs its own rows only
+            reason = (f"Parquet row group {g} unreadable after {got} of its {expected} rows "
+                      f"({type(e).__name__}: {e})")
+            while got < expected:
+                n += 1
+                got += 1
+                yield f"row:{n}", Quarantined(f"row:{n}", reason, None)
+        if got < expected:  # fewer rows than the footer says
+            reason = f"Parquet row group {g} holds {got} rows, its footer says {expected}"
+            while got < expected:
+                n += 1
+                got += 1
+                yield f"row:{n}", Quarantined(f"row:{n}", reason, None)
 
 
 FORMATS = [GenericCsv(), GenericJsonl(), GenericParquet()]

@@ -45,8 +45,9 @@ from tracelens.ingest.formats._spans import (
     response_fields,
 )
 from tracelens.ingest.formats.bedrock import check_anthropic_request, check_anthropic_response
-from tracelens.ingest.formats.generic import attr_text, coerce_fields, iter_csv_rows, safe_text
+from tracelens.ingest.formats.generic import attr_text, coerce_fields
 from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
     anthropic_response_fields,
@@ -59,7 +60,7 @@ from tracelens.ingest.normalize import (
     openai_response_fields,
     parse_timestamp,
 )
-from tracelens.ingest.readers import iter_json_values, loads
+from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values, loads
 
 _PROVIDERS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic", "google": "google", "vertex": "vertex",
               "bedrock": "bedrock", "aws": "bedrock", "togetherai": "together", "together": "together", "groq": "groq",
@@ -245,22 +246,13 @@ def helicone_record(row: dict, locator: str) -> dict:
     return coerce_fields(fields)
 
 
-def _items(rows: Iterator[tuple[str, Any]]) -> Iterator[dict | Quarantined | Skipped]:
-    for locator, row in rows:
-        if isinstance(row, Quarantined):
-            yield row
-            continue
-        try:
-            rec = helicone_record(row, locator)
-        except RecordError as e:
-            yield Quarantined(locator, safe_text(str(e)), safe_text(dumps(row)))
-            continue
-        except Exception as e:  # noqa: BLE001 - one odd record must not end the file
-            yield Quarantined(locator, safe_text(f"unexpected record shape: {type(e).__name__}: {e}"),
-                              safe_text(dumps(row)))
-            continue
+def _items(source: Source, rows: Iterator[tuple[str, Any]]) -> Iterator[dict | Quarantined | Skipped]:
+    def item(locator: str, row: Any) -> dict:
+        rec = helicone_record(row, locator)
         rec["_raw"] = None
-        yield rec
+        return rec
+
+    return each_record(source, rows, item)
 
 
 def _csv_header(head: bytes) -> set[str]:
@@ -292,13 +284,11 @@ class HeliconeExport:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        s = source.head.lstrip(b"\xef\xbb\xbf").lstrip()
-        if s[:1] in (b"{", b"["):
-            yield from _items(iter_json_values(source.stream, source.head, source.path))
-            return
-        _, rows = iter_csv_rows(source)
-        yield from _items((loc, {k: (None if v == "" else v) for k, v in r.items()} if isinstance(r, dict) else r)
-                          for loc, r in rows)
+        if is_json_text(source.head):
+            return _items(source, iter_json_values(source.stream, source.head, source.path))
+        _, rows = iter_csv_rows(source.stream, source.head, source.path)
+        return _items(source, ((loc, {k: (None if v == "" else v) for k, v in r.items()} if isinstance(r, dict) else r)
+                               for loc, r in rows))
 
 
 FORMATS = [HeliconeExport()]

@@ -34,10 +34,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import io
 import re
-import sys
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,8 +53,9 @@ from tracelens.ingest.formats._spans import (
     response_fields,
     string_list,
 )
+from tracelens.ingest.guard import describe, each_record, isolate
 from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, parse_timestamp, tool_call
-from tracelens.ingest.readers import detect_text_encoding, iter_json_values
+from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values
 
 _MAX_ATTR_LEN = 512
 _MAX_RAW = 1024 * 1024
@@ -256,19 +254,22 @@ def observation_record(obs: dict, trace: dict | None, locator: str, naive_tz: st
 
 
 def _item(obs: Any, trace: dict | None, locator: str, naive_tz: str, from_blob: bool = False):
-    """One observation to an item; ``locator`` gains ``/observation:<id>`` when the observation has an id."""
+    """One observation to an item; ``locator`` gains ``/observation:<id>`` when the observation has an id.
+
+    An observation that breaks the mapping costs only itself (``guard.isolate``).
+    """
     if not isinstance(obs, dict):
         reason = ("observation is an id, not an object (export the trace with full details)" if isinstance(obs, str)
                   else f"observation is a {type(obs).__name__}, not an object")
-        return Quarantined(locator, reason, dumps(obs))
+        return Quarantined(locator, reason, describe(obs))
     if obs.get("id") is not None:
-        locator = f"{locator}/observation:{obs['id']}"
-    try:
-        return observation_record(obs, trace, locator, naive_tz, from_blob)
-    except RecordError as e:
-        return Quarantined(locator, str(e), dumps(obs)[:_MAX_RAW])
-    except Exception as e:  # a mapping bug must cost this observation, not the rest of the file
-        return Quarantined(locator, f"cannot map observation ({type(e).__name__}: {e})", dumps(obs)[:_MAX_RAW])
+        locator = f"{locator}/observation:{as_str(obs['id'])}"
+    return isolate(locator, obs, lambda loc, o: observation_record(o, trace, loc, naive_tz, from_blob), raw=_raw)
+
+
+def _raw(v: Any) -> str | None:
+    text = describe(v)
+    return text[:_MAX_RAW] if text else text
 
 
 def _iter_doc(doc: Any, locator: str, naive_tz: str) -> Iterator[dict | Quarantined | Skipped]:
@@ -278,7 +279,7 @@ def _iter_doc(doc: Any, locator: str, naive_tz: str) -> Iterator[dict | Quaranti
         return
     if not isinstance(doc, dict):
         yield Quarantined(locator, f"expected a Langfuse trace or observation object, got {type(doc).__name__}",
-                          dumps(doc)[:_MAX_RAW])
+                          _raw(doc))
         return
     trace = doc.get("trace") if isinstance(doc.get("trace"), dict) else None
     if isinstance(doc.get("observations"), list):  # {"trace", "observations"} or TraceWithFullDetails
@@ -292,7 +293,7 @@ def _iter_doc(doc: Any, locator: str, naive_tz: str) -> Iterator[dict | Quaranti
         yield _item(doc, None, locator, naive_tz)
         return
     else:
-        yield Quarantined(locator, "not a Langfuse trace export (no observations)", dumps(doc)[:_MAX_RAW])
+        yield Quarantined(locator, "not a Langfuse trace export (no observations)", _raw(doc))
         return
     for i, obs in enumerate(obs_list):
         has_id = isinstance(obs, dict) and obs.get("id") is not None
@@ -313,11 +314,9 @@ class LangfuseTrace:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        for locator, doc in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(doc, Quarantined):
-                yield doc
-                continue
-            yield from _iter_doc(doc, locator, source.options.naive_tz)
+        tz = source.options.naive_tz
+        return each_record(source, iter_json_values(source.stream, source.head, source.path),
+                           lambda locator, doc: _iter_doc(doc, locator, tz), raw=_raw)
 
 
 # ---------------------------------------------------------------- blob-storage export
@@ -330,94 +329,27 @@ def _blob_to_api(row: dict) -> dict:
     return out
 
 
-def _head_text(head: bytes) -> str:
-    """The first bytes as text (UTF-8 or UTF-16 by BOM); a character cut at the end is dropped."""
-    enc = detect_text_encoding(head)
-    return head.decode("utf-16" if enc == "utf-16" else "utf-8-sig", "ignore")
-
-
 def _csv_header(head: bytes) -> list[str] | None:
-    line = _head_text(head).split("\n", 1)[0].strip("\r")
+    line = head.decode("utf-8", "ignore").lstrip("\ufeff").split("\n", 1)[0].strip("\r")
     try:
         return next(csv.reader([line]))
     except (csv.Error, StopIteration):
         return None
 
 
-class _Lines:
-    """UTF-8 lines with their endings kept (csv needs them inside quoted fields); bad bytes are recorded."""
-
-    def __init__(self, stream: io.BufferedIOBase):
-        self.stream = stream
-        self.lineno = 0
-        self.bad: dict[int, str] = {}
-        self.error: str | None = None
-
-    def __iter__(self):
-        offset = 0
-        try:
-            for raw in self.stream:
-                self.lineno += 1
-                if self.lineno == 1 and raw.startswith(codecs.BOM_UTF8):
-                    raw = raw[len(codecs.BOM_UTF8):]
-                try:
-                    s = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    self.bad[self.lineno] = f"invalid UTF-8 at byte {offset + e.start} (line {self.lineno})"
-                    s = raw.decode("utf-8", "backslashreplace")
-                offset += len(raw)
-                yield s
-        except (EOFError, zlib.error, OSError) as e:
-            self.error = f"input ends unexpectedly after line {self.lineno} (truncated or corrupt compressed data: {e})"
-
-
 def _iter_csv(source: Source) -> Iterator[dict | Quarantined | Skipped]:
-    # observation inputs/outputs can be far larger than csv's default 128 KiB field limit
-    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
-    if detect_text_encoding(source.head) == "utf-16":
-        lines: Any = io.TextIOWrapper(source.stream, encoding="utf-16", newline="")
-        tracker = None
-    else:
-        tracker = _Lines(source.stream)
-        lines = tracker
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    header = [h.strip() for h in header]
+    header, rows = iter_csv_rows(source.stream, source.head, source.path, delimiter=",")
+    if not header:
+        return iter(())
     missing = _BLOB_REQUIRED - set(header)
     if missing:
         raise FormatError(f"{source.path}: CSV header lacks Langfuse observation columns: {', '.join(sorted(missing))}")
-    row_no = 0
-    prev_line = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            row_no += 1
-            yield Quarantined(f"row:{row_no}", f"malformed CSV near line {reader.line_num}: {e}", None)
-            break
-        line_span = range(prev_line + 1, reader.line_num + 1)
-        prev_line = reader.line_num
-        if not row or all(c == "" for c in row):
-            continue
-        row_no += 1
-        loc = f"row:{row_no}"
-        bad = [tracker.bad[n] for n in line_span if tracker and n in tracker.bad]
-        raw = ",".join(row)[:_MAX_RAW]
-        if bad:
-            yield Quarantined(loc, bad[0] + "; re-encode the file as UTF-8", raw)
-            continue
-        if len(row) != len(header):
-            yield Quarantined(loc, f"row has {len(row)} fields but the header has {len(header)}", raw)
-            continue
-        rec = {h: (v if v != "" else None) for h, v in zip(header, row, strict=True)}
-        yield _item(_blob_to_api(rec), None, loc, "UTC", from_blob=True)
-    if tracker and tracker.error:
-        yield Quarantined(f"row:{row_no + 1}", tracker.error + "; records after this point could not be read", None)
+
+    def item(locator: str, row: dict) -> dict | Quarantined | Skipped:
+        rec = {h: (v if v != "" else None) for h, v in row.items()}
+        return _item(_blob_to_api(rec), None, locator, "UTC", from_blob=True)
+
+    return each_record(source, rows, item, raw=_raw)
 
 
 class LangfuseBlob:
@@ -439,19 +371,18 @@ class LangfuseBlob:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        if _head_text(source.head).lstrip()[:1] not in ("{", "["):
-            yield from _iter_csv(source)
-            return
-        for locator, doc in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(doc, Quarantined):
-                yield doc
-                continue
+        if not is_json_text(source.head):
+            return _iter_csv(source)
+
+        def items(locator: str, doc: Any) -> Iterator[dict | Quarantined | Skipped]:
             for i, row in enumerate(doc if isinstance(doc, list) else [doc]):
                 loc = f"{locator}/{i}" if isinstance(doc, list) else locator
                 if not isinstance(row, dict):
-                    yield Quarantined(loc, f"expected an observation object, got {type(row).__name__}", dumps(row))
+                    yield Quarantined(loc, f"expected an observation object, got {type(row).__name__}", _raw(row))
                     continue
                 yield _item(_blob_to_api(row), None, loc, "UTC", from_blob=True)
+
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), items, raw=_raw)
 
 
 FORMATS = [LangfuseTrace(), LangfuseBlob()]

@@ -57,6 +57,7 @@ from tracelens.ingest.formats._spans import (
     string_list,
 )
 from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
+from tracelens.ingest.guard import each_record, isolate
 from tracelens.ingest.normalize import (
     as_float,
     as_int,
@@ -416,17 +417,11 @@ class RunMerger:
         loc = p.locators[-1]
         for earlier in p.locators[:-1]:
             yield Skipped(earlier, f"merged into run {rid} (stored from {loc})")
-        try:
-            rec = run_record(p.run, loc, len(p.locators))
-        except RecordError as e:
-            yield Quarantined(loc, safe_text(str(e)), safe_text(dumps(p.run)))
-            return
-        except Exception as e:  # noqa: BLE001 - one odd run must not end the file
-            yield Quarantined(loc, safe_text(f"unexpected run shape: {type(e).__name__}: {e}"), safe_text(dumps(p.run)))
-            return
-        self.done[rid] = loc
-        rec["_raw"] = None
-        yield rec
+        item = isolate(loc, p.run, lambda lc, run: run_record(run, lc, len(p.locators)))
+        if isinstance(item, dict):
+            self.done[rid] = loc
+            item["_raw"] = None
+        yield item
 
     def finish(self) -> Iterator[dict | Quarantined | Skipped]:
         """Account for runs still pending at the end of the file."""
@@ -488,15 +483,21 @@ class LangSmithRuns:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         merger = RunMerger()
-        for locator, value in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(value, Quarantined):
-                yield value
-                continue
+
+        def items(locator: str, value: Any) -> Iterator[dict | Quarantined | Skipped]:
+            runs = 0
             for loc, run in _runs_of(locator, value):
+                runs += 1
                 if isinstance(run, Quarantined):
                     yield run
                 else:
-                    yield from merger.add(run, loc)
+                    # a run that breaks the merge costs only itself
+                    yield from each_record(None, [(loc, run)], lambda lc, r: merger.add(r, lc), defer=True)
+            if not runs:
+                yield Skipped(locator, "record holds no runs")
+
+        # a record may be emitted later, merged with its update: records are counted, not required to yield
+        yield from each_record(source, iter_json_values(source.stream, source.head, source.path), items, defer=True)
         yield from merger.finish()
 
 

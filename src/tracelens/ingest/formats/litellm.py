@@ -56,6 +56,7 @@ from tracelens.ingest.formats._spans import (
     string_list,
 )
 from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, message
 from tracelens.ingest.readers import iter_json_values
 
@@ -292,24 +293,15 @@ class LiteLLMPayload:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        for locator, obj in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(obj, Quarantined):
-                # a line that is not JSON cannot be scrubbed structurally: mask what looks like a key
-                yield Quarantined(obj.locator, obj.reason, _masked_raw(obj.raw) if obj.raw else None)
-                continue
-            clean = scrub(obj)
-            try:
-                rec = litellm_record(clean, locator)
-            except RecordError as e:
-                yield Quarantined(locator, safe_text(str(e)), safe_text(dumps(clean)))
-                continue
-            except Exception as e:  # noqa: BLE001 - one odd record must not end the file
-                yield Quarantined(locator, safe_text(f"unexpected record shape: {type(e).__name__}: {e}"),
-                                  safe_text(dumps(clean)))
-                continue
+        def item(locator: str, obj: Any) -> dict | Quarantined | Skipped:
+            rec = litellm_record(scrub(obj), locator)
             if isinstance(rec, dict):
                 rec["_raw"] = None
-            yield rec
+            return rec
+
+        # a line that is not JSON cannot be scrubbed structurally: what looks like a key is masked in its text
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), item,
+                           raw=lambda obj: safe_text(dumps(scrub(obj))), text=_masked_raw)
 
 
 FORMATS = [LiteLLMPayload()]

@@ -55,7 +55,8 @@ from tracelens.ingest.formats.anthropic_batch import (
     file_time,
     load_companions,
 )
-from tracelens.ingest.formats.generic import coerce_fields, safe_text
+from tracelens.ingest.formats.generic import coerce_fields
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     as_float,
     as_int,
@@ -377,22 +378,13 @@ def openai_log_record(obj: Any, locator: str, options: IngestOptions) -> dict:
 
 
 def _parse_items(source: Source, make) -> Iterator[dict | Quarantined | Skipped]:
-    for locator, obj in iter_json_values(source.stream, source.head, source.path):
-        if isinstance(obj, Quarantined):
-            yield obj
-            continue
-        try:
-            rec = make(obj, locator)
-        except RecordError as e:
-            yield Quarantined(locator, safe_text(str(e)), safe_text(dumps(obj)))
-            continue
-        except Exception as e:  # noqa: BLE001 - one odd record must not end the file
-            yield Quarantined(locator, safe_text(f"unexpected record shape: {type(e).__name__}: {e}"),
-                              safe_text(dumps(obj)))
-            continue
+    def item(locator: str, obj: Any) -> dict | Quarantined | Skipped:
+        rec = make(obj, locator)
         if isinstance(rec, dict):
             rec["_raw"] = None
-        yield rec
+        return rec
+
+    return each_record(source, iter_json_values(source.stream, source.head, source.path), item)
 
 
 _SNIFF_REQUEST = re.compile(rb'"request"\s*:')
@@ -433,7 +425,7 @@ class OpenAILog:
         return 0.8 if _is_bare_completion(_first_value(s)) else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        yield from _parse_items(source, lambda obj, loc: openai_log_record(obj, loc, source.options))
+        return _parse_items(source, lambda obj, loc: openai_log_record(obj, loc, source.options))
 
 
 # ---------------------------------------------------------------- Batch API
@@ -568,7 +560,7 @@ class OpenAIBatch:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         ctx = openai_batch_context(source)
-        yield from _parse_items(source, lambda obj, loc: openai_batch_record(obj, loc, ctx, source.options))
+        return _parse_items(source, lambda obj, loc: openai_batch_record(obj, loc, ctx, source.options))
 
 
 class OpenAIBatchInput:
@@ -587,11 +579,10 @@ class OpenAIBatchInput:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         # Only reached with --format: an input file on its own has no results to store.
-        for locator, value in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(value, Quarantined):
-                yield value
-            else:
-                yield Skipped(locator, "batch input without its output: pass the output file in the same ingest")
+        return each_record(
+            source, iter_json_values(source.stream, source.head, source.path),
+            lambda locator, _: Skipped(locator, "batch input without its output: pass the output file in the same ingest"),
+        )
 
 
 FORMATS = [OpenAILog(), OpenAIBatch(), OpenAIBatchInput()]

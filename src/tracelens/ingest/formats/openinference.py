@@ -32,7 +32,8 @@ from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.formats._spans import SpanInfo, as_dict, norm_id, nullish, span_record
-from tracelens.ingest.normalize import as_str, dumps, parse_timestamp
+from tracelens.ingest.guard import describe, each_record, isolate
+from tracelens.ingest.normalize import as_str, parse_timestamp
 from tracelens.ingest.readers import iter_json_values
 
 _MAX_RAW = 256 * 1024
@@ -76,47 +77,51 @@ def _status(span: dict) -> tuple[str | None, str | None]:
 
 
 def span_item(span: Any, locator: str, naive_tz: str) -> dict | Quarantined | Skipped:
-    """One exported span to a trace dict, Skipped, or Quarantined."""
+    """One exported span to a trace dict, Skipped, or Quarantined (a span that breaks the mapping costs only itself)."""
+    return isolate(locator, span, lambda loc, sp: _span_item(sp, loc, naive_tz), raw=_raw)
+
+
+def _raw(v: Any) -> str | None:
+    text = describe(v)
+    return text[:_MAX_RAW] if text else text
+
+
+def _span_item(span: Any, locator: str, naive_tz: str) -> dict | Skipped:
     if not isinstance(span, dict):
-        return Quarantined(locator, f"span is a {type(span).__name__}, not an object", dumps(span)[:_MAX_RAW])
-    try:
-        span = _unflatten_columns(span)
-        ctx = span.get("context") if isinstance(span.get("context"), dict) else {}
-        attrs = span.get("attributes")
-        if attrs is None:
-            attrs = {}
-        if isinstance(attrs, str):  # some exports keep attributes as JSON text
-            attrs = as_dict(attrs)
-        if not isinstance(attrs, dict):
-            raise RecordError("span attributes are not an object")
-        kind = span.get("span_kind") or span.get("kind")
-        kind = str(kind).split(".")[-1].upper().removeprefix("SPAN_KIND_") if kind else None  # SpanKind.CLIENT
-        status, message = _status(span)
-        res = span.get("resource")
-        resource = (res.get("attributes") or {}) if isinstance(res, dict) else {}
-        events = [
-            {"name": e.get("name"), "time": e.get("timestamp"), "attributes": e.get("attributes") or {}}
-            for e in span.get("events") or []
-            if isinstance(e, dict)
-        ]
-        info = SpanInfo(
-            trace_id=norm_id(ctx.get("trace_id") or span.get("trace_id")),
-            span_id=norm_id(ctx.get("span_id") or span.get("span_id")),
-            parent_id=norm_id(span.get("parent_id")),
-            name=as_str(span.get("name")),
-            kind=kind,
-            start=_time(span.get("start_time"), "start_time", naive_tz),
-            end=_time(span.get("end_time"), "end_time", naive_tz),
-            status=status,
-            status_message=message,
-            events=events,
-            resource=resource if isinstance(resource, dict) else {},
-        )
-        return span_record(attrs, info, locator)
-    except RecordError as e:
-        return Quarantined(locator, str(e), dumps(span)[:_MAX_RAW])
-    except Exception as e:  # a mapping bug must cost this span, not the rest of the file
-        return Quarantined(locator, f"cannot map span ({type(e).__name__}: {e})", dumps(span)[:_MAX_RAW])
+        raise RecordError(f"span is a {type(span).__name__}, not an object")
+    span = _unflatten_columns(span)
+    ctx = span.get("context") if isinstance(span.get("context"), dict) else {}
+    attrs = span.get("attributes")
+    if attrs is None:
+        attrs = {}
+    if isinstance(attrs, str):  # some exports keep attributes as JSON text
+        attrs = as_dict(attrs)
+    if not isinstance(attrs, dict):
+        raise RecordError("span attributes are not an object")
+    kind = span.get("span_kind") or span.get("kind")
+    kind = str(kind).split(".")[-1].upper().removeprefix("SPAN_KIND_") if kind else None  # SpanKind.CLIENT
+    status, message = _status(span)
+    res = span.get("resource")
+    resource = (res.get("attributes") or {}) if isinstance(res, dict) else {}
+    events = [
+        {"name": e.get("name"), "time": e.get("timestamp"), "attributes": e.get("attributes") or {}}
+        for e in span.get("events") or []
+        if isinstance(e, dict)
+    ]
+    info = SpanInfo(
+        trace_id=norm_id(ctx.get("trace_id") or span.get("trace_id")),
+        span_id=norm_id(ctx.get("span_id") or span.get("span_id")),
+        parent_id=norm_id(span.get("parent_id")),
+        name=as_str(span.get("name")),
+        kind=kind,
+        start=_time(span.get("start_time"), "start_time", naive_tz),
+        end=_time(span.get("end_time"), "end_time", naive_tz),
+        status=status,
+        status_message=message,
+        events=events,
+        resource=resource if isinstance(resource, dict) else {},
+    )
+    return span_record(attrs, info, locator)
 
 
 def _spans_of(doc: Any) -> list | None:
@@ -146,16 +151,16 @@ class OpenInferenceSpans:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         tz = source.options.naive_tz
-        for locator, doc in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(doc, Quarantined):
-                yield doc
-                continue
+
+        def items(locator: str, doc: Any) -> Iterator[dict | Quarantined | Skipped]:
             spans = _spans_of(doc)
             if spans is None:
                 yield self._one(doc, locator, tz)
-                continue
+                return
             for i, sp in enumerate(spans):
                 yield self._one(sp, f"{locator}/{i}", tz)
+
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), items)
 
     @staticmethod
     def _one(span: Any, locator: str, tz: str) -> dict | Quarantined | Skipped:

@@ -31,7 +31,8 @@ from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.formats._spans import SpanInfo, norm_id, span_record
-from tracelens.ingest.normalize import as_str, dumps
+from tracelens.ingest.guard import describe, each_record, isolate
+from tracelens.ingest.normalize import as_str
 from tracelens.ingest.readers import iter_json_values
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -117,63 +118,80 @@ def _kind(v: Any) -> str | None:
 
 
 def span_item(span: Any, resource: dict, scope: str | None, locator: str) -> dict | Quarantined | Skipped:
-    """One OTLP span to a trace dict, Skipped, or Quarantined."""
+    """One OTLP span to a trace dict, Skipped, or Quarantined (a span that breaks the mapping costs only itself)."""
+    return isolate(locator, span, lambda loc, sp: _span_item(sp, resource, scope, loc), raw=_raw)
+
+
+def _raw(v: Any) -> str | None:
+    text = describe(v)
+    return text[:_MAX_RAW] if text else text
+
+
+def _span_item(span: Any, resource: dict, scope: str | None, locator: str) -> dict | Skipped:
     if not isinstance(span, dict):
-        return Quarantined(locator, f"span is a {type(span).__name__}, not an object", dumps(span))
-    try:
-        attrs = attributes(span.get("attributes"))
-        events = [
-            {"name": e.get("name"), "time": _g(e, "timeUnixNano", "time_unix_nano"),
-             "attributes": attributes(e.get("attributes"))}
-            for e in span.get("events") or []
-            if isinstance(e, dict)
-        ]
-        status, message = _status(span)
-        info = SpanInfo(
-            trace_id=norm_id(_g(span, "traceId", "trace_id")),
-            span_id=norm_id(_g(span, "spanId", "span_id")),
-            parent_id=norm_id(_g(span, "parentSpanId", "parent_span_id")),
-            name=as_str(span.get("name")),
-            kind=_kind(span.get("kind")),
-            start=nanos_to_datetime(_g(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano"),
-            end=nanos_to_datetime(_g(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano"),
-            status=status,
-            status_message=message,
-            events=events,
-            resource=resource,
-            scope=scope,
-        )
-        return span_record(attrs, info, locator)
-    except RecordError as e:
-        return Quarantined(locator, str(e), dumps(span)[:_MAX_RAW])
-    except Exception as e:  # a mapping bug must cost this span, not the rest of the file
-        return Quarantined(locator, f"cannot map span ({type(e).__name__}: {e})", dumps(span)[:_MAX_RAW])
+        raise RecordError(f"span is a {type(span).__name__}, not an object")
+    attrs = attributes(span.get("attributes"))
+    events = [
+        {"name": e.get("name"), "time": _g(e, "timeUnixNano", "time_unix_nano"),
+         "attributes": attributes(e.get("attributes"))}
+        for e in span.get("events") or []
+        if isinstance(e, dict)
+    ]
+    status, message = _status(span)
+    info = SpanInfo(
+        trace_id=norm_id(_g(span, "traceId", "trace_id")),
+        span_id=norm_id(_g(span, "spanId", "span_id")),
+        parent_id=norm_id(_g(span, "parentSpanId", "parent_span_id")),
+        name=as_str(span.get("name")),
+        kind=_kind(span.get("kind")),
+        start=nanos_to_datetime(_g(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano"),
+        end=nanos_to_datetime(_g(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano"),
+        status=status,
+        status_message=message,
+        events=events,
+        resource=resource,
+        scope=scope,
+    )
+    return span_record(attrs, info, locator)
 
 
 def iter_request(req: Any, locator: str) -> Iterator[dict | Quarantined | Skipped]:
-    """Items for every span of one ExportTraceServiceRequest."""
+    """Items for every span of one ExportTraceServiceRequest; a malformed resourceSpans entry costs only itself."""
     if not isinstance(req, dict) or not isinstance(_g(req, "resourceSpans", "resource_spans"), list):
         yield Quarantined(locator, "not an OTLP ExportTraceServiceRequest (no resourceSpans array)",
-                          dumps(req)[:_MAX_RAW])
+                          describe(req))
         return
-    n = 0
-    for rs in _g(req, "resourceSpans", "resource_spans"):
-        if not isinstance(rs, dict):
-            yield Quarantined(f"{locator}/resourceSpans", "resourceSpans entry is not an object", dumps(rs))
+    counter = [0]  # spans numbered across the request (span#n locators)
+    entries = ((f"{locator}/resourceSpans", rs) for rs in _g(req, "resourceSpans", "resource_spans"))
+    yield from each_record(None, entries, lambda loc, rs: _resource_items(rs, loc, locator, counter), defer=True)
+
+
+def _resource_items(rs: Any, loc: str, locator: str, counter: list[int]) -> Iterator[dict | Quarantined | Skipped]:
+    """The items of one resourceSpans entry (raises RecordError when its structure has the wrong types)."""
+    if not isinstance(rs, dict):
+        raise RecordError("resourceSpans entry is not an object")
+    res = rs.get("resource")
+    if res is not None and not isinstance(res, dict):
+        raise RecordError(f"'resource' is a {type(res).__name__}, not an object")
+    resource = attributes((res or {}).get("attributes"))
+    scopes = _g(rs, "scopeSpans", "scope_spans") or _g(rs, "instrumentationLibrarySpans",
+                                                       "instrumentation_library_spans") or []
+    if not isinstance(scopes, list):
+        raise RecordError(f"'scopeSpans' is a {type(scopes).__name__}, not a list")
+    for ss in scopes:
+        if not isinstance(ss, dict):
             continue
-        resource = attributes((rs.get("resource") or {}).get("attributes"))
-        scopes = _g(rs, "scopeSpans", "scope_spans") or _g(rs, "instrumentationLibrarySpans",
-                                                           "instrumentation_library_spans") or []
-        for ss in scopes:
-            if not isinstance(ss, dict):
-                continue
-            sc = ss.get("scope") or _g(ss, "instrumentationLibrary", "instrumentation_library") or {}
-            scope = as_str(sc.get("name")) if isinstance(sc, dict) else None
-            for span in ss.get("spans") or []:
-                sid = norm_id(_g(span, "spanId", "span_id")) if isinstance(span, dict) else None
-                loc = f"{locator}/span:{sid}" if sid else f"{locator}/span#{n}"
-                n += 1
-                yield span_item(span, resource, scope, loc)
+        sc = ss.get("scope") or _g(ss, "instrumentationLibrary", "instrumentation_library") or {}
+        scope = as_str(sc.get("name")) if isinstance(sc, dict) else None
+        spans = ss.get("spans") or []
+        if not isinstance(spans, list):
+            yield Quarantined(loc, f"'spans' is a {type(spans).__name__}, not a list", describe(ss))
+            continue
+        for span in spans:
+            n = counter[0]
+            counter[0] += 1
+            sid = norm_id(_g(span, "spanId", "span_id")) if isinstance(span, dict) else None
+            yield span_item(span, resource, scope, f"{locator}/span:{sid}" if sid else f"{locator}/span#{n}")
 
 
 class OtlpJson:
@@ -189,15 +207,15 @@ class OtlpJson:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        for locator, doc in iter_json_values(source.stream, source.head, source.path):
-            if isinstance(doc, Quarantined):
-                yield doc
-                continue
-            if isinstance(doc, list):  # a line (or document) holding several requests
-                for i, req in enumerate(doc):
-                    yield from iter_request(req, f"{locator}/{i}")
-            else:
-                yield from iter_request(doc, locator)
+        return each_record(source, iter_json_values(source.stream, source.head, source.path), _doc_items)
+
+
+def _doc_items(locator: str, doc: Any) -> Iterator[dict | Quarantined | Skipped]:
+    if isinstance(doc, list):  # a line (or document) holding several requests
+        for i, req in enumerate(doc):
+            yield from iter_request(req, f"{locator}/{i}")
+    else:
+        yield from iter_request(doc, locator)
 
 
 FORMATS = [OtlpJson()]

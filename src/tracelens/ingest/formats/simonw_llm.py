@@ -44,7 +44,8 @@ from urllib.parse import quote
 
 from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.formats._spans import as_dict, conversation, first, maybe_json, nullish, params_fields
-from tracelens.ingest.formats.generic import coerce_fields, safe_text
+from tracelens.ingest.formats.generic import coerce_fields
+from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     as_int,
     as_str,
@@ -277,62 +278,64 @@ class _Legacy:
             yield r, r["_conversation_name"]
 
 
-def legacy_records(legacy: _Legacy, turn_ids: set[str]) -> Iterator[dict | Quarantined | Skipped]:
-    history: list[dict] = []
-    current_conv: object = object()
+def legacy_records(legacy: _Legacy, turn_ids: set[str], source: Source | None = None
+                   ) -> Iterator[dict | Quarantined | Skipped]:
+    state = {"history": [], "conv": object()}
     cols = legacy.cols | {"_conversation_name"}
-    for row, conv_name in legacy.rows():
+
+    def item(loc: str, pair: tuple[dict, str | None]) -> dict | Skipped:
+        row, conv_name = pair
         rid = str(row["id"])
-        loc = f"responses:{rid}"
         conv_id = row["conversation_id"] if "conversation_id" in cols else None
-        if conv_id != current_conv or conv_id is None:
-            history, current_conv = [], conv_id
-        try:
-            prompt, system = legacy.prompt_text(row)
-            calls = legacy.calls(rid)
-            results = legacy.results(rid)
-            response = row["response"]
-            turn = results + ([message("user", prompt)] if prompt else [])
-            assistant = message("assistant", response, calls)
-            if rid in turn_ids:
-                yield Skipped(loc, f"response {rid} is also logged in the turns table (stored from turns:{rid})")
-                history += turn + [assistant]
-                continue
-            fields = _common(row, cols)
-            pj = maybe_json(row["prompt_json"]) if "prompt_json" in cols else None
-            if isinstance(pj, dict) and isinstance(pj.get("messages"), list) and pj["messages"]:
-                psys, msgs = conversation(pj)
-                system = system or psys
-                fields["attributes"]["messages_source"] = "prompt_json"
-                fields["request_raw"] = row["prompt_json"]
-                fields["request_is_exact"] = False  # the messages sent, not the whole request body
-            else:
-                msgs = history + turn
-                fields["attributes"]["messages_source"] = "reconstructed" if history else "prompt"
-            if conv_name:
-                fields["attributes"]["conversation_name"] = str(conv_name)
-            fields.update({
-                "system_prompt": system if system else None,
-                "messages": msgs,
-                "prompt_text": last_user_text(msgs) or prompt,
-                "response_text": response,
-                "tool_calls": calls,
-                "tool_definitions": legacy.tools(rid),
-                "conversation_id": as_str(conv_id),
-                "source_locator": loc,
-                "trace_id": f"llm:{rid}",
-            })
-            if calls and fields.get("stop_reason") is None:
-                fields["stop_reason"] = "tool_use"
+        if conv_id != state["conv"] or conv_id is None:
+            state["history"], state["conv"] = [], conv_id
+        history: list[dict] = state["history"]
+        prompt, system = legacy.prompt_text(row)
+        calls = legacy.calls(rid)
+        results = legacy.results(rid)
+        response = row["response"]
+        turn = results + ([message("user", prompt)] if prompt else [])
+        assistant = message("assistant", response, calls)
+        if rid in turn_ids:
             history += turn + [assistant]
-            rec = coerce_fields(fields)
-            rec["_raw"] = None
-            yield rec
-        except RecordError as e:
-            yield Quarantined(loc, safe_text(str(e)), safe_text(json.dumps(dict(row), default=str)))
-        except Exception as e:  # noqa: BLE001 - one odd row must not end the database
-            yield Quarantined(loc, safe_text(f"unexpected row shape: {type(e).__name__}: {e}"),
-                              safe_text(json.dumps(dict(row), default=str)))
+            return Skipped(loc, f"response {rid} is also logged in the turns table (stored from turns:{rid})")
+        fields = _common(row, cols)
+        pj = maybe_json(row["prompt_json"]) if "prompt_json" in cols else None
+        if isinstance(pj, dict) and isinstance(pj.get("messages"), list) and pj["messages"]:
+            psys, msgs = conversation(pj)
+            system = system or psys
+            fields["attributes"]["messages_source"] = "prompt_json"
+            fields["request_raw"] = row["prompt_json"]
+            fields["request_is_exact"] = False  # the messages sent, not the whole request body
+        else:
+            msgs = history + turn
+            fields["attributes"]["messages_source"] = "reconstructed" if history else "prompt"
+        if conv_name:
+            fields["attributes"]["conversation_name"] = str(conv_name)
+        fields.update({
+            "system_prompt": system if system else None,
+            "messages": msgs,
+            "prompt_text": last_user_text(msgs) or prompt,
+            "response_text": response,
+            "tool_calls": calls,
+            "tool_definitions": legacy.tools(rid),
+            "conversation_id": as_str(conv_id),
+            "source_locator": loc,
+            "trace_id": f"llm:{rid}",
+        })
+        if calls and fields.get("stop_reason") is None:
+            fields["stop_reason"] = "tool_use"
+        history += turn + [assistant]
+        rec = coerce_fields(fields)
+        rec["_raw"] = None
+        return rec
+
+    rows = ((f"responses:{row['id']}", (row, conv_name)) for row, conv_name in legacy.rows())
+    return each_record(source, rows, item, raw=lambda pair: _row_text(pair[0]))
+
+
+def _row_text(row: dict) -> str:
+    return json.dumps(dict(row), default=str)
 
 
 # ---------------------------------------------------------------- turns / messages / parts
@@ -414,74 +417,72 @@ class _Store:
         return msgs
 
 
-def turn_records(conn: sqlite3.Connection, tables: set[str]) -> Iterator[dict | Quarantined | Skipped]:
+def turn_records(conn: sqlite3.Connection, tables: set[str], source: Source | None = None
+                 ) -> Iterator[dict | Quarantined | Skipped]:
     store = _Store(conn, tables)
     cols = _columns(conn, "turns") | {"_thread_name"}
     has_tools = {"turn_tools", "tools"} <= tables
     q = ("select t.*, th.name as _thread_name from turns t left join threads th on th.id = t.thread_id"
          if "threads" in tables else "select t.*, null as _thread_name from turns t")
     complete = {"messages", "parts"} <= tables
-    for row in conn.execute(q + " order by t.datetime_utc, t.id"):
+
+    def item(loc: str, row: dict) -> dict:
         tid = str(row["id"])
-        loc = f"turns:{tid}"
-        try:
-            if not complete:
-                raise RecordError("the database has a turns table but no messages/parts tables to read it from")
-            tip, parent = row["tip_message_hash"], row["parent_message_hash"]
-            if not tip:
-                raise RecordError("turn has no tip_message_hash")
-            chain = store.chain(tip)
-            if not chain or chain[-1]["hash"] != tip:
-                raise RecordError(f"tip message {tip} is not in the messages table")
-            hashes = [m["hash"] for m in chain]
-            if parent is None:
-                cut = 0
-            elif parent in hashes:
-                cut = hashes.index(parent) + 1
-            else:
-                raise RecordError(f"parent_message_hash {parent} is not on the chain to the tip {tip}")
-            inp: list[dict] = []
-            for m in chain[:cut]:
-                inp.extend(store.messages(m["hash"], m["role"]))
-            outp: list[dict] = []
-            for m in chain[cut:]:
-                outp.extend(store.messages(m["hash"], m["role"]))
-            system = "\n\n".join(m["text"] for m in inp if m["role"] == "system" and m["text"]) or None
-            msgs = [m for m in inp if m["role"] != "system"]
-            answer = [m for m in outp if m["role"] == "assistant"]
-            calls = [c for m in answer for c in m["tool_calls"]]
-            texts = [m["text"] for m in answer if m["text"] is not None]
-            fields = _common(row, cols)
-            if row["_thread_name"]:
-                fields["attributes"]["conversation_name"] = str(row["_thread_name"])
-            tools = None
-            if has_tools:
-                tools = _tool_defs(list(conn.execute(
-                    "select t.name, t.description, t.input_schema from turn_tools tt join tools t on t.id = tt.tool_id "
-                    "where tt.turn_id = ? order by t.id", (tid,))))
-            fields.update({
-                "system_prompt": system,
-                "messages": msgs,
-                "prompt_text": last_user_text(msgs),
-                "response_text": "\n\n".join(texts) if texts else ("" if calls or answer else None),
-                "tool_calls": calls,
-                "tool_definitions": tools,
-                "conversation_id": as_str(row["thread_id"]) if "thread_id" in cols else None,
-                "source_locator": loc,
-                "trace_id": f"llm:{tid}",
-            })
-            if fields["response_raw"] is not None:
-                fields["attributes"]["response_json_condensed"] = "true"  # condense-json references, not the bytes
-            if calls and fields.get("stop_reason") is None:
-                fields["stop_reason"] = "tool_use"
-            rec = coerce_fields(fields)
-            rec["_raw"] = None
-            yield rec
-        except RecordError as e:
-            yield Quarantined(loc, safe_text(str(e)), safe_text(json.dumps(dict(row), default=str)))
-        except Exception as e:  # noqa: BLE001 - one odd row must not end the database
-            yield Quarantined(loc, safe_text(f"unexpected row shape: {type(e).__name__}: {e}"),
-                              safe_text(json.dumps(dict(row), default=str)))
+        if not complete:
+            raise RecordError("the database has a turns table but no messages/parts tables to read it from")
+        tip, parent = row["tip_message_hash"], row["parent_message_hash"]
+        if not tip:
+            raise RecordError("turn has no tip_message_hash")
+        chain = store.chain(tip)
+        if not chain or chain[-1]["hash"] != tip:
+            raise RecordError(f"tip message {tip} is not in the messages table")
+        hashes = [m["hash"] for m in chain]
+        if parent is None:
+            cut = 0
+        elif parent in hashes:
+            cut = hashes.index(parent) + 1
+        else:
+            raise RecordError(f"parent_message_hash {parent} is not on the chain to the tip {tip}")
+        inp: list[dict] = []
+        for m in chain[:cut]:
+            inp.extend(store.messages(m["hash"], m["role"]))
+        outp: list[dict] = []
+        for m in chain[cut:]:
+            outp.extend(store.messages(m["hash"], m["role"]))
+        system = "\n\n".join(m["text"] for m in inp if m["role"] == "system" and m["text"]) or None
+        msgs = [m for m in inp if m["role"] != "system"]
+        answer = [m for m in outp if m["role"] == "assistant"]
+        calls = [c for m in answer for c in m["tool_calls"]]
+        texts = [m["text"] for m in answer if m["text"] is not None]
+        fields = _common(row, cols)
+        if row["_thread_name"]:
+            fields["attributes"]["conversation_name"] = str(row["_thread_name"])
+        tools = None
+        if has_tools:
+            tools = _tool_defs(list(conn.execute(
+                "select t.name, t.description, t.input_schema from turn_tools tt join tools t on t.id = tt.tool_id "
+                "where tt.turn_id = ? order by t.id", (tid,))))
+        fields.update({
+            "system_prompt": system,
+            "messages": msgs,
+            "prompt_text": last_user_text(msgs),
+            "response_text": "\n\n".join(texts) if texts else ("" if calls or answer else None),
+            "tool_calls": calls,
+            "tool_definitions": tools,
+            "conversation_id": as_str(row["thread_id"]) if "thread_id" in cols else None,
+            "source_locator": loc,
+            "trace_id": f"llm:{tid}",
+        })
+        if fields["response_raw"] is not None:
+            fields["attributes"]["response_json_condensed"] = "true"  # condense-json references, not the bytes
+        if calls and fields.get("stop_reason") is None:
+            fields["stop_reason"] = "tool_use"
+        rec = coerce_fields(fields)
+        rec["_raw"] = None
+        return rec
+
+    rows = ((f"turns:{row['id']}", row) for row in conn.execute(q + " order by t.datetime_utc, t.id"))
+    return each_record(source, rows, item, raw=_row_text)
 
 
 # ---------------------------------------------------------------- format
@@ -519,10 +520,11 @@ class SimonwLlm:
                 turn_ids = {str(r["id"]) for r in conn.execute("select id from turns")}
             try:
                 if "turns" in tables:
-                    yield from turn_records(conn, tables)
+                    yield from turn_records(conn, tables, source)
                 if "responses" in tables:
-                    yield from legacy_records(_Legacy(conn, tables), turn_ids)
+                    yield from legacy_records(_Legacy(conn, tables), turn_ids, source)
             except sqlite3.DatabaseError as e:
+                source.records += 1  # the rest of the database, as a cut-short stream's tail
                 yield Quarantined("database", f"reading the database failed part-way (corrupt file?): {e}; "
                                   "rows after this point could not be read", None)
         finally:
