@@ -134,6 +134,17 @@ def is_secret_name(name: str) -> bool:
 
 # ---------------------------------------------------------------- patterns
 
+# A token must not be glued to a word character on its left (``task-...`` is no OpenAI key), but an escape
+# of our own or of a JSON encoder right before it is a boundary: undecodable bytes are kept as ``\xNN`` and
+# ASCII-only JSON writes ``\u00e9``, so the original text had a non-word character there.
+_ESCAPED_LEFT = r"(?<=\\[xX][0-9a-fA-F]{2})|(?<=\\u[0-9a-fA-F]{4})|"
+
+
+def _boundary(pattern: str) -> str:
+    """``pattern`` with each ``(?<![...])`` left boundary also accepting an escape right before the token."""
+    return re.sub(r"\(\?<!\[([^\]]*)\]\)", lambda m: f"(?:{_ESCAPED_LEFT}(?<![{m.group(1)}]))", pattern)
+
+
 # Known formats: (kind, pattern). Order matters only where prefixes overlap (sk-ant- before sk-).
 _FORMATS: tuple[tuple[str, re.Pattern], ...] = (
     ("private-key", re.compile(
@@ -141,20 +152,20 @@ _FORMATS: tuple[tuple[str, re.Pattern], ...] = (
         r"(?:.*?-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|(?:(?:\\[nrt]|\s)+[A-Za-z0-9+/=]{16,})*)",
         re.S,
     )),
-    ("anthropic-key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}")),
-    ("openai-key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{20,}")),
-    ("aws-access-key-id", re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")),
-    ("google-api-key", re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}")),
-    ("google-oauth-token", re.compile(r"(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}")),
-    ("github-token", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
-    ("gitlab-token", re.compile(r"(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20,}")),
+    ("anthropic-key", re.compile(_boundary(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}"))),
+    ("openai-key", re.compile(_boundary(r"(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{20,}"))),
+    ("aws-access-key-id", re.compile(_boundary(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"))),
+    ("google-api-key", re.compile(_boundary(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}"))),
+    ("google-oauth-token", re.compile(_boundary(r"(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}"))),
+    ("github-token", re.compile(_boundary(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"))),
+    ("gitlab-token", re.compile(_boundary(r"(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20,}"))),
     ("slack-webhook", re.compile(r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,}")),
-    ("slack-token", re.compile(r"(?<![A-Za-z0-9_-])xox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("stripe-key", re.compile(r"(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|(?<![A-Za-z0-9_])whsec_[A-Za-z0-9]{20,}")),
-    ("huggingface-token", re.compile(r"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,}")),
-    ("npm-token", re.compile(r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}")),
-    ("sendgrid-key", re.compile(r"(?<![A-Za-z0-9_.-])SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}")),
-    ("jwt", re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("slack-token", re.compile(_boundary(r"(?<![A-Za-z0-9_-])xox[abposr]-[A-Za-z0-9-]{10,}"))),
+    ("stripe-key", re.compile(_boundary(r"(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|(?<![A-Za-z0-9_])whsec_[A-Za-z0-9]{20,}"))),
+    ("huggingface-token", re.compile(_boundary(r"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,}"))),
+    ("npm-token", re.compile(_boundary(r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}"))),
+    ("sendgrid-key", re.compile(_boundary(r"(?<![A-Za-z0-9_.-])SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"))),
+    ("jwt", re.compile(_boundary(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"))),
 )
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _AUTH_SCHEME = re.compile(r"(?<![A-Za-z0-9_-])(?P<scheme>[Bb]earer|BEARER|[Bb]asic|BASIC)[ \t]+(?P<value>[A-Za-z0-9._~+/-]{8,}=*)")
