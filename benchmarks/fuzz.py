@@ -54,6 +54,8 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(ROOT / "src"))
 
+from machine import cpu_model  # noqa: E402  (benchmarks/, the script's own folder)
+
 DOC = ROOT / "docs" / "benchmarks.md"
 START = "<!-- fuzz-benchmark:start -->"
 END = "<!-- fuzz-benchmark:end -->"
@@ -162,15 +164,6 @@ class Runner:
 
 # ---------------------------------------------------------------- the run
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:

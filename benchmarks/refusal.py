@@ -34,6 +34,8 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(ROOT / "src"))
 
+from machine import cpu_model  # noqa: E402  (benchmarks/, the script's own folder)
+
 from tracelens.enrich._refusal_text import analyse  # noqa: E402
 from tracelens.enrich.evaluate import evaluate_file, read_labelled, xstest_prefix  # noqa: E402
 from tracelens.enrich.refusal import DETECTOR_VERSION  # noqa: E402
@@ -43,15 +45,6 @@ DOC = ROOT / "docs" / "refusal.md"
 START = "<!-- refusal-benchmark:start -->"
 END = "<!-- refusal-benchmark:end -->"
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def f1(tp: int, fp: int, fn: int) -> float:
