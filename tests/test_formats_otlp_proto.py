@@ -202,3 +202,28 @@ def test_without_the_extra_one_line_names_the_install(store, tmp_path, monkeypat
     assert f.format == "otlp_proto"
     assert f.error == (f"{pb}: reading OTLP protobuf needs the 'otlp' extra (no_such_module_for_otlp not installed): "
                        "pip install 'tracelens[otlp]'")
+
+
+@pytest.mark.parametrize("encoding", ["proto", "json"])
+def test_file_exporter_zstd_compresses_each_message(tmp_path, encoding):
+    # `compression: zstd` in the Collector file exporter: every message compressed on its own, then framed
+    # (also in JSON mode); the spans stored are those of the plain files
+    import zstandard
+
+    from tracelens.store import Store
+
+    z = zstandard.ZstdCompressor()
+    reqs = [proto_request([SPANS[1]]), proto_request([SPANS[3]])]
+    if encoding == "proto":
+        bodies = [r.SerializeToString() for r in reqs]
+    else:
+        bodies = [json.dumps(json_request([SPANS[1]])).encode(), json.dumps(json_request([SPANS[3]])).encode()]
+    pb = tmp_path / "traces.zst.bin"
+    pb.write_bytes(b"".join(len(c).to_bytes(4, "big") + c for c in (z.compress(b) for b in bodies)))
+    s_z, s_plain = Store(tmp_path / "z", create=True), Store(tmp_path / "plain", create=True)
+    f = ingest(s_z, [str(pb)], enricher=False).files[0]
+    assert (f.format, f.records, f.stored, f.quarantined) == ("otlp_proto", 2, 2, 0)
+    plain = tmp_path / "traces.binpb"
+    plain.write_bytes(framed(*reqs))
+    ingest(s_plain, [str(plain)], enricher=False)
+    assert _comparable(_stored(s_z)) == _comparable(_stored(s_plain))

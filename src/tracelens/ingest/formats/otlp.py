@@ -25,7 +25,9 @@ docs/formats/otlp.md. ``trace_id`` is ``otel:<traceId>:<spanId>``;
 ``otlp_proto`` reads the same requests as binary protobuf (``.binpb``): what
 the Collector ``file`` exporter writes with ``format: proto``, each
 ``ExportTraceServiceRequest`` preceded by its length as 4 big-endian bytes,
-or one bare serialized request. Messages are decoded by the generated
+or one bare serialized request. With ``compression: zstd`` the exporter
+compresses each message on its own before framing it (in JSON mode too);
+such messages are decompressed first. Messages are decoded by the generated
 classes of ``opentelemetry-proto`` (the ``otlp`` extra) and turned into the
 OTLP JSON mapping with ``MessageToDict``, ids rewritten as hex, so both
 paths store the same traces through the same mapping. Sniffing walks the
@@ -44,7 +46,7 @@ from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped
 from tracelens.ingest.formats._spans import SpanInfo, norm_id, span_record
 from tracelens.ingest.guard import describe, each_record, isolate
 from tracelens.ingest.normalize import as_str
-from tracelens.ingest.readers import iter_json_values
+from tracelens.ingest.readers import ZSTD_MAGIC, iter_json_values, loads
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
@@ -308,12 +310,36 @@ def sniff_proto(head: bytes) -> str | None:
         size = int.from_bytes(head[at : at + 4], "big")
         if len(head) < at + 5 or not 0 < size <= MAX_MESSAGE:
             break
-        span = _first_span(head[at + 4 : at + 4 + size])
+        body = head[at + 4 : at + 4 + size]
+        if body[:4] == ZSTD_MAGIC:  # the file exporter's `compression: zstd` compresses each message
+            try:
+                body = _unzstd(body, partial=True)
+            except RecordError:
+                body = b""
+            if body.lstrip()[:1] == b"{" and b'"resourceSpans"' in body:
+                return "framed"  # OTLP JSON, compressed: length-prefixed all the same
+        span = _first_span(body)
         if span is not None and span[:2] == b"\x0a\x10":
             return "framed"
         at += 4 + size
     span = _first_span(head)
     return "bare" if span is not None and span[:2] == b"\x0a\x10" else None
+
+
+def _unzstd(data: bytes, partial: bool = False) -> bytes:
+    """One zstd-compressed message (``partial``: what decodes of a message cut short by the sniffing window)."""
+    import zstandard
+
+    d = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        out = d.decompress(data)
+    except zstandard.ZstdError as e:
+        raise RecordError(f"zstd-compressed message does not decompress: {e}") from None
+    if not partial and not d.eof:
+        raise RecordError("zstd-compressed message ends inside its frame")
+    if len(out) > MAX_MESSAGE:
+        raise RecordError(f"message decompresses to more than {MAX_MESSAGE} bytes")
+    return out
 
 
 def _messages(stream, kind: str) -> Iterator[tuple[str, Any]]:
@@ -380,6 +406,11 @@ def _proto_items(locator: str, data: bytes) -> Iterator[dict | Quarantined | Ski
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+    if data[:4] == ZSTD_MAGIC:
+        data = _unzstd(data)
+    if data.lstrip()[:1] == b"{":  # `format: json` with `compression: zstd`: OTLP JSON in length-prefixed frames
+        yield from iter_request(loads(data), locator)
+        return
     try:
         msg = ExportTraceServiceRequest.FromString(data)
     except DecodeError as e:
