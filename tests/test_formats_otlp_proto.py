@@ -166,6 +166,17 @@ def test_sniffed_by_content_not_by_name(tmp_path):
     for data in (logs.SerializeToString(), framed(logs)):
         fmt = sniff_format(data, "logs.binpb")
         assert fmt is None or fmt.name != "otlp_proto"
+    # nor are metrics, whose Metric starts with its name: here 16 bytes, like a trace id
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum
+
+    metrics = ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(scope_metrics=[ScopeMetrics(metrics=[
+        Metric(name="gen_ai.client.op", description="duration", unit="s",
+               sum=Sum(data_points=[NumberDataPoint(as_double=1.5, time_unix_nano=7)]))])])])
+    assert b"\x0a\x10gen_ai.client.op\x12\x08duration" in metrics.SerializeToString()
+    for data in (metrics.SerializeToString(), framed(metrics)):
+        fmt = sniff_format(data, "metrics.binpb")
+        assert fmt is None or fmt.name != "otlp_proto"
     assert sniff_format(lines(json_request()).encode(), "x.binpb").name == "otlp_json"
 
 

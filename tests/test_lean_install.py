@@ -92,9 +92,10 @@ def _ld(field: int, body: bytes) -> bytes:
 
 
 def test_otlp_protobuf_without_the_extra_is_recognised_and_names_the_install(tmp_path):
-    # a framed ExportTraceServiceRequest holding one span (trace_id, span_id), written byte by byte because
+    # a framed ExportTraceServiceRequest holding one span (ids, name, start), written byte by byte because
     # this test runs without opentelemetry-proto too
-    span = _ld(1, bytes(range(1, 17))) + _ld(2, bytes(range(1, 9))) + _ld(5, b"chat")
+    start = bytes([7 << 3 | 1]) + (1_790_845_200 * 10**9).to_bytes(8, "little")  # start_time_unix_nano, fixed64
+    span = _ld(1, bytes(range(1, 17))) + _ld(2, bytes(range(1, 9))) + _ld(5, b"chat") + start
     msg = _ld(1, _ld(2, _ld(2, span)))
     pb = tmp_path / "traces.binpb"
     pb.write_bytes(len(msg).to_bytes(4, "big") + msg)

@@ -252,34 +252,32 @@ def _varint(data: bytes, i: int) -> tuple[int, int] | None:
     return None
 
 
-def _field(data: bytes, i: int, want: int) -> tuple[int, int] | None:
-    """(start, end) of the first length-delimited field ``want`` at or after ``data[i]``, skipping other fields.
-
-    None when the bytes are not protobuf wire format or the field does not
-    start within ``data``; ``end`` may lie beyond ``data`` (a message longer
-    than the sniffed head).
-    """
+def _fields(data: bytes, i: int = 0) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, value start, value end) of each field from ``data[i]``, until the bytes stop
+    being protobuf wire format; ``end`` may lie beyond ``data`` (a message longer than the sniffed head)."""
     while i < len(data):
         tag = _varint(data, i)
         if tag is None or tag[0] >> 3 == 0:
-            return None
+            return
         (key, i), wire = tag, tag[0] & 7
-        if wire == 2:
+        if wire in (0, 2):
             n = _varint(data, i)
             if n is None:
-                return None
-            if key >> 3 == want:
-                return n[1], n[1] + n[0]
-            i = n[1] + n[0]
-        elif wire == 0:
-            n = _varint(data, i)
-            if n is None:
-                return None
-            i = n[1]
+                return
+            start, end = (n[1], n[1]) if wire == 0 else (n[1], n[1] + n[0])
         elif wire in (1, 5):
-            i += 8 if wire == 1 else 4
+            start, end = i, i + (8 if wire == 1 else 4)
         else:
-            return None
+            return
+        yield key >> 3, wire, start, end
+        i = end
+
+
+def _field(data: bytes, i: int, want: int) -> tuple[int, int] | None:
+    """(start, end) of the first length-delimited field ``want`` at or after ``data[i]`` (see ``_fields``)."""
+    for number, wire, start, end in _fields(data, i):
+        if number == want and wire == 2:
+            return start, end
     return None
 
 
@@ -289,7 +287,7 @@ def _first_span(msg: bytes) -> bytes | None:
     request.resource_spans (1) > ResourceSpans.scope_spans (2) > ScopeSpans.spans (2);
     a Span starts with trace_id (1), 16 bytes. The same path in an
     ExportLogsServiceRequest reaches a LogRecord, which starts with its time
-    (a fixed64), so logs are not taken for spans.
+    (a fixed64), so logs are not taken for spans (see ``_is_span`` for metrics).
     """
     at = 0, len(msg)
     for want in (1, 2, 2):
@@ -318,12 +316,27 @@ def sniff_proto(head: bytes) -> str | None:
                 body = b""
             if body.lstrip()[:1] == b"{" and b'"resourceSpans"' in body:
                 return "framed"  # OTLP JSON, compressed: length-prefixed all the same
-        span = _first_span(body)
-        if span is not None and span[:2] == b"\x0a\x10":
+        if _is_span(_first_span(body)):
             return "framed"
         at += 4 + size
-    span = _first_span(head)
-    return "bare" if span is not None and span[:2] == b"\x0a\x10" else None
+    return "bare" if _is_span(_first_span(head)) else None
+
+
+def _is_span(data: bytes | None) -> bool:
+    """Whether ``data`` starts like a serialized Span: trace_id (1), 16 bytes, span_id (2), 8 bytes, and a
+    start time (7) that is a fixed64.
+
+    A Metric, found on the same path of an ExportMetricsServiceRequest, starts with its name (1) and
+    description (2), which may be 16 and 8 bytes long, but its field 7 (``sum``) is a message.
+    """
+    if data is None or data[:2] != b"\x0a\x10" or data[18:20] != b"\x12\x08":
+        return False
+    for number, wire, _, _ in _fields(data, 28):
+        if number == 7:
+            return wire == 1
+        if number > 7:
+            return False
+    return False
 
 
 def _unzstd(data: bytes, partial: bool = False) -> bytes:
