@@ -29,8 +29,8 @@ sys.meta_path.insert(0, _Absent())
 """
 
 
-def _lean(args: list[str], cwd) -> subprocess.CompletedProcess:
-    code = _BLOCKER + f"from tracelens.cli.main import cli\ncli({args!r}, prog_name='tracelens')\n"
+def _lean(args: list[str], cwd, blocker: str = _BLOCKER) -> subprocess.CompletedProcess:
+    code = blocker + f"from tracelens.cli.main import cli\ncli({args!r}, prog_name='tracelens')\n"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
@@ -84,3 +84,27 @@ def test_commands_needing_a_missing_extra_fail_in_one_line(lean_store, args, ext
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and f"pip install 'tracelens[{extra}]'" in lines[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _ld(field: int, body: bytes) -> bytes:
+    """One length-delimited protobuf field (lengths here stay below 128: a one-byte varint)."""
+    return bytes([field << 3 | 2, len(body)]) + body
+
+
+def test_otlp_protobuf_without_the_extra_is_recognised_and_names_the_install(tmp_path):
+    # a framed ExportTraceServiceRequest holding one span (ids, name, start), written byte by byte because
+    # this test runs without opentelemetry-proto too
+    start = bytes([7 << 3 | 1]) + (1_790_845_200 * 10**9).to_bytes(8, "little")  # start_time_unix_nano, fixed64
+    span = _ld(1, bytes(range(1, 17))) + _ld(2, bytes(range(1, 9))) + _ld(5, b"chat") + start
+    msg = _ld(1, _ld(2, _ld(2, span)))
+    pb = tmp_path / "traces.binpb"
+    pb.write_bytes(len(msg).to_bytes(4, "big") + msg)
+    # opentelemetry itself may be there (the anthropic SDK's dependencies bring its API): the extra's modules are not
+    blocker = _BLOCKER.replace('if name.split(".")[0] in HEAVY:',
+                               'if name.startswith(("google.protobuf", "opentelemetry.proto")):')
+    assert blocker != _BLOCKER
+    r = _lean(["ingest", str(pb), "--store", str(tmp_path / "store")], tmp_path, blocker)
+    assert r.returncode != 0, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    line = [ln for ln in r.stderr.splitlines() if "otlp" in ln]
+    assert len(line) == 1 and "pip install 'tracelens[otlp]'" in line[0] and str(pb) in line[0], r.stderr

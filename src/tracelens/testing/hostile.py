@@ -310,7 +310,7 @@ class Spec:
 
     fmt: str
     make: Callable[[random.Random, int, str], dict]
-    layout: str  # jsonl | array | document | csv | parquet | sqlite
+    layout: str  # jsonl | array | document | csv | parquet | sqlite | protobuf
     suffix: str
     columns: tuple[str, ...] = ()  # csv/parquet header
     stores: bool = True  # each intact record is stored (False: companion formats, records are skipped)
@@ -337,6 +337,7 @@ SPECS: dict[str, Spec] = {s.fmt: s for s in (
     Spec("generic_csv", _generic, "csv", ".csv", GENERIC_COLUMNS),
     Spec("generic_parquet", _generic, "parquet", ".parquet", GENERIC_COLUMNS),
     Spec("simonw_llm", lambda rng, i, tag: {}, "sqlite", ".db"),
+    Spec("otlp_proto", _otlp, "protobuf", ".binpb"),
 )}
 # The same formats in their other layouts (one importer, two shapes of file).
 VARIANTS: dict[str, Spec] = {
@@ -345,6 +346,16 @@ VARIANTS: dict[str, Spec] = {
     "openinference#jsonl": Spec("openinference", _openinference, "jsonl", ".jsonl"),
 }
 ALL_SPECS: dict[str, Spec] = {**SPECS, **VARIANTS}
+
+
+def _needs_otlp_extra() -> bool:
+    from tracelens.extras import has_extra
+
+    return not has_extra("otlp")
+
+
+if _needs_otlp_extra():  # protobuf files are built with opentelemetry-proto (the otlp extra)
+    del SPECS["otlp_proto"], ALL_SPECS["otlp_proto"]
 
 # ---------------------------------------------------------------- layouts
 
@@ -744,6 +755,41 @@ def _sqlite_readable(path: Path) -> int:
     return n
 
 
+def _protobuf(kind: str, spec: Spec, rng: random.Random, damage: random.Random, n: int, tag: str
+              ) -> tuple[bytes, int, int]:
+    """Length-prefixed ExportTraceServiceRequest messages (the Collector file exporter's proto mode)."""
+    import base64
+
+    from google.protobuf.json_format import ParseDict
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    msgs = []
+    for i in range(n):
+        req = spec.make(rng, i, tag)
+        for sp in req["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+            for key in ("traceId", "spanId"):  # protobuf's JSON mapping has base64 bytes where OTLP JSON has hex
+                sp[key] = base64.b64encode(bytes.fromhex(sp[key])).decode()
+        msgs.append(ParseDict(req, ExportTraceServiceRequest()).SerializeToString())
+    if kind == "bare":
+        merged = ExportTraceServiceRequest()
+        for m in msgs:
+            merged.MergeFromString(m)  # one message holding every resourceSpans entry
+        return merged.SerializeToString(), 1, 1
+    intact = n
+    if kind == "garbage_lines":  # one message's bytes replaced by garbage of the same length
+        j = damage.randrange(1, n)
+        msgs[j] = bytes(damage.randrange(256) for _ in range(len(msgs[j])))
+        intact -= 1
+    data = b"".join(len(m).to_bytes(4, "big") + m for m in msgs)
+    if kind == "truncated":  # the writer stopped inside the last message
+        return data[: len(data) - len(msgs[-1]) // 2], n, n - 1
+    if kind == "gzip":
+        return _gzip(data), n, intact
+    if kind == "zstd":
+        return _zstd(data), n, intact
+    return data, n, intact
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -755,6 +801,8 @@ def kinds_for(spec: Spec) -> tuple[str, ...]:
     if spec.layout == "sqlite":
         return ("valid", "wrong_types", "huge_line", "nul_first", "nul_mid", "badutf8_first", "badutf8_mid",
                 "deep_value", "truncated")
+    if spec.layout == "protobuf":
+        return ("valid", "bare", "garbage_lines", "truncated", "gzip", "zstd")
     if spec.layout == "document":
         return ("valid", "nul_mid", "badutf8_mid", "truncated", "deep_value", "huge_line") + ENCODING_KINDS + (
             "gzip", "gzip_truncated", "gzip_garbage_tail", "zstd", "zstd_truncated", "zstd_garbage_tail", "zstd_garbage")
@@ -777,6 +825,11 @@ def write_hostile(out_dir: Path, key: str, kind: str, seed: int, n: int = 12, in
     if spec.layout == "parquet":
         data, records, intact = _parquet(kind, spec, rng, damage_rng, n, tag)
         path = out_dir / (stem + (".parquet.gz" if kind == "gzip" else ".parquet"))
+        path.write_bytes(data)
+        return HostileFile(path, spec.fmt, kind, records, intact)
+    if spec.layout == "protobuf":
+        data, records, intact = _protobuf(kind, spec, rng, damage_rng, n, tag)
+        path = out_dir / (stem + spec.suffix + {"gzip": ".gz", "zstd": ".zst"}.get(kind, ""))
         path.write_bytes(data)
         return HostileFile(path, spec.fmt, kind, records, intact)
     if spec.layout == "sqlite":
