@@ -80,7 +80,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -842,13 +842,17 @@ class Store:
         self._quarantine_files = set(files)
         return self._quarantine_ids
 
-    def commit_batch(self, traces: pa.Table, quarantine: pa.Table | None = None) -> BatchOutcome:
+    def commit_batch(self, traces: pa.Table, quarantine: pa.Table | None = None,
+                     same_call: Callable[[dict, dict], bool] | None = None) -> BatchOutcome:
         """Store new traces and quarantine rows atomically; classify duplicates and conflicts.
 
         ``traces`` must have TRACE_SCHEMA. Rows whose trace_id is already
         stored with the same content_hash are duplicates; with a different
         content_hash they become quarantine rows (reason names the conflict).
-        Returns what happened to every row.
+        ``same_call(stored_row, new_row)``, when given, is asked about those
+        rows (both read back as Polars rows of the stored schema) and makes the
+        ones it accepts duplicates: a stored row's hash may come from an older
+        definition of ``content_hash``. Returns what happened to every row.
         """
         conflicts: list[dict] = []
         with self.transaction() as txn:
@@ -875,7 +879,12 @@ class Store:
                 keep_s = cls["_ref"].is_null()
                 dup_s = ~keep_s & (cls["_ref"] == cls["content_hash"])
                 duplicates = int(dup_s.sum())
-                for row, tid, before in cls.filter(~keep_s & ~dup_s).select("_row", "trace_id", "_stored_before").iter_rows():
+                clashes = list(cls.filter(~keep_s & ~dup_s).select("_row", "trace_id", "_stored_before").iter_rows())
+                agreed = self._same_calls(traces, clashes, same_call) if same_call is not None and clashes else set()
+                duplicates += len(agreed)
+                for row, tid, before in clashes:
+                    if row in agreed:
+                        continue
                     where = "" if before else " (same batch)"
                     conflicts.append({"row": row, "reason": f"duplicate trace_id {tid} with different content{where}"})
                 new = traces if keep_s.all() else traces.filter(keep_s.to_arrow())
@@ -910,6 +919,22 @@ class Store:
                 txn.stage(qt, f"quarantine/date={day}/part-{txn.txn_id}.parquet", "quarantine")
         # the commit succeeded: make the index reflect it without re-reading
         return BatchOutcome(stored=stored, duplicates=duplicates, quarantined=len(q_rows), conflicts=len(conflicts))
+
+    def _same_calls(self, traces: pa.Table, clashes: list[tuple], same_call: Callable[[dict, dict], bool]) -> set[int]:
+        """Rows of ``traces`` that clash with a stored row by content_hash but that ``same_call`` accepts."""
+        wanted = {tid: row for row, tid, before in clashes if before}
+        if not wanted:
+            return set()
+        # one scan for the whole batch: a re-ingest can clash on every row
+        stored = self.scan().filter(pl.col("trace_id").is_in(list(wanted))).unique("trace_id", keep="first").collect()
+        rows = pl.from_arrow(traces.take(list(wanted.values())).select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA))
+        new_by_id = {r["trace_id"]: r for r in rows.iter_rows(named=True)}
+        agreed = set()
+        for old in stored.drop("date", strict=False).iter_rows(named=True):
+            new = new_by_id.get(old["trace_id"])
+            if new is not None and same_call(old, new):
+                agreed.add(wanted[old["trace_id"]])
+        return agreed
 
     def rewrite_partition(self, day: dt.date, transform) -> int:
         """Replace every file of one traces partition by ``transform(df) -> df`` atomically.

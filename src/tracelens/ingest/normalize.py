@@ -188,6 +188,23 @@ def as_int(v: Any) -> int | None:
         return None
 
 
+def uncached_input(total: Any, *cached: Any) -> int | None:
+    """``input_tokens`` in the schema's meaning from a prompt total that includes the cached tokens.
+
+    OpenAI's ``prompt_tokens``, LangChain's ``input_tokens``, LiteLLM's
+    ``prompt_tokens`` and Gemini's ``promptTokenCount`` count the tokens read
+    from (and, for LiteLLM, written to) the prompt cache inside the total; the
+    schema's ``input_tokens`` is the rest (see docs/schema.md), so the cache
+    counts given are subtracted. A total smaller than them is not such a total
+    and is kept as it is.
+    """
+    t = as_int(total)
+    c = sum(n for n in (as_int(x) for x in cached) if n)
+    if t is None or not c or t < c:
+        return t
+    return t - c
+
+
 def as_float(v: Any) -> float | None:
     if v is None or v == "" or isinstance(v, bool):
         return None
@@ -520,7 +537,7 @@ def openai_response_fields(resp: dict) -> dict:
         "stop_reason_raw": as_str(finish),
         "stop_reason": "refusal" if refusal and finish in (None, "stop") else normalize_stop_reason(finish),
         "stop_details": dumps(stop_details) if stop_details else None,
-        "input_tokens": as_int(usage.get("prompt_tokens")),
+        "input_tokens": uncached_input(usage.get("prompt_tokens"), details.get("cached_tokens")),
         "output_tokens": as_int(usage.get("completion_tokens")),
         "cache_read_tokens": as_int(details.get("cached_tokens")),
         "service_tier": as_str(resp.get("service_tier")),

@@ -47,6 +47,7 @@ import dataclasses
 import datetime as dt
 import gc
 import logging
+import math
 import os
 import re
 import signal
@@ -83,9 +84,12 @@ from tracelens.store import Store, make_quarantine_row
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5_000
-# Fields excluded from content_hash: where and when we read the record, not what it says.
-_VOLATILE = ("ingested_at", "source_file", "source_locator", "refusal", "refusal_score", "refusal_source",
-             "refusal_category", "refusal_evidence", "refusal_version", "content_hash")
+# Fields excluded from content_hash: where, when and by which importer we read the record, not what it says.
+_VOLATILE = ("ingested_at", "source_format", "source_file", "source_locator", "refusal", "refusal_score",
+             "refusal_source", "refusal_category", "refusal_evidence", "refusal_version", "content_hash")
+# Attributes that say how an exporter wrote the call, not what the call was: the OTLP file exporter names the
+# instrumentation scope, the SDK console exporter does not.
+_SPELLING_ATTRS = frozenset(("otel.scope",))
 _MAX_RAW_QUARANTINE = 64 * 1024 * 1024
 
 
@@ -241,7 +245,7 @@ def finalize(rec: dict, source_format: str, source_file: str, options: IngestOpt
     out["content_hash"] = _content_hash(out)
     out["model_is_alias"] = decided_alias
     if not out["trace_id"]:
-        out["trace_id"] = "h_" + out["content_hash"][:30]
+        out["trace_id"] = "h_" + _id_hash(out)[:30]
     return out
 
 
@@ -266,8 +270,7 @@ def _same_model(requested: str, returned) -> bool:
     return a == b or (first_party_id(a) or platform_id(a)) == (first_party_id(b) or platform_id(b))
 
 
-def _content_hash(rec: dict) -> str:
-    """Hash of what a record says (not where or when it was read)."""
+def _hashed_fields(rec: dict) -> dict:
     if rec.get("request_raw") is not None and rec.get("response_raw") is not None:
         keys, get = _HASHED_WITH_RAW, _GET_HASHED_WITH_RAW
     else:
@@ -276,7 +279,58 @@ def _content_hash(rec: dict) -> str:
         values = get(rec)
     except KeyError:  # not a finalized record: absent fields hash as null
         values = [rec.get(k) for k in keys]
-    return record_hash(dict(zip(keys, values, strict=True)))
+    return dict(zip(keys, values, strict=True))
+
+
+def _id_hash(rec: dict) -> str:
+    """The hash an id-less record's ``h_`` trace_id is cut from: every hashed field as it is, importer included.
+
+    Kept as it was before content_hash learnt to ignore exporter spelling, so a
+    re-ingest finds the ids it stored then (a changed id would store the call twice).
+    """
+    return record_hash({**_hashed_fields(rec), "source_format": rec.get("source_format")})
+
+
+def _content_hash(rec: dict) -> str:
+    """Hash of what a record says (not where, when or from which exporter's spelling it was read).
+
+    Two sources of the same call must hash the same, so times count to the
+    millisecond (the OTLP file exporter writes nanoseconds, the SDK console
+    exporter microseconds rounded through a float, log formats milliseconds)
+    and exporter-only attributes (``_SPELLING_ATTRS``) are left out.
+    """
+    hashed = _hashed_fields(rec)
+    ts = hashed["timestamp"]
+    if isinstance(ts, dt.datetime):
+        hashed["timestamp"] = ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+    for k in ("latency_ms", "time_to_first_token_ms"):
+        v = hashed[k]
+        if isinstance(v, float) and math.isfinite(v):
+            hashed[k] = float(round(v))
+    attrs = hashed["attributes"]
+    if attrs and not _SPELLING_ATTRS.isdisjoint(attrs):
+        hashed["attributes"] = {k: v for k, v in attrs.items() if k not in _SPELLING_ATTRS}
+    return record_hash(hashed)
+
+
+def _row_hash(row: dict) -> str:
+    """``_content_hash`` of a row read back from the store (attributes as key/value pairs), alias decision aside."""
+    attrs = row.get("attributes")
+    if isinstance(attrs, list):
+        attrs = {kv["key"]: kv["value"] for kv in attrs} if all(isinstance(kv, dict) for kv in attrs) else dict(attrs)
+    # model_is_alias is the catalog's answer when stored, and the catalog changes with the shipped data
+    return _content_hash({**row, "attributes": attrs or None, "model_is_alias": None})
+
+
+def same_call(stored: dict, new: dict) -> bool:
+    """Whether two rows with one trace_id describe the same call, under today's definition of content_hash.
+
+    The store asks this about a row whose content_hash differs from the stored
+    one's, which happens when the stored hash was computed by an older
+    tracelens (one that still counted the importer's name and every
+    microsecond); both rows are read back the same way, so they hash alike.
+    """
+    return _row_hash(stored) == _row_hash(new)
 
 
 def _quarantine_raw(raw: str | None) -> str | None:
@@ -589,7 +643,7 @@ def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult
         from tracelens.schema import QUARANTINE_SCHEMA
 
         qtbl = pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA)
-    out = store.commit_batch(tbl, qtbl)
+    out = store.commit_batch(tbl, qtbl, same_call=same_call)
     res.stored += out.stored
     res.duplicates += out.duplicates
     res.quarantined += out.quarantined

@@ -23,12 +23,13 @@ Three layers, all pure functions over plain Python values:
   (re-ingesting the same span from the other export is a duplicate, not a
   second trace).
 
-Token convention: ``input_tokens`` keeps the meaning of the provider's own API.
-Span conventions (OTel GenAI, OpenInference) count cached prompt tokens inside
-the input total for every provider; Anthropic's and Bedrock's APIs do not. For
-those providers the cache read/creation counts are subtracted again (when the
-total is large enough to contain them) and the reported total is kept in
-``attributes["input_tokens_reported"]``.
+Token convention: ``input_tokens`` is the schema's (docs/schema.md): prompt
+tokens neither read from nor written to the prompt cache. Span conventions
+(OTel GenAI, OpenInference) count cached prompt tokens inside the input total,
+whatever the provider, so the cache read/creation counts are subtracted (when
+the total is large enough to contain them: some Anthropic instrumentations
+report the API's own, already uncached, count) and the reported total is kept
+in ``attributes["input_tokens_reported"]``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from tracelens.ingest.normalize import (
     normalize_stop_reason,
     openai_response_fields,
     tool_call,
+    uncached_input,
 )
 from tracelens.ingest.readers import loads
 
@@ -176,23 +178,15 @@ def provider_name(v: Any) -> str | None:
     return _PROVIDERS.get(head, head)
 
 
-def _excludes_cache(provider: str | None, model: str | None) -> bool:
-    """Providers whose API input token count excludes prompt-cache tokens."""
-    if provider in ("anthropic", "bedrock"):
-        return True
-    return provider in (None, "vertex") and bool(model) and "claude" in str(model).lower()
-
-
 def token_fields(provider: str | None, model: str | None, inp: Any, out: Any, cache_read: Any,
                  cache_creation: Any) -> tuple[dict, dict]:
     """(fields, attributes) for span-convention token counts; see the module docstring."""
     i, o, r, c = as_int(inp), as_int(out), as_int(cache_read), as_int(cache_creation)
     attrs = {}
-    if i is not None and (r or c) and _excludes_cache(provider, model):
-        cached = (r or 0) + (c or 0)
-        if i >= cached:
-            attrs["input_tokens_reported"] = str(i)
-            i -= cached
+    uncached = uncached_input(i, r, c)
+    if uncached != i:
+        attrs["input_tokens_reported"] = str(i)
+        i = uncached
     return {"input_tokens": i, "output_tokens": o, "cache_read_tokens": r, "cache_creation_tokens": c}, attrs
 
 
@@ -500,15 +494,15 @@ def _gemini_response(v: dict) -> dict:
     content = c0.get("content") or {}
     texts, calls, _ = _parts(content.get("parts") or []) if isinstance(content, dict) else ([], [], [])
     usage = v.get("usage_metadata") or v.get("usageMetadata") or {}
+    cached = first(usage.get("cached_content_token_count"), usage.get("cachedContentTokenCount"))
     out = {
         "response_text": "\n\n".join(texts) if texts else ("" if calls else None),
         "tool_calls": calls,
         "model_returned": as_str(first(v.get("model_version"), v.get("modelVersion"))),
         "response_id": as_str(first(v.get("response_id"), v.get("responseId"))),
-        "input_tokens": as_int(first(usage.get("prompt_token_count"), usage.get("promptTokenCount"))),
+        "input_tokens": uncached_input(first(usage.get("prompt_token_count"), usage.get("promptTokenCount")), cached),
         "output_tokens": as_int(first(usage.get("candidates_token_count"), usage.get("candidatesTokenCount"))),
-        "cache_read_tokens": as_int(first(usage.get("cached_content_token_count"),
-                                          usage.get("cachedContentTokenCount"))),
+        "cache_read_tokens": as_int(cached),
     }
     return {**out, **_finish(_gemini_finish(first(c0.get("finish_reason"), c0.get("finishReason"))))}
 
@@ -536,7 +530,7 @@ def _responses_api(v: dict) -> dict:
         "tool_calls": calls,
         "response_id": as_str(v.get("id")),
         "model_returned": as_str(v.get("model")),
-        "input_tokens": as_int(usage.get("input_tokens")),
+        "input_tokens": uncached_input(usage.get("input_tokens"), details.get("cached_tokens")),
         "output_tokens": as_int(usage.get("output_tokens")),
         "cache_read_tokens": as_int(details.get("cached_tokens")),
         "service_tier": as_str(v.get("service_tier")) if isinstance(v.get("service_tier"), str) else None,

@@ -67,6 +67,7 @@ from tracelens.ingest.normalize import (
     message,
     normalize_stop_reason,
     parse_timestamp,
+    uncached_input,
 )
 from tracelens.ingest.readers import iter_json_values
 
@@ -178,6 +179,12 @@ def _unbatch(v: Any) -> Any:
     return v
 
 
+def _langchain_input(usage: dict) -> int | None:
+    """The schema's uncached ``input_tokens`` from LangChain ``usage_metadata`` (whose total includes the cache)."""
+    details = as_dict(usage.get("input_token_details"))
+    return uncached_input(usage.get("input_tokens"), details.get("cache_read"), details.get("cache_creation"))
+
+
 def _generation_fields(outputs: dict) -> dict:
     """Response fields from a LangChain ``LLMResult`` (``generations``, ``llm_output``)."""
     gens = outputs.get("generations")
@@ -208,7 +215,12 @@ def _generation_fields(outputs: dict) -> dict:
         "model_returned": as_str(first(rmeta.get("model_name"), rmeta.get("model"), rmeta.get("model_id"),
                                        llm_out.get("model_name"), llm_out.get("model"), llm_out.get("model_id"))),
         "response_id": as_str(first(rmeta.get("id"), llm_out.get("id"))),
-        "input_tokens": as_int(first(usage.get("input_tokens"), tok.get("prompt_tokens"), tok.get("input_tokens"))),
+        # LangChain's usage_metadata.input_tokens and OpenAI's prompt_tokens include the cached tokens;
+        # Anthropic's input_tokens (llm_output.usage of ChatAnthropic) does not
+        "input_tokens": first(_langchain_input(usage),
+                              uncached_input(tok.get("prompt_tokens"), as_dict(tok.get("prompt_tokens_details"))
+                                             .get("cached_tokens")),
+                              as_int(tok.get("input_tokens"))),
         "output_tokens": as_int(first(usage.get("output_tokens"), tok.get("completion_tokens"), tok.get("output_tokens"))),
         "cache_read_tokens": as_int(details.get("cache_read")),
         "cache_creation_tokens": as_int(details.get("cache_creation")),
@@ -228,7 +240,7 @@ def output_fields(outputs: Any) -> dict:
     if isinstance(v, dict):
         usage = as_dict(v.get("usage_metadata"))  # wrap_openai / wrap_anthropic put LangChain-style usage here
         details = as_dict(usage.get("input_token_details"))
-        out["input_tokens"] = first(out.get("input_tokens"), as_int(usage.get("input_tokens")))
+        out["input_tokens"] = first(out.get("input_tokens"), _langchain_input(usage))
         out["output_tokens"] = first(out.get("output_tokens"), as_int(usage.get("output_tokens")))
         out["cache_read_tokens"] = first(out.get("cache_read_tokens") or None, as_int(details.get("cache_read")),
                                          out.get("cache_read_tokens"))
@@ -324,7 +336,9 @@ def run_record(run: dict, locator: str, n_records: int = 1) -> dict:
     fields["time_to_first_token_ms"] = ms_between(start, first_token)
     if streamed or (isinstance(run.get("inputs"), dict) and run["inputs"].get("stream") is True):
         attrs["streamed"] = "true"
-    fields["input_tokens"] = first(fields.get("input_tokens"), as_int(run.get("prompt_tokens")))
+    # the run's prompt_tokens is LangSmith's total, cached tokens included
+    fields["input_tokens"] = first(fields.get("input_tokens"), uncached_input(
+        run.get("prompt_tokens"), fields.get("cache_read_tokens"), fields.get("cache_creation_tokens")))
     fields["output_tokens"] = first(fields.get("output_tokens"), as_int(run.get("completion_tokens")))
     fields["cost"] = as_float(run.get("total_cost"))
     err = run.get("error")

@@ -57,7 +57,7 @@ from tracelens.ingest.formats._spans import (
 )
 from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
 from tracelens.ingest.guard import each_record
-from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, message
+from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, message, uncached_input
 from tracelens.ingest.readers import iter_json_values
 
 _LLM_CALLS = {"completion", "acompletion", "text_completion", "atext_completion", "anthropic_messages",
@@ -142,6 +142,21 @@ def _provider(p: Any, model: str | None) -> str | None:
         return None
     s = p.strip().lower()
     return _PROVIDERS.get(s) or provider_name(s)
+
+
+def _uncached_prompt(obj: dict, resp: Any) -> int | None:
+    """The schema's uncached ``input_tokens`` from the payload's ``prompt_tokens``.
+
+    LiteLLM reports every provider OpenAI-style: ``prompt_tokens`` includes the
+    cache reads (``prompt_tokens_details.cached_tokens``, for Anthropic also
+    ``usage.cache_read_input_tokens``) and, for Anthropic, the cache writes
+    (``usage.cache_creation_input_tokens``).
+    """
+    usage = as_dict(resp.get("usage")) if isinstance(resp, dict) else {}
+    ptd = as_dict(usage.get("prompt_tokens_details"))
+    read = first(usage.get("cache_read_input_tokens"), ptd.get("cached_tokens"))
+    total = first(obj.get("prompt_tokens"), usage.get("prompt_tokens"))
+    return uncached_input(total, read, usage.get("cache_creation_input_tokens"))
 
 
 def _ms(start: float, end: float | None) -> float | None:
@@ -258,7 +273,7 @@ def litellm_record(obj: Any, locator: str) -> dict | Skipped:
         "provider": _provider(obj.get("custom_llm_provider"), model),
         "model_requested": model or fields.get("model_requested"),
         "user_id": as_str(first(obj.get("end_user"), meta.get("user_api_key_end_user_id"), fields.get("user_id"))),
-        "input_tokens": first(as_int(obj.get("prompt_tokens")) if not failed else None, fields.get("input_tokens")),
+        "input_tokens": first(_uncached_prompt(obj, resp) if not failed else None, fields.get("input_tokens")),
         "output_tokens": first(as_int(obj.get("completion_tokens")) if not failed else None, fields.get("output_tokens")),
         "latency_ms": _ms(start, end),
         # non-streamed calls report completionStartTime == endTime: only a stream has a first token

@@ -55,6 +55,7 @@ from tracelens.ingest.normalize import (
     normalize_stop_reason,
     parse_timestamp,
     tool_call,
+    uncached_input,
 )
 from tracelens.modelcatalog import default_catalog
 from tracelens.modelid import parse_model_id
@@ -148,12 +149,21 @@ def _stop(resp_json: Any) -> str | None:
     return None
 
 
-def _token_details(details: Any) -> dict:
+def _tokens(input_tokens: Any, details: Any) -> dict:
+    """Token fields from the row's ``input_tokens`` and ``token_details``.
+
+    The plugins store the provider's own input count: Anthropic's excludes the
+    cache (``cache_read_input_tokens`` beside it), OpenAI's and Gemini's include
+    the cached tokens they name (``cached_tokens``, ``cachedContentTokenCount``),
+    which are subtracted to give the schema's uncached ``input_tokens``.
+    """
     d = as_dict(details)
     ptd = as_dict(d.get("prompt_tokens_details"))
+    included = first(d.get("cached_tokens"), ptd.get("cached_tokens"), d.get("cachedContentTokenCount"))
+    anthropic_read = d.get("cache_read_input_tokens")
     return {
-        "cache_read_tokens": as_int(first(d.get("cache_read_input_tokens"), d.get("cached_tokens"),
-                                          ptd.get("cached_tokens"), d.get("cachedContentTokenCount"))),
+        "input_tokens": as_int(input_tokens) if anthropic_read is not None else uncached_input(input_tokens, included),
+        "cache_read_tokens": as_int(first(anthropic_read, included)),
         "cache_creation_tokens": as_int(d.get("cache_creation_input_tokens")),
     }
 
@@ -186,9 +196,8 @@ def _common(row: dict, cols: set[str]) -> dict:
         "model_returned": as_str(g("resolved_model")) if not nullish(g("resolved_model")) else None,
         **model_identity(as_str(g("model")), as_str(g("resolved_model"))),
         **{k: v for k, v in params_fields(opts).items() if k != "service_tier"},
-        "input_tokens": as_int(g("input_tokens")),
         "output_tokens": as_int(g("output_tokens")),
-        **_token_details(g("token_details")),
+        **_tokens(g("input_tokens"), g("token_details")),
         "latency_ms": float(g("duration_ms")) if isinstance(g("duration_ms"), int | float) else None,
         "stop_reason_raw": stop,
         "stop_reason": normalize_stop_reason(stop),
