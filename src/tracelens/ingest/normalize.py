@@ -515,7 +515,8 @@ def openai_response_fields(resp: dict) -> dict:
         "status": "ok",
         "response_id": as_str(resp.get("id")),
         "model_returned": as_str(resp.get("model")),
-        "response_text": text if text is not None else (refusal or ""),
+        # content null (a tool-call-only answer) is no text, not empty text
+        "response_text": text if text is not None else (refusal or None),
         "tool_calls": calls,
         "stop_reason_raw": as_str(finish),
         "stop_reason": "refusal" if refusal and finish in (None, "stop") else normalize_stop_reason(finish),
