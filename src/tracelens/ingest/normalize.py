@@ -226,6 +226,32 @@ def last_user_text(messages: list[dict]) -> str | None:
 # ---------------------------------------------------------------- Anthropic Messages API
 
 
+# What a request/response log line's own ``provider`` says about its bodies (``tracelens.capture`` writes
+# "openai" for every Chat Completions endpoint, OpenAI-compatible servers included, else "anthropic").
+OPENAI_CHAT_PROVIDERS = frozenset({"openai", "azure"})
+ANTHROPIC_PROVIDERS = frozenset({"anthropic", "bedrock", "vertex"})
+
+
+def line_provider(obj: Any) -> str | None:
+    """The lower-cased top-level ``provider`` of a log line (a parsed object, or the first line of a file head).
+
+    ``tracelens.capture`` keeps the request and response as JSON strings, so the
+    markers a sniffer looks for only appear escaped; the line's own ``provider``
+    is the reliable sign of which API the bodies belong to.
+    """
+    if isinstance(obj, bytes | bytearray):
+        line = bytes(obj).lstrip().split(b"\n", 1)[0]
+        if not line.startswith(b"{"):
+            return None
+        try:
+            obj = json.loads(line)
+        except ValueError:  # a first line longer than the head: no answer
+            return None
+    if isinstance(obj, dict) and isinstance(obj.get("provider"), str):
+        return obj["provider"].strip().lower() or None
+    return None
+
+
 def anthropic_blocks_text(content: Any) -> str | None:
     """Text of an Anthropic content value (a string or a list of blocks)."""
     if content is None:
