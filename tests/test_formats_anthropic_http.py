@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -109,7 +112,7 @@ def exchanges() -> list[dict]:
          "response": _resp(200, _message("msg_refusal_1", "", model="claude-haiku-4-5-20251001", stop="refusal",
                                          stop_details={"type": "refusal", "category": "cyber", "explanation": "no"}),
                            date="Sat, 03 Oct 2026 11:30:00 GMT")},
-        # 8: no date header anywhere: quarantined unless --default-time
+        # 8: no date header anywhere: the file's mtime is used (stdin would be quarantined)
         {"request": _req(body=_body("When?")), "response": _resp(200, _message("msg_nodate_1"), date=None)},
         # 9: not an exchange at all (carries the key: quarantine raw must be scrubbed)
         {"request": {"method": "POST", "url": "https://api.anthropic.com/v1/messages",
@@ -143,7 +146,7 @@ def test_sniffed_and_reconciles(recording, ingested):
     _, summary = ingested
     f = summary.files[0]
     assert f.format == "anthropic_http" and f.error is None
-    assert (f.read, f.stored, f.skipped, f.quarantined, f.duplicates) == (10, 6, 2, 2, 0)
+    assert (f.read, f.stored, f.skipped, f.quarantined, f.duplicates) == (10, 7, 2, 1, 0)
     assert f.reconciles
 
 
@@ -203,8 +206,24 @@ def test_string_body_kept_exactly_and_refusal(ingested):
 def test_quarantine_reasons(ingested):
     store, _ = ingested
     q = {r["source_locator"]: r["reason"] for r in store.scan("quarantine").collect().to_dicts()}
-    assert "no 'date' response header" in q["index:8"] and "--default-time" in q["index:8"]
+    assert set(q) == {"index:9"}
     assert "no 'messages'" in q["index:9"]
+
+
+def test_undated_exchange_falls_back_to_file_mtime(recording, ingested):
+    store, _ = ingested
+    t = store.get("msg_nodate_1")
+    mtime = dt.datetime.fromtimestamp(os.path.getmtime(recording), tz=dt.UTC)
+    assert abs((t["timestamp"] - mtime).total_seconds()) < 1e-3
+    assert dict(t["attributes"])["timestamp_source"] == "file_mtime"
+    assert store.get("msg_plain_1")["timestamp"].isoformat() == "2026-10-01T09:00:00+00:00"  # header still wins
+
+
+def test_undated_exchange_from_stdin_is_quarantined():
+    undated = json.dumps([exchanges()[8]]).encode()
+    items = list(AnthropicHttp().parse(Source("-", io.BytesIO(undated), IngestOptions(), undated[:4096])))
+    assert len(items) == 1 and isinstance(items[0], Quarantined)
+    assert "no 'date' response header" in items[0].reason and "--default-time" in items[0].reason
 
 
 def test_skipped_are_not_llm_calls(recording):
@@ -213,7 +232,7 @@ def test_skipped_are_not_llm_calls(recording):
     skipped = [i for i in items if isinstance(i, Skipped)]
     assert [s.locator for s in skipped] == ["index:5", "index:6"]
     assert "POST /v1/messages/count_tokens" in skipped[0].reason and "GET /v1/models" in skipped[1].reason
-    assert sum(isinstance(i, Quarantined) for i in items) == 2
+    assert sum(isinstance(i, Quarantined) for i in items) == 1
 
 
 def test_api_keys_never_stored(ingested, tmp_path):
@@ -222,7 +241,7 @@ def test_api_keys_never_stored(ingested, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(exchanges()[:1], indent=2)[:-3])
     ingest(store, [str(broken)], IngestOptions(), force_format="anthropic_http", enricher=False)
-    assert store.count("quarantine") == 3
+    assert store.count("quarantine") == 2
     for f in store.files("traces") + store.files("quarantine"):
         text = json.dumps(pq.read_table(f).to_pylist(), default=str)
         assert FAKE_KEY not in text and "FAKEKEYforTESTS" not in text
@@ -271,7 +290,7 @@ def test_cli_ingest_json(recording, tmp_path):
     res = CliRunner().invoke(cli, ["ingest", "--store", str(tmp_path / "s"), "--json", "--no-progress", str(recording)])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["totals"] == {"records": 10, "read": 10, "stored": 6, "duplicates": 0, "quarantined": 2, "skipped": 2,
+    assert out["totals"] == {"records": 10, "read": 10, "stored": 7, "duplicates": 0, "quarantined": 1, "skipped": 2,
                              "naive_timestamps": 0}
     assert out["files"][0]["format"] == "anthropic_http" and out["reconciles"] is True
 
@@ -281,7 +300,8 @@ def test_real_sdk_recordings(tmp_path):
     d = shared_path("formats", "anthropic", "sdk_recorded_http")
     files = sorted(str(p) for p in d.glob("*.json"))
     store = Store(tmp_path / "s", create=True)
-    summary = ingest(store, files, IngestOptions(default_time="2026-10-01T00:00:00Z"), enricher=False)
+    # none of the real recordings carries a date: every exchange falls back to its file's mtime
+    summary = ingest(store, files, IngestOptions(), enricher=False)
     assert not summary.errors and all(f.format == "anthropic_http" for f in summary.files)
     n_exchanges = sum(len(json.loads(Path(f).read_text())) for f in files)
     assert summary.total("read") == n_exchanges
@@ -291,3 +311,4 @@ def test_real_sdk_recordings(tmp_path):
     ok = df.filter(df["status"] == "ok")
     assert ok["model_returned"].null_count() == 0 and ok["response_text"].null_count() == 0
     assert set(ok["model_is_alias"].to_list()) == {True}  # the recordings ask for claude-sonnet-4-5
+    assert {dict(a)["timestamp_source"] for a in df["attributes"].to_list()} == {"file_mtime"}

@@ -206,6 +206,41 @@ def test_content_shapes(inputs, outputs, system, prompt, text, stop):
         system, prompt, text, stop)
 
 
+# What wrap_anthropic records as outputs: Message.model_dump() without "type", usage moved to usage_metadata.
+WRAPPED_MESSAGE = {"id": "msg_01WrapA", "container": None,
+                   "content": [{"citations": None, "text": "Hello", "type": "text"}], "model": "claude-haiku-4-5-20251001",
+                   "role": "assistant", "stop_reason": "end_turn", "stop_sequence": None,
+                   "usage_metadata": {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4}}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "text", "calls"),
+    [
+        (WRAPPED_MESSAGE, "Hello", []),
+        # recent wrappers flatten tool_use blocks into OpenAI-style tool_calls, content the joined text
+        ({**WRAPPED_MESSAGE, "content": "Checking.", "stop_reason": "tool_use",
+          "tool_calls": [{"id": "toolu_1", "type": "function", "index": 0,
+                          "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]},
+         "Checking.", [{"id": "toolu_1", "name": "weather", "arguments": '{"city":"Oslo"}'}]),
+        # older wrappers nest the message
+        ({"message": WRAPPED_MESSAGE}, "Hello", []),
+    ],
+    ids=["message", "flattened-tool-calls", "nested-message"],
+)
+def test_wrap_anthropic_outputs_keep_model_and_id(outputs, text, calls):
+    inputs = {"model": "claude-haiku-4-5", "max_tokens": 64,
+              "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}
+    run = post(name="ChatAnthropic", inputs=inputs, outputs=outputs, end_time="2026-10-02T10:15:01Z",
+               extra={"metadata": {"ls_provider": "anthropic", "ls_model_name": "claude-haiku-4-5"}})
+    (rec,) = parse(jsonl(run))
+    assert (rec["model_requested"], rec["model_returned"], rec["response_id"]) == (
+        "claude-haiku-4-5", "claude-haiku-4-5-20251001", "msg_01WrapA")
+    assert json.loads(rec["response_raw"]) == outputs  # as recorded
+    assert (rec["system_prompt"], rec["response_text"], rec["tool_calls"]) == ("Be brief.", text, calls)
+    assert (rec["input_tokens"], rec["output_tokens"]) == (3, 1)
+    assert rec["stop_reason"] == ("tool_use" if calls else "end_turn")
+
+
 def test_tool_calls_from_langchain_ai_message():
     msg = lc("AIMessage", "", tool_calls=[{"name": "order_status", "args": {"order": "FB-1"}, "id": "call_1",
                                           "type": "tool_call"}], response_metadata={"finish_reason": "tool_calls"})

@@ -156,7 +156,7 @@ def test_log_tool_calls_errors_and_streams(log_store):
     _, store, _ = log_store
     tc = store.get("chatcmpl-4")
     assert tc["tool_calls"] == [{"id": "call_w", "name": "weather", "arguments": '{"city":"Oslo"}'}]
-    assert (tc["stop_reason"], tc["response_text"]) == ("tool_use", "")
+    assert (tc["stop_reason"], tc["response_text"]) == ("tool_use", None)  # content null: no text, not ""
     err = store.get("req_429")
     assert (err["status"], err["http_status"], err["error_type"], err["error_message"], err["stop_reason"]) == (
         "error", 429, "rate_limit_exceeded", "Rate limit reached", "error")
@@ -167,6 +167,33 @@ def test_log_tool_calls_errors_and_streams(log_store):
     s2 = store.get("chatcmpl-s2")
     assert s2["tool_calls"] == [{"id": "call_1", "name": "find_flights", "arguments": '{"to":"LIS"}'}]
     assert s2["request_raw"] == STRING_REQUEST and s2["model_requested"] == "gpt-4o-mini"
+
+
+def test_capture_lines_sniffed_by_their_provider():
+    # tracelens.capture keeps the bodies as JSON strings: the markers are escaped, the line's provider is not
+    def line(provider, req, resp):
+        return (json.dumps({"timestamp": "2026-10-01T00:00:00Z", "provider": provider, "status_code": 200,
+                            "request": json.dumps(req), "response": json.dumps(resp)}, separators=(",", ":")) + "\n").encode()
+
+    oai = line("openai", {"model": "gpt-4o-mini", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+               completion("chatcmpl-c1", "hello"))
+    ant = line("anthropic", {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+               {"id": "msg_c1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
+                "content": [{"type": "text", "text": "hello"}], "stop_reason": "end_turn"})
+    assert (FORMATS["openai_log"].sniff(oai, "x.jsonl"), FORMATS["anthropic_log"].sniff(oai, "x.jsonl")) == (0.92, 0.0)
+    assert FORMATS["openai_log"].sniff(ant, "x.jsonl") == 0.0 and FORMATS["anthropic_log"].sniff(ant, "x.jsonl") > 0
+    assert sniff_format(oai, "x.jsonl").name == "openai_log" and sniff_format(ant, "x.jsonl").name == "anthropic_log"
+
+
+def test_stats_json_missing_model_is_null(log_store):
+    from tracelens.cli.main import cli
+
+    _, store, _ = log_store
+    res = CliRunner().invoke(cli, ["stats", "--store", str(store.root), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["per_model"]
+    assert any(r["model_returned"] is None for r in rows)  # the 429 returned no model
+    assert all(r["model_requested"] != "" and r["model_returned"] != "" for r in rows)
 
 
 def test_log_timestamps_and_bare_and_provider(log_store):

@@ -309,6 +309,28 @@ def test_reingest_is_idempotent(store):
     assert (a.stored, b.stored, b.duplicates) == (10, 0, 10)
 
 
+def test_llm_anthropic_rows_model_from_response_json_and_no_stray_whitespace(tmp_path):
+    # llm-anthropic leaves resolved_model NULL (the model is in response_json) and may log a whitespace-only
+    # text part after the answer
+    p = tmp_path / "logs.db"
+    build_sample_db(p)
+    conn = sqlite3.connect(p)
+    rj = json.dumps({"id": "msg_01Lt4", "type": "message", "model": "claude-haiku-4-5-20251001", "stop_reason": "end_turn"})
+    conn.execute("update turns set resolved_model = null, response_json = ? where id = '01k6e4g5u4stockturn00000b'", (rj,))
+    conn.execute("insert into parts values (?, ?, ?, ?, ?, ?, ?)", (11, "b2:14", 1, "text", None, "\n ", None))
+    legacy = json.dumps({"id": "msg_01Llm4", "model": "claude-3-5-haiku-20241022", "stop_reason": "end_turn"})
+    conn.execute("update responses set resolved_model = null, response_json = ? where id = '01k6b1d2r4merinocare00000b'",
+                 (legacy,))
+    conn.commit()
+    conn.close()
+    recs = {r["trace_id"]: r for r in parse_db(p) if isinstance(r, dict)}
+    turn = recs["llm:01k6e4g5u4stockturn00000b"]
+    assert (turn["model_requested"], turn["model_returned"]) == ("claude-haiku-4.5", "claude-haiku-4-5-20251001")
+    assert turn["response_text"] == "RL-2-GRN: 14 in stock."
+    old = recs["llm:01k6b1d2r4merinocare00000b"]
+    assert old["model_returned"] == "claude-3-5-haiku-20241022" and old["model_snapshot"] == "2024-10-22"
+
+
 def test_broken_rows_are_quarantined(tmp_path):
     p = tmp_path / "logs.db"
     build_sample_db(p)

@@ -14,7 +14,9 @@ streaming response is teed chunk by chunk as the caller reads it, so
 streaming latency is untouched), status, ``request-id``, latency and time to
 first byte. Each exchange is appended as one line of the Anthropic (or
 OpenAI) request/response log JSONL that ``tracelens ingest`` reads, to a
-file that rotates by size.
+file that rotates by size. The line's ``provider`` (``openai`` for Chat
+Completions paths, else ``anthropic``) tells ingest which API the bodies
+belong to, since they are kept as JSON strings.
 
 Guarantees:
 

@@ -148,7 +148,7 @@ class StoreStats:
     first: dt.datetime | None
     last: dt.datetime | None
     per_day: list[tuple[str, int, int]]  # (date, traces, refusals)
-    per_model: list[tuple[str, str, int]]  # (requested, returned, traces)
+    per_model: list[tuple[str | None, str | None, int]]  # (requested, returned, traces); None: not recorded
     per_format: list[tuple[str, int]]
     quarantine_reasons: list[tuple[str, int]]
 
@@ -194,7 +194,8 @@ def stats(store: Store) -> StoreStats:
         first=df["timestamp"].min() if df.height else None,
         last=df["timestamp"].max() if df.height else None,
         per_day=[(d.isoformat(), n, r) for d, n, r in per_day.iter_rows()],
-        per_model=[(a or "", b or "", n) for a, b, n in per_model.iter_rows()],
+        # a missing model stays None (JSON null): "" would read as a model named ""
+        per_model=[(a or None, b or None, n) for a, b, n in per_model.iter_rows()],
         per_format=[(a, n) for a, n in per_format.iter_rows()],
         quarantine_reasons=[(a, n) for a, n in qr.iter_rows()],
     )

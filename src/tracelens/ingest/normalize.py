@@ -243,6 +243,32 @@ def last_user_text(messages: list[dict]) -> str | None:
 # ---------------------------------------------------------------- Anthropic Messages API
 
 
+# What a request/response log line's own ``provider`` says about its bodies (``tracelens.capture`` writes
+# "openai" for every Chat Completions endpoint, OpenAI-compatible servers included, else "anthropic").
+OPENAI_CHAT_PROVIDERS = frozenset({"openai", "azure"})
+ANTHROPIC_PROVIDERS = frozenset({"anthropic", "bedrock", "vertex"})
+
+
+def line_provider(obj: Any) -> str | None:
+    """The lower-cased top-level ``provider`` of a log line (a parsed object, or the first line of a file head).
+
+    ``tracelens.capture`` keeps the request and response as JSON strings, so the
+    markers a sniffer looks for only appear escaped; the line's own ``provider``
+    is the reliable sign of which API the bodies belong to.
+    """
+    if isinstance(obj, bytes | bytearray):
+        line = bytes(obj).lstrip().split(b"\n", 1)[0]
+        if not line.startswith(b"{"):
+            return None
+        try:
+            obj = json.loads(line)
+        except ValueError:  # a first line longer than the head: no answer
+            return None
+    if isinstance(obj, dict) and isinstance(obj.get("provider"), str):
+        return obj["provider"].strip().lower() or None
+    return None
+
+
 def anthropic_blocks_text(content: Any) -> str | None:
     """Text of an Anthropic content value (a string or a list of blocks)."""
     if content is None:
@@ -532,7 +558,8 @@ def openai_response_fields(resp: dict) -> dict:
         "status": "ok",
         "response_id": as_str(resp.get("id")),
         "model_returned": as_str(resp.get("model")),
-        "response_text": text if text is not None else (refusal or ""),
+        # content null (a tool-call-only answer) is no text, not empty text
+        "response_text": text if text is not None else (refusal or None),
         "tool_calls": calls,
         "stop_reason_raw": as_str(finish),
         "stop_reason": "refusal" if refusal and finish in (None, "stop") else normalize_stop_reason(finish),

@@ -22,9 +22,10 @@ import json
 import re
 from collections.abc import Iterator
 
-from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.guard import each_record, isolate
 from tracelens.ingest.normalize import (
+    OPENAI_CHAT_PROVIDERS,
     anthropic_request_fields,
     anthropic_response_fields,
     as_float,
@@ -32,6 +33,7 @@ from tracelens.ingest.normalize import (
     as_str,
     assemble_anthropic_sse,
     dumps,
+    line_provider,
     merge,
     parse_sse,
 )
@@ -155,6 +157,8 @@ class AnthropicLog:
         line = head.split(b"\n", 1)[0]
         if not (_SNIFF_REQUEST.search(line) and _SNIFF_MESSAGES.search(line) and _SNIFF_RESPONSE.search(line)):
             return 0.0
+        if line_provider(line) in OPENAI_CHAT_PROVIDERS:  # e.g. tracelens.capture around an OpenAI client
+            return 0.0
         if b'"chat.completion"' in line or b'"choices"' in line or b'"custom_id"' in line:
             return 0.0
         if b'max_tokens' in line or b'"type":"message"' in line or b'"type": "message"' in line or b"claude" in line:
@@ -177,6 +181,13 @@ class AnthropicLog:
 
 
 def _record(locator: str, obj) -> dict:
+    if line_provider(obj) in OPENAI_CHAT_PROVIDERS:
+        # one capture file can hold both clients' calls: the line's own provider says which API it is
+        from tracelens.ingest.formats.openai import openai_log_record
+
+        rec = openai_log_record(obj, locator, IngestOptions())
+        rec["_raw"] = None
+        return rec
     rec = anthropic_log_record(obj, locator)
     rec["_raw"] = None
     return rec

@@ -264,7 +264,7 @@ def check_anthropic_request(req: Any) -> None:
 
 
 def exchange_record(obj: Any, locator: str, options: IngestOptions, path: str = "-") -> dict | Skipped:
-    """Trace fields (or Skipped) from one recorded exchange; raises RecordError."""
+    """Trace fields (or Skipped) from one recorded exchange read from file ``path``; raises RecordError."""
     if not isinstance(obj, dict):
         raise RecordError(f"expected an exchange object, got {type(obj).__name__}")
     req = obj.get("request")
@@ -272,11 +272,12 @@ def exchange_record(obj: Any, locator: str, options: IngestOptions, path: str = 
         raise RecordError("exchange has no 'request' object")
     method = str(req.get("method") or "POST").upper()
     url = str(req.get("url") or req.get("uri") or "")
-    kind, url_model, platform, path = classify(method, url)
+    # url_path, not path: ``path`` is the file, needed below for the mtime fallback
+    kind, url_model, platform, url_path = classify(method, url)
     if kind == "skip":
-        return Skipped(locator, f"{method} {path or url or '?'} is not a Messages API call")
+        return Skipped(locator, f"{method} {url_path or url or '?'} is not a Messages API call")
     if kind == "unsupported":
-        raise RecordError(f"{method} {path}: the legacy Text Completions API is not supported")
+        raise RecordError(f"{method} {url_path}: the legacy Text Completions API is not supported")
     body, req_raw = _json_body(req.get("body", req.get("content")), "request body")
     check_anthropic_request(body)
     fields = anthropic_request_fields(body)

@@ -29,7 +29,8 @@ Content is read by the liberal readers shared with the span importers:
 constructor, id: [..., "HumanMessage"], kwargs}``, ``{type: "human",
 data}``, nested ``[[...]]`` batches), ``inputs.prompts``; outputs as an
 OpenAI ``chat.completion`` (``wrap_openai``; ``usage_metadata`` tokens), an
-Anthropic Message, or a LangChain ``LLMResult`` (``generations[][]`` with
+Anthropic Message (``wrap_anthropic`` drops its ``type`` and may flatten tool
+calls or nest it under ``message``: restored first), or a LangChain ``LLMResult`` (``generations[][]`` with
 ``message``/``text``/``generation_info``, ``llm_output``). ``trace_id`` is
 ``langsmith:<run id>``. Field mapping: docs/formats/langsmith.md.
 """
@@ -229,6 +230,31 @@ def _generation_fields(outputs: dict) -> dict:
     return out
 
 
+def _wrapped_anthropic_message(v: dict) -> dict | None:
+    """The Anthropic Message that ``wrap_anthropic`` recorded as ``outputs``, restored; None if it is not one.
+
+    The wrapper stores ``Message.model_dump()`` without ``type`` (and without
+    ``usage``, moved to ``usage_metadata``); recent versions also flatten
+    ``tool_use`` blocks into an OpenAI-style ``tool_calls`` list with
+    ``content`` the joined text, older ones nest it all under ``message``.
+    Without this the generic reader sees no Message and loses the model and id.
+    """
+    m = v.get("message") if isinstance(v.get("message"), dict) and len(v) <= 2 else v
+    if not (m.get("role") == "assistant" and isinstance(m.get("id"), str) and m["id"].startswith("msg")
+            and isinstance(m.get("model"), str) and "stop_reason" in m and "choices" not in m):
+        return None
+    content = m.get("content")
+    blocks: list = list(content) if isinstance(content, list) else (
+        [{"type": "text", "text": content}] if isinstance(content, str) and content else [])
+    for tc in m.get("tool_calls") or []:
+        fn = as_dict(tc.get("function")) if isinstance(tc, dict) else {}
+        args = maybe_json(fn.get("arguments"))
+        blocks.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"),
+                       "input": args if isinstance(args, dict) else {}})
+    msg = {k: val for k, val in m.items() if k not in ("tool_calls", "usage_metadata")}
+    return {**msg, "type": "message", "content": blocks}
+
+
 def output_fields(outputs: Any) -> dict:
     """Response fields from a run's ``outputs`` in any of the shapes LangSmith SDKs record."""
     v = maybe_json(outputs)
@@ -236,7 +262,14 @@ def output_fields(outputs: Any) -> dict:
         return {}
     if isinstance(v, dict) and "generations" in v:
         return _generation_fields(v)
-    out = response_fields(v)
+    restored = _wrapped_anthropic_message(v) if isinstance(v, dict) else None
+    if restored is not None:
+        out = response_fields(restored)
+        out["response_raw"] = outputs if isinstance(outputs, str) else dumps(v)  # as recorded, not as restored
+        if isinstance(v.get("message"), dict) and "usage_metadata" not in v:
+            v = v["message"]  # older wrappers: the usage is inside
+    else:
+        out = response_fields(v)
     if isinstance(v, dict):
         usage = as_dict(v.get("usage_metadata"))  # wrap_openai / wrap_anthropic put LangChain-style usage here
         details = as_dict(usage.get("input_token_details"))

@@ -58,10 +58,13 @@ from tracelens.ingest.formats.anthropic_batch import (
 from tracelens.ingest.formats.generic import coerce_fields
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
+    ANTHROPIC_PROVIDERS,
+    OPENAI_CHAT_PROVIDERS,
     as_float,
     as_int,
     as_str,
     dumps,
+    line_provider,
     merge,
     openai_request_fields,
     openai_response_fields,
@@ -389,6 +392,7 @@ def _parse_items(source: Source, make) -> Iterator[dict | Quarantined | Skipped]
 
 _SNIFF_REQUEST = re.compile(rb'"request"\s*:')
 _SNIFF_MESSAGES = re.compile(rb'"messages"\s*:')
+_SNIFF_ESCAPED_MESSAGES = re.compile(rb'\\?"messages\\?"\s*:')
 _SNIFF_RESPONSE = re.compile(rb'"(response|error)"\s*:')
 _SNIFF_OPENAI = re.compile(rb'"chat\.completion|"choices"\s*:|"(gpt-|o1|o3|o4|chatgpt)|"role"\s*:\s*"(system|developer)"')
 
@@ -418,6 +422,13 @@ class OpenAILog:
         line = s.split(b"\n", 1)[0]
         if b'"custom_id"' in line:
             return 0.0
+        if _SNIFF_REQUEST.search(line) and _SNIFF_RESPONSE.search(line):
+            # tracelens.capture keeps the bodies as JSON strings (markers escaped) and names the provider
+            provider = line_provider(line)
+            if provider in OPENAI_CHAT_PROVIDERS and _SNIFF_ESCAPED_MESSAGES.search(line):
+                return 0.92
+            if provider in ANTHROPIC_PROVIDERS:
+                return 0.0
         if _SNIFF_REQUEST.search(line) and _SNIFF_MESSAGES.search(line) and _SNIFF_RESPONSE.search(line):
             if b'"choices"' in line or b'"chat.completion' in line:
                 return 0.92
@@ -425,7 +436,16 @@ class OpenAILog:
         return 0.8 if _is_bare_completion(_first_value(s)) else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        return _parse_items(source, lambda obj, loc: openai_log_record(obj, loc, source.options))
+        return _parse_items(source, lambda obj, loc: _log_line(obj, loc, source.options))
+
+
+def _log_line(obj: Any, locator: str, options: IngestOptions) -> dict:
+    if line_provider(obj) in ANTHROPIC_PROVIDERS:
+        # one capture file can hold both clients' calls: the line's own provider says which API it is
+        from tracelens.ingest.formats.anthropic import anthropic_log_record
+
+        return anthropic_log_record(obj, locator)
+    return openai_log_record(obj, locator, options)
 
 
 # ---------------------------------------------------------------- Batch API

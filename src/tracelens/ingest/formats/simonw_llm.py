@@ -26,7 +26,9 @@ is not used: SQLite needs random access, so stdin or a compressed copy is a
 
 ``model_requested`` is ``model`` as ``llm`` names it (plugin prefixes such
 as ``anthropic/`` included), ``model_returned`` is ``resolved_model`` when
-set; family, snapshot, alias flag and provider are derived from the id
+set, else the ``model`` of ``response_json`` (llm-anthropic leaves
+``resolved_model`` NULL). A whitespace-only text part beside other text is
+dropped (llm-anthropic logs one after the answer); family, snapshot, alias flag and provider are derived from the id
 without the plugin prefix. ``trace_id`` is ``llm:<response id>`` /
 ``llm:<turn id>`` (ULIDs, one id space). Field mapping:
 docs/formats/simonw_llm.md.
@@ -190,11 +192,15 @@ def _common(row: dict, cols: set[str]) -> dict:
         attrs["reasoning_logged"] = "true"
     if opts:
         attrs["options"] = dumps(opts)
+    # llm-anthropic leaves resolved_model NULL; the provider's own answer still names the model
+    returned = as_str(g("resolved_model")) if not nullish(g("resolved_model")) else None
+    if returned is None and isinstance(rj, dict) and isinstance(rj.get("model"), str) and rj["model"]:
+        returned = rj["model"]
     return {
         "timestamp": ts,
         "model_requested": as_str(g("model")),
-        "model_returned": as_str(g("resolved_model")) if not nullish(g("resolved_model")) else None,
-        **model_identity(as_str(g("model")), as_str(g("resolved_model"))),
+        "model_returned": returned,
+        **model_identity(as_str(g("model")), returned),
         **{k: v for k, v in params_fields(opts).items() if k != "service_tier"},
         "output_tokens": as_int(g("output_tokens")),
         **_tokens(g("input_tokens"), g("token_details")),
@@ -417,6 +423,8 @@ class _Store:
                                        tool_call_id=as_str(first(payload.get("tool_call_id"), payload.get("id"))),
                                        name=as_str(first(p["tool_name"], payload.get("name")))))
             # reasoning, attachments and other part types carry no prompt/response text
+        # plugins (llm-anthropic) log stray whitespace-only text parts beside the real text: not content
+        texts = [t for t in texts if t.strip()] or texts
         msgs = list(results)
         if texts or calls or not results:
             msgs.append(message(role or "user", "\n".join(texts) if texts else None, calls))
