@@ -32,7 +32,7 @@ check-lock:
 # pip installs exactly the locked files (--no-deps: the lock is complete; hashes are checked), then
 # torch, whose dependencies the lock already satisfies, then the project itself without build
 # isolation (setuptools comes from the lock). `pip check` proves the result is consistent.
-$(VENV)/.installed: pyproject.toml $(LOCK_ALL) | check-lock
+$(VENV)/.installed: pyproject.toml $(wildcard $(LOCK_ALL)) | check-lock
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --no-deps --require-hashes -r $(LOCK_ALL)
 	$(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
@@ -40,7 +40,7 @@ $(VENV)/.installed: pyproject.toml $(LOCK_ALL) | check-lock
 	$(PIP) check
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed $(LOCK_TEST)
+$(VENV)/.installed-test: $(VENV)/.installed $(wildcard $(LOCK_TEST))
 	$(PIP) install -q --no-deps --require-hashes -r $(LOCK_TEST)
 	$(PIP) check
 	touch $@
