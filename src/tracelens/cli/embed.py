@@ -92,13 +92,11 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, no_prog
       tracelens embed
       tracelens embed --since 7d --sample 2000 --json
     """
-    from tracelens.embed.models import DEFAULT_BATCH_SIZE, resolve_model
+    from tracelens.embed.models import DEFAULT_BATCH_SIZE, require_embedder
     from tracelens.embed.run import EmbedResult, embed_store
-    from tracelens.extras import require
-
-    if resolve_model(model).kind != "fake":
-        require("embed", "tracelens embed")
     from tracelens.embed.search import FIELDS
+
+    require_embedder(model, "tracelens embed")
 
     cols = []
     for f in (x.strip() for x in fields.split(",") if x.strip()):
@@ -282,11 +280,9 @@ def similar(like, text, field, k, all_copies, model, since, until, store_path, a
     if (like is None) == (text is None):
         raise click.UsageError("give exactly one of --like TRACE_ID or --semantic TEXT")
     if text is not None:  # --like compares stored vectors; a free text must be embedded first
-        from tracelens.embed.models import resolve_model
-        from tracelens.extras import require
+        from tracelens.embed.models import require_embedder
 
-        if resolve_model(model).kind != "fake":
-            require("embed", "tracelens similar --semantic")
+        require_embedder(model, "tracelens similar --semantic")
     store = open_store(store_path)
     try:
         r = search(store, text, like=like, k=k, since=since, until=until, model=model, field=field,

@@ -107,6 +107,13 @@ def resolve_model(name: str | None = None) -> ModelSpec:
     return ModelSpec(name, name, slugify(name), "sentence-transformers", name)
 
 
+def require_embedder(name: str | None, feature: str) -> None:
+    """Raise :class:`~tracelens.extras.MissingExtra` for ``feature`` when model ``name`` needs the missing
+    ``embed`` extra (the fake embedder needs none). Front ends call it to fail before any work is done."""
+    if resolve_model(name).kind != "fake":
+        require("embed", feature)
+
+
 class Embedder:
     """Base class: ``embedder(texts) -> float32 (n, dim)`` with L2-normalised rows."""
 
