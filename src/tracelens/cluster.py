@@ -66,6 +66,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from tracelens import atomic
 from tracelens.embed.models import Embedder, ModelSpec, get_embedder, resolve_model
 from tracelens.embed.vectors import VectorStore, embeddable, ensure_vectors, hashes_of
 from tracelens.store import Store
@@ -402,15 +403,6 @@ def _read_current(store: Store) -> dict[str, str]:
         return {}
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Path:
     """Write ``cm`` under clusters/<id>/ (built aside, renamed in) and make it current for its embedding model."""
     base = _clusters_dir(store)
@@ -422,16 +414,17 @@ def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Pat
             tmp.mkdir()
             try:
                 np.save(tmp / "centroids.npy", cm.centroids.astype(np.float32))
-                _write_json_atomic(tmp / "model.json", cm.to_dict())
+                atomic.write_json(tmp / "model.json", cm.to_dict())
                 if dest.exists():  # a half-written dir from a crash before the rename cannot exist; an empty one can
                     shutil.rmtree(dest)
                 os.rename(tmp, dest)
+                atomic.fsync_dir(base)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         if make_current:
             cur = _read_current(store)
             cur[cm.embedding_model_id] = cm.id
-            _write_json_atomic(_current_path(store), cur)
+            atomic.write_json(_current_path(store), cur)
     return dest
 
 

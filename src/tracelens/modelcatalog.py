@@ -512,26 +512,12 @@ def write_override(store_root: str | os.PathLike, doc: dict) -> Path:
     """Write ``doc`` as the store's override atomically (temp file, fsync, rename, fsync of the directory)."""
     parse_document(doc)  # never write what the reader would reject
     path = override_path(store_root)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        # A crash before this rename leaves the old override (or none) and a stray temp file; after it, the new one.
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-    return path
+    from tracelens import atomic
+    from tracelens.store import store_lock  # lazy: reading the catalog needs neither polars nor pyarrow
+
+    # A crash before the rename leaves the old override (or none); after it, the new one.
+    with store_lock(store_root):
+        return atomic.write_json(path, doc)
 
 
 # --------------------------------------------------------------------------- refresh from the Models API

@@ -88,7 +88,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracelens import __version__
+from tracelens import __version__, atomic
+from tracelens.atomic import fsync_dir
 from tracelens.schema import QUARANTINE_SCHEMA, SCHEMA_VERSION, TRACE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -210,17 +211,38 @@ def _open_lock(path: Path) -> int | None:
         return None
 
 
+@contextlib.contextmanager
+def store_lock(root: str | os.PathLike, blocking: bool = True) -> Iterator[bool]:
+    """The store's exclusive writer lock (``ROOT/.lock``); yields False if non-blocking and busy.
+
+    Every writer of a file under a store holds it: commits, and the side files
+    (replays, canaries, clusters, the model override) written with
+    ``tracelens.atomic``. flock is per open file, so a process must not take it
+    twice (the second waits for the first).
+    """
+    root = Path(root)
+    fd = _open_lock(root / ".lock")
+    if fd is None:
+        raise StoreError(f"cannot write to the store {root} (no permission to create its lock)")
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def default_store_path() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+_fsync_dir = fsync_dir
 
 
 def read_marker(marker: Path) -> dict:
@@ -475,19 +497,15 @@ class Store:
             if self.root.exists() and any(self.root.iterdir()):
                 raise StoreError(f"{self.root} exists and is not a tracelens store (no {MARKER}); refusing to write into it")
             self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / (MARKER + ".tmp")
-            tmp.write_text(
-                json.dumps(
-                    {
-                        "tracelens_store": 1,
-                        "schema_version": SCHEMA_VERSION,
-                        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-                        "created_by": f"tracelens {__version__}",
-                    },
-                    indent=2,
-                )
+            atomic.write_json(
+                marker,
+                {
+                    "tracelens_store": 1,
+                    "schema_version": SCHEMA_VERSION,
+                    "created_at": dt.datetime.now(dt.UTC).isoformat(),
+                    "created_by": f"tracelens {__version__}",
+                },
             )
-            os.replace(tmp, marker)
         else:
             info = read_marker(marker)
             if info.get("schema_version", 0) > SCHEMA_VERSION:
@@ -520,24 +538,9 @@ class Store:
 
     # ------------------------------------------------------------------ locking
 
-    @contextlib.contextmanager
-    def lock(self, blocking: bool = True) -> Iterator[bool]:
+    def lock(self, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
         """Exclusive writer lock; yields False if non-blocking and busy."""
-        fd = _open_lock(self.root / ".lock")
-        if fd is None:
-            raise StoreError(f"cannot write to the store {self.root} (no permission to create its lock)")
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        return store_lock(self.root, blocking)
 
     @contextlib.contextmanager
     def apply_lock(self, shared: bool) -> Iterator[None]:
@@ -645,13 +648,7 @@ class Store:
                 shutil.rmtree(txn.dir, ignore_errors=True)
                 return
             journal = {"puts": txn.puts, "deletes": txn.deletes}
-            tmp = txn.dir / "journal.json.tmp"
-            with open(tmp, "w") as fh:
-                json.dump(journal, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, txn.dir / "journal.json")  # commit point
-            _fsync_dir(txn.dir)
+            atomic.write_json(txn.dir / "journal.json", journal, indent=None)  # commit point
             # Readers hold this lock shared while they list and read, so they see all of the renames or none. A
             # crash while holding it releases it (flock) and leaves the journal: the next open rolls it forward.
             with self.apply_lock(shared=False):
