@@ -39,6 +39,31 @@ COMMANDS: dict[str, str] = {
     "tui": "tui",
 }
 
+# What `tracelens --help` shows per command, so listing commands imports none of their modules (a test checks these
+# equal each command's own short help). A command missing here is listed by importing its module.
+SHORT_HELP: dict[str, str] = {
+    "ingest": "Read log files into the store.",
+    "formats": "List the input formats `ingest` recognises.",
+    "stats": "Traces per day, per model (requested vs returned) and per source format; quarantine count.",
+    "show": "Show one whole trace (an unambiguous id prefix is enough).",
+    "search": "Find traces.",
+    "quarantine": "List quarantined records with their reasons.",
+    "doctor": "Check the store: marker, journals, every Parquet file (footer, schema, pages), quarantine, metadata.",
+    "enrich": "Re-run enrichment over stored traces, one day partition at a time (atomic, idempotent).",
+    "embed": "Embed prompt, response and system-prompt texts that have no vector yet.",
+    "cluster": "Fit topic clusters on prompt embeddings and assign every trace.",
+    "clusters": "Clusters with label, traces and refusal rate per week, and example prompts.",
+    "similar": "Traces semantically closest to a trace (--like) or a free text (--semantic).",
+    "drift": "Compare two time windows: refusals (raw and mix-adjusted), topics, semantics, lengths, latency, "
+    "stop reasons, and the variance sources behind one model name.",
+    "weekly": "The weekly drift summary: a week against the one before, with an 8-week refusal trend.",
+    "eval-refusal": "Score the refusal detector against a labelled CSV/JSONL FILE.",
+    "replay": "Replay traces against their pinned snapshot N times and give a verdict.",
+    "canary": "Canary sets: named traces re-run against their pinned snapshots to catch drift.",
+    "models": "List the model catalog: which ids are dated snapshots, aliases or fixed models.",
+    "tui": "Find a trace from a complaint, read it in context and replay it.",
+}
+
 
 class MissingExtraError(click.ClickException):
     """An optional extra is missing: one line naming the install command, exit code 3."""
@@ -89,6 +114,24 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from ``SHORT_HELP``: `tracelens --help` loads no command module (no SDK, no polars)."""
+        limit = formatter.width - 6 - max(len(n) for n in COMMANDS)
+        rows = []
+        for name in COMMANDS:
+            text = SHORT_HELP.get(name)
+            if text is None:
+                cmd = self.get_command(ctx, name)
+                if cmd is None or cmd.hidden:
+                    continue
+                text = cmd.get_short_help_str(limit)
+            elif len(text) > limit:  # cut at a word, as click shortens a command's own help
+                text = text[: max(text.rfind(" ", 0, limit - 2), 1)].rstrip(" ,;:") + "..."
+            rows.append((name, text))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         module = COMMANDS.get(name)
