@@ -1,5 +1,7 @@
 """Every command has help text and docs/cli.md is current."""
 
+import re
+
 from tests.conftest import REPO
 from tracelens.cli.docgen import _walk
 from tracelens.cli.main import cli
@@ -68,3 +70,11 @@ def test_top_level_help_loads_no_command_module():
         "assert not loaded and not heavy, (loaded, heavy)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_usage_lines_name_the_command_path_once():
+    """Every usage line in docs/cli.md is ``tracelens <path>`` exactly as its heading, as a user types it."""
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## `(.+)`$", text, flags=re.M)
+    usages = re.findall(r"^Usage: (.+?) \[OPTIONS\]", text, flags=re.M)
+    assert usages == headings
