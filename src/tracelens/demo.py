@@ -95,17 +95,26 @@ def main(argv: list[str] | None = None) -> int:
     if live:
         run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes"])
     else:
-        from tracelens.testing.fake_anthropic import DEFAULT_MODELS, FakeAnthropicServer
+        from tracelens.testing.fake_anthropic import (
+            DEFAULT_ALIASES,
+            DEFAULT_MODELS,
+            FakeAnthropicServer,
+            models_in_store,
+            read_rules,
+        )
 
-        row = _trace(store, trace_id)
-        models = tuple(DEFAULT_MODELS) + tuple(m for m in (row.get("model_returned"),) if m)
+        stored, resolved = models_in_store(str(store))
+        rules_file = REPO / "docs" / "examples" / "demo_fake_replies.json"
         print(
             "\n  No live replay requested (pass --live with ANTHROPIC_API_KEY set): replaying against the LOCAL FAKE\n"
-            "  Messages API server instead. Its answers are synthetic; the verdict below shows how replay works,\n"
-            "  not how any real model behaves.",
+            "  Messages API server instead, scripted by docs/examples/demo_fake_replies.json to refuse refund\n"
+            "  questions on the new snapshot. Its answers are synthetic; the verdict below shows how replay works,\n"
+            "  not how any real model behaves. docs/replay.md runs the same server and replay by hand.",
             file=sys.stderr,
         )
-        with FakeAnthropicServer(models=models) as server:
+        with FakeAnthropicServer(models=sorted(set(DEFAULT_MODELS) | stored),
+                                 aliases={**DEFAULT_ALIASES, **resolved}) as server:
+            server.add_rules(read_rules(str(rules_file)))
             env_key = "TRACELENS_DEMO_FAKE_KEY"
             os.environ[env_key] = "fake-key-for-the-local-server"
             run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,
@@ -114,12 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  HTML report: {html}\n  Markdown report: {md}\n  Explore: .venv/bin/tracelens tui --store {store}",
           file=sys.stderr)
     return 0 if rc_weekly in (0, 1) else rc_weekly
-
-
-def _trace(store: Path, trace_id: str) -> dict:
-    from tracelens.store import Store
-
-    return Store(store).get(trace_id) or {}
 
 
 if __name__ == "__main__":
