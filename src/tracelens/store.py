@@ -791,6 +791,22 @@ class Store:
         row.pop("date", None)
         return row
 
+    def ids_matching(self, prefix: str, limit: int = 5) -> list[str]:
+        """Up to ``limit`` distinct trace ids that start with ``prefix`` (sorted)."""
+        return (
+            self.scan().select("trace_id").filter(pl.col("trace_id").str.starts_with(prefix))
+            .unique().sort("trace_id").head(limit).collect()["trace_id"].to_list()
+        )
+
+    def not_found(self, trace_id: str) -> str:
+        """Why ``get(trace_id)`` found nothing, for a message: an ambiguous prefix names its matches."""
+        ids = self.ids_matching(trace_id, limit=6)
+        if len(ids) > 1:
+            more = " …" if len(ids) > 5 else ""
+            return (f"{'more than 5' if more else len(ids)} traces match {trace_id!r}: "
+                    f"{', '.join(ids[:5])}{more} (give more of the id)")
+        return f"no trace {trace_id!r} in {self.root}"
+
     # ------------------------------------------------------------------ dedupe index
 
     def _readable(self, path: str, table: str, columns: list[str]) -> pa.Table | None:

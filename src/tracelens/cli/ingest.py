@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -16,6 +17,20 @@ from tracelens.cli.common import (
     store_option,
     zone_callback,
 )
+
+
+def relative_names(paths: list[str]) -> tuple[list[str], str | None]:
+    """``paths`` relative to their common parent directory, and that parent (None for a single file or none)."""
+    if len(paths) < 2:
+        return list(paths), None
+    try:
+        parent = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError:  # different drives
+        return list(paths), None
+    if parent in ("", os.sep):
+        return list(paths), None
+    return [os.path.relpath(os.path.abspath(p), parent) for p in paths], parent
+
 
 
 @click.command()
@@ -127,10 +142,15 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
 
         from tracelens.cli.common import out_console
 
-        t = Table("file", "format", "records", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
-        for f in summary.files:
+        t = Table(box=None)
+        names, parent = relative_names([f.path for f in summary.files])
+        # whole names, folded when long: files that differ only at the end must stay apart
+        t.add_column(f"file (in {parent})" if parent else "file", overflow="fold")
+        for name in ("format", "records", "read", "stored", "duplicate", "quarantined", "skipped"):
+            t.add_column(name, no_wrap=True)
+        for f, name in zip(summary.files, names, strict=True):
             t.add_row(
-                cell(f.path), cell(f.format or "-"), f"{f.records:,}", f"{f.read:,}", f"{f.stored:,}",
+                cell(name), cell(f.format or "-"), f"{f.records:,}", f"{f.read:,}", f"{f.stored:,}",
                 f"{f.duplicates:,}", f"{f.quarantined:,}", f"{f.skipped:,}",
             )
         t.add_row(

@@ -1,0 +1,57 @@
+"""What the read and ingest commands print for a person: ids whole, files told apart, ambiguity named."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from tests.conftest import anthropic_line
+from tracelens.cli.main import cli
+
+
+def _ingest(tmp_path, files: dict[str, list[str]], columns: int = 100):
+    store = tmp_path / "store"
+    paths = []
+    for name, lines in files.items():
+        p = tmp_path / "logs" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("\n".join(lines) + "\n")
+        paths.append(str(p))
+    r = CliRunner(env={"COLUMNS": str(columns)}).invoke(cli, ["ingest", "--store", str(store), "--no-progress", *paths])
+    return store, r
+
+
+def _long_id_line(i: int, rid: str) -> str:
+    rec = json.loads(anthropic_line(i))
+    rec["response"]["id"] = rid
+    return json.dumps(rec)
+
+
+def test_search_shows_whole_ids(tmp_path):
+    ids = ["msg_01aEF9K52EKwsYPMKR2dbx8f", "msg_01aEF9K52EKwsYPMKR2dbx9g"]  # the same first 20 characters
+    store, r = _ingest(tmp_path, {"a.jsonl": [_long_id_line(i, rid) for i, rid in enumerate(ids)]})
+    assert r.exit_code == 0, r.output
+    out = CliRunner(env={"COLUMNS": "160"}).invoke(cli, ["search", "--store", str(store)]).stdout
+    for rid in ids:
+        assert rid in out
+
+
+def test_ingest_table_names_files_relative_to_their_common_folder(tmp_path):
+    deep = "a-very-long-folder-name-that-would-fill-the-column/" * 2
+    _, r = _ingest(tmp_path, {f"{deep}week-46.jsonl": [anthropic_line(1)], f"{deep}week-47.jsonl": [anthropic_line(2)]})
+    assert r.exit_code == 0, r.output
+    assert "week-46.jsonl" in r.stdout and "week-47.jsonl" in r.stdout
+    assert "file (in " in r.stdout
+
+
+def test_an_ambiguous_prefix_names_the_matches(tmp_path):
+    ids = ["msg_01aEF9K52EKwsYPMKR2dbx8f", "msg_01aEF9K52EKwsYPMKR2dbx9g"]
+    store, _ = _ingest(tmp_path, {"a.jsonl": [_long_id_line(i, rid) for i, rid in enumerate(ids)]})
+    r = CliRunner().invoke(cli, ["show", "--store", str(store), "msg_01aEF9"])
+    assert r.exit_code == 1
+    assert f"2 traces match 'msg_01aEF9': {ids[0]}, {ids[1]}" in r.stderr
+    r = CliRunner().invoke(cli, ["show", "--store", str(store), "msg_01aEF9K52EKwsYPMKR2dbx8"])
+    assert r.exit_code == 0 and ids[0] in r.stdout
+    r = CliRunner().invoke(cli, ["show", "--store", str(store), "nope"])
+    assert r.exit_code == 1 and "no trace 'nope'" in r.stderr
