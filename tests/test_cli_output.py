@@ -55,3 +55,35 @@ def test_an_ambiguous_prefix_names_the_matches(tmp_path):
     assert r.exit_code == 0 and ids[0] in r.stdout
     r = CliRunner().invoke(cli, ["show", "--store", str(store), "nope"])
     assert r.exit_code == 1 and "no trace 'nope'" in r.stderr
+
+
+def test_an_empty_file_is_said_to_be_empty(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n")
+    store = tmp_path / "store"
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(empty)])
+    assert r.exit_code == 0, r.output
+    assert "is empty: nothing to read" in r.stderr and "unknown format" not in r.stderr
+    assert not store.exists()  # nothing stored: no empty store left behind
+
+
+def test_an_empty_folder_warns_and_fails_without_creating_a_store(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    store = tmp_path / "store"
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(folder)])
+    assert r.exit_code == 1 and "no files to ingest" in r.stderr
+    assert not store.exists()
+
+
+def test_a_failed_ingest_leaves_no_store_but_never_removes_an_existing_one(tmp_path):
+    store = tmp_path / "store"
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(tmp_path / "missing.jsonl")])
+    assert r.exit_code == 1 and "no such file" in r.stderr
+    assert not store.exists()
+    _, r = _ingest(tmp_path, {"a.jsonl": [anthropic_line(1)]})
+    assert r.exit_code == 0
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(tmp_path / "missing.jsonl")])
+    assert r.exit_code == 1 and (store / "STORE.json").exists()
+    r = CliRunner().invoke(cli, ["search", "--store", str(store), "--json"])
+    assert len(json.loads(r.stdout)) == 1

@@ -211,6 +211,23 @@ def _open_lock(path: Path) -> int | None:
         return None
 
 
+def discard_if_unused(root: str | Path) -> bool:
+    """Remove a store directory that holds nothing but what opening it wrote (marker, lock, empty folders).
+
+    For a command that created a store and then stored nothing (a failed
+    ingest): it must not leave an empty store behind. A store holding any
+    other file is left alone; returns whether it was removed.
+    """
+    root = Path(root)
+    if not (root / MARKER).is_file():
+        return False
+    for _dirpath, _dirs, files in os.walk(root):
+        if set(files) - {MARKER, ".lock", ".apply.lock"}:
+            return False
+    shutil.rmtree(root, ignore_errors=True)
+    return not root.exists()
+
+
 @contextlib.contextmanager
 def store_lock(root: str | os.PathLike, blocking: bool = True) -> Iterator[bool]:
     """The store's exclusive writer lock (``ROOT/.lock``); yields False if non-blocking and busy.
