@@ -87,3 +87,25 @@ def test_a_failed_ingest_leaves_no_store_but_never_removes_an_existing_one(tmp_p
     assert r.exit_code == 1 and (store / "STORE.json").exists()
     r = CliRunner().invoke(cli, ["search", "--store", str(store), "--json"])
     assert len(json.loads(r.stdout)) == 1
+
+
+def test_store_at_the_top_level_applies_to_the_command(tmp_path, monkeypatch):
+    from tracelens.cli import main as cli_main
+    from tracelens.store import STORE_ENV
+
+    assert cli_main.STORE_ENV == STORE_ENV
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "from-env"))  # the top-level option beats an inherited variable
+    log = tmp_path / "a.jsonl"
+    log.write_text(anthropic_line(1) + "\n")
+    store = tmp_path / "top"
+    r = CliRunner().invoke(cli, ["--store", str(store), "ingest", "--no-progress", str(log)])
+    assert r.exit_code == 0, r.output
+    assert (store / "STORE.json").exists() and not (tmp_path / "from-env").exists()
+    r = CliRunner().invoke(cli, ["--store", str(store), "search", "--json"])
+    assert len(json.loads(r.stdout)) == 1
+    # a command's own --store wins over the top-level one
+    r = CliRunner().invoke(cli, ["--store", str(tmp_path / "nowhere"), "search", "--store", str(store), "--json"])
+    assert r.exit_code == 0 and len(json.loads(r.stdout)) == 1
+    import os
+
+    assert os.environ[STORE_ENV] == str(tmp_path / "from-env")  # restored after the command

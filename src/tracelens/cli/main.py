@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
 
 from tracelens import __version__
+
+# tracelens.store.STORE_ENV, spelled here so that top-level help loads no store code (a test checks they agree)
+STORE_ENV = "TRACELENS_STORE"
 
 # command name -> module under tracelens.cli, in help order (a test checks this matches the modules)
 COMMANDS: dict[str, str] = {
@@ -154,7 +158,10 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="tracelens")
-def cli():
+@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None, metavar="PATH",
+              help=f"Store directory for the command (as its own --store, which wins; or set {STORE_ENV}).")
+@click.pass_context
+def cli(ctx: click.Context, store_path: str | None):
     """tracelens: evidence for "the model got worse" from your production LLM logs.
 
     \b
@@ -165,6 +172,19 @@ def cli():
       tracelens replay TRACE_ID --n 5   # does today's pinned snapshot still do that?
       tracelens tui                     # find, inspect and replay interactively
     """
+    if store_path is not None:
+        # Every command reads its --store from this variable when not given on its own, so the top-level
+        # option becomes each command's default (beating an inherited variable); restored when the command ends.
+        before = os.environ.get(STORE_ENV)
+        os.environ[STORE_ENV] = store_path
+
+        def restore() -> None:
+            if before is None:
+                os.environ.pop(STORE_ENV, None)
+            else:
+                os.environ[STORE_ENV] = before
+
+        ctx.call_on_close(restore)
 
 
 class _SafeFormatter(logging.Formatter):
