@@ -109,3 +109,21 @@ def test_store_at_the_top_level_applies_to_the_command(tmp_path, monkeypatch):
     import os
 
     assert os.environ[STORE_ENV] == str(tmp_path / "from-env")  # restored after the command
+
+
+def test_the_demo_ends_with_commands_that_parse(tmp_path):
+    """The demo's closing advice names real commands and options (parsed by the CLI itself, not run)."""
+    import shlex
+    from pathlib import Path
+
+    import click
+
+    from tracelens.demo import next_steps
+
+    text = next_steps(Path(".demo/store"), Path(".demo/weekly.html"), Path(".demo/weekly.md"))
+    lines = [ln.split("#")[0].strip() for ln in text.splitlines() if ln.strip().startswith("tracelens ")]
+    assert [shlex.split(ln)[1] for ln in lines] == ["ingest", "weekly", "tui"]
+    root = click.Context(cli, info_name="tracelens")
+    for ln in lines:
+        name, *args = shlex.split(ln)[1:]
+        cli.get_command(root, name).make_context(name, args, parent=root)  # raises on an unknown option

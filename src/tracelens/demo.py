@@ -48,6 +48,21 @@ def run(args: list[str], capture: bool = False) -> tuple[int, str]:
         return int(e.code or 0), ""
 
 
+def next_steps(store: Path, html: Path, md: Path) -> str:
+    """What the demo produced and the three commands to run on your own logs."""
+    return (
+        f"  Reports: {html} (open in a browser), {md}\n"
+        f"  Explore the demo store: .venv/bin/tracelens tui --store {store}\n"
+        "\n"
+        "  Next, on your own logs (the commands are in .venv/bin/):\n"
+        "    tracelens ingest --store my-store path/to/your/logs/      # provider logs, OTel/OpenInference spans, "
+        "Langfuse, LangSmith, CSV/JSONL...\n"
+        "    tracelens weekly --store my-store --html weekly.html      # did the model change, or did your traffic?\n"
+        "    tracelens tui --store my-store                            # find the trace behind a complaint, replay it\n"
+        "  `tracelens formats` lists what ingest reads; README.md and docs/ say more."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", default=".demo/store")
@@ -120,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,
                  "--api-key-env", env_key])
     banner("Done")
-    print(f"  HTML report: {html}\n  Markdown report: {md}\n  Explore: .venv/bin/tracelens tui --store {store}",
-          file=sys.stderr)
+    print(next_steps(store, html, md), file=sys.stderr)
     return 0 if rc_weekly in (0, 1) else rc_weekly
 
 
