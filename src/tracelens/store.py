@@ -88,7 +88,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracelens import __version__
+from tracelens import __version__, atomic
+from tracelens.atomic import fsync_dir
 from tracelens.schema import QUARANTINE_SCHEMA, SCHEMA_VERSION, TRACE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -210,17 +211,55 @@ def _open_lock(path: Path) -> int | None:
         return None
 
 
+def discard_if_unused(root: str | Path) -> bool:
+    """Remove a store directory that holds nothing but what opening it wrote (marker, lock, empty folders).
+
+    For a command that created a store and then stored nothing (a failed
+    ingest): it must not leave an empty store behind. A store holding any
+    other file is left alone; returns whether it was removed.
+    """
+    root = Path(root)
+    if not (root / MARKER).is_file():
+        return False
+    for _dirpath, _dirs, files in os.walk(root):
+        if set(files) - {MARKER, ".lock", ".apply.lock"}:
+            return False
+    shutil.rmtree(root, ignore_errors=True)
+    return not root.exists()
+
+
+@contextlib.contextmanager
+def store_lock(root: str | os.PathLike, blocking: bool = True) -> Iterator[bool]:
+    """The store's exclusive writer lock (``ROOT/.lock``); yields False if non-blocking and busy.
+
+    Every writer of a file under a store holds it: commits, and the side files
+    (replays, canaries, clusters, the model override) written with
+    ``tracelens.atomic``. flock is per open file, so a process must not take it
+    twice (the second waits for the first).
+    """
+    root = Path(root)
+    fd = _open_lock(root / ".lock")
+    if fd is None:
+        raise StoreError(f"cannot write to the store {root} (no permission to create its lock)")
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def default_store_path() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+_fsync_dir = fsync_dir
 
 
 def read_marker(marker: Path) -> dict:
@@ -475,19 +514,15 @@ class Store:
             if self.root.exists() and any(self.root.iterdir()):
                 raise StoreError(f"{self.root} exists and is not a tracelens store (no {MARKER}); refusing to write into it")
             self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / (MARKER + ".tmp")
-            tmp.write_text(
-                json.dumps(
-                    {
-                        "tracelens_store": 1,
-                        "schema_version": SCHEMA_VERSION,
-                        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-                        "created_by": f"tracelens {__version__}",
-                    },
-                    indent=2,
-                )
+            atomic.write_json(
+                marker,
+                {
+                    "tracelens_store": 1,
+                    "schema_version": SCHEMA_VERSION,
+                    "created_at": dt.datetime.now(dt.UTC).isoformat(),
+                    "created_by": f"tracelens {__version__}",
+                },
             )
-            os.replace(tmp, marker)
         else:
             info = read_marker(marker)
             if info.get("schema_version", 0) > SCHEMA_VERSION:
@@ -520,24 +555,9 @@ class Store:
 
     # ------------------------------------------------------------------ locking
 
-    @contextlib.contextmanager
-    def lock(self, blocking: bool = True) -> Iterator[bool]:
+    def lock(self, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
         """Exclusive writer lock; yields False if non-blocking and busy."""
-        fd = _open_lock(self.root / ".lock")
-        if fd is None:
-            raise StoreError(f"cannot write to the store {self.root} (no permission to create its lock)")
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        return store_lock(self.root, blocking)
 
     @contextlib.contextmanager
     def apply_lock(self, shared: bool) -> Iterator[None]:
@@ -645,13 +665,7 @@ class Store:
                 shutil.rmtree(txn.dir, ignore_errors=True)
                 return
             journal = {"puts": txn.puts, "deletes": txn.deletes}
-            tmp = txn.dir / "journal.json.tmp"
-            with open(tmp, "w") as fh:
-                json.dump(journal, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, txn.dir / "journal.json")  # commit point
-            _fsync_dir(txn.dir)
+            atomic.write_json(txn.dir / "journal.json", journal, indent=None)  # commit point
             # Readers hold this lock shared while they list and read, so they see all of the renames or none. A
             # crash while holding it releases it (flock) and leaves the journal: the next open rolls it forward.
             with self.apply_lock(shared=False):
@@ -793,6 +807,22 @@ class Store:
         row = df.row(0, named=True)
         row.pop("date", None)
         return row
+
+    def ids_matching(self, prefix: str, limit: int = 5) -> list[str]:
+        """Up to ``limit`` distinct trace ids that start with ``prefix`` (sorted)."""
+        return (
+            self.scan().select("trace_id").filter(pl.col("trace_id").str.starts_with(prefix))
+            .unique().sort("trace_id").head(limit).collect()["trace_id"].to_list()
+        )
+
+    def not_found(self, trace_id: str) -> str:
+        """Why ``get(trace_id)`` found nothing, for a message: an ambiguous prefix names its matches."""
+        ids = self.ids_matching(trace_id, limit=6)
+        if len(ids) > 1:
+            more = " …" if len(ids) > 5 else ""
+            return (f"{'more than 5' if more else len(ids)} traces match {trace_id!r}: "
+                    f"{', '.join(ids[:5])}{more} (give more of the id)")
+        return f"no trace {trace_id!r} in {self.root}"
 
     # ------------------------------------------------------------------ dedupe index
 

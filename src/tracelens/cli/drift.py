@@ -7,10 +7,10 @@ Exit codes: 0 when no finding reaches ``--fail-on`` severity, 1 when one does
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
+from tracelens import atomic
 from tracelens.cli.common import (
     SEED,
     FiniteFloatRange,
@@ -66,7 +66,7 @@ def _emit(report, fmt, as_json, output, html_path, fail_on, show_info) -> None:
         if not has_extra("charts"):
             diag(CHARTS_SKIPPED)
     if output:
-        Path(output).write_text(scrub_text(render(report, fmt, show_info=show_info)))
+        atomic.write_text(output, scrub_text(render(report, fmt, show_info=show_info)))
         diag(f"report written to {output}")
     elif fmt == "terminal":
         from rich.console import Console
@@ -77,7 +77,7 @@ def _emit(report, fmt, as_json, output, html_path, fail_on, show_info) -> None:
         # JSON stays the same document (escapes only); Markdown and HTML show control characters visibly
         click.echo(json_text(scrub_text(text)) if fmt == "json" else safe(text), nl=False)
     if html_path:
-        Path(html_path).write_text(scrub_text(render_html(report)))
+        atomic.write_text(html_path, scrub_text(render_html(report)))
         diag(f"HTML report written to {html_path}")
     sys.exit(exit_code(report, fail_on))
 

@@ -71,9 +71,10 @@ def trace_to_jsonable(row: dict) -> dict:
 @json_option
 def show(trace_id, store_path, as_json):
     """Show one whole trace (an unambiguous id prefix is enough)."""
-    row = open_store(store_path).get(trace_id)
+    store = open_store(store_path)
+    row = store.get(trace_id)
     if row is None:
-        raise click.ClickException(f"no trace {trace_id!r} in {store_path}")  # (made visible by the group)
+        raise click.ClickException(store.not_found(trace_id))  # (made visible by the group)
     row = trace_to_jsonable(row)
     if as_json:
         emit_json(row)
@@ -162,11 +163,15 @@ def search_cmd(user, session, model, app, since, until, text, regex, stop_reason
     from rich.table import Table
     from rich.text import Text
 
-    t = Table("time (UTC)", "trace", "user", "model returned", "refusal", "prompt", "response", box=None)
+    t = Table("time (UTC)", box=None)
+    # an id is never cut to look whole: its column is as wide as the longest id; text columns give way first
+    t.add_column("trace", no_wrap=True, min_width=max((len(r["trace_id"]) for r in rows), default=5))
+    for name in ("user", "model returned", "refusal", "prompt", "response"):
+        t.add_column(name)
     for r in rows:
         model_ret = (r["model_returned"] or r["model_requested"] or "-") + (" (alias)" if r["model_is_alias"] else "")
         t.add_row(
-            f"{r['timestamp']:%Y-%m-%d %H:%M:%S}", cell(r["trace_id"][:20]), cell(r["user_id"] or "-"),
+            f"{r['timestamp']:%Y-%m-%d %H:%M:%S}", cell(r["trace_id"]), cell(r["user_id"] or "-"),
             cell(model_ret), cell(r["refusal"] or "-"), Text(one_line(r["prompt_text"], 40)),
             Text(one_line(r["response_text"], 40)),
         )

@@ -93,6 +93,10 @@ _SPELLING_ATTRS = frozenset(("otel.scope",))
 _MAX_RAW_QUARANTINE = 64 * 1024 * 1024
 
 
+# FileResult.format of a file that holds no bytes (or only white space): nothing to read, not an error
+EMPTY = "(empty file)"
+
+
 @dataclass
 class FileResult:
     path: str
@@ -434,6 +438,10 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                 sample = sniff_sample(stream, head)
             finally:
                 stream.close()
+            if not sample.strip():
+                res.format = EMPTY  # nothing to read: said so, not "unknown format"
+                summary.files.append(res)
+                continue
             sniffed = sniff_format(sample, path)
             if force_format and not (getattr(sniffed, "companion_role", None) and sniffed.name != force_format):
                 fmt = get_format(force_format)

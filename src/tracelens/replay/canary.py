@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tracelens import atomic
 from tracelens.modelcatalog import load_catalog
 from tracelens.replay.client import ReplayClient, ReplayResult
 from tracelens.replay.labels import is_refused
@@ -48,6 +49,7 @@ from tracelens.replay.pricing import PriceTable
 from tracelens.replay.request import ReplayError, ReplayPlan, build_plan
 from tracelens.replay.storage import load_replays, write_replays
 from tracelens.replay.verdict import OUTSIDE_MARGIN, Embedder, Verdict, compute_verdict, similarity_matrix
+from tracelens.store import store_lock
 
 CANARIES_DIR = "canaries"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -87,13 +89,7 @@ def canary_path(store_path: str | os.PathLike, name: str) -> Path:
 def save_canary(store_path: str | os.PathLike, canary: CanarySet) -> Path:
     path = canary_path(store_path, canary.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(canary.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic.write_json(path, canary.to_dict())
 
 
 def load_canary(store_path: str | os.PathLike, name: str) -> CanarySet:
@@ -119,6 +115,12 @@ def add_to_canary(
     description: str | None = None,
 ) -> CanarySet:
     """Create canary ``name`` or append ``trace_ids`` to it (duplicates ignored, order kept)."""
+    # read-modify-write under the store lock: two concurrent adds both land
+    with store_lock(store_path):
+        return _add_to_canary(store_path, name, trace_ids, n=n, description=description)
+
+
+def _add_to_canary(store_path, name, trace_ids, *, n, description) -> CanarySet:
     try:
         canary = load_canary(store_path, name)
     except CanaryError:
