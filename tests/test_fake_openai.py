@@ -204,3 +204,36 @@ def test_standalone_cli_serves_until_stopped(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _post_chat(base_url: str, headers: dict[str, str]) -> tuple[int, dict]:
+    req = urllib.request.Request(base_url + "/chat/completions", method="POST", headers=headers,
+                                 data=b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "a"}]}')
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def test_missing_or_malformed_bearer_gets_401_in_the_openai_error_shape(server):
+    for headers in ({}, {"authorization": "Basic abc"}, {"authorization": "Bearer  "}):
+        status, body = _post_chat(server.base_url, headers)
+        assert status == 401
+        assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+        assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] is None
+        assert "didn't provide an API key" in body["error"]["message"]
+    assert _post_chat(server.base_url, {"authorization": "Bearer anything"})[0] == 200  # no key configured
+
+
+def test_wrong_key_gets_invalid_api_key_with_the_key_masked():
+    with FakeOpenAIServer(api_key="sk-right-0123456789") as server:
+        wrong = openai.OpenAI(api_key="sk-wrong-9876543210", base_url=server.base_url, max_retries=0)
+        with pytest.raises(openai.AuthenticationError) as e:
+            wrong.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "a"}])
+        assert e.value.status_code == 401 and e.value.code == "invalid_api_key"
+        assert "sk-wrong-9876543210" not in str(e.value) and "3210" in str(e.value)
+        with pytest.raises(openai.AuthenticationError):
+            wrong.models.list()
+        right = openai.OpenAI(api_key="sk-right-0123456789", base_url=server.base_url, max_retries=0)
+        assert right.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "a"}]).id

@@ -9,7 +9,10 @@ Contract:
   received as ``RecordedRequest`` (method, path, lower-cased headers, exact
   body bytes and parsed JSON), in arrival order.
 * ``POST /v1/chat/completions`` validates like the real API: a bearer token
-  (401 ``invalid_api_key``), a JSON object body with ``model`` and a
+  (401 in the OpenAI error shape: no ``Authorization: Bearer`` header gets
+  the "You didn't provide an API key" error with ``code`` null; when the
+  server was given ``api_key=``, any other key gets ``invalid_api_key``
+  naming the key masked as the real API does), a JSON object body with ``model`` and a
   non-empty ``messages`` list of known roles (400
   ``invalid_request_error``), and a known model (404 ``model_not_found``).
   Aliases resolve to snapshots and the response reports the snapshot, as the
@@ -413,8 +416,10 @@ class FakeOpenAIServer:
         aliases: dict[str, str] | None = None,
         seed: int = 0,
         verbose: bool = False,
+        api_key: str | None = None,
     ) -> None:
         self.host = host
+        self.api_key = api_key  # None: any non-empty bearer token is accepted
         self.port = port
         if models is None:
             models = DEFAULT_MODELS
@@ -511,6 +516,13 @@ class FakeOpenAIServer:
             raise _ApiError(401, "invalid_request_error",
                             "You didn't provide an API key. You need to provide your API key in an Authorization "
                             "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", code=None)
+        key = auth[7:].strip()
+        if self.api_key is not None and key != self.api_key:
+            # the real API echoes only the key's ends, so a log of the error never holds the whole key
+            masked = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:] if len(key) > 8 else "*" * len(key)
+            raise _ApiError(401, "invalid_request_error",
+                            f"Incorrect API key provided: {masked}. You can find your API key at "
+                            "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
 
     def _model_object(self, model: str) -> dict[str, Any]:
         return {"id": model, "object": "model", "created": self.models.get(model, 0), "owned_by": "system"}
