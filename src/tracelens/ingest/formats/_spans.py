@@ -919,6 +919,12 @@ def openinference_fields(attrs: Mapping[str, Any]) -> tuple[dict, dict]:
     tools = [maybe_json(t.get("tool.json_schema")) for t in indexed(a, "llm.tools") if t.get("tool.json_schema")]
     model_ret = as_str(first(a.get("llm.response.model_name"), a.get("llm.model_name")))
     model_req = as_str(first(a.get("llm.request.model_name"), inv.get("model"), inv.get("model_name")))
+    answered = bool(resp) or not nullish(first(a.get("llm.token_count.completion"), a.get("llm.token_count.prompt")))
+    if not answered and nullish(a.get("llm.response.model_name")):
+        # OpenInference sets llm.model_name from the request and overwrites it from the response: with no
+        # response (a call that raised) it names the requested model, which the provider never reported
+        model_req = model_req or model_ret
+        model_ret = None
     tokens, extra = token_fields(provider, model_ret or model_req, a.get("llm.token_count.prompt"),
                                  a.get("llm.token_count.completion"), a.get("llm.token_count.prompt_details.cache_read"),
                                  a.get("llm.token_count.prompt_details.cache_write"))
