@@ -402,3 +402,15 @@ def test_shared_genai_fixtures_wrapped_as_spans(store, tmp_path):
         assert row["response_text"].startswith("The weather in Paris is currently rainy")
         assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (97, 52, "end_turn")
         assert [m["role"] for m in row["messages"]] == ["user", "assistant", "tool"]
+
+
+def test_anthropic_sdk_own_span_stop_reason_and_cache_write():
+    """The anthropic SDK's built-in spans name the stop reason and the cache creation count their own way."""
+    from tracelens.ingest.formats._spans import genai_fields
+
+    fields, _ = genai_fields({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+                              "gen_ai.request.model": "claude-haiku-4-5", "anthropic.message.stop_reason": "tool_use",
+                              "gen_ai.usage.input_tokens": 1645, "gen_ai.usage.cache_write.input_tokens": 1536,
+                              "gen_ai.usage.cache_read.input_tokens": 0, "gen_ai.usage.output_tokens": 28})
+    assert fields["stop_reason_raw"] == "tool_use" and fields["stop_reason"] == "tool_use"
+    assert (fields["input_tokens"], fields["cache_creation_tokens"], fields["cache_read_tokens"]) == (109, 1536, 0)
