@@ -1065,6 +1065,10 @@ def span_record(attrs: Mapping[str, Any], info: SpanInfo, locator: str) -> dict 
             extra["gen_ai.operation.name"] = str(op)
     if info.start is None:
         raise RecordError(f"{what} has no start time")
+    if fields.get("response_text") == "" and fields.get("tool_calls") and fields.get("provider") == "openai":
+        # OpenAI answers a tool call with content null, stored as null by the openai importers (docs/formats/
+        # openai.md); the span's text-less output message must not make the same call read differently
+        fields["response_text"] = None
     service = as_str(first(info.resource.get("service.name"), flat.get("service.name")))
     if service and service.startswith("unknown_service"):
         service = None  # the SDK default when the application set no name
