@@ -142,6 +142,9 @@ class Reply:
     content: list[dict[str, Any]] | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # prompt-cache usage to report (the usage fields are left out when None, as for a request without cache_control)
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
     model: str | None = None
     status: int = 200
     error_type: str | None = None
@@ -368,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         start = dict(message, content=[], stop_reason=None, stop_sequence=None)
         start.pop("stop_details", None)
-        start["usage"] = {"input_tokens": message["usage"]["input_tokens"], "output_tokens": 1}
+        start["usage"] = dict(message["usage"], output_tokens=1)
         event("message_start", {"type": "message_start", "message": start})
         for i, block in enumerate(message["content"]):
             if block.get("type") == "tool_use":
@@ -697,6 +700,9 @@ class FakeAnthropicServer:
                 "output_tokens": reply.output_tokens if reply.output_tokens is not None else _estimate_tokens(out_text),
             },
         }
+        for name in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+            if getattr(reply, name) is not None:
+                message["usage"][name] = getattr(reply, name)
         if reply.stop_details is not None:
             message["stop_details"] = reply.stop_details
         if body.get("stream") is True:

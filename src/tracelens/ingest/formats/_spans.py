@@ -638,7 +638,8 @@ _MAPPED = frozenset({
     "gen_ai.request.max_tokens", "gen_ai.request.seed", "gen_ai.openai.request.seed", "gen_ai.request.stop_sequences",
     "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
     "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
-    "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens", "gen_ai.conversation.id",
+    "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.cache_write.input_tokens", "anthropic.message.stop_reason", "gen_ai.conversation.id",
     "gen_ai.response.time_to_first_chunk", "session.id", "user.id", "enduser.id", "llm.user", "error.type",
     "http.response.status_code", "http.status_code", "llm.usage.total_tokens", "gen_ai.usage.total_tokens",
     "llm.top_k", "openai.request.service_tier", "openai.response.service_tier", "gen_ai.openai.request.service_tier",
@@ -770,7 +771,8 @@ def genai_fields(attrs: Mapping[str, Any], events: Iterable[dict] = ()) -> tuple
     if tools is None:
         fns = indexed(a, "llm.request.functions")
         tools = [{k: maybe_json(v) for k, v in f.items()} for f in fns] or None
-    finish = string_list(a.get("gen_ai.response.finish_reasons"))
+    # the anthropic SDK's own spans record the Message's stop_reason under their own name
+    finish = string_list(first(a.get("gen_ai.response.finish_reasons"), a.get("anthropic.message.stop_reason")))
     model_req = as_str(a.get("gen_ai.request.model"))
     model_ret = as_str(a.get("gen_ai.response.model"))
     tokens, extra = token_fields(
@@ -778,7 +780,9 @@ def genai_fields(attrs: Mapping[str, Any], events: Iterable[dict] = ()) -> tuple
         first(a.get("gen_ai.usage.input_tokens"), a.get("gen_ai.usage.prompt_tokens")),
         first(a.get("gen_ai.usage.output_tokens"), a.get("gen_ai.usage.completion_tokens")),
         first(a.get("gen_ai.usage.cache_read.input_tokens"), a.get("gen_ai.usage.cache_read_input_tokens")),
-        first(a.get("gen_ai.usage.cache_creation.input_tokens"), a.get("gen_ai.usage.cache_creation_input_tokens")),
+        # cache_write: the anthropic SDK's own spans spell the creation count so
+        first(a.get("gen_ai.usage.cache_creation.input_tokens"), a.get("gen_ai.usage.cache_creation_input_tokens"),
+              a.get("gen_ai.usage.cache_write.input_tokens")),
     )
     ttft = as_float(a.get("gen_ai.response.time_to_first_chunk"))
     fields = {
@@ -919,6 +923,12 @@ def openinference_fields(attrs: Mapping[str, Any]) -> tuple[dict, dict]:
     tools = [maybe_json(t.get("tool.json_schema")) for t in indexed(a, "llm.tools") if t.get("tool.json_schema")]
     model_ret = as_str(first(a.get("llm.response.model_name"), a.get("llm.model_name")))
     model_req = as_str(first(a.get("llm.request.model_name"), inv.get("model"), inv.get("model_name")))
+    answered = bool(resp) or not nullish(first(a.get("llm.token_count.completion"), a.get("llm.token_count.prompt")))
+    if not answered and nullish(a.get("llm.response.model_name")):
+        # OpenInference sets llm.model_name from the request and overwrites it from the response: with no
+        # response (a call that raised) it names the requested model, which the provider never reported
+        model_req = model_req or model_ret
+        model_ret = None
     tokens, extra = token_fields(provider, model_ret or model_req, a.get("llm.token_count.prompt"),
                                  a.get("llm.token_count.completion"), a.get("llm.token_count.prompt_details.cache_read"),
                                  a.get("llm.token_count.prompt_details.cache_write"))
@@ -1055,6 +1065,10 @@ def span_record(attrs: Mapping[str, Any], info: SpanInfo, locator: str) -> dict 
             extra["gen_ai.operation.name"] = str(op)
     if info.start is None:
         raise RecordError(f"{what} has no start time")
+    if fields.get("response_text") == "" and fields.get("tool_calls") and fields.get("provider") == "openai":
+        # OpenAI answers a tool call with content null, stored as null by the openai importers (docs/formats/
+        # openai.md); the span's text-less output message must not make the same call read differently
+        fields["response_text"] = None
     service = as_str(first(info.resource.get("service.name"), flat.get("service.name")))
     if service and service.startswith("unknown_service"):
         service = None  # the SDK default when the application set no name

@@ -260,6 +260,8 @@ def output_fields(outputs: Any) -> dict:
     v = maybe_json(outputs)
     if nullish(v) or v == {}:
         return {}
+    if isinstance(v, dict) and len(v) == 1 and "output" in v and nullish(v["output"]):
+        return {}  # the wrappers' {"output": None} for a call that raised: no response, not the text '{"output":null}'
     if isinstance(v, dict) and "generations" in v:
         return _generation_fields(v)
     restored = _wrapped_anthropic_message(v) if isinstance(v, dict) else None

@@ -176,7 +176,9 @@ def iter_request(req: Any, locator: str) -> Iterator[dict | Quarantined | Skippe
         return
     counter = [0]  # spans numbered across the request (span#n locators)
     entries = ((f"{locator}/resourceSpans", rs) for rs in _g(req, "resourceSpans", "resource_spans"))
-    yield from each_record(None, entries, lambda loc, rs: _resource_items(rs, loc, locator, counter), defer=True)
+    # the request is in memory already (parsed JSON), so holding its items to join them costs about as much
+    items = list(each_record(None, entries, lambda loc, rs: _resource_items(rs, loc, locator, counter), defer=True))
+    yield from one_span_per_call(items)
 
 
 def _resource_items(rs: Any, loc: str, locator: str, counter: list[int]) -> Iterator[dict | Quarantined | Skipped]:
@@ -205,6 +207,91 @@ def _resource_items(rs: Any, loc: str, locator: str, counter: list[int]) -> Iter
             counter[0] += 1
             sid = norm_id(_g(span, "spanId", "span_id")) if isinstance(span, dict) else None
             yield span_item(span, resource, scope, f"{locator}/span:{sid}" if sid else f"{locator}/span#{n}")
+
+
+def _has_content(item: dict) -> bool:
+    return bool(item.get("messages") or item.get("response_text") or item.get("tool_calls")
+                or item.get("system_prompt"))
+
+
+# the other span's identity and timing stay its own; every other field it lacks is taken from the span merged in
+_OWN_FIELDS = frozenset(("trace_id", "source_locator", "timestamp", "latency_ms", "time_to_first_token_ms",
+                         "attributes"))
+
+
+def one_span_per_call(items: list) -> list:
+    """One item per provider call among the spans of one export request.
+
+    Two tracers can record the same call: the anthropic SDK traces its own
+    requests (scope ``com.anthropic.sdk.python``, no message content) to the
+    global tracer provider that OpenLLMetry's setup installs, beside
+    OpenLLMetry's span, each in its own OTel trace. Spans naming the same
+    provider and response id are one call. A call that failed has no response
+    id: then a span without content is the same call as a span with content
+    when both name the same provider and requested model, both failed, and its
+    time lies inside the other's, each being the only such match of the
+    other. The span holding the message content is kept, the fields it lacks
+    are filled from the other (the stop reason as the provider spelled it,
+    request id, HTTP status, ...), and the other is Skipped naming the span it
+    was merged into. Anything less certain (content in both, several
+    candidates) is left as it is.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, it in enumerate(items):
+        if isinstance(it, dict) and it.get("response_id"):
+            groups.setdefault((it.get("provider"), it["response_id"]), []).append(i)
+    for (_, rid), idxs in groups.items():
+        rich = [i for i in idxs if _has_content(items[i])]
+        if len(idxs) > 1 and len(rich) == 1:
+            for i in idxs:
+                if i != rich[0]:
+                    _merge(items, rich[0], i, f"response {rid}")
+    poor = [i for i, it in enumerate(items) if isinstance(it, dict) and not it.get("response_id")
+            and not _has_content(it) and it.get("model_requested")]
+    rich = [i for i, it in enumerate(items) if isinstance(it, dict) and not it.get("response_id") and _has_content(it)]
+    matches = {p: [r for r in rich if _failed_together(items[p], items[r])] for p in poor}
+    for p, rs in matches.items():
+        if len(rs) == 1 and sum(rs[0] in other for other in matches.values()) == 1:
+            _merge(items, rs[0], p, "failed, no response")
+    return items
+
+
+def _window(item: dict) -> tuple[dt.datetime, dt.datetime] | None:
+    start, ms = item.get("timestamp"), item.get("latency_ms")
+    if not isinstance(start, dt.datetime) or not isinstance(ms, int | float):
+        return None
+    return start, start + dt.timedelta(milliseconds=ms)
+
+
+def _failed_together(inner: dict, outer: dict) -> bool:
+    a, b = _window(inner), _window(outer)
+    return (inner.get("status") == outer.get("status") == "error" and a is not None and b is not None
+            and inner.get("provider") == outer.get("provider")
+            and inner.get("model_requested") == outer.get("model_requested")
+            and b[0] <= a[0] and a[1] <= b[1])
+
+
+def _merge(items: list, keep_at: int, other_at: int, what: str) -> None:
+    keep, other = items[keep_at], items[other_at]
+    attrs = dict(keep.get("attributes") or {})
+    other_attrs = other.get("attributes") or {}
+    if keep.get("stop_reason_raw") is not None and other.get("stop_reason_raw") is not None:
+        # a provider's own spelling (end_turn) over the GenAI conventions' (stop)
+        keep["stop_reason_raw"], keep["stop_reason"] = other["stop_reason_raw"], other.get("stop_reason")
+    for k, v in other.items():
+        if k not in _OWN_FIELDS and v is not None and keep.get(k) is None:
+            keep[k] = v
+    for k, v in other_attrs.items():
+        if not k.startswith("otel.") and k not in attrs:
+            attrs[k] = v
+    if other_attrs.get("otel.span_id"):
+        attrs["otel.merged_span_ids"] = ",".join(filter(None, (attrs.get("otel.merged_span_ids"),
+                                                                other_attrs["otel.span_id"])))
+    keep["attributes"] = attrs or None
+    kept = attrs.get("otel.span_id") or keep.get("source_locator")
+    items[other_at] = Skipped(other.get("source_locator") or "",
+                              f"the same call ({what}) as span {kept}, which holds its content; "
+                              "its fields were merged there")
 
 
 class OtlpJson:
