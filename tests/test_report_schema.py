@@ -77,3 +77,19 @@ def test_json_value_matches_the_generated_schema():
     }
     jsonschema.validate(doc, document_schema(_Outer))
     assert json_value(float("nan")) is None
+
+
+def test_report_canary_prompt_keeps_the_fields_of_the_replay_comparison():
+    """The report's frozen canary rows carry exactly what tracelens.replay.canary compares, in the same order."""
+    from tracelens.analysis.findings import CanaryPrompt, CanaryResult
+    from tracelens.replay.canary import CanaryComparison, PromptComparison
+
+    assert [f.name for f in fields(CanaryPrompt)] == [f.name for f in fields(PromptComparison)]
+    pc = PromptComparison("t1", 3, 3, 1.0, 0.0, "answered->refused", 0.1, 1.0, 0.9, 0.5, True, ["refusal rate 0% -> 100%"])
+    res = CanaryResult.from_comparison(CanaryComparison("nightly", "r2", "r1", [pc, PromptComparison(
+        "t2", 3, 0, 0.0, None, None, None, None, None, None, False, ["no successful replays in the previous run"])]))
+    assert res.n_changed == 1 and [p.trace_id for p in res.changed] == ["t1"] and res.prompts[0].reasons == (pc.reasons[0],)
+    doc = res.to_dict()
+    assert list(doc) == ["name", "run_id", "previous_run_id", "prompts", "changed"] and doc["changed"] == 1
+    schema = report_json_schema()
+    jsonschema.validate(doc, {**schema["$defs"]["canary_result"], "$defs": schema["$defs"]})

@@ -54,6 +54,7 @@ from tracelens.analysis.findings import (
     ClusterShare,
     Distribution,
     DriftReport,
+    Generator,
     SeriesPoint,
     Window,
 )
@@ -320,14 +321,14 @@ def _repeats(df: pl.DataFrame) -> dict:
     }
 
 
-def _generator() -> dict:
+def _generator() -> Generator:
     try:
         from importlib.metadata import version
 
         v = version("tracelens")
     except Exception:  # not installed (running from a checkout)
         v = "0+unknown"
-    return {"name": "tracelens", "version": v, "analysis_version": ANALYSIS_VERSION}
+    return Generator("tracelens", v, ANALYSIS_VERSION)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -28,7 +28,7 @@ Contract:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -226,11 +226,71 @@ class Detail(JsonRecord):
     text: str
 
 
-_GENERATOR_SCHEMA = {
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "analysis_version": {"type": "string"}},
-    "required": ["name", "version", "analysis_version"],
-}
+#: How a canary prompt's majority refused/answered state moved between the two runs.
+REFUSAL_FLIPS: tuple[str, ...] = ("answered->refused", "refused->answered")
+
+
+@dataclass(frozen=True)
+class CanaryPrompt(JsonRecord):
+    """One prompt (trace) of a canary set: its replays in the latest run against those in the run before.
+
+    The fields are those of :class:`tracelens.replay.canary.PromptComparison`
+    (a test keeps the two in step); this is the report's frozen copy.
+    """
+
+    trace_id: str
+    n_current: int = field(metadata=_doc("Successful replays in the latest run.", minimum=0))
+    n_previous: int = field(metadata=_doc("Successful replays in the previous run.", minimum=0))
+    refusal_rate_current: float | None = field(metadata=_doc("", minimum=0, maximum=1))
+    refusal_rate_previous: float | None = field(metadata=_doc("", minimum=0, maximum=1))
+    refusal_flip: str | None = field(metadata=_doc("", enum=[*REFUSAL_FLIPS, None]))
+    similarity_cross: float | None = field(metadata=_doc("Mean similarity between the two runs' replays."))
+    similarity_current: float | None = field(metadata=_doc("Mean similarity within the latest run."))
+    similarity_previous: float | None = field(metadata=_doc("Mean similarity within the previous run."))
+    length_ratio: float | None = field(metadata=_doc("Median response length, latest / previous."))
+    changed: bool
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def from_comparison(cls, p: Any) -> CanaryPrompt:
+        """The report's copy of a ``PromptComparison`` (read by field name)."""
+        values = {f.name: getattr(p, f.name) for f in fields(cls)}
+        return cls(**{**values, "reasons": tuple(values["reasons"])})
+
+
+@dataclass(frozen=True)
+class CanaryResult(JsonRecord):
+    """One canary set's latest run compared with the run before it, prompt by prompt."""
+
+    name: str
+    run_id: str
+    previous_run_id: str | None = field(metadata=_doc("null when the set has run only once."))
+    prompts: tuple[CanaryPrompt, ...]
+    n_changed: int = field(metadata={"json": "changed", **_doc("Prompts whose answers changed.", minimum=0)})
+
+    @classmethod
+    def from_comparison(cls, cmp: Any) -> CanaryResult:
+        """The report's section for a ``tracelens.replay.canary.CanaryComparison`` (read by field name)."""
+        prompts = tuple(CanaryPrompt.from_comparison(p) for p in cmp.prompts)
+        return cls(cmp.name, cmp.run_id, cmp.previous_run_id, prompts, sum(p.changed for p in prompts))
+
+    @property
+    def n_prompts(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def changed(self) -> tuple[CanaryPrompt, ...]:
+        """The prompts that changed, in set order."""
+        return tuple(p for p in self.prompts if p.changed)
+
+
+@dataclass(frozen=True)
+class Generator(JsonRecord):
+    """What wrote the report: package name and version, and the version of the analysis methods."""
+
+    name: str = "tracelens"
+    version: str = ""
+    analysis_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -249,8 +309,10 @@ class DriftReport(JsonRecord):
     distributions: tuple[Distribution, ...] = ()
     details: tuple[Detail, ...] = ()
     notes: tuple[str, ...] = ()
-    canary: list | None = field(default=None, metadata=_doc("", items={"type": "object"}))
-    generator: dict = field(default_factory=dict, metadata={"schema": _GENERATOR_SCHEMA})
+    canary: tuple[CanaryResult, ...] | None = field(
+        default=None, metadata=_doc("Each canary set's latest run against the run before it; null when none has run.")
+    )
+    generator: Generator = field(default_factory=Generator)
     config: dict = field(default_factory=dict, metadata=_doc("The DriftConfig the analysis ran with."))
 
     def to_json(self, indent: int | None = 2) -> str:
