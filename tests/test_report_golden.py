@@ -25,11 +25,11 @@ import pytest
 from rich.console import Console
 
 from tracelens.analysis import DriftConfig, analyze
-from tracelens.analysis.synthetic import T0, WEEK, Scenario, make_history, make_pair
 from tracelens.replay.canary import add_to_canary
 from tracelens.replay.client import ReplayResult
 from tracelens.replay.storage import write_replays
 from tracelens.report import FORMATS, render, render_html, render_terminal, strip_images
+from tracelens.samples.synthetic import T0, WEEK, Scenario, make_history, make_pair
 from tracelens.store import Store
 from tracelens.weekly import canary_section
 
