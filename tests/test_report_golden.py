@@ -1,5 +1,10 @@
 """Golden tests of the four report renderers on one fixed, seeded synthetic comparison.
 
+Every section is real output: the findings come from ``analyze`` on seeded
+synthetic windows, the canary section from the canary comparison over fixed
+replays stored by the replay code, so a change in what the code produces or
+in the report's shape shows as a golden diff.
+
 Regenerate after an intended change with::
 
     TRACELENS_UPDATE_GOLDEN=1 PYTHONPATH=src .venv/bin/python -m pytest tests/test_report_golden.py
