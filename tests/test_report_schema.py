@@ -27,6 +27,11 @@ def test_schema_properties_follow_the_dataclass_fields():
     assert list(schema["properties"]) == ["windows", *top]
     assert schema["required"] == list(schema["properties"])
     assert schema["properties"]["windows"]["required"] == ["baseline", "current"]
+    # config is DriftConfig.to_dict(); its schema comes from DriftConfig's fields
+    from tracelens.analysis import DriftConfig
+
+    assert list(schema["$defs"]["drift_config"]["properties"]) == list(DriftConfig().to_dict())
+    jsonschema.validate(DriftConfig(kinds=("latency",)).to_dict(), {**schema["$defs"]["drift_config"], "$defs": {}})
 
 
 @dataclass(frozen=True)

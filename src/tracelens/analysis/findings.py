@@ -293,6 +293,13 @@ class Generator(JsonRecord):
     analysis_version: str = ""
 
 
+def _drift_config() -> type:
+    """``DriftConfig``, the shape of ``DriftReport.config`` (imported late: config -> variance -> findings)."""
+    from tracelens.analysis.config import DriftConfig
+
+    return DriftConfig
+
+
 @dataclass(frozen=True)
 class DriftReport(JsonRecord):
     """Everything a renderer needs; built by :func:`tracelens.analysis.analyze`."""
@@ -313,7 +320,9 @@ class DriftReport(JsonRecord):
         default=None, metadata=_doc("Each canary set's latest run against the run before it; null when none has run.")
     )
     generator: Generator = field(default_factory=Generator)
-    config: dict = field(default_factory=dict, metadata=_doc("The DriftConfig the analysis ran with."))
+    config: dict = field(
+        default_factory=dict, metadata={"shape": _drift_config, **_doc("The DriftConfig the analysis ran with.")}
+    )
 
     def to_json(self, indent: int | None = 2) -> str:
         """``to_dict()`` as JSON text (UTF-8, key order as in the schema)."""

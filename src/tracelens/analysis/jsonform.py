@@ -12,12 +12,15 @@ Contract:
 * :func:`document_schema` generates the JSON Schema (2020-12) of
   ``json_value(cls instance)`` from the field type hints: ``str``, ``int``,
   ``float``, ``bool``, ``datetime``, ``X | None``, ``tuple[X, ...]``,
-  ``tuple[X, X, X]`` (fixed length), ``list[X]``, ``dict`` and nested
+  ``tuple[X, X, X]`` (fixed length), ``list[X]``, ``dict`` / ``Mapping`` and nested
   dataclasses (each under ``$defs`` by its snake_case name, in first-use
   order). A field's ``schema=`` metadata is merged into what its type gives
   (``description``, ``enum``, bounds; nested dicts merge key by key), so
   constraints that types cannot say live next to the field that has them.
-  Every property is required and no others are allowed.
+  Every property is required and no others are allowed. A field whose
+  value is a plain dict built from another dataclass can name that class with
+  ``shape=`` (a function returning it, so the import can wait until a schema
+  is generated); the schema then describes the class's fields.
 * The committed file ``schemas/drift_report.schema.json`` is this output for
   :class:`~tracelens.analysis.findings.DriftReport` (``python -m
   tracelens.schema schemas`` rewrites it; ``tests/test_schema.py`` checks it).
@@ -32,6 +35,7 @@ import numbers
 import re
 import types
 import typing
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,7 +155,7 @@ class _Gen:
                     raise TypeError(f"mixed fixed-length tuple {tp!r} has no schema here")
                 return {"type": "array", "items": next(iter(items.values())), "minItems": len(args), "maxItems": len(args)}
             return {"type": "array", "items": self.type_schema(args[0])}
-        if origin is dict or tp is dict:
+        if origin in (dict, Mapping) or tp in (dict, Mapping):
             args = typing.get_args(tp)
             s: dict = {"type": "object"}
             if args and args[1] is not Any:
@@ -172,7 +176,8 @@ class _Gen:
         for f in dataclasses.fields(cls):
             if f.metadata.get("json") is False:
                 continue
-            s = _merge(self.type_schema(hints[f.name]), f.metadata.get("schema", {}))
+            tp = f.metadata["shape"]() if "shape" in f.metadata else hints[f.name]
+            s = _merge(self.type_schema(tp), f.metadata.get("schema", {}))
             key = f.metadata.get("json", f.name)
             group = f.metadata.get("group")
             if group:
