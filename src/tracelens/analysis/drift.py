@@ -365,8 +365,6 @@ def analyze(
         )  # fmt: skip
 
 
-
-
 def _analyze(
     baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg, catalog
 ):

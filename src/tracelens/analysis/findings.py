@@ -12,7 +12,9 @@ Contract:
   and ``significant`` means "the change happened".
 * :class:`DriftReport` holds the two windows, the findings sorted by
   (severity, kind, segment), the variance-sources table and optional trend,
-  chart data, canary results, notes, generator and config.
+  chart data, canary results (typed :class:`CanaryResult` sections, set by
+  the weekly run from the replay package's comparison), notes, generator
+  and config (``DriftConfig.to_dict()``).
   ``report.to_dict()`` is the JSON document that :func:`report_json_schema`
   describes; it is JSON-safe (ISO-8601 UTC timestamps, floats rounded to
   7 significant digits so that golden files do not depend on BLAS noise).
@@ -21,7 +23,8 @@ Contract:
   its metadata the constraints types cannot say (enums, bounds,
   descriptions) and, where the JSON differs from the field, the key
   (``json=``) or an enclosing object (``group=``). A new field is declared
-  once; ``python -m tracelens.schema schemas`` rewrites the committed schema.
+  once; ``python -m tracelens.schema schemas`` rewrites the committed schema
+  (``tests/test_schema.py`` fails while it is stale).
 * Nothing here computes statistics; see ``drift.py`` and ``stats.py``.
 """
 
