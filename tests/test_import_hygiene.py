@@ -40,3 +40,17 @@ def test_base_core_loads_no_heavy_module():
         + "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_runtime_does_not_load_the_sample_generators():
+    """The sample and synthetic generators are for demos, tests and benchmarks: no runtime module imports them."""
+    mods = ["tracelens.cli.main", "tracelens.cli.drift", "tracelens.cli.read", "tracelens.cli.replay",
+            "tracelens.cli.ingest", "tracelens.analysis", "tracelens.analysis.drift", "tracelens.report",
+            "tracelens.weekly", "tracelens.replay", "tracelens.store", "tracelens.tui_core", "tracelens.doctor"]
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in mods)
+        + "bad = sorted(m for m in sys.modules if m.startswith('tracelens.samples'))\n"
+        + "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

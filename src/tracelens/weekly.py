@@ -31,11 +31,15 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from tracelens.store import Store
+
+if TYPE_CHECKING:
+    from tracelens.analysis.findings import CanaryResult
 
 ANALYSIS_COLUMNS = (
     "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_snapshot",
@@ -324,22 +328,21 @@ def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
     return report
 
 
-def canary_section(store: Store) -> list[dict] | None:
+def canary_section(store: Store) -> tuple[CanaryResult, ...] | None:
     """The latest run of each canary set compared with the run before it, matched per prompt (None: no runs)."""
     try:
         from tracelens.replay.canary import CanaryError, compare_runs, list_canaries
     except ImportError:
         return None
+    from tracelens.analysis.findings import CanaryResult
     out = []
     for c in list_canaries(store.root):
         try:
             cmp = compare_runs(store.root, c.name)
         except CanaryError:
             continue  # a set that has never been run
-        d = cmp.to_dict()
-        d["changed"] = len(cmp.changed)
-        out.append(d)
-    return out or None
+        out.append(CanaryResult.from_comparison(cmp))
+    return tuple(out) or None
 
 
 def run_weekly(store: Store, week: str | None = None, now: dt.datetime | None = None, **kw):

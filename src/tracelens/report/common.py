@@ -7,10 +7,8 @@ says the same thing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tracelens.analysis import fmt
-from tracelens.analysis.findings import DriftReport, Finding
+from tracelens.analysis.findings import CanaryResult, DriftReport, Finding
 
 #: Kinds that speak to the model's behaviour (as opposed to traffic or configuration).
 BEHAVIOUR_KINDS = (
@@ -253,56 +251,16 @@ def info_summary(info: list[Finding]) -> str:
     return ", ".join(f"{k} ({n} test{'s' if n > 1 else ''})" for k, n in seen.items())
 
 
-@dataclass(frozen=True)
-class CanaryPrompt:
-    """One changed canary prompt: the trace it replays and why it counts as changed."""
-
-    trace_id: str
-    reasons: tuple[str, ...]
+def canary_sets(report: DriftReport) -> tuple[CanaryResult, ...]:
+    """The report's canary sections (none when no canary set has run)."""
+    return report.canary or ()
 
 
-@dataclass(frozen=True)
-class CanarySet:
-    """One canary set's latest run against the run before it, as the renderers show it."""
-
-    name: str
-    run_id: str
-    previous_run_id: str | None
-    n_prompts: int
-    n_changed: int
-    changed: tuple[CanaryPrompt, ...]
-
-    @property
-    def runs(self) -> str:
-        return f"run {self.run_id}" + (f" vs {self.previous_run_id}" if self.previous_run_id else " (no earlier run)")
+def canary_runs(c: CanaryResult) -> str:
+    """'run <id> vs <previous id>' or 'run <id> (no earlier run)'."""
+    return f"run {c.run_id}" + (f" vs {c.previous_run_id}" if c.previous_run_id else " (no earlier run)")
 
 
-def canary_sets(report: DriftReport) -> list[CanarySet]:
-    """``report.canary`` (dicts from ``CanaryComparison.to_dict()`` plus ``changed``) read defensively."""
-    out = []
-    for c in report.canary or []:
-        if not isinstance(c, dict):
-            continue
-        prompts = [p for p in c.get("prompts") or [] if isinstance(p, dict)]
-        changed = tuple(
-            CanaryPrompt(str(p.get("trace_id", "?")), tuple(str(r) for r in p.get("reasons") or ()))
-            for p in prompts
-            if p.get("changed")
-        )
-        n_changed = c.get("changed")
-        out.append(
-            CanarySet(
-                name=str(c.get("name", "?")),
-                run_id=str(c.get("run_id", "?")),
-                previous_run_id=None if c.get("previous_run_id") is None else str(c.get("previous_run_id")),
-                n_prompts=len(prompts),
-                n_changed=int(n_changed) if isinstance(n_changed, int) and not isinstance(n_changed, bool) else len(changed),
-                changed=changed,
-            )
-        )
-    return out
-
-
-def canary_counts(c: CanarySet) -> str:
+def canary_counts(c: CanaryResult) -> str:
     """'2 of 12 prompts changed'."""
     return f"{c.n_changed:,} of {c.n_prompts:,} prompt{'s' if c.n_prompts != 1 else ''} changed"

@@ -109,7 +109,7 @@ def render_html(report: DriftReport, show_info: bool = True) -> str:
         for c in canaries:
             items = "".join(f"<li><code>{e(p.trace_id)}</code>: {e('; '.join(p.reasons) or 'changed')}</li>" for p in c.changed)
             out.append(
-                f"<tr><td>{e(c.name)}</td><td>{e(c.runs)}</td><td>{c.n_prompts:,}</td>"
+                f"<tr><td>{e(c.name)}</td><td>{e(common.canary_runs(c))}</td><td>{c.n_prompts:,}</td>"
                 f'<td class="{"warn" if c.n_changed else "stable"}">{c.n_changed:,}</td>'
                 f"<td>{'<ul>' + items + '</ul>' if items else ''}</td></tr>"
             )
@@ -136,7 +136,6 @@ def render_html(report: DriftReport, show_info: bool = True) -> str:
         out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(s)}</li>" for s in report.notes) + "</ul>")
     g = report.generator
     out.append(
-        f"<footer>{e(str(g.get('name', 'tracelens')))} {e(str(g.get('version', '')))} "
-        f"(analysis v{e(str(g.get('analysis_version', '')))})</footer></body></html>"
+        f"<footer>{e(g.name)} {e(g.version)} (analysis v{e(g.analysis_version)})</footer></body></html>"
     )
     return "\n".join(out) + "\n"

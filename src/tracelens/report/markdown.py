@@ -55,7 +55,7 @@ def render_markdown(report: DriftReport, show_info: bool = False) -> str:
     if canaries:
         out += ["### Canary sets", ""]
         for c in canaries:
-            out.append(f"- {'🟡' if c.n_changed else '🟢'} **{c.name}**: {c.runs} -- {common.canary_counts(c)}")
+            out.append(f"- {'🟡' if c.n_changed else '🟢'} **{c.name}**: {common.canary_runs(c)} -- {common.canary_counts(c)}")
             for p in c.changed:
                 out.append(f"  - `{p.trace_id}`: {'; '.join(p.reasons) or 'changed'}")
         out.append("")
@@ -79,5 +79,5 @@ def render_markdown(report: DriftReport, show_info: bool = False) -> str:
     if report.notes:
         out += ["### Notes", ""] + [f"- {s}" for s in report.notes] + [""]
     g = report.generator
-    out.append(f"_{g.get('name', 'tracelens')} {g.get('version', '')} (analysis v{g.get('analysis_version', '')})_")
+    out.append(f"_{g.name} {g.version} (analysis v{g.analysis_version})_")
     return "\n".join(out) + "\n"
