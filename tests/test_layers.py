@@ -14,7 +14,7 @@ from pathlib import Path
 import tracelens
 
 ROOT = Path(__file__).resolve().parents[1]
-FRONT_ENDS = {"cli", "tui", "data"}  # data: package data, not code
+FRONT_ENDS = {"cli", "tui", "demo", "data"}  # demo: runs the CLI; data: package data, not code
 
 
 def _contracts() -> list[dict]:
