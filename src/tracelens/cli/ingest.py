@@ -67,7 +67,10 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
     .zst are decompressed transparently. Each file's format is sniffed from its
     first bytes (see `tracelens formats`). Every record is stored, counted as a
-    duplicate, skipped (a non-LLM span) or quarantined with a reason.
+    duplicate, skipped (a non-LLM span) or quarantined with a reason. GenAI
+    events sent as OTLP log records are kept in the store and joined to the
+    trace of their span, whichever of the two files is ingested first; those
+    whose span is not stored yet are counted as waiting for it.
 
     \b
     Examples:
@@ -127,17 +130,20 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
 
         from tracelens.cli.common import out_console
 
-        t = Table("file", "format", "records", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
+        keys = ["records", "read", "stored", "duplicates", "quarantined", "skipped"]
+        heads = ["records", "read", "stored", "duplicate", "quarantined", "skipped"]
+        if any(f.event_keys or f.joined for f in summary.files):  # log events: kept, and traces they completed
+            keys += ["events", "joined", "waiting"]
+            heads += ["events", "joined", "waiting"]
+        t = Table("file", "format", *heads, box=None)
         for f in summary.files:
-            t.add_row(
-                cell(f.path), cell(f.format or "-"), f"{f.records:,}", f"{f.read:,}", f"{f.stored:,}",
-                f"{f.duplicates:,}", f"{f.quarantined:,}", f"{f.skipped:,}",
-            )
-        t.add_row(
-            "total", "",
-            *(f"{summary.total(k):,}" for k in ("records", "read", "stored", "duplicates", "quarantined", "skipped")),
-        )
+            t.add_row(cell(f.path), cell(f.format or "-"), *(f"{getattr(f, k):,}" for k in keys))
+        t.add_row("total", "", *(f"{summary.total(k):,}" for k in keys))
         out_console().print(t)
+        waiting = summary.total("waiting")
+        if waiting:
+            diag(f"note: {waiting:,} log event(s) are waiting for their span: they are kept, and join its trace "
+                 "when the spans are ingested")
         naive = summary.total("naive_timestamps")
         if naive:
             diag(f"note: {naive:,} timestamps had no time zone and were read as {naive_tz}")
