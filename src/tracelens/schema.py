@@ -157,7 +157,7 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 # GenAI events that arrived as OTLP log records (``otlp_logs``), kept so that they can be merged into their span's
-# trace whichever file comes first (tracelens.ingest.logjoin; docs/formats/otlp.md, "Logs").
+# trace whichever file comes first (tracelens.ingest.logjoin; docs/formats/otlp_logs.md, docs/schema.md).
 EVENTS_SCHEMA = pa.schema(
     [
         pa.field("event_id", pa.string(), nullable=False),  # sha256 of span, name, time, content and occurrence

@@ -30,7 +30,7 @@ a JSON object of ``puts`` (``[staged, dest]`` pairs) and ``deletes``, every
 staged path ``files/NNNNN.parquet`` (a regular file inside its own ``_txn``
 entry), and every destination a relative path without ``.``/``..`` that
 names one of the places a commit writes (``COMMIT_PLACES``: a partition
-file of ``traces/`` or ``quarantine/``, an ``embeddings/`` or cluster
+file of ``traces/``, ``quarantine/`` or ``otlp_events/``, an ``embeddings/`` or cluster
 assignments file) with no symbolic link on the way from the root. A journal
 that fails (unparsable, wrong types, a path outside those places) was not
 written by tracelens: it is never executed, but set aside under
