@@ -158,8 +158,8 @@ def rejoin(tbl: pa.Table, by_key: dict[str, list[dict]], options: IngestOptions,
     if not todo:
         return tbl
     recs = []
-    for i in todo:
-        row = _as_record(tbl.slice(i, 1).to_pylist()[0])
+    for row in tbl.take(todo).to_pylist():
+        row = _as_record(row)
         rec = finalize(merge(row, by_key[row["trace_id"]]), row["source_format"], row["source_file"], options,
                        row["ingested_at"])
         rec["source_locator"] = row["source_locator"]
@@ -171,14 +171,9 @@ def rejoin(tbl: pa.Table, by_key: dict[str, list[dict]], options: IngestOptions,
         new = enrich(new)
     if len(todo) == tbl.num_rows:
         return new
-    # put the re-derived rows in their places: rows before, between and after them are sliced as they are
-    parts, at = [], 0
-    cast = tbl.cast(TRACE_SCHEMA)
+    # every row in its place: the untouched rows, then the new ones, taken back in the original order
+    n = tbl.num_rows
+    place = list(range(n))
     for j, i in enumerate(todo):
-        if i > at:
-            parts.append(cast.slice(at, i - at))
-        parts.append(new.slice(j, 1))
-        at = i + 1
-    if at < tbl.num_rows:
-        parts.append(cast.slice(at))
-    return pa.concat_tables(parts)
+        place[i] = n + j
+    return pa.concat_tables([tbl.cast(TRACE_SCHEMA), new]).take(pa.array(place, pa.int64()))
