@@ -285,3 +285,22 @@ def test_log_doc_items_maps_a_decoded_request(messages):
     assert events[0].scope == SCOPE
     assert sorted(s.reason.split(" (")[0] for s in skipped) == [
         "GenAI event 'gen_ai.user.message' has no span context", "log record is not a GenAI event"]
+
+
+def test_cli_summary_counts_events_waiting_for_their_span(files, tmp_path):
+    from click.testing import CliRunner
+
+    from tracelens.cli.main import cli
+
+    store = str(tmp_path / "cli")
+    res = CliRunner().invoke(cli, ["ingest", "--store", store, "--json", "--no-progress", str(files["logs.jsonl"])])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["reconciles"] is True and out["files"][0]["format"] == "otlp_logs"
+    assert {k: out["totals"][k] for k in ("read", "events", "waiting", "skipped", "stored")} == {
+        "read": 9, "events": 7, "waiting": 7, "skipped": 2, "stored": 0}
+    res = CliRunner().invoke(cli, ["ingest", "--store", store, "--no-progress", str(files["spans.jsonl"])])
+    assert res.exit_code == 0, res.output
+    assert "waiting for their span" not in res.stderr  # the stray event's span was never exported, but not in this file
+    res = CliRunner().invoke(cli, ["ingest", "--store", store, "--no-progress", str(files["logs.jsonl"])])
+    assert "1 log event(s) are waiting for their span" in res.stderr
