@@ -292,7 +292,7 @@ def test_batch_cli_json(batch_files, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["totals"] == {"records": 5, "read": 5, "stored": 4, "duplicates": 0, "quarantined": 0, "skipped": 1,
-                             "naive_timestamps": 0}
+                             "naive_timestamps": 0, "events": 0, "joined": 0, "waiting": 0}
 
 
 def test_log_cli_json(log_store, tmp_path):

@@ -82,7 +82,10 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
     .zst are decompressed transparently. Each file's format is sniffed from its
     first bytes (see `tracelens formats`). Every record is stored, counted as a
-    duplicate, skipped (a non-LLM span) or quarantined with a reason.
+    duplicate, skipped (a non-LLM span) or quarantined with a reason. GenAI
+    events sent as OTLP log records are kept in the store and joined to the
+    trace of their span, whichever of the two files is ingested first; those
+    whose span is not stored yet are counted as waiting for it.
 
     \b
     Examples:
@@ -150,23 +153,26 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
 
         from tracelens.cli.common import out_console
 
+        keys = ["records", "read", "stored", "duplicates", "quarantined", "skipped"]
+        heads = ["records", "read", "stored", "duplicate", "quarantined", "skipped"]
+        if any(f.event_keys or f.joined for f in summary.files):  # log events: kept, and traces they completed
+            keys += ["events", "joined", "waiting"]
+            heads += ["events", "joined", "waiting"]
         t = Table(box=None)
         names, parent = relative_names([f.path for f in summary.files])
         # whole names, folded when long: files that differ only at the end must stay apart
         t.add_column(f"file (in {parent})" if parent else "file", overflow="fold",
                      min_width=min(max((len(n) for n in names), default=4), 40))
-        for name in ("format", "records", "read", "stored", "duplicate", "quarantined", "skipped"):
+        for name in ("format", *heads):
             t.add_column(name)
         for f, name in zip(summary.files, names, strict=True):
-            t.add_row(
-                cell(name), cell(f.format or "-"), f"{f.records:,}", f"{f.read:,}", f"{f.stored:,}",
-                f"{f.duplicates:,}", f"{f.quarantined:,}", f"{f.skipped:,}",
-            )
-        t.add_row(
-            "total", "",
-            *(f"{summary.total(k):,}" for k in ("records", "read", "stored", "duplicates", "quarantined", "skipped")),
-        )
+            t.add_row(cell(name), cell(f.format or "-"), *(f"{getattr(f, k):,}" for k in keys))
+        t.add_row("total", "", *(f"{summary.total(k):,}" for k in keys))
         out_console().print(t)
+        waiting = summary.total("waiting")
+        if waiting:
+            diag(f"note: {waiting:,} log event(s) are waiting for their span: they are kept, and join its trace "
+                 "when the spans are ingested")
         naive = summary.total("naive_timestamps")
         if naive:
             diag(f"note: {naive:,} timestamps had no time zone and were read as {naive_tz}")

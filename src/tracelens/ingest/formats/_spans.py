@@ -710,7 +710,12 @@ def _with_events(attrs: dict, events: Iterable[dict]) -> tuple[dict, list[dict],
                 m["tool_call_id"] = first(body.get("id"), body.get("tool_call_id"))
             ev_msgs.append(m)
         elif name == "gen_ai.choice":
-            choices.append(_event_body(ea))
+            body = _event_body(ea)
+            msg = body.get("message")
+            if isinstance(msg, dict) and body.get("tool_calls") and not msg.get("tool_calls"):
+                # OpenLLMetry puts a choice's tool calls beside its message, not in it
+                body = {**body, "message": {**msg, "tool_calls": body["tool_calls"]}}
+            choices.append(body)
         elif name == "exception":
             exc = {"type": ea.get("exception.type"), "message": ea.get("exception.message")}
     return a, ev_msgs, choices, exc

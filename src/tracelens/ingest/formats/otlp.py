@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
@@ -294,6 +294,19 @@ def _merge(items: list, keep_at: int, other_at: int, what: str) -> None:
                               "its fields were merged there")
 
 
+_REQUEST_KEYS = {b'"resourceSpans"': "spans", b'"resource_spans"': "spans", b'"resourceLogs"': "logs",
+                 b'"resource_logs"': "logs"}
+
+
+def first_request_kind(head: bytes) -> str | None:
+    """``"spans"`` or ``"logs"``: which OTLP request key comes first in ``head`` (JSON), or None.
+
+    The first one is the request's own key; the other may still occur later, inside an attribute's text.
+    """
+    found = [(i, kind) for key, kind in _REQUEST_KEYS.items() if (i := head.find(key)) >= 0]
+    return min(found)[1] if found else None
+
+
 class OtlpJson:
     name = "otlp_json"
     description = "OpenTelemetry GenAI spans as OTLP JSON (Collector file exporter: one ExportTraceServiceRequest a line)"
@@ -302,9 +315,7 @@ class OtlpJson:
         s = head.lstrip()
         if s[:1] not in (b"{", b"["):
             return 0.0
-        if b'"resourceSpans"' in head or b'"resource_spans"' in head:
-            return 0.95
-        return 0.0
+        return 0.95 if first_request_kind(head) == "spans" else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         return each_record(source, iter_json_values(source.stream, source.head, source.path), _doc_items)
@@ -368,13 +379,14 @@ def _field(data: bytes, i: int, want: int) -> tuple[int, int] | None:
     return None
 
 
-def _first_span(msg: bytes) -> bytes | None:
-    """The start of the first span of a serialized ExportTraceServiceRequest (``msg`` may be cut short).
+def _first_leaf(msg: bytes) -> bytes | None:
+    """The start of the first span (log record) of a serialized ExportTraceServiceRequest (ExportLogsServiceRequest);
+    ``msg`` may be cut short.
 
-    request.resource_spans (1) > ResourceSpans.scope_spans (2) > ScopeSpans.spans (2);
-    a Span starts with trace_id (1), 16 bytes. The same path in an
-    ExportLogsServiceRequest reaches a LogRecord, which starts with its time
-    (a fixed64), so logs are not taken for spans (see ``_is_span`` for metrics).
+    request.resource_spans (1) > ResourceSpans.scope_spans (2) > ScopeSpans.spans (2); the logs request has the
+    same path (resource_logs > scope_logs > log_records). A Span starts with trace_id (1), 16 bytes; a LogRecord
+    with its time (a fixed64) or, when that is unset, a later field, so neither is taken for the other (see
+    ``_is_span`` for metrics).
     """
     at = 0, len(msg)
     for want in (1, 2, 2):
@@ -384,12 +396,16 @@ def _first_span(msg: bytes) -> bytes | None:
     return msg[at[0] : at[1]]
 
 
-def sniff_proto(head: bytes) -> str | None:
+def sniff_proto(head: bytes, leaf: Callable[[bytes | None], bool] | None = None,
+                json_key: bytes = b'"resourceSpans"') -> str | None:
     """``"framed"`` (4-byte big-endian length before each message), ``"bare"`` (one message), or None.
 
+    ``leaf`` tells the first span (``_is_span``, the default) or log record of a message from anything else;
+    ``json_key`` is the top-level key of the request in OTLP JSON (compressed JSON frames).
     Like the text sniffers, a damaged first message does not hide the file:
     the messages after it (up to ``SNIFF_MESSAGES`` within ``head``) are asked too.
     """
+    leaf = leaf or _is_span
     at = 0
     for _ in range(SNIFF_MESSAGES):
         size = int.from_bytes(head[at : at + 4], "big")
@@ -401,12 +417,12 @@ def sniff_proto(head: bytes) -> str | None:
                 body = _unzstd(body, partial=True)
             except RecordError:
                 body = b""
-            if body.lstrip()[:1] == b"{" and b'"resourceSpans"' in body:
+            if body.lstrip()[:1] == b"{" and json_key in body:
                 return "framed"  # OTLP JSON, compressed: length-prefixed all the same
-        if _is_span(_first_span(body)):
+        if leaf(_first_leaf(body)):
             return "framed"
         at += 4 + size
-    return "bare" if _is_span(_first_span(head)) else None
+    return "bare" if leaf(_first_leaf(head)) else None
 
 
 def _is_span(data: bytes | None) -> bool:
