@@ -16,9 +16,9 @@ truth.
 
 The event-mode scenarios (OpenLLMetry with ``use_legacy_attributes=False``,
 OTel openai-v2 without ``gen_ai_latest_experimental``) put the content in
-OTLP log records, which tracelens does not read yet: their spans are checked
-for what spans carry (time, model, tokens, ids, status), and the content
-checks are strict xfails that fail the day the log records are read.
+OTLP log records: their spans alone are checked for what spans carry (time,
+model, tokens, ids, status), and spans plus log records for the content,
+joined by trace and span id.
 
 The manifest test notices fixtures edited by hand or regenerated without
 the manifest.
@@ -202,12 +202,28 @@ def spans_mismatches(t: dict, r: dict, scenario: str) -> list[str]:
     return bad
 
 
+# Log events a library emits outside its span's context: their records carry no trace or span id, so nothing
+# ties them to a call and they are skipped with that reason (docs/formats/otlp_logs.md). OpenLLMetry 0.62.4's
+# anthropic instrumentation emits all of them so; its openai instrumentation the choice of a streamed answer
+# (when the stream is consumed, after the span ended). (scenario, call or "*") -> what those events held,
+# which must then stay empty: never filled from another call's events.
+NO_SPAN_CONTEXT = {
+    ("openllmetry_anthropic_events", "*"): ("system_prompt", "prompt_text", "response_text", "tool_calls",
+                                            "stop_reason"),
+    ("openllmetry_openai_events", "streamed"): ("response_text",),
+}
+
+
 def content_mismatches(t: dict, r: dict, scenario: str) -> list[str]:
-    bad = stop_mismatches(t, r)  # in event mode the finish reason may be only in the choice event
+    unjoinable = NO_SPAN_CONTEXT.get((scenario, "*"), ()) + NO_SPAN_CONTEXT.get((scenario, t["call"]), ())
+    # in event mode the finish reason may be only in the choice event
+    bad = [] if "stop_reason" in unjoinable else stop_mismatches(t, r)
 
     def eq(field: str, want, got) -> None:
+        if field in unjoinable:
+            want = [] if field == "tool_calls" else None
         if want != got:
-            bad.append(f"{field}: stored {got!r}, truth {want!r}")
+            bad.append(f"{field}: stored {got!r}, {'truth' if field not in unjoinable else 'not in the export:'} {want!r}")
 
     eq("system_prompt", t["system"], r["system_prompt"])
     if t["prompt"] is not None:
@@ -277,7 +293,6 @@ def test_every_call_stored_with_its_truth(tmp_path_factory, scenario, export):
     assert not problems, f"{scenario} ({export}):\n" + problems
 
 
-@pytest.mark.xfail(strict=True, reason="OTLP log records are not read yet")
 @pytest.mark.parametrize("scenario", EVENT_SCENARIOS)
 def test_event_mode_content_from_log_records(tmp_path_factory, scenario):
     problems = problems_of(tmp_path_factory, scenario, ("spans.otlp.jsonl", "logs.otlp.jsonl"), content=True)

@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 
 from tracelens.ingest.base import IngestOptions, LogEvent
-from tracelens.ingest.formats._spans import genai_fields
+from tracelens.ingest.formats._spans import genai_fields, tool_calls_only_text
 from tracelens.ingest.normalize import dumps
 from tracelens.schema import EVENTS_SCHEMA, TRACE_SCHEMA
 from tracelens.secrets import scrub_text, scrub_value
@@ -130,6 +130,7 @@ def merge(row: dict, events: list[dict]) -> dict:
             if not _empty(v) and _empty(row.get(f)):
                 row[f] = v
                 filled.append(f)
+        tool_calls_only_text(row)
         attrs[COUNT_ATTR] = str(len(events))
         if filled:
             attrs[FIELDS_ATTR] = ",".join(filled)

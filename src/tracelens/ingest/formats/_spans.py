@@ -741,6 +741,16 @@ def _openllmetry_messages(attrs: Mapping[str, Any], prefix: str) -> list[dict]:
     return out
 
 
+def tool_calls_only_text(fields: dict) -> None:
+    """An OpenAI answer of tool calls only has null ``response_text`` (in place), as the openai importers store it.
+
+    OpenAI answers a tool call with content null (docs/formats/openai.md); a span's or log event's text-less
+    output message must not make the same call read differently.
+    """
+    if fields.get("response_text") == "" and fields.get("tool_calls") and fields.get("provider") == "openai":
+        fields["response_text"] = None
+
+
 def genai_fields(attrs: Mapping[str, Any], events: Iterable[dict] = ()) -> tuple[dict, dict]:
     """(trace fields, extra attributes) from OTel GenAI / OpenLLMetry span attributes and span events."""
     a, ev_msgs, choices, exc = _with_events(dict(attrs), events)
@@ -1070,10 +1080,7 @@ def span_record(attrs: Mapping[str, Any], info: SpanInfo, locator: str) -> dict 
             extra["gen_ai.operation.name"] = str(op)
     if info.start is None:
         raise RecordError(f"{what} has no start time")
-    if fields.get("response_text") == "" and fields.get("tool_calls") and fields.get("provider") == "openai":
-        # OpenAI answers a tool call with content null, stored as null by the openai importers (docs/formats/
-        # openai.md); the span's text-less output message must not make the same call read differently
-        fields["response_text"] = None
+    tool_calls_only_text(fields)
     service = as_str(first(info.resource.get("service.name"), flat.get("service.name")))
     if service and service.startswith("unknown_service"):
         service = None  # the SDK default when the application set no name
