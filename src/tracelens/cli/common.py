@@ -29,7 +29,6 @@ from typing import Any
 
 import click
 
-from tracelens.query import parse_when
 from tracelens.secrets import scrub_value
 from tracelens.store import DEFAULT_STORE, STORE_ENV, Store, StoreError
 from tracelens.textsafe import json_text, visible
@@ -68,16 +67,19 @@ def zone_callback(allow_reject: bool = False) -> Callable:
 
 
 def window_callback(ctx, param, value):
-    """Refuse a window or ISO week (``--week``) that ``tracelens.weekly.parse_window`` cannot read."""
+    """Read a window (``--week``, ``--baseline``, ``--current``) with ``tracelens.timeexpr``; a bad one is a usage error.
+
+    Returns the ``TimeWindow`` (None when the option is not given). A bare
+    instant is refused: a report needs a span.
+    """
     if value is None:
         return None
-    from tracelens.weekly import WindowError, parse_window
+    from tracelens.timeexpr import TimeExprError, parse_window
 
     try:
-        parse_window(value)
-    except WindowError as e:
+        return parse_window(value, point_width=None)
+    except TimeExprError as e:
         raise click.BadParameter(str(e)) from None
-    return value
 
 
 def store_option(f: Callable) -> Callable:
@@ -161,18 +163,30 @@ def diag(msg: str) -> None:
     click.echo(safe(msg), err=True)
 
 
+WHEN_HELP = ("a date, an ISO datetime, 'yesterday', 'yesterday 3pm', '2026-11-18 15:00 ±2h', an ISO week "
+             "(2026-W47), or e.g. 7d")
+
+
 def when_option(name: str, end: bool = False) -> Callable:
+    """``--since`` / ``--until``: one bound read by ``tracelens.timeexpr.parse_bound`` (UTC unless zoned).
+
+    A day, a week or a point with a width gives its start for ``--since`` and
+    its end for ``--until``; an instant is itself; ``7d`` is 7 days before now.
+    """
+
     def convert(ctx, param, value):
+        from tracelens.timeexpr import TimeExprError, parse_bound
+
         try:
-            return parse_when(value, end=end)
-        except ValueError as e:
+            return parse_bound(value, end=end)
+        except TimeExprError as e:
             raise click.BadParameter(str(e)) from None
 
     return click.option(
         f"--{name}",
         name,
         callback=convert,
-        help=f"{'End' if end else 'Start'} of the time window: YYYY-MM-DD, ISO datetime, 'yesterday', or e.g. 7d.",
+        help=f"{'End' if end else 'Start'} of the time window: {WHEN_HELP}.",
     )
 
 

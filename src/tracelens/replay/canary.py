@@ -8,9 +8,11 @@ Contract:
   1-64 characters of ``[A-Za-z0-9._-]`` starting with a letter or digit.
 * ``run_canary`` plans every trace (traces that cannot be planned are
   reported in ``skipped`` with the reason, never silently dropped), replays
-  each ``n`` times through a ``ReplayClient``, tags every result with the
-  canary name and a fresh ``run_id``, writes them to the replays table, and
-  returns a ``CanaryRun`` with per-trace verdicts against the originals.
+  each ``n`` times, tags every result with the canary name and a fresh
+  ``run_id``, writes them to the replays table, and returns a ``CanaryRun``
+  with per-trace verdicts against the originals. Planning, sending, saving
+  and judging are ``replay.session``'s, the same as `tracelens replay` and
+  the TUI, so a canary's verdicts are those the other front ends would give.
 * ``compare_runs`` matches each prompt (trace id) of one run against the
   previous run of the same canary (or two named runs) and returns a
   ``CanaryComparison`` of ``PromptComparison`` rows: refusal rates and flip,
@@ -45,9 +47,10 @@ from tracelens.modelcatalog import load_catalog
 from tracelens.replay.client import ReplayClient, ReplayResult
 from tracelens.replay.labels import is_refused
 from tracelens.replay.pricing import PriceTable
-from tracelens.replay.request import ReplayError, ReplayPlan, build_plan
-from tracelens.replay.storage import load_replays, write_replays
-from tracelens.replay.verdict import OUTSIDE_MARGIN, Embedder, Verdict, compute_verdict, similarity_matrix
+from tracelens.replay.request import ReplayError, ReplayPlan
+from tracelens.replay.session import ReplaySession, plan_session, run_session
+from tracelens.replay.storage import load_replays
+from tracelens.replay.verdict import OUTSIDE_MARGIN, Embedder, Verdict, similarity_matrix
 
 CANARIES_DIR = "canaries"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -176,25 +179,15 @@ def plan_canary(
     n: int | None = None,
     model: str | None = None,
     prices: PriceTable | None = None,
-) -> tuple[CanarySet, list[ReplayPlan], dict[str, str], dict[str, dict[str, Any]]]:
-    """Plans for every trace of the canary; returns (canary, plans, skipped reasons, traces by id)."""
+) -> tuple[CanarySet, ReplaySession]:
+    """The canary set and a planned ``ReplaySession`` of its traces (missing or unreplayable ones in ``skipped``)."""
     canary = load_canary(store_path, name)
-    catalog = load_catalog(store_path)
-    plans: list[ReplayPlan] = []
-    skipped: dict[str, str] = {}
-    traces: dict[str, dict[str, Any]] = {}
+    found: list[dict[str, Any] | tuple[str, None]] = []
     for tid in canary.trace_ids:
         trace = get_trace(tid)
-        if trace is None:
-            skipped[tid] = "trace not found in the store"
-            continue
-        try:
-            plans.append(build_plan(trace, n=n or canary.n, model=model, prices=prices, catalog=catalog))
-        except ReplayError as e:
-            skipped[tid] = str(e)
-            continue
-        traces[trace.get("trace_id") or tid] = trace
-    return canary, plans, skipped, traces
+        found.append((tid, None) if trace is None else trace)
+    session = plan_session(found, n=n or canary.n, model=model, prices=prices, catalog=load_catalog(store_path))
+    return canary, session
 
 
 def run_canary(
@@ -209,24 +202,19 @@ def run_canary(
     cancel: threading.Event | None = None,
     embedder: Embedder | None = None,
     on_result: Callable[[ReplayResult], None] | None = None,
-    planned: tuple[CanarySet, list[ReplayPlan], dict[str, str], dict[str, dict[str, Any]]] | None = None,
+    planned: tuple[CanarySet, ReplaySession] | None = None,
 ) -> CanaryRun:
     """Replay every trace of canary ``name`` and store the tagged results (also when interrupted)."""
-    _, plans, skipped, traces = planned or plan_canary(store_path, name, get_trace, n=n, model=model, prices=prices)
-    run = CanaryRun(
-        name=name, run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC), plans=plans, skipped=skipped
-    )
-    rr = client.run(plans, cancel=cancel, on_result=on_result)
-    for r in rr.results:
-        r.canary = name
-        r.canary_run_id = run.run_id
-    run.results = rr.results
-    run.interrupted = rr.interrupted
-    if rr.results:
-        run.files = write_replays(store_path, rr.results)
-    for plan in plans:
-        run.verdicts.append(compute_verdict(traces[plan.trace_id], rr.for_trace(plan.trace_id), embedder=embedder))
-    return run
+    _, session = planned or plan_canary(store_path, name, get_trace, n=n, model=model, prices=prices)
+    run_id = uuid.uuid4().hex[:12]
+    started = dt.datetime.now(dt.UTC)
+    run_session(session, client, cancel=cancel, on_result=on_result, save_to=store_path, canary=name,
+                canary_run_id=run_id, embedder=embedder)
+    if session.save_error:  # the comparison reads the stored results: a run that was not stored is a failed run
+        raise CanaryError(f"canary {name!r} run {run_id}: results {session.save_error}")
+    return CanaryRun(name=name, run_id=run_id, started_at=started, plans=session.plans, results=session.results,
+                     skipped=session.skipped, verdicts=session.verdicts, interrupted=session.interrupted,
+                     files=session.saved)
 
 
 @dataclass

@@ -22,11 +22,13 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Input
 
+from tracelens.query import FindQuery, load_trace
 from tracelens.store import Store
+from tracelens.timeexpr import TimeWindow
 from tracelens.tui.commands import TraceLensCommands
 from tracelens.tui.messages import TraceReady
 from tracelens.tui.screens.find import FindScreen
-from tracelens.tui_core import FindQuery, WeeklyFindings, load_trace
+from tracelens.weekly import WeeklyFindings
 
 EXPORT_ENV = "TRACELENS_EXPORT_DIR"
 
@@ -43,8 +45,8 @@ class TuiConfig:
     """Where `c` (trace JSON) and `x` (reproduction scripts) write files."""
     report_path: Path | None = None
     """A drift report JSON for the This-week screen, instead of computing it."""
-    week: str | None = None
-    """ISO week for the This-week screen (e.g. 2026-W47); None = the last complete week."""
+    week: str | TimeWindow | None = None
+    """ISO week for the This-week screen (e.g. 2026-W47, or a window read by `--week`); None = the last complete week."""
     weekly: Callable[[Store], WeeklyFindings] | None = None
     """Findings loader for the This-week screen (tests inject one); None = tracelens.analysis."""
     replay_base_url: str | None = None

@@ -25,7 +25,7 @@ class PageLoaded(Message):
     seconds: float
     window: str = ""
     ranked: bool = False  # rows are ranked by semantic similarity, not by time
-    result_set: Any = None  # tracelens.tui_core.ResultSet, to fetch the next pages
+    result_set: Any = None  # tracelens.query.ResultSet, to fetch the next pages
 
 
 @dataclass
@@ -63,14 +63,14 @@ class TraceFailed(Message):
 
 @dataclass
 class ContextLoaded(Message):
-    context: Any  # tracelens.tui_core.TraceContext, None on failure
+    context: Any  # tracelens.context.TraceContext, None on failure
     error: str | None = None
 
 
 @dataclass
 class SamePromptLoaded(Message):
     rows: list[dict]
-    weeks: list[Any]  # tracelens.tui_core.WeekSummary
+    weeks: list[Any]  # tracelens.context.WeekSummary
     error: str | None = None
 
 

@@ -12,11 +12,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
+from tracelens.extras import NotAvailable
+from tracelens.query import FindQuery, ResultSet, find_results, semantic_results
 from tracelens.tui.messages import PageLoaded, SearchFailed
 from tracelens.tui.widgets.filter_bar import FilterBar
 from tracelens.tui.widgets.results import PREFETCH_ROWS, TraceTable
 from tracelens.tui.widgets.text import safe
-from tracelens.tui_core import FindQuery, NotAvailable, ResultSet, find_results, semantic_results
 
 
 class FindScreen(Screen):

@@ -1,4 +1,10 @@
-"""Replay: choose N and the model, see the cost, confirm, watch progress, compare and judge."""
+"""Replay: choose N and the model, see the cost, confirm, watch progress, compare and judge.
+
+Planning, sending, saving and judging are ``tracelens.replay.session``'s (the
+same session `tracelens replay` runs), and the per-replay similarity column
+is ``replay.verdict.replay_similarities``, the measure behind the verdict:
+the same replay gets the same numbers and the same verdict here and in the CLI.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +20,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
+from tracelens.context import word_diff
+from tracelens.replay.verdict import replay_similarities
 from tracelens.textsafe import visible
 from tracelens.tui.messages import ReplayFinished, ReplayPlanned, ReplayProgress
 from tracelens.tui.widgets.diff import word_diff_side
 from tracelens.tui.widgets.text import refusal_text, safe, safe_line
-from tracelens.tui_core import word_diff
 
 VERDICT_STYLE = {"reproduces": "bold green", "within_variance": "bold cyan", "differs": "bold red",
                  "inconclusive": "bold yellow"}
 MAX_N = 100
-
-
-def similarity(a: str | None, b: str | None) -> float:
-    """Share of words two texts have in common, in order (difflib ratio over word tokens)."""
-    import difflib
-
-    ta, tb = (a or "").split(), (b or "").split()
-    if not ta and not tb:
-        return 1.0
-    return difflib.SequenceMatcher(None, ta, tb, autojunk=False).ratio()
 
 
 def verdict_table(v) -> Table:
@@ -116,7 +113,7 @@ class ReplayScreen(Screen):
         for i in self.query(Input):
             i.cursor_blink = self.app.config.cursor_blink
         table = self.query_one("#replays", DataTable)
-        for label, width in (("#", 3), ("refusal", 7), ("same words", 10), ("chars", 7), ("latency", 9), ("error", 60)):
+        for label, width in (("#", 3), ("refusal", 7), ("similarity", 10), ("chars", 7), ("latency", 9), ("error", 60)):
             table.add_column(label, width=width)
         self.query_one("#n", Input).focus()
         self.replan()
@@ -152,7 +149,7 @@ class ReplayScreen(Screen):
         dest = cfg.replay_base_url or (cfg.replay_env or os.environ).get("ANTHROPIC_BASE_URL") or \
             "https://api.anthropic.com"
         try:
-            from tracelens.replay import ReplayError, build_plan, load_prices
+            from tracelens.replay import ReplayError, load_prices, plan_session
         except ImportError as e:  # pragma: no cover - the replay core ships with tracelens
             self.post_message(ReplayPlanned(None, dest, f"replay not available: {e}"))
             return
@@ -162,7 +159,10 @@ class ReplayScreen(Screen):
             store = getattr(self.app, "store", None)
             # a bad override's stderr warning would garble the screen; the shipped data is used either way
             catalog = load_catalog(store.root if store is not None else None, warn=lambda _msg: None)
-            plan = build_plan(self.trace, n=n, model=model, prices=load_prices(), catalog=catalog)
+            session = plan_session([self.trace], n=n, model=model, prices=load_prices(), catalog=catalog)
+            if session.skipped:
+                raise ReplayError(next(iter(session.skipped.values())))
+            plan = session.plans[0]
         except (ReplayError, ValueError) as e:
             self.post_message(ReplayPlanned(None, dest, str(e), requested=(n, model)))
             return
@@ -243,7 +243,7 @@ class ReplayScreen(Screen):
 
     @work(thread=True, exclusive=True, group="send")
     def _send(self, plan) -> None:
-        from tracelens.replay import ReplayClient, ReplayError, compute_verdict, write_replays
+        from tracelens.replay import ReplayClient, ReplayError, ReplaySession, run_session
 
         cfg = self.app.config
         client = ReplayClient(api_key_env=cfg.replay_api_key_env, base_url=cfg.replay_base_url,
@@ -255,27 +255,20 @@ class ReplayScreen(Screen):
             done += 1
             self.post_message(ReplayProgress(done, plan.n, result))
 
+        session = ReplaySession(plans=[plan], traces={plan.trace_id: self.trace})
         try:
-            run = client.run([plan], cancel=self.cancel, on_result=progress)
+            run_session(session, client, cancel=self.cancel, on_result=progress,
+                        save_to=self.app.store.root if cfg.save_replays else None)
         except ReplayError as e:
             self.post_message(ReplayFinished([], None, error=str(e)))
             return
-        except Exception as e:
-            self.post_message(ReplayFinished([], None, error=f"{type(e).__name__}: {e}"))
+        except Exception as e:  # a bug must not close the app with the user's work
+            self.post_message(ReplayFinished(session.results, None, session.interrupted,
+                                             error=f"{type(e).__name__}: {e}"))
             return
-        try:
-            verdict = compute_verdict(self.trace, run.results) if run.results else None
-        except Exception as e:  # keep the replies even when judging them fails
-            self.post_message(ReplayFinished(run.results, None, run.interrupted, error=f"verdict failed: {e}"))
-            return
-        saved: list[str] = []
-        if cfg.save_replays and run.results:
-            try:
-                saved = [str(p) for p in write_replays(self.app.store.root, run.results)]
-            except OSError as e:
-                self.post_message(ReplayFinished(run.results, verdict, run.interrupted, error=f"not saved: {e}"))
-                return
-        self.post_message(ReplayFinished(run.results, verdict, run.interrupted, saved))
+        verdict = session.verdict_for(plan.trace_id) if session.results else None
+        self.post_message(ReplayFinished(session.results, verdict, session.interrupted,
+                                         [str(p) for p in session.saved], error=session.save_error))
 
     def on_replay_progress(self, m: ReplayProgress) -> None:
         self.query_one("#progress", ProgressBar).update(progress=m.done)
@@ -300,10 +293,10 @@ class ReplayScreen(Screen):
         self.results = list(m.results)
         table = self.query_one("#replays", DataTable)
         table.clear()
-        original = self.trace.get("response_text")
-        for i, r in enumerate(self.results, 1):
+        sims = replay_similarities(self.trace.get("response_text"), self.results)
+        for i, (r, sim) in enumerate(zip(self.results, sims, strict=True), 1):
             table.add_row(
-                str(i), refusal_text(r.refusal), f"{similarity(original, r.response_text):.0%}",
+                str(i), refusal_text(r.refusal), "-" if sim is None else f"{sim:.0%}",
                 f"{len(r.response_text or ''):,}", "-" if r.latency_ms is None else f"{r.latency_ms:,.0f} ms",
                 safe_line(r.error or "", 40, "red"),
             )

@@ -15,6 +15,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from tracelens.context import (
+    TraceContext,
+    refusal_explanation,
+    same_prompt_traces,
+    similar_traces,
+    trace_context,
+)
+from tracelens.extras import NotAvailable
+from tracelens.query import load_trace
+from tracelens.replay.reproduce import export_reproduction, export_trace_json
+from tracelens.timeexpr import week_of
 from tracelens.tui.messages import (
     ContextLoaded,
     CostEstimated,
@@ -30,18 +41,6 @@ from tracelens.tui.widgets.diff import unified_diff_text
 from tracelens.tui.widgets.metadata import MetadataPanel, estimated_cost, metadata_table
 from tracelens.tui.widgets.results import TraceTable
 from tracelens.tui.widgets.text import minute, safe, safe_line, when
-from tracelens.tui_core import (
-    NotAvailable,
-    TraceContext,
-    export_reproduction,
-    export_trace_json,
-    iso_week,
-    load_trace,
-    refusal_explanation,
-    same_prompt_traces,
-    similar_traces,
-    trace_context,
-)
 
 
 def banner_text(t: dict) -> Text:
@@ -154,7 +153,7 @@ class TraceScreen(Screen):
             return
         try:
             df, weeks = same_prompt_traces(store, trace)
-            rows = [dict(r, week=iso_week(r["timestamp"])) for r in df.to_dicts()]
+            rows = [dict(r, week=week_of(r["timestamp"]).label) for r in df.to_dicts()]
             self.post_message(SamePromptLoaded(rows, weeks))
         except Exception as e:
             self.post_message(SamePromptLoaded([], [], f"failed: {type(e).__name__}: {e}"))

@@ -9,10 +9,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tracelens.extras import NotAvailable
+from tracelens.query import trace_rows
 from tracelens.tui.messages import EvidenceLoaded, FindingsLoaded, FindingsProgress
 from tracelens.tui.widgets.results import TraceTable
 from tracelens.tui.widgets.text import safe, safe_line
-from tracelens.tui_core import NotAvailable, trace_rows, weekly_findings
+from tracelens.weekly import weekly_findings
 
 SEVERITY_STYLE = {"alert": "bold red", "warn": "bold yellow", "info": "cyan"}
 

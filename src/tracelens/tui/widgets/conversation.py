@@ -9,8 +9,8 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
+from tracelens.context import RefusalExplanation
 from tracelens.tui.widgets.text import safe
-from tracelens.tui_core import RefusalExplanation
 
 ROLE_STYLE = {
     "system": "bold magenta",

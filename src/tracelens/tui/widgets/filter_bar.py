@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label
 
-from tracelens.tui_core import FindQuery
+from tracelens.query import FindQuery
 
 # (field, label, placeholder, css class)
 FIELDS = (

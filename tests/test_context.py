@@ -1,0 +1,71 @@
+"""A trace in its context (``tracelens.context``): prompt history, related and similar traces, refusal evidence.
+
+The CLI front ends (`tracelens show --context`, `tracelens similar TRACE`) are checked against these same functions.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_tui_data import PROMPT_CHANGE, build_tui_store
+from tracelens.context import (
+    refusal_explanation,
+    same_prompt_traces,
+    similar_traces,
+    trace_context,
+    word_diff,
+)
+from tracelens.extras import NotAvailable
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return build_tui_store(tmp_path_factory.mktemp("context"))
+
+
+def test_context_shows_the_prompt_change_before_the_complaint(store):
+    trace = store.get("msg_complaint")
+    ctx = trace_context(store, trace)
+    assert [v.number for v in ctx.prompt_versions] == [1, 2]
+    assert ctx.prompt_version.number == 2 and ctx.prompt_version.first_seen >= PROMPT_CHANGE
+    assert "+Never discuss refunds; hand refund questions to a human agent." in ctx.prompt_diff.splitlines()
+    assert ctx.previous_prompt_text.startswith("You are the support assistant")
+    assert any(n.startswith("The system prompt changed") for n in ctx.notes)
+    assert any("alias claude-sonnet-4-5" in n for n in ctx.notes)
+    assert [m.key for m in ctx.models] == ["claude-sonnet-4-5-20250929"]
+    # an early trace: no earlier version, nothing changed recently
+    early = trace_context(store, store.get("msg_000000"))
+    assert early.prompt_current == 0 and early.prompt_diff == ""
+    assert any("replaced later: v2" in n for n in early.notes)
+
+
+def test_same_prompt_in_other_weeks(store):
+    rows, weeks = same_prompt_traces(store, store.get("msg_triage_w47"))
+    assert rows["trace_id"].to_list() == ["msg_triage_w46"]
+    assert [(w.week, w.traces, w.refusals) for w in weeks] == [("2026-W46", 1, 0)]
+    rows, weeks = same_prompt_traces(store, store.get("msg_complaint"))
+    assert rows.height == 0 and weeks == []
+
+
+def test_similar_traces_need_embeddings(store):
+    # with embeddings: tests/test_tui.py::test_similar_traces_with_embeddings
+    with pytest.raises(NotAvailable, match="tracelens embed"):
+        similar_traces(store, store.get("msg_complaint"))
+
+
+def test_refusal_explanation_points_at_the_evidence(store):
+    why = refusal_explanation(store.get("msg_complaint"))
+    assert why.label == "full" and why.source == "text"
+    text = store.get("msg_complaint")["response_text"]
+    assert [text[a:b].lower() for a, b in why.spans] == ["i can't help"]
+    structured = refusal_explanation(store.get("msg_triage_w47"))
+    assert "provider itself signalled" in structured.explanation and structured.spans == ()
+    assert refusal_explanation(store.get("msg_000001")) is None
+
+
+def test_word_diff_round_trips():
+    a, b = "I can't help with refunds today.", "I can help with your refund today!"
+    ops = word_diff(a, b)
+    assert "".join(t for op, t in ops if op != "insert") == a
+    assert "".join(t for op, t in ops if op != "delete") == b
+    assert ("delete", "can't") in ops and ("insert", "can") in ops and ("delete", "refunds") in ops
