@@ -69,3 +69,64 @@ def test_word_diff_round_trips():
     assert "".join(t for op, t in ops if op != "insert") == a
     assert "".join(t for op, t in ops if op != "delete") == b
     assert ("delete", "can't") in ops and ("insert", "can") in ops and ("delete", "refunds") in ops
+
+
+# --------------------------------------------------------------------------- the CLI front ends
+
+
+def _cli(args, store):
+    import json
+
+    from click.testing import CliRunner
+
+    from tracelens.cli.main import cli
+
+    r = CliRunner().invoke(cli, [*args, "--store", str(store.root)])
+    return r, (json.loads(r.stdout) if "--json" in args and r.exit_code == 0 else None)
+
+
+def test_show_context_json_is_the_core_report(store):
+    import json
+
+    from tracelens.cli.common import json_dumps
+    from tracelens.context import context_report
+    from tracelens.query import trace_jsonable
+
+    r, out = _cli(["show", "msg_triage_w47", "--context", "--json"], store)
+    assert r.exit_code == 0, r.output
+    trace = store.get("msg_triage_w47")
+    want = json.loads(json_dumps({"trace": trace_jsonable(trace), **context_report(store, trace).to_dict()}))
+    assert out == want
+    assert out["same_prompt"]["weeks"] == [{"week": "2026-W46", "traces": 1, "refusals": 0}]
+    assert [t["trace_id"] for t in out["same_prompt"]["traces"]] == ["msg_triage_w46"]
+    assert out["refusal"]["source"] == "structured"
+    # without --context the JSON is the trace alone, as before
+    r, plain = _cli(["show", "msg_triage_w47", "--json"], store)
+    assert plain == out["trace"]
+
+
+def test_show_context_text_names_the_prompt_change(store):
+    r, _ = _cli(["show", "msg_complaint", "--context"], store)
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    assert "The system prompt changed" in out and "diff v1 -> v2" in out
+    assert "+Never discuss refunds; hand refund questions to a human agent." in r.stdout
+    assert "Labelled a full refusal" in out and "same prompt in other weeks: none" in out
+
+
+def test_similar_trace_id_is_the_tuis_related_list(store, tmp_path):
+    r, _ = _cli(["similar", "msg_complaint"], store)
+    assert r.exit_code == 1 and "tracelens embed" in r.output
+    embed = pytest.importorskip("tracelens.embed")
+    local = build_tui_store(tmp_path / "emb")
+    embed.embed_store(local, "fake")
+    r, out = _cli(["similar", "msg_complaint", "--k", "5", "--json"], local)
+    assert r.exit_code == 0, r.output
+    core = similar_traces(local, local.get("msg_complaint"), k=5)
+    assert out["trace_id"] == "msg_complaint" and out["hits"]
+    assert [(h["trace_id"], h["similarity"]) for h in out["hits"]] == list(
+        zip(core["trace_id"].to_list(), core["similarity"].to_list(), strict=True))
+    r, _ = _cli(["similar", "msg_complaint", "--field", "response"], local)
+    assert r.exit_code == 2 and "--field applies to --like" in r.output
+    r, _ = _cli(["similar", "msg_complaint", "--like", "msg_complaint"], local)
+    assert r.exit_code == 2

@@ -18,6 +18,9 @@ Contract:
 * ``refusal_explanation`` says why a trace is labelled a refusal and where in
   the response (spans of the visible text).
 * ``word_diff`` and ``unified_diff`` are the diffs shown between two texts.
+* ``context_report(store, trace)`` gathers the first three for one trace
+  (what `tracelens show --context` prints); ``ContextReport.to_dict()`` is
+  its JSON form.
 
 All timestamps are UTC.
 """
@@ -189,7 +192,6 @@ def trace_context(store: Store, trace: dict) -> TraceContext:
     )
 
 
-
 # --------------------------------------------------------------------------- related traces
 
 RELATED_COLUMNS = ("trace_id", "timestamp", "user_id", "model_returned", "refusal", "prompt_text", "response_text")
@@ -221,15 +223,17 @@ def same_prompt_traces(store: Store, trace: dict, limit: int = 500) -> tuple[pl.
     return df.head(limit), summary
 
 
-
 SIMILAR_WINDOW = dt.timedelta(days=28)
 
-def similar_traces(store: Store, trace: dict, k: int = 20, window: dt.timedelta = SIMILAR_WINDOW) -> pl.DataFrame:
+
+def similar_traces(store: Store, trace: dict, k: int = 20, window: dt.timedelta = SIMILAR_WINDOW,
+                   since: dt.datetime | None = None, until: dt.datetime | None = None) -> pl.DataFrame:
     """Nearest neighbours of the trace's prompt by embedding (within ±``window``), with a ``similarity`` column.
 
-    Uses only vectors already in the store: browsing never loads a model or
-    writes a vector. Raises ``NotAvailable`` (naming the command to run) when
-    the store, or this trace's prompt, has no embedding.
+    ``since``/``until`` replace either end of the ±``window`` span. Uses only
+    vectors already in the store: browsing never loads a model or writes a
+    vector. Raises ``NotAvailable`` (naming the command to run) when the
+    store, or this trace's prompt, has no embedding.
     """
     embed, model = embedding_model(store, "similar traces")
     from tracelens.hashing import text_hash
@@ -243,11 +247,11 @@ def similar_traces(store: Store, trace: dict, k: int = 20, window: dt.timedelta 
                            "(run `tracelens embed`)")
     ts = trace["timestamp"]
     try:
-        hits = embed.nearest(store, like=trace["trace_id"], k=k, since=ts - window, until=ts + window, model=model)
+        hits = embed.nearest(store, like=trace["trace_id"], k=k, since=since or ts - window,
+                             until=until or ts + window, model=model)
     except (ValueError, RuntimeError, OSError) as e:
         raise NotAvailable(f"similar traces not available: {e}") from None
     return hits_frame(store, hits, exclude=trace["trace_id"]).head(k)
-
 
 
 # --------------------------------------------------------------------------- refusal explanation
@@ -306,7 +310,6 @@ def refusal_explanation(trace: dict) -> RefusalExplanation | None:
                               tuple(sorted(set(spans))), explanation)
 
 
-
 # --------------------------------------------------------------------------- word diff
 
 
@@ -337,3 +340,39 @@ def word_diff(a: str | None, b: str | None) -> list[tuple[str, str]]:
     return out
 
 
+# --------------------------------------------------------------------------- everything at once
+
+
+@dataclass
+class ContextReport:
+    """A trace's context in one piece: prompt and snapshot history, refusal evidence, same prompt elsewhere."""
+
+    context: TraceContext
+    refusal: RefusalExplanation | None
+    same_prompt: pl.DataFrame  # RELATED_COLUMNS, newest first
+    same_prompt_weeks: list[WeekSummary]
+    same_prompt_total: int  # before the limit
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``context``, ``refusal`` (or None), ``same_prompt`` {weeks, total, traces}."""
+        return {
+            "context": self.context.to_dict(),
+            "refusal": None if self.refusal is None else asdict(self.refusal),
+            "same_prompt": {
+                "weeks": [asdict(w) for w in self.same_prompt_weeks],
+                "total": self.same_prompt_total,
+                "traces": self.same_prompt.to_dicts(),
+            },
+        }
+
+
+def context_report(store: Store, trace: dict, same_prompt_limit: int = 20) -> ContextReport:
+    """``trace_context``, ``refusal_explanation`` and ``same_prompt_traces`` of one trace (what the TUI's panels show)."""
+    same, weeks = same_prompt_traces(store, trace, limit=max(same_prompt_limit, 0))
+    return ContextReport(
+        context=trace_context(store, trace),
+        refusal=refusal_explanation(trace),
+        same_prompt=same,
+        same_prompt_weeks=weeks,
+        same_prompt_total=sum(w.traces for w in weeks),
+    )
