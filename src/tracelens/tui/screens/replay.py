@@ -71,6 +71,7 @@ class ReplayScreen(Screen):
         self.trace = trace
         self.plan = None
         self.results: list = []
+        self.verdict = None  # the last run's replay.verdict.Verdict (None before a run, or when all failed)
         self.running = False
         self.cancel = threading.Event()
         self.selected = 0
@@ -275,6 +276,7 @@ class ReplayScreen(Screen):
 
     def on_replay_finished(self, m: ReplayFinished) -> None:
         self.running = False
+        self.verdict = m.verdict
         self.query_one("#send", Button).disabled = self.plan is None
         box = self.query_one("#verdict", Static)
         if m.verdict is None:
