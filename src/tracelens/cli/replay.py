@@ -42,7 +42,7 @@ from tracelens.replay.canary import (
     plan_canary,
     run_canary,
 )
-from tracelens.replay.client import DEFAULT_KEY_ENV, ReplayClient, ReplayResult
+from tracelens.replay.client import DEFAULT_BASE_URL, DEFAULT_KEY_ENV, ReplayClient, ReplayResult, destination
 from tracelens.replay.pricing import PriceError, load_prices
 from tracelens.replay.request import ReplayError, ReplayPlan
 from tracelens.replay.session import ReplaySession, plan_session, run_session
@@ -94,9 +94,9 @@ def _prices(path: str | None):
 
 def _describe_plans(plans: list[ReplayPlan], base_url: str | None) -> None:
     """What will be sent, on stderr (bodies themselves only with --dry-run)."""
-    import os
-
-    dest = base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com (default)"
+    dest = destination(base_url)
+    if dest == DEFAULT_BASE_URL:
+        dest += " (default)"
     total_n = sum(p.n for p in plans)
     diag(f"replay plan: {len(plans)} trace(s), {total_n} request(s) to {dest}")
     known = 0.0

@@ -30,7 +30,9 @@ Contract:
   It is passed only to the SDK; it never appears in results, messages,
   reprs or logs (error texts are scrubbed of it as a second line of defence).
 * ``base_url``: the argument, else the SDK's ``ANTHROPIC_BASE_URL``, else
-  the public API. ``base_url_is_default`` on each result says which.
+  the public API (``destination`` names it before anything is sent, for the
+  plans the CLI and the TUI show). ``base_url_is_default`` on each result
+  says which.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ from tracelens.replay.request import ReplayError, ReplayPlan
 DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 _RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+def destination(base_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Where a ``ReplayClient(base_url=..., env=...)`` sends: the argument, else ``$ANTHROPIC_BASE_URL``, else the API."""
+    return base_url or (os.environ if env is None else env).get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
 
 
 @dataclass
@@ -272,9 +279,7 @@ class ReplayClient:
                 "(set it, or name another variable with --api-key-env)"
             )
         kwargs: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": self.timeout}
-        base = self.base_url or env.get("ANTHROPIC_BASE_URL")
-        if base:
-            kwargs["base_url"] = base
+        kwargs["base_url"] = destination(self.base_url, env)
         try:
             # Tracing off: the SDK's OpenTelemetry spans could otherwise export prompts to a collector.
             return anthropic.Anthropic(open_telemetry=False, **kwargs)

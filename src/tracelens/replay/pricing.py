@@ -17,6 +17,10 @@ Token estimate per replay: input = the trace's recorded input tokens
 (including cache read/creation tokens) when present, else
 ``ceil(len(body) / 3.5)`` characters of the request body; output = the
 recorded output tokens when present, else ``max_tokens`` (an upper bound).
+
+``trace_cost`` is what a recorded trace cost at list price (its recorded
+tokens only; None when a count or the price is unknown): the TUI's metadata
+panel shows it.
 """
 
 from __future__ import annotations
@@ -187,3 +191,32 @@ def estimate_cost(
     key, price = hit
     usd = n * (tin * price.input + tout * price.output) / 1_000_000
     return CostEstimate(model, n, tin, tout, in_src, out_src, key, price.input, price.output, usd)
+
+
+@dataclass(frozen=True)
+class TraceCost:
+    """List-price cost of one recorded trace's tokens."""
+
+    usd: float
+    price_key: str  # the price table entry used
+
+    def describe(self) -> str:
+        """``≈ $0.0123 at list price (claude-sonnet-4-5)``."""
+        return f"≈ ${self.usd:.4f} at list price ({self.price_key})"
+
+
+def trace_cost(trace: dict[str, Any], prices: PriceTable | None = None) -> TraceCost | None:
+    """What the trace's recorded input and output tokens cost at list price; None when either or the price is unknown.
+
+    The returned model's price is used (the recorded one when the provider
+    reported none).
+    """
+    tin, tout = _positive_int(trace.get("input_tokens")), _positive_int(trace.get("output_tokens"))
+    if tin is None or tout is None:
+        return None
+    table = prices if prices is not None else load_prices()
+    hit = table.lookup(trace.get("model_returned") or trace.get("model_requested"))
+    if hit is None:
+        return None
+    key, price = hit
+    return TraceCost((tin * price.input + tout * price.output) / 1_000_000, key)

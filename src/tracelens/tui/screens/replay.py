@@ -8,7 +8,6 @@ the same replay gets the same numbers and the same verdict here and in the CLI.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from rich.table import Table
@@ -147,13 +146,14 @@ class ReplayScreen(Screen):
     @work(thread=True, exclusive=True, group="plan")
     def _plan(self, n: int, model: str | None) -> None:
         cfg = self.app.config
-        dest = cfg.replay_base_url or (cfg.replay_env or os.environ).get("ANTHROPIC_BASE_URL") or \
-            "https://api.anthropic.com"
         try:
             from tracelens.replay import ReplayError, load_prices, plan_session
+            from tracelens.replay.client import destination
         except ImportError as e:  # pragma: no cover - the replay core ships with tracelens
-            self.post_message(ReplayPlanned(None, dest, f"replay not available: {e}"))
+            self.post_message(ReplayPlanned(None, cfg.replay_base_url or "the Messages API",
+                                            f"replay not available: {e}"))
             return
+        dest = destination(cfg.replay_base_url, cfg.replay_env)
         try:
             from tracelens.modelcatalog import load_catalog
 

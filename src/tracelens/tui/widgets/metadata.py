@@ -19,22 +19,17 @@ def _num(v, fmt: str = "{:,}") -> str | None:
 
 
 def estimated_cost(trace: dict) -> str | None:
-    """List-price cost of the trace's tokens, when the price table knows the model.
+    """List-price cost of the trace's tokens (``replay.pricing.trace_cost``), when the price table knows the model.
 
     Imports the replay core (and the anthropic SDK with it): call it from a worker.
     """
     try:
-        from tracelens.replay.pricing import load_prices
+        from tracelens.replay.pricing import trace_cost
 
-        hit = load_prices().lookup(trace.get("model_returned") or trace.get("model_requested"))
+        cost = trace_cost(trace)
     except Exception:  # a broken price file must not break the trace view
         return None
-    tin, tout = trace.get("input_tokens"), trace.get("output_tokens")
-    if hit is None or tin is None or tout is None:
-        return None
-    key, price = hit
-    usd = (tin * price.input + tout * price.output) / 1_000_000
-    return f"≈ ${usd:.4f} at list price ({key})"
+    return None if cost is None else cost.describe()
 
 
 def alias_warning(trace: dict) -> str | None:
