@@ -71,10 +71,12 @@ class TraceContext:
 
     @property
     def prompt_version(self) -> Version | None:
+        """The system-prompt version the trace used (None when it is not in the history)."""
         return None if self.prompt_current is None else self.prompt_versions[self.prompt_current]
 
     @property
     def previous_version(self) -> Version | None:
+        """The version before the trace's one (None for the first, or when unknown)."""
         i = self.prompt_current
         return None if i is None or i == 0 else self.prompt_versions[i - 1]
 

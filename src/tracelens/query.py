@@ -275,6 +275,7 @@ class ResultSet:
 
     @property
     def total(self) -> int:
+        """How many traces match (from the per-partition counts; no row is read)."""
         return sum(n for _, n in self.counts())
 
     def page(self, offset: int, limit: int) -> pl.DataFrame:
@@ -448,6 +449,8 @@ def trace_rows(store: Store, trace_ids: list[str]) -> pl.DataFrame:
 
 @dataclass
 class StoreStats:
+    """What `tracelens stats` reports: traces per day, per model and per source format; quarantine."""
+
     traces: int
     quarantined: int
     first: dt.datetime | None
@@ -458,6 +461,7 @@ class StoreStats:
     quarantine_reasons: list[tuple[str, int]]
 
     def to_dict(self) -> dict:
+        """JSON form (`tracelens stats --json`); a model that was not recorded is null."""
         return {
             "traces": self.traces,
             "quarantined": self.quarantined,

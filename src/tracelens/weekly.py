@@ -107,6 +107,7 @@ def _count(store: Store, w: TimeWindow) -> int:
 
 
 def load_window(store: Store, w: TimeWindow, columns: tuple[str, ...] = ANALYSIS_COLUMNS) -> pl.DataFrame:
+    """The analysis columns the store has, of every trace in ``w``, oldest first."""
     lf = store.scan(since=w.start, until=w.end)
     have = set(lf.collect_schema().names())
     return lf.select([c for c in columns if c in have]).sort("timestamp").collect()

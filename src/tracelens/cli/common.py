@@ -38,6 +38,7 @@ class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses nan and infinity (a range check alone lets nan through)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number in range, or a usage error for nan and infinity."""
         rv = super().convert(value, param, ctx)
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
@@ -83,6 +84,7 @@ def window_callback(ctx, param, value):
 
 
 def store_option(f: Callable) -> Callable:
+    """``--store DIRECTORY`` (or ``$TRACELENS_STORE``), passed to the command as ``store_path``."""
     return click.option(
         "--store",
         "store_path",
@@ -95,10 +97,12 @@ def store_option(f: Callable) -> Callable:
 
 
 def json_option(f: Callable) -> Callable:
+    """``--json``: print machine-readable JSON on stdout (passed as ``as_json``)."""
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
 
 
 def open_store(path: str, create: bool = False) -> Store:
+    """The store at ``path``; a store that cannot be opened is a one-line error, not a traceback."""
     try:
         return Store(path, create=create)
     except StoreError as e:
@@ -121,10 +125,12 @@ def json_dumps(obj: Any, **kw: Any) -> str:
 
 
 def emit_json(obj: Any) -> None:
+    """``obj`` as indented JSON on stdout (secrets removed, terminal-active characters escaped)."""
     click.echo(json_dumps(obj, indent=2))
 
 
 def emit_jsonl(rows: list[dict]) -> None:
+    """One compact JSON document per row on stdout (``--jsonl``)."""
     for r in rows:
         click.echo(json_dumps(r))
 
@@ -142,12 +148,14 @@ def cell(value: Any):
 
 
 def err_console():
+    """A Rich console on stderr, for progress and diagnostics."""
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
 
 
 def out_console():
+    """A Rich console on stdout that neither highlights nor wraps soft lines (data stays greppable)."""
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)
@@ -191,4 +199,5 @@ def when_option(name: str, end: bool = False) -> Callable:
 
 
 def is_interactive() -> bool:
+    """Whether a person can answer a question: stdin and stderr are terminals."""
     return sys.stdin.isatty() and sys.stderr.isatty()

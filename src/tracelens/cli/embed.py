@@ -23,6 +23,7 @@ from tracelens.textsafe import one_line, visible
 
 
 def model_option(f):
+    """``--model M``: the embedding model (default: the bundled all-MiniLM-L6-v2)."""
     return click.option(
         "--model", default=None, metavar="M",
         help="Embedding model: all-MiniLM-L6-v2 (default, bundled), any sentence-transformers name or local "
@@ -61,6 +62,7 @@ class _Progress:
             diag(f"embedded {done:,}/{total:,} texts ({rate:,.0f} texts/s)")
 
     def close(self) -> None:
+        """Stop the progress bar, if one is shown."""
         if self._bar is not None:
             self._bar.stop()
             self._bar = None

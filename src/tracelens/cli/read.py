@@ -167,6 +167,7 @@ def _render_context(con, report: ContextReport) -> None:
 
 
 def search_options(f):
+    """The filter options of `tracelens search` (one place, so other commands can share them)."""
     for opt in reversed(
         [
             click.option("--user", help="Exact user id."),
@@ -187,6 +188,7 @@ def search_options(f):
 
 
 def filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit) -> SearchFilters:
+    """``SearchFilters`` from the parsed search options (``limit`` 0 = no limit)."""
     return SearchFilters(
         user=user, session=session, model=model, app=app, since=since, until=until, text=text, regex=regex,
         stop_reason=stop_reason, refusal_only=refusal_only, limit=limit or None,

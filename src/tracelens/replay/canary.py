@@ -64,6 +64,8 @@ class CanaryError(ReplayError):
 
 @dataclass
 class CanarySet:
+    """A named set of traces replayed together, ``n`` times each, run after run."""
+
     name: str
     trace_ids: list[str] = field(default_factory=list)
     n: int = 5
@@ -72,6 +74,7 @@ class CanarySet:
     updated_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form, as stored in ``<store>/canaries/<name>.json``."""
         return asdict(self)
 
 
@@ -80,6 +83,7 @@ def _now() -> str:
 
 
 def canary_path(store_path: str | os.PathLike, name: str) -> Path:
+    """Where canary ``name`` is stored; ``CanaryError`` for a name that is not a safe file name."""
     if not NAME_RE.match(name or ""):
         raise CanaryError(
             f"invalid canary name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -88,6 +92,7 @@ def canary_path(store_path: str | os.PathLike, name: str) -> Path:
 
 
 def save_canary(store_path: str | os.PathLike, canary: CanarySet) -> Path:
+    """Write the canary set atomically (temporary file, then rename); returns its path."""
     path = canary_path(store_path, canary.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -100,6 +105,7 @@ def save_canary(store_path: str | os.PathLike, canary: CanarySet) -> Path:
 
 
 def load_canary(store_path: str | os.PathLike, name: str) -> CanarySet:
+    """The stored canary set ``name``; ``CanaryError`` naming the command to create it when missing."""
     path = canary_path(store_path, name)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
@@ -144,6 +150,7 @@ def add_to_canary(
 
 
 def list_canaries(store_path: str | os.PathLike) -> list[CanarySet]:
+    """Every valid canary set of the store, by name (unreadable files are skipped)."""
     d = Path(store_path) / CANARIES_DIR
     if not d.is_dir():
         return []
@@ -160,6 +167,8 @@ def list_canaries(store_path: str | os.PathLike) -> list[CanarySet]:
 
 @dataclass
 class CanaryRun:
+    """One run of a canary set: its plans, results, skipped traces, verdicts and the files written."""
+
     name: str
     run_id: str
     started_at: dt.datetime
@@ -219,6 +228,8 @@ def run_canary(
 
 @dataclass
 class PromptComparison:
+    """One prompt (trace) of a canary run against the previous run: refusals, similarity, length."""
+
     trace_id: str
     n_current: int
     n_previous: int
@@ -235,6 +246,8 @@ class PromptComparison:
 
 @dataclass
 class CanaryComparison:
+    """A canary run compared with the previous one (or a named run), prompt by prompt."""
+
     name: str
     run_id: str
     previous_run_id: str | None
@@ -242,9 +255,11 @@ class CanaryComparison:
 
     @property
     def changed(self) -> list[PromptComparison]:
+        """The prompts whose behaviour changed between the two runs."""
         return [p for p in self.prompts if p.changed]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form (`tracelens canary compare --json`)."""
         return asdict(self)
 
 
@@ -278,6 +293,7 @@ def compare_prompt(
     previous: list[dict[str, Any]],
     embedder: Embedder | None = None,
 ) -> PromptComparison:
+    """Compare one prompt's replays of two runs (failed replays left out); ``changed`` says if it moved."""
     cur = [r for r in current if not r.get("error")]
     prev = [r for r in previous if not r.get("error")]
     rc, rp = _refusal_rate(cur), _refusal_rate(prev)

@@ -98,9 +98,11 @@ class ReplayResult:
 
     @property
     def ok(self) -> bool:
+        """True when the request got a response (no ``error``)."""
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form, ``created_at`` as ISO 8601."""
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         return d
@@ -116,9 +118,11 @@ class ReplayRun:
 
     @property
     def not_run(self) -> int:
+        """Planned replays that never finished (after an interruption)."""
         return self.planned - len(self.results)
 
     def for_trace(self, trace_id: str) -> list[ReplayResult]:
+        """The results of one trace, in finishing order."""
         return [r for r in self.results if r.trace_id == trace_id]
 
 
@@ -342,6 +346,7 @@ class ReplayClient:
         return head
 
     def replay_one(self, plan: ReplayPlan, sdk: anthropic.Anthropic, cancel: threading.Event) -> ReplayResult:
+        """Send one plan once, retrying as the module docstring says; a failure is a result with ``error``."""
         attempt = 0
         while True:
             if cancel.is_set():

@@ -52,11 +52,14 @@ class Price:
 
 @dataclass
 class PriceTable:
+    """USD per million tokens by model family or id, and the sources it was read from."""
+
     models: dict[str, Price] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     as_of: str | None = None
 
     def lookup(self, model: str | None) -> tuple[str, Price] | None:
+        """``(key, Price)`` for a model id (exact id, then family, then longest prefix); None if unpriced."""
         if not model:
             return None
         if model in self.models:
@@ -94,6 +97,7 @@ def _parse_table(obj: Any, source: str) -> tuple[dict[str, Price], str | None]:
 
 
 def builtin_prices() -> PriceTable:
+    """The price table shipped with tracelens (``replay/prices.json``)."""
     text = resources.files("tracelens.replay").joinpath("prices.json").read_text(encoding="utf-8")
     models, as_of = _parse_table(json.loads(text), "built-in prices.json")
     return PriceTable(models, ["built-in prices.json"], as_of)
@@ -136,9 +140,11 @@ class CostEstimate:
 
     @property
     def known(self) -> bool:
+        """True when the model has a price."""
         return self.usd is not None
 
     def describe(self) -> str:
+        """One line: tokens per replay, where they come from, and the total at list price."""
         tokens = (
             f"~{self.input_tokens:,} in ({self.input_source}) + ≤{self.output_tokens:,} out ({self.output_source}) "
             f"tokens × {self.n}"
@@ -150,6 +156,7 @@ class CostEstimate:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
         return asdict(self)
 
 
@@ -174,6 +181,7 @@ def estimate_cost(
     prices: PriceTable | None = None,
     chars_per_token: float = 3.5,
 ) -> CostEstimate:
+    """Cost of ``n`` replays of a request to ``model`` (token estimate as in the module docstring)."""
     table = prices if prices is not None else load_prices()
     rin = _positive_int(recorded_input_tokens)
     if rin is not None and rin > 0:

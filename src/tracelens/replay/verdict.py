@@ -99,6 +99,7 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form (`tracelens replay --json`)."""
         return asdict(self)
 
 

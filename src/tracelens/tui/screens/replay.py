@@ -32,6 +32,7 @@ MAX_N = 100
 
 
 def verdict_table(v) -> Table:
+    """The verdict with the numbers behind it, as ``tracelens.replay.verdict`` computed them."""
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", no_wrap=True)
     t.add_column()
@@ -78,6 +79,7 @@ class ReplayScreen(Screen):
         self.planned_for: tuple[int | None, str | None] | None = None
 
     def compose(self) -> ComposeResult:
+        """N and model inputs, the plan, Send and progress, the verdict, the replays and the diff."""
         t = self.trace
         yield Header()
         with Vertical(id="replay-form"):
@@ -109,6 +111,7 @@ class ReplayScreen(Screen):
         return model if visible(model) == model else ""
 
     def on_mount(self) -> None:
+        """Set up the replays table and plan with the default inputs."""
         self.query_one("#progress", ProgressBar).display = False  # no indeterminate animation before a send
         for i in self.query(Input):
             i.cursor_blink = self.app.config.cursor_blink
@@ -132,6 +135,7 @@ class ReplayScreen(Screen):
         return n, model, None
 
     def replan(self) -> None:
+        """Plan again for the current inputs (reusing the plan when they have not changed)."""
         n, model, err = self._inputs()
         if err:
             self.query_one("#send", Button).disabled = True
@@ -173,6 +177,7 @@ class ReplayScreen(Screen):
         self.post_message(ReplayPlanned(plan, dest, requested=(n, model)))
 
     def on_replay_planned(self, m: ReplayPlanned) -> None:
+        """Show what will be sent, where and at what cost; enable Send."""
         if m.requested != self._inputs()[:2]:
             return  # the inputs changed since: a newer plan is on its way
         box = self.query_one("#plan", Static)
@@ -229,6 +234,7 @@ class ReplayScreen(Screen):
         self.action_send()
 
     def action_send(self) -> None:
+        """Send the planned replays (``ctrl+s`` or Send); ``escape`` stops them."""
         if self.running or self.plan is None or self.query_one("#send", Button).disabled:
             return
         self.running = True
@@ -272,9 +278,11 @@ class ReplayScreen(Screen):
                                          [str(p) for p in session.saved], error=session.save_error))
 
     def on_replay_progress(self, m: ReplayProgress) -> None:
+        """Advance the progress bar."""
         self.query_one("#progress", ProgressBar).update(progress=m.done)
 
     def on_replay_finished(self, m: ReplayFinished) -> None:
+        """Show the verdict and each replay with its similarity to the original."""
         self.running = False
         self.verdict = m.verdict
         self.query_one("#send", Button).disabled = self.plan is None
@@ -307,6 +315,7 @@ class ReplayScreen(Screen):
             table.focus()
 
     def show_replay(self, i: int) -> None:
+        """Show replay ``i`` beside the original, as a word-level diff."""
         if not self.results:
             return
         self.selected = i = max(0, min(i, len(self.results) - 1))
@@ -332,12 +341,15 @@ class ReplayScreen(Screen):
         self.show_replay(event.cursor_row)
 
     def action_prev_replay(self) -> None:
+        """Show the previous replay (``[``)."""
         self.query_one("#replays", DataTable).move_cursor(row=self.selected - 1)
 
     def action_next_replay(self) -> None:
+        """Show the next replay (``]``)."""
         self.query_one("#replays", DataTable).move_cursor(row=self.selected + 1)
 
     def action_back(self) -> None:
+        """Stop a running replay (keeping what finished), else leave the screen."""
         if self.running:
             self.cancel.set()
             self.app.notify("stopping: requests in flight are abandoned", markup=False)

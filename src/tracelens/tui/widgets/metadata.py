@@ -33,6 +33,7 @@ def estimated_cost(trace: dict) -> str | None:
 
 
 def alias_warning(trace: dict) -> str | None:
+    """A warning when the request named an alias or another model answered; else None."""
     req, ret = trace.get("model_requested"), trace.get("model_returned")
     if trace.get("model_is_alias"):
         return "alias requested: the provider chose the snapshot"
@@ -42,6 +43,7 @@ def alias_warning(trace: dict) -> str | None:
 
 
 def metadata_table(trace: dict, cost_estimate: str | None = None) -> Table:
+    """The trace's metadata as a key/value grid (values shown literally)."""
     t = Table.grid(padding=(0, 1))
     t.add_column(style="bold", no_wrap=True)
     t.add_column()
@@ -118,4 +120,5 @@ class MetadataPanel(Static):
     """Key/value metadata of one trace (values are plain Text)."""
 
     def show(self, trace: dict, cost_estimate: str | None = None) -> None:
+        """Show the metadata of ``trace`` (with the cost line when known)."""
         self.update(metadata_table(trace, cost_estimate))
