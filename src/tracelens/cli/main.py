@@ -57,7 +57,7 @@ SHORT_HELP: dict[str, str] = {
     "embed": "Embed prompt, response and system-prompt texts that have no vector yet.",
     "cluster": "Fit topic clusters on prompt embeddings and assign every trace.",
     "clusters": "Clusters with label, traces and refusal rate per week, and example prompts.",
-    "similar": "Traces semantically closest to a trace (--like) or a free text (--semantic).",
+    "similar": "Traces semantically closest to a trace (TRACE_ID or --like) or a free text (--semantic).",
     "drift": "Compare two time windows: refusals (raw and mix-adjusted), topics, semantics, lengths, latency, "
     "stop reasons, and the variance sources behind one model name.",
     "weekly": "The weekly drift summary: a week against the one before, with an 8-week refusal trend.",
