@@ -39,7 +39,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import (
+from tracelens.ingest.guard import describe, each_record, isolate
+from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, parse_timestamp, tool_call
+from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values
+from tracelens.ingest.spans import (
     as_dict,
     attribute_fields,
     conversation,
@@ -53,9 +56,6 @@ from tracelens.ingest.formats._spans import (
     response_fields,
     string_list,
 )
-from tracelens.ingest.guard import describe, each_record, isolate
-from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, parse_timestamp, tool_call
-from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values
 
 _MAX_ATTR_LEN = 512
 _MAX_RAW = 1024 * 1024

@@ -31,10 +31,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import SpanInfo, as_dict, norm_id, nullish, span_record
 from tracelens.ingest.guard import describe, each_record, isolate
 from tracelens.ingest.normalize import as_str, parse_timestamp
 from tracelens.ingest.readers import iter_json_values
+from tracelens.ingest.spans import SpanInfo, as_dict, norm_id, nullish, span_record
 
 _MAX_RAW = 256 * 1024
 

@@ -43,10 +43,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import SpanInfo, norm_id, span_record
 from tracelens.ingest.guard import describe, each_record, isolate
 from tracelens.ingest.normalize import as_str
 from tracelens.ingest.readers import ZSTD_MAGIC, iter_json_values, loads
+from tracelens.ingest.spans import SpanInfo, norm_id, span_record
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
