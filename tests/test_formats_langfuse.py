@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO, shared_path
 from tracelens.ingest.base import IngestOptions, Quarantined, Skipped, Source
+from tracelens.ingest.content import conversation, response_fields
 from tracelens.ingest.pipeline import ingest
 from tracelens.ingest.registry import get_format, sniff_format
-from tracelens.ingest.spans import conversation, response_fields
 
 
 def parse(fmt_name: str, data: str | bytes) -> list:

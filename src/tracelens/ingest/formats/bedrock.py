@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.content import first, params_fields, response_fields
 from tracelens.ingest.formats.generic import attr_text, coerce_fields
 from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
 from tracelens.ingest.guard import each_record
@@ -68,7 +69,6 @@ from tracelens.ingest.normalize import (
     tool_call,
 )
 from tracelens.ingest.readers import iter_json_values, loads
-from tracelens.ingest.spans import first, params_fields, response_fields
 
 SCHEMA_TYPE = "ModelInvocationLog"
 

@@ -34,6 +34,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.content import (
+    as_dict,
+    conversation,
+    first,
+    maybe_json,
+    nullish,
+    params_fields,
+    provider_name,
+    response_fields,
+)
 from tracelens.ingest.formats.bedrock import check_anthropic_request, check_anthropic_response
 from tracelens.ingest.formats.generic import attr_text, coerce_fields
 from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
@@ -51,16 +61,6 @@ from tracelens.ingest.normalize import (
     parse_timestamp,
 )
 from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values, loads
-from tracelens.ingest.spans import (
-    as_dict,
-    conversation,
-    first,
-    maybe_json,
-    nullish,
-    params_fields,
-    provider_name,
-    response_fields,
-)
 
 _PROVIDERS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic", "google": "google", "vertex": "vertex",
               "bedrock": "bedrock", "aws": "bedrock", "togetherai": "together", "together": "together", "groq": "groq",

@@ -44,6 +44,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.content import (
+    as_dict,
+    conversation,
+    first,
+    maybe_json,
+    ms_between,
+    nullish,
+    params_fields,
+    provider_name,
+    request_body,
+    response_fields,
+    string_list,
+)
 from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
 from tracelens.ingest.guard import each_record, isolate
 from tracelens.ingest.normalize import (
@@ -58,19 +71,6 @@ from tracelens.ingest.normalize import (
     uncached_input,
 )
 from tracelens.ingest.readers import iter_json_values
-from tracelens.ingest.spans import (
-    as_dict,
-    conversation,
-    first,
-    maybe_json,
-    ms_between,
-    nullish,
-    params_fields,
-    provider_name,
-    request_body,
-    response_fields,
-    string_list,
-)
 
 _NOT_LLM = {"chain", "tool", "retriever", "prompt", "parser", "embedding"}
 _DOTTED_TAIL = re.compile(r"(\d{8}T\d{6}\d*Z)([0-9a-fA-F-]{32,36})$")

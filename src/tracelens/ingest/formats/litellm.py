@@ -44,11 +44,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
-from tracelens.ingest.guard import each_record
-from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, message, uncached_input
-from tracelens.ingest.readers import iter_json_values
-from tracelens.ingest.spans import (
+from tracelens.ingest.content import (
     as_dict,
     conversation,
     first,
@@ -59,6 +55,10 @@ from tracelens.ingest.spans import (
     response_fields,
     string_list,
 )
+from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
+from tracelens.ingest.guard import each_record
+from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, message, uncached_input
+from tracelens.ingest.readers import iter_json_values
 
 _LLM_CALLS = {"completion", "acompletion", "text_completion", "atext_completion", "anthropic_messages",
               "aanthropic_messages", "responses", "aresponses", "generate_content", "agenerate_content",

@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.content import as_dict, conversation, first, maybe_json, nullish, params_fields
 from tracelens.ingest.formats.generic import coerce_fields
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
@@ -58,7 +59,6 @@ from tracelens.ingest.normalize import (
     tool_call,
     uncached_input,
 )
-from tracelens.ingest.spans import as_dict, conversation, first, maybe_json, nullish, params_fields
 from tracelens.modelcatalog import default_catalog
 from tracelens.modelid import parse_model_id
 
