@@ -1080,7 +1080,7 @@ def _to_table(traces: list[dict], quarantine: list[dict], fmt_name: str, path: s
         return _columns_table(traces)
     except _CONVERT_ERRORS:
         pass
-    from tracelens.ingest.formats.generic import coerce_fields
+    from tracelens.ingest.coerce import coerce_fields
 
     good = []
     for rec in traces:

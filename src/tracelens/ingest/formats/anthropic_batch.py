@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.coerce import coerce_fields
 from tracelens.ingest.formats.anthropic_http import check_anthropic_request, check_anthropic_response
-from tracelens.ingest.formats.generic import coerce_fields
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,

@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats.generic import coerce_fields, safe_text
+from tracelens.ingest.coerce import coerce_fields, safe_text
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,

@@ -49,8 +49,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.coerce import attr_text, coerce_fields
 from tracelens.ingest.content import first, params_fields, response_fields
-from tracelens.ingest.formats.generic import attr_text, coerce_fields
 from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (

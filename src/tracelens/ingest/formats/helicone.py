@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.coerce import attr_text, coerce_fields
 from tracelens.ingest.content import (
     as_dict,
     conversation,
@@ -45,7 +46,6 @@ from tracelens.ingest.content import (
     response_fields,
 )
 from tracelens.ingest.formats.bedrock import check_anthropic_request, check_anthropic_response
-from tracelens.ingest.formats.generic import attr_text, coerce_fields
 from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (

@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.coerce import attr_text, coerce_fields, safe_text
 from tracelens.ingest.content import (
     as_dict,
     conversation,
@@ -55,7 +56,6 @@ from tracelens.ingest.content import (
     response_fields,
     string_list,
 )
-from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, message, uncached_input
 from tracelens.ingest.readers import iter_json_values
