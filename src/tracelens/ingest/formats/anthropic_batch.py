@@ -51,7 +51,6 @@ from typing import Any
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.coerce import coerce_fields
-from tracelens.ingest.formats.anthropic_http import check_anthropic_request, check_anthropic_response
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
@@ -61,6 +60,7 @@ from tracelens.ingest.normalize import (
     merge,
 )
 from tracelens.ingest.readers import iter_json_values, loads, open_input
+from tracelens.ingest.validate import check_anthropic_request, check_anthropic_response
 
 REQUESTS_ROLE = "anthropic_batch_requests"
 OBJECT_ROLE = "anthropic_batch_object"

@@ -45,8 +45,7 @@ from tracelens.ingest.content import (
     provider_name,
     response_fields,
 )
-from tracelens.ingest.formats.bedrock import check_anthropic_request, check_anthropic_response
-from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
+from tracelens.ingest.formats.openai import assemble_openai_chunks
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
@@ -61,6 +60,12 @@ from tracelens.ingest.normalize import (
     parse_timestamp,
 )
 from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values, loads
+from tracelens.ingest.validate import (
+    check_anthropic_request,
+    check_anthropic_response,
+    check_openai_request,
+    check_openai_response,
+)
 
 _PROVIDERS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic", "google": "google", "vertex": "vertex",
               "bedrock": "bedrock", "aws": "bedrock", "togetherai": "together", "together": "together", "groq": "groq",

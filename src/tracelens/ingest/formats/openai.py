@@ -71,6 +71,7 @@ from tracelens.ingest.normalize import (
     parse_sse,
 )
 from tracelens.ingest.readers import iter_json_values, loads
+from tracelens.ingest.validate import check_openai_request, check_openai_response
 from tracelens.modelid import parse_model_id
 
 INPUT_ROLE = "openai_batch_input"
@@ -200,55 +201,6 @@ def _provider(explicit: Any, resp: Any, model: str | None, options: IngestOption
     if ident and (ident.platform or ident.provider):
         return ident.platform or ident.provider
     return "openai"
-
-
-def check_openai_response(resp: Any) -> None:
-    """RecordError naming the first part of a chat.completion whose JSON type is wrong."""
-    if not isinstance(resp, dict):
-        raise RecordError("response is not a JSON object")
-    if resp.get("usage") is not None and not isinstance(resp["usage"], dict):
-        raise RecordError("response.usage is not an object")
-    details = (resp.get("usage") or {}).get("prompt_tokens_details")
-    if details is not None and not isinstance(details, dict):
-        raise RecordError("response.usage.prompt_tokens_details is not an object")
-    choices = resp.get("choices")
-    if choices is None:
-        return
-    if not isinstance(choices, list):
-        raise RecordError("response.choices is not a list")
-    for i, c in enumerate(choices[:1]):
-        if not isinstance(c, dict):
-            raise RecordError(f"response.choices[{i}] is not an object")
-        msg = c.get("message")
-        if msg is None:
-            continue
-        if not isinstance(msg, dict):
-            raise RecordError(f"response.choices[{i}].message is not an object")
-        calls = msg.get("tool_calls")
-        if calls is not None and not (isinstance(calls, list) and all(
-                isinstance(t, dict) and isinstance(t.get("function") or {}, dict) for t in calls)):
-            raise RecordError(f"response.choices[{i}].message.tool_calls is not a list of tool call objects")
-        if msg.get("function_call") is not None and not isinstance(msg["function_call"], dict):
-            raise RecordError(f"response.choices[{i}].message.function_call is not an object")
-
-
-def check_openai_request(req: dict) -> None:
-    """RecordError naming the first part of a Chat Completions request whose JSON type is wrong."""
-    msgs = req.get("messages")
-    if not isinstance(msgs, list):
-        raise RecordError("request.messages is not a list")
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict):
-            raise RecordError(f"request.messages[{i}] is not an object")
-        calls = m.get("tool_calls")
-        if calls is not None and not (isinstance(calls, list) and all(
-                isinstance(t, dict) and isinstance(t.get("function") or {}, dict) for t in calls)):
-            raise RecordError(f"request.messages[{i}].tool_calls is not a list of tool call objects")
-        if m.get("function_call") is not None and not isinstance(m["function_call"], dict):
-            raise RecordError(f"request.messages[{i}].function_call is not an object")
-    stop = req.get("stop")
-    if stop is not None and not isinstance(stop, str | list):
-        raise RecordError("request.stop is neither a string nor a list")
 
 
 def _response_fields(resp: Any) -> dict:
