@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.batchjoin import file_time
 from tracelens.ingest.coerce import coerce_fields, safe_text
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
@@ -282,8 +283,6 @@ def exchange_record(obj: Any, locator: str, options: IngestOptions, path: str = 
     if ts is None and not options.default_time:
         # recordings (e.g. SDK test cassettes) often carry no time at all: fall back to the file's mtime,
         # marked, as the batch importer does; only stdin has nothing to fall back to
-        from tracelens.ingest.formats.anthropic_batch import file_time
-
         ts = file_time(path)
         ts_source = "file_mtime"
         if ts is None:

@@ -49,13 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.batchjoin import CompanionIndex, file_fingerprint, file_time, load_companions
 from tracelens.ingest.coerce import coerce_fields
-from tracelens.ingest.formats.anthropic_batch import (
-    CompanionIndex,
-    file_fingerprint,
-    file_time,
-    load_companions,
-)
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     ANTHROPIC_PROVIDERS,
