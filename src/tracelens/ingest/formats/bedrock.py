@@ -51,7 +51,6 @@ from typing import Any
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
 from tracelens.ingest.coerce import attr_text, coerce_fields
 from tracelens.ingest.content import first, params_fields, response_fields
-from tracelens.ingest.formats.openai import assemble_openai_chunks
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
@@ -60,6 +59,7 @@ from tracelens.ingest.normalize import (
     as_int,
     as_str,
     assemble_anthropic_sse,
+    assemble_openai_chunks,
     dumps,
     last_user_text,
     message,

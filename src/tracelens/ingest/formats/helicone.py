@@ -45,7 +45,6 @@ from tracelens.ingest.content import (
     provider_name,
     response_fields,
 )
-from tracelens.ingest.formats.openai import assemble_openai_chunks
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
@@ -54,6 +53,7 @@ from tracelens.ingest.normalize import (
     as_int,
     as_str,
     assemble_anthropic_sse,
+    assemble_openai_chunks,
     dumps,
     openai_request_fields,
     openai_response_fields,
