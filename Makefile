@@ -53,10 +53,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadfile -o addopts="" -p no:cacheprovider -q
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 samples: $(VENV)/.installed
 	$(PY) -m tracelens.samples

@@ -317,7 +317,7 @@ def test_shared_openinference_fixtures_wrapped_as_spans(name):
 
 def test_failed_call_has_no_returned_model():
     """OpenInference's llm.model_name is the requested model until a response overwrites it."""
-    from tracelens.ingest.formats._spans import openinference_fields
+    from tracelens.ingest.spans import openinference_fields
 
     failed, _ = openinference_fields({"openinference.span.kind": "LLM", "llm.model_name": "claude-haiku-4-5",
                                       "llm.input_messages.0.message.role": "user",

@@ -406,7 +406,7 @@ def test_shared_genai_fixtures_wrapped_as_spans(store, tmp_path):
 
 def test_anthropic_sdk_own_span_stop_reason_and_cache_write():
     """The anthropic SDK's built-in spans name the stop reason and the cache creation count their own way."""
-    from tracelens.ingest.formats._spans import genai_fields
+    from tracelens.ingest.spans import genai_fields
 
     fields, _ = genai_fields({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
                               "gen_ai.request.model": "claude-haiku-4-5", "anthropic.message.stop_reason": "tool_use",

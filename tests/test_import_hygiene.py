@@ -1,7 +1,17 @@
-"""Layering: the headless core never imports the TUI or CLI frameworks, and the base core none of the extras."""
+"""Layering: the headless core never imports the TUI or CLI frameworks, and the base core none of the extras;
+importers never import one another (pyproject.toml's import contracts)."""
 
+import os
+import pkgutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
+
+import tracelens
+from tracelens.ingest import formats
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CORE = [
     "tracelens.schema", "tracelens.store", "tracelens.query", "tracelens.ingest.pipeline", "tracelens.modelid",
@@ -79,3 +89,26 @@ def test_shared_core_and_tui_document_every_public_function():
 
         walk(ast.parse(f.read_text(encoding="utf-8")), "")
     assert not missing, missing
+
+
+def _contract(name: str) -> dict:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    return next(c for c in config["contracts"] if c["name"] == name)
+
+
+def test_every_format_is_in_the_independence_contract():
+    """A new importer is covered by the contract as soon as it exists (listed by hand, so this checks the list)."""
+    contract = _contract("formats are independent")
+    assert contract["type"] == "independence"
+    names = {f"tracelens.ingest.formats.{m.name}" for m in pkgutil.iter_modules(formats.__path__)}
+    assert set(contract["modules"]) == names
+
+
+def test_import_contracts_hold():
+    """lint-imports over the source tree: formats independent, shared ingest modules never importing a format."""
+    src = str(Path(tracelens.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 broken" in r.stdout

@@ -10,7 +10,7 @@ from JSON or protobuf, from a file or a receiver, stores nothing twice.
 The trace of a span is always: the span's own row (as ``otlp_json`` /
 ``otlp_proto`` map it) with every stored event of that span merged in
 (``merge``), then finalized again. Merging reads the events exactly as the
-span mapping reads ``gen_ai.*`` span events (``_spans.genai_fields``) and
+span mapping reads ``gen_ai.*`` span events (``tracelens.ingest.spans.genai_fields``) and
 fills only what the span left empty: system prompt, messages, response
 text, tool calls, stop reason, the model when the span lacks it, and so on.
 Which fields came from events is recorded in the row
@@ -34,8 +34,8 @@ from typing import Any
 import pyarrow as pa
 
 from tracelens.ingest.base import IngestOptions, LogEvent
-from tracelens.ingest.formats._spans import genai_fields, tool_calls_only_text
 from tracelens.ingest.normalize import dumps
+from tracelens.ingest.spans import genai_fields, tool_calls_only_text
 from tracelens.schema import EVENTS_SCHEMA, TRACE_SCHEMA
 from tracelens.secrets import scrub_text, scrub_value
 
@@ -147,12 +147,13 @@ def _as_record(row: dict) -> dict:
     return row
 
 
-def rejoin(tbl: pa.Table, by_key: dict[str, list[dict]], options: IngestOptions, redactor=None,
-           enrich: Callable[[pa.Table], pa.Table] | None = None) -> pa.Table:
+def rejoin(tbl: pa.Table, by_key: dict[str, list[dict]], options: IngestOptions, finalize: Callable[..., dict],
+           redactor=None, enrich: Callable[[pa.Table], pa.Table] | None = None) -> pa.Table:
     """``tbl`` (TRACE_SCHEMA) with every span row that has events in ``by_key`` re-derived: merged, finalized,
-    redacted and enriched as ingest does for a new row. Other rows are returned as they are."""
-    from tracelens.ingest.pipeline import finalize
+    redacted and enriched as ingest does for a new row. Other rows are returned as they are.
 
+    ``finalize`` is the pipeline's (``tracelens.ingest.pipeline.finalize``), passed in so that this module
+    does not import the pipeline that imports it."""
     keys = tbl.column("trace_id").to_pylist()
     formats = tbl.column("source_format").to_pylist()
     todo = [i for i, (k, f) in enumerate(zip(keys, formats, strict=True)) if k in by_key and f in JOINABLE]

@@ -696,7 +696,8 @@ def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult
     rejoin = None
     if options is not None and (events or res.format in JOINABLE):
         # log events and the span rows they belong to are joined by the store, under its lock (logjoin)
-        rejoin = functools.partial(logjoin.rejoin, options=options, redactor=redactor, enrich=enrich)
+        rejoin = functools.partial(logjoin.rejoin, options=options, finalize=finalize, redactor=redactor,
+                                   enrich=enrich)
     etbl = logjoin.events_table(events) if events else None
     out = store.commit_batch(tbl, qtbl, same_call=same_call, events=etbl, rejoin=rejoin)
     res.stored += out.stored
@@ -1137,7 +1138,7 @@ def _to_table(traces: list[dict], quarantine: list[dict], fmt_name: str, path: s
         return _columns_table(traces)
     except _CONVERT_ERRORS:
         pass
-    from tracelens.ingest.formats.generic import coerce_fields
+    from tracelens.ingest.coerce import coerce_fields
 
     good = []
     for rec in traces:

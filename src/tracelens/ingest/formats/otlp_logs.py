@@ -43,22 +43,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import FormatError, LogEvent, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import norm_id
-from tracelens.ingest.formats.otlp import (
-    _fields,
-    _g,
-    _messages,
-    _raw,
-    _raw_bytes,
-    _unzstd,
+from tracelens.ingest.guard import describe, each_record, isolate
+from tracelens.ingest.normalize import as_str, dumps
+from tracelens.ingest.otlpwire import (
     any_value,
     attributes,
     first_request_kind,
+    iter_messages,
+    key_of,
+    proto_fields,
+    raw_bytes,
+    raw_text,
     sniff_proto,
+    unzstd,
 )
-from tracelens.ingest.guard import describe, each_record, isolate
-from tracelens.ingest.normalize import as_str, dumps
 from tracelens.ingest.readers import ZSTD_MAGIC, iter_json_values, loads
+from tracelens.ingest.spans import norm_id
 
 Item = LogEvent | Quarantined | Skipped
 _ZERO_IDS = {"0" * 32, "0" * 16}
@@ -90,11 +90,11 @@ def log_doc_items(locator: str, doc: Any, state: LogState | None = None) -> Iter
 def iter_logs_request(req: Any, locator: str, state: LogState | None = None) -> Iterator[Item]:
     """Items for every log record of one ExportLogsServiceRequest; a malformed resourceLogs entry costs only itself."""
     state = state or LogState()
-    if not isinstance(req, dict) or not isinstance(_g(req, "resourceLogs", "resource_logs"), list):
+    if not isinstance(req, dict) or not isinstance(key_of(req, "resourceLogs", "resource_logs"), list):
         yield Quarantined(locator, "not an OTLP ExportLogsServiceRequest (no resourceLogs array)", describe(req))
         return
     counter = [0]
-    entries = ((f"{locator}/resourceLogs", rl) for rl in _g(req, "resourceLogs", "resource_logs"))
+    entries = ((f"{locator}/resourceLogs", rl) for rl in key_of(req, "resourceLogs", "resource_logs"))
     yield from each_record(None, entries, lambda loc, rl: _resource_items(rl, loc, locator, counter, state),
                            defer=True)
 
@@ -105,7 +105,7 @@ def _resource_items(rl: Any, loc: str, locator: str, counter: list[int], state: 
     res = rl.get("resource")
     if res is not None and not isinstance(res, dict):
         raise RecordError(f"'resource' is a {type(res).__name__}, not an object")
-    scopes = _g(rl, "scopeLogs", "scope_logs") or []
+    scopes = key_of(rl, "scopeLogs", "scope_logs") or []
     if not isinstance(scopes, list):
         raise RecordError(f"'scopeLogs' is a {type(scopes).__name__}, not a list")
     for sl in scopes:
@@ -113,18 +113,18 @@ def _resource_items(rl: Any, loc: str, locator: str, counter: list[int], state: 
             continue
         sc = sl.get("scope") or {}
         scope = as_str(sc.get("name")) if isinstance(sc, dict) else None
-        records = _g(sl, "logRecords", "log_records") or []
+        records = key_of(sl, "logRecords", "log_records") or []
         if not isinstance(records, list):
             yield Quarantined(loc, f"'logRecords' is a {type(records).__name__}, not a list", describe(sl))
             continue
         for record in records:
             n = counter[0]
             counter[0] += 1
-            yield isolate(f"{locator}/log#{n}", record, lambda lc, r, sc=scope: _log_item(r, sc, lc, state), raw=_raw)
+            yield isolate(f"{locator}/log#{n}", record, lambda lc, r, sc=scope: _log_item(r, sc, lc, state), raw=raw_text)
 
 
 def _event_name(record: dict, attrs: dict) -> str | None:
-    name = as_str(_g(record, "eventName", "event_name")) or as_str(attrs.get("event.name"))
+    name = as_str(key_of(record, "eventName", "event_name")) or as_str(attrs.get("event.name"))
     return name or None
 
 
@@ -136,16 +136,16 @@ def _log_item(record: Any, scope: str | None, locator: str, state: LogState) -> 
     if name is None or not name.startswith("gen_ai."):
         what = f"event {name!r}" if name else "no event name"
         return Skipped(locator, f"log record is not a GenAI event ({what})")
-    trace_id = norm_id(_g(record, "traceId", "trace_id"))
-    span_id = norm_id(_g(record, "spanId", "span_id"))
+    trace_id = norm_id(key_of(record, "traceId", "trace_id"))
+    span_id = norm_id(key_of(record, "spanId", "span_id"))
     if not trace_id or not span_id or trace_id in _ZERO_IDS or span_id in _ZERO_IDS:
         return Skipped(locator, f"GenAI event {name!r} has no span context (trace and span id): nothing to join it to")
     body = any_value(record.get("body"))
     ev = {k: v for k, v in attrs.items() if k != "event.name"}
     if body is not None:
         ev["event.body"] = body
-    time_ns = _nanos(_g(record, "timeUnixNano", "time_unix_nano")) or _nanos(
-        _g(record, "observedTimeUnixNano", "observed_time_unix_nano"))
+    time_ns = _nanos(key_of(record, "timeUnixNano", "time_unix_nano")) or _nanos(
+        key_of(record, "observedTimeUnixNano", "observed_time_unix_nano"))
     key = (trace_id, span_id, name, time_ns, dumps(ev))
     occurrence = state.seen[key]
     state.seen[key] += 1
@@ -197,7 +197,7 @@ def _is_log_record(data: bytes | None) -> bool:
     if not data:
         return False
     timed = False
-    for n, (number, wire, start, end) in enumerate(_fields(data), 1):
+    for n, (number, wire, start, end) in enumerate(proto_fields(data), 1):
         if _LOG_WIRE.get(number) != wire:
             return False
         if number in (9, 10) and end <= len(data) and end - start not in (0, 16 if number == 9 else 8):
@@ -225,7 +225,7 @@ def _proto_items(locator: str, data: bytes, state: LogState) -> Iterator[Item]:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     if data[:4] == ZSTD_MAGIC:
-        data = _unzstd(data)
+        data = unzstd(data)
     if data.lstrip()[:1] == b"{":  # `format: json` with `compression: zstd`: OTLP JSON in length-prefixed frames
         yield from iter_logs_request(loads(data), locator, state)
         return
@@ -260,8 +260,8 @@ class OtlpLogsProto:
             raise FormatError(f"{source.path}: {e}") from None
         kind = sniff_logs_proto(source.head) or "framed"
         state = LogState()
-        return each_record(source, _messages(source.stream, kind), lambda loc, data: _proto_items(loc, data, state),
-                           raw=_raw_bytes)
+        return each_record(source, iter_messages(source.stream, kind), lambda loc, data: _proto_items(loc, data, state),
+                           raw=raw_bytes)
 
 
 FORMATS = [OtlpLogs(), OtlpLogsProto()]
