@@ -100,7 +100,7 @@ def snapshot_refusal_chart(tl: Timeline, marks: list[Mark]) -> str | None:
     if sum(len(v) for v in series.values()) < 2:
         return None
     with rc_context(_RC):
-        fig = Figure(figsize=(9, 3.2))
+        fig = Figure(figsize=(11, 3.4))
         ax = fig.add_subplot()
         _frame_time(ax, tl.start, tl.boundary, tl.end, marks)
         for k, pts in series.items():
@@ -122,7 +122,7 @@ def snapshot_share_chart(tl: Timeline, marks: list[Mark]) -> str | None:
         return None
     total = {day: sum(d.traces for d in tl.snapshots if d.day == day) for day in days}
     with rc_context(_RC):
-        fig = Figure(figsize=(9, 2.6))
+        fig = Figure(figsize=(11, 2.8))
         ax = fig.add_subplot()
         _frame_time(ax, tl.start, tl.boundary, tl.end, marks)
         bottom = {day: 0.0 for day in days}
@@ -155,7 +155,7 @@ def topic_refusal_chart(tl: Timeline, marks: list[Mark], labels: dict[str, str] 
     cols = min(3, len(topics))
     rows = -(-len(topics) // cols)
     with rc_context(_RC):
-        fig = Figure(figsize=(9, 1.9 * rows + 0.3))
+        fig = Figure(figsize=(11 if cols > 1 else 7, 2.0 * rows + 0.3))
         axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
         for i, ax in enumerate(axes.flat):
             if i >= len(topics):
@@ -192,7 +192,7 @@ def refusal_chart(points: tuple[SeriesPoint, ...], marks: list[Mark] | None = No
     if len(pts) < 2:
         return None
     with rc_context(_RC):
-        fig = Figure(figsize=(9, 3.0))
+        fig = Figure(figsize=(11, 3.2))
         ax = fig.add_subplot()
         for win, colour, label in (("", HIST, "history"), ("baseline", BASE, "baseline"), ("both", HIST, None), ("current", CUR, "current")):
             sel = [p for p in pts if p.window == win]
@@ -217,7 +217,7 @@ def cluster_chart(shares: tuple[ClusterShare, ...]) -> str | None:
         return None
     rows = list(shares)[::-1]
     with rc_context(_RC):
-        fig = Figure(figsize=(9, 0.32 * len(rows) + 0.9))
+        fig = Figure(figsize=(11, 0.3 * len(rows) + 0.9))
         ax = fig.add_subplot()
         y = list(range(len(rows)))
         ax.barh([i + 0.2 for i in y], [r.baseline_share for r in rows], height=0.4, color=BASE, label="baseline")
@@ -236,7 +236,7 @@ def distribution_chart(d: Distribution) -> str | None:
     if not tb or not tc:
         return None
     with rc_context(_RC):
-        fig = Figure(figsize=(4.4, 2.9))
+        fig = Figure(figsize=(5.6, 3.0))
         ax = fig.add_subplot()
         edges = list(d.edges)
         ax.stairs([c / tb for c in d.baseline_counts], edges, color=BASE, linewidth=1.4,

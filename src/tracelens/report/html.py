@@ -68,6 +68,7 @@ pre{background:#f6f8fa;padding:.6em;overflow:auto;font-size:.82em;white-space:pr
 footer{color:#6e7781;font-size:.8em;margin-top:2em}
 .badge.alert{background:#cf222e;color:#fff}.badge.warn{background:#bf8700;color:#fff}.badge.info{background:#8c959f;color:#fff}
 figure.wide img{width:100%}
+#trend table{max-width:640px}
 @media print{
 body{max-width:none;padding:0;font-size:10.5pt}h2{break-after:avoid}
 .card,figure,tr{break-inside:avoid}.cards{grid-template-columns:1fr 1fr}
@@ -163,7 +164,7 @@ def _charts(report: DriftReport, timeline: Timeline | None, marks: list[common.M
             charts.topic_refusal_chart(timeline, marks, {k: common.topic_phrase(k) for k in timeline.topic_order}),
             "daily refusal rate per topic",
             "Topics with a significant refusal change: daily refusal rate; thick lines are the baseline (blue) and "
-            "current (orange) window rates.", "chart-topics",
+            "current (orange) window rates.", "chart-topics", wide=len(timeline.topic_order) > 1,
         ))
     dists = [_figure(charts.distribution_chart(d), f"{d.metric} distribution",
                      f"{d.metric}: baseline vs current, share of traces per bin (log scale), medians dotted.",
@@ -222,7 +223,7 @@ def render_html(report: DriftReport, show_info: bool = False, timeline: Timeline
     if groups["info"]:
         out.append(
             f'<details id="info"{" open" if show_info else ""}><summary>{len(groups["info"])} tests without a '
-            f'significant change (info): {e(common.info_summary(groups["info"]))}</summary>'
+            f'significant change (info)</summary><p class="small">{e(common.info_summary(groups["info"]))}</p>'
             '<table><colgroup><col style="width:18%"><col style="width:30%"><col style="width:22%">'
             '<col style="width:20%"><col style="width:10%"></colgroup>'
             "<tr><th>kind</th><th>segment</th><th>baseline &rarr; current</th><th>effect [CI]</th><th>q</th></tr>"
