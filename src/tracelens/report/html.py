@@ -44,7 +44,7 @@ h1{font-size:1.45em;margin:.2em 0 .1em}h2{font-size:1.15em;margin:1.6em 0 .5em;p
 .sub{color:#57606a;margin:.1em 0 .6em;font-size:.92em}
 .badge{display:inline-block;border-radius:3px;padding:0 .45em;font-size:.8em;font-weight:600;margin-right:.3em;color:#fff}
 .headline{background:#f6f8fa;border-left:4px solid #4c72b0;padding:.5em 1em .6em;margin:.6em 0}
-.headline ul{margin:.3em 0 0;padding-left:1.2em}.headline li{margin:.2em 0}
+.headline>p{margin:.2em 0 .3em}.headline ul{margin:.3em 0 0;padding-left:1.2em}.headline li{margin:.2em 0}
 table{border-collapse:collapse;width:100%;font-size:.88em;table-layout:fixed}
 td,th{border-bottom:1px solid #e5e8eb;padding:.3em .5em;vertical-align:top;text-align:left;overflow-wrap:anywhere}
 th{background:#f6f8fa;font-weight:600}

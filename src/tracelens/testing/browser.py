@@ -151,7 +151,11 @@ def screenshot(html_path: str | Path, png_path: str | Path, width: int, height: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tracelens.testing.browser REPORT.html [OUT.png] [--width 1400] [--height N]``: measure, optionally shoot."""
+    """``python -m tracelens.testing.browser REPORT.html [OUT.png] [--width 1400] [--height N] [--palette]``.
+
+    Prints the measured layout (JSON); with OUT.png also writes a screenshot (the whole page unless
+    ``--height``); ``--palette`` re-encodes it with 256 colours (Pillow) so it is small enough for docs/.
+    """
     import argparse
 
     ap = argparse.ArgumentParser(description="Measure (and optionally screenshot) an HTML report in headless Chromium.")
@@ -159,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("png", nargs="?")
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=0, help="screenshot height (default: the whole page)")
+    ap.add_argument("--palette", action="store_true", help="re-encode the PNG with a 256-colour palette (needs Pillow)")
     a = ap.parse_args(argv)
     lay = measure_layout(Path(a.html).read_text(encoding="utf-8"), a.width)
     print(json.dumps({"width": a.width, "page_height": lay.scroll_height, "scroll_width": lay.scroll_width,
@@ -167,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
                      indent=1))
     if a.png:
         screenshot(a.html, a.png, a.width, a.height or lay.scroll_height)
+        if a.palette:
+            from PIL import Image
+
+            with Image.open(a.png) as im:
+                small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            small.save(a.png, optimize=True)
     return 0
 
 
