@@ -259,3 +259,34 @@ def test_weekly_cli_writes_linked_markdown_and_html(tmp_path):
     page = html.read_text()
     assert 'id="chart-snapshot-refusal"' in page and 'id="chart-snapshot-share"' in page
     assert "new snapshot claude-sonnet-4-5-20251101" in page
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def test_legends_sit_outside_the_plotting_area(report, timeline):
+    """No legend box overlaps its axes, so it can cover no bar, step or line (the old histograms' legends did)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tracelens.report import charts
+
+    marks = common.marks(report)
+    figs = [
+        charts.snapshot_refusal_chart.figure(timeline, marks),
+        charts.snapshot_share_chart.figure(timeline, marks),
+        charts.refusal_chart.figure(report.daily, marks),
+        charts.cluster_chart.figure(report.cluster_shares),
+        *(charts.distribution_chart.figure(d) for d in report.distributions),
+    ]
+    assert len(figs) == 6 and all(figs)
+    for fig in figs:
+        with rc_context(charts._RC):
+            FigureCanvasAgg(fig)
+            fig.draw_without_rendering()
+            renderer = fig.canvas.get_renderer()
+            for ax in fig.axes:
+                legend = ax.get_legend()
+                assert legend is not None
+                assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer)), fig

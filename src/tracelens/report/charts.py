@@ -3,7 +3,8 @@
 Contract: each function takes report data (a :class:`DriftReport`'s fields,
 the configuration-change :class:`~tracelens.report.common.Mark` list, or a
 :class:`~tracelens.report.timeline.Timeline`) and returns SVG text, or None
-when there is nothing to draw. Output is deterministic: a fixed
+when there is nothing to draw (each one's matplotlib ``Figure`` builder is
+``<chart>.figure``, for tests that inspect the drawing). Output is deterministic: a fixed
 ``svg.hashsalt``, no creation date in the metadata, text kept as text
 (``svg.fonttype`` none). Legends sit outside the plotting area, so they never
 cover a bar or a line. Time charts share one look: the current window shaded,
@@ -13,6 +14,7 @@ the HTML prints under the first chart).
 
 from __future__ import annotations
 
+import functools
 import io
 from datetime import UTC, datetime, time
 
@@ -47,6 +49,19 @@ def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     return buf.getvalue()
+
+
+def _chart(build):
+    """Turn a figure builder into the chart function (SVG text or None); the builder stays reachable as ``.figure``."""
+
+    @functools.wraps(build)
+    def chart(*args, **kwargs) -> str | None:
+        with rc_context(_RC):
+            fig = build(*args, **kwargs)
+            return None if fig is None else _svg(fig)
+
+    chart.figure = build
+    return chart
 
 
 def snapshot_colours(order: tuple[str, ...]) -> dict[str, str]:
@@ -93,7 +108,8 @@ def _legend_below(ax, n: int) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=max(1, min(n, 4)), frameon=False, fontsize=8)
 
 
-def snapshot_refusal_chart(tl: Timeline, marks: list[Mark]) -> str | None:
+@_chart
+def snapshot_refusal_chart(tl: Timeline, marks: list[Mark]) -> Figure | None:
     """Daily refusal rate per served snapshot, with configuration changes marked on the time axis."""
     colours = snapshot_colours(tl.snapshot_order)
     series = {k: [d for d in tl.snapshots if d.key == k and d.labelled >= MIN_LABELLED] for k in tl.snapshot_order}
@@ -111,10 +127,11 @@ def snapshot_refusal_chart(tl: Timeline, marks: list[Mark]) -> str | None:
         ax.set_ylim(bottom=0)
         ax.set_ylabel("refused")
         _legend_below(ax, len(series))
-        return _svg(fig)
+        return fig
 
 
-def snapshot_share_chart(tl: Timeline, marks: list[Mark]) -> str | None:
+@_chart
+def snapshot_share_chart(tl: Timeline, marks: list[Mark]) -> Figure | None:
     """Share of each day's traffic served by each snapshot (stacked bars)."""
     colours = snapshot_colours(tl.snapshot_order)
     days = sorted({d.day for d in tl.snapshots})
@@ -139,7 +156,7 @@ def snapshot_share_chart(tl: Timeline, marks: list[Mark]) -> str | None:
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of traffic")
         _legend_below(ax, len(tl.snapshot_order))
-        return _svg(fig)
+        return fig
 
 
 def _window_mean(rows: list[DayCount]) -> float | None:
@@ -147,7 +164,8 @@ def _window_mean(rows: list[DayCount]) -> float | None:
     return sum(d.refusals for d in rows) / n if n else None
 
 
-def topic_refusal_chart(tl: Timeline, marks: list[Mark], labels: dict[str, str] | None = None) -> str | None:
+@_chart
+def topic_refusal_chart(tl: Timeline, marks: list[Mark], labels: dict[str, str] | None = None) -> Figure | None:
     """Small multiples: daily refusal rate of each topic with a refusal finding, window means as flat lines."""
     topics = [k for k in tl.topic_order if any(d.key == k for d in tl.topics)]
     if not topics:
@@ -183,10 +201,11 @@ def topic_refusal_chart(tl: Timeline, marks: list[Mark], labels: dict[str, str] 
                 label.set_fontsize(6)
                 label.set_rotation(0)
         fig.set_layout_engine("constrained")
-        return _svg(fig)
+        return fig
 
 
-def refusal_chart(points: tuple[SeriesPoint, ...], marks: list[Mark] | None = None) -> str | None:
+@_chart
+def refusal_chart(points: tuple[SeriesPoint, ...], marks: list[Mark] | None = None) -> Figure | None:
     """Daily refusal rate with its Wilson 95% band, coloured by window (used when no per-snapshot series exist)."""
     pts = [p for p in points if p.rate is not None]
     if len(pts) < 2:
@@ -208,10 +227,11 @@ def refusal_chart(points: tuple[SeriesPoint, ...], marks: list[Mark] | None = No
         ax.set_ylabel("refused (95% Wilson band)")
         ax.set_ylim(bottom=0)
         _legend_below(ax, 3)
-        return _svg(fig)
+        return fig
 
 
-def cluster_chart(shares: tuple[ClusterShare, ...]) -> str | None:
+@_chart
+def cluster_chart(shares: tuple[ClusterShare, ...]) -> Figure | None:
     """Baseline vs current share of the most shifted prompt clusters."""
     if not shares:
         return None
@@ -227,10 +247,11 @@ def cluster_chart(shares: tuple[ClusterShare, ...]) -> str | None:
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlabel("share of traffic")
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False, fontsize=8)
-        return _svg(fig)
+        return fig
 
 
-def distribution_chart(d: Distribution) -> str | None:
+@_chart
+def distribution_chart(d: Distribution) -> Figure | None:
     """Step histograms (share of traces per log-spaced bin) of one metric per window, medians dotted."""
     tb, tc = sum(d.baseline_counts), sum(d.current_counts)
     if not tb or not tc:
@@ -253,4 +274,4 @@ def distribution_chart(d: Distribution) -> str | None:
         ax.set_ylabel("share of traces")
         # above the axes, outside the plotting area: it can never cover a bar
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=1, frameon=False, fontsize=7)
-        return _svg(fig)
+        return fig
