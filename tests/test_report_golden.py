@@ -34,6 +34,7 @@ from tracelens.replay.canary import add_to_canary
 from tracelens.replay.client import ReplayResult
 from tracelens.replay.storage import write_replays
 from tracelens.report import FORMATS, render, render_html, render_terminal, strip_images
+from tracelens.report.timeline import build_timeline
 from tracelens.samples.synthetic import T0, WEEK, Scenario, make_history, make_pair
 from tracelens.store import Store
 from tracelens.weekly import canary_section
@@ -42,16 +43,11 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("TRACELENS_UPDATE_GOLDEN") == "1"
 
 
-def build_fixture_report(store_root: Path):
-    """The fixed comparison behind every golden file (also used by docs/drift.md examples).
-
-    The drift findings come from :func:`analyze` on a seeded synthetic pair; the canary section comes
-    from the real canary comparison (:func:`tracelens.weekly.canary_section`) over fixed replays
-    written to a store at ``store_root`` (see :func:`write_canary_runs`).
-    """
+def fixture_scenario() -> Scenario:
+    """The planted world behind every golden file."""
     rates = np.linspace(0.01, 0.12, 8)
     cur = rates * np.array([1, 1, 1, 1, 1, 2.5, 2.5, 2.5])
-    sc = Scenario(
+    return Scenario(
         n_baseline=1200,
         n_current=1200,
         dim=8,
@@ -63,6 +59,16 @@ def build_fixture_report(store_root: Path):
         snapshot_change_at=T0 + WEEK + timedelta(days=2, hours=5, minutes=17),
         system_prompt_change_at=T0 + WEEK + timedelta(days=3, hours=9, minutes=41),
     )
+
+
+def build_fixture_report(store_root: Path):
+    """The fixed comparison behind every golden file (also used by docs/drift.md examples).
+
+    The drift findings come from :func:`analyze` on a seeded synthetic pair; the canary section comes
+    from the real canary comparison (:func:`tracelens.weekly.canary_section`) over fixed replays
+    written to a store at ``store_root`` (see :func:`write_canary_runs`).
+    """
+    sc = fixture_scenario()
     sp = make_pair(sc)
     hist = make_history(sc, weeks=8, n_per_week=300)
     report = analyze(
@@ -79,6 +85,12 @@ def build_fixture_report(store_root: Path):
     canary = canary_section(write_canary_runs(store_root))
     # The package version changes with every release; the goldens must not.
     return dataclasses.replace(report, generator=dataclasses.replace(report.generator, version="golden"), canary=canary)
+
+
+def build_fixture_timeline(report):
+    """The HTML time charts' daily series for the fixture, from the same (seeded) trace frames."""
+    sp = make_pair(fixture_scenario())
+    return build_timeline(sp.baseline, sp.current, report)
 
 
 #: (canary set, run id, trace id, refusal label, response texts) of the replays behind the canary section
@@ -148,11 +160,11 @@ def test_fixture_shows_the_planted_changes(report):
 
 def test_canary_section_in_every_format(report):
     md = render(report, "markdown")
-    assert "### Canary sets" in md
+    assert "**Canary sets**" in md
     assert "**support-borderline**: run a1b2c3d4e5f6 vs 0f9e8d7c6b5a -- 2 of 3 prompts changed" in md
-    assert "  - `b-11-17`: refusal rate 0% -> 100%" in md
     assert "**code-smoke**: run 123456abcdef (no earlier run) -- 0 of 1 prompt changed" in md
     assert "b-11-99" not in md and "b-11-3" not in md  # unchanged prompts are counted, not listed
+    assert "b-11-17" not in md  # the short post counts changed prompts; the HTML lists them
     txt = render(report, "terminal", width=120)
     assert "Canary sets" in txt and "[canary support-borderline] b-11-42: answers moved" in txt
     html = render_html(report)
@@ -188,6 +200,10 @@ def test_golden_terminal(report):
 
 def test_golden_html(report):
     _check("drift_report.html", strip_images(render(report, "html")))
+
+
+def test_golden_html_with_timeline(report):
+    _check("drift_report_timeline.html", strip_images(render_html(report, timeline=build_fixture_timeline(report))))
 
 
 def test_html_charts_are_deterministic_svg(report):

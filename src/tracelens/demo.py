@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     html = out_dir / "weekly.html"
     md = out_dir / "weekly.md"
     rc_weekly, _ = run(["weekly", "--store", str(store), "--week", a.week, "--html", str(html), "--fail-on", "never"])
-    run(["weekly", "--store", str(store), "--week", a.week, "--format", "markdown", "-o", str(md), "--fail-on", "never"])
+    # the Markdown summary (short enough for Slack) points to the HTML report, which this run writes again
+    run(["weekly", "--store", str(store), "--week", a.week, "--format", "markdown", "-o", str(md), "--html", str(html),
+         "--fail-on", "never"])
 
     banner('3. A complaint: "user 4411 says the assistant refused to help with their refund around 3pm on Saturday"')
     _, out = run(

@@ -19,6 +19,10 @@ the two windows, bring whatever is missing up to date, and call
 5. each canary set's latest run is compared with its previous run, prompt by
    prompt (``report.canary``).
 
+``drift_run``/``weekly_run`` do the same and also return the daily series the
+HTML report's time charts draw (``tracelens.report.timeline``), computed from
+the frames already loaded; the report itself, and its JSON, are the same.
+
 Windows are read by ``tracelens.timeexpr.parse_window`` (``START..END`` with
 dates, inclusive, or ISO datetimes, end exclusive; ISO weeks ``2026-W47``;
 days; spans such as ``7d``). ``run_weekly`` defaults to the last complete ISO
@@ -256,10 +260,26 @@ def _missing_vectors(store: Store, spec, df: pl.DataFrame, col: str) -> int:
     return sum(1 for t in texts if text_hash(t) not in known)
 
 
+@dataclass(frozen=True)
+class DriftRun:
+    """A drift report plus the daily per-snapshot and per-topic series its HTML time charts draw."""
+
+    report: object  # tracelens.analysis.findings.DriftReport (imported lazily)
+    timeline: object | None = None  # tracelens.report.timeline.Timeline
+
+
 def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config=None, embed: bool = True,
               sample_cap: int = 20_000, model: str | None = None, embedder=None, progress: Progress | None = None,
               notes: list[str] | None = None):
     """Prepare both windows and analyse them; returns the DriftReport (notes appended to ``report.notes`` if any)."""
+    return drift_run(store, baseline, current, config=config, embed=embed, sample_cap=sample_cap, model=model,
+                     embedder=embedder, progress=progress, notes=notes, timeline=False).report
+
+
+def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config=None, embed: bool = True,
+              sample_cap: int = 20_000, model: str | None = None, embedder=None, progress: Progress | None = None,
+              notes: list[str] | None = None, timeline: bool = True) -> DriftRun:
+    """:func:`run_drift`, also returning the HTML report's daily series (from the frames already loaded)."""
     from tracelens.analysis.drift import analyze
     from tracelens.modelcatalog import load_catalog
 
@@ -285,7 +305,12 @@ def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         report = dataclasses.replace(report, canary=canary)
     if all_notes:
         report = dataclasses.replace(report, notes=tuple(all_notes) + tuple(report.notes))
-    return report
+    tl = None
+    if timeline:
+        from tracelens.report.timeline import build_timeline
+
+        tl = build_timeline(prep.baseline, prep.current, report)
+    return DriftRun(report, tl)
 
 
 def canary_section(store: Store) -> tuple[CanaryResult, ...] | None:
@@ -307,9 +332,15 @@ def canary_section(store: Store) -> tuple[CanaryResult, ...] | None:
 
 def run_weekly(store: Store, week: str | TimeWindow | None = None, now: dt.datetime | None = None, **kw):
     """The weekly report: ``week`` (default the last complete ISO week) against the window before it."""
+    return weekly_run(store, week, now, timeline=False, **kw).report
+
+
+def weekly_run(store: Store, week: str | TimeWindow | None = None, now: dt.datetime | None = None,
+               **kw) -> DriftRun:
+    """:func:`run_weekly`, also returning the HTML report's daily series."""
     notes: list[str] = []
     base, cur = weekly_windows(store, week, now, notes)
-    return run_drift(store, base, cur, notes=notes, **kw)
+    return drift_run(store, base, cur, notes=notes, **kw)
 
 
 # --------------------------------------------------------------------------- findings for the TUI
