@@ -154,14 +154,14 @@ def test_times_that_differ_by_a_millisecond_are_a_conflict(store, tmp_path):
 
 def test_rows_hashed_by_an_older_tracelens_are_still_duplicates(store, tmp_path, monkeypatch):
     # a store written before content_hash ignored the importer's name and sub-millisecond digits
-    from tracelens.ingest import pipeline
+    from tracelens.ingest import pipeline, records
 
     def old_hash(rec: dict) -> str:
         return "legacy-" + str(rec.get("source_format")) + str(rec.get("timestamp"))
 
     items = spans(3)
     with monkeypatch.context() as m:
-        m.setattr(pipeline, "_content_hash", old_hash)
+        m.setattr(records, "_content_hash", old_hash)
         m.setattr(pipeline, "same_call", lambda a, b: False)
         ingest(store, [_write(tmp_path, "a.otlp.jsonl", otlp_json(items))], enricher=False)
     again = ingest(store, [_write(tmp_path, "a.otlp.jsonl", otlp_json(items))], enricher=False)

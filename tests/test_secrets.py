@@ -256,6 +256,7 @@ def test_no_command_prints_a_secret(hostile_store):
 def legacy_store(tmp_path_factory, monkeypatch_module):
     """A store written before the scrubber existed: secrets stored as they came."""
     import tracelens.ingest.pipeline as pipeline
+    import tracelens.ingest.records as records
     import tracelens.store as store_mod
 
     root = tmp_path_factory.mktemp("legacy")
@@ -264,7 +265,7 @@ def legacy_store(tmp_path_factory, monkeypatch_module):
     p = root / "old.jsonl"
     p.write_text("\n".join(lines) + "\n")
     with monkeypatch_module.context() as m:
-        m.setattr(pipeline, "scrub_record", lambda rec, found, skip: rec)
+        m.setattr(records, "scrub_record", lambda rec, found, skip: rec)
         m.setattr("tracelens.secrets.scrub_text", lambda text, counts=None: text)
         summary = pipeline.ingest(store_mod.Store(root / "store", create=True), [str(p)], enricher=False)
     assert summary.total("stored") == len(SHAPES)

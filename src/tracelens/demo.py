@@ -112,13 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if live:
         run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes"])
     else:
-        from tracelens.testing.fake_anthropic import (
-            DEFAULT_ALIASES,
-            DEFAULT_MODELS,
-            FakeAnthropicServer,
-            models_in_store,
-            read_rules,
-        )
+        from tracelens.testing.fake_anthropic import DEFAULT_ALIASES, DEFAULT_MODELS, FakeAnthropicServer
+        from tracelens.testing.fake_anthropic_cli import models_in_store, read_rules
 
         stored, resolved = models_in_store(str(store))
         rules_file = REPO / "docs" / "examples" / "demo_fake_replies.json"

@@ -44,7 +44,6 @@ This module is test tooling: it imports only the standard library (and the store
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -260,12 +259,12 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-_DATE8 = re.compile(r"(20\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])$")
+DATED_ID = re.compile(r"(20\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])$")
 
 
 def _display_name(model: str) -> str:
     """'claude-sonnet-4-5-20250929' -> 'Claude Sonnet 4.5', 'claude-3-7-sonnet-20250219' -> 'Claude 3.7 Sonnet'."""
-    words = _DATE8.sub("", model).strip("-").split("-")
+    words = DATED_ID.sub("", model).strip("-").split("-")
     out: list[str] = []
     for w in words:
         if w.isdigit() and out and out[-1][-1].isdigit():
@@ -529,7 +528,7 @@ class FakeAnthropicServer:
 
     # -- Models API ------------------------------------------------------
     def _model_object(self, model: str) -> dict[str, Any]:
-        m = _DATE8.search(model)
+        m = DATED_ID.search(model)
         created = f"{m.group(1)}-{m.group(2)}-{m.group(3)}T00:00:00Z" if m else "1970-01-01T00:00:00Z"
         obj: dict[str, Any] = {"type": "model", "id": model, "display_name": _display_name(model), "created_at": created}
         obj.update(self.model_info.get(model, {}))
@@ -711,129 +710,7 @@ class FakeAnthropicServer:
             handler._send_json(200, message, reply.headers)
 
 
-def _reply_from_dict(d: dict[str, Any]) -> Reply:
-    return Reply(**d)
-
-
-def read_models_file(path: str) -> list[str]:
-    """Model ids from ``path``: a JSON array of ids, or one id per line (blank lines and ``#`` comments ignored)."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    if text.lstrip().startswith("["):
-        ids = json.loads(text)
-        if not all(isinstance(m, str) and m for m in ids):
-            raise ValueError(f"{path}: expected a JSON array of model id strings")
-        return ids
-    return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
-
-
-def models_in_store(store: str) -> tuple[set[str], dict[str, str]]:
-    """Every model a store's traces name, and the aliases they resolved through.
-
-    Returned snapshots (and requested ids that carry a date) are served as
-    models; a requested id that was answered by another id is an alias of
-    the snapshot that answered it most recently, so a replay of any stored
-    trace finds its model here instead of a 404.
-    """
-    # The store (pyarrow/polars) only when asked: the server itself needs the standard library alone.
-    import polars as pl
-
-    from tracelens.store import Store
-
-    frame = (
-        Store(store).scan()
-        .select("timestamp", "model_requested", "model_returned")
-        .collect()
-    )
-    models = {m for m in frame["model_returned"].drop_nulls().unique().to_list() if m}
-    models |= {m for m in frame["model_requested"].drop_nulls().unique().to_list() if m and _DATE8.search(m)}
-    aliases: dict[str, str] = {}
-    pairs = (
-        frame.drop_nulls(["model_requested", "model_returned"])
-        .filter(pl.col("model_requested") != pl.col("model_returned"))
-        .sort("timestamp")
-    )
-    for requested, returned in pairs.select("model_requested", "model_returned").iter_rows():
-        if not _DATE8.search(requested):
-            aliases[requested] = returned  # the latest resolution wins
-    return models, aliases
-
-
-def read_rules(path: str) -> list[Rule]:
-    """Persistent replies from a JSON file: a list of objects, each a match and a reply.
-
-    Match keys: ``contains`` (a substring of the last user text), ``model``
-    (requested or resolved id) and ``times`` (uses, unlimited when absent).
-    ``"refusal": true`` makes the reply a refusal (``text``, ``category``,
-    ``explanation`` optional); otherwise the other keys are ``Reply`` fields
-    (``text``, ``stop_reason``, ``status``, ``delay``, ...). Rules are tried
-    in file order; the first that matches answers.
-    """
-    with open(path, encoding="utf-8") as fh:
-        items = json.load(fh)
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a JSON array of rule objects")
-    rules = []
-    for n, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ValueError(f"{path}: rule {n}: expected an object")
-        fields = dict(item)
-        match = {k: fields.pop(k) for k in ("contains", "model", "times") if k in fields}
-        try:
-            if fields.pop("refusal", False):
-                reply = Reply.refusal(**fields)
-            else:
-                reply = Reply(**fields)
-        except TypeError as e:
-            raise ValueError(f"{path}: rule {n}: {e}") from None
-        rules.append(Rule(reply, **match))
-    return rules
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tracelens.testing.fake_anthropic", description=__doc__.split("\n")[0])
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--model", action="append", default=[], metavar="ID",
-                    help="serve this model id too (repeatable); the built-in snapshots are always served")
-    ap.add_argument("--models-file", metavar="FILE", help="serve the model ids in FILE (JSON array or one per line)")
-    ap.add_argument("--store", metavar="PATH",
-                    help="serve every model the store's traces name, with the aliases they resolved through")
-    ap.add_argument("--rules", metavar="FILE",
-                    help="JSON file: persistent replies chosen per prompt/model (see read_rules), e.g. to refuse")
-    ap.add_argument("--script", help="JSON file: a list of Reply fields objects, served in order before the rules")
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    models = set(DEFAULT_MODELS) | set(args.model)
-    aliases = dict(DEFAULT_ALIASES)
-    try:
-        if args.models_file:
-            models |= set(read_models_file(args.models_file))
-        if args.store:
-            stored, resolved = models_in_store(args.store)
-            models |= stored
-            aliases.update(resolved)
-        rules = read_rules(args.rules) if args.rules else []
-    except (OSError, ValueError) as e:
-        ap.error(str(e))
-    server = FakeAnthropicServer(host=args.host, port=args.port, seed=args.seed, verbose=args.verbose,
-                                 models=sorted(models), aliases=aliases)
-    if args.script:
-        with open(args.script, encoding="utf-8") as fh:
-            server.enqueue(*(_reply_from_dict(d) for d in json.load(fh)))
-    server.add_rules(rules)
-    server.start()
-    print(server.base_url, flush=True)
-    print(f"fake Anthropic Messages API listening on {server.base_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
-
-
 if __name__ == "__main__":
+    from tracelens.testing.fake_anthropic_cli import main
+
     raise SystemExit(main())
