@@ -81,6 +81,14 @@ from tracelens.ingest.records import (  # noqa: F401 - finalize and same_call ar
     to_table,
 )
 from tracelens.ingest.registry import FORMATS, get_format, sniff_format
+from tracelens.ingest.workers import (
+    KEEP_LINE,
+    Chunk,
+    ChunkResult,
+    Released,
+    default_workers,
+    exit_with_parent,
+)
 from tracelens.modelcatalog import load_catalog
 from tracelens.schema import TRACE_SCHEMA
 from tracelens.store import Store
@@ -536,26 +544,6 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, 
 
 # ---------------------------------------------------------------- parallel path
 
-# Workers for the parallel path when not given: one per CPU, up to this many.
-MAX_DEFAULT_WORKERS = 4
-WORKERS_ENV = "TRACELENS_INGEST_WORKERS"
-
-
-def default_workers() -> int:
-    """Worker processes for the parallel path: ``TRACELENS_INGEST_WORKERS``, else one per CPU (max 4); 0 = serial."""
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        try:
-            return max(0, int(env))
-        except ValueError:
-            pass
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cpus = os.cpu_count() or 1
-    return min(cpus, MAX_DEFAULT_WORKERS) if cpus > 1 else 0
-
-
 def _chunkable(fmt, head: bytes) -> bool:
     """Whether a file takes the chunked path: JSONL read by an importer with ``parse_value``."""
     return callable(getattr(fmt, "parse_value", None)) and not is_json_document(head)
@@ -568,40 +556,7 @@ CHUNK_BYTES = 32 * 1024 * 1024
 _LOCAL_CHUNK = 8 * 1024 * 1024
 
 
-# Lines longer than this are let go of once parsed (see _process_chunk).
-_KEEP_LINE = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class _Released:
-    """Stands for a chunk line let go of after parsing (its size is kept for the failure report)."""
-
-    size: int
-
-
-@dataclass
-class _Chunk:
-    """Raw lines of one batch: ``batch_size`` records or CHUNK_BYTES of lines (fewer at the end), blank lines included."""
-
-    index: int
-    lines: list[bytes]
-    first_line: int  # 1-based number of lines[0]
-    offset: int  # byte offset of lines[0] in the (decompressed) input
-    tail: Quarantined | None = None  # the reading error that ended the input, after these lines
-    nbytes: int = 0  # bytes of ``lines``
-
-
-@dataclass
-class _ChunkResult:
-    traces: pa.Table  # before enrichment
-    quarantine: list[dict]
-    records: int  # physical records: non-blank lines, and the tail
-    read: int
-    skipped: int
-    naive_timestamps: int
-
-
-def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[_Chunk]:
+def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[Chunk]:
     """Cut a JSONL stream into chunks of ``batch_size`` non-blank lines or CHUNK_BYTES (each one batch)."""
     reader = LineReader(stream)
     lines: list[bytes] = []
@@ -619,7 +574,7 @@ def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[_Chunk]:
                 records += 1
                 if records == batch_size or nbytes >= CHUNK_BYTES:
                     # handed over through a list, so that this frame does not hold the chunk while it is used
-                    out = [_Chunk(index, lines, first_line, first_offset, None, nbytes)]
+                    out = [Chunk(index, lines, first_line, first_offset, None, nbytes)]
                     index += 1
                     lines, records, nbytes = [], 0, 0
                     first_line, first_offset = reader.lineno + 1, reader.offset
@@ -629,11 +584,11 @@ def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[_Chunk]:
         tail = Quarantined("unknown", f"importer {fmt_name} failed: {type(e).__name__}: {e}; "
                            "the rest of the file could not be read", None)
     if lines or tail is not None:
-        yield _Chunk(index, lines, first_line, first_offset, tail, nbytes)
+        yield Chunk(index, lines, first_line, first_offset, tail, nbytes)
 
 
-def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime,
-                   redactor) -> _ChunkResult:
+def _process_chunk(chunk: Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime,
+                   redactor) -> ChunkResult:
     """Parse, finalize and convert one chunk: what ``_ingest_one`` does for one batch, before enrichment."""
     parse_value = get_format(fmt_name).parse_value
     counts = _Counts()
@@ -648,9 +603,9 @@ def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptio
             v = json_line(raw, lineno, offset)
             lineno += 1
             offset += len(raw)
-            if len(raw) > _KEEP_LINE:
+            if len(raw) > KEEP_LINE:
                 # parsed: a large line is not held a second time while its record is finalized and converted
-                lines[i] = _Released(len(raw))
+                lines[i] = Released(len(raw))
             del raw
             if v is not None:
                 records += 1
@@ -660,16 +615,16 @@ def _process_chunk(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptio
             records += 1
             add(chunk.tail)
         tbl = batch.table()
-    return _ChunkResult(tbl, batch.quarantine, records, counts.read, counts.skipped, counts.naive_timestamps)
+    return ChunkResult(tbl, batch.quarantine, records, counts.read, counts.skipped, counts.naive_timestamps)
 
 
-def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException) -> _ChunkResult:
+def _failed_chunk(chunk: Chunk, fmt_name: str, path: str, error: BaseException) -> ChunkResult:
     """Every record of a chunk that could not be processed, quarantined with the error (nothing dropped)."""
     reason = f"ingest failed on this batch: {type(error).__name__}: {error}"
     rows = []
     lineno = chunk.first_line
     for raw in chunk.lines:
-        if isinstance(raw, _Released):
+        if isinstance(raw, Released):
             rows.append(quarantine_row(fmt_name, path, f"line:{lineno}",
                                         f"{reason} (the line, {raw.size:,} bytes, was released after parsing)", None))
         elif not line_is_blank(raw, lineno):
@@ -679,48 +634,16 @@ def _failed_chunk(chunk: _Chunk, fmt_name: str, path: str, error: BaseException)
     if chunk.tail is not None:
         t = chunk.tail
         rows.append(quarantine_row(fmt_name, path, t.locator, t.reason, t.raw))
-    return _ChunkResult(TRACE_SCHEMA.empty_table(), rows, len(rows), len(rows), 0, 0)
+    return ChunkResult(TRACE_SCHEMA.empty_table(), rows, len(rows), len(rows), 0, 0)
 
 
 # Set in each worker by _worker_init (fork passes it without pickling).
 _worker_redactor = None
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Make this worker end when the ingest process that started it dies, however it dies.
-
-    A worker blocks reading the task queue, and every worker inherits the
-    queue's write end from the fork, so a SIGKILLed parent never gives it EOF:
-    without this it would wait forever. On Linux the kernel sends SIGKILL at
-    the parent's death (``PR_SET_PDEATHSIG``); everywhere a daemon thread
-    polls the parent pid as well (reparenting changes ``getppid``), which also
-    covers a parent that died before the signal was armed.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):  # no libc, or a kernel that refuses: the watchdog still runs
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_WATCHDOG_INTERVAL)
-        os._exit(1)
-
-    import threading
-
-    threading.Thread(target=watch, name="tracelens-parent-watchdog", daemon=True).start()
-
-
-_WATCHDOG_INTERVAL = 0.5  # seconds between parent checks in a worker (the fallback where PDEATHSIG is missing)
-
-
 def _worker_init(redactor, parent: int) -> None:
     global _worker_redactor
-    _exit_with_parent(parent)
+    exit_with_parent(parent)
     _worker_redactor = redactor
     # Ctrl-C is the parent's to handle: it stops submitting and shuts the pool down (no tracebacks from here).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -728,7 +651,7 @@ def _worker_init(redactor, parent: int) -> None:
     gc.freeze()
 
 
-def _run_in_worker(chunk: _Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime) -> _ChunkResult:
+def _run_in_worker(chunk: Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime) -> ChunkResult:
     return _process_chunk(chunk, fmt_name, path, options, now, _worker_redactor)
 
 
@@ -795,7 +718,7 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
     chunks = _read_chunks(source.stream, batch_size, fmt.name)
     pending: deque = deque()
     limit = pool.size + 1
-    ahead: list[_Chunk] = []
+    ahead: list[Chunk] = []
     first = True
     while True:
         chunk = ahead.pop() if ahead else next(chunks, None)
@@ -857,14 +780,14 @@ def _pool_failed(pool, error: BaseException) -> None:
         pool.mark_broken()
 
 
-def _local(chunk: _Chunk, args, redactor) -> _ChunkResult:
+def _local(chunk: Chunk, args, redactor) -> ChunkResult:
     try:
         return _process_chunk(chunk, *args, redactor)
     except Exception as e:  # a bug that the per-record guards did not catch: quarantine, never drop
         return _failed_chunk(chunk, args[0], args[1], e)
 
 
-def _commit_chunk(store, result: _ChunkResult, res, enrich, progress, redactor=None, options=None) -> None:
+def _commit_chunk(store, result: ChunkResult, res, enrich, progress, redactor=None, options=None) -> None:
     res.records += result.records
     res.read += result.read
     res.skipped += result.skipped
