@@ -39,15 +39,13 @@ import pyarrow.parquet as pq
 from tracelens import __version__
 from tracelens.atomic import fsync_dir
 from tracelens.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, SCHEMA_VERSION, TRACE_SCHEMA
+from tracelens.storenames import DEFAULT_STORE, MARKER, STORE_ENV  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from tracelens.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STORE = "tracelens-store"
-STORE_ENV = "TRACELENS_STORE"
-MARKER = "STORE.json"
 TABLES = ("traces", "quarantine", "otlp_events")
 EVENTS = "otlp_events"  # GenAI events from OTLP log records, waiting for or merged into their span (see below)
 CORRUPT_DIR = "corrupt"

@@ -25,13 +25,16 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tracelens.secrets import scrub_value
-from tracelens.store import DEFAULT_STORE, STORE_ENV, Store, StoreError
+from tracelens.storenames import DEFAULT_STORE, STORE_ENV
 from tracelens.textsafe import json_text, visible
+
+if TYPE_CHECKING:
+    from tracelens.store import Store
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -103,6 +106,9 @@ def json_option(f: Callable) -> Callable:
 
 def open_store(path: str, create: bool = False) -> Store:
     """The store at ``path``; a store that cannot be opened is a one-line error, not a traceback."""
+    # the store (pyarrow, polars) loads when a command opens one, not when a command line is parsed
+    from tracelens.store import Store, StoreError
+
     try:
         return Store(path, create=create)
     except StoreError as e:

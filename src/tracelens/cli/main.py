@@ -16,9 +16,7 @@ import sys
 import click
 
 from tracelens import __version__
-
-# tracelens.store.STORE_ENV, spelled here so that top-level help loads no store code (a test checks they agree)
-STORE_ENV = "TRACELENS_STORE"
+from tracelens.storenames import STORE_ENV  # no store code: top-level help stays light
 
 # command name -> module under tracelens.cli, in help order (a test checks this matches the modules)
 COMMANDS: dict[str, str] = {

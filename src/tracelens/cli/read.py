@@ -8,6 +8,8 @@ is ``tracelens.query.trace_jsonable``, the JSON form the TUI copies.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from tracelens.cli.common import (
@@ -23,9 +25,11 @@ from tracelens.cli.common import (
     store_option,
     when_option,
 )
-from tracelens.context import ContextReport, context_report
-from tracelens.query import SearchFilters, search, stats, trace_jsonable
 from tracelens.textsafe import one_line, visible
+
+if TYPE_CHECKING:  # the store and polars load when a command runs, not when its options are parsed
+    from tracelens.context import ContextReport
+    from tracelens.query import SearchFilters
 
 
 @click.command(name="stats")
@@ -33,6 +37,7 @@ from tracelens.textsafe import one_line, visible
 @json_option
 def stats_cmd(store_path, as_json):
     """Traces per day, per model (requested vs returned) and per source format; quarantine count."""
+    from tracelens.query import stats
     s = stats(open_store(store_path))
     if as_json:
         emit_json(s.to_dict())
@@ -78,6 +83,8 @@ def show(trace_id, with_context, related, store_path, as_json):
       tracelens show 3f2a91
       tracelens show 3f2a91 --context --json
     """
+    from tracelens.context import context_report
+    from tracelens.query import trace_jsonable
     store = open_store(store_path)
     raw = store.get(trace_id)
     if raw is None:
@@ -189,6 +196,7 @@ def search_options(f):
 
 def filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit) -> SearchFilters:
     """``SearchFilters`` from the parsed search options (``limit`` 0 = no limit)."""
+    from tracelens.query import SearchFilters
     return SearchFilters(
         user=user, session=session, model=model, app=app, since=since, until=until, text=text, regex=regex,
         stop_reason=stop_reason, refusal_only=refusal_only, limit=limit or None,
@@ -209,6 +217,7 @@ def search_cmd(user, session, model, app, since, until, text, regex, stop_reason
       tracelens search --user 4411 --since "2026-11-18 13:00" --until "2026-11-18 17:00"
       tracelens search --text refund --refusals --json
     """
+    from tracelens.query import search
     f = filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit)
     try:
         df = search(open_store(store_path), f)

@@ -15,7 +15,7 @@ Exit codes: 0 done, 1 nothing replayable / refused / all replays failed,
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,23 +32,15 @@ from tracelens.cli.common import (
     store_option,
     when_option,
 )
-from tracelens.modelcatalog import load_catalog
-from tracelens.replay.canary import (
-    CanaryError,
-    add_to_canary,
-    canary_runs,
-    compare_runs,
-    list_canaries,
-    plan_canary,
-    run_canary,
-)
-from tracelens.replay.client import DEFAULT_BASE_URL, DEFAULT_KEY_ENV, ReplayClient, ReplayResult, destination
-from tracelens.replay.pricing import PriceError, load_prices
-from tracelens.replay.request import ReplayError, ReplayPlan
-from tracelens.replay.session import ReplaySession, plan_session, run_session
-from tracelens.replay.verdict import Verdict
+from tracelens.replay.request import DEFAULT_BASE_URL, DEFAULT_KEY_ENV
 from tracelens.secrets import scrub_text
 from tracelens.textsafe import json_text, one_line, visible
+
+if TYPE_CHECKING:
+    from tracelens.replay.client import ReplayClient, ReplayResult
+    from tracelens.replay.request import ReplayPlan
+    from tracelens.replay.session import ReplaySession
+    from tracelens.replay.verdict import Verdict
 
 _PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "tool_choice", "thinking", "metadata")
 
@@ -86,6 +78,7 @@ def send_options(f):
 
 
 def _prices(path: str | None):
+    from tracelens.replay.pricing import PriceError, load_prices
     try:
         return load_prices(path)
     except PriceError as e:
@@ -94,6 +87,7 @@ def _prices(path: str | None):
 
 def _describe_plans(plans: list[ReplayPlan], base_url: str | None) -> None:
     """What will be sent, on stderr (bodies themselves only with --dry-run)."""
+    from tracelens.replay.client import destination
     dest = destination(base_url)
     if dest == DEFAULT_BASE_URL:
         dest += " (default)"
@@ -148,6 +142,7 @@ def _dry_run(plans: list[ReplayPlan], as_json: bool) -> None:
 
 
 def _client(base_url, api_key_env, concurrency, timeout) -> ReplayClient:
+    from tracelens.replay.client import ReplayClient
     return ReplayClient(api_key_env=api_key_env, base_url=base_url, concurrency=concurrency, timeout=timeout)
 
 
@@ -202,6 +197,8 @@ def _report_errors(results: list[ReplayResult]) -> None:
 
 def _execute(session: ReplaySession, *, store_path, no_save, base_url, api_key_env, concurrency, timeout) -> None:
     """Send, save and judge through ``replay.session`` (what the TUI and canary runs use too)."""
+    from tracelens.replay.request import ReplayError
+    from tracelens.replay.session import run_session
     client = _client(base_url, api_key_env, concurrency, timeout)
     total = session.requests
     try:
@@ -267,6 +264,8 @@ def replay(
     provider reported as `model`) to the Messages API. Shows what will be
     sent and what it costs first; --dry-run prints the exact bodies.
     """
+    from tracelens.modelcatalog import load_catalog
+    from tracelens.replay.session import plan_session
     if not trace_ids and all(v is None for v in (user, session, model_filter, since, until, text)):
         raise click.UsageError(
             "name TRACE_IDs or select traces with --user/--session/--model-filter/--since/--until/--text"
@@ -315,6 +314,7 @@ def canary():
 @json_option
 def canary_add(name, trace_ids, n, description, store_path, as_json):
     """Create canary NAME or add TRACE_IDs to it (ids are checked against the store)."""
+    from tracelens.replay.canary import CanaryError, add_to_canary
     store = open_store(store_path)
     full_ids, missing = [], []
     for tid in trace_ids:
@@ -340,6 +340,7 @@ def canary_add(name, trace_ids, n, description, store_path, as_json):
 @json_option
 def canary_list(store_path, as_json):
     """List canary sets with their runs."""
+    from tracelens.replay.canary import canary_runs, list_canaries
     rows = []
     for c in list_canaries(store_path):
         runs = canary_runs(store_path, c.name)
@@ -375,6 +376,8 @@ def canary_run(
     name, n, model, dry_run, yes, base_url, api_key_env, concurrency, timeout, prices, no_save, store_path, as_json
 ):
     """Replay every trace of canary NAME and compare with its previous run."""
+    from tracelens.replay.canary import CanaryError, canary_runs, compare_runs, plan_canary, run_canary
+    from tracelens.replay.request import ReplayError
     store = open_store(store_path)
     table = _prices(prices)
     try:
@@ -451,6 +454,7 @@ def _render_comparison(comparison: Any) -> None:
 @json_option
 def canary_compare(name, run_id, previous_run_id, store_path, as_json):
     """Compare two stored runs of canary NAME, prompt by prompt."""
+    from tracelens.replay.canary import CanaryError, compare_runs
     try:
         comparison = compare_runs(store_path, name, run_id=run_id, previous_run_id=previous_run_id)
     except CanaryError as e:

@@ -19,24 +19,60 @@ Headless core (no click/textual). The pieces:
 See docs/replay.md for what is sent and the verdict rules.
 """
 
-from tracelens.replay.canary import (
-    CanaryComparison,
-    CanaryError,
-    CanaryRun,
-    CanarySet,
-    PromptComparison,
-    add_to_canary,
-    compare_runs,
-    list_canaries,
-    load_canary,
-    run_canary,
-)
-from tracelens.replay.client import ReplayClient, ReplayResult, ReplayRun
-from tracelens.replay.pricing import CostEstimate, PriceError, PriceTable, load_prices
-from tracelens.replay.request import AliasOnlyError, NotReplayableError, ReplayError, ReplayPlan, build_plan
-from tracelens.replay.session import ReplaySession, plan_session, replay_traces, run_session
-from tracelens.replay.storage import REPLAY_SCHEMA, load_replays, write_replays
-from tracelens.replay.verdict import Verdict, compute_verdict, replay_similarities
+# Names load with the submodule that defines them, on first use: importing one part (say the pricing table,
+# or the request builder for a --dry-run) does not load the Anthropic SDK that the client needs.
+_WHERE = {
+    "AliasOnlyError": "tracelens.replay.request",
+    "CanaryComparison": "tracelens.replay.canary",
+    "CanaryError": "tracelens.replay.canary",
+    "CanaryRun": "tracelens.replay.canary",
+    "CanarySet": "tracelens.replay.canary",
+    "CostEstimate": "tracelens.replay.pricing",
+    "NotReplayableError": "tracelens.replay.request",
+    "PriceError": "tracelens.replay.pricing",
+    "PriceTable": "tracelens.replay.pricing",
+    "PromptComparison": "tracelens.replay.canary",
+    "REPLAY_SCHEMA": "tracelens.replay.storage",
+    "ReplayClient": "tracelens.replay.client",
+    "ReplayError": "tracelens.replay.request",
+    "ReplayPlan": "tracelens.replay.request",
+    "ReplayResult": "tracelens.replay.client",
+    "ReplayRun": "tracelens.replay.client",
+    "ReplaySession": "tracelens.replay.session",
+    "Verdict": "tracelens.replay.verdict",
+    "add_to_canary": "tracelens.replay.canary",
+    "build_plan": "tracelens.replay.request",
+    "compare_runs": "tracelens.replay.canary",
+    "compute_verdict": "tracelens.replay.verdict",
+    "list_canaries": "tracelens.replay.canary",
+    "load_canary": "tracelens.replay.canary",
+    "load_prices": "tracelens.replay.pricing",
+    "load_replays": "tracelens.replay.storage",
+    "plan_session": "tracelens.replay.session",
+    "replay_similarities": "tracelens.replay.verdict",
+    "replay_traces": "tracelens.replay.session",
+    "run_canary": "tracelens.replay.canary",
+    "run_session": "tracelens.replay.session",
+    "write_replays": "tracelens.replay.storage",
+}
+
+
+def __getattr__(name: str):
+    """The public name ``name`` from its submodule (PEP 562)."""
+    import importlib
+
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module 'tracelens.replay' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "REPLAY_SCHEMA",

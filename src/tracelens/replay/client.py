@@ -60,10 +60,8 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 
 from tracelens.modelid import parse_model_id
 from tracelens.replay.labels import refusal_label
-from tracelens.replay.request import ReplayError, ReplayPlan
+from tracelens.replay.request import DEFAULT_BASE_URL, DEFAULT_KEY_ENV, ReplayError, ReplayPlan
 
-DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
-DEFAULT_BASE_URL = "https://api.anthropic.com"
 _RETRY_STATUSES = frozenset({408, 409, 429})
 
 

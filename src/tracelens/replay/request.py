@@ -54,6 +54,10 @@ from tracelens.modelcatalog import ModelCatalog, default_catalog
 from tracelens.modelid import first_party_id
 from tracelens.replay.pricing import CostEstimate, PriceTable, estimate_cost
 
+# Where a replay goes unless told otherwise (the client imports these; the CLI shows them without loading it).
+DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+
 CHARS_PER_TOKEN = 3.5
 # Model ids without a date that the user knows to be fixed snapshots (some providers publish
 # pinned ids with no date suffix); listed here they are replayable like dated snapshots.
