@@ -45,6 +45,9 @@ class RecordError(Exception):
 
 @dataclass(frozen=True)
 class Quarantined:
+    """One input record that could not be read: where it is (``locator``), why, and its raw text (None when
+    unavailable).
+    """
     locator: str
     reason: str
     raw: str | None
@@ -52,6 +55,9 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class Skipped:
+    """One valid input record that is deliberately not a trace (not an LLM call, merged, a companion file): where and
+    why.
+    """
     locator: str
     reason: str
 
@@ -106,6 +112,8 @@ class Source:
 
 
 class Format(Protocol):
+    """What an importer is: a ``name``, a one-line ``description``, ``sniff`` and ``parse`` (see the module docstring).
+    """
     name: str
     description: str
 
