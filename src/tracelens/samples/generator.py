@@ -676,6 +676,7 @@ def generate(cfg: Config | None = None) -> Generated:
 
 @dataclass
 class WriteResult:
+    """What ``write_sample`` wrote: the log files, the truth document, and the traces and bytes written."""
     files: list[Path] = field(default_factory=list)
     truth_path: Path | None = None
     traces: int = 0
@@ -741,6 +742,9 @@ def write_sample(out: Path, cfg: Config | None = None) -> WriteResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``python -m tracelens.samples``): write a sample, print the paths written on stdout
+    and return 0.
+    """
     ap = argparse.ArgumentParser(
         prog="python -m tracelens.samples",
         description="Write a synthetic multi-week Anthropic request/response log with planted drift, plus truth.json.",
