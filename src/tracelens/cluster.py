@@ -713,6 +713,7 @@ def cluster_labels(store: Store, model: str | ModelSpec | None = None) -> dict[i
 @dataclass
 class ClusterWeek:
     """One ISO week of one cluster in a summary: traces and refused traces."""
+
     week: str  # Monday, ISO date
     traces: int
     refusals: int
@@ -734,6 +735,7 @@ class ClusterRow:
 
     ``cluster_id`` -1 is the noise row (traces no cluster claims).
     """
+
     cluster_id: int
     label: str
     terms: list[str]
@@ -749,8 +751,8 @@ class ClusterRow:
 
 @dataclass
 class ClusterSummary:
-    """What ``cluster_summary`` returns: the current cluster model's clusters, with per-week counts over the window.
-    """
+    """What ``cluster_summary`` returns: the current model's clusters, with per-week counts over the window."""
+
     cluster_model_id: str
     algorithm: str
     k: int

@@ -69,8 +69,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class Moved:
-    """One file ``repair_store`` moved out of the way: where it was, where it went (relative to the store) and why.
-    """
+    """One file ``repair_store`` moved aside: where it was, where it went (relative to the store) and why."""
+
     path: str
     to: str
     reason: str
@@ -79,6 +79,7 @@ class Moved:
 @dataclass
 class TableCount:
     """Healthy files of one table, with their rows and bytes."""
+
     files: int = 0
     rows: int = 0
     bytes: int = 0

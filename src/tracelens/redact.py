@@ -193,6 +193,7 @@ class Redactor:
 
     @property
     def active(self) -> bool:
+        """True when the redactor masks anything (a pattern kind, a custom pattern or a field)."""
         return bool(self._compiled or self.fields)
 
     def _token(self, kind: str, value: str, length: int = 8) -> str:

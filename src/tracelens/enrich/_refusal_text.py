@@ -119,8 +119,8 @@ _SPACES = re.compile(r" {2,}")
 
 
 class Hit(NamedTuple):  # a NamedTuple: created for every match, and much cheaper than a dataclass
-    """One rule match in the normalised text: the rule's name, kind and weight, the match's offsets and matched text.
-    """
+    """One rule match in the normalised text: the rule's name, kind and weight, the match's offsets and text."""
+
     rule: str
     kind: str
     weight: float
@@ -149,6 +149,7 @@ class Normalised:
     """The analysis text of one response: lower-cased with placeholders, the lengths of the code blocks it replaced,
     and how many characters of the middle were skipped.
     """
+
     text: str  # lower-cased analysis text with placeholders
     code_lengths: list[int]  # length of each replaced code block, in order
     skipped: int  # characters of the middle that were not analysed

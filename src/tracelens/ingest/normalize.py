@@ -240,8 +240,7 @@ def message(role: str, text: str | None, tool_calls: list[dict] | None = None, t
 
 
 def last_user_text(messages: list[dict]) -> str | None:
-    """Text of the last ``user`` message with non-empty text (the trace's ``prompt_text``); None when there is none.
-    """
+    """Text of the last ``user`` message with text (the trace's ``prompt_text``); None when there is none."""
     for m in reversed(messages):
         if m.get("role") == "user" and m.get("text"):
             return m["text"]
@@ -515,8 +514,7 @@ def openai_messages(body_messages: Any) -> tuple[str | None, list[dict]]:
 
 
 def openai_request_fields(req: dict) -> dict:
-    """Trace fields from an OpenAI Chat Completions request body; raises ``RecordError`` when it is not an object.
-    """
+    """Trace fields from a Chat Completions request body; raises ``RecordError`` when it is not an object."""
     if not isinstance(req, dict):
         raise RecordError("request is not a JSON object")
     system, msgs = openai_messages(req.get("messages", []))

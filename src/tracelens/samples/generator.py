@@ -677,6 +677,7 @@ def generate(cfg: Config | None = None) -> Generated:
 @dataclass
 class WriteResult:
     """What ``write_sample`` wrote: the log files, the truth document, and the traces and bytes written."""
+
     files: list[Path] = field(default_factory=list)
     truth_path: Path | None = None
     traces: int = 0

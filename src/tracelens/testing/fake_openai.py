@@ -208,8 +208,7 @@ class Rule:
     times: int | None = None  # None = unlimited
 
     def matches(self, body: dict[str, Any], resolved: str) -> bool:
-        """True when this rule applies to request ``body`` whose model resolved to ``resolved`` and it has uses left.
-        """
+        """True when this rule applies to request ``body`` (model resolved to ``resolved``) and has uses left."""
         if self.times is not None and self.times <= 0:
             return False
         if self.model is not None and self.model not in (body.get("model"), resolved):
@@ -729,8 +728,7 @@ def _reply_from_dict(d: dict[str, Any]) -> Reply:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: serve until Ctrl-C, printing the base URL on stdout; returns the exit status (0).
-    """
+    """Command-line entry point: serve until Ctrl-C, printing the base URL on stdout; returns 0."""
     ap = argparse.ArgumentParser(prog="python -m tracelens.testing.fake_openai", description=__doc__.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")

@@ -39,6 +39,7 @@ _SNIFF_RESPONSE = re.compile(rb'"(response|error)"\s*:')
 
 class AnthropicLog:
     """The ``anthropic_log`` format: Anthropic request/response log lines (see the module docstring)."""
+
     name = "anthropic_log"
     description = "Anthropic request/response log JSONL: {request, response|error, timestamp, latency_ms, metadata}"
 
@@ -62,8 +63,7 @@ class AnthropicLog:
         return 0.5
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        """Yield one item per log line (``parse_value``): a trace dict, ``Skipped`` or ``Quarantined`` with the reason.
-        """
+        """Yield one item per log line (``parse_value``): a trace dict, ``Skipped`` or ``Quarantined``."""
         return each_record(source, iter_json_values(source.stream, source.head, source.path), self.parse_value)
 
     def parse_value(self, locator: str, obj) -> dict | Quarantined:

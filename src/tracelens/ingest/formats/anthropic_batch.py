@@ -109,8 +109,8 @@ def batch_object_time(paths: list[str], results_path: str) -> tuple[str | None, 
 
 
 class AnthropicBatchRequests:
-    """The ``anthropic_batch_requests`` companion format: a batch create request, read only to join with its results.
-    """
+    """The ``anthropic_batch_requests`` companion format: a batch create request, read only to join its results."""
+
     name = "anthropic_batch_requests"
     description = "Anthropic Message Batches request file ({custom_id, params}); joined with its results file"
     companion_role = REQUESTS_ROLE
@@ -139,6 +139,7 @@ class AnthropicBatchRequests:
 
 class AnthropicBatchObject:
     """The ``anthropic_batch_object`` companion format: a MessageBatch object, read only to date its results."""
+
     name = "anthropic_batch_object"
     description = "Anthropic MessageBatch object (type message_batch); gives batch results their timestamp"
     companion_role = OBJECT_ROLE
@@ -261,8 +262,8 @@ def batch_result_record(obj: Any, locator: str, ctx: BatchContext) -> dict:
 
 
 class AnthropicBatch:
-    """The ``anthropic_batch`` format: Message Batches results JSONL, joined with the requests file by ``custom_id``.
-    """
+    """The ``anthropic_batch`` format: Message Batches results JSONL, joined with its requests by ``custom_id``."""
+
     name = "anthropic_batch"
     description = "Anthropic Message Batches results JSONL ({custom_id, result}); joined with the requests file by custom_id"
 

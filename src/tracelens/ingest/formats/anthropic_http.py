@@ -321,8 +321,8 @@ _SNIFF_ANTHROPIC = re.compile(rb"/v1/messages|anthropic-version|api\.anthropic\.
 
 
 class AnthropicHttp:
-    """The ``anthropic_http`` format: recorded HTTP exchanges of the Anthropic API (first party, Vertex, Bedrock).
-    """
+    """The ``anthropic_http`` format: recorded HTTP exchanges of the Anthropic API (also via Vertex, Bedrock)."""
+
     name = "anthropic_http"
     description = "Anthropic SDK/HTTP exchange recordings: [{request:{method,url,headers,body}, response:{status_code,headers,body}}]"
 

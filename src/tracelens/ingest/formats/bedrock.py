@@ -615,6 +615,7 @@ _SNIFF = re.compile(rb'\\?"schemaType\\?"\s*:\s*\\?"ModelInvocationLog')
 
 class BedrockInvocation:
     """The ``bedrock_invocation`` format: Bedrock model invocation log records, one call each."""
+
     name = "bedrock_invocation"
     description = "AWS Bedrock model invocation logs (schemaType ModelInvocationLog; CloudWatch or S3 JSONL)"
 

@@ -432,6 +432,7 @@ def _decode_head(head: bytes) -> str | None:
 
 class GenericCsv:
     """The ``generic_csv`` format: CSV/TSV with a header row, one trace per row."""
+
     name = "generic_csv"
     description = "CSV/TSV with a header row; columns mapped with --map FIELD=COLUMN or recognised by name"
 
@@ -480,6 +481,7 @@ _PEEK_RECORDS = 200
 
 class GenericJsonl:
     """The ``generic_jsonl`` format: JSONL or a JSON array of flat row objects, one trace per object."""
+
     name = "generic_jsonl"
     description = "JSONL (or a JSON array) of flat row objects; fields mapped with --map or recognised by name"
 
@@ -537,6 +539,7 @@ _PARQUET_BATCH = 2048
 
 class GenericParquet:
     """The ``generic_parquet`` format: a Parquet table, one trace per row, read row group by row group."""
+
     name = "generic_parquet"
     description = "Parquet table of rows; columns mapped with --map or recognised by name (streamed by row group)"
 

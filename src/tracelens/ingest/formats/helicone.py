@@ -273,6 +273,7 @@ _CSV_HELICONE = {"request_properties", "request_user_id", "response_status", "re
 
 class HeliconeExport:
     """The ``helicone_export`` format: Helicone request exports as JSONL, a JSON array or CSV."""
+
     name = "helicone_export"
     description = "Helicone request export (npx @helicone/export): JSONL, JSON array or CSV"
 

@@ -302,6 +302,7 @@ def _iter_doc(doc: Any, locator: str, naive_tz: str) -> Iterator[dict | Quaranti
 
 class LangfuseTrace:
     """The ``langfuse_trace`` format: a Langfuse trace download, its GENERATION observations becoming traces."""
+
     name = "langfuse_trace"
     description = "Langfuse trace download JSON: {trace, observations[]} (GENERATION observations become traces)"
 
@@ -362,6 +363,7 @@ def _iter_csv(source: Source) -> Iterator[dict | Quarantined | Skipped]:
 
 class LangfuseBlob:
     """The ``langfuse_blob`` format: the blob-storage observation export, JSONL or CSV with snake_case columns."""
+
     name = "langfuse_blob"
     description = "Langfuse blob-storage observation export (JSONL or CSV, snake_case columns)"
 

@@ -520,6 +520,7 @@ _SNIFF_DOTTED = re.compile(rb'"dotted_order"\s*:\s*"\d{8}T\d{6,}Z[0-9a-fA-F-]{32
 
 class LangSmithRuns:
     """The ``langsmith_runs`` format: LangSmith run creates/updates and bulk-export rows, merged per run."""
+
     name = "langsmith_runs"
     description = "LangSmith runs: batch-ingest post/patch payloads, run JSONL, bulk-export rows"
 

@@ -295,6 +295,7 @@ _SNIFF_KEYS = re.compile(rb'"(call_type|startTime|endTime|completionStartTime|mo
 
 class LiteLLMPayload:
     """The ``litellm_payload`` format: LiteLLM ``StandardLoggingPayload`` records, one call each."""
+
     name = "litellm_payload"
     description = "LiteLLM StandardLoggingPayload JSONL (logging callbacks, S3/GCS loggers)"
 

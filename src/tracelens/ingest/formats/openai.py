@@ -116,6 +116,7 @@ def _is_bare_completion(v: Any) -> bool:
 
 class OpenAILog:
     """The ``openai_log`` format: Chat Completions request/response log lines (see the module docstring)."""
+
     name = "openai_log"
     description = "OpenAI Chat Completions request/response log JSONL: {request, response|error, timestamp, metadata}"
 
@@ -165,6 +166,7 @@ class OpenAIBatchContext:
     """What every line of one Batch API output file shares: its path and fingerprint, the joined input file's requests
     by ``custom_id``, and the fallback timestamp (and its ``timestamp_source``) for lines without a body.
     """
+
     path: str
     fingerprint: str
     inputs: CompanionIndex
@@ -282,6 +284,7 @@ def openai_batch_record(obj: Any, locator: str, ctx: OpenAIBatchContext, options
 
 class OpenAIBatch:
     """The ``openai_batch`` format: Batch API output JSONL, joined with its input file by ``custom_id``."""
+
     name = "openai_batch"
     description = "OpenAI Batch API output JSONL ({id, custom_id, response, error}); joined with the input file by custom_id"
 
@@ -298,15 +301,14 @@ class OpenAIBatch:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
-        """Yield one trace dict per output line (non-chat endpoints ``Skipped``), or ``Quarantined`` with the reason.
-        """
+        """Yield one trace dict per output line (non-chat endpoints ``Skipped``), or ``Quarantined``."""
         ctx = openai_batch_context(source)
         return _parse_items(source, lambda obj, loc: openai_batch_record(obj, loc, ctx, source.options))
 
 
 class OpenAIBatchInput:
-    """The ``openai_batch_input`` companion format: Batch API input JSONL, read only to join with its output file.
-    """
+    """The ``openai_batch_input`` companion format: Batch API input JSONL, read only to join its output."""
+
     name = "openai_batch_input"
     description = "OpenAI Batch API input JSONL ({custom_id, method, url, body}); joined with its output file"
     companion_role = INPUT_ROLE
@@ -325,8 +327,7 @@ class OpenAIBatchInput:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         # Only reached with --format: an input file on its own has no results to store.
-        """Yield ``Skipped`` for every record: an input file ingested without its output file has no results to store.
-        """
+        """Yield ``Skipped`` for every record: an input file without its output file has nothing to store."""
         return each_record(
             source, iter_json_values(source.stream, source.head, source.path),
             lambda locator, _: Skipped(locator, "batch input without its output: pass the output file in the same ingest"),

@@ -137,6 +137,7 @@ def _spans_of(doc: Any) -> list | None:
 
 class OpenInferenceSpans:
     """The ``openinference`` format: Arize Phoenix span exports (JSON array or JSONL of span objects)."""
+
     name = "openinference"
     description = "OpenInference spans (Arize Phoenix span export: JSON array or JSONL of spans)"
 

@@ -240,6 +240,7 @@ def _merge(items: list, keep_at: int, other_at: int, what: str) -> None:
 
 class OtlpJson:
     """The ``otlp_json`` format: OpenTelemetry GenAI spans as OTLP JSON."""
+
     name = "otlp_json"
     description = "OpenTelemetry GenAI spans as OTLP JSON (Collector file exporter: one ExportTraceServiceRequest a line)"
 
@@ -307,13 +308,13 @@ def _proto_items(locator: str, data: bytes) -> Iterator[dict | Quarantined | Ski
 
 class OtlpProto:
     """The ``otlp_proto`` format: the same trace requests as protobuf (``.binpb``, framed or bare)."""
+
     name = "otlp_proto"
     description = ("OpenTelemetry GenAI spans as OTLP protobuf (.binpb: Collector file exporter in proto mode, "
                    "length-prefixed ExportTraceServiceRequest messages, or one bare message)")
 
     def sniff(self, head: bytes, path: str) -> float:
-        """Confidence 0..1 that ``head`` is this format: 0.95 when its protobuf wire reads as a trace request, else 0.
-        """
+        """Confidence 0..1 that ``head`` is this format: 0.95 for a protobuf trace request, else 0."""
         return 0.95 if sniff_proto(head) else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:

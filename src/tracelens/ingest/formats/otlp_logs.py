@@ -167,8 +167,8 @@ def _nanos(v: Any) -> int | None:
 
 
 class OtlpLogs:
-    """The ``otlp_logs`` format: OTLP JSON log records carrying GenAI events, joined to their spans by the pipeline.
-    """
+    """The ``otlp_logs`` format: OTLP JSON log records carrying GenAI events, joined to their spans."""
+
     name = "otlp_logs"
     description = ("OpenTelemetry GenAI events as OTLP JSON log records (one ExportLogsServiceRequest a line), "
                    "joined to their spans")
@@ -253,13 +253,13 @@ def sniff_logs_proto(head: bytes) -> str | None:
 
 class OtlpLogsProto:
     """The ``otlp_logs_proto`` format: the same log requests as protobuf (``.binpb``, framed or bare)."""
+
     name = "otlp_logs_proto"
     description = ("OpenTelemetry GenAI events as OTLP protobuf log records (.binpb: length-prefixed or bare "
                    "ExportLogsServiceRequest messages), joined to their spans")
 
     def sniff(self, head: bytes, path: str) -> float:
-        """Confidence 0..1 that ``head`` is this format: 0.95 when its protobuf wire reads as a logs request, else 0.
-        """
+        """Confidence 0..1 that ``head`` is this format: 0.95 for a protobuf logs request, else 0."""
         return 0.95 if sniff_logs_proto(head) else 0.0
 
     def parse(self, source: Source) -> Iterator[Item]:

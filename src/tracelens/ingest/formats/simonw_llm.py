@@ -515,6 +515,7 @@ def turn_records(conn: sqlite3.Connection, tables: set[str], source: Source | No
 
 class SimonwLlm:
     """The ``simonw_llm`` format: the ``llm`` CLI's ``logs.db`` SQLite database, read by path."""
+
     name = "simonw_llm"
     description = "simonw/llm logs.db (SQLite): legacy responses table and threads/turns/messages/parts"
 
