@@ -151,6 +151,7 @@ class _Span:
         self._value = value
 
     def group(self, i: int = 0) -> str:
+        """The whole value, whatever group is asked for."""
         return self._value
 
 

@@ -458,9 +458,13 @@ class _Prefixed(io.RawIOBase):
         self._raw = raw
 
     def readable(self) -> bool:
+        """Always True: the stream is read-only."""
         return True
 
     def readinto(self, b) -> int:
+        """Fill ``b`` from the put-back prefix first, then from ``raw``; returns the number of bytes written (0 at the
+        end).
+        """
         if self._prefix:
             n = min(len(b), len(self._prefix))
             b[:n] = self._prefix[:n]

@@ -301,10 +301,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Write the server's log message on stderr when it is verbose (silent otherwise)."""
         if self.server.owner.verbose:
             sys.stderr.write("fake_openai: " + (format % args) + "\n")
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        """Record the request; serve ``GET /v1/models`` and ``/v1/models/{id}`` (auth checked; else 404)."""
         self._record(b"", None)
         owner = self.server.owner
         path = self.path.partition("?")[0]
@@ -320,6 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(e)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        """Record the request; serve ``POST /v1/chat/completions`` (auth and body validated; else 404)."""
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:

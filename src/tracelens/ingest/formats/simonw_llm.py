@@ -261,12 +261,16 @@ class _Legacy:
         return prompt, system
 
     def calls(self, rid: str) -> list[dict]:
+        """Tool calls of response ``rid``, in id order; [] when the database has no ``tool_calls`` table."""
         if not self.has_calls:
             return []
         return [tool_call(r["tool_call_id"], r["name"], r["arguments"])
                 for r in self.conn.execute("select * from tool_calls where response_id = ? order by id", (rid,))]
 
     def results(self, rid: str) -> list[dict]:
+        """Tool results sent with response ``rid`` as ``tool`` messages (an exception appended to the output), in id
+        order.
+        """
         if not self.has_results:
             return []
         out = []
@@ -278,6 +282,7 @@ class _Legacy:
         return out
 
     def tools(self, rid: str) -> str | None:
+        """Definitions of the tools offered to response ``rid`` as JSON text; None when there are none."""
         if not self.has_tools:
             return None
         q = ("select t.name, t.description, t.input_schema from tool_responses tr join tools t on t.id = tr.tool_id "
@@ -285,6 +290,7 @@ class _Legacy:
         return _tool_defs(list(self.conn.execute(q, (rid,))))
 
     def rows(self) -> Iterator[tuple[dict, str | None]]:
+        """Every ``responses`` row with its conversation's name (None when none), by conversation, time and id."""
         conv = "conversations" in self.tables
         q = ("select r.*, c.name as _conversation_name from responses r left join conversations c "
              "on c.id = r.conversation_id" if conv else "select r.*, null as _conversation_name from responses r")
