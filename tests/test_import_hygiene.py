@@ -68,15 +68,27 @@ def test_runtime_does_not_load_the_sample_generators():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+# Core modules being split or merged right now (collect.py is not in the tree yet): the docstring check skips
+# them until that work lands; then drop them from this set.
+PENDING_DOCSTRINGS = {
+    "store.py",
+    "collect.py",
+    "ingest/pipeline.py",
+    "testing/hostile.py",
+    "testing/fake_anthropic.py",
+}
+
+
 def test_shared_core_and_tui_document_every_public_function():
-    """The modules both front ends call, and the TUI's screens, widgets, app and messages, say what each part does."""
+    """Every public function, method and class of the core (every module outside cli/, the TUI included), and the
+    shared CLI reader, says what it does: a name not starting with ``_`` has a docstring."""
     import ast
-    from pathlib import Path
 
     src = Path(__file__).resolve().parent.parent / "src" / "tracelens"
-    files = [src / f for f in ("timeexpr.py", "context.py", "query.py", "weekly.py", "replay/session.py",
-                               "replay/reproduce.py", "replay/verdict.py", "cli/read.py")]
-    files += sorted((src / "tui").rglob("*.py"))
+    files = [f for f in sorted(src.rglob("*.py"))
+             if f.relative_to(src).parts[0] != "cli" and f.relative_to(src).as_posix() not in PENDING_DOCSTRINGS]
+    files.append(src / "cli" / "read.py")
+    assert len(files) > 100  # the walk found the package
     missing = []
     for f in files:
         def walk(node, prefix, f=f):

@@ -68,6 +68,9 @@ class RotatingJSONL:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - long-lived handle
 
     def write(self, record: dict) -> None:
+        """Append ``record`` as one JSON line and flush, first rotating the file when the line would take it past
+        ``max_bytes`` (0: never rotate).
+        """
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
             if self.max_bytes and self._fh.tell() + len(line) > self.max_bytes and self._fh.tell() > 0:
@@ -82,6 +85,7 @@ class RotatingJSONL:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def close(self) -> None:
+        """Close the current file."""
         with self._lock:
             self._fh.close()
 
@@ -224,6 +228,7 @@ class Capture:
             self.errors += 1
 
     def close(self) -> None:
+        """Close the log file the recorder writes to."""
         self.writer.close()
 
 

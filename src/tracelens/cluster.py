@@ -137,12 +137,14 @@ class ClusterModel:
     centroids: np.ndarray | None = None
 
     def to_dict(self) -> dict:
+        """The model's fields as JSON-ready data, without the centroid matrix."""
         d = asdict(self)
         d.pop("centroids")
         return d
 
     @property
     def labels(self) -> dict[int, str]:
+        """Label of each cluster, by cluster id."""
         return {c.cluster_id: c.label for c in self.clusters}
 
     def assign(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,6 +169,7 @@ class ClusterModel:
 
     @property
     def dir_name(self) -> str:
+        """Name of the model's directory under the store's clusters folder (its id)."""
         return self.id
 
 
@@ -542,6 +545,7 @@ def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Pat
 
 
 def load_model(store: Store, cluster_model_id: str) -> ClusterModel:
+    """The saved cluster model ``cluster_model_id`` of ``store``; raises ``ClusterError`` when there is none."""
     d = _clusters_dir(store) / cluster_model_id
     try:
         info = json.loads((d / "model.json").read_text())
@@ -708,21 +712,30 @@ def cluster_labels(store: Store, model: str | ModelSpec | None = None) -> dict[i
 
 @dataclass
 class ClusterWeek:
+    """One ISO week of one cluster in a summary: traces and refused traces."""
+
     week: str  # Monday, ISO date
     traces: int
     refusals: int
 
     @property
     def refusal_rate(self) -> float | None:
+        """Refused share of the week's traces, 0..1; None when the week has no trace."""
         return self.refusals / self.traces if self.traces else None
 
     def to_dict(self) -> dict:
+        """The week as JSON-ready data, the rate rounded to 4 places."""
         return {"week": self.week, "traces": self.traces, "refusals": self.refusals,
                 "refusal_rate": None if self.refusal_rate is None else round(self.refusal_rate, 4)}
 
 
 @dataclass
 class ClusterRow:
+    """One cluster in a summary: label, top terms, example prompts, traces in the window and per-week counts.
+
+    ``cluster_id`` -1 is the noise row (traces no cluster claims).
+    """
+
     cluster_id: int
     label: str
     terms: list[str]
@@ -731,12 +744,15 @@ class ClusterRow:
     weeks: list[ClusterWeek]
 
     def to_dict(self) -> dict:
+        """The row as JSON-ready data."""
         return {"cluster_id": self.cluster_id, "label": self.label, "terms": self.terms, "traces": self.traces,
                 "examples": self.examples, "weeks": [w.to_dict() for w in self.weeks]}
 
 
 @dataclass
 class ClusterSummary:
+    """What ``cluster_summary`` returns: the current model's clusters, with per-week counts over the window."""
+
     cluster_model_id: str
     algorithm: str
     k: int
@@ -746,6 +762,7 @@ class ClusterSummary:
     unassigned: int  # traces in the window with no prompt text or no vector
 
     def to_dict(self) -> dict:
+        """The summary as JSON-ready data."""
         return {"cluster_model_id": self.cluster_model_id, "algorithm": self.algorithm, "k": self.k,
                 "embedding_model_id": self.embedding_model_id, "weeks": self.weeks,
                 "clusters": [c.to_dict() for c in self.clusters], "unassigned": self.unassigned}

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def banner(text: str) -> None:
+    """Print ``text`` between two rules on stderr, as a step heading."""
     print(f"\n{'=' * 100}\n{text}\n{'=' * 100}", file=sys.stderr, flush=True)
 
 
@@ -64,6 +65,7 @@ def next_steps(store: Path, html: Path, md: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo (ingest, weekly summary, complaint walk-through and replay) and return the exit status."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", default=".demo/store")
     ap.add_argument("--samples", default=str(REPO / "sample_logs"))

@@ -69,6 +69,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class Moved:
+    """One file ``repair_store`` moved aside: where it was, where it went (relative to the store) and why."""
+
     path: str
     to: str
     reason: str
@@ -76,6 +78,8 @@ class Moved:
 
 @dataclass
 class TableCount:
+    """Healthy files of one table, with their rows and bytes."""
+
     files: int = 0
     rows: int = 0
     bytes: int = 0
@@ -99,9 +103,11 @@ class DoctorReport:
 
     @property
     def healthy(self) -> bool:
+        """True when no problem was found."""
         return not self.problems
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready data (``healthy`` included)."""
         return {
             "store": self.store,
             "checked_at": self.checked_at,

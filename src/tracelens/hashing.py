@@ -74,6 +74,7 @@ def _system_prompt_hash(system_prompt: str) -> str:
 
 
 def system_prompt_hash(system_prompt: str | None) -> str | None:
+    """Hash of a system prompt (16 hex characters); None for None or ""."""
     if not system_prompt:
         return None
     if type(system_prompt) is not str:  # uncached, so odd values fail exactly as they always did

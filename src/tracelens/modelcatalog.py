@@ -108,6 +108,7 @@ class ModelEntry:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data in the catalog file's format (dates ISO, empty optional fields left out)."""
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "family": self.family}
         for name in _DATE_FIELDS:
             v = getattr(self, name)
@@ -156,6 +157,7 @@ class ModelClass:
         return "active" if self.released and on >= self.released else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The classification as JSON-ready data, dates ISO."""
         return {
             "model": self.model,
             "kind": self.kind,

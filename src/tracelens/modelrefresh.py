@@ -63,6 +63,7 @@ class RefreshResult:
     not_found: list[str] = field(default_factory=list)  # ids asked about that the API does not know
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data."""
         return {
             "path": self.path,
             "fetched_at": self.fetched_at,

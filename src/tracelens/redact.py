@@ -151,6 +151,7 @@ class _Span:
         self._value = value
 
     def group(self, i: int = 0) -> str:
+        """The whole value, whatever group is asked for."""
         return self._value
 
 
@@ -193,6 +194,7 @@ class Redactor:
 
     @property
     def active(self) -> bool:
+        """True when the redactor masks anything (a pattern kind, a custom pattern or a field)."""
         return bool(self._compiled or self.fields)
 
     def _token(self, kind: str, value: str, length: int = 8) -> str:

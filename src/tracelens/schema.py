@@ -255,6 +255,7 @@ def schema_files() -> dict[str, dict]:
 
 
 def dump_schema(obj: dict) -> str:
+    """JSON text of a schema document as committed: indented by 2, key order kept, ending in a newline."""
     return json.dumps(obj, indent=2, sort_keys=False) + "\n"
 
 

@@ -305,6 +305,7 @@ class _Scan:
         self.kinds: list[str] = []
 
     def hit(self, kind: str) -> str:
+        """Note a removed secret of ``kind`` and return the marker that replaces it."""
         self.kinds.append(kind)
         return _marker(kind)
 

@@ -279,6 +279,7 @@ class CanaryResult(JsonRecord):
 
     @property
     def n_prompts(self) -> int:
+        """Number of prompts in the canary set's comparison."""
         return len(self.prompts)
 
     @property

@@ -130,6 +130,9 @@ class _Gen:
         self.defs: dict[str, dict] = {}
 
     def type_schema(self, tp: Any) -> dict:
+        """JSON Schema of a field type (scalars, optionals and unions, tuples and lists, dicts, dataclasses as ``$ref``
+        into ``defs``); raises ``TypeError`` for a type it cannot describe.
+        """
         origin = typing.get_origin(tp)
         if tp is Any or tp is object:
             return {}
@@ -170,6 +173,9 @@ class _Gen:
         raise TypeError(f"no JSON Schema for field type {tp!r}")
 
     def object_schema(self, cls: type) -> dict:
+        """JSON Schema object of dataclass ``cls``: one required property per field under its JSON name (fields marked
+        ``json=False`` left out, grouped fields nested in an object), no additional properties.
+        """
         hints = typing.get_type_hints(cls)
         props: dict[str, dict] = {}
         groups: set[str] = set()

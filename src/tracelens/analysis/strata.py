@@ -57,6 +57,7 @@ class EmbPair:
 
     @property
     def n(self) -> int:
+        """Rows of both windows together (``nb + nc``), valid or not."""
         return self.nb + self.nc
 
     def take(self, idx) -> np.ndarray:
@@ -226,6 +227,7 @@ class Identity:
 
     @property
     def n(self) -> int:
+        """The counts of all three tiers summed: exact prompt, same ask, repeated within one group only."""
         return self.n_exact + self.n_ask + self.n_solo
 
     def describe(self, groups: str, one: str) -> str:

@@ -124,6 +124,7 @@ class Embedder:
     batch_size: int = DEFAULT_BATCH_SIZE
 
     def encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - interface
+        """One L2-normalised float32 row per text, shape ``(len(texts), dim)``; subclasses implement it."""
         raise NotImplementedError
 
     def __call__(self, texts: list[str]) -> np.ndarray:
@@ -144,6 +145,7 @@ class FakeEmbedder(Embedder):
         )
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Hashed character 3-4-gram vectors, L2-normalised, shape ``(len(texts), dim)``; deterministic."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.asarray(self._vec.transform(texts).toarray(), dtype=np.float32)
@@ -203,6 +205,9 @@ class SentenceTransformerEmbedder(Embedder):
         self.max_seq_length = getattr(self.model, "max_seq_length", None)
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """The model's L2-normalised float32 embeddings, one row per text in the caller's order (``(0, dim)`` for
+        none).
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Sort by length so each batch pads to similar lengths, then restore the caller's order.

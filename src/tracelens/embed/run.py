@@ -79,9 +79,11 @@ class EmbedResult:
 
     @property
     def texts_per_s(self) -> float | None:
+        """Texts embedded per second of embedding time; None when nothing was embedded."""
         return self.embedded / self.embed_seconds if self.embed_seconds > 0 else None
 
     def to_dict(self) -> dict:
+        """The result as JSON-ready data, with ``texts_per_s`` and the times in seconds rounded."""
         d = asdict(self)
         d["texts_per_s"] = round(self.texts_per_s, 1) if self.texts_per_s else None
         for k in ("seconds", "embed_seconds", "load_seconds"):

@@ -65,6 +65,9 @@ def embeddable(text: str | None) -> bool:
 
 
 def vector_schema(dim: int) -> pa.Schema:
+    """Arrow schema of a vector file: ``text_hash`` (string) and ``vector`` (float16 list of ``dim``), neither
+    nullable.
+    """
     return pa.schema([pa.field("text_hash", pa.string(), nullable=False),
                       pa.field("vector", pa.list_(pa.float16(), dim), nullable=False)])
 
@@ -94,6 +97,7 @@ class VectorStore:
     # ------------------------------------------------------------------ reading
 
     def files(self) -> list[Path]:
+        """The model's vector Parquet files, sorted by name; [] when it has none yet."""
         if not self.dir.exists():
             return []
         return sorted(p for p in self.dir.glob("part-*.parquet"))
@@ -136,6 +140,7 @@ class VectorStore:
         return out
 
     def count(self) -> int:
+        """Number of vectors stored for the model (rows over all its files)."""
         return sum(len(h) for _, h in self._hash_columns())
 
     def _read_rows(self, path: Path, offset: int, n: int) -> np.ndarray:
@@ -265,6 +270,7 @@ class VectorStore:
         return True
 
     def info(self) -> dict:
+        """Model id, slug, dimension, dtype, number of vectors, files and their total bytes, as JSON-ready data."""
         files = self.files()
         return {
             "model_id": self.spec.model_id,

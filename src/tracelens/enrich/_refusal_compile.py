@@ -430,6 +430,9 @@ def _at_line_start(text: str, pos: int) -> bool:
 def compile_table(
     rules: tuple[Rule, ...], lecture_terms: tuple[str, ...] = (), foreign_tokens: dict[str, frozenset[str]] | None = None
 ) -> Table:
+    """Compile ``rules`` (and the moralising vocabulary and foreign trigger words) into the ``Table`` that scans
+    normalised text in one pass; raises ``ValueError`` for a rule that can be neither expanded nor anchored.
+    """
     variants: dict[tuple, list[tuple[str, int]]] = {}
     line_rules: list[tuple[int, Rule, re.Pattern[str]]] = []
     raw_rules: list[tuple[int, Rule, re.Pattern[str]]] = []

@@ -59,6 +59,10 @@ from typing import NamedTuple
 
 
 class Rule(NamedTuple):
+    """One refusal rule: its name, kind, weight (0..1), regex source against normalised text, and anchors (literal
+    substrings one of which every match contains).
+    """
+
     name: str
     kind: str
     weight: float

@@ -72,6 +72,7 @@ class SemanticIndex:
 
     @property
     def dim(self) -> int:
+        """Dimension of the exemplar embeddings."""
         return int(self.refusal.shape[1])
 
 

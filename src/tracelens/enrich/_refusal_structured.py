@@ -81,6 +81,8 @@ _RAW_STOP = re.compile(r'"(?:stop_reason|stopReason|finish_reason|finishReason)"
 
 @dataclass(frozen=True)
 class StructuredVerdict:
+    """A refusal the provider itself signalled: label (``full``), score 0..1, category and evidence text."""
+
     label: str
     score: float
     category: str
@@ -186,6 +188,9 @@ def structured(
     provider: str | None = None,
     response_raw: Any = None,
 ) -> StructuredVerdict | None:
+    """The ``StructuredVerdict`` when the provider's own fields say the output was refused, filtered or blocked (first
+    recognised signal wins, see the module docstring); None when there is no structured signal.
+    """
     sr = (stop_reason or "").strip().lower()
     srr = (stop_reason_raw or "").strip().lower()
     raw_obj = None

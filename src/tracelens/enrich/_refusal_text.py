@@ -119,6 +119,8 @@ _SPACES = re.compile(r" {2,}")
 
 
 class Hit(NamedTuple):  # a NamedTuple: created for every match, and much cheaper than a dataclass
+    """One rule match in the normalised text: the rule's name, kind and weight, the match's offsets and text."""
+
     rule: str
     kind: str
     weight: float
@@ -144,6 +146,10 @@ NONE = TextVerdict("none", 0.0, None, None)
 
 @dataclass
 class Normalised:
+    """The analysis text of one response: lower-cased with placeholders, the lengths of the code blocks it replaced,
+    and how many characters of the middle were skipped.
+    """
+
     text: str  # lower-cased analysis text with placeholders
     code_lengths: list[int]  # length of each replaced code block, in order
     skipped: int  # characters of the middle that were not analysed
@@ -168,6 +174,9 @@ def _strip_quotes(text: str, pattern: re.Pattern[str]) -> str:
 
 
 def normalise(text: str) -> Normalised:
+    """The ``Normalised`` analysis text of ``text``: head and tail only, quotes folded, code, blockquotes, quoted
+    passages and script dialogue replaced by placeholders, lower-cased, every word preceded by a space.
+    """
     capped, skipped = _cap(text)
     t = fold(capped)
     code_lengths: list[int] = []

@@ -21,6 +21,10 @@ from tracelens.store import Store
 
 @dataclass
 class EnrichResult:
+    """What ``refresh_refusals`` did: partitions looked at and rewritten, rows rewritten, the detector version written,
+    and how many rows' refusal labels changed.
+    """
+
     partitions_total: int
     partitions_rewritten: int
     rows_rewritten: int
@@ -28,6 +32,7 @@ class EnrichResult:
     changed_labels: int
 
     def to_dict(self) -> dict:
+        """The result as JSON-ready data."""
         return self.__dict__.copy()
 
 

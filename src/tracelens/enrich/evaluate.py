@@ -125,6 +125,7 @@ class EvalReport:
     baseline: EvalResult | None = None
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready data, each scorer's confusion matrix included."""
         from dataclasses import asdict
 
         d = asdict(self)

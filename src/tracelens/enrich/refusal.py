@@ -113,6 +113,7 @@ class RefusalResult:
 
     @property
     def is_refusal(self) -> bool:
+        """True for a ``partial`` or ``full`` refusal."""
         return self.label != "none"
 
 

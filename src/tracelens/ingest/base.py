@@ -45,6 +45,10 @@ class RecordError(Exception):
 
 @dataclass(frozen=True)
 class Quarantined:
+    """One input record that could not be read: where it is (``locator``), why, and its raw text (None when
+    unavailable).
+    """
+
     locator: str
     reason: str
     raw: str | None
@@ -52,6 +56,10 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class Skipped:
+    """One valid input record that is deliberately not a trace (not an LLM call, merged, a companion file): where and
+    why.
+    """
+
     locator: str
     reason: str
 
@@ -106,6 +114,8 @@ class Source:
 
 
 class Format(Protocol):
+    """An importer: a ``name``, a one-line ``description``, ``sniff`` and ``parse`` (see the module docstring)."""
+
     name: str
     description: str
 
@@ -113,4 +123,9 @@ class Format(Protocol):
         """0 = not this format, 1 = certainly this format."""
         ...
 
-    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped | LogEvent]: ...
+    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped | LogEvent]:
+        """Yield one item per input record: a trace dict, ``Quarantined``, ``Skipped`` or ``LogEvent``.
+
+        Raises ``FormatError`` when the whole file cannot be read as this format.
+        """
+        ...

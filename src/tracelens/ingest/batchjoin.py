@@ -60,6 +60,9 @@ class CompanionIndex:
     by_id: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # custom_id -> [(path, body JSON text)]
 
     def add(self, custom_id: str, path: str, body_text: str) -> None:
+        """Record ``body_text`` as the request of ``custom_id`` from ``path`` (the same body from the same file only
+        once).
+        """
         entries = self.by_id.setdefault(custom_id, [])
         if not any(p == path and b == body_text for p, b in entries):
             entries.append((path, body_text))

@@ -61,6 +61,7 @@ def as_dict(v: Any) -> dict:
 
 
 def nullish(v: Any) -> bool:
+    """True for None and for text that means no value: blank, "null", "none", "undefined" or "nan" (any case)."""
     return v is None or (isinstance(v, str) and v.strip().lower() in _NULLISH)
 
 
@@ -84,6 +85,7 @@ def fill(primary: dict, *fallbacks: dict) -> dict:
 
 
 def ms_between(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    """Milliseconds from ``start`` to ``end``; None when either is None or ``end`` is before ``start``."""
     if start is None or end is None:
         return None
     ms = (end - start).total_seconds() * 1000.0
@@ -203,6 +205,9 @@ _LC_CLASSES = {"HumanMessage": "user", "AIMessage": "assistant", "SystemMessage"
 
 
 def result_text(v: Any) -> str | None:
+    """Text of a tool result: a string as is, Anthropic-style blocks as their text, anything else as compact JSON; None
+    for None.
+    """
     if v is None:
         return None
     if isinstance(v, str):
@@ -422,6 +427,9 @@ def _message_response(m: Any) -> dict:
 
 
 def finish_fields(raw: Any) -> dict:
+    """``stop_reason_raw`` and the normalised ``stop_reason`` from a finish reason (a list: its first one); {} when
+    there is none.
+    """
     raw = first(raw)
     if isinstance(raw, list):
         raw = raw[0] if raw else None

@@ -57,6 +57,9 @@ JOINABLE = frozenset({"otlp_json", "otlp_proto", "openinference"})
 
 
 def event_id(trace_id: str, span_id: str, name: str, time_ns: int | None, attributes: str, occurrence: int) -> str:
+    """The stored id of one log event: 32 hex characters of a sha256 over its span, name, time (ns), attributes JSON
+    and occurrence, so the same event always gets the same id.
+    """
     h = hashlib.sha256()
     for part in (trace_id, span_id, name, "" if time_ns is None else str(time_ns), attributes, str(occurrence)):
         h.update(part.encode("utf-8", "surrogatepass"))
@@ -97,6 +100,7 @@ def event_row(ev: LogEvent, source_format: str, source_file: str, now: dt.dateti
 
 
 def events_table(rows: list[dict]) -> pa.Table:
+    """An Arrow table of ``otlp_events`` rows with ``EVENTS_SCHEMA``."""
     return pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
 
 

@@ -195,6 +195,9 @@ def _is_azure(resp: Any) -> bool:
 
 
 def openai_provider(explicit: Any, resp: Any, model: str | None, options: IngestOptions) -> str:
+    """Provider of an OpenAI-shaped log line: the line's own ``provider`` (lower-cased), else ``azure`` for an Azure
+    response, else ``options.provider``, else the model id's platform or provider, else ``openai``.
+    """
     if explicit:
         return str(explicit).strip().lower()
     if _is_azure(resp):
@@ -208,6 +211,9 @@ def openai_provider(explicit: Any, resp: Any, model: str | None, options: Ingest
 
 
 def openai_body_fields(resp: Any) -> dict:
+    """Trace fields of a chat completion response body; raises ``RecordError`` for a body whose JSON types are wrong, a
+    non-chat object (embeddings, ...) or a Responses API body.
+    """
     check_openai_response(resp)
     obj = resp.get("object")
     if obj in NOT_CHAT:

@@ -180,6 +180,8 @@ def dumps(obj: Any) -> str:
 
 
 def as_int(v: Any) -> int | None:
+    """``v`` as an int (numeric text and floats truncated); None for None, "", booleans and anything not a number.
+    """
     if v is None or v == "" or isinstance(v, bool):
         return None
     try:
@@ -206,6 +208,7 @@ def uncached_input(total: Any, *cached: Any) -> int | None:
 
 
 def as_float(v: Any) -> float | None:
+    """``v`` as a float; None for None, "", booleans and anything not a number."""
     if v is None or v == "" or isinstance(v, bool):
         return None
     try:
@@ -215,6 +218,7 @@ def as_float(v: Any) -> float | None:
 
 
 def as_str(v: Any) -> str | None:
+    """``v`` unchanged when it is text, None for None, anything else as compact JSON (``dumps``)."""
     if v is None:
         return None
     if isinstance(v, str):
@@ -223,6 +227,7 @@ def as_str(v: Any) -> str | None:
 
 
 def tool_call(id_: Any, name: Any, arguments: Any) -> dict:
+    """A schema tool call ``{id, name, arguments}``; arguments that are not text are kept as compact JSON."""
     if arguments is not None and not isinstance(arguments, str):
         arguments = dumps(arguments)
     return {"id": as_str(id_), "name": as_str(name), "arguments": arguments}
@@ -230,10 +235,12 @@ def tool_call(id_: Any, name: Any, arguments: Any) -> dict:
 
 def message(role: str, text: str | None, tool_calls: list[dict] | None = None, tool_call_id: str | None = None,
             name: str | None = None) -> dict:
+    """A schema message ``{role, text, tool_calls, tool_call_id, name}`` (``tool_calls`` [] when None)."""
     return {"role": role, "text": text, "tool_calls": tool_calls or [], "tool_call_id": tool_call_id, "name": name}
 
 
 def last_user_text(messages: list[dict]) -> str | None:
+    """Text of the last ``user`` message with text (the trace's ``prompt_text``); None when there is none."""
     for m in reversed(messages):
         if m.get("role") == "user" and m.get("text"):
             return m["text"]
@@ -320,6 +327,7 @@ def anthropic_messages(body_messages: Any) -> list[dict]:
 
 
 def anthropic_system(system: Any) -> str | None:
+    """Text of an Anthropic ``system`` value (a string or a list of blocks); None when absent."""
     if system is None:
         return None
     return anthropic_blocks_text(system)
@@ -458,6 +466,9 @@ def parse_sse(text: str) -> list[dict]:
 
 
 def openai_content_text(content: Any) -> str | None:
+    """Text of an OpenAI message content: a string as is, a list of parts as their ``text`` strings (and bare strings)
+    joined by blank lines; None when there is no text.
+    """
     if content is None:
         return None
     if isinstance(content, str):
@@ -503,6 +514,7 @@ def openai_messages(body_messages: Any) -> tuple[str | None, list[dict]]:
 
 
 def openai_request_fields(req: dict) -> dict:
+    """Trace fields from a Chat Completions request body; raises ``RecordError`` when it is not an object."""
     if not isinstance(req, dict):
         raise RecordError("request is not a JSON object")
     system, msgs = openai_messages(req.get("messages", []))
@@ -526,6 +538,12 @@ def openai_request_fields(req: dict) -> dict:
 
 
 def openai_response_fields(resp: dict) -> dict:
+    """Trace fields from a ``chat.completion`` (first choice) or an error body; raises ``RecordError`` when it is not
+    an object.
+
+    ``input_tokens`` excludes the cached prompt tokens; a refusal with finish ``stop`` becomes
+    ``stop_reason=refusal``. The ``_created`` and ``_system_fingerprint`` keys are for the caller to use and drop.
+    """
     if not isinstance(resp, dict):
         raise RecordError("response is not a JSON object")
     if "error" in resp and not resp.get("choices"):

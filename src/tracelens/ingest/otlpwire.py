@@ -30,6 +30,7 @@ MAX_RAW = 256 * 1024  # characters of a damaged item kept with it in quarantine
 
 
 def key_of(d: dict, camel: str, snake: str | None = None) -> Any:
+    """``d[camel]``, else ``d[snake]`` when given (two spellings of an OTLP JSON field); None when neither is set."""
     v = d.get(camel)
     if v is None and snake:
         v = d.get(snake)
@@ -90,6 +91,7 @@ def nanos_to_datetime(v: Any, what: str) -> dt.datetime | None:
 
 
 def raw_text(v: Any) -> str | None:
+    """Quarantine text of a damaged value (``describe``), cut to ``MAX_RAW`` characters; None for None."""
     text = describe(v)
     return text[:MAX_RAW] if text else text
 

@@ -537,6 +537,7 @@ class _CsvFeed:
         return entry[1]
 
     def start_row(self) -> None:
+        """Forget the lines kept for the previous row: a new data row starts."""
         self.current = []
         self.kept = 0
         self.overflow = False

@@ -42,6 +42,7 @@ MIN_CONFIDENCE = 0.3
 
 
 def get_format(name: str) -> Format:
+    """The importer named ``name``; raises ``FormatError`` listing the known formats when there is none."""
     try:
         return FORMATS[name]
     except KeyError:

@@ -373,6 +373,9 @@ def _oi_messages(a: Mapping[str, Any], prefix: str) -> list[dict]:
 
 
 def openinference_kind(attrs: Mapping[str, Any], hint: str | None = None) -> str | None:
+    """The span's OpenInference kind, upper-cased: its ``openinference.span.kind`` attribute, else ``hint`` when it is
+    a known kind; None otherwise.
+    """
     k = attrs.get("openinference.span.kind")
     if isinstance(k, str) and k:
         return k.upper()

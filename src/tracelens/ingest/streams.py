@@ -328,6 +328,7 @@ class InputStream(io.RawIOBase):
         self._closer = closer
 
     def readable(self) -> bool:
+        """Always True: the stream is read-only."""
         return True
 
     def _pull(self) -> bool:
@@ -364,6 +365,9 @@ class InputStream(io.RawIOBase):
         return self._error
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes, whatever is decoded next (fewer than ``n`` without waiting); b"" at the end; ``n`` < 0 or
+        None reads to the end. Raises the ``InputError`` that ended the data once the bytes before it are consumed.
+        """
         if n is None or n < 0:
             return self.readall()
         while not self._queue:
@@ -377,11 +381,13 @@ class InputStream(io.RawIOBase):
         return piece
 
     def readinto(self, b) -> int:
+        """Fill ``b`` as ``read(len(b))`` would; returns the number of bytes written."""
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
 
     def readall(self) -> bytes:
+        """All remaining bytes (raises the pending ``InputError`` instead when the data behind them is corrupt)."""
         parts = []
         while True:
             p = self.read(READ_BYTES)
@@ -390,6 +396,7 @@ class InputStream(io.RawIOBase):
             parts.append(p)
 
     def close(self) -> None:
+        """Close the underlying file (its errors ignored; once only) and the stream."""
         if self._closer is not None:
             closer, self._closer = self._closer, None
             with contextlib.suppress(OSError):
@@ -451,9 +458,13 @@ class _Prefixed(io.RawIOBase):
         self._raw = raw
 
     def readable(self) -> bool:
+        """Always True: the stream is read-only."""
         return True
 
     def readinto(self, b) -> int:
+        """Fill ``b`` from the put-back prefix first, then from ``raw``; returns the number of bytes written (0 at the
+        end).
+        """
         if self._prefix:
             n = min(len(b), len(self._prefix))
             b[:n] = self._prefix[:n]

@@ -23,6 +23,9 @@ _OPENERS = re.compile(
 
 
 def fallback_label(text: str | None, stop_reason: str | None = None) -> str:
+    """The local refusal label when the shared detector is missing: ``full`` for a ``refusal`` stop reason or a short
+    (< 400 chars) response that opens with a refusal phrase, ``partial`` for a longer one, else ``none``.
+    """
     if stop_reason == "refusal":
         return "full"
     t = (text or "").replace("\u2019", "'")
@@ -32,6 +35,9 @@ def fallback_label(text: str | None, stop_reason: str | None = None) -> str:
 
 
 def refusal_label(text: str | None, stop_reason: str | None = None, stop_details: Any = None) -> str:
+    """``none``, ``partial`` or ``full`` for a response, from the shared refusal detector when it is importable (the
+    local fallback otherwise, or when the detector gives no valid label).
+    """
     try:
         from tracelens.enrich.refusal import detect  # the shared layered detector, when present
     except ImportError:

@@ -96,13 +96,16 @@ class ReplayPlan:
 
     @property
     def body_json(self) -> dict[str, Any]:
+        """The replay body parsed back into JSON (key order kept)."""
         return json.loads(self.body)
 
     @property
     def estimated_cost_usd(self) -> float | None:
+        """Estimated cost of the replay in USD; None when it cannot be estimated."""
         return self.estimate.usd if self.estimate else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-ready data, the body parsed and the estimate included."""
         return {
             "trace_id": self.trace_id,
             "model": self.model,

@@ -88,6 +88,7 @@ def write_replays(store_path: str | os.PathLike, results: Iterable[ReplayResult]
 
 
 def replay_files(store_path: str | os.PathLike) -> list[Path]:
+    """The store's replay Parquet files, sorted (hidden and temporary files left out); [] when there are none."""
     root = Path(store_path) / REPLAYS_DIR
     if not root.is_dir():
         return []
@@ -95,6 +96,7 @@ def replay_files(store_path: str | os.PathLike) -> list[Path]:
 
 
 def empty_replays() -> pl.DataFrame:
+    """An empty frame with ``REPLAY_SCHEMA``'s columns."""
     return pl.from_arrow(REPLAY_SCHEMA.empty_table())  # type: ignore[return-value]
 
 

@@ -43,9 +43,11 @@ class _Null:
     """A write-only sink so that a recording console prints nothing while it records."""
 
     def write(self, s: str) -> int:
+        """Discard ``s``; returns its length, as a file's ``write`` does."""
         return len(s)
 
     def flush(self) -> None:
+        """Nothing to flush."""
         pass
 
 

@@ -49,6 +49,7 @@ class DayCount:
 
     @property
     def rate(self) -> float | None:
+        """Refusal rate 0..1 among the labelled traces of the day; None when none is labelled."""
         return self.refusals / self.labelled if self.labelled else None
 
 

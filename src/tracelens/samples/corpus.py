@@ -52,6 +52,7 @@ class Topic:
 
     @property
     def prompts(self) -> tuple[str, ...]:
+        """Every prompt template of the topic, intent by intent."""
         return tuple(p for i in self.intents for p in i.prompts)
 
 
@@ -196,4 +197,5 @@ class Slots(dict):
         return value
 
     def fill(self, template: str) -> str:
+        """``template`` with its ``{slot}`` fields filled, each slot drawn once and reused."""
         return template.format_map(self)

@@ -171,6 +171,9 @@ class _Generator:
         return SUMMARIZER_SYSTEM if app == "summarizer" else CODE_SYSTEM
 
     def refusal_rate(self, app: str, topic: str, ts: dt.datetime) -> float:
+        """Planted refusal probability of ``topic`` in ``app`` at ``ts`` (raised for the planted topic after the
+        rollover).
+        """
         if app == "support-bot" and topic == PLANTED_TOPIC and ts >= self.plan.rollover_at:
             return REFUSAL_AFTER
         return REFUSAL_RATES[topic]
@@ -308,6 +311,7 @@ class _Generator:
 
     # ------------------------------------------------------------ interactions
     def support(self, ts: dt.datetime, topic_name: str) -> None:
+        """Emit one support-bot conversation on ``topic_name`` at ``ts``: a tool flow, or one to three turns."""
         rng = self.rng
         topic = SUPPORT[topic_name]
         user = self._user("support-bot")
@@ -417,6 +421,9 @@ class _Generator:
         self.emit("support-bot", t2, meta, topic_name, msgs2, [{"type": "text", "text": text}], "end_turn", "none")
 
     def summarizer(self, ts: dt.datetime) -> None:
+        """Emit one summarizer call at ``ts``: a ticket thread to summarise (sometimes with a card number to leave
+        out).
+        """
         rng = self.rng
         slots = Slots(rng, ts)
         issue = rng.choice(tuple(SUMMARY))
@@ -451,6 +458,7 @@ class _Generator:
                   [{"type": "text", "text": text}], stop, label, truncated_text=stop == "max_tokens")
 
     def code(self, ts: dt.datetime) -> None:
+        """Emit one code-helper call at ``ts``, refused at the configured rate of its topic (drawn from a deck)."""
         rng = self.rng
         slots = Slots(rng, ts)
         refuse = self._refuse("code-helper", "code_question", ts)
@@ -481,6 +489,9 @@ class _Generator:
                   [{"type": "text", "text": text}], stop, label, truncated_text=stop == "max_tokens")
 
     def planted_complaint(self) -> None:
+        """Emit the planted complaint: the refused support call of the complaint user, and record it for the truth
+        document.
+        """
         rng = self.rng
         ts = self.plan.complaint_at + dt.timedelta(minutes=rng.randint(1, 9), seconds=rng.randint(0, 59),
                                                    milliseconds=rng.randint(0, 999))
@@ -507,6 +518,9 @@ class _Generator:
 
     # ------------------------------------------------------------ traffic
     def run(self) -> Generated:
+        """Draw the whole run, day by day and app by app, plus the planted complaint; returns the records and the
+        truth.
+        """
         cfg, rng = self.cfg, self.rng
         weekly = sum(a.share * (5 + 2 * a.weekend) for a in APPS)
         scale = 7.0 / weekly  # so the mean over a week is per_day lines a day
@@ -676,6 +690,8 @@ def generate(cfg: Config | None = None) -> Generated:
 
 @dataclass
 class WriteResult:
+    """What ``write_sample`` wrote: the log files, the truth document, and the traces and bytes written."""
+
     files: list[Path] = field(default_factory=list)
     truth_path: Path | None = None
     traces: int = 0
@@ -741,6 +757,9 @@ def write_sample(out: Path, cfg: Config | None = None) -> WriteResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``python -m tracelens.samples``): write a sample, print the paths written on stdout
+    and return 0.
+    """
     ap = argparse.ArgumentParser(
         prog="python -m tracelens.samples",
         description="Write a synthetic multi-week Anthropic request/response log with planted drift, plus truth.json.",

@@ -82,6 +82,8 @@ def make_plan(cfg: Config) -> Plan:
 
 @dataclass(frozen=True)
 class AppSpec:
+    """One simulated application: traffic share and daily/hourly shape, request parameters, topic mix, timing."""
+
     name: str
     share: float  # share of weekday traffic
     weekend: float  # weekend volume relative to a weekday

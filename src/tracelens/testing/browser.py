@@ -76,10 +76,14 @@ class Layout:
 
     @property
     def overflows_horizontally(self) -> bool:
+        """True when the document is wider than the viewport (a horizontal scroll bar)."""
         return self.scroll_width > self.client_width
 
 
 def find_chromium() -> str | None:
+    """Path of a Chromium/Chrome binary: ``$TRACELENS_CHROMIUM`` (a path, or a name on ``PATH``), else the first
+    candidate on ``PATH``; None when there is none.
+    """
     env = os.environ.get("TRACELENS_CHROMIUM")
     if env:
         return env if Path(env).exists() else shutil.which(env)

@@ -151,10 +151,12 @@ class Reply:
 
     @classmethod
     def message(cls, text: str, **kw: Any) -> Reply:
+        """A 200 completion answering ``text`` (other fields as keywords)."""
         return cls(text=text, **kw)
 
     @classmethod
     def tool_call(cls, name: str, arguments: dict[str, Any] | str, **kw: Any) -> Reply:
+        """A 200 completion calling tool ``name`` with ``arguments`` (a dict or JSON text)."""
         return cls(tool_calls=[{"name": name, "arguments": arguments}], **kw)
 
     @classmethod
@@ -162,6 +164,11 @@ class Reply:
         cls, status: int, error_type: str | None = None, message: str | None = None, code: str | None = None,
         retry_after: float | None = None,
     ) -> Reply:
+        """An error reply with the real API's error body for ``status``.
+
+        ``error_type``, ``code`` and ``message`` default to what the real API sends for that status; ``retry_after``
+        (seconds) adds a ``retry-after`` header.
+        """
         headers = {}
         if retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"
@@ -176,14 +183,17 @@ class Reply:
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 1) -> Reply:
+        """A 429 ``rate_limit_exceeded`` reply; ``retry_after`` seconds in its header (None: no header)."""
         return cls.error(429, retry_after=retry_after)
 
     @classmethod
     def server_error(cls) -> Reply:
+        """A 500 reply in the real API's error shape."""
         return cls.error(500)
 
     @classmethod
     def slow(cls, delay: float, text: str | None = None) -> Reply:
+        """A completion sent after waiting ``delay`` seconds (``text`` None: the default echo)."""
         return cls(text=text, delay=delay)
 
 
@@ -198,6 +208,7 @@ class Rule:
     times: int | None = None  # None = unlimited
 
     def matches(self, body: dict[str, Any], resolved: str) -> bool:
+        """True when this rule applies to request ``body`` (model resolved to ``resolved``) and has uses left."""
         if self.times is not None and self.times <= 0:
             return False
         if self.model is not None and self.model not in (body.get("model"), resolved):
@@ -240,6 +251,7 @@ def content_text(content: Any) -> str:
 
 
 def last_user_text(body: dict[str, Any]) -> str:
+    """Text of the last ``user`` message of a Chat Completions request body; "" when there is none."""
     for msg in reversed(body.get("messages") or []):
         if isinstance(msg, dict) and msg.get("role") == "user":
             return content_text(msg.get("content"))
@@ -247,6 +259,7 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def estimate_tokens(text: str) -> int:
+    """Rough token count of ``text``: one per 4 characters, at least 1."""
     return max(1, math.ceil(len(text) / 4))
 
 
@@ -288,10 +301,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Write the server's log message on stderr when it is verbose (silent otherwise)."""
         if self.server.owner.verbose:
             sys.stderr.write("fake_openai: " + (format % args) + "\n")
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        """Record the request; serve ``GET /v1/models`` and ``/v1/models/{id}`` (auth checked; else 404)."""
         self._record(b"", None)
         owner = self.server.owner
         path = self.path.partition("?")[0]
@@ -307,6 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(e)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        """Record the request; serve ``POST /v1/chat/completions`` (auth and body validated; else 404)."""
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -439,6 +455,7 @@ class FakeOpenAIServer:
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> FakeOpenAIServer:
+        """Bind (picking a free port when ``port`` is 0), serve from a daemon thread, and return self."""
         self._stopping.clear()
         self._httpd = _Server((self.host, self.port), _Handler)
         self._httpd.owner = self
@@ -450,6 +467,7 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        """Shut the server down, waking handlers in a scripted delay; safe to call when not started."""
         self._stopping.set()  # wakes handlers sleeping in a scripted delay
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -467,6 +485,7 @@ class FakeOpenAIServer:
 
     @property
     def root_url(self) -> str:
+        """``http://host:port``, without the ``/v1`` API prefix."""
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -496,6 +515,7 @@ class FakeOpenAIServer:
         return rule
 
     def reset(self) -> None:
+        """Forget scripted replies, rules, recorded prompts and requests, and restart the id counter."""
         with self._lock:
             self._queue.clear()
             self._rules.clear()
@@ -711,6 +731,7 @@ def _reply_from_dict(d: dict[str, Any]) -> Reply:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: serve until Ctrl-C, printing the base URL on stdout; returns 0."""
     ap = argparse.ArgumentParser(prog="python -m tracelens.testing.fake_openai", description=__doc__.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")

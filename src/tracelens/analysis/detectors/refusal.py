@@ -137,6 +137,7 @@ class CmhSplit:
 
     @property
     def informative(self) -> int:
+        """Number of strata seen in both groups (the ones that inform the test)."""
         return int(self.both.sum())
 
     def evidence_rows(self, g: np.ndarray, y: np.ndarray, k: int = 20) -> np.ndarray:

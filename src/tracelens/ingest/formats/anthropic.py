@@ -38,10 +38,16 @@ _SNIFF_RESPONSE = re.compile(rb'"(response|error)"\s*:')
 
 
 class AnthropicLog:
+    """The ``anthropic_log`` format: Anthropic request/response log lines (see the module docstring)."""
+
     name = "anthropic_log"
     description = "Anthropic request/response log JSONL: {request, response|error, timestamp, latency_ms, metadata}"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format, from its first line: 0.9 for a request with messages and a
+        response that looks Anthropic (``max_tokens``, ``"type": "message"``, ``claude``), 0.5 for any other such
+        line; 0 for lines naming an OpenAI-compatible provider, OpenAI completions and batch lines.
+        """
         first = head.lstrip()[:1]
         if first not in (b"{",):
             return 0.0
@@ -57,6 +63,7 @@ class AnthropicLog:
         return 0.5
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one item per log line (``parse_value``): a trace dict, ``Skipped`` or ``Quarantined``."""
         return each_record(source, iter_json_values(source.stream, source.head, source.path), self.parse_value)
 
     def parse_value(self, locator: str, obj) -> dict | Quarantined:

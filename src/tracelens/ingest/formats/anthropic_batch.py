@@ -109,11 +109,16 @@ def batch_object_time(paths: list[str], results_path: str) -> tuple[str | None, 
 
 
 class AnthropicBatchRequests:
+    """The ``anthropic_batch_requests`` companion format: a batch create request, read only to join its results."""
+
     name = "anthropic_batch_requests"
     description = "Anthropic Message Batches request file ({custom_id, params}); joined with its results file"
     companion_role = REQUESTS_ROLE
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is a batch request file: 0.95 for JSON with ``custom_id`` and ``params`` and
+        no ``result``, else 0.
+        """
         w = head[:65536]
         if w.lstrip()[:1] not in (b"{", b"["):
             return 0.0
@@ -123,6 +128,7 @@ class AnthropicBatchRequests:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         # Only reached with --format: a request file on its own has no results to store.
+        """Yield ``Skipped`` for every request: a request file ingested without its results has nothing to store."""
         def items(locator: str, value: Any) -> Iterator[Skipped]:
             for i, _ in enumerate(_request_rows(value)):
                 loc = locator if not (isinstance(value, dict) and "requests" in value) else f"index:{i}"
@@ -132,11 +138,16 @@ class AnthropicBatchRequests:
 
 
 class AnthropicBatchObject:
+    """The ``anthropic_batch_object`` companion format: a MessageBatch object, read only to date its results."""
+
     name = "anthropic_batch_object"
     description = "Anthropic MessageBatch object (type message_batch); gives batch results their timestamp"
     companion_role = OBJECT_ROLE
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is a MessageBatch object: 0.95 for ``"type": "message_batch"`` with
+        ``processing_status``, else 0.
+        """
         w = head[:8192]
         if w.lstrip()[:1] != b"{":
             return 0.0
@@ -145,6 +156,7 @@ class AnthropicBatchObject:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield ``Skipped`` for the object: it is metadata for a results file, not an LLM call."""
         return each_record(source, iter_json_values(source.stream, source.head, source.path),
                            lambda locator, _: Skipped(locator, "batch object: metadata for a results file, not an LLM call"))
 
@@ -170,6 +182,9 @@ class BatchContext:
 
 
 def batch_context(source: Source) -> BatchContext:
+    """The ``BatchContext`` of a results ``source``: loads the companion request files; the timestamp is None when
+    ``options.default_time`` is set, else the matching MessageBatch object's, else the file's mtime.
+    """
     opts: IngestOptions = source.options
     index = load_companions(list(opts.companions.get(REQUESTS_ROLE, [])), _request_rows)
     ts, ts_src, batch_id = None, None, None
@@ -247,10 +262,15 @@ def batch_result_record(obj: Any, locator: str, ctx: BatchContext) -> dict:
 
 
 class AnthropicBatch:
+    """The ``anthropic_batch`` format: Message Batches results JSONL, joined with its requests by ``custom_id``."""
+
     name = "anthropic_batch"
     description = "Anthropic Message Batches results JSONL ({custom_id, result}); joined with the requests file by custom_id"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is a results file: 0.95 for JSON lines with ``custom_id``, a ``result`` object
+        and a result type (succeeded, errored, canceled, expired), else 0.
+        """
         w = head[:65536]
         if w.lstrip()[:1] != b"{":
             return 0.0
@@ -260,6 +280,7 @@ class AnthropicBatch:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace dict per result line (no raw line kept), or ``Quarantined`` with the reason."""
         ctx = batch_context(source)
 
         def item(locator: str, obj: Any) -> dict:

@@ -321,10 +321,16 @@ _SNIFF_ANTHROPIC = re.compile(rb"/v1/messages|anthropic-version|api\.anthropic\.
 
 
 class AnthropicHttp:
+    """The ``anthropic_http`` format: recorded HTTP exchanges of the Anthropic API (also via Vertex, Bedrock)."""
+
     name = "anthropic_http"
     description = "Anthropic SDK/HTTP exchange recordings: [{request:{method,url,headers,body}, response:{status_code,headers,body}}]"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0 unless it is JSON with ``request``, ``response``,
+        ``method``, ``url`` and ``status_code``; then 0.95 with an Anthropic marker (``/v1/messages``, ``anthropic-
+        version``, an Anthropic host or model), else 0.4.
+        """
         s = head.lstrip()
         if s[:1] not in (b"[", b"{"):
             return 0.0
@@ -334,6 +340,9 @@ class AnthropicHttp:
         return 0.95 if _SNIFF_ANTHROPIC.search(window) else 0.4
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one item per exchange: a trace dict for a Messages call (no raw line kept), ``Skipped`` for other
+        endpoints, ``Quarantined`` with the reason; secrets in quarantined raw text are scrubbed.
+        """
         def item(locator: str, obj: Any) -> dict | Quarantined | Skipped:
             rec = exchange_record(obj, locator, source.options, source.path)
             if isinstance(rec, dict):

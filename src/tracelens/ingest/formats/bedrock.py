@@ -324,6 +324,9 @@ def assemble_converse_stream(events: list) -> dict:
 
 
 def converse_response_fields(resp: dict) -> dict:
+    """Trace fields from a Bedrock Converse response body: text, tool calls, stop reason, token counts and
+    ``metrics.latencyMs``.
+    """
     msg = (resp.get("output") or {}).get("message") if isinstance(resp.get("output"), dict) else None
     texts, calls, _ = _converse_block_texts((msg or {}).get("content") if isinstance(msg, dict) else None)
     usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
@@ -611,10 +614,15 @@ _SNIFF = re.compile(rb'\\?"schemaType\\?"\s*:\s*\\?"ModelInvocationLog')
 
 
 class BedrockInvocation:
+    """The ``bedrock_invocation`` format: Bedrock model invocation log records, one call each."""
+
     name = "bedrock_invocation"
     description = "AWS Bedrock model invocation logs (schemaType ModelInvocationLog; CloudWatch or S3 JSONL)"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.95 for JSON with ``schemaType`` ModelInvocationLog (also
+        escaped inside a CloudWatch ``message``) and ``modelId`` or ``requestId``, else 0.
+        """
         s = head.lstrip()
         if s[:1] not in (b"{", b"["):
             return 0.0
@@ -624,6 +632,9 @@ class BedrockInvocation:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace dict per invocation record (no raw line kept), or ``Skipped``/``Quarantined`` with the
+        reason.
+        """
         def item(locator: str, obj: Any) -> dict | Quarantined | Skipped:
             rec = bedrock_record(obj, locator)
             if isinstance(rec, dict):

@@ -154,6 +154,7 @@ class Mapping:
 
     @property
     def columns(self) -> set[str]:
+        """The source columns the mapping reads."""
         return {c for c, _ in self.fields.values()}
 
 
@@ -430,10 +431,16 @@ def _decode_head(head: bytes) -> str | None:
 
 
 class GenericCsv:
+    """The ``generic_csv`` format: CSV/TSV with a header row, one trace per row."""
+
     name = "generic_csv"
     description = "CSV/TSV with a header row; columns mapped with --map FIELD=COLUMN or recognised by name"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is a mapped CSV/TSV: 0.35 for a header of 2+ columns with a recognised text
+        column name, 0.31 for any other text file named ``.csv``/``.tsv`` (so it wins only when no other format
+        claims it), 0 for Parquet, JSON, markup or binary data.
+        """
         if head[:4] == b"PAR1":
             return 0.0
         text = _decode_head(head)
@@ -457,6 +464,9 @@ class GenericCsv:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace dict per row (columns mapped by ``options.column_map`` and by name), or ``Quarantined`` with
+        the reason; nothing for a file without a header.
+        """
         cols, rows = iter_csv_rows(source.stream, source.head, source.path)
         if not cols:
             return iter(())
@@ -470,10 +480,15 @@ _PEEK_RECORDS = 200
 
 
 class GenericJsonl:
+    """The ``generic_jsonl`` format: JSONL or a JSON array of flat row objects, one trace per object."""
+
     name = "generic_jsonl"
     description = "JSONL (or a JSON array) of flat row objects; fields mapped with --map or recognised by name"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` holds flat row objects: 0.33 when the first JSON line has a recognised text
+        field, 0.32 for a JSON array with one, else 0 (low, so every specific format wins).
+        """
         s = head.lstrip(codecs.BOM_UTF8).lstrip()
         if s[:1] == b"{":
             line = s.split(b"\n", 1)[0]
@@ -489,6 +504,10 @@ class GenericJsonl:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace dict per object, or ``Quarantined`` with the reason.
+
+        The mapping is planned from the keys of the first records; a value that is not an object is quarantined.
+        """
         values = iter_json_values(source.stream, source.head, source.path)
         peeked: list[tuple[str, Any]] = []
         for item in values:
@@ -519,13 +538,21 @@ _PARQUET_BATCH = 2048
 
 
 class GenericParquet:
+    """The ``generic_parquet`` format: a Parquet table, one trace per row, read row group by row group."""
+
     name = "generic_parquet"
     description = "Parquet table of rows; columns mapped with --map or recognised by name (streamed by row group)"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.35 for the Parquet magic ``PAR1``, else 0."""
         return 0.35 if head[:4] == b"PAR1" else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """One trace dict per row, or ``Quarantined`` with the reason (every row of an unreadable row group).
+
+        Compressed or piped data is held in memory (Parquet needs its footer). Raises ``FormatError`` when the data
+        cannot be read or is not Parquet.
+        """
         import pyarrow.parquet as pq
 
         target: Any

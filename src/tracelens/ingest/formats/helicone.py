@@ -272,10 +272,16 @@ _CSV_HELICONE = {"request_properties", "request_user_id", "response_status", "re
 
 
 class HeliconeExport:
+    """The ``helicone_export`` format: Helicone request exports as JSONL, a JSON array or CSV."""
+
     name = "helicone_export"
     description = "Helicone request export (npx @helicone/export): JSONL, JSON array or CSV"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.9 for JSON whose first record has ``request_body`` and two
+        more Helicone keys, or for a CSV header with ``response_id``, ``request_created_at``, ``request_body`` and
+        two Helicone columns; else 0.
+        """
         s = head.lstrip(b"\xef\xbb\xbf").lstrip()
         if s[:1] in (b"{", b"["):
             w = s.split(b"\n", 1)[0] if s[:1] == b"{" else s[:65536]
@@ -289,6 +295,9 @@ class HeliconeExport:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one item per exported request (JSON records, or CSV rows with empty cells read as None): a trace dict,
+        ``Skipped`` or ``Quarantined`` with the reason.
+        """
         if is_json_text(source.head):
             return _items(source, iter_json_values(source.stream, source.head, source.path))
         _, rows = iter_csv_rows(source.stream, source.head, source.path)

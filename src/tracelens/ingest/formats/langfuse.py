@@ -301,10 +301,16 @@ def _iter_doc(doc: Any, locator: str, naive_tz: str) -> Iterator[dict | Quaranti
 
 
 class LangfuseTrace:
+    """The ``langfuse_trace`` format: a Langfuse trace download, its GENERATION observations becoming traces."""
+
     name = "langfuse_trace"
     description = "Langfuse trace download JSON: {trace, observations[]} (GENERATION observations become traces)"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is a Langfuse trace download: 0.9 for JSON with ``observations`` and a
+        Langfuse key (``traceId``, ``startTime``, ``projectId``), 0.8 for bare observations (``traceId``,
+        ``startTime`` and a GENERATION or SPAN type), else 0.
+        """
         if head.lstrip()[:1] not in (b"{", b"["):
             return 0.0
         if b'"observations"' in head and (b'"traceId"' in head or b'"startTime"' in head or b'"projectId"' in head):
@@ -314,6 +320,9 @@ class LangfuseTrace:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one item per observation of each document: a trace dict, ``Skipped`` or ``Quarantined`` with the
+        reason.
+        """
         tz = source.options.naive_tz
         return each_record(source, iter_json_values(source.stream, source.head, source.path),
                            lambda locator, doc: _iter_doc(doc, locator, tz), raw=_raw)
@@ -353,10 +362,17 @@ def _iter_csv(source: Source) -> Iterator[dict | Quarantined | Skipped]:
 
 
 class LangfuseBlob:
+    """The ``langfuse_blob`` format: the blob-storage observation export, JSONL or CSV with snake_case columns."""
+
     name = "langfuse_blob"
     description = "Langfuse blob-storage observation export (JSONL or CSV, snake_case columns)"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is a blob export: 0.9 for JSON whose first row has ``trace_id``,
+        ``start_time`` and an observation column (``provided_model_name``, ``usage_details``,
+        ``parent_observation_id``), or for a CSV header with the required columns and one of
+        ``provided_model_name``/``usage_details``; else 0.
+        """
         s = head[3:].lstrip() if head.startswith(codecs.BOM_UTF8) else head.lstrip()
         if s[:1] in (b"{", b"["):
             line = s.split(b"\n", 1)[0] if s[:1] == b"{" else s[:65536]
@@ -371,6 +387,9 @@ class LangfuseBlob:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one item per observation row (JSON or CSV): a trace dict, ``Skipped``, or ``Quarantined`` with the
+        reason (a row that is not an object included).
+        """
         if not is_json_text(source.head):
             return _iter_csv(source)
 

@@ -432,6 +432,10 @@ class RunMerger:
     skipped: dict[str, str] = field(default_factory=dict)  # run id -> skip reason (non-LLM runs)
 
     def add(self, run: Any, locator: str) -> Iterator[dict | Quarantined | Skipped]:
+        """Take one run record: yield ``Quarantined`` for a non-object or a run without id, ``Skipped`` for records of
+        non-LLM or already complete runs, and the trace (earlier records of the run ``Skipped`` as merged) once the
+        merged run is an LLM call that has finished and has inputs; otherwise nothing yet.
+        """
         if not isinstance(run, dict):
             yield Quarantined(locator, f"expected a run object, got {type(run).__name__}", safe_text(dumps(run)))
             return
@@ -515,10 +519,16 @@ _SNIFF_DOTTED = re.compile(rb'"dotted_order"\s*:\s*"\d{8}T\d{6,}Z[0-9a-fA-F-]{32
 
 
 class LangSmithRuns:
+    """The ``langsmith_runs`` format: LangSmith run creates/updates and bulk-export rows, merged per run."""
+
     name = "langsmith_runs"
     description = "LangSmith runs: batch-ingest post/patch payloads, run JSONL, bulk-export rows"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is LangSmith runs: 0.9 for JSON with a ``run_type`` and a run key
+        (``dotted_order``, ``trace_id``, ``session_name``, ``parent_run_id``) or with a LangSmith ``dotted_order``,
+        else 0.
+        """
         s = head.lstrip()
         if s[:1] not in (b"{", b"["):
             return 0.0
@@ -531,6 +541,9 @@ class LangSmithRuns:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace per LLM run (its create and update merged), ``Skipped`` for other runs and merged records,
+        and at the end ``Skipped`` for runs left incomplete in the file.
+        """
         merger = RunMerger()
 
         def items(locator: str, value: Any) -> Iterator[dict | Quarantined | Skipped]:

@@ -294,10 +294,15 @@ _SNIFF_KEYS = re.compile(rb'"(call_type|startTime|endTime|completionStartTime|mo
 
 
 class LiteLLMPayload:
+    """The ``litellm_payload`` format: LiteLLM ``StandardLoggingPayload`` records, one call each."""
+
     name = "litellm_payload"
     description = "LiteLLM StandardLoggingPayload JSONL (logging callbacks, S3/GCS loggers)"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.9 when the first record has ``call_type``, ``startTime`` and
+        at least two more LiteLLM payload keys, else 0.
+        """
         s = head.lstrip()
         if s[:1] not in (b"{", b"["):
             return 0.0
@@ -308,6 +313,9 @@ class LiteLLMPayload:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace dict per payload, or ``Skipped``/``Quarantined`` with the reason; secrets are masked (raw
+        text of quarantined records included) and no raw line is kept.
+        """
         def item(locator: str, obj: Any) -> dict | Quarantined | Skipped:
             rec = litellm_record(scrub(obj), locator)
             if isinstance(rec, dict):

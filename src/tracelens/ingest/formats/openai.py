@@ -115,10 +115,18 @@ def _is_bare_completion(v: Any) -> bool:
 
 
 class OpenAILog:
+    """The ``openai_log`` format: Chat Completions request/response log lines (see the module docstring)."""
+
     name = "openai_log"
     description = "OpenAI Chat Completions request/response log JSONL: {request, response|error, timestamp, metadata}"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is an ``openai_log`` file, from its first line.
+
+        0.92 for a request with messages and a ``chat.completion`` response (or a capture line naming an OpenAI-
+        compatible provider), 0.7 for a request/response line that merely looks like OpenAI, 0.8 for a bare
+        ``chat.completion``; 0 for batch lines (``custom_id``) and lines naming an Anthropic provider.
+        """
         s = head.lstrip()
         if s[:1] != b"{":
             return 0.0
@@ -139,6 +147,7 @@ class OpenAILog:
         return 0.8 if _is_bare_completion(_first_value(s)) else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace dict per log line, or ``Quarantined``/``Skipped`` with the reason."""
         return _parse_items(source, lambda obj, loc: _log_line(obj, loc, source.options))
 
 
@@ -154,6 +163,10 @@ def _log_line(obj: Any, locator: str, options: IngestOptions) -> dict:
 
 @dataclass
 class OpenAIBatchContext:
+    """What every line of one Batch API output file shares: its path and fingerprint, the joined input file's requests
+    by ``custom_id``, and the fallback timestamp (and its ``timestamp_source``) for lines without a body.
+    """
+
     path: str
     fingerprint: str
     inputs: CompanionIndex
@@ -173,6 +186,9 @@ def _input_rows(value: Any) -> Iterator[tuple[Any, Any]]:
 
 
 def openai_batch_context(source: Source) -> OpenAIBatchContext:
+    """The ``OpenAIBatchContext`` of ``source``: loads the companion input files; the fallback time is None when
+    ``options.default_time`` is set, else the file's first ``created``, else its mtime.
+    """
     opts = source.options
     index = load_companions(list(opts.companions.get(INPUT_ROLE, [])), _input_rows)
     ts, src = None, None
@@ -267,10 +283,15 @@ def openai_batch_record(obj: Any, locator: str, ctx: OpenAIBatchContext, options
 
 
 class OpenAIBatch:
+    """The ``openai_batch`` format: Batch API output JSONL, joined with its input file by ``custom_id``."""
+
     name = "openai_batch"
     description = "OpenAI Batch API output JSONL ({id, custom_id, response, error}); joined with the input file by custom_id"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is Batch API output: 0.95 for JSON lines with ``custom_id`` and ``response``
+        and either ``status_code`` or a ``batch_req_`` id, else 0.
+        """
         w = head[:65536]
         if w.lstrip()[:1] != b"{":
             return 0.0
@@ -280,16 +301,22 @@ class OpenAIBatch:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one trace dict per output line (non-chat endpoints ``Skipped``), or ``Quarantined``."""
         ctx = openai_batch_context(source)
         return _parse_items(source, lambda obj, loc: openai_batch_record(obj, loc, ctx, source.options))
 
 
 class OpenAIBatchInput:
+    """The ``openai_batch_input`` companion format: Batch API input JSONL, read only to join its output."""
+
     name = "openai_batch_input"
     description = "OpenAI Batch API input JSONL ({custom_id, method, url, body}); joined with its output file"
     companion_role = INPUT_ROLE
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is a Batch API input file: 0.95 for JSON lines with ``custom_id``, ``method``,
+        ``url`` and ``body`` and no ``response``, else 0.
+        """
         w = head[:65536]
         if w.lstrip()[:1] != b"{":
             return 0.0
@@ -300,6 +327,7 @@ class OpenAIBatchInput:
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
         # Only reached with --format: an input file on its own has no results to store.
+        """Yield ``Skipped`` for every record: an input file without its output file has nothing to store."""
         return each_record(
             source, iter_json_values(source.stream, source.head, source.path),
             lambda locator, _: Skipped(locator, "batch input without its output: pass the output file in the same ingest"),

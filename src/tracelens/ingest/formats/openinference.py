@@ -136,10 +136,16 @@ def _spans_of(doc: Any) -> list | None:
 
 
 class OpenInferenceSpans:
+    """The ``openinference`` format: Arize Phoenix span exports (JSON array or JSONL of span objects)."""
+
     name = "openinference"
     description = "OpenInference spans (Arize Phoenix span export: JSON array or JSONL of spans)"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.85 for JSON spans with a ``context`` and an OpenInference
+        span kind, 0.6 for OTel SDK console-exporter spans (context, ``span_id``, ``attributes``, ``start_time``); 0
+        for OTLP requests (``resourceSpans``) and anything else.
+        """
         s = head.lstrip()
         if s[:1] not in (b"{", b"[") or b'"resourceSpans"' in head or b'"resource_spans"' in head:
             return 0.0
@@ -151,6 +157,9 @@ class OpenInferenceSpans:
         return 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one item per span: a trace dict for an LLM span, ``Skipped`` for other spans, ``Quarantined`` with the
+        reason.
+        """
         tz = source.options.naive_tz
 
         def items(locator: str, doc: Any) -> Iterator[dict | Quarantined | Skipped]:

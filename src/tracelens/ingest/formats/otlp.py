@@ -239,16 +239,24 @@ def _merge(items: list, keep_at: int, other_at: int, what: str) -> None:
 
 
 class OtlpJson:
+    """The ``otlp_json`` format: OpenTelemetry GenAI spans as OTLP JSON."""
+
     name = "otlp_json"
     description = "OpenTelemetry GenAI spans as OTLP JSON (Collector file exporter: one ExportTraceServiceRequest a line)"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.95 when the first JSON request is an
+        ``ExportTraceServiceRequest``, else 0.
+        """
         s = head.lstrip()
         if s[:1] not in (b"{", b"["):
             return 0.0
         return 0.95 if first_request_kind(head) == "spans" else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield one item per span: a trace dict for an LLM call span, ``Skipped`` for any other span, ``Quarantined``
+        for a broken one.
+        """
         return each_record(source, iter_json_values(source.stream, source.head, source.path), _doc_items)
 
 
@@ -299,14 +307,20 @@ def _proto_items(locator: str, data: bytes) -> Iterator[dict | Quarantined | Ski
 
 
 class OtlpProto:
+    """The ``otlp_proto`` format: the same trace requests as protobuf (``.binpb``, framed or bare)."""
+
     name = "otlp_proto"
     description = ("OpenTelemetry GenAI spans as OTLP protobuf (.binpb: Collector file exporter in proto mode, "
                    "length-prefixed ExportTraceServiceRequest messages, or one bare message)")
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.95 for a protobuf trace request, else 0."""
         return 0.95 if sniff_proto(head) else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield items as ``OtlpJson.parse`` does, one protobuf message at a time; raises ``FormatError`` without the
+        ``otlp`` extra.
+        """
         from tracelens.extras import MissingExtra, require
 
         try:

@@ -167,16 +167,24 @@ def _nanos(v: Any) -> int | None:
 
 
 class OtlpLogs:
+    """The ``otlp_logs`` format: OTLP JSON log records carrying GenAI events, joined to their spans."""
+
     name = "otlp_logs"
     description = ("OpenTelemetry GenAI events as OTLP JSON log records (one ExportLogsServiceRequest a line), "
                    "joined to their spans")
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.95 when the first JSON request is an
+        ``ExportLogsServiceRequest``, else 0.
+        """
         if head.lstrip()[:1] not in (b"{", b"["):
             return 0.0
         return 0.95 if first_request_kind(head) == "logs" else 0.0
 
     def parse(self, source: Source) -> Iterator[Item]:
+        """Yield one item per log record: a ``LogEvent`` for a GenAI event with a span context, ``Skipped`` for any
+        other record, ``Quarantined`` for a broken one.
+        """
         state = LogState()
         return each_record(source, iter_json_values(source.stream, source.head, source.path),
                            lambda loc, doc: log_doc_items(loc, doc, state))
@@ -244,14 +252,20 @@ def sniff_logs_proto(head: bytes) -> str | None:
 
 
 class OtlpLogsProto:
+    """The ``otlp_logs_proto`` format: the same log requests as protobuf (``.binpb``, framed or bare)."""
+
     name = "otlp_logs_proto"
     description = ("OpenTelemetry GenAI events as OTLP protobuf log records (.binpb: length-prefixed or bare "
                    "ExportLogsServiceRequest messages), joined to their spans")
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is this format: 0.95 for a protobuf logs request, else 0."""
         return 0.95 if sniff_logs_proto(head) else 0.0
 
     def parse(self, source: Source) -> Iterator[Item]:
+        """Yield items as ``OtlpLogs.parse`` does, one protobuf message at a time; raises ``FormatError`` without the
+        ``otlp`` extra.
+        """
         from tracelens.extras import MissingExtra, require
 
         try:

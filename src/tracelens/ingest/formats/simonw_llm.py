@@ -261,12 +261,16 @@ class _Legacy:
         return prompt, system
 
     def calls(self, rid: str) -> list[dict]:
+        """Tool calls of response ``rid``, in id order; [] when the database has no ``tool_calls`` table."""
         if not self.has_calls:
             return []
         return [tool_call(r["tool_call_id"], r["name"], r["arguments"])
                 for r in self.conn.execute("select * from tool_calls where response_id = ? order by id", (rid,))]
 
     def results(self, rid: str) -> list[dict]:
+        """Tool results sent with response ``rid`` as ``tool`` messages (an exception appended to the output), in id
+        order.
+        """
         if not self.has_results:
             return []
         out = []
@@ -278,6 +282,7 @@ class _Legacy:
         return out
 
     def tools(self, rid: str) -> str | None:
+        """Definitions of the tools offered to response ``rid`` as JSON text; None when there are none."""
         if not self.has_tools:
             return None
         q = ("select t.name, t.description, t.input_schema from tool_responses tr join tools t on t.id = tr.tool_id "
@@ -285,6 +290,7 @@ class _Legacy:
         return _tool_defs(list(self.conn.execute(q, (rid,))))
 
     def rows(self) -> Iterator[tuple[dict, str | None]]:
+        """Every ``responses`` row with its conversation's name (None when none), by conversation, time and id."""
         conv = "conversations" in self.tables
         q = ("select r.*, c.name as _conversation_name from responses r left join conversations c "
              "on c.id = r.conversation_id" if conv else "select r.*, null as _conversation_name from responses r")
@@ -295,6 +301,11 @@ class _Legacy:
 
 def legacy_records(legacy: _Legacy, turn_ids: set[str], source: Source | None = None
                    ) -> Iterator[dict | Quarantined | Skipped]:
+    """Yield one item per row of the legacy ``responses`` table, in conversation order.
+
+    Each conversation's earlier turns make the messages when ``prompt_json`` has none; a response whose id is in
+    ``turn_ids`` is ``Skipped`` (it is stored from the turns table).
+    """
     state = {"history": [], "conv": object()}
     cols = legacy.cols | {"_conversation_name"}
 
@@ -436,6 +447,9 @@ class _Store:
 
 def turn_records(conn: sqlite3.Connection, tables: set[str], source: Source | None = None
                  ) -> Iterator[dict | Quarantined | Skipped]:
+    """Yield one item per row of the ``turns`` table: the trace rebuilt from its message chain (up to the tip, split at
+    the parent), or ``Quarantined`` when the chain cannot be read.
+    """
     store = _Store(conn, tables)
     cols = _columns(conn, "turns") | {"_thread_name"}
     has_tools = {"turn_tools", "tools"} <= tables
@@ -506,10 +520,15 @@ def turn_records(conn: sqlite3.Connection, tables: set[str], source: Source | No
 
 
 class SimonwLlm:
+    """The ``simonw_llm`` format: the ``llm`` CLI's ``logs.db`` SQLite database, read by path."""
+
     name = "simonw_llm"
     description = "simonw/llm logs.db (SQLite): legacy responses table and threads/turns/messages/parts"
 
     def sniff(self, head: bytes, path: str) -> float:
+        """Confidence 0..1 that ``head`` is an ``llm`` logs database: 0.95 for SQLite whose schema names ``responses``
+        and ``conversations`` or ``turns`` and ``threads``, 0.5 for any SQLite file named ``logs*.db``, else 0.
+        """
         if not head.startswith(MAGIC):
             return 0.0
         names = {m.group(1) for m in _TABLE.finditer(head)}
@@ -519,6 +538,11 @@ class SimonwLlm:
         return 0.5 if base.startswith("logs") and base.endswith(".db") else 0.0
 
     def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        """Yield the items of the turns table, then of the legacy responses table (responses also in turns skipped).
+
+        Raises ``FormatError`` for stdin, a compressed file or a database without either table; a database that
+        breaks part-way ends with one ``Quarantined`` item for the rest.
+        """
         path = source.path
         if path == "-":
             raise FormatError("simonw_llm: a SQLite database cannot be read from stdin; pass the path of logs.db")
