@@ -324,6 +324,7 @@ class Store:
     # ------------------------------------------------------------------ files
 
     def table_dir(self, table: str) -> Path:
+        """The directory of ``table`` (its ``date=`` partitions) under the store root."""
         return self.root / table
 
     def files(self, table: str = "traces", since: dt.date | None = None, until: dt.date | None = None) -> list[Path]:
@@ -347,6 +348,7 @@ class Store:
         return out
 
     def dates(self, table: str = "traces") -> list[dt.date]:
+        """The days ``table`` has a partition for, in order."""
         base = self.table_dir(table)
         if not base.exists():
             return []
@@ -747,11 +749,14 @@ class Store:
             return tbl.num_rows
 
     def count(self, table: str = "traces") -> int:
+        """Rows of ``table``, from the Parquet footers (no data is read)."""
         return sum(self.row_counts(table).values())
 
 
 @dataclass(frozen=True)
 class BatchOutcome:
+    """What ``commit_batch`` did with one batch: rows stored, duplicates, quarantined (conflicts among them), log events."""
+
     stored: int
     duplicates: int
     quarantined: int

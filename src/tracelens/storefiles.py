@@ -206,6 +206,7 @@ def store_lock(root: str | os.PathLike, blocking: bool = True) -> Iterator[bool]
 
 
 def default_store_path() -> Path:
+    """The store directory when none is given: ``$TRACELENS_STORE``, else ``./tracelens-store``."""
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
@@ -392,6 +393,7 @@ def read_journal(root: Path, d: Path) -> dict | None:
 
 
 def parquet_metadata(table: str, extra: dict[str, str] | None = None) -> dict[bytes, bytes]:
+    """The key-value metadata every store file carries: schema version, table name, tracelens version, and ``extra``."""
     meta = {
         "tracelens.schema_version": str(SCHEMA_VERSION),
         "tracelens.writer": f"tracelens {__version__}",
@@ -432,15 +434,18 @@ class Transaction:
 
     @property
     def dir(self) -> Path:
+        """The transaction's staging directory, ``STORE/_txn/<txn_id>``."""
         return self.store.root / "_txn" / self.txn_id
 
     def stage(self, table: pa.Table, dest_rel: str, table_name: str, extra_meta: dict[str, str] | None = None) -> None:
+        """Write ``table`` to a staged file that the commit moves to ``dest_rel`` (refused unless a commit may write there)."""
         self.store.check_destination(dest_rel)  # what recovery would refuse, a live commit refuses first
         staged_rel = f"files/{len(self.puts):05d}.parquet"
         write_parquet_file(table, self.dir / staged_rel, table_name, extra_meta)
         self.puts.append((staged_rel, dest_rel))
 
     def delete(self, dest_rel: str) -> None:
+        """Have the commit delete ``dest_rel`` (refused unless a commit may write there)."""
         self.store.check_destination(dest_rel)
         self.deletes.append(dest_rel)
 
@@ -497,10 +502,12 @@ def make_quarantine_row(source_format: str | None, source_file: str, locator: st
 
 
 def as_utc(t: dt.datetime) -> dt.datetime:
+    """``t`` in UTC; a naive datetime is taken to be UTC already."""
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def iter_batches(items: Iterable, size: int) -> Iterator[list]:
+    """``items`` in lists of ``size`` (the last one shorter), without holding more than one list."""
     batch = []
     for it in items:
         batch.append(it)

@@ -104,6 +104,8 @@ EMPTY = "(empty file)"
 
 @dataclass
 class FileResult:
+    """What ingest did with one input file: its physical records, what they held, and where each item went."""
+
     path: str
     format: str | None
     records: int = 0  # physical records of the input (lines, array items, rows), counted as they are read
@@ -123,21 +125,27 @@ class FileResult:
 
     @property
     def reconciles(self) -> bool:
+        """Whether every item read is accounted for: stored, duplicate, quarantined, skipped or kept as a log event."""
         return self.read == self.stored + self.duplicates + self.quarantined + self.skipped + self.events
 
 
 @dataclass
 class IngestSummary:
+    """The result of one ``ingest`` call: one ``FileResult`` per input file, in the order they were read."""
+
     files: list[FileResult] = field(default_factory=list)
 
     def total(self, attr: str) -> int:
+        """The sum of the ``FileResult`` counter ``attr`` over every file."""
         return sum(getattr(f, attr) for f in self.files)
 
     @property
     def errors(self) -> list[FileResult]:
+        """The files that could not be read at all (missing, unknown format, undecodable), each with its error."""
         return [f for f in self.files if f.error]
 
     def to_dict(self) -> dict:
+        """The summary as ``ingest --json`` prints it: totals, then one entry per file, and whether all reconcile."""
         keys = ("records", "read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps", "events",
                 "joined", "waiting")
         return {
@@ -700,10 +708,12 @@ class _WorkerPool:
         self._started = False
 
     def mark_broken(self) -> None:
+        """Stop using worker processes for this ingest (a worker died): the rest goes through the serial path."""
         self.broken = True
         self.close()
 
     def close(self) -> None:
+        """Shut the worker processes down, cancelling chunks not yet started."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None

@@ -326,6 +326,7 @@ def to_table(traces: list[dict], quarantine: list[dict], fmt_name: str, path: st
 
 
 def safe_describe(item: dict) -> str:
+    """What a quarantine row keeps of a mapped record that could not be stored (its repr, cut, when even that fails)."""
     try:
         return _describe(item)
     except Exception:

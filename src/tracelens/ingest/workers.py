@@ -68,6 +68,8 @@ class Chunk:
 
 @dataclass
 class ChunkResult:
+    """What a worker sends back for one ``Chunk``: its rows as an Arrow table (not yet enriched), quarantine rows and counts."""
+
     traces: pa.Table  # before enrichment
     quarantine: list[dict]
     records: int  # physical records: non-blank lines, and the tail

@@ -153,6 +153,7 @@ class Reply:
 
     @classmethod
     def message(cls, text: str, stop_reason: str = "end_turn", **kw: Any) -> Reply:
+        """An answer with ``text`` and ``stop_reason`` (other ``Reply`` fields as keywords)."""
         return cls(text=text, stop_reason=stop_reason, **kw)
 
     @classmethod
@@ -163,6 +164,7 @@ class Reply:
         explanation: str | None = "This request was declined by the fake server's script.",
         **kw: Any,
     ) -> Reply:
+        """A refusal as the API reports one: ``stop_reason`` "refusal" with ``stop_details`` naming a category."""
         details = {"type": "refusal", "category": category, "explanation": explanation}
         return cls(text=text, stop_reason="refusal", stop_details=details, **kw)
 
@@ -170,6 +172,7 @@ class Reply:
     def error(
         cls, status: int, error_type: str | None = None, message: str | None = None, retry_after: float | None = None
     ) -> Reply:
+        """An error response with ``status``, the API's error type for it and, optionally, a ``retry-after`` header."""
         headers = {}
         if retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"
@@ -182,18 +185,22 @@ class Reply:
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 1) -> Reply:
+        """HTTP 429 ``rate_limit_error``, with ``retry-after`` seconds."""
         return cls.error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit.", retry_after)
 
     @classmethod
     def overloaded(cls) -> Reply:
+        """HTTP 529 ``overloaded_error``."""
         return cls.error(529, "overloaded_error", "Overloaded")
 
     @classmethod
     def server_error(cls) -> Reply:
+        """HTTP 500 ``api_error``."""
         return cls.error(500, "api_error", "Internal server error")
 
     @classmethod
     def slow(cls, delay: float, text: str | None = None) -> Reply:
+        """An answer sent only after ``delay`` seconds (for client timeouts and deadlines)."""
         return cls(text=text, delay=delay)
 
 
@@ -208,6 +215,7 @@ class Rule:
     times: int | None = None  # None = unlimited
 
     def matches(self, body: dict[str, Any], resolved: str) -> bool:
+        """Whether this rule answers a request ``body`` whose model resolved to ``resolved`` (and has uses left)."""
         if self.times is not None and self.times <= 0:
             return False
         if self.model is not None and self.model not in (body.get("model"), resolved):
@@ -283,10 +291,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Request log lines on stderr, only when the server is verbose."""
         if self.server.owner.verbose:
             sys.stderr.write("fake_anthropic: " + (format % args) + "\n")
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        """The Models API (``/v1/models``, ``/v1/models/{id}``); anything else is 404."""
         self._record(b"", None)
         owner = self.server.owner
         path, _, query = self.path.partition("?")
@@ -303,6 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(e)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        """``/v1/messages`` (plain or streamed) and ``/v1/messages/count_tokens``, validated like the real API."""
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -449,6 +460,7 @@ class FakeAnthropicServer:
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> FakeAnthropicServer:
+        """Start serving on a background thread; returns the server (its port is known from here on)."""
         self._stopping.clear()
         self._httpd = _Server((self.host, self.port), _Handler)
         self._httpd.owner = self
@@ -461,6 +473,7 @@ class FakeAnthropicServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and wake any handler waiting in a scripted delay."""
         self._stopping.set()  # wakes handlers sleeping in a scripted delay
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -478,6 +491,7 @@ class FakeAnthropicServer:
 
     @property
     def base_url(self) -> str:
+        """What to pass as the SDK's ``base_url``: ``http://HOST:PORT``."""
         return f"http://{self.host}:{self.port}"
 
     # -- scripting -------------------------------------------------------
@@ -507,6 +521,7 @@ class FakeAnthropicServer:
             self._rules.extend(rules)
 
     def reset(self) -> None:
+        """Forget the scripted replies, the rules and the recorded requests."""
         with self._lock:
             self._queue.clear()
             self._rules.clear()

@@ -106,6 +106,7 @@ def read_rules(path: str) -> list[Rule]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve until interrupted; prints the base URL on stdout. Returns the exit status (2 for a bad option or file)."""
     ap = argparse.ArgumentParser(prog="python -m tracelens.testing.fake_anthropic", description=_SERVER_DOC.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")

@@ -78,6 +78,8 @@ WRONG = (-1, 1.5, True, None, "text", [1, "a"], {"k": {"n": 1}}, 2**70, "\ud800"
 
 @dataclass(frozen=True)
 class HostileFile:
+    """One generated hostile file: its format, the kind of damage, the physical records it holds and how many are intact."""
+
     path: Path
     fmt: str
     kind: str
@@ -166,6 +168,7 @@ class Text:
     footer: list[bytes]  # lines after ("]")
 
     def render(self, sep: bytes = b"\n") -> bytes:
+        """The file's bytes: header, records and footer joined by ``sep`` (array items indented, commas between)."""
         if self.layout == "array":  # one item a line, indented; blank "records" are blank lines between items
             last = max((k for k, r in enumerate(self.records) if r.strip()), default=-1)
             body = [b"  " + r + (b"," if k < last else b"") if r.strip() else r for k, r in enumerate(self.records)]
