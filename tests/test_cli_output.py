@@ -127,3 +127,20 @@ def test_the_demo_ends_with_commands_that_parse(tmp_path):
     for ln in lines:
         name, *args = shlex.split(ln)[1:]
         cli.get_command(root, name).make_context(name, args, parent=root)  # raises on an unknown option
+
+
+def test_weekly_with_nothing_to_compare_says_so_and_exits_4(tmp_path):
+    """An empty week (or store) is "no data", never "no significant change": sources unknown, exit 4 even with
+    --fail-on never."""
+    _, r = _ingest(tmp_path, {"a.jsonl": [anthropic_line(i) for i in range(5)]})  # 2026-11-18 (W47)
+    store = tmp_path / "store"
+    for args in (["--week", "2030-W10"], ["--week", "2026-W48"], ["--week", "2026-W47"]):
+        r = CliRunner().invoke(cli, ["weekly", "--store", str(store), "--no-embed", "--fail-on", "never",
+                                     "--format", "markdown", *args])
+        assert r.exit_code == 4, (args, r.output)
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("- ")]
+        assert lines[0].startswith("- No data: the current window") or "the baseline window" in lines[0], lines
+        assert "No significant change" not in r.stdout
+        js = CliRunner().invoke(cli, ["weekly", "--store", str(store), "--no-embed", "--json", *args])
+        assert js.exit_code == 4
+        assert {v["status"] for v in json.loads(js.stdout)["variance_sources"]} == {"unknown"}

@@ -34,6 +34,7 @@ traffic its predecessor(s) served, within prompt strata, overall and per topic
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -456,6 +457,12 @@ def _analyze(
         for seg, label, sb, sc in sorted(ctx.cluster_rows, key=lambda r: (-abs(r[3] - r[2]), r[0]))[:15]
     )
     variance = variance_table(df, list(findings), _repeats(df), present)
+    if not b.height or not c.height:
+        # an empty window says nothing about any source: "stable" would reassure where nothing was compared
+        empty = " and ".join(n for n, f in (("current", c), ("baseline", b)) if not f.height)
+        variance = tuple(dataclasses.replace(v, status="unknown", findings=(),
+                                             observation=f"No traces in the {empty} window: nothing to compare.")
+                         for v in variance)
     daily_src = df
     if hist is not None:
         hh = hist.with_columns(pl.lit(-1, dtype=pl.Int8).alias("_w"))

@@ -172,11 +172,12 @@ class VarianceSource(JsonRecord):
 
     ``status`` is ``changed`` (the logs show a change this window), ``stable``
     (observable, no change), ``observed`` (observable, present but not a
-    change, e.g. sampling at temperature > 0) or ``not observable``.
+    change, e.g. sampling at temperature > 0), ``not observable``, or
+    ``unknown`` (a window holds no traces: there is nothing to compare).
     """
 
     source: str
-    status: str = field(metadata=_doc("", enum=["changed", "stable", "observed", "not observable"]))
+    status: str = field(metadata=_doc("", enum=["changed", "stable", "observed", "not observable", "unknown"]))
     observation: str
     findings: tuple[str, ...] = field(default=(), metadata=_doc("", items={"enum": list(KINDS)}))
     what_to_log: str | None = None
@@ -352,10 +353,23 @@ def sort_findings(findings) -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=sort_key))
 
 
+# Exit status of a report with a window that holds no traces: nothing was compared, which is neither "no
+# change" (0) nor a finding (1); a cron job must see it (the logging may have stopped), whatever --fail-on says.
+NO_DATA_EXIT = 4
+
+
+def no_data(report: DriftReport) -> list[str]:
+    """The windows of ``report`` that hold no traces (``"baseline"``, ``"current"``); empty when both have some."""
+    return [name for name, w in (("current", report.current), ("baseline", report.baseline)) if not w.n]
+
+
 def exit_code(report: DriftReport, fail_on: str = "alert") -> int:
-    """1 when any finding is at least as severe as ``fail_on`` ('alert', 'warn' or 'never'), else 0."""
+    """``NO_DATA_EXIT`` (4) when a window holds no traces; else 1 when any finding is at least as severe as
+    ``fail_on`` ('alert', 'warn' or 'never'), else 0."""
     if fail_on not in FAIL_ON:
         raise ValueError(f"fail_on must be one of {FAIL_ON}, not {fail_on!r}")
+    if no_data(report):
+        return NO_DATA_EXIT
     if fail_on == "never":
         return 0
     worst = SEVERITIES.index(fail_on)

@@ -1,7 +1,9 @@
 """`tracelens drift` and `tracelens weekly`: did the model change, or did our traffic?
 
 Exit codes: 0 when no finding reaches ``--fail-on`` severity, 1 when one does
-(so cron and CI can page on it), 2 for usage errors.
+(so cron and CI can page on it), 2 for usage errors, 3 for a missing extra, 4
+when a window holds no traces (nothing was compared; whatever ``--fail-on``
+says, since logs that stopped are worth a page too).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _report_options(f):
                          help="Also write the HTML report (with charts) to this file; a Markdown report links to it."),
             click.option(
                 "--fail-on", type=click.Choice(["alert", "warn", "never"]), default="alert", show_default=True,
-                help="Exit 1 when a finding reaches this severity.",
+                help="Exit 1 when a finding reaches this severity (exit 4 when a window holds no traces).",
             ),
             click.option("--all", "show_info", is_flag=True,
                          help="Also list info-level (not significant) findings (HTML: expanded, not collapsed)."),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tracelens.analysis import fmt
-from tracelens.analysis.findings import CanaryResult, DriftReport, Finding
+from tracelens.analysis.findings import CanaryResult, DriftReport, Finding, no_data
 
 #: Kinds that speak to the model's behaviour (as opposed to traffic or configuration).
 BEHAVIOUR_KINDS = (
@@ -162,7 +162,16 @@ def snapshot_lines(report: DriftReport) -> list[str]:
 
 
 def headline(report: DriftReport) -> list[str]:
-    """A few plain sentences answering "did the model change, or did our traffic?"."""
+    """A few plain sentences answering "did the model change, or did our traffic?".
+
+    When a window holds no traces the first (and only) sentence says so: no
+    "no significant change" where nothing was compared.
+    """
+    empty = no_data(report)
+    if empty:
+        which = " and ".join(f"the {w} window ({_window_days(getattr(report, w).start, getattr(report, w).end)})"
+                             for w in empty)
+        return [f"No data: {which} {'holds' if len(empty) == 1 else 'hold'} no traces, so nothing was compared."]
     sig = [f for f in report.findings if f.significant]
     kinds = {f.kind for f in sig}
     lines: list[str] = topic_lines(report) + snapshot_lines(report)
