@@ -144,3 +144,32 @@ def test_weekly_with_nothing_to_compare_says_so_and_exits_4(tmp_path):
         js = CliRunner().invoke(cli, ["weekly", "--store", str(store), "--no-embed", "--json", *args])
         assert js.exit_code == 4
         assert {v["status"] for v in json.loads(js.stdout)["variance_sources"]} == {"unknown"}
+
+
+def test_search_text_looks_in_prompt_and_response_unless_asked_like_the_tui(tmp_path):
+    """One text match for the CLI and the TUI: a word only in the system prompt matches nothing by default."""
+    import polars as pl
+
+    from tracelens.query import FindQuery, build_filters, search_lazy
+    from tracelens.store import Store
+
+    lines = [anthropic_line(0, system="Handle refund questions politely.", prompt="Where is my parcel?"),
+             anthropic_line(1, prompt="I want a REFUND now"),
+             anthropic_line(2, text="Your refund is on its way.")]
+    store, _ = _ingest(tmp_path, {"a.jsonl": lines})
+
+    def ids(*args):
+        r = CliRunner().invoke(cli, ["search", "--store", str(store), "--json", "--text", "refund", *args])
+        assert r.exit_code == 0, r.output
+        return sorted(x["trace_id"] for x in json.loads(r.stdout))
+
+    default, everywhere = ids(), ids("--in", "all")
+    assert len(default) == 2 and len(everywhere) == 3
+    assert ids("--in", "system") == sorted(set(everywhere) - set(default))
+    assert ids("--in", "prompt,response") == default
+    f, extra, _ = build_filters(FindQuery(text="refund"))
+    lf = search_lazy(Store(store), f, columns=None)
+    tui = sorted(lf.filter(pl.all_horizontal(extra)).collect()["trace_id"].to_list())
+    assert tui == default
+    bad = CliRunner().invoke(cli, ["search", "--store", str(store), "--text", "x", "--in", "title"])
+    assert bad.exit_code == 2 and "title is not one of" in bad.output

@@ -55,6 +55,11 @@ LIST_COLUMNS = (
     "response_text",
 )
 
+# Where a text search looks, by the name `--in` takes; prompt and response unless the system prompt is asked for.
+TEXT_COLUMNS = {"prompt": "prompt_text", "response": "response_text", "system": "system_prompt"}
+TEXT_FIELDS = ("prompt", "response")
+
+
 @dataclass
 class SearchFilters:
     """Filters of `tracelens search` (and of every search the TUI runs); optional fields combined with AND."""
@@ -66,8 +71,9 @@ class SearchFilters:
     app: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
-    text: str | None = None  # case-insensitive substring over prompt, response and system prompt
-    regex: str | None = None
+    text: str | None = None  # case-insensitive substring over the fields in ``text_in``
+    regex: str | None = None  # regular expression over the fields in ``text_in``
+    text_in: tuple[str, ...] = TEXT_FIELDS  # of TEXT_COLUMNS: where --text and --regex look
     stop_reason: str | None = None
     refusal_only: bool = False
     prompt_hash: str | None = None
@@ -99,16 +105,10 @@ def search_lazy(store: Store, f: SearchFilters, columns: tuple[str, ...] | list[
         preds.append(pl.col("refusal").is_in(["partial", "full"]))
     if f.prompt_hash:
         preds.append(pl.col("prompt_hash") == f.prompt_hash)
-    text_cols = ("prompt_text", "response_text", "system_prompt")
     if f.text:
-        pat = "(?i)" + re.escape(f.text)
-        preds.append(pl.any_horizontal([pl.col(c).str.contains(pat).fill_null(False) for c in text_cols]))
+        preds.append(text_match(f.text, regex=False, fields=f.text_in))
     if f.regex:
-        try:
-            re.compile(f.regex)
-        except re.error as e:
-            raise ValueError(f"invalid --regex: {e}") from None
-        preds.append(pl.any_horizontal([pl.col(c).str.contains(f.regex).fill_null(False) for c in text_cols]))
+        preds.append(text_match(f.regex, regex=True, fields=f.text_in))
     for p in preds:
         lf = lf.filter(p)
     # trace_id breaks ties so pages are stable (offset paging re-runs the query)
@@ -151,32 +151,44 @@ class FindQuery:
                         self.text, self.like))
 
 
-def text_predicate(text: str) -> pl.Expr | None:
-    """Case-insensitive substring, or ``/regex/``, over prompt and response (not the system prompt).
+def text_match(text: str, regex: bool = False, fields: tuple[str, ...] = TEXT_FIELDS) -> pl.Expr:
+    """Rows whose ``fields`` (of ``TEXT_COLUMNS``: prompt, response, system) hold ``text``: a case-insensitive
+    substring, or a regular expression when ``regex``. ValueError for an invalid expression or an unknown field.
 
-    The system prompt is left out on purpose: a word in it (say "refund")
-    would match every trace of the app and bury the one being looked for.
+    The one text match of `tracelens search` and the TUI. Prompt and response
+    by default; the system prompt only when asked (``--in system``): a word in
+    it (say "refund") matches every trace of the app and buries the one being
+    looked for.
     """
+    unknown = [f for f in fields if f not in TEXT_COLUMNS]
+    if unknown or not fields:
+        raise ValueError(f"unknown text field(s) {unknown or fields}; choose from {', '.join(TEXT_COLUMNS)}")
+    if regex:
+        try:
+            re.compile(text)
+        except re.error as e:
+            raise ValueError(f"invalid regular expression {text!r}: {e}") from None
+
+        def match(c: str) -> pl.Expr:
+            return pl.col(c).str.contains(text)
+    elif text.isascii():
+        # Aho-Corasick literal search: much faster than a (?i) regex on long texts
+        def match(c: str) -> pl.Expr:
+            return pl.col(c).str.contains_any([text], ascii_case_insensitive=True)
+    else:
+        def match(c: str) -> pl.Expr:
+            return pl.col(c).str.contains("(?i)" + re.escape(text))
+    return pl.any_horizontal([match(TEXT_COLUMNS[f]).fill_null(False) for f in fields])
+
+
+def text_predicate(text: str, fields: tuple[str, ...] = TEXT_FIELDS) -> pl.Expr | None:
+    """The TUI filter bar's text: a case-insensitive substring, or ``/regex/``, read by ``text_match``."""
     t = text.strip()
     if not t:
         return None
     if len(t) >= 2 and t.startswith("/") and t.endswith("/"):
-        pat = t[1:-1]
-        try:
-            re.compile(pat)
-        except re.error as e:
-            raise ValueError(f"invalid regular expression /{pat}/: {e}") from None
-
-        def match(c: str) -> pl.Expr:
-            return pl.col(c).str.contains(pat)
-    elif t.isascii():
-        # Aho-Corasick literal search: much faster than a (?i) regex on long texts
-        def match(c: str) -> pl.Expr:
-            return pl.col(c).str.contains_any([t], ascii_case_insensitive=True)
-    else:
-        def match(c: str) -> pl.Expr:
-            return pl.col(c).str.contains("(?i)" + re.escape(t))
-    return pl.any_horizontal([match(c).fill_null(False) for c in ("prompt_text", "response_text")])
+        return text_match(t[1:-1], regex=True, fields=fields)
+    return text_match(t, fields=fields)
 
 
 def build_filters(q: FindQuery, now: dt.datetime | None = None,

@@ -183,8 +183,12 @@ def search_options(f):
             click.option("--app", help="Exact app name."),
             when_option("since"),
             when_option("until", end=True),
-            click.option("--text", help="Case-insensitive substring of prompt, response or system prompt."),
-            click.option("--regex", help="Regular expression over prompt, response or system prompt."),
+            click.option("--text", help="Case-insensitive substring of the prompt or response (see --in)."),
+            click.option("--regex", help="Regular expression over the prompt or response (see --in)."),
+            click.option("--in", "text_in", default="prompt,response", show_default=True, metavar="FIELDS",
+                         callback=_text_fields,
+                         help="Where --text and --regex look: a comma list of prompt, response, system, or all "
+                              "(the system prompt is left out by default: a word in it matches every trace of an app)."),
             click.option("--stop-reason", help="Normalised or raw stop reason, e.g. max_tokens, refusal."),
             click.option("--refusals", "refusal_only", is_flag=True, help="Only traces labelled as refusals."),
             click.option("--limit", default=50, show_default=True, type=LIMIT, help="Maximum rows (0 = no limit)."),
@@ -194,12 +198,23 @@ def search_options(f):
     return f
 
 
-def filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit) -> SearchFilters:
+def _text_fields(ctx, param, value: str) -> tuple[str, ...]:
+    """``--in``: the comma list of text fields, or ``all``; an unknown name is a usage error."""
+    names = ("prompt", "response", "system")
+    fields = names if value.strip() == "all" else tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    bad = [f for f in fields if f not in names]
+    if bad or not fields:
+        raise click.BadParameter(f"{', '.join(bad) or 'nothing'} is not one of: {', '.join(names)}, all")
+    return fields
+
+
+def filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit,
+                 text_in=("prompt", "response")) -> SearchFilters:
     """``SearchFilters`` from the parsed search options (``limit`` 0 = no limit)."""
     from tracelens.query import SearchFilters
     return SearchFilters(
         user=user, session=session, model=model, app=app, since=since, until=until, text=text, regex=regex,
-        stop_reason=stop_reason, refusal_only=refusal_only, limit=limit or None,
+        stop_reason=stop_reason, refusal_only=refusal_only, limit=limit or None, text_in=tuple(text_in),
     )
 
 
@@ -208,17 +223,18 @@ def filters_from(user, session, model, app, since, until, text, regex, stop_reas
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per line.")
 @store_option
 @json_option
-def search_cmd(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit, as_jsonl,
-               store_path, as_json):
+def search_cmd(user, session, model, app, since, until, text, regex, text_in, stop_reason, refusal_only, limit,
+               as_jsonl, store_path, as_json):
     """Find traces. Only partitions in the time window are read.
 
     \b
     Examples:
       tracelens search --user 4411 --since "2026-11-18 13:00" --until "2026-11-18 17:00"
-      tracelens search --text refund --refusals --json
+      tracelens search --text refund --refusals --json       # refund in a prompt or a response
+      tracelens search --text refund --in all                # ... or in the system prompt
     """
     from tracelens.query import search
-    f = filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit)
+    f = filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit, text_in)
     try:
         df = search(open_store(store_path), f)
     except ValueError as e:
