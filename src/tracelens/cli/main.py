@@ -20,6 +20,7 @@ from tracelens import __version__
 COMMANDS: dict[str, str] = {
     "ingest": "ingest",
     "formats": "ingest",
+    "collect": "collect",
     "stats": "read",
     "show": "read",
     "search": "read",

@@ -14,6 +14,10 @@ its first byte) is reported as an error for that file; one that fails part
 way keeps what was committed and is reported too. Either way the run goes on
 with the other files, and the summary's errors make the CLI exit non-zero.
 
+``ingest_inputs`` feeds in-memory inputs (the bodies ``tracelens collect``
+received) through the same importers, finalize, enrichment and commits, as
+one source in shared batches.
+
 Batches end at ``batch_size`` records or ``BATCH_BYTES`` of record text, so
 memory follows the largest record rather than the batch size (see
 docs/formats.md, "Memory").
@@ -404,7 +408,8 @@ def ingest(
         pool.close()
 
 
-def _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool) -> IngestSummary:
+def _prepare(store: Store, options: IngestOptions | None, enricher) -> tuple[IngestOptions, Enricher | None, object]:
+    """The options (with the store's model catalog), enricher and redactor of one ingest run."""
     options = options or IngestOptions()
     if options.model_catalog is None:
         options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
@@ -415,6 +420,80 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
 
         redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"),
                             tuple(options.redact_fields), tuple(options.phone_regions))
+    return options, enrich, redactor
+
+
+def ingest_inputs(
+    store: Store,
+    inputs: list[tuple[str, bytes]],
+    format_name: str,
+    label: str,
+    options: IngestOptions | None = None,
+    batch_size: int = BATCH_SIZE,
+    enricher: Enricher | None | bool = True,
+) -> FileResult:
+    """Ingest in-memory inputs of one format (e.g. request bodies) as one source, in shared batches.
+
+    Each ``(name, data)`` is parsed by the format's importer exactly as a
+    file holding ``data`` would be, and every item's locator is prefixed with
+    ``name/``, so a quarantine row says which input it came from and keeps
+    the same id when the same input is ingested again. Stored rows name
+    ``label`` as their source_file. Records of all inputs are finalized,
+    enriched and committed together, ``batch_size`` records (or
+    ``BATCH_BYTES``) per commit, as ``ingest`` does for one file: many small
+    inputs make few commits. An input the importer cannot read at all (a
+    ``FormatError``, or a failure outside its per-record guard) becomes one
+    quarantine row for that input, its bytes kept as base64; the others go on.
+    Store errors propagate (what was committed before stays committed).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    options, enrich, redactor = _prepare(store, options, enricher)
+    fmt = get_format(format_name)
+    res = FileResult(path=label, format=fmt.name)
+    source = Source(label, None, options, b"")  # type: ignore[arg-type] - each input brings its own stream
+    t0 = time.perf_counter()
+    try:
+        _ingest_one(store, _Inputs(fmt, inputs), source, res, options, batch_size, enrich, progress=None,
+                    redactor=redactor)
+    finally:
+        res.records += source.records
+        res.seconds = time.perf_counter() - t0
+        res.bytes = sum(len(d) for _, d in inputs)
+    return res
+
+
+class _Inputs:
+    """A format that reads a list of named in-memory inputs through the real importer (see ``ingest_inputs``)."""
+
+    def __init__(self, fmt, inputs: list[tuple[str, bytes]]) -> None:
+        self.fmt, self.inputs = fmt, inputs
+        self.name = fmt.name
+
+    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]:
+        import base64
+        import io
+
+        for name, data in self.inputs:
+            one = Source(source.path, io.BytesIO(data), source.options, b"")
+            try:
+                for item in self.fmt.parse(one):
+                    if isinstance(item, dict):
+                        item["source_locator"] = f"{name}/{item.get('source_locator') or 'record'}"
+                        yield item
+                    else:
+                        yield dataclasses.replace(item, locator=f"{name}/{item.locator}")
+            except Exception as e:  # noqa: BLE001 - this input is quarantined whole; the others go on
+                raw = "base64:" + base64.b64encode(data[:_MAX_RAW_QUARANTINE // 2]).decode("ascii")
+                why = str(e) if isinstance(e, FormatError) else f"importer {self.name} failed: {type(e).__name__}: {e}"
+                yield Quarantined(name, f"{why}; the rest of this input could not be read", raw)
+                one.records += 1
+            finally:
+                source.records += one.records
+
+
+def _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool) -> IngestSummary:
+    options, enrich, redactor = _prepare(store, options, enricher)
     summary = IngestSummary()
     walked: set[str] = set()
     files = expand_paths(paths, walked)
