@@ -8,7 +8,8 @@ click.
 
 Durability. A request is acknowledged (200) only once its body is durable:
 written to a spool file under ``STORE/spool/collect/`` (temporary name,
-``fsync``, atomic rename, ``fsync`` of the directory). A committer thread
+``fsync``, atomic rename, ``fsync`` of the directory; the directory is
+locked, so one collector per store). A committer thread
 takes every spool file present, at most ``commit_interval`` seconds after the
 first one arrived (sooner when ``commit_bytes`` are waiting), ingests them
 through the ingest pipeline (``pipeline.ingest_inputs``: the importers
@@ -21,6 +22,13 @@ between a commit and the deletion makes the next start ingest those bodies
 again; the store's content hash makes that a duplicate for every record,
 and a quarantine row keeps its id (its locator names the spool file), so
 nothing is stored twice. Temporary files (never acknowledged) are deleted.
+
+Signals without an importer. A request of a signal (and encoding) whose
+importer this tracelens lacks (OTLP logs, until their reader exists) is
+checked, spooled and acknowledged like any other, then *held*: the
+committer leaves it in the spool, and the first start of a tracelens that
+has the importer commits it. It is never deleted uncommitted. Held files
+have their own bucket under the same limits, so they never hold up traces.
 
 Nothing is lost silently. A body that cannot be decoded (not protobuf of the
 path's request type, not a JSON object, broken gzip) gets 400 with the reason
@@ -36,8 +44,11 @@ decompression: 413), never unbounded; a request without a length (and not
 chunked) gets 411. Spooled but uncommitted bodies are bounded by
 ``max_pending_bytes`` and ``max_pending_files``: beyond them a request gets
 429 with ``Retry-After`` (the OTel exporters wait that long and retry), except
-that an empty spool always takes one body. Idle or slow connections time out
-after ``socket_timeout`` seconds.
+that an empty spool always takes one body. At most ``max_in_flight``
+requests are read at once; one more gets 503 with ``Retry-After`` before its
+body is read, so memory stays within about ``max_in_flight`` bodies (twice
+that for gzip). Idle or slow connections time out after ``socket_timeout``
+seconds.
 
 Other answers: 404 for other paths, 405 for other methods, 415 for other
 content types or encodings (and for protobuf when the ``otlp`` extra is not
@@ -56,6 +67,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import hmac
 import ipaddress
@@ -122,9 +134,11 @@ class CollectConfig:
     commit_interval: float = 1.0  # seconds from the first spooled body to the commit that takes it
     commit_bytes: int = 32 * MiB  # commit sooner when this much is spooled; also the most one ingest call reads
     batch_size: int = 5_000  # records per store commit, as in ``ingest``
+    max_in_flight: int = 16  # requests read and spooled at once (memory: up to about this many bodies); beyond: 503
     retry_after: int = 1  # seconds, in the Retry-After of 429 and 503 answers
     socket_timeout: float = 30.0
     options: IngestOptions = field(default_factory=IngestOptions)
+    enrich: bool = True  # run the refusal detector on committed rows, as ``ingest`` does
 
 
 @dataclass
@@ -147,6 +161,8 @@ class CollectStats:
     recovered_files: int = 0  # spool files found at start (left by an earlier process)
     pending_files: int = 0
     pending_bytes: int = 0
+    held_files: int = 0  # acknowledged requests kept in the spool until this tracelens can read their signal
+    held_bytes: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -155,7 +171,8 @@ class CollectStats:
         return (f"{self.accepted:,} requests accepted, {self.rejected:,} rejected, {self.refused:,} refused; "
                 f"{self.records:,} records committed: {self.stored:,} stored, {self.duplicates:,} duplicates, "
                 f"{self.quarantined:,} quarantined, {self.skipped:,} skipped; "
-                f"{self.pending_files:,} requests spooled pending")
+                f"{self.pending_files:,} requests spooled pending"
+                + (f", {self.held_files:,} held (no importer for them yet)" if self.held_files else ""))
 
 
 def is_loopback(host: str) -> bool:
@@ -172,46 +189,103 @@ def is_loopback(host: str) -> bool:
 _SPOOL_NAME = re.compile(r"\d{20}-\d{8}\.(traces|logs)\.(binpb|json|rejected)")
 
 
-class Spool:
-    """Durable files of accepted bodies, with the accounting the backpressure limits use."""
+class SpoolBusy(Exception):
+    """Another process (a second ``tracelens collect`` on the same store) holds the spool."""
 
-    def __init__(self, directory: Path, max_bytes: int, max_files: int):
+
+class Spool:
+    """Durable files of accepted bodies, with the accounting the backpressure limits use.
+
+    Two buckets, each with the limits: files the committer can ingest
+    (``pending_*``), and ``held_*`` files of a signal this tracelens has no
+    importer for (OTLP logs before their reader exists). Held files are
+    acknowledged and kept, never deleted, and become pending at a start where
+    their importer exists. The directory is locked (``flock`` on ``.lock``) for
+    the collector's lifetime: two collectors must not commit, or clean up,
+    each other's files.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int, max_files: int,
+                 held: frozenset[tuple[str, str]] = frozenset()):
         self.dir = directory
         self.max_bytes, self.max_files = max_bytes, max_files
-        directory.mkdir(parents=True, exist_ok=True)
+        self.held = frozenset(held)  # (signal, kind) pairs without an importer
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # bodies hold prompts: not for other users
+        self._lock_fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise SpoolBusy(f"another tracelens collect is running on this store (its spool {directory} is locked)")\
+                from None
         for p in directory.iterdir():
             if p.name.startswith(".tmp-"):  # written by a process that died before acknowledging it
                 with contextlib.suppress(OSError):
                     p.unlink()
         self._lock = threading.Lock()
         self._seq = itertools.count()
-        files = self.files()
-        self.pending_files = len(files)
-        self.pending_bytes = sum(_size(p) for p in files)
+        self._files = {False: 0, True: 0}  # held? -> files, bytes
+        self._bytes = {False: 0, True: 0}
+        for p in self._all():
+            held = self.is_held(p)
+            self._files[held] += 1
+            self._bytes[held] += _size(p)
 
-    def files(self) -> list[Path]:
-        """Spool files in arrival order."""
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    @property
+    def pending_files(self) -> int:
+        return self._files[False]
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._bytes[False]
+
+    @property
+    def held_files(self) -> int:
+        return self._files[True]
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes[True]
+
+    def holds(self, signal: str, kind: str) -> bool:
+        """Whether a body of ``signal`` spooled as ``kind`` is held (its importer is missing)."""
+        return (signal, kind) in self.held
+
+    def is_held(self, path: Path) -> bool:
+        _, signal, kind = path.name.split(".")
+        return self.holds(signal, kind)
+
+    def _all(self) -> list[Path]:
         return sorted((p for p in self.dir.iterdir() if _SPOOL_NAME.fullmatch(p.name)), key=lambda p: p.name)
 
-    def full(self) -> bool:
-        with self._lock:
-            return self.pending_files > 0 and (self.pending_files >= self.max_files
-                                               or self.pending_bytes >= self.max_bytes)
+    def files(self) -> list[Path]:
+        """Spool files the committer can take, in arrival order."""
+        return [p for p in self._all() if not self.is_held(p)]
 
-    def admit(self, nbytes: int) -> bool:
-        """Reserve room for one body; False when the limits are reached (an empty spool takes any body)."""
+    def full(self, held: bool = False) -> bool:
         with self._lock:
-            if self.pending_files and (self.pending_files + 1 > self.max_files
-                                       or self.pending_bytes + nbytes > self.max_bytes):
+            n = self._files[held]
+            return n > 0 and (n >= self.max_files or self._bytes[held] >= self.max_bytes)
+
+    def admit(self, nbytes: int, held: bool = False) -> bool:
+        """Reserve room for one body; False when the limits are reached (an empty bucket takes any body)."""
+        with self._lock:
+            if self._files[held] and (self._files[held] + 1 > self.max_files
+                                      or self._bytes[held] + nbytes > self.max_bytes):
                 return False
-            self.pending_files += 1
-            self.pending_bytes += nbytes
+            self._files[held] += 1
+            self._bytes[held] += nbytes
             return True
 
-    def release(self, nbytes: int, nfiles: int = 1) -> None:
+    def release(self, nbytes: int, nfiles: int = 1, held: bool = False) -> None:
         with self._lock:
-            self.pending_files -= nfiles
-            self.pending_bytes -= nbytes
+            self._files[held] -= nfiles
+            self._bytes[held] -= nbytes
 
     def write(self, signal: str, kind: str, data: bytes) -> Path:
         """Write one body durably (fsync, rename, fsync of the directory); returns its path."""
@@ -233,7 +307,7 @@ class Spool:
         return final
 
     def remove(self, paths: list[Path]) -> None:
-        """Delete committed files (then fsync the directory, so a restart does not see them again)."""
+        """Delete committed (pending, never held) files, then fsync the directory so a restart does not see them."""
         nbytes = 0
         for p in paths:
             nbytes += _size(p)
@@ -274,10 +348,17 @@ class Committer:
         self.stats, self._stats_lock = stats, stats_lock
         self._cond = threading.Condition()
         self._stopping = False
+        self._flush = False
         self._thread = threading.Thread(target=self._run, name="tracelens-collect-committer", daemon=True)
 
-    def start(self) -> None:
+    def start(self, flush: bool = False) -> None:
+        """Start the thread; ``flush``: commit what is spooled at once (files an earlier process left)."""
+        self._flush = flush
         self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
 
     def notify(self) -> None:
         with self._cond:
@@ -297,14 +378,21 @@ class Committer:
                 while not self._stopping and self.spool.pending_files == 0:
                     self._cond.wait()
                 # gather: many requests, one commit
-                deadline = time.monotonic() + (min(30.0, 2.0 ** failures) if failures else self.config.commit_interval)
+                wait = min(30.0, 2.0 ** failures) if failures else 0.0 if self._flush else self.config.commit_interval
+                self._flush = False
+                deadline = time.monotonic() + wait
                 while not self._stopping and self.spool.pending_bytes < self.config.commit_bytes:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
                 stopping = self._stopping
-            if self.commit_all():
+            try:
+                ok = self.commit_all()
+            except Exception:  # noqa: BLE001 - the thread must live on: what it could not commit stays spooled
+                log.exception("committing spooled requests failed; they stay in %s and are retried", self.spool.dir)
+                ok = False
+            if ok:
                 failures = 0
             else:
                 failures += 1
@@ -350,7 +438,7 @@ class Committer:
         fmt = signal.proto_format if kind == "binpb" else signal.json_format
         inputs = [(p.name, _spool_input(p, kind)) for p in paths]
         res = ingest_inputs(self.store, inputs, fmt, f"otlp-http:{signal.path}", self.config.options,
-                            batch_size=self.config.batch_size)
+                            batch_size=self.config.batch_size, enricher=self.config.enrich)
         with self._stats_lock:
             s = self.stats
             s.records += res.read
@@ -474,6 +562,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_post(self) -> None:
         c = self.server.collector
+        c._count("other_errors")
         self.close_connection = True  # the body, if any, is not read
         if c.signal_for(self.path) is not None or self._known_path():
             c.reply(self, 405, False, f"{self.command} is not supported; OTLP/HTTP uses POST", {"Allow": "POST"})
@@ -516,9 +605,11 @@ class Collector:
         self.stats = CollectStats()
         self._stats_lock = threading.Lock()
         self.proto_ok = has_extra("otlp")
-        # a signal whose importers are not in this tracelens answers 404 saying so
-        self.signals = {s.path: s for s in SIGNALS.values() if s.json_format in FORMATS}
-        self.spool = Spool(store.root.joinpath(*SPOOL_DIR), config.max_pending_bytes, config.max_pending_files)
+        self.signals = {s.path: s for s in SIGNALS.values()}
+        # a signal whose importer is not in this tracelens (yet) is still acknowledged once durable, and held
+        held = frozenset((s.name, kind) for s in SIGNALS.values()
+                         for kind, fmt in (("json", s.json_format), ("binpb", s.proto_format)) if fmt not in FORMATS)
+        self.spool = Spool(store.root.joinpath(*SPOOL_DIR), config.max_pending_bytes, config.max_pending_files, held)
         self.committer = Committer(store, self.spool, config, self.stats, self._stats_lock)
         self._token = config.token.encode("utf-8") if config.token else None
         self._token_digest = hashlib.sha256(self._token).digest() if self._token else b""
@@ -531,14 +622,15 @@ class Collector:
     # -- lifecycle
 
     def start(self) -> tuple[str, int]:
-        """Bind, commit what an earlier process left spooled, then serve. Returns the bound (host, port)."""
-        self._server = _Server((self.config.host, self.config.port), self)
-        leftover = self.spool.pending_files
-        if leftover:
-            self.stats.recovered_files = leftover
-            if not self.committer.commit_all():
-                log.warning("spooled requests from an earlier run could not all be committed; retrying while serving")
-        self.committer.start()
+        """Bind and serve (what an earlier process left spooled is committed at once). Returns (host, port)."""
+        try:
+            self._server = _Server((self.config.host, self.config.port), self)
+        except BaseException:
+            self.spool.close()
+            raise
+        # what an earlier process left is committed by the committer at once, while this one already serves
+        self.stats.recovered_files = self.spool.pending_files
+        self.committer.start(flush=self.spool.pending_files > 0)
         self._serve_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                               name="tracelens-collect-http", daemon=True)
         self._serve_thread.start()
@@ -561,13 +653,16 @@ class Collector:
         with self._flight_lock:
             while self._in_flight and (left := deadline - time.monotonic()) > 0:
                 self._flight_lock.wait(left)
-        self.committer.stop()
+        if self.committer.started:
+            self.committer.stop()
+        self.spool.close()
         return self.snapshot()
 
     def snapshot(self) -> CollectStats:
         with self._stats_lock:
             s = dataclasses.replace(self.stats)
         s.pending_files, s.pending_bytes = self.spool.pending_files, self.spool.pending_bytes
+        s.held_files, s.held_bytes = self.spool.held_files, self.spool.held_bytes
         return s
 
     # -- requests
@@ -606,11 +701,15 @@ class Collector:
 
     def handle_post(self, h: BaseHTTPRequestHandler) -> None:
         with self._flight_lock:
-            closing = self._closing
-            if not closing:
+            closing, busy = self._closing, self._in_flight >= self.config.max_in_flight
+            if not (closing or busy):
                 self._in_flight += 1
-        if closing:
-            self._refuse(h, False, 503, "shutting down", "refused", {"Retry-After": str(self.config.retry_after)})
+        if closing or busy:
+            # refused before the body is read: memory stays bounded by max_in_flight bodies
+            proto = (h.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower() in PROTO_TYPES
+            self._refuse(h, proto, 503, "shutting down" if closing else
+                         f"{self.config.max_in_flight} requests are being received already; retry later",
+                         "refused", {"Retry-After": str(self.config.retry_after)})
             return
         try:
             self._handle_post(h)
@@ -625,13 +724,8 @@ class Collector:
         proto = ctype in PROTO_TYPES
         signal = self.signal_for(h.path)
         if signal is None:
-            path = h.path.split("?", 1)[0]
-            if path in {s.path for s in SIGNALS.values()}:
-                self._refuse(h, proto, 404, f"{path}: this tracelens has no importer for OTLP "
-                             f"{path.rsplit('/', 1)[-1]}")
-            else:
-                self._refuse(h, proto, 404, f"no such path: {path} (OTLP/HTTP paths: "
-                             f"{', '.join(sorted(self.signals))})")
+            self._refuse(h, proto, 404, f"no such path: {h.path.split('?', 1)[0]} (OTLP/HTTP paths: "
+                         f"{', '.join(sorted(self.signals))})")
             return
         if self._token is not None and not self._authorized(h.headers.get("Authorization")):
             self._refuse(h, proto, 401, "missing or wrong bearer token", "unauthorized",
@@ -641,21 +735,19 @@ class Collector:
             self._refuse(h, False, 415, f"unsupported content type {ctype or '(none)'!r}; "
                          f"send {PROTO_TYPES[0]} or {JSON_TYPE}")
             return
-        from tracelens.ingest.registry import FORMATS
-
-        if proto and not (self.proto_ok and signal.proto_format in FORMATS):
+        if proto and not self.proto_ok:  # without it a protobuf body cannot even be checked
             from tracelens.extras import install_command
 
-            why = (f"protobuf bodies need the 'otlp' extra ({install_command('otlp')})" if not self.proto_ok
-                   else f"this tracelens has no importer for OTLP {signal.name} in protobuf")
-            self._refuse(h, proto, 415, f"{why}; send {JSON_TYPE} instead")
+            self._refuse(h, proto, 415, f"protobuf bodies need the 'otlp' extra ({install_command('otlp')}); "
+                         f"send {JSON_TYPE} instead")
             return
         encoding = (h.headers.get("Content-Encoding") or "identity").strip().lower()
         if encoding not in ("identity", "gzip"):
             self._refuse(h, proto, 415, f"unsupported Content-Encoding {encoding!r}; send gzip or identity")
             return
-        if self.spool.full():
-            self._refuse(h, proto, 429, "too much received and not yet committed; retry later", "refused",
+        kind = "binpb" if proto else "json"
+        if self.spool.full(self.spool.holds(signal.name, kind)):
+            self._refuse(h, proto, 429, self._full_message(signal, kind), "refused",
                          {"Retry-After": str(cfg.retry_after)})
             return
         try:
@@ -679,7 +771,7 @@ class Collector:
         if reason is not None:
             self._reject(h, signal, proto, body, reason)
             return
-        if self._spool(h, signal, "binpb" if proto else "json", body, proto):
+        if self._spool(h, signal, kind, body, proto):
             self._count("accepted")
             self._count("bytes_accepted", len(body))
             self.reply(h, 200, proto)
@@ -742,20 +834,28 @@ class Collector:
 
     def _spool(self, h, signal: Signal, kind: str, data: bytes, proto: bool) -> bool:
         """Write ``data`` durably; on False the request was answered (429 or 503) and nothing was kept."""
-        if not self.spool.admit(len(data)):
-            self._refuse(h, proto, 429, "too much received and not yet committed; retry later", "refused",
+        held = self.spool.holds(signal.name, kind)
+        if not self.spool.admit(len(data), held):
+            self._refuse(h, proto, 429, self._full_message(signal, kind), "refused",
                          {"Retry-After": str(self.config.retry_after)})
             return False
         try:
             self.spool.write(signal.name, kind, data)
         except OSError as e:  # disk full, permissions: not acknowledged, so the client keeps it and retries
-            self.spool.release(len(data))
+            self.spool.release(len(data), held=held)
             log.warning("could not spool a request to %s: %s", self.spool.dir, e)
             self._refuse(h, proto, 503, f"the receiver cannot write its spool: {e}", "refused",
                          {"Retry-After": str(self.config.retry_after)})
             return False
-        self.committer.notify()
+        if not held:
+            self.committer.notify()
         return True
+
+    def _full_message(self, signal: Signal, kind: str) -> str:
+        if self.spool.holds(signal.name, kind):
+            return (f"the spool holds as many OTLP {signal.name} requests as it may until this tracelens can read "
+                    "them; retry later")
+        return "too much received and not yet committed; retry later"
 
 
 def serve(store: Store, config: CollectConfig, stop: threading.Event,
@@ -764,13 +864,17 @@ def serve(store: Store, config: CollectConfig, stop: threading.Event,
     """Run a collector until ``stop`` is set; ``progress`` gets the stats when they changed (every few seconds)."""
     c = Collector(store, config)
     addr = c.start()
-    if ready is not None:
-        ready(addr)
-    last = None
-    while not stop.wait(progress_every):
-        s = c.snapshot()
-        key = (s.accepted, s.rejected, s.refused, s.records, s.pending_files)
-        if progress is not None and key != last:
-            progress(s)
-        last = key
+    try:
+        if ready is not None:
+            ready(addr)
+        last = None
+        while not stop.wait(progress_every):
+            s = c.snapshot()
+            key = (s.accepted, s.rejected, s.refused, s.records, s.pending_files, s.held_files)
+            if progress is not None and key != last:
+                progress(s)
+            last = key
+    except BaseException:
+        c.stop()  # what was acknowledged is committed (or stays spooled) whatever went wrong here
+        raise
     return c.stop()

@@ -74,13 +74,15 @@ def _token(token_env: str | None, token_file: str | None) -> str | None:
               help="Seconds to gather requests into one store commit.")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Records per atomic store commit.")
+@click.option("--max-in-flight", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Requests received at once (bounds memory); beyond it requests get 503 with Retry-After.")
 @click.option("--retry-after", default=1, show_default=True, type=click.IntRange(min=0),
               help="Seconds clients are told to wait when the receiver is full (429) or stopping (503).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr (the summary at exit is still written).")
 @store_option
 @json_option
 def collect(host, port, token_env, token_file, max_body, max_pending, max_pending_files, commit_interval,
-            batch_size, retry_after, quiet, store_path, as_json):
+            batch_size, max_in_flight, retry_after, quiet, store_path, as_json):
     """Receive OTLP/HTTP traces and logs from running applications into the store.
 
     Serves POST /v1/traces and /v1/logs (protobuf or JSON, gzip or not), so an
@@ -98,7 +100,7 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
       tracelens collect
       TRACELENS_TOKEN=... tracelens collect --host 0.0.0.0 --token-env TRACELENS_TOKEN
     """
-    from tracelens.collect import CollectConfig, is_loopback, serve
+    from tracelens.collect import CollectConfig, SpoolBusy, is_loopback, serve
 
     token = _token(token_env, token_file)
     if max_body > MAX_BODY_CAP:
@@ -109,7 +111,7 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
     store = open_store(store_path, create=True)
     config = CollectConfig(host=host, port=port, token=token, max_body=max_body, max_pending_bytes=max_pending,
                            max_pending_files=max_pending_files, commit_interval=commit_interval,
-                           batch_size=batch_size, retry_after=retry_after)
+                           batch_size=batch_size, max_in_flight=max_in_flight, retry_after=retry_after)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -129,11 +131,16 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
 
     try:
         stats = serve(store, config, stop, ready=ready, progress=progress)
+    except SpoolBusy as e:
+        raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     diag("collect: stopped; " + stats.line())
     if as_json:
         emit_json(stats.to_dict())
+    if stats.held_files:
+        diag(f"note: {stats.held_files:,} received requests (OTLP logs) are kept under {store.root / 'spool' / 'collect'}"
+             " until this tracelens can read them; a later start of a tracelens that can commits them")
     if stats.pending_files:
         diag(f"error: {stats.pending_files:,} received requests could not be committed; they are kept under "
              f"{store.root / 'spool' / 'collect'} and committed at the next start")
