@@ -525,9 +525,10 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged_and_sigterm_commits_the_r
     assert len(files) >= len(acked) // 2  # one more when the kill came between the fsync and the answer
     assert not (store_dir / "traces").exists() or rows(Store(store_dir)).height == 0
 
-    p, url = start_cli(store_dir, "--commit-interval", "3600", "--json", "--token-file", str(token))
+    p, url = start_cli(store_dir, "--commit-interval", "3600", "--json", "--token-file", str(token), "--redact",
+                       "emails")
     try:
-        more = genai_spans(3, "after restart")
+        more = genai_spans(3, "mail bob@example.com:")
         assert export(url, more[:1]) == [SpanExportResult.FAILURE]  # 401: no token
         assert post(url, "/v1/traces", proto_body(), {"Content-Type": PROTO,
                                                       "Authorization": "Bearer from-a-fil"})[0] == 401
@@ -546,6 +547,8 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged_and_sigterm_commits_the_r
     for s in acked + more:  # every span the exporter got a 2xx for
         assert f"otel:{s.context.trace_id:032x}:{s.context.span_id:016x}" in ids
     assert "stopped;" in err and f"{df.height} stored" in err
+    mailed = [t for t in df["prompt_text"].to_list() if t.startswith("mail ")]
+    assert len(mailed) == 3 and not any("bob@example.com" in t for t in mailed)  # --redact applies as in ingest
     assert not spooled(store_dir)
 
 
@@ -559,3 +562,6 @@ def test_token_comes_from_env_or_file_never_the_command_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tracelens.cli.main", "collect", "--token", "x"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "No such option" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "tracelens.cli.main", "collect", "--store", str(tmp_path / "s"),
+                        "--redact", "shoe-sizes"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "shoe-sizes" in r.stderr and not (tmp_path / "s").exists()

@@ -10,7 +10,7 @@ import threading
 
 import click
 
-from tracelens.cli.common import diag, emit_json, json_option, open_store, safe, store_option
+from tracelens.cli.common import FiniteFloatRange, diag, emit_json, json_option, open_store, safe, store_option
 
 _SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
 # the most one body may be: the spool frames a protobuf body with a 4-byte length, and otlp_proto reads
@@ -70,7 +70,7 @@ def _token(token_env: str | None, token_file: str | None) -> str | None:
               help="Received but not yet committed bodies; beyond it requests get 429 with Retry-After.")
 @click.option("--max-pending-files", default=10_000, show_default=True, type=click.IntRange(min=1),
               help="Received but not yet committed requests; beyond it requests get 429 with Retry-After.")
-@click.option("--commit-interval", default=1.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--commit-interval", default=1.0, show_default=True, type=FiniteFloatRange(min=0),
               help="Seconds to gather requests into one store commit.")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Records per atomic store commit.")
@@ -78,11 +78,19 @@ def _token(token_env: str | None, token_file: str | None) -> str | None:
               help="Requests received at once (bounds memory); beyond it requests get 503 with Retry-After.")
 @click.option("--retry-after", default=1, show_default=True, type=click.IntRange(min=0),
               help="Seconds clients are told to wait when the receiver is full (429) or stopping (503).")
+@click.option("--redact", default="", metavar="KINDS",
+              help="Mask personal data and secrets in stored text: comma list of emails,phones,cards,keys (as ingest).")
+@click.option("--redact-regex", multiple=True, metavar="REGEX", help="Extra pattern to mask (repeatable).")
+@click.option("--redact-fields", default="", metavar="FIELDS",
+              help="Replace these id columns by keyed tokens: comma list of user_id,session_id,app,request_id.")
+@click.option("--phone-region", "phone_regions", multiple=True, default=("US",), show_default=True, metavar="CC",
+              help="Region whose national phone numbers --redact phones recognises (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr (the summary at exit is still written).")
 @store_option
 @json_option
 def collect(host, port, token_env, token_file, max_body, max_pending, max_pending_files, commit_interval,
-            batch_size, max_in_flight, retry_after, quiet, store_path, as_json):
+            batch_size, max_in_flight, retry_after, redact, redact_regex, redact_fields, phone_regions, quiet,
+            store_path, as_json):
     """Receive OTLP/HTTP traces and logs from running applications into the store.
 
     Serves POST /v1/traces and /v1/logs (protobuf or JSON, gzip or not), so an
@@ -101,8 +109,18 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
       TRACELENS_TOKEN=... tracelens collect --host 0.0.0.0 --token-env TRACELENS_TOKEN
     """
     from tracelens.collect import CollectConfig, SpoolBusy, is_loopback, serve
+    from tracelens.ingest.base import IngestOptions
+    from tracelens.redact import Redactor
 
     token = _token(token_env, token_file)
+    kinds = tuple(k.strip() for k in redact.split(",") if k.strip())
+    fields = tuple(k.strip() for k in redact_fields.split(",") if k.strip())
+    try:  # validated before anything listens
+        Redactor(kinds, tuple(redact_regex), fields=fields, phone_regions=tuple(phone_regions))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    options = IngestOptions(redact_kinds=kinds, redact_patterns=tuple(redact_regex), redact_fields=fields,
+                            phone_regions=tuple(r.upper() for r in phone_regions))
     if max_body > MAX_BODY_CAP:
         raise click.BadParameter(f"at most {MAX_BODY_CAP // (1024 * 1024)}M", param_hint="'--max-body'")
     if not is_loopback(host) and token is None:
@@ -111,7 +129,8 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
     store = open_store(store_path, create=True)
     config = CollectConfig(host=host, port=port, token=token, max_body=max_body, max_pending_bytes=max_pending,
                            max_pending_files=max_pending_files, commit_interval=commit_interval,
-                           batch_size=batch_size, max_in_flight=max_in_flight, retry_after=retry_after)
+                           batch_size=batch_size, max_in_flight=max_in_flight, retry_after=retry_after,
+                           options=options)
     stop = threading.Event()
 
     def on_signal(signum, frame):
