@@ -1,6 +1,7 @@
 """`tracelens collect` on loopback: spans/s and request latency, against `tracelens ingest` of the same spans.
 
     python benchmarks/collect.py [--n 20000] [--batch 100] [--clients 4] [--repeat 3] [--gzip] [--json]
+                                 [--max-pending SIZE]
 
 Makes N GenAI chat spans with the OpenTelemetry SDK and encodes them as the
 SDK's OTLP/HTTP exporter does (``ExportTraceServiceRequest`` protobuf,
@@ -25,7 +26,9 @@ spans/s; collect acknowledged spans/s (first send to last 2xx), end-to-end
 spans/s and its ratio to ingest's spans/s in the same repeat; request latency
 p50/p99; refused requests. The clients are pre-encoded bodies on plain
 ``http.client`` connections, so the client side costs little of the two
-shared cores; the receiver is measured, not the SDK.
+shared cores; the receiver is measured, not the SDK. ``--max-pending 2M``
+(passed to ``collect``) makes the spool smaller than the load, to measure
+backpressure: refused requests wait their Retry-After and count in latency.
 """
 
 from __future__ import annotations
@@ -115,9 +118,10 @@ def run_ingest(requests: list[bytes], work: Path, n: int) -> dict:
     return {"wall_s": wall, "spans_per_s": n / wall, "bytes": f.stat().st_size}
 
 
-def run_collect(requests: list[bytes], work: Path, n: int, clients: int, use_gzip: bool) -> dict:
+def run_collect(requests: list[bytes], work: Path, n: int, clients: int, use_gzip: bool,
+                extra: tuple[str, ...] = ()) -> dict:
     store = work / "collect-store"
-    p = subprocess.Popen(cli("collect", "--port", "0", "--store", str(store), "--quiet", "--json"),
+    p = subprocess.Popen(cli("collect", "--port", "0", "--store", str(store), "--quiet", "--json", *extra),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stderr.readline()
     m = re.search(r"listening on http://(127\.0\.0\.1):(\d+)", line)
@@ -203,6 +207,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--gzip", action="store_true", help="gzip the request bodies (Content-Encoding: gzip)")
     ap.add_argument("--workdir", default=None, help="where the stores go (its file system decides what fsync costs)")
+    ap.add_argument("--max-pending", help="collect's --max-pending (default: its own, 256M)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
@@ -216,7 +221,8 @@ def main() -> None:
             work = base / f"r{i}"
             work.mkdir()
             ing = run_ingest(requests, work, a.n)
-            col = run_collect(requests, work, a.n, a.clients, a.gzip)
+            col = run_collect(requests, work, a.n, a.clients, a.gzip,
+                              ("--max-pending", a.max_pending) if a.max_pending else ())
             runs.append({"ingest": ing, "collect": col, "ratio": col["e2e_spans_per_s"] / ing["spans_per_s"]})
             shutil.rmtree(work)
             if not a.json:
@@ -233,6 +239,7 @@ def main() -> None:
 
     result = {
         "n": a.n, "batch": a.batch, "clients": a.clients, "gzip": a.gzip, "repeat": a.repeat,
+        "max_pending": a.max_pending,
         "requests": len(requests), "mb": round(mb, 1), "workdir_fs": fs,
         "machine": {"cpu": cpu_model(), "usable_cores": len(os.sched_getaffinity(0)),
                     "load_avg_at_start": [round(x, 2) for x in load0],
@@ -253,7 +260,8 @@ def main() -> None:
         return
     m = result["median"]
     print(f"{a.n:,} spans in {len(requests):,} requests of {a.batch} ({mb:.1f} MB protobuf"
-          f"{', gzip' if a.gzip else ''}), {a.clients} connections, median of {a.repeat}, spool on {fs}; "
+          f"{', gzip' if a.gzip else ''}), {a.clients} connections, median of {a.repeat}, spool on {fs}"
+          f"{f', --max-pending {a.max_pending}' if a.max_pending else ''}; "
           f"{result['machine']['cpu']}, {result['machine']['usable_cores']} cores, load "
           f"{load0[0]:.1f} -> {os.getloadavg()[0]:.1f}")
     print("| | spans/s | x ingest |")

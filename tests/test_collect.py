@@ -269,14 +269,22 @@ def test_bearer_token(receiver):
 
 
 def test_backpressure_429_with_retry_after_then_the_exporter_gets_through(receiver):
-    c, url, store = receiver(max_pending_files=1, commit_interval=0.6, retry_after=1)
-    assert post(url, "/v1/traces", proto_body(1, "first"), {"Content-Type": PROTO})[0] == 200
-    status, headers, _ = post(url, "/v1/traces", proto_body(1, "second"), {"Content-Type": PROTO})
-    assert status == 429 and headers["Retry-After"] == "1"
-    # the spool is still full: the exporter is refused, waits Retry-After, retries once the commit made room
-    t0 = time.monotonic()
-    assert export(url, genai_spans(3, "retried"), per_request=3) == [SpanExportResult.SUCCESS]
-    assert time.monotonic() - t0 >= 0.9
+    c, url, store = receiver(max_pending_files=1, retry_after=1, enrich=False)  # commits take milliseconds
+    spans, results = genai_spans(3, "retried"), []
+    exporter = threading.Thread(target=lambda: results.extend(export(url, spans, per_request=3)))
+    with store.lock():  # the store is busy (another writer): the committer cannot make room yet
+        assert post(url, "/v1/traces", proto_body(1, "first"), {"Content-Type": PROTO})[0] == 200
+        status, headers, _ = post(url, "/v1/traces", proto_body(1, "second"), {"Content-Type": PROTO})
+        assert status == 429 and headers["Retry-After"] == "1"
+        # the real exporter is refused too, and waits Retry-After before it retries
+        t0 = time.monotonic()
+        exporter.start()
+        deadline = time.monotonic() + 20
+        while c.snapshot().refused < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert c.snapshot().refused == 2
+    exporter.join(30)
+    assert results == [SpanExportResult.SUCCESS] and time.monotonic() - t0 >= 0.9
     stats = c.stop()
     assert stats.refused >= 2 and stats.stored == 4
     assert sorted(rows(store)["prompt_text"]) == ["first question 0?", "retried question 0?",

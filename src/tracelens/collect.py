@@ -372,6 +372,13 @@ class Committer:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        if self.config.enrich:  # its import takes seconds: paid now, while requests are spooled, not at a commit
+            from tracelens.ingest.pipeline import default_enricher
+
+            try:
+                default_enricher()
+            except Exception:  # noqa: BLE001 - the commit that needs it reports the failure
+                log.debug("warming the enricher failed", exc_info=True)
         failures = 0
         while True:
             with self._cond:
@@ -381,7 +388,9 @@ class Committer:
                 wait = min(30.0, 2.0 ** failures) if failures else 0.0 if self._flush else self.config.commit_interval
                 self._flush = False
                 deadline = time.monotonic() + wait
-                while not self._stopping and self.spool.pending_bytes < self.config.commit_bytes:
+                # a full spool (clients get 429) is committed at once: waiting would only refuse more
+                while (not self._stopping and self.spool.pending_bytes < self.config.commit_bytes
+                       and not self.spool.full()):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
