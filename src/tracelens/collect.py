@@ -11,13 +11,15 @@ written to a spool file under ``STORE/spool/collect/`` (temporary name,
 ``fsync``, atomic rename, ``fsync`` of the directory; the directory is
 locked, so one collector per store). A committer thread
 takes every spool file present, at most ``commit_interval`` seconds after the
-first one arrived (sooner when ``commit_bytes`` are waiting), ingests them
+first one arrived (sooner when ``commit_bytes`` are waiting or the spool is
+full), ingests them
 through the ingest pipeline (``pipeline.ingest_inputs``: the importers
 ``otlp_proto``/``otlp_json`` for traces, ``otlp_logs_proto``/``otlp_logs``
 for logs, the same finalize, enrichment and atomic store commits as
 ``tracelens ingest``), many requests per store commit, and deletes a spool
 file only after the commit that holds it. Files left by a process that died
-(even by SIGKILL) are committed when the collector starts again. A crash
+(even by SIGKILL) are committed as soon as the collector starts again, while
+it already serves. A crash
 between a commit and the deletion makes the next start ingest those bodies
 again; the store's content hash makes that a duplicate for every record,
 and a quarantine row keeps its id (its locator names the spool file), so
@@ -29,6 +31,9 @@ checked, spooled and acknowledged like any other, then *held*: the
 committer leaves it in the spool, and the first start of a tracelens that
 has the importer commits it. It is never deleted uncommitted. Held files
 have their own bucket under the same limits, so they never hold up traces.
+A held body is handed to its importer as a trace body is to its own: a
+protobuf body framed by its 4-byte length (the Collector file exporter's
+framing), a JSON body as one line.
 
 Nothing is lost silently. A body that cannot be decoded (not protobuf of the
 path's request type, not a JSON object, broken gzip) gets 400 with the reason
@@ -371,14 +376,18 @@ class Committer:
             self._cond.notify()
         self._thread.join(timeout)
 
-    def _run(self) -> None:
-        if self.config.enrich:  # its import takes seconds: paid now, while requests are spooled, not at a commit
+    def warm(self) -> None:
+        """Load the refusal detector now: its import takes seconds of CPU (and the GIL), which would
+        otherwise stall request handling during the first commit."""
+        if self.config.enrich:
             from tracelens.ingest.pipeline import default_enricher
 
             try:
                 default_enricher()
             except Exception:  # noqa: BLE001 - the commit that needs it reports the failure
-                log.debug("warming the enricher failed", exc_info=True)
+                log.debug("loading the enricher failed", exc_info=True)
+
+    def _run(self) -> None:
         failures = 0
         while True:
             with self._cond:
@@ -637,6 +646,8 @@ class Collector:
         except BaseException:
             self.spool.close()
             raise
+        # connections queue on the bound socket meanwhile
+        self.committer.warm()
         # what an earlier process left is committed by the committer at once, while this one already serves
         self.stats.recovered_files = self.spool.pending_files
         self.committer.start(flush=self.spool.pending_files > 0)
