@@ -101,7 +101,9 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
     stops accepting, commits everything received and exits 0 (1 if some of it
     could not be committed: it is kept and committed at the next start).
     Protobuf needs the otlp extra; without it, protobuf requests get 415 and
-    JSON works. See docs/collect.md.
+    JSON works. Logs requests that no importer of this tracelens reads yet are
+    acknowledged and kept in the spool (never dropped) until one does. One
+    collector per store. See docs/collect.md.
 
     \b
     Examples:
