@@ -22,7 +22,7 @@ LOCK_PYTHONS ?= 3.11 3.12
 UV_SPEC ?= uv==0.13.9
 LOCK_VENV ?= .venv-lock
 
-.PHONY: demo test lint venv test-venv samples clean bench lock check-lock
+.PHONY: demo test lint venv test-venv samples clean bench lock check-lock fixtures
 
 check-lock:
 	@test -f $(LOCK_ALL) -a -f $(LOCK_TEST) || { \
@@ -53,10 +53,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadfile -o addopts="" -p no:cacheprovider -q
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 samples: $(VENV)/.installed
 	$(PY) -m tracelens.samples
@@ -76,5 +78,17 @@ lock:
 	    -o requirements/py$$v-all.txt || exit 1; \
 	done
 
+# Regenerate tests/fixtures/instrumented/: the real instrumentation libraries (pinned in its requirements.txt,
+# installed into their own venv, never into .venv) driven against the local fake APIs. Commit the result.
+FIXTURES_VENV ?= .venv-fixtures
+FIXTURES_DIR := tests/fixtures/instrumented
+$(FIXTURES_VENV)/.installed: $(FIXTURES_DIR)/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(FIXTURES_VENV)
+	$(FIXTURES_VENV)/bin/python -m pip install -q -r $(FIXTURES_DIR)/requirements.txt -e .
+	touch $@
+
+fixtures: $(FIXTURES_VENV)/.installed
+	$(FIXTURES_VENV)/bin/python $(FIXTURES_DIR)/generate.py $(if $(ONLY),--only $(ONLY))
+
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(FIXTURES_VENV) .demo .pytest_cache

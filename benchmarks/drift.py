@@ -6,7 +6,7 @@ One command (defaults: 1,000,000 traces per window, 384-dim embeddings stored as
 
 What it does:
 
-1. builds a seeded synthetic baseline/current pair (tracelens.analysis.synthetic) with
+1. builds a seeded synthetic baseline/current pair (tracelens.samples.synthetic) with
    planted changes: a snapshot rollover, a system-prompt change, a prompt-mix shift, a
    tripled refusal rate in one topic, shorter outputs and a small shift of the responses;
    prompt and response embeddings are "random but structured" (topic centres + per-prompt
@@ -35,7 +35,7 @@ from datetime import timedelta
 import numpy as np
 
 from tracelens.analysis import DriftConfig, analyze
-from tracelens.analysis.synthetic import T0, WEEK, Scenario, make_pair
+from tracelens.samples.synthetic import T0, WEEK, Scenario, make_pair
 
 
 def say(msg: str) -> None:

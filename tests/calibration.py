@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tracelens.analysis import DriftConfig, analyze
-from tracelens.analysis.synthetic import T0, WEEK, Scenario, make_pair
+from tracelens.samples.synthetic import T0, WEEK, Scenario, make_pair
 
 CORE = ("refusal_rate", "refusal_rate_adjusted", "matched_prompt_refusal", "prompt_mix")
 FAST = DriftConfig(semantic=False, kinds=CORE)

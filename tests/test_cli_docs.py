@@ -1,5 +1,7 @@
 """Every command has help text and docs/cli.md is current."""
 
+import re
+
 from tests.conftest import REPO
 from tracelens.cli.docgen import _walk
 from tracelens.cli.main import cli
@@ -43,3 +45,36 @@ def test_search_does_not_load_the_heavy_parts():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_listed_short_help_is_each_commands_own():
+    import click
+
+    from tracelens.cli.main import COMMANDS, SHORT_HELP
+
+    ctx = click.Context(cli)
+    for name, text in SHORT_HELP.items():
+        assert name in COMMANDS, f"SHORT_HELP lists {name!r}, which is not a command"
+        assert cli.get_command(ctx, name).get_short_help_str(limit=10_000) == text, name
+
+
+def test_top_level_help_loads_no_command_module():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom tracelens.cli.main import cli\n"
+        "r = CliRunner().invoke(cli, ['--help'])\nassert r.exit_code == 0 and 'ingest' in r.output, r.output\n"
+        "loaded = [m for m in sys.modules if m.startswith('tracelens.cli.') and m != 'tracelens.cli.main']\n"
+        "heavy = [m for m in ('polars', 'pyarrow', 'anthropic', 'tracelens.enrich.refusal') if m in sys.modules]\n"
+        "assert not loaded and not heavy, (loaded, heavy)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_usage_lines_name_the_command_path_once():
+    """Every usage line in docs/cli.md is ``tracelens <path>`` exactly as its heading, as a user types it."""
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## `(.+)`$", text, flags=re.M)
+    usages = re.findall(r"^Usage: (.+?) \[OPTIONS\]", text, flags=re.M)
+    assert usages == headings

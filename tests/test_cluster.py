@@ -216,3 +216,38 @@ def test_tiny_windows(store, tmp_path):
     assert C.assign_clusters(store, store.scan().collect(), model="fake").to_list() == [0, None]
     with pytest.raises(C.ClusterError, match="HDBSCAN needs more than"):
         C.fit_clusters(store, model="fake", algorithm="hdbscan")
+
+
+def test_labels_leave_out_template_words_and_prefer_word_pairs():
+    """A prompt template around every topic must not name the topics; a pair that names the topic is kept whole."""
+    template = "As a busy parent I am asking for an example answer: {}"
+    topics = {
+        0: ["how do I reset my password", "reset password link expired", "cannot reset password on the app",
+            "reset password email never came"],
+        1: ["where is my parcel tracking", "parcel tracking number missing", "parcel tracking says delivered",
+            "parcel tracking not updating"],
+        2: ["invoice shows wrong vat", "wrong vat on my invoice", "invoice vat number", "vat invoice for company"],
+    }
+    terms = C.ctfidf_terms({cid: [template.format(t) for t in ts] for cid, ts in topics.items()})
+    template_words = {"busy", "parent", "asking", "example", "answer"}
+    for cid, ts in terms.items():
+        assert not template_words & {w for t in ts for w in t.split()}, (cid, ts)
+    assert terms[0][0] == "reset password" and terms[1][0] == "parcel tracking"
+    assert not {"reset", "password"} & set(terms[0][1:])  # the pair's own words are not repeated
+
+
+def test_labels_name_what_separates_a_cluster_from_its_neighbours():
+    """Two neighbouring clusters share 'refund'; each label leads with the word only it uses."""
+    texts = {
+        0: ["refund for shoes", "refund shoes size", "shoes refund please"],
+        1: ["refund for jacket", "jacket refund", "refund the jacket now"],
+        2: ["python list sort", "python dict keys"],
+    }
+    terms = C.ctfidf_terms(texts, n_terms=2, neighbours={0: [1], 1: [0], 2: [0]})
+    assert terms[0][0] == "shoes" and terms[1][0] == "jacket"
+    assert terms[2][0] == "python"
+
+
+def test_fallback_label_is_the_prompt_start():
+    assert C.fallback_label("one two three four five six seven") == "one two three four five six …"
+    assert C.fallback_label("short prompt") == "short prompt"

@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 
 from tracelens.analysis import DriftConfig, analyze
-from tracelens.analysis.synthetic import T0, WEEK, Scenario, make_history, make_pair
 from tracelens.report import common, render
+from tracelens.samples.synthetic import T0, WEEK, Scenario, make_history, make_pair
 
 SNAP_AT = T0 + WEEK + timedelta(days=2, hours=14)
 SYS_AT = T0 + WEEK + timedelta(days=3, hours=9)

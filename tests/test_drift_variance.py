@@ -11,8 +11,8 @@ import pytest
 
 from tracelens.analysis import DriftConfig, Finding, analyze, exit_code
 from tracelens.analysis.findings import FINDING_FIELDS, KINDS, SEVERITIES, sort_key
-from tracelens.analysis.synthetic import T0, WEEK, Scenario, make_history, make_pair
 from tracelens.analysis.variance import alias_names, family_of, norm_model
+from tracelens.samples.synthetic import T0, WEEK, Scenario, make_history, make_pair
 
 QUICK = DriftConfig(semantic=False)
 SNAP_AT = T0 + WEEK + timedelta(days=2, hours=5, minutes=17)

@@ -239,3 +239,62 @@ def test_module_runs_standalone():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_standalone_serves_a_stores_models_and_scripted_rules(tmp_path):
+    """`--store` serves every model the store's traces name (no 404 for a newer snapshot), resolving the
+    aliases the traces resolved through; `--rules` answers per prompt; `--model` and `--models-file` add ids."""
+    from tracelens.ingest.pipeline import ingest
+    from tracelens.store import Store
+
+    newer = "claude-sonnet-4-5-20261112"
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({
+        "timestamp": "2026-11-21T15:03:28Z",
+        "request": {"model": "claude-sonnet-4-5", "max_tokens": 50,
+                    "messages": [{"role": "user", "content": "where is my refund?"}]},
+        "response": {"id": "msg_x1", "type": "message", "role": "assistant", "model": newer,
+                     "content": [{"type": "text", "text": "Sorry, I can't help with refunds."}],
+                     "stop_reason": "end_turn", "usage": {"input_tokens": 5, "output_tokens": 7}},
+    }) + "\n")
+    store = tmp_path / "store"
+    assert ingest(Store(store, create=True), [str(log)], workers=0).total("stored") == 1
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"contains": "refund", "model": newer, "refusal": True, "text": "I can't."},
+                                 {"contains": "weather", "text": "Sunny.", "times": 1}]))
+    models_file = tmp_path / "models.txt"
+    models_file.write_text("# extra ids\nclaude-test-1-20990101\n\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracelens.testing.fake_anthropic", "--port", "0", "--store", str(store),
+         "--rules", str(rules), "--model", "claude-extra-2-20990202", "--models-file", str(models_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        base_url = proc.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:"), proc.stderr.read()
+
+        def ask(text, model):
+            code, _, data = post(base_url, {**BODY, "model": model, "messages": [{"role": "user", "content": text}]})
+            return code, json.loads(data)
+
+        code, msg = ask("where is my refund?", "claude-sonnet-4-5")  # the alias resolves as the stored traces did
+        assert code == 200 and msg["model"] == newer
+        assert msg["stop_reason"] == "refusal" and msg["content"][0]["text"] == "I can't."
+        code, msg = ask("what weather?", newer)
+        assert msg["content"][0]["text"] == "Sunny."
+        code, msg = ask("what weather?", newer)  # times: 1 is used up: the default echo answers
+        assert msg["content"][0]["text"].startswith(FAKE_PREFIX)
+        for model in ("claude-test-1-20990101", "claude-extra-2-20990202", "claude-sonnet-4-5-20250929"):
+            assert ask("hi", model)[0] == 200
+        assert ask("hi", "claude-unknown-20990303")[0] == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def test_standalone_rejects_a_bad_rules_file(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"contains": "x", "colour": "blue"}]))
+    proc = subprocess.run([sys.executable, "-m", "tracelens.testing.fake_anthropic", "--rules", str(rules)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "rule 0" in proc.stderr and "colour" in proc.stderr

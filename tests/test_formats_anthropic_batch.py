@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tests.conftest import shared_path
 from tracelens.ingest.base import IngestOptions
-from tracelens.ingest.formats.anthropic_batch import CompanionIndex, file_fingerprint
+from tracelens.ingest.batchjoin import file_fingerprint
 from tracelens.ingest.normalize import dumps
 from tracelens.ingest.pipeline import ingest
 from tracelens.ingest.readers import open_input
@@ -171,12 +171,6 @@ def test_repeated_custom_ids_join_the_matching_request_file(tmp_path):
     store = Store(tmp_path / "s", create=True)
     run(store, [d], default_time="2026-10-02T00:00:00Z")
     assert store.get("msg_april")["prompt_text"] == "from april"
-    # no name tells them apart: join nothing rather than the wrong prompt
-    idx = CompanionIndex()
-    idx.add("r-1", "/x/a.jsonl", "{}")
-    idx.add("r-1", "/x/b.jsonl", '{"x":1}')
-    assert idx.lookup("r-1", "/y/results.jsonl") == (None, "ambiguous")
-    assert idx.lookup("r-2", "/y/results.jsonl") == (None, "missing")
 
 
 def test_request_file_alone_is_skipped(batch_dir, store):

@@ -291,7 +291,7 @@ def test_cli_ingest_json(recording, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["totals"] == {"records": 10, "read": 10, "stored": 7, "duplicates": 0, "quarantined": 1, "skipped": 2,
-                             "naive_timestamps": 0}
+                             "naive_timestamps": 0, "events": 0, "joined": 0, "waiting": 0}
     assert out["files"][0]["format"] == "anthropic_http" and out["reconciles"] is True
 
 

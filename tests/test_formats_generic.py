@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from tests.conftest import anthropic_line, shared_path
 from tracelens.ingest.base import FormatError, IngestOptions, Source
-from tracelens.ingest.formats.generic import GenericCsv, coerce_fields, plan_mapping
+from tracelens.ingest.formats.generic import GenericCsv, plan_mapping
 from tracelens.ingest.pipeline import ingest
 from tracelens.ingest.registry import FORMATS, sniff_format
 from tracelens.store import Store
@@ -189,23 +189,6 @@ def test_sniffers_stay_low_and_specific_formats_win(tmp_path):
     assert sniff_format(b'{"question": "a", "answer": "b"}\n', "x.jsonl").name == "generic_jsonl"
     assert sniff_format(b"foo,bar\n1,2\n", "x.csv").name == "generic_csv"  # a .csv without known columns: explained later
     assert sniff_format(b"foo,bar\n1,2\n", "x.txt") is None
-
-
-def test_coerce_fields_makes_any_json_writable():
-    rec = coerce_fields({
-        "prompt_text": {"a": 1}, "input_tokens": 2**70, "latency_ms": "12.5", "model_is_alias": "yes",
-        "messages": [{"role": 5, "text": ["x"], "tool_calls": [{"id": 1, "arguments": {"a": 1}}, "junk"]}, "junk"],
-        "stop_sequences": "END", "attributes": {"k": 1, "n": None}, "response_text": "bad \ud800 surrogate",
-    })
-    assert rec["prompt_text"] == '{"a":1}' and rec["input_tokens"] is None and rec["latency_ms"] == 12.5
-    assert rec["model_is_alias"] is None and rec["stop_sequences"] == ["END"] and rec["attributes"] == {"k": "1"}
-    assert rec["messages"] == [{"role": "5", "text": '["x"]', "tool_calls": [{"id": "1", "name": None, "arguments": '{"a":1}'}],
-                                "tool_call_id": None, "name": None}]
-    assert rec["response_text"] == "bad \ufffd surrogate"
-    from tracelens.schema import TRACE_SCHEMA
-
-    pa.Table.from_pylist([{k: rec.get(k) for k in ("prompt_text", "messages", "response_text")}],
-                         schema=pa.schema([TRACE_SCHEMA.field(k) for k in ("prompt_text", "messages", "response_text")]))
 
 
 def test_csv_header_only_and_empty(tmp_path):

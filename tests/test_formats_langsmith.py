@@ -293,3 +293,11 @@ def test_corrupted_records_never_raise():
     records = [json.loads(x) for x in SAMPLE.read_text().splitlines()]
     items = check_corruptions("langsmith_runs", records)
     assert any(isinstance(i, Quarantined) for i in items) and any(isinstance(i, dict) for i in items)
+
+
+def test_failed_wrapper_run_records_no_response_text():
+    """wrap_openai/wrap_anthropic record {"output": None} as the outputs of a call that raised."""
+    from tracelens.ingest.formats.langsmith import output_fields
+
+    assert output_fields({"output": None}) == {}
+    assert output_fields('{"output": null}') == {}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from tests.conftest import anthropic_line, shared_path
 from tracelens.ingest.base import IngestOptions
-from tracelens.ingest.formats.openai import OpenAILog, assemble_openai_chunks
+from tracelens.ingest.formats.openai import OpenAILog
 from tracelens.ingest.normalize import dumps
 from tracelens.ingest.pipeline import ingest
 from tracelens.ingest.readers import open_input
@@ -208,17 +208,6 @@ def test_log_timestamps_and_bare_and_provider(log_store):
     assert store.get("chatcmpl-12")["provider"] == "together"
 
 
-def test_assemble_chunks_keeps_refusal_and_filter():
-    out = assemble_openai_chunks([
-        chunk("c", {"role": "assistant", "refusal": "I can't "}), chunk("c", {"refusal": "do that."}),
-        {**chunk("c", {}, "stop"), "choices": [{"index": 0, "delta": {}, "finish_reason": "content_filter",
-                                                "content_filter_results": {"sexual": {"filtered": True}}}]},
-    ])
-    ch = out["choices"][0]
-    assert ch["message"]["refusal"] == "I can't do that." and ch["finish_reason"] == "content_filter"
-    assert ch["content_filter_results"] == {"sexual": {"filtered": True}}
-
-
 # ---------------------------------------------------------------- batch
 
 INPUTS = [
@@ -292,7 +281,7 @@ def test_batch_cli_json(batch_files, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["totals"] == {"records": 5, "read": 5, "stored": 4, "duplicates": 0, "quarantined": 0, "skipped": 1,
-                             "naive_timestamps": 0}
+                             "naive_timestamps": 0, "events": 0, "joined": 0, "waiting": 0}
 
 
 def test_log_cli_json(log_store, tmp_path):

@@ -313,3 +313,19 @@ def test_shared_openinference_fixtures_wrapped_as_spans(name):
     assert rec["messages"][1]["tool_calls"][0]["name"] == "get_weather"
     assert rec["response_text"].startswith("The weather in Paris is currently rainy")
     assert (rec["input_tokens"], rec["output_tokens"]) == (97, 52)
+
+
+def test_failed_call_has_no_returned_model():
+    """OpenInference's llm.model_name is the requested model until a response overwrites it."""
+    from tracelens.ingest.spans import openinference_fields
+
+    failed, _ = openinference_fields({"openinference.span.kind": "LLM", "llm.model_name": "claude-haiku-4-5",
+                                      "llm.input_messages.0.message.role": "user",
+                                      "llm.input_messages.0.message.content": "hi"})
+    assert failed["model_requested"] == "claude-haiku-4-5" and failed["model_returned"] is None
+    ok, _ = openinference_fields({"openinference.span.kind": "LLM", "llm.model_name": "claude-haiku-4-5-20251001",
+                                  "llm.invocation_parameters": '{"model": "claude-haiku-4-5"}',
+                                  "llm.output_messages.0.message.role": "assistant",
+                                  "llm.output_messages.0.message.content": "hello",
+                                  "llm.token_count.completion": 3})
+    assert ok["model_requested"] == "claude-haiku-4-5" and ok["model_returned"] == "claude-haiku-4-5-20251001"

@@ -189,7 +189,7 @@ def test_tool_call_round_trip_in_parts_messages():
         {"role": "tool", "text": '{"temp":4}', "tool_calls": [], "tool_call_id": "call_1", "name": None},
     ]
     assert rec["tool_calls"] == [{"id": "call_2", "name": "forecast", "arguments": '{"city":"Oslo","days":2}'}]
-    assert rec["response_text"] == ""  # reasoning is not response text
+    assert rec["response_text"] is None  # reasoning is not response text; an OpenAI tool-call-only answer has none
     assert (rec["stop_reason_raw"], rec["stop_reason"]) == ("tool_call", "tool_use")
 
 
@@ -402,3 +402,76 @@ def test_shared_genai_fixtures_wrapped_as_spans(store, tmp_path):
         assert row["response_text"].startswith("The weather in Paris is currently rainy")
         assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (97, 52, "end_turn")
         assert [m["role"] for m in row["messages"]] == ["user", "assistant", "tool"]
+
+
+def test_anthropic_sdk_own_span_stop_reason_and_cache_write():
+    """The anthropic SDK's built-in spans name the stop reason and the cache creation count their own way."""
+    from tracelens.ingest.spans import genai_fields
+
+    fields, _ = genai_fields({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+                              "gen_ai.request.model": "claude-haiku-4-5", "anthropic.message.stop_reason": "tool_use",
+                              "gen_ai.usage.input_tokens": 1645, "gen_ai.usage.cache_write.input_tokens": 1536,
+                              "gen_ai.usage.cache_read.input_tokens": 0, "gen_ai.usage.output_tokens": 28})
+    assert fields["stop_reason_raw"] == "tool_use" and fields["stop_reason"] == "tool_use"
+    assert (fields["input_tokens"], fields["cache_creation_tokens"], fields["cache_read_tokens"]) == (109, 1536, 0)
+
+
+def _scope_span(sid: str, scope: str, attrs: dict, start: int, end: int, error: bool = False) -> dict:
+    return {"scope": {"name": scope}, "spans": [{
+        "traceId": sid * 4, "spanId": sid, "name": "chat", "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(end), "status": {"code": 2 if error else 1},
+        "attributes": [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+                       for k, v in attrs.items()]}]}
+
+
+def _export_request(*scope_spans: dict) -> dict:
+    return {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": list(scope_spans)}]}
+
+
+SDK = "com.anthropic.sdk.python"
+LIB = "opentelemetry.instrumentation.anthropic"
+NS0 = 1_796_627_873_000_000_000
+
+
+def test_one_call_traced_twice_in_a_request_is_one_trace():
+    from tracelens.ingest.formats.otlp import iter_request
+
+    base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-haiku-4-5"}
+    sdk = _scope_span("a" * 16, SDK, {**base, "gen_ai.response.id": "msg_1", "anthropic.message.stop_reason": "end_turn",
+                                "anthropic.request.id": "req_1", "http.response.status_code": 200,
+                                "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 7}, NS0 + 10, NS0 + 90)
+    lib = _scope_span("b" * 16, LIB, {**base, "gen_ai.response.id": "msg_1", "gen_ai.response.finish_reasons": "stop",
+                                "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]',
+                                "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 7}, NS0, NS0 + 100)
+    # a failed call: no response id on either span
+    sdk_err = _scope_span("c" * 16, SDK, base, NS0 + 210, NS0 + 290, error=True)
+    lib_err = _scope_span("d" * 16, LIB, {**base, "gen_ai.input.messages":
+                                    '[{"role": "user", "parts": [{"type": "text", "content": "boom"}]}]'},
+                    NS0 + 200, NS0 + 300, error=True)
+    items = list(iter_request(_export_request(sdk, lib, sdk_err, lib_err), "line:1"))
+    traces = [i for i in items if isinstance(i, dict)]
+    skipped = [i for i in items if isinstance(i, Skipped)]
+    assert [t["attributes"]["otel.scope"] for t in traces] == [LIB, LIB] and len(skipped) == 2
+    ok = traces[0]
+    assert (ok["stop_reason_raw"], ok["http_status"], ok["attributes"]["anthropic.request.id"]) == ("end_turn", 200,
+                                                                                                   "req_1")
+    assert ok["trace_id"] == f"otel:{'b' * 16 * 4}:{'b' * 16}" and ok["messages"]
+    assert ok["attributes"]["otel.merged_span_ids"] == "a" * 16
+    assert "the same call (response msg_1)" in skipped[0].reason and "b" * 16 in skipped[0].reason
+    assert traces[1]["status"] == "error" and traces[1]["attributes"]["otel.merged_span_ids"] == "c" * 16
+
+
+def test_spans_not_certainly_one_call_stay_apart():
+    from tracelens.ingest.formats.otlp import iter_request
+
+    base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-haiku-4-5"}
+    content = {"gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'}
+    # same response id, but both hold content (e.g. two instrumentations): neither is dropped
+    both = [_scope_span(c * 16, LIB, {**base, **content, "gen_ai.response.id": "msg_2"}, NS0, NS0 + 100) for c in "ef"]
+    # a failed call's SDK span inside two failed content spans: which one it belongs to is unknown
+    sdk_err = _scope_span("1" * 16, SDK, base, NS0 + 210, NS0 + 290, error=True)
+    outer = [_scope_span(c * 16, LIB, {**base, **content}, NS0 + 200, NS0 + 300, error=True) for c in "23"]
+    items = list(iter_request(_export_request(*both, sdk_err, *outer), "line:1"))
+    assert all(isinstance(i, dict) for i in items) and len(items) == 5

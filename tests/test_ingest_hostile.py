@@ -58,10 +58,10 @@ def _sniffed(path: Path) -> str | None:
 
 
 def _corpus_formats() -> set[str]:
-    """Every format, less otlp_proto without the otlp extra (its files are built with opentelemetry-proto)."""
+    """Every format, less the protobuf ones without the otlp extra (their files are built with opentelemetry-proto)."""
     from tracelens.extras import has_extra
 
-    return set(FORMATS) - (set() if has_extra("otlp") else {"otlp_proto"})
+    return set(FORMATS) - (set() if has_extra("otlp") else {"otlp_proto", "otlp_logs_proto"})
 
 
 def test_corpus_covers_every_format():
@@ -72,7 +72,7 @@ def test_corpus_covers_every_format():
 def test_every_record_of_every_hostile_file_is_accounted_for(key, tmp_path):
     spec = H.ALL_SPECS[key]
     store = Store(tmp_path / "store", create=True)
-    stored = quarantined = 0
+    stored = quarantined = events = 0
     for i, kind in enumerate(H.kinds_for(spec)):
         hf = H.write_hostile(tmp_path / "in", key, kind, seed=7, index=i)
         f = _ingest(store, hf.path, hf.fmt)
@@ -81,12 +81,14 @@ def test_every_record_of_every_hostile_file_is_accounted_for(key, tmp_path):
         assert f.reconciles, where
         assert f.stored >= hf.min_stored, where
         assert (f.error is not None) == (hf.records == 0), where
-        if spec.stores and kind not in H.UNSNIFFABLE and hf.records:
+        if (spec.stores or spec.events) and kind not in H.UNSNIFFABLE and hf.records:
             assert _sniffed(hf.path) == hf.fmt, hf.path.name
         stored += f.stored
         quarantined += f.quarantined
+        events += f.events
     # what the summary says is what the store holds
     assert store.count() == stored
+    assert store.count("otlp_events") == events and (events > 0) == spec.events
     assert store.scan("quarantine").collect().height == quarantined
 
 

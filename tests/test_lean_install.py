@@ -11,9 +11,10 @@ import json
 import subprocess
 import sys
 
+import jsonschema
 import pytest
 
-from tests.conftest import anthropic_line
+from tests.conftest import REPO, anthropic_line
 from tests.test_import_hygiene import HEAVY
 
 _BLOCKER = f"""
@@ -56,6 +57,8 @@ def test_lean_install_ingests_and_reports_without_semantic_findings(lean_store):
     r = _lean(["weekly", "--week", "2026-W47", "--store", str(d / "store"), "--json"], d)
     assert r.returncode in (0, 1), r.stderr
     report = json.loads(r.stdout)
+    # the command's real output is what the committed (generated) schema describes
+    jsonschema.validate(report, json.loads((REPO / "schemas" / "drift_report.schema.json").read_text()))
     assert report["windows"]["baseline"]["n"] + report["windows"]["current"]["n"] == 120
     kinds = {f["kind"] for f in report["findings"]}
     assert {"refusal_rate", "response_length", "latency", "alias_usage"} <= kinds  # the non-semantic findings ran

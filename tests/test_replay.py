@@ -344,6 +344,29 @@ def test_unknown_price_and_user_price_file(key, tmp_path, monkeypatch):
         load_prices()
 
 
+def test_trace_cost_is_the_recorded_tokens_at_list_price(key):
+    from tracelens.replay.pricing import trace_cost
+
+    cost = trace_cost(make_trace())
+    assert cost.price_key == "claude-sonnet-4-5" and cost.usd == pytest.approx((1000 * 3.0 + 200 * 15.0) / 1e6)
+    assert cost.describe() == "≈ $0.0060 at list price (claude-sonnet-4-5)"
+    assert trace_cost(make_trace(output_tokens=None)) is None
+    assert trace_cost(make_trace(input_tokens=float("nan"))) is None
+    assert trace_cost(make_trace(model_returned="claude-zephyr-9-20300101", model_requested=None)) is None
+
+
+def test_destination_is_where_the_client_sends(key, server):
+    from tracelens.replay.client import DEFAULT_BASE_URL, destination
+
+    assert destination() == DEFAULT_BASE_URL
+    assert destination(env={"ANTHROPIC_BASE_URL": server.base_url}) == server.base_url
+    assert destination("http://127.0.0.1:9", {"ANTHROPIC_BASE_URL": server.base_url}) == "http://127.0.0.1:9"
+    server.enqueue(Reply.message("ok"))
+    env = {"ANTHROPIC_API_KEY": SECRET, "ANTHROPIC_BASE_URL": server.base_url}
+    run = ReplayClient(env=env).run([build_plan(make_trace(), n=1)])
+    assert run.results[0].ok and len(server.message_requests) == 1
+
+
 # -- retries, errors, interruption ------------------------------------------------------------
 
 

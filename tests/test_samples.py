@@ -289,3 +289,29 @@ def test_bundled_sample_matches_generator():
         assert hashlib.sha256(data).hexdigest() == f["sha256_uncompressed"]
     assert total < 3_200_000
     assert truth["observed"]["traces"] == len(gen.lines)
+
+
+def test_corpus_is_package_data_and_covers_every_planned_topic():
+    """The text corpus ships as data (src/tracelens/samples/data/corpus.json, matched by pyproject's package-data)."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+
+    from tracelens.samples import corpus
+
+    data = resources.files("tracelens.samples").joinpath("data", "corpus.json")
+    assert data.is_file() and corpus.load_corpus()["support_topics"].keys() == corpus.SUPPORT.keys()
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["tracelens"]
+    assert any(fnmatch.fnmatch("samples/data/corpus.json", p) for p in patterns)
+    support_topics = {t for t, _ in samples.APP["support-bot"].topics}
+    assert support_topics <= corpus.SUPPORT.keys()
+    assert all(t.intents and all(i.prompts and i.bodies for i in t.intents) for t in corpus.SUPPORT.values())
+    # the Python modules hold code, not text: no string constant in them (docstrings aside) is corpus-sized
+    import ast
+
+    for path in (REPO / "src" / "tracelens" / "samples").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+        longest = max((len(n.value) for n in ast.walk(tree)
+                       if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs), default=0)
+        assert longest < 500, f"{path.name} has a {longest}-character string literal"

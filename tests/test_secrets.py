@@ -281,8 +281,8 @@ def monkeypatch_module():
 
 
 def test_secrets_already_in_a_store_are_scrubbed_on_output(legacy_store):
+    from tracelens.query import trace_json
     from tracelens.store import Store
-    from tracelens.tui_core import trace_json
 
     store = Store(legacy_store)
     ids = store.scan().collect()["trace_id"].to_list()

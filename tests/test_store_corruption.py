@@ -152,7 +152,7 @@ def test_ingest_works_around_a_damaged_file_and_says_so(store_root, tmp_path, ki
     res = _run(root, "ingest", str(more), "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["totals"] == {"records": 6, "read": 6, "stored": 5, "duplicates": 0, "quarantined": 1,
-                                                "skipped": 0, "naive_timestamps": 0}
+                                                "skipped": 0, "naive_timestamps": 0, "events": 0, "joined": 0, "waiting": 0}
     assert f"warning: skipped damaged file {bad}" in res.stderr and "tracelens doctor" in res.stderr, res.stderr
 
 

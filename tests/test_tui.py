@@ -13,7 +13,7 @@ import pytest
 
 from tests.test_tui_data import COMPLAINT_PROMPT, NOW, build_tui_store, settle
 from tracelens.tui.app import TuiConfig, make_app
-from tracelens.tui_core import WeeklyFindings
+from tracelens.weekly import WeeklyFindings
 
 pytestmark = pytest.mark.anyio
 
@@ -285,7 +285,7 @@ async def test_jump_from_a_finding_to_its_evidence(store, tmp_path):
 
 
 async def test_week_screen_without_analysis_explains(store, tmp_path):
-    from tracelens.tui_core import NotAvailable
+    from tracelens.extras import NotAvailable
 
     def missing(store):
         raise NotAvailable("drift findings not available: run `tracelens drift`")

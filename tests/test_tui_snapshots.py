@@ -15,7 +15,7 @@ import pytest
 
 from tests.test_tui_data import NOW, build_tui_store, settle
 from tracelens.tui.app import TuiConfig, make_app
-from tracelens.tui_core import WeeklyFindings
+from tracelens.weekly import WeeklyFindings
 
 SIZE = (120, 40)
 

@@ -34,9 +34,13 @@ Method:
 * Cluster ids are renumbered by size (0 = largest) so they read the same way
   across refits of similar data; the model id is a hash of the fit (same data
   and settings give the same id).
-* Labels: class-based TF-IDF (c-TF-IDF, as in BERTopic) over the prompts of
-  each cluster, English stop words and tokens without letters removed; the
-  top 4 terms form the label. Examples: the 3 prompts closest to the centroid.
+* Labels: class-based TF-IDF (c-TF-IDF, as in BERTopic) over the words and
+  word pairs of each cluster's prompts, without English stop words, tokens
+  without letters, or template words (in 30 % of the prompts of half the
+  clusters, 3 at least); each term's score is scaled by how much more the cluster uses
+  it than its two nearest clusters, so the label names what separates it.
+  The top 4 terms form the label; with none, the most central prompt's first
+  six words. Examples: the 3 prompts closest to the centroid.
 
 Storage::
 
@@ -57,6 +61,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -66,6 +71,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from tracelens import atomic
 from tracelens.embed.models import Embedder, ModelSpec, get_embedder, resolve_model
 from tracelens.embed.vectors import VectorStore, embeddable, ensure_vectors, hashes_of
 from tracelens.store import Store
@@ -239,16 +245,39 @@ def _renumber(labels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return new, centroids, order
 
 
-def ctfidf_terms(texts_by_cluster: dict[int, list[str]], n_terms: int = N_TERMS) -> dict[int, list[str]]:
-    """Most distinctive terms per cluster by class-based TF-IDF (English stop words removed)."""
+# A word is template text, not topic, when it is in at least this share of the prompts of at least this share
+# of the clusters (and at least 3): boilerplate ("as a", "example", "answering") that a prompt template puts around every topic.
+TEMPLATE_PROMPT_SHARE = 0.3
+TEMPLATE_CLUSTER_SHARE = 0.5
+# A word pair replaces its word when it carries at least this share of the word's uses in the cluster.
+PAIR_SHARE = 0.6
+# Neighbours each cluster's terms are contrasted with (nearest centroids).
+N_NEIGHBOURS = 2
+# Words of the most central prompt used as the label when no term describes the cluster.
+FALLBACK_WORDS = 6
+_TOKEN_RE = re.compile(r"(?u)\b[^\W\d_][^\W\d_]+\b")
+
+
+def ctfidf_terms(texts_by_cluster: dict[int, list[str]], n_terms: int = N_TERMS,
+                 neighbours: dict[int, list[int]] | None = None) -> dict[int, list[str]]:
+    """The terms that name each cluster's topic: class-based TF-IDF over words and word pairs.
+
+    English stop words, tokens without letters and template words (see
+    ``TEMPLATE_PROMPT_SHARE``) are left out. A term's c-TF-IDF score is
+    scaled by how much more often the cluster uses it than its
+    ``neighbours`` (cluster ids; nearest centroids) do, so a label says what
+    separates a topic from the ones it is confused with. A word pair
+    ("reset password") stands in for a chosen word when it carries
+    ``PAIR_SHARE`` of that word's uses; no word is repeated across the terms.
+    """
     from sklearn.feature_extraction.text import CountVectorizer
 
     ids = sorted(texts_by_cluster)
-    docs = [" \n".join(texts_by_cluster[i]) for i in ids]
     if not ids:
         return {}
-    cv = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_][^\W\d_]+\b", lowercase=True,
-                         max_features=50_000)
+    drop = _english_stop_words() | _template_words(texts_by_cluster)
+    cv = CountVectorizer(analyzer=lambda text: _terms(text, drop), max_features=50_000)
+    docs = [" \n".join(texts_by_cluster[i]) for i in ids]
     try:
         counts = cv.fit_transform(docs)
     except ValueError:  # empty vocabulary
@@ -260,11 +289,85 @@ def ctfidf_terms(texts_by_cluster: dict[int, list[str]], n_terms: int = N_TERMS)
     avg = per_class.mean()
     idf = np.log(1 + avg / np.maximum(counts.sum(0), 1))
     score = tf * idf
+    row_of = {cid: r for r, cid in enumerate(ids)}
+    pairs_of: dict[str, list[int]] = {}
+    for j, term in enumerate(words):
+        if " " in term:
+            for w in set(term.split()):
+                pairs_of.setdefault(w, []).append(j)
     out = {}
     for row, i in enumerate(ids):
-        top = np.lexsort((words, -score[row]))[:n_terms]
-        out[i] = [str(words[j]) for j in top if score[row, j] > 0]
+        s = score[row]
+        near = [row_of[n] for n in (neighbours or {}).get(i, []) if n in row_of and n != i]
+        if near:
+            rival = tf[near].max(0)
+            s = s * tf[row] / np.maximum(tf[row] + rival, 1e-12)
+        chosen: list[str] = []
+        for j in np.lexsort((words, -s)):
+            if s[j] <= 0 or len(chosen) == n_terms:
+                break
+            term = str(words[j])
+            # the phrase a topic is known by: a pair that carries most uses of the word stands in for it
+            pairs = [p for p in pairs_of.get(term, ()) if counts[row, p] >= PAIR_SHARE * counts[row, j]]
+            if pairs:
+                term = str(words[max(pairs, key=lambda p: (counts[row, p], s[p]))])
+            parts = set(term.split())
+            # a pair and its own words say the same thing: keep whichever came first (scored higher)
+            if any(parts & set(c.split()) for c in chosen):
+                continue
+            chosen.append(term)
+        out[i] = chosen
     return out
+
+
+def _terms(text: str, drop: frozenset[str] | set[str]) -> list[str]:
+    """The words of ``text`` not in ``drop``, and the pairs of such words that stand next to each other in a line.
+
+    A pair is only made of neighbours in the text itself ("card payment"), never across a dropped word, so
+    no pair reads as a phrase nobody wrote ("invoice cancelled" from "invoice after I cancelled").
+    """
+    out: list[str] = []
+    for line in text.splitlines():  # a cluster's prompts are joined by newlines: no pair spans two
+        prev: str | None = None
+        for w in (m.lower() for m in _TOKEN_RE.findall(line)):
+            if w in drop:
+                prev = None
+                continue
+            out.append(w)
+            if prev is not None:
+                out.append(f"{prev} {w}")
+            prev = w
+    return out
+
+
+def _english_stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def _template_words(texts_by_cluster: dict[int, list[str]]) -> set[str]:
+    """Words in ``TEMPLATE_PROMPT_SHARE`` of the prompts of ``TEMPLATE_CLUSTER_SHARE`` of the clusters (3 or more)."""
+    # at least 3 clusters: with fewer, a word two topics share cannot be told from a template
+    need = max(3, math.ceil(TEMPLATE_CLUSTER_SHARE * len(texts_by_cluster)))
+    if len(texts_by_cluster) < need:
+        return set()
+    seen_in: dict[str, int] = {}
+    for texts in texts_by_cluster.values():
+        share: dict[str, int] = {}
+        for t in texts:
+            for w in {m.lower() for m in _TOKEN_RE.findall(t)}:
+                share[w] = share.get(w, 0) + 1
+        for w, n in share.items():
+            if n >= TEMPLATE_PROMPT_SHARE * len(texts):
+                seen_in[w] = seen_in.get(w, 0) + 1
+    return {w for w, n in seen_in.items() if n >= need}
+
+
+def fallback_label(text: str, n_words: int = FALLBACK_WORDS) -> str:
+    """The first ``n_words`` words of a prompt, for a cluster no term describes."""
+    words = text.split()
+    return " ".join(words[:n_words]) + (" …" if len(words) > n_words else "")
 
 
 def _model_id(algorithm: str, k: int, spec: ModelSpec, window: tuple, seed: int, centroids: np.ndarray,
@@ -366,7 +469,12 @@ def _describe(cm: ClusterModel, win: pl.DataFrame, found: list[str], x: np.ndarr
     for h, lab in zip(found, labels.tolist(), strict=True):
         if lab >= 0:
             by_cluster.setdefault(lab, []).append(text_of[h])
-    terms = ctfidf_terms(by_cluster)
+    # the nearest centroids (cosine) of each cluster: the topics its label must be told apart from
+    unit = cm.centroids / np.maximum(np.linalg.norm(cm.centroids, axis=1, keepdims=True), 1e-12)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    neighbours = {cid: np.argsort(-sim[cid], kind="stable")[:N_NEIGHBOURS].tolist() for cid in range(cm.k)}
+    terms = ctfidf_terms(by_cluster, neighbours=neighbours)
     for cid in range(cm.k):
         members = np.flatnonzero(labels == cid)
         closest = members[np.argsort(dist[members], kind="stable")[:N_EXAMPLES]]
@@ -375,8 +483,14 @@ def _describe(cm: ClusterModel, win: pl.DataFrame, found: list[str], x: np.ndarr
         if cm.algorithm == "hdbscan" and len(members):
             radius = float(np.quantile(dist[members], HDBSCAN_RADIUS_QUANTILE))
         t = terms.get(cid, [])
+        if t:
+            label = ", ".join(t)
+        elif len(closest):
+            label = fallback_label(text_of[found[closest[0]]])
+        else:
+            label = f"cluster {cid}"
         cm.clusters.append(ClusterInfo(
-            cluster_id=cid, label=", ".join(t) if t else f"cluster {cid}", terms=t, size=int(len(members)),
+            cluster_id=cid, label=label, terms=t, size=int(len(members)),
             traces=int(sum(counts[found[i]] for i in members)), examples=examples, radius=radius,
         ))
 
@@ -402,15 +516,6 @@ def _read_current(store: Store) -> dict[str, str]:
         return {}
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Path:
     """Write ``cm`` under clusters/<id>/ (built aside, renamed in) and make it current for its embedding model."""
     base = _clusters_dir(store)
@@ -422,16 +527,17 @@ def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Pat
             tmp.mkdir()
             try:
                 np.save(tmp / "centroids.npy", cm.centroids.astype(np.float32))
-                _write_json_atomic(tmp / "model.json", cm.to_dict())
+                atomic.write_json(tmp / "model.json", cm.to_dict())
                 if dest.exists():  # a half-written dir from a crash before the rename cannot exist; an empty one can
                     shutil.rmtree(dest)
                 os.rename(tmp, dest)
+                atomic.fsync_dir(base)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         if make_current:
             cur = _read_current(store)
             cur[cm.embedding_model_id] = cm.id
-            _write_json_atomic(_current_path(store), cur)
+            atomic.write_json(_current_path(store), cur)
     return dest
 
 

@@ -26,7 +26,8 @@ and a quarantine row keeps its id (its locator names the spool file), so
 nothing is stored twice. Temporary files (never acknowledged) are deleted.
 
 Signals without an importer. A request of a signal (and encoding) whose
-importer this tracelens lacks (OTLP logs, until their reader exists) is
+importer this tracelens lacks (none today: ``otlp_logs``/``otlp_logs_proto``
+read logs; a build without them, or a signal added later) is
 checked, spooled and acknowledged like any other, then *held*: the
 committer leaves it in the spool, and the first start of a tracelens that
 has the importer commits it. It is never deleted uncommitted. Held files
@@ -166,7 +167,7 @@ class CollectStats:
     recovered_files: int = 0  # spool files found at start (left by an earlier process)
     pending_files: int = 0
     pending_bytes: int = 0
-    held_files: int = 0  # acknowledged requests kept in the spool until this tracelens can read their signal
+    held_files: int = 0  # acknowledged requests kept in the spool until a tracelens that can read them starts
     held_bytes: int = 0
 
     def to_dict(self) -> dict:
@@ -203,7 +204,7 @@ class Spool:
 
     Two buckets, each with the limits: files the committer can ingest
     (``pending_*``), and ``held_*`` files of a signal this tracelens has no
-    importer for (OTLP logs before their reader exists). Held files are
+    importer for (see the module docstring). Held files are
     acknowledged and kept, never deleted, and become pending at a start where
     their importer exists. The directory is locked (``flock`` on ``.lock``) for
     the collector's lifetime: two collectors must not commit, or clean up,

@@ -48,6 +48,21 @@ def run(args: list[str], capture: bool = False) -> tuple[int, str]:
         return int(e.code or 0), ""
 
 
+def next_steps(store: Path, html: Path, md: Path) -> str:
+    """What the demo produced and the three commands to run on your own logs."""
+    return (
+        f"  Reports: {html} (open in a browser), {md}\n"
+        f"  Explore the demo store: .venv/bin/tracelens tui --store {store}\n"
+        "\n"
+        "  Next, on your own logs (the commands are in .venv/bin/):\n"
+        "    tracelens ingest --store my-store path/to/your/logs/      # provider logs, OTel/OpenInference spans, "
+        "Langfuse, LangSmith, CSV/JSONL...\n"
+        "    tracelens weekly --store my-store --html weekly.html      # did the model change, or did your traffic?\n"
+        "    tracelens tui --store my-store                            # find the trace behind a complaint, replay it\n"
+        "  `tracelens formats` lists what ingest reads; README.md and docs/ say more."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", default=".demo/store")
@@ -72,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     html = out_dir / "weekly.html"
     md = out_dir / "weekly.md"
     rc_weekly, _ = run(["weekly", "--store", str(store), "--week", a.week, "--html", str(html), "--fail-on", "never"])
-    run(["weekly", "--store", str(store), "--week", a.week, "--format", "markdown", "-o", str(md), "--fail-on", "never"])
+    # the Markdown summary (short enough for Slack) points to the HTML report, which this run writes again
+    run(["weekly", "--store", str(store), "--week", a.week, "--format", "markdown", "-o", str(md), "--html", str(html),
+         "--fail-on", "never"])
 
     banner('3. A complaint: "user 4411 says the assistant refused to help with their refund around 3pm on Saturday"')
     _, out = run(
@@ -95,31 +112,33 @@ def main(argv: list[str] | None = None) -> int:
     if live:
         run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes"])
     else:
-        from tracelens.testing.fake_anthropic import DEFAULT_MODELS, FakeAnthropicServer
+        from tracelens.testing.fake_anthropic import (
+            DEFAULT_ALIASES,
+            DEFAULT_MODELS,
+            FakeAnthropicServer,
+            models_in_store,
+            read_rules,
+        )
 
-        row = _trace(store, trace_id)
-        models = tuple(DEFAULT_MODELS) + tuple(m for m in (row.get("model_returned"),) if m)
+        stored, resolved = models_in_store(str(store))
+        rules_file = REPO / "docs" / "examples" / "demo_fake_replies.json"
         print(
             "\n  No live replay requested (pass --live with ANTHROPIC_API_KEY set): replaying against the LOCAL FAKE\n"
-            "  Messages API server instead. Its answers are synthetic; the verdict below shows how replay works,\n"
-            "  not how any real model behaves.",
+            "  Messages API server instead, scripted by docs/examples/demo_fake_replies.json to refuse refund\n"
+            "  questions on the new snapshot. Its answers are synthetic; the verdict below shows how replay works,\n"
+            "  not how any real model behaves. docs/replay.md runs the same server and replay by hand.",
             file=sys.stderr,
         )
-        with FakeAnthropicServer(models=models) as server:
+        with FakeAnthropicServer(models=sorted(set(DEFAULT_MODELS) | stored),
+                                 aliases={**DEFAULT_ALIASES, **resolved}) as server:
+            server.add_rules(read_rules(str(rules_file)))
             env_key = "TRACELENS_DEMO_FAKE_KEY"
             os.environ[env_key] = "fake-key-for-the-local-server"
             run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,
                  "--api-key-env", env_key])
     banner("Done")
-    print(f"  HTML report: {html}\n  Markdown report: {md}\n  Explore: .venv/bin/tracelens tui --store {store}",
-          file=sys.stderr)
+    print(next_steps(store, html, md), file=sys.stderr)
     return 0 if rc_weekly in (0, 1) else rc_weekly
-
-
-def _trace(store: Path, trace_id: str) -> dict:
-    from tracelens.store import Store
-
-    return Store(store).get(trace_id) or {}
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ but not repaired: it is the one file whose content cannot be guessed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import stat
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from tracelens import __version__
+from tracelens import __version__, atomic
 from tracelens.schema import SCHEMA_VERSION
 from tracelens.store import (
     CORRUPT_DIR,
@@ -309,8 +308,6 @@ def repair_store(root: str | os.PathLike, deep: bool = True) -> DoctorReport:
         path = corrupt_destination(root, f"doctor-{stamp}.json")
         doc = {**after.to_dict(), "before": before.to_dict(), "tracelens": __version__}
         doc["report_file"] = _rel(root, path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_json(path, doc)
         after.report_file = _rel(root, path)
     return after

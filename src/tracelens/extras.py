@@ -15,7 +15,9 @@ Availability is decided with ``importlib.util.find_spec``, which locates a
 module without importing it, so asking costs milliseconds and never loads
 torch. Front ends turn :class:`MissingExtra` into one line naming the exact
 install command; the core raises it (or, where a report can go on without the
-extra, records a note saying what was skipped).
+extra, records a note saying what was skipped). :class:`NotAvailable` is the
+softer case of data that is missing (a store without embeddings): the
+message names the command that produces it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ class MissingExtra(ImportError):
             f"{feature} needs the '{extra}' extra ({', '.join(missing)} not installed): "
             f"{install_command(extra)}"
         )
+
+
+class NotAvailable(Exception):  # noqa: N818 - a condition shown to the user, not a bug
+    """A feature whose data or module is missing (no embeddings, no report); the message says what to run."""
 
 
 def install_command(extra: str) -> str:

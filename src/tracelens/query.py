@@ -1,20 +1,44 @@
-"""Reading the store: search filters, stats and time-window parsing.
+"""Reading the store: search filters, result pages, one trace as JSON, stats.
 
-``search`` builds one lazy polars query: partitions outside the time window
-are never opened (pruning by ``date=``), only the requested columns are read
-(projection), and row filters are pushed into the Parquet scan. The CLI
-``search`` command, the TUI's find screen and replay selection all use it.
+Contract:
+
+* ``search`` builds one lazy polars query: partitions outside the time window
+  are never opened (pruning by ``date=``), only the requested columns are
+  read (projection), and row filters are pushed into the Parquet scan. The
+  CLI ``search`` command, the TUI's find screen and replay selection all use it.
+* ``FindQuery`` is the TUI filter bar's query; ``build_filters`` turns it into
+  ``SearchFilters`` (its time field read by ``tracelens.timeexpr``, the same
+  reader as every ``--since``/``--until``).
+* ``ResultSet`` pages through the matches of a search without loading the
+  store: it counts matches per ``date=`` partition once, then answers
+  ``page(offset, limit)`` by querying only the partitions that hold that page,
+  ordered by ``(timestamp, trace_id)`` so pages never overlap or skip rows
+  with equal timestamps.
+* ``semantic_results`` answers "like:" searches from stored embeddings and
+  raises ``NotAvailable`` (naming the command to run) when there are none.
+* ``trace_jsonable``/``trace_json`` are the one JSON form of a trace, for
+  `tracelens show --json`, the TUI's copy and the JSON export: timestamps ISO
+  8601, NaN and infinities null, bytes base64, attributes an object.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
+import json
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
+from tracelens.extras import NotAvailable
+from tracelens.schema import TRACE_SCHEMA
 from tracelens.store import Store
+from tracelens.timeexpr import TimeWindow, parse_window
 
 LIST_COLUMNS = (
     "trace_id",
@@ -31,48 +55,9 @@ LIST_COLUMNS = (
     "response_text",
 )
 
-_REL = re.compile(r"^(?P<n>\d+)\s*(?P<u>[smhdw])$")
-# datetime.fromisoformat stops at an embedded NUL, so '2026-11-18T10:00\x00junk' would read as a time
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def parse_when(value: str | None, now: dt.datetime | None = None, end: bool = False) -> dt.datetime | None:
-    """Parse a CLI time bound: ISO date or datetime (UTC unless zoned), 'today', 'yesterday', or '7d'/'12h' ago.
-
-    A bare date as an ``end`` bound means the end of that day (exclusive next midnight).
-    """
-    if value is None or value == "":
-        return None
-    if _CONTROL.search(value.strip()):
-        raise ValueError(f"cannot read time {value!r}: it contains control characters")
-    now = now or dt.datetime.now(dt.UTC)
-    v = value.strip().lower()
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if v == "now":
-        return now
-    if v == "today":
-        return today + (dt.timedelta(days=1) if end else dt.timedelta(0))
-    if v == "yesterday":
-        return today - dt.timedelta(days=1) + (dt.timedelta(days=1) if end else dt.timedelta(0))
-    m = _REL.fullmatch(v)
-    if m:
-        n = int(m.group("n"))
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group("u")]
-        return now - dt.timedelta(**{unit: n})
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-            d = dt.datetime.fromisoformat(v).replace(tzinfo=dt.UTC)
-            return d + dt.timedelta(days=1) if end else d
-        s = value.strip().replace("Z", "+00:00").replace(" ", "T", 1)
-        t = dt.datetime.fromisoformat(s)
-        return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-    except ValueError:
-        raise ValueError(f"cannot read time {value!r}: use YYYY-MM-DD, an ISO datetime, 'yesterday' or e.g. '7d'") from None
-
-
 @dataclass
 class SearchFilters:
-    """Filters of `tracelens search`; every field is optional and they combine with AND."""
+    """Filters of `tracelens search` (and of every search the TUI runs); optional fields combined with AND."""
 
     user: str | None = None
     session: str | None = None
@@ -92,6 +77,7 @@ class SearchFilters:
 
 
 def search_lazy(store: Store, f: SearchFilters, columns: tuple[str, ...] | list[str] | None = LIST_COLUMNS) -> pl.LazyFrame:
+    """The lazy query behind ``search``: pruned by partition, filtered, ordered by (timestamp, trace_id)."""
     lf = store.scan(since=f.since, until=f.until)
     preds = []
     if f.user:
@@ -141,8 +127,330 @@ def search(store: Store, f: SearchFilters, columns: tuple[str, ...] | list[str] 
     return search_lazy(store, f, columns).collect()
 
 
+# --------------------------------------------------------------------------- the find screen's search and its pages
+
+
+@dataclass
+class FindQuery:
+    """What the filter bar holds; every field optional, combined with AND."""
+
+    user: str = ""
+    session: str = ""
+    trace_id: str = ""
+    time: str = ""
+    model: str = ""
+    app: str = ""
+    refusal_only: bool = False
+    text: str = ""  # substring, or /regex/ (prompt and response only)
+    like: str = ""  # semantic search text
+    newest_first: bool = True
+
+    def is_empty(self) -> bool:
+        """True when no field is set (the search lists every trace)."""
+        return not any((self.user, self.session, self.trace_id, self.time, self.model, self.app, self.refusal_only,
+                        self.text, self.like))
+
+
+def text_predicate(text: str) -> pl.Expr | None:
+    """Case-insensitive substring, or ``/regex/``, over prompt and response (not the system prompt).
+
+    The system prompt is left out on purpose: a word in it (say "refund")
+    would match every trace of the app and bury the one being looked for.
+    """
+    t = text.strip()
+    if not t:
+        return None
+    if len(t) >= 2 and t.startswith("/") and t.endswith("/"):
+        pat = t[1:-1]
+        try:
+            re.compile(pat)
+        except re.error as e:
+            raise ValueError(f"invalid regular expression /{pat}/: {e}") from None
+
+        def match(c: str) -> pl.Expr:
+            return pl.col(c).str.contains(pat)
+    elif t.isascii():
+        # Aho-Corasick literal search: much faster than a (?i) regex on long texts
+        def match(c: str) -> pl.Expr:
+            return pl.col(c).str.contains_any([t], ascii_case_insensitive=True)
+    else:
+        def match(c: str) -> pl.Expr:
+            return pl.col(c).str.contains("(?i)" + re.escape(t))
+    return pl.any_horizontal([match(c).fill_null(False) for c in ("prompt_text", "response_text")])
+
+
+def build_filters(q: FindQuery, now: dt.datetime | None = None,
+                  tz: dt.tzinfo | str = "UTC") -> tuple[SearchFilters, list[pl.Expr], TimeWindow | None]:
+    """Filter-bar fields -> (``SearchFilters``, extra row predicates, the time window read)."""
+    window = parse_window(q.time, now=now, tz=tz)
+    f = SearchFilters(
+        user=q.user.strip() or None,
+        session=q.session.strip() or None,
+        model=q.model.strip() or None,
+        app=q.app.strip() or None,
+        since=window.since if window else None,
+        until=window.until if window else None,
+        refusal_only=q.refusal_only,
+        limit=None,
+        newest_first=q.newest_first,
+    )
+    extra = []
+    if q.trace_id.strip():
+        extra.append(pl.col("trace_id").str.starts_with(q.trace_id.strip()))
+    tp = text_predicate(q.text)
+    if tp is not None:
+        extra.append(tp)
+    return f, extra, window
+
+
+def _has_row_filters(f: SearchFilters, extra: list[pl.Expr]) -> bool:
+    return bool(extra or f.user or f.session or f.trace_ids or f.model or f.app or f.text or f.regex
+                or f.stop_reason or f.refusal_only or f.prompt_hash or f.since or f.until)
+
+
+def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time(0), dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+SMALL_RESULT = 2_000
+
+
+class ResultSet:
+    """The matches of one search, paged by ``date=`` partition; the store is never loaded whole.
+
+    ``counts()`` costs one query over the filter columns of the partitions in
+    the window (or nothing but Parquet footers when there are no filters);
+    ``page(offset, limit)`` then opens only the partitions holding that page.
+    A selective search (a user, a session, a trace id) is answered in one
+    pass instead: when it matches at most ``SMALL_RESULT`` traces they are all
+    kept, already in order, and pages are slices of them.
+    """
+
+    def __init__(self, store: Store, filters: SearchFilters, extra: Iterable[pl.Expr] = (),
+                 columns: tuple[str, ...] | list[str] = LIST_COLUMNS, selective: bool | None = None):
+        self.store = store
+        self.filters = dataclasses.replace(filters, limit=None, offset=0)
+        self.extra = list(extra)
+        self.columns = list(columns)
+        self.newest_first = filters.newest_first
+        f = self.filters
+        self.selective = bool(f.user or f.session or f.trace_ids) if selective is None else selective
+        self._counts: list[tuple[dt.date, int]] | None = None
+        self._rows: pl.DataFrame | None = None  # every match, when the search was selective and small
+
+    def _lazy(self, f: SearchFilters) -> pl.LazyFrame:
+        lf = search_lazy(self.store, f, columns=None)
+        for p in self.extra:
+            lf = lf.filter(p)
+        return lf
+
+    def _order(self) -> list[pl.Expr]:
+        return [pl.col("timestamp"), pl.col("trace_id")]
+
+    def counts(self) -> list[tuple[dt.date, int]]:
+        """Matches per partition day, in display order (newest day first unless ascending)."""
+        if self._counts is None:
+            f = self.filters
+            rows: list[tuple[dt.date, int]] | None = None
+            if not _has_row_filters(f, self.extra):
+                per_day: dict[dt.date, int] = {}
+                for p, n in self.store.row_counts("traces").items():  # footers, one consistent snapshot
+                    day = dt.date.fromisoformat(p.parent.name[5:])
+                    per_day[day] = per_day.get(day, 0) + n
+                rows = list(per_day.items())
+            elif self.selective:
+                cols = list(dict.fromkeys([*self.columns, "timestamp", "trace_id", "date"]))
+                df = self._lazy(f).select(cols).head(SMALL_RESULT + 1).collect()
+                if df.height <= SMALL_RESULT:
+                    self._rows = df.sort(self._order(), descending=self.newest_first)
+                    per = self._rows.group_by("date").agg(pl.len().alias("n"))
+                    rows = [(d, n) for d, n in per.iter_rows() if d is not None]
+            if rows is None:
+                df = self._lazy(f).group_by("date").agg(pl.len().alias("n")).collect()
+                rows = [(d, n) for d, n in df.iter_rows() if d is not None and n]
+            rows.sort(key=lambda r: r[0], reverse=self.newest_first)
+            self._counts = [(d, n) for d, n in rows if n]
+        return self._counts
+
+    @property
+    def total(self) -> int:
+        """How many traces match (from the per-partition counts; no row is read)."""
+        return sum(n for _, n in self.counts())
+
+    def page(self, offset: int, limit: int) -> pl.DataFrame:
+        """Rows ``[offset, offset+limit)`` of the ordered matches, with ``self.columns``."""
+        self.counts()
+        if self._rows is not None:
+            return self._rows.slice(offset, limit).select(self.columns)
+        chosen: list[dt.date] = []
+        skip = 0
+        seen = 0
+        for day, n in self.counts():
+            if seen + n <= offset:
+                seen += n
+                continue
+            if not chosen:
+                skip = offset - seen
+            chosen.append(day)
+            seen += n
+            if seen >= offset + limit:
+                break
+        if not chosen:
+            return empty_frame(self.columns)
+        lo, hi = min(chosen), max(chosen)
+        since, until = _day_bounds(lo)[0], _day_bounds(hi)[1]
+        f = self.filters
+        f = dataclasses.replace(
+            f,
+            since=max(since, f.since) if f.since else since,
+            # the last microsecond of the day: keeps the scan from opening the next partition
+            until=min(until, f.until) if f.until else until - dt.timedelta(microseconds=1),
+        )
+        lf = self._lazy(f).sort(self._order(), descending=self.newest_first)
+        return lf.slice(skip, limit).select(self.columns).collect()
+
+
+def find_results(store: Store, q: FindQuery, now: dt.datetime | None = None,
+                 tz: dt.tzinfo | str = "UTC") -> tuple[ResultSet, TimeWindow | None]:
+    """The find screen's search (everything but "like:"): a ``ResultSet`` and the time window read.
+
+    A trace id is first looked up exactly (one cheap pass over the id
+    column, which Parquet statistics can prune); only when nothing has that
+    exact id is it used as a prefix, as git does with hashes.
+    """
+    f, extra, window = build_filters(q, now=now, tz=tz)
+    selective = bool(q.user.strip() or q.session.strip() or q.trace_id.strip()) or None
+    tid = q.trace_id.strip()
+    if tid:
+        f0, extra0, _ = build_filters(dataclasses.replace(q, trace_id=""), now=now, tz=tz)
+        rs = ResultSet(store, dataclasses.replace(f0, trace_ids=[tid]), extra0, selective=True)
+        if rs.total:
+            return rs, window
+    return ResultSet(store, f, extra, selective=selective), window
+
+
+def empty_frame(columns: Iterable[str]) -> pl.DataFrame:
+    """An empty frame with the trace schema's types for ``columns``."""
+    return pl.from_arrow(TRACE_SCHEMA.empty_table()).select(list(columns))
+
+
+def load_trace(store: Store, trace_id: str, day: dt.date | None = None) -> dict | None:
+    """One whole trace; ``day`` (its partition, when known) avoids scanning the other partitions."""
+    if day is not None:
+        df = store.scan(since=day, until=day).filter(pl.col("trace_id") == trace_id).head(1).collect()
+        if df.height:
+            row = df.row(0, named=True)
+            row.pop("date", None)
+            return row
+    return store.get(trace_id)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with every part JSON can hold: dates ISO 8601, NaN/inf null, bytes base64, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+def trace_jsonable(row: dict) -> dict:
+    """A trace as JSON-ready values (see ``jsonable``; attributes as an object, the partition column dropped)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k == "date":
+            continue
+        if k == "attributes" and isinstance(v, list):
+            v = {kv[0]: kv[1] for kv in v} if v and isinstance(v[0], tuple) else {d["key"]: d["value"] for d in v}
+        out[k] = jsonable(v)
+    return out
+
+
+def trace_json(row: dict) -> str:
+    """The trace as pretty JSON text (what the TUI copies); secrets a store from before the scrubber holds are removed."""
+    from tracelens.secrets import scrub_value
+
+    return json.dumps(scrub_value(trace_jsonable(row)), indent=2, ensure_ascii=False, default=str)
+
+
+def embedding_model(store: Store, what: str) -> tuple[Any, str]:
+    """The embed module and the model whose vectors this store holds; NotAvailable otherwise."""
+    try:
+        import tracelens.embed as embed
+    except ImportError:
+        raise NotAvailable(f"{what} not available: this build has no tracelens.embed") from None
+    models = embed.list_models(store)
+    if not models:
+        raise NotAvailable(f"{what} not available: no embeddings in this store (run `tracelens embed`)")
+    ids = [m["model_id"] for m in models]
+    preferred = embed.resolve_model(None).model_id
+    return embed, preferred if preferred in ids else ids[0]
+
+
+def semantic_search(store: Store, text: str, k: int = 200, since: dt.datetime | None = None,
+                    until: dt.datetime | None = None) -> pl.DataFrame:
+    """Traces whose prompt is semantically like ``text`` (best first, with a ``similarity`` column).
+
+    Embeds ``text`` with the store's embedding model (loading it on first use).
+    """
+    embed, model = embedding_model(store, "semantic search")
+    try:
+        hits = embed.nearest(store, text, k=k, since=since, until=until, model=model)
+    except (ValueError, RuntimeError, OSError) as e:
+        raise NotAvailable(f"semantic search not available: {e}") from None
+    return hits_frame(store, hits)
+
+
+def semantic_results(store: Store, q: FindQuery, now: dt.datetime | None = None, tz: dt.tzinfo | str = "UTC",
+                     k: int = 200) -> tuple[pl.DataFrame, TimeWindow | None]:
+    """The find screen's "like:" search: ``k`` nearest prompts in the window, then the other filters."""
+    f, extra, window = build_filters(q, now=now, tz=tz)
+    df = semantic_search(store, q.like.strip(), k=k, since=f.since, until=f.until)
+    if df.height and (extra or f.user or f.session or f.model or f.app or f.refusal_only):
+        f.trace_ids = df["trace_id"].to_list()
+        keep = ResultSet(store, f, extra).page(0, df.height)["trace_id"]
+        df = df.filter(pl.col("trace_id").is_in(keep.implode()))
+    return df, window
+
+
+def hits_frame(store: Store, hits: list[tuple[str, float]], exclude: str | None = None) -> pl.DataFrame:
+    """``[(trace_id, cosine), ...]`` joined to the list columns of those traces, best first."""
+    pairs = pl.DataFrame({"trace_id": [a for a, _ in hits], "similarity": [float(b) for _, b in hits]},
+                         schema={"trace_id": pl.String, "similarity": pl.Float64})
+    if exclude:
+        pairs = pairs.filter(pl.col("trace_id") != exclude)
+    if pairs.height == 0:
+        return pairs.join(empty_frame(LIST_COLUMNS), on="trace_id", how="inner")
+    rows = search_lazy(store, SearchFilters(trace_ids=pairs["trace_id"].to_list(), limit=None),
+                       columns=list(LIST_COLUMNS)).collect()
+    return pairs.join(rows, on="trace_id", how="inner").sort("similarity", descending=True, nulls_last=True)
+
+
+def trace_rows(store: Store, trace_ids: list[str]) -> pl.DataFrame:
+    """List columns of the given traces, in the order given (missing ids are dropped)."""
+    ids = list(dict.fromkeys(trace_ids))
+    if not ids:
+        return empty_frame(LIST_COLUMNS)
+    rows = search_lazy(store, SearchFilters(trace_ids=ids, limit=None)).collect()
+    order = pl.DataFrame({"trace_id": ids, "_i": list(range(len(ids)))})
+    return order.join(rows, on="trace_id", how="inner").sort("_i").drop("_i")
+
+# --------------------------------------------------------------------------- stats
+
+
 @dataclass
 class StoreStats:
+    """What `tracelens stats` reports: traces per day, per model and per source format; quarantine."""
+
     traces: int
     quarantined: int
     first: dt.datetime | None
@@ -153,6 +461,7 @@ class StoreStats:
     quarantine_reasons: list[tuple[str, int]]
 
     def to_dict(self) -> dict:
+        """JSON form (`tracelens stats --json`); a model that was not recorded is null."""
         return {
             "traces": self.traces,
             "quarantined": self.quarantined,

@@ -156,6 +156,25 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+# GenAI events that arrived as OTLP log records (``otlp_logs``), kept so that they can be merged into their span's
+# trace whichever file comes first (tracelens.ingest.logjoin; docs/formats/otlp_logs.md, docs/schema.md).
+EVENTS_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),  # sha256 of span, name, time, content and occurrence
+        pa.field("trace_id", pa.string(), nullable=False),  # OTel trace id, hex
+        pa.field("span_id", pa.string(), nullable=False),  # OTel span id, hex
+        pa.field("name", pa.string(), nullable=False),  # event name, e.g. gen_ai.user.message
+        pa.field("time_unix_nano", pa.int64()),  # the record's time (else its observed time)
+        pa.field("ordinal", pa.int64(), nullable=False),  # position of the record in its file
+        pa.field("attributes", pa.string(), nullable=False),  # JSON object: attributes, body under event.body
+        pa.field("scope", pa.string()),  # instrumentation scope that emitted it
+        pa.field("source_format", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_locator", pa.string(), nullable=False),
+        pa.field("ingested_at", TS, nullable=False),
+    ]
+)
+
 
 def _json_type(t: pa.DataType) -> dict:
     if pa.types.is_string(t):

@@ -19,10 +19,19 @@ the two windows, bring whatever is missing up to date, and call
 5. each canary set's latest run is compared with its previous run, prompt by
    prompt (``report.canary``).
 
-Windows are ``START..END`` (dates, inclusive; or ISO datetimes, end
-exclusive) or ISO weeks (``2026-W47``). ``run_weekly`` defaults to the last
-complete ISO week before now against the week before it; when that week holds
-no traces it falls back to the latest complete week that does, and says so.
+``drift_run``/``weekly_run`` do the same and also return the daily series the
+HTML report's time charts draw (``tracelens.report.timeline``), computed from
+the frames already loaded; the report itself, and its JSON, are the same.
+
+Windows are read by ``tracelens.timeexpr.parse_window`` (``START..END`` with
+dates, inclusive, or ISO datetimes, end exclusive; ISO weeks ``2026-W47``;
+days; spans such as ``7d``). ``run_weekly`` defaults to the last complete ISO
+week before now against the week before it; when that week holds no traces it
+falls back to the latest complete week that does, and says so.
+
+``weekly_findings`` is what the TUI's This-week screen shows: the findings of
+a saved drift report JSON, or of ``run_weekly`` itself (the function behind
+`tracelens weekly`), computed without new embeddings so it answers quickly.
 """
 
 from __future__ import annotations
@@ -31,11 +40,18 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from tracelens.extras import NotAvailable
 from tracelens.store import Store
+from tracelens.timeexpr import TimeWindow, iso_week, parse_window
+
+if TYPE_CHECKING:
+    from tracelens.analysis.findings import CanaryResult
 
 ANALYSIS_COLUMNS = (
     "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_snapshot",
@@ -50,63 +66,8 @@ _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
 Progress = Callable[[str], None]
 
 
-class WindowError(ValueError):
-    """A window expression that cannot be read (message is user-facing)."""
-
-
-@dataclass(frozen=True)
-class TimeWindow:
-    start: dt.datetime  # inclusive, UTC
-    end: dt.datetime  # exclusive, UTC
-    label: str
-
-    @property
-    def days(self) -> tuple[dt.date, dt.date]:
-        return self.start.date(), (self.end - dt.timedelta(microseconds=1)).date()
-
-
-def iso_week(year: int, week: int) -> TimeWindow:
-    try:
-        start = dt.datetime.fromisocalendar(year, week, 1).replace(tzinfo=dt.UTC)
-    except ValueError as e:
-        raise WindowError(f"no ISO week {year}-W{week:02d}") from e
-    return TimeWindow(start, start + dt.timedelta(days=7), f"{year}-W{week:02d}")
-
-
-def parse_window(text: str) -> TimeWindow:
-    """``2026-W47``, ``2026-11-16..2026-11-22`` (inclusive dates) or ``ISO..ISO`` (end exclusive)."""
-    s = text.strip()
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in s):
-        # datetime.fromisoformat stops at an embedded NUL: refuse rather than read a prefix
-        raise WindowError(f"cannot read window {text!r}: it contains control characters")
-    m = _WEEK.match(s)
-    if m:
-        return iso_week(int(m.group(1)), int(m.group(2)))
-    if ".." not in s:
-        raise WindowError(f"cannot read window {text!r}: use START..END (dates or ISO datetimes) or an ISO week like 2026-W47")
-    a, b = (x.strip() for x in s.split("..", 1))
-
-    def point(v: str, end: bool) -> dt.datetime:
-        w = _WEEK.match(v)
-        if w:
-            wk = iso_week(int(w.group(1)), int(w.group(2)))
-            return wk.end if end else wk.start
-        try:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-                d = dt.datetime.fromisoformat(v).replace(tzinfo=dt.UTC)
-                return d + dt.timedelta(days=1) if end else d
-            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-            return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-        except ValueError:
-            raise WindowError(f"cannot read {v!r} in window {text!r}") from None
-
-    start, end = point(a, False), point(b, True)
-    if end <= start:
-        raise WindowError(f"window {text!r} ends before it starts")
-    return TimeWindow(start, end, s)
-
-
 def last_complete_week(now: dt.datetime | None = None) -> TimeWindow:
+    """The last ISO week (UTC) that ended before ``now``."""
     now = now or dt.datetime.now(dt.UTC)
     this_monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
     start = this_monday - dt.timedelta(days=7)
@@ -114,11 +75,17 @@ def last_complete_week(now: dt.datetime | None = None) -> TimeWindow:
     return iso_week(y, w)
 
 
-def weekly_windows(store: Store, week: str | None = None, now: dt.datetime | None = None,
+def weekly_windows(store: Store, week: str | TimeWindow | None = None, now: dt.datetime | None = None,
                    notes: list[str] | None = None) -> tuple[TimeWindow, TimeWindow]:
-    """(baseline, current) for ``tracelens weekly``; see the module docstring for the fallback."""
-    if week:
-        cur = parse_window(week)
+    """(baseline, current) for ``tracelens weekly``; see the module docstring for the fallback.
+
+    ``week`` is a window already read, or an expression for ``timeexpr.parse_window``
+    (a bare instant is refused: a report needs a span).
+    """
+    if isinstance(week, TimeWindow):
+        cur = week
+    elif week:
+        cur = parse_window(week, now=now, point_width=None)
     else:
         cur = last_complete_week(now)
         if _count(store, cur) == 0:
@@ -148,6 +115,7 @@ def _count(store: Store, w: TimeWindow) -> int:
 
 
 def load_window(store: Store, w: TimeWindow, columns: tuple[str, ...] = ANALYSIS_COLUMNS) -> pl.DataFrame:
+    """The analysis columns the store has, of every trace in ``w``, oldest first."""
     lf = store.scan(since=w.start, until=w.end)
     have = set(lf.collect_schema().names())
     return lf.select([c for c in columns if c in have]).sort("timestamp").collect()
@@ -292,10 +260,26 @@ def _missing_vectors(store: Store, spec, df: pl.DataFrame, col: str) -> int:
     return sum(1 for t in texts if text_hash(t) not in known)
 
 
+@dataclass(frozen=True)
+class DriftRun:
+    """A drift report plus the daily per-snapshot and per-topic series its HTML time charts draw."""
+
+    report: object  # tracelens.analysis.findings.DriftReport (imported lazily)
+    timeline: object | None = None  # tracelens.report.timeline.Timeline
+
+
 def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config=None, embed: bool = True,
               sample_cap: int = 20_000, model: str | None = None, embedder=None, progress: Progress | None = None,
               notes: list[str] | None = None):
     """Prepare both windows and analyse them; returns the DriftReport (notes appended to ``report.notes`` if any)."""
+    return drift_run(store, baseline, current, config=config, embed=embed, sample_cap=sample_cap, model=model,
+                     embedder=embedder, progress=progress, notes=notes, timeline=False).report
+
+
+def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config=None, embed: bool = True,
+              sample_cap: int = 20_000, model: str | None = None, embedder=None, progress: Progress | None = None,
+              notes: list[str] | None = None, timeline: bool = True) -> DriftRun:
+    """:func:`run_drift`, also returning the HTML report's daily series (from the frames already loaded)."""
     from tracelens.analysis.drift import analyze
     from tracelens.modelcatalog import load_catalog
 
@@ -321,28 +305,113 @@ def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         report = dataclasses.replace(report, canary=canary)
     if all_notes:
         report = dataclasses.replace(report, notes=tuple(all_notes) + tuple(report.notes))
-    return report
+    tl = None
+    if timeline:
+        from tracelens.report.timeline import build_timeline
+
+        tl = build_timeline(prep.baseline, prep.current, report)
+    return DriftRun(report, tl)
 
 
-def canary_section(store: Store) -> list[dict] | None:
+def canary_section(store: Store) -> tuple[CanaryResult, ...] | None:
     """The latest run of each canary set compared with the run before it, matched per prompt (None: no runs)."""
     try:
         from tracelens.replay.canary import CanaryError, compare_runs, list_canaries
     except ImportError:
         return None
+    from tracelens.analysis.findings import CanaryResult
     out = []
     for c in list_canaries(store.root):
         try:
             cmp = compare_runs(store.root, c.name)
         except CanaryError:
             continue  # a set that has never been run
-        d = cmp.to_dict()
-        d["changed"] = len(cmp.changed)
-        out.append(d)
-    return out or None
+        out.append(CanaryResult.from_comparison(cmp))
+    return tuple(out) or None
 
 
-def run_weekly(store: Store, week: str | None = None, now: dt.datetime | None = None, **kw):
+def run_weekly(store: Store, week: str | TimeWindow | None = None, now: dt.datetime | None = None, **kw):
+    """The weekly report: ``week`` (default the last complete ISO week) against the window before it."""
+    return weekly_run(store, week, now, timeline=False, **kw).report
+
+
+def weekly_run(store: Store, week: str | TimeWindow | None = None, now: dt.datetime | None = None,
+               **kw) -> DriftRun:
+    """:func:`run_weekly`, also returning the HTML report's daily series."""
     notes: list[str] = []
     base, cur = weekly_windows(store, week, now, notes)
-    return run_drift(store, base, cur, notes=notes, **kw)
+    return drift_run(store, base, cur, notes=notes, **kw)
+
+
+# --------------------------------------------------------------------------- findings for the TUI
+
+
+@dataclass
+class WeeklyFindings:
+    """Findings of the latest week, with where they came from."""
+
+    findings: list  # tracelens.analysis.findings.Finding
+    source: str
+    window: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def weekly_findings(store: Store, report_path: str | Path | None = None, now: dt.datetime | None = None,
+                    progress: Progress | None = None, embed: bool = False,
+                    week: str | TimeWindow | None = None) -> WeeklyFindings:
+    """Findings from a saved drift report JSON, else computed by ``run_weekly`` (what `tracelens weekly` runs).
+
+    Computing runs the weekly analysis on ``week`` (default the last complete
+    ISO week) against the week before (it may refresh stored refusal labels,
+    as `tracelens weekly` does). ``embed=False`` (the default here) skips
+    computing new embeddings, so the screen answers in seconds; semantic
+    findings then need a full `tracelens weekly` run, and the report's notes
+    say so. Raises ``NotAvailable`` when the drift analysis is not installed.
+    """
+    if report_path:
+        return load_findings_report(report_path)
+    import importlib.util
+
+    if importlib.util.find_spec("tracelens.analysis.drift") is None:
+        raise NotAvailable(
+            "drift findings not available in this build: run `tracelens weekly --json > report.json` and start "
+            "`tracelens tui --report report.json`"
+        )
+    report = run_weekly(store, week, now=now, embed=embed, progress=progress)
+    return WeeklyFindings(list(report.findings), "tracelens weekly (computed now)", _window_label(report),
+                          list(report.notes))
+
+
+def _window_label(report) -> str:
+    try:
+        c, b = report.current, report.baseline
+        return f"{c.start:%Y-%m-%d} → {c.end:%Y-%m-%d} ({c.n:,} traces) vs the week before ({b.n:,})"
+    except (AttributeError, TypeError):
+        return ""
+
+
+def load_findings_report(path: str | Path) -> WeeklyFindings:
+    """Findings from a drift report JSON file (``DriftReport.to_dict()`` form); ``NotAvailable`` if unreadable."""
+    import json
+
+    from tracelens.analysis.findings import Finding
+
+    p = Path(path)
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise NotAvailable(f"cannot read drift report {p}: {e}") from None
+    out = []
+    for d in obj.get("findings") or []:
+        fs = d.get("first_seen")
+        out.append(Finding(
+            kind=d.get("kind", "?"), segment=d.get("segment", ""), direction=d.get("direction", "changed"),
+            baseline_value=d.get("baseline_value"), current_value=d.get("current_value"), effect=d.get("effect"),
+            ci_low=d.get("ci_low"), ci_high=d.get("ci_high"), p_value=d.get("p_value"), q_value=d.get("q_value"),
+            significant=bool(d.get("significant")), severity=d.get("severity", "info"),
+            first_seen=dt.datetime.fromisoformat(fs.replace("Z", "+00:00")) if fs else None,
+            summary=d.get("summary", ""), evidence=tuple(d.get("evidence") or ()),
+        ))
+    w = (obj.get("windows") or {}).get("current") or {}
+    return WeeklyFindings(out, str(p), f"{w.get('start', '?')} → {w.get('end', '?')}" if w else "",
+                          [str(n) for n in obj.get("notes") or []])

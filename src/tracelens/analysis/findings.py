@@ -12,21 +12,30 @@ Contract:
   and ``significant`` means "the change happened".
 * :class:`DriftReport` holds the two windows, the findings sorted by
   (severity, kind, segment), the variance-sources table and optional trend,
-  chart data, canary results, notes, generator and config.
+  chart data, canary results (typed :class:`CanaryResult` sections, set by
+  the weekly run from the replay package's comparison), notes, generator
+  and config (``DriftConfig.to_dict()``).
   ``report.to_dict()`` is the JSON document that :func:`report_json_schema`
   describes; it is JSON-safe (ISO-8601 UTC timestamps, floats rounded to
   7 significant digits so that golden files do not depend on BLAS noise).
+* Both the JSON form and the schema come from the dataclass declarations
+  (:mod:`tracelens.analysis.jsonform`): a field's type gives its JSON type,
+  its metadata the constraints types cannot say (enums, bounds,
+  descriptions) and, where the JSON differs from the field, the key
+  (``json=``) or an enclosing object (``group=``). A new field is declared
+  once; ``python -m tracelens.schema schemas`` rewrites the committed schema
+  (``tests/test_schema.py`` fails while it is stale).
 * Nothing here computes statistics; see ``drift.py`` and ``stats.py``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import numbers
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from tracelens.analysis.jsonform import JsonRecord, document_schema
 
 #: Every finding kind, in display order (the sort key after severity).
 KINDS: tuple[str, ...] = (
@@ -113,93 +122,52 @@ EFFECT_DOCS: dict[str, str] = {
 }
 
 
-def _iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+_TS_DOC = "ISO-8601 UTC timestamp."
 
 
-def _num(x: Any) -> Any:
-    """JSON-safe value: round floats to 7 significant digits, NaN/inf -> None."""
-    if isinstance(x, bool) or x is None:
-        return x
-    if isinstance(x, numbers.Integral):
-        return int(x)
-    if isinstance(x, numbers.Real):
-        f = float(x)
-        if not math.isfinite(f):
-            return None
-        if f == 0.0:
-            return 0.0
-        return float(f"{f:.7g}")
-    return x
-
-
-def _plain(x: Any) -> Any:
-    """Recursively convert dataclass-ish payloads to JSON-safe values."""
-    if isinstance(x, datetime):
-        return _iso(x)
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if hasattr(x, "to_dict"):
-        return x.to_dict()
-    return _num(x)
+def _doc(text: str, **schema: Any) -> dict:
+    """Field metadata: extra JSON Schema keywords for the generated schema (see :mod:`.jsonform`)."""
+    return {"schema": {"description": text, **schema} if text else schema}
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(JsonRecord):
     """One tested (or deterministic) change between the two windows."""
 
-    kind: str
-    segment: str
-    direction: str
+    kind: str = field(metadata=_doc("What was compared.", enum=list(KINDS)))
+    segment: str = field(
+        metadata=_doc(
+            "Traffic slice ('model=...', 'family=...', 'app=...', 'cluster=3 (label)', 'snapshot=...', ...); '' = all."
+        )
+    )
+    direction: str = field(metadata=_doc("", enum=list(DIRECTIONS)))
     baseline_value: float | str | None
     current_value: float | str | None
-    effect: float | None
+    effect: float | None = field(metadata=_doc("Per kind: " + "; ".join(f"{k}: {v}" for k, v in EFFECT_DOCS.items())))
     ci_low: float | None
     ci_high: float | None
-    p_value: float | None
-    q_value: float | None
+    p_value: float | None = field(metadata=_doc("", minimum=0, maximum=1))
+    q_value: float | None = field(
+        metadata=_doc("Benjamini-Hochberg q-value across all tests in the report.", minimum=0, maximum=1)
+    )
     significant: bool
-    severity: str
-    first_seen: datetime | None
+    severity: str = field(metadata=_doc("", enum=list(SEVERITIES)))
+    first_seen: datetime | None = field(metadata=_doc("When the change began, where it can be dated."))
     summary: str
-    evidence: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        """JSON-safe dict with exactly the :data:`FINDING_FIELDS` keys."""
-        out = {}
-        for name in FINDING_FIELDS:
-            v = getattr(self, name)
-            if name == "first_seen":
-                out[name] = _iso(v)
-            elif name == "evidence":
-                out[name] = [str(e) for e in v]
-            elif name in ("kind", "segment", "direction", "summary", "severity", "significant"):
-                out[name] = v
-            else:
-                out[name] = _num(v)
-        return out
+    evidence: tuple[str, ...] = field(default=(), metadata=_doc("Trace ids that show the change.", maxItems=20))
 
 
 @dataclass(frozen=True)
-class Window:
+class Window(JsonRecord):
     """A time window: [start, end) in UTC and the number of traces in it."""
 
     start: datetime | None
     end: datetime | None
-    n: int
-
-    def to_dict(self) -> dict:
-        return {"start": _iso(self.start), "end": _iso(self.end), "n": int(self.n)}
+    n: int = field(metadata=_doc("", minimum=0))
 
 
 @dataclass(frozen=True)
-class VarianceSource:
+class VarianceSource(JsonRecord):
     """One row of the "variance sources at a glance" table.
 
     ``status`` is ``changed`` (the logs show a change this window), ``stable``
@@ -208,23 +176,14 @@ class VarianceSource:
     """
 
     source: str
-    status: str
+    status: str = field(metadata=_doc("", enum=["changed", "stable", "observed", "not observable"]))
     observation: str
-    findings: tuple[str, ...] = ()
+    findings: tuple[str, ...] = field(default=(), metadata=_doc("", items={"enum": list(KINDS)}))
     what_to_log: str | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "source": self.source,
-            "status": self.status,
-            "observation": self.observation,
-            "findings": list(self.findings),
-            "what_to_log": self.what_to_log,
-        }
 
 
 @dataclass(frozen=True)
-class SeriesPoint:
+class SeriesPoint(JsonRecord):
     """Refusal rate over one period (a day or a week) with a Wilson interval."""
 
     start: datetime
@@ -236,21 +195,9 @@ class SeriesPoint:
     ci_high: float | None
     window: str = ""  # "baseline", "current" or "" (history)
 
-    def to_dict(self) -> dict:
-        return {
-            "start": _iso(self.start),
-            "end": _iso(self.end),
-            "n": int(self.n),
-            "refusals": int(self.refusals),
-            "rate": _num(self.rate),
-            "ci_low": _num(self.ci_low),
-            "ci_high": _num(self.ci_high),
-            "window": self.window,
-        }
-
 
 @dataclass(frozen=True)
-class ClusterShare:
+class ClusterShare(JsonRecord):
     """Share of traffic in one prompt cluster, per window (for the cluster chart)."""
 
     cluster: str
@@ -259,72 +206,126 @@ class ClusterShare:
     current_share: float
     q_value: float | None = None
 
-    def to_dict(self) -> dict:
-        return {k.name: _plain(getattr(self, k.name)) for k in fields(self)}
-
 
 @dataclass(frozen=True)
-class Distribution:
+class Distribution(JsonRecord):
     """Histogram of one metric per window on shared (log-spaced) bin edges."""
 
     metric: str
     edges: tuple[float, ...]
     baseline_counts: tuple[int, ...]
     current_counts: tuple[int, ...]
-    baseline_quantiles: tuple[float, float, float]  # p10, p50, p90
-    current_quantiles: tuple[float, float, float]
-
-    def to_dict(self) -> dict:
-        return {k.name: _plain(getattr(self, k.name)) for k in fields(self)}
+    baseline_quantiles: tuple[float, float, float] = field(metadata=_doc("p10, p50, p90."))
+    current_quantiles: tuple[float, float, float] = field(metadata=_doc("p10, p50, p90."))
 
 
 @dataclass(frozen=True)
-class Detail:
+class Detail(JsonRecord):
     """Long supporting text for one finding (e.g. a unified diff)."""
 
-    kind: str
+    kind: str = field(metadata=_doc("", enum=list(KINDS)))
     segment: str
     title: str
     text: str
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "segment": self.segment, "title": self.title, "text": self.text}
+
+#: How a canary prompt's majority refused/answered state moved between the two runs.
+REFUSAL_FLIPS: tuple[str, ...] = ("answered->refused", "refused->answered")
 
 
 @dataclass(frozen=True)
-class DriftReport:
+class CanaryPrompt(JsonRecord):
+    """One prompt (trace) of a canary set: its replays in the latest run against those in the run before.
+
+    The fields are those of :class:`tracelens.replay.canary.PromptComparison`
+    (a test keeps the two in step); this is the report's frozen copy.
+    """
+
+    trace_id: str
+    n_current: int = field(metadata=_doc("Successful replays in the latest run.", minimum=0))
+    n_previous: int = field(metadata=_doc("Successful replays in the previous run.", minimum=0))
+    refusal_rate_current: float | None = field(metadata=_doc("", minimum=0, maximum=1))
+    refusal_rate_previous: float | None = field(metadata=_doc("", minimum=0, maximum=1))
+    refusal_flip: str | None = field(metadata=_doc("", enum=[*REFUSAL_FLIPS, None]))
+    similarity_cross: float | None = field(metadata=_doc("Mean similarity between the two runs' replays."))
+    similarity_current: float | None = field(metadata=_doc("Mean similarity within the latest run."))
+    similarity_previous: float | None = field(metadata=_doc("Mean similarity within the previous run."))
+    length_ratio: float | None = field(metadata=_doc("Median response length, latest / previous."))
+    changed: bool
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def from_comparison(cls, p: Any) -> CanaryPrompt:
+        """The report's copy of a ``PromptComparison`` (read by field name)."""
+        values = {f.name: getattr(p, f.name) for f in fields(cls)}
+        return cls(**{**values, "reasons": tuple(values["reasons"])})
+
+
+@dataclass(frozen=True)
+class CanaryResult(JsonRecord):
+    """One canary set's latest run compared with the run before it, prompt by prompt."""
+
+    name: str
+    run_id: str
+    previous_run_id: str | None = field(metadata=_doc("null when the set has run only once."))
+    prompts: tuple[CanaryPrompt, ...]
+    n_changed: int = field(metadata={"json": "changed", **_doc("Prompts whose answers changed.", minimum=0)})
+
+    @classmethod
+    def from_comparison(cls, cmp: Any) -> CanaryResult:
+        """The report's section for a ``tracelens.replay.canary.CanaryComparison`` (read by field name)."""
+        prompts = tuple(CanaryPrompt.from_comparison(p) for p in cmp.prompts)
+        return cls(cmp.name, cmp.run_id, cmp.previous_run_id, prompts, sum(p.changed for p in prompts))
+
+    @property
+    def n_prompts(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def changed(self) -> tuple[CanaryPrompt, ...]:
+        """The prompts that changed, in set order."""
+        return tuple(p for p in self.prompts if p.changed)
+
+
+@dataclass(frozen=True)
+class Generator(JsonRecord):
+    """What wrote the report: package name and version, and the version of the analysis methods."""
+
+    name: str = "tracelens"
+    version: str = ""
+    analysis_version: str = ""
+
+
+def _drift_config() -> type:
+    """``DriftConfig``, the shape of ``DriftReport.config`` (imported late: config -> variance -> findings)."""
+    from tracelens.analysis.config import DriftConfig
+
+    return DriftConfig
+
+
+@dataclass(frozen=True)
+class DriftReport(JsonRecord):
     """Everything a renderer needs; built by :func:`tracelens.analysis.analyze`."""
 
-    baseline: Window
-    current: Window
-    findings: tuple[Finding, ...]
-    variance: tuple[VarianceSource, ...]
-    trend: tuple[SeriesPoint, ...] | None = None
+    baseline: Window = field(metadata={"group": "windows"})
+    current: Window = field(metadata={"group": "windows"})
+    findings: tuple[Finding, ...] = field(
+        metadata=_doc("Sorted by severity (alert, warn, info), then kind, then segment.")
+    )
+    variance: tuple[VarianceSource, ...] = field(metadata={"json": "variance_sources"})
+    trend: tuple[SeriesPoint, ...] | None = field(default=None, metadata=_doc("Weekly refusal rate over 8 weeks."))
     daily: tuple[SeriesPoint, ...] = ()
     cluster_shares: tuple[ClusterShare, ...] = ()
     distributions: tuple[Distribution, ...] = ()
     details: tuple[Detail, ...] = ()
     notes: tuple[str, ...] = ()
-    canary: list | None = None
-    generator: dict = field(default_factory=dict)
-    config: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """The JSON document described by :func:`report_json_schema`."""
-        return {
-            "windows": {"baseline": self.baseline.to_dict(), "current": self.current.to_dict()},
-            "findings": [f.to_dict() for f in self.findings],
-            "variance_sources": [v.to_dict() for v in self.variance],
-            "trend": None if self.trend is None else [p.to_dict() for p in self.trend],
-            "daily": [p.to_dict() for p in self.daily],
-            "cluster_shares": [c.to_dict() for c in self.cluster_shares],
-            "distributions": [d.to_dict() for d in self.distributions],
-            "details": [d.to_dict() for d in self.details],
-            "notes": list(self.notes),
-            "canary": None if self.canary is None else _plain(self.canary),
-            "generator": _plain(self.generator),
-            "config": _plain(self.config),
-        }
+    canary: tuple[CanaryResult, ...] | None = field(
+        default=None, metadata=_doc("Each canary set's latest run against the run before it; null when none has run.")
+    )
+    generator: Generator = field(default_factory=Generator)
+    config: dict = field(
+        default_factory=dict, metadata={"shape": _drift_config, **_doc("The DriftConfig the analysis ran with.")}
+    )
 
     def to_json(self, indent: int | None = 2) -> str:
         """``to_dict()`` as JSON text (UTF-8, key order as in the schema)."""
@@ -363,197 +364,18 @@ def exit_code(report: DriftReport, fail_on: str = "alert") -> int:
 # --------------------------------------------------------------------------- JSON Schema
 
 
-def _n(t: str | list) -> dict:
-    types = [t] if isinstance(t, str) else list(t)
-    return {"type": types + ["null"]}
-
-
-_TS = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _window_schema() -> dict:
-    return {
-        "type": "object",
-        "properties": {"start": _TS, "end": _TS, "n": {"type": "integer", "minimum": 0}},
-        "required": ["start", "end", "n"],
-        "additionalProperties": False,
-    }
-
-
-def _series_schema() -> dict:
-    return {
-        "type": "object",
-        "properties": {
-            "start": {"type": "string", "format": "date-time"},
-            "end": {"type": "string", "format": "date-time"},
-            "n": {"type": "integer"},
-            "refusals": {"type": "integer"},
-            "rate": _n("number"),
-            "ci_low": _n("number"),
-            "ci_high": _n("number"),
-            "window": {"type": "string"},
+def report_json_schema() -> dict:
+    """JSON Schema (2020-12) of ``DriftReport.to_dict()`` / ``tracelens drift --json``, generated from the dataclasses."""
+    return document_schema(
+        DriftReport,
+        **{
+            "$id": "https://tracelens.dev/schemas/drift_report.schema.json",
+            "title": "tracelens drift report",
+            "description": "Did the model change, or did our traffic? Findings between a baseline and a current window.",
         },
-        "required": ["start", "end", "n", "refusals", "rate", "ci_low", "ci_high", "window"],
-        "additionalProperties": False,
-    }
+    )
 
 
 def finding_json_schema() -> dict:
-    """JSON Schema of one finding."""
-    return {
-        "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": list(KINDS), "description": "What was compared."},
-            "segment": {
-                "type": "string",
-                "description": (
-                    "Traffic slice ('model=...', 'family=...', 'app=...', 'cluster=3 (label)', 'snapshot=...', ...); "
-                    "'' = all."
-                ),
-            },
-            "direction": {"type": "string", "enum": list(DIRECTIONS)},
-            "baseline_value": {"type": ["number", "string", "null"]},
-            "current_value": {"type": ["number", "string", "null"]},
-            "effect": {
-                "type": ["number", "null"],
-                "description": "Per kind: " + "; ".join(f"{k}: {v}" for k, v in EFFECT_DOCS.items()),
-            },
-            "ci_low": _n("number"),
-            "ci_high": _n("number"),
-            "p_value": {**_n("number"), "minimum": 0, "maximum": 1},
-            "q_value": {
-                **_n("number"),
-                "minimum": 0,
-                "maximum": 1,
-                "description": "Benjamini-Hochberg q-value across all tests in the report.",
-            },
-            "significant": {"type": "boolean"},
-            "severity": {"type": "string", "enum": list(SEVERITIES)},
-            "first_seen": {**_TS, "description": "When the change began, where it can be dated."},
-            "summary": {"type": "string"},
-            "evidence": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
-        },
-        "required": list(FINDING_FIELDS),
-        "additionalProperties": False,
-    }
-
-
-def report_json_schema() -> dict:
-    """JSON Schema (2020-12) of ``DriftReport.to_dict()`` / ``tracelens drift --json``."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://tracelens.dev/schemas/drift_report.schema.json",
-        "title": "tracelens drift report",
-        "description": "Did the model change, or did our traffic? Findings between a baseline and a current window.",
-        "type": "object",
-        "properties": {
-            "windows": {
-                "type": "object",
-                "properties": {"baseline": _window_schema(), "current": _window_schema()},
-                "required": ["baseline", "current"],
-                "additionalProperties": False,
-            },
-            "findings": {
-                "type": "array",
-                "items": {"$ref": "#/$defs/finding"},
-                "description": "Sorted by severity (alert, warn, info), then kind, then segment.",
-            },
-            "variance_sources": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "source": {"type": "string"},
-                        "status": {"type": "string", "enum": ["changed", "stable", "observed", "not observable"]},
-                        "observation": {"type": "string"},
-                        "findings": {"type": "array", "items": {"type": "string", "enum": list(KINDS)}},
-                        "what_to_log": _n("string"),
-                    },
-                    "required": ["source", "status", "observation", "findings", "what_to_log"],
-                    "additionalProperties": False,
-                },
-            },
-            "trend": {"type": ["array", "null"], "items": {"$ref": "#/$defs/series_point"}},
-            "daily": {"type": "array", "items": {"$ref": "#/$defs/series_point"}},
-            "cluster_shares": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "cluster": {"type": "string"},
-                        "label": {"type": "string"},
-                        "baseline_share": {"type": "number"},
-                        "current_share": {"type": "number"},
-                        "q_value": _n("number"),
-                    },
-                    "required": ["cluster", "label", "baseline_share", "current_share", "q_value"],
-                    "additionalProperties": False,
-                },
-            },
-            "distributions": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "metric": {"type": "string"},
-                        "edges": {"type": "array", "items": {"type": "number"}},
-                        "baseline_counts": {"type": "array", "items": {"type": "integer"}},
-                        "current_counts": {"type": "array", "items": {"type": "integer"}},
-                        "baseline_quantiles": {"type": "array", "items": _n("number"), "minItems": 3, "maxItems": 3},
-                        "current_quantiles": {"type": "array", "items": _n("number"), "minItems": 3, "maxItems": 3},
-                    },
-                    "required": [
-                        "metric",
-                        "edges",
-                        "baseline_counts",
-                        "current_counts",
-                        "baseline_quantiles",
-                        "current_quantiles",
-                    ],
-                    "additionalProperties": False,
-                },
-            },
-            "details": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "kind": {"type": "string", "enum": list(KINDS)},
-                        "segment": {"type": "string"},
-                        "title": {"type": "string"},
-                        "text": {"type": "string"},
-                    },
-                    "required": ["kind", "segment", "title", "text"],
-                    "additionalProperties": False,
-                },
-            },
-            "notes": {"type": "array", "items": {"type": "string"}},
-            "canary": {"type": ["array", "null"], "items": {"type": "object"}},
-            "generator": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "version": {"type": "string"},
-                    "analysis_version": {"type": "string"},
-                },
-                "required": ["name", "version", "analysis_version"],
-            },
-            "config": {"type": "object"},
-        },
-        "required": [
-            "windows",
-            "findings",
-            "variance_sources",
-            "trend",
-            "daily",
-            "cluster_shares",
-            "distributions",
-            "details",
-            "notes",
-            "canary",
-            "generator",
-            "config",
-        ],
-        "additionalProperties": False,
-        "$defs": {"finding": finding_json_schema(), "series_point": _series_schema()},
-    }
+    """JSON Schema of one finding (the ``finding`` entry of the report schema's ``$defs``)."""
+    return report_json_schema()["$defs"]["finding"]

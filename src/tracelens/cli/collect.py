@@ -101,9 +101,8 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
     stops accepting, commits everything received and exits 0 (1 if some of it
     could not be committed: it is kept and committed at the next start).
     Protobuf needs the otlp extra; without it, protobuf requests get 415 and
-    JSON works. Logs requests that no importer of this tracelens reads yet are
-    acknowledged and kept in the spool (never dropped) until one does. One
-    collector per store. See docs/collect.md.
+    JSON works. Log records (GenAI events) are joined to their spans' traces.
+    One collector per store. See docs/collect.md.
 
     \b
     Examples:
@@ -160,8 +159,8 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
     if as_json:
         emit_json(stats.to_dict())
     if stats.held_files:
-        diag(f"note: {stats.held_files:,} received requests (OTLP logs) are kept under {store.root / 'spool' / 'collect'}"
-             " until this tracelens can read them; a later start of a tracelens that can commits them")
+        diag(f"note: {stats.held_files:,} received requests that this tracelens cannot read are kept under "
+             f"{store.root / 'spool' / 'collect'}; a later start of a tracelens that can commits them")
     if stats.pending_files:
         diag(f"error: {stats.pending_files:,} received requests could not be committed; they are kept under "
              f"{store.root / 'spool' / 'collect'} and committed at the next start")

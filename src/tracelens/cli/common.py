@@ -29,7 +29,6 @@ from typing import Any
 
 import click
 
-from tracelens.query import parse_when
 from tracelens.secrets import scrub_value
 from tracelens.store import DEFAULT_STORE, STORE_ENV, Store, StoreError
 from tracelens.textsafe import json_text, visible
@@ -39,6 +38,7 @@ class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses nan and infinity (a range check alone lets nan through)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number in range, or a usage error for nan and infinity."""
         rv = super().convert(value, param, ctx)
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
@@ -68,19 +68,23 @@ def zone_callback(allow_reject: bool = False) -> Callable:
 
 
 def window_callback(ctx, param, value):
-    """Refuse a window or ISO week (``--week``) that ``tracelens.weekly.parse_window`` cannot read."""
+    """Read a window (``--week``, ``--baseline``, ``--current``) with ``tracelens.timeexpr``; a bad one is a usage error.
+
+    Returns the ``TimeWindow`` (None when the option is not given). A bare
+    instant is refused: a report needs a span.
+    """
     if value is None:
         return None
-    from tracelens.weekly import WindowError, parse_window
+    from tracelens.timeexpr import TimeExprError, parse_window
 
     try:
-        parse_window(value)
-    except WindowError as e:
+        return parse_window(value, point_width=None)
+    except TimeExprError as e:
         raise click.BadParameter(str(e)) from None
-    return value
 
 
 def store_option(f: Callable) -> Callable:
+    """``--store DIRECTORY`` (or ``$TRACELENS_STORE``), passed to the command as ``store_path``."""
     return click.option(
         "--store",
         "store_path",
@@ -93,10 +97,12 @@ def store_option(f: Callable) -> Callable:
 
 
 def json_option(f: Callable) -> Callable:
+    """``--json``: print machine-readable JSON on stdout (passed as ``as_json``)."""
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
 
 
 def open_store(path: str, create: bool = False) -> Store:
+    """The store at ``path``; a store that cannot be opened is a one-line error, not a traceback."""
     try:
         return Store(path, create=create)
     except StoreError as e:
@@ -119,10 +125,12 @@ def json_dumps(obj: Any, **kw: Any) -> str:
 
 
 def emit_json(obj: Any) -> None:
+    """``obj`` as indented JSON on stdout (secrets removed, terminal-active characters escaped)."""
     click.echo(json_dumps(obj, indent=2))
 
 
 def emit_jsonl(rows: list[dict]) -> None:
+    """One compact JSON document per row on stdout (``--jsonl``)."""
     for r in rows:
         click.echo(json_dumps(r))
 
@@ -140,12 +148,14 @@ def cell(value: Any):
 
 
 def err_console():
+    """A Rich console on stderr, for progress and diagnostics."""
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
 
 
 def out_console():
+    """A Rich console on stdout that neither highlights nor wraps soft lines (data stays greppable)."""
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)
@@ -161,20 +171,33 @@ def diag(msg: str) -> None:
     click.echo(safe(msg), err=True)
 
 
+WHEN_HELP = ("a date, an ISO datetime, 'yesterday', 'yesterday 3pm', '2026-11-18 15:00 ±2h', an ISO week "
+             "(2026-W47), or e.g. 7d")
+
+
 def when_option(name: str, end: bool = False) -> Callable:
+    """``--since`` / ``--until``: one bound read by ``tracelens.timeexpr.parse_bound`` (UTC unless zoned).
+
+    A day, a week or a point with a width gives its start for ``--since`` and
+    its end for ``--until``; an instant is itself; ``7d`` is 7 days before now.
+    """
+
     def convert(ctx, param, value):
+        from tracelens.timeexpr import TimeExprError, parse_bound
+
         try:
-            return parse_when(value, end=end)
-        except ValueError as e:
+            return parse_bound(value, end=end)
+        except TimeExprError as e:
             raise click.BadParameter(str(e)) from None
 
     return click.option(
         f"--{name}",
         name,
         callback=convert,
-        help=f"{'End' if end else 'Start'} of the time window: YYYY-MM-DD, ISO datetime, 'yesterday', or e.g. 7d.",
+        help=f"{'End' if end else 'Start'} of the time window: {WHEN_HELP}.",
     )
 
 
 def is_interactive() -> bool:
+    """Whether a person can answer a question: stdin and stderr are terminals."""
     return sys.stdin.isatty() and sys.stderr.isatty()

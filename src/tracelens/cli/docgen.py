@@ -28,14 +28,15 @@ def cli_markdown() -> str:
     ]
     settings = {**cli.context_settings, "terminal_width": 100, "max_content_width": 100}
     root = click.Context(cli, info_name="tracelens", **settings)
+    # one context per command, its parent the group's: the usage line reads "tracelens canary add", as when run
+    contexts = {("tracelens",): root}
     for path, cmd in _walk(cli, ["tracelens"]):
-        name = " ".join(path)
-        # subcommands inherit the root's settings (e.g. -h as well as --help), as they do when run
-        parent = None if cmd is cli else root
-        ctx = root if parent is None else click.Context(cmd, info_name=name, parent=parent, terminal_width=100,
-                                                        max_content_width=100)
-        help_text = cmd.get_help(ctx).rstrip()
-        out += [f"## `{name}`", "", "```text", help_text, "```", ""]
+        if cmd is not cli:
+            # subcommands inherit the root's settings (e.g. -h as well as --help), as they do when run
+            contexts[tuple(path)] = click.Context(cmd, info_name=path[-1], parent=contexts[tuple(path[:-1])],
+                                                  terminal_width=100, max_content_width=100)
+        help_text = cmd.get_help(contexts[tuple(path)]).rstrip()
+        out += [f"## `{' '.join(path)}`", "", "```text", help_text, "```", ""]
     return "\n".join(out)
 
 

@@ -7,10 +7,10 @@ Exit codes: 0 when no finding reaches ``--fail-on`` severity, 1 when one does
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
+from tracelens import atomic
 from tracelens.cli.common import (
     SEED,
     FiniteFloatRange,
@@ -34,12 +34,13 @@ def _report_options(f):
             click.option("--json", "as_json", is_flag=True, help="Same as --format json."),
             click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file."),
             click.option("--html", "html_path", type=click.Path(dir_okay=False),
-                         help="Also write the HTML report (with charts) to this file."),
+                         help="Also write the HTML report (with charts) to this file; a Markdown report links to it."),
             click.option(
                 "--fail-on", type=click.Choice(["alert", "warn", "never"]), default="alert", show_default=True,
                 help="Exit 1 when a finding reaches this severity.",
             ),
-            click.option("--all", "show_info", is_flag=True, help="Also list info-level (not significant) findings."),
+            click.option("--all", "show_info", is_flag=True,
+                         help="Also list info-level (not significant) findings (HTML: expanded, not collapsed)."),
             click.option("--no-embed", is_flag=True, help="Skip embeddings (no semantic or topic findings)."),
             click.option("--sample-cap", default=20_000, show_default=True, type=click.IntRange(min=1),
                          help="Most traces per window to embed (stratified by day)."),
@@ -53,9 +54,11 @@ def _report_options(f):
     return f
 
 
-def _emit(report, fmt, as_json, output, html_path, fail_on, show_info) -> None:
+def _emit(run, fmt, as_json, output, html_path, fail_on, show_info) -> None:
     from tracelens.analysis.findings import exit_code
     from tracelens.report import render, render_html, render_terminal
+
+    report, timeline = run.report, run.timeline
 
     if as_json:
         fmt = "json"
@@ -66,18 +69,19 @@ def _emit(report, fmt, as_json, output, html_path, fail_on, show_info) -> None:
         if not has_extra("charts"):
             diag(CHARTS_SKIPPED)
     if output:
-        Path(output).write_text(scrub_text(render(report, fmt, show_info=show_info)))
+        atomic.write_text(output, scrub_text(render(report, fmt, show_info=show_info, timeline=timeline,
+                                                    html_link=html_path)))
         diag(f"report written to {output}")
     elif fmt == "terminal":
         from rich.console import Console
 
         render_terminal(report, Console(highlight=False), show_info=show_info)
     else:
-        text = render(report, fmt, show_info=show_info)
+        text = render(report, fmt, show_info=show_info, timeline=timeline, html_link=html_path)
         # JSON stays the same document (escapes only); Markdown and HTML show control characters visibly
         click.echo(json_text(scrub_text(text)) if fmt == "json" else safe(text), nl=False)
     if html_path:
-        Path(html_path).write_text(scrub_text(render_html(report)))
+        atomic.write_text(html_path, scrub_text(render_html(report, show_info=show_info, timeline=timeline)))
         diag(f"HTML report written to {html_path}")
     sys.exit(exit_code(report, fail_on))
 
@@ -89,7 +93,7 @@ def _config(alpha, seed):
 
 
 @click.command()
-@click.option("--baseline", required=True, metavar="START..END", callback=window_callback, help="Baseline window: dates (inclusive), ISO datetimes or an ISO week.")
+@click.option("--baseline", required=True, metavar="START..END", callback=window_callback, help="Baseline window: START..END (dates inclusive, ISO datetimes), an ISO week, a day, or e.g. 7d.")
 @click.option("--current", required=True, metavar="START..END", callback=window_callback, help="Current window, same forms.")
 @_report_options
 @store_option
@@ -103,20 +107,16 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
       tracelens drift --baseline 2026-11-09..2026-11-15 --current 2026-11-16..2026-11-22
       tracelens drift --baseline 2026-W46 --current 2026-W47 --format markdown -o drift.md
     """
-    from tracelens.weekly import WindowError, parse_window, run_drift
+    from tracelens.weekly import drift_run
 
-    try:
-        b, c = parse_window(baseline), parse_window(current)
-    except WindowError as e:
-        raise click.BadParameter(str(e)) from None
-    report = run_drift(open_store(store_path), b, c, config=_config(alpha, seed), embed=not no_embed,
-                       sample_cap=sample_cap, model=embed_model, progress=diag)
-    _emit(report, fmt, as_json, output, html_path, fail_on, show_info)
+    run = drift_run(open_store(store_path), baseline, current, config=_config(alpha, seed), embed=not no_embed,
+                    sample_cap=sample_cap, model=embed_model, progress=diag)
+    _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 
 
 @click.command()
 @click.option("--week", metavar="YYYY-Www", callback=window_callback,
-              help="ISO week to report (default: the last complete week).")
+              help="ISO week to report, e.g. 2026-W47, or any window --current accepts (default: the last complete week).")
 @_report_options
 @store_option
 def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model, alpha, seed,
@@ -127,14 +127,11 @@ def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, 
     works on a freshly ingested store. Exit code 1 when a finding reaches
     --fail-on severity, for cron and CI.
     """
-    from tracelens.weekly import WindowError, run_weekly
+    from tracelens.weekly import weekly_run
 
-    try:
-        report = run_weekly(open_store(store_path), week, config=_config(alpha, seed), embed=not no_embed,
-                            sample_cap=sample_cap, model=embed_model, progress=diag)
-    except WindowError as e:
-        raise click.BadParameter(str(e)) from None
-    _emit(report, fmt, as_json, output, html_path, fail_on, show_info)
+    run = weekly_run(open_store(store_path), week, config=_config(alpha, seed), embed=not no_embed,
+                     sample_cap=sample_cap, model=embed_model, progress=diag)
+    _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 
 
 commands = [drift, weekly]

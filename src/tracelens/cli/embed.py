@@ -23,6 +23,7 @@ from tracelens.textsafe import one_line, visible
 
 
 def model_option(f):
+    """``--model M``: the embedding model (default: the bundled all-MiniLM-L6-v2)."""
     return click.option(
         "--model", default=None, metavar="M",
         help="Embedding model: all-MiniLM-L6-v2 (default, bundled), any sentence-transformers name or local "
@@ -61,6 +62,7 @@ class _Progress:
             diag(f"embedded {done:,}/{total:,} texts ({rate:,.0f} texts/s)")
 
     def close(self) -> None:
+        """Stop the progress bar, if one is shown."""
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
@@ -254,6 +256,7 @@ def clusters_cmd(model, since, until, weeks, no_embed, store_path, as_json):
 
 
 @click.command()
+@click.argument("trace_id", required=False)
 @click.option("--like", "like", metavar="TRACE_ID", help="Find traces similar to this trace.")
 @click.option("--semantic", "text", metavar="TEXT", help="Find traces similar to this free text.")
 @click.option("--field", type=click.Choice(["prompt", "response", "system"]), default="prompt", show_default=True,
@@ -265,16 +268,24 @@ def clusters_cmd(model, since, until, weeks, no_embed, store_path, as_json):
 @when_option("until", end=True)
 @store_option
 @json_option
-def similar(like, text, field, k, all_copies, model, since, until, store_path, as_json):
-    """Traces semantically closest to a trace (--like) or a free text (--semantic).
+@click.pass_context
+def similar(ctx, trace_id, like, text, field, k, all_copies, model, since, until, store_path, as_json):
+    """Traces semantically closest to a trace (TRACE_ID or --like) or a free text (--semantic).
 
     Only texts that have embeddings are searched (run `tracelens embed`).
+    With TRACE_ID it lists what the TUI's Related tab shows for that trace:
+    the nearest prompts by the stored vectors within 28 days either side of
+    it (--since/--until change either end), with their refusal labels.
 
     \b
     Examples:
+      tracelens similar 3f2a91 --json
       tracelens similar --semantic "refund was charged twice" --since 14d
       tracelens similar --like 3f2a91 --field response --json
     """
+    if trace_id is not None:
+        _similar_to_trace(ctx, trace_id, like, text, k, since, until, store_path, as_json)
+        return
     from tracelens.embed.search import search
 
     if (like is None) == (text is None):
@@ -304,6 +315,44 @@ def similar(like, text, field, k, all_copies, model, since, until, store_path, a
     if r.missing:
         diag(f"{r.missing:,} of {r.window_texts:,} distinct texts in the window have no embedding "
              f"(run `tracelens embed`)")
+
+
+def _similar_to_trace(ctx, trace_id, like, text, k, since, until, store_path, as_json) -> None:
+    """`similar TRACE_ID`: ``tracelens.context.similar_traces``, the function behind the TUI's Related tab."""
+    from click.core import ParameterSource
+
+    from tracelens.context import similar_traces
+    from tracelens.extras import NotAvailable
+
+    if like is not None or text is not None:
+        raise click.UsageError("give TRACE_ID, --like TRACE_ID or --semantic TEXT, not several")
+    for name in ("field", "all_copies", "model"):
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
+            opt = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{opt} applies to --like and --semantic; TRACE_ID compares prompts by the "
+                                   "store's vectors, as the TUI does")
+    store = open_store(store_path)
+    trace = store.get(trace_id)
+    if trace is None:
+        raise click.ClickException(f"no trace {trace_id!r} in {store_path}")
+    try:
+        hits = similar_traces(store, trace, k=k, since=since, until=until)
+    except NotAvailable as e:
+        raise click.ClickException(str(e)) from None
+    rows = hits.to_dicts()
+    if as_json:
+        emit_json({"trace_id": trace["trace_id"], "hits": rows})
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table("similarity", "time (UTC)", "trace", "refusal", "prompt", box=None)
+    for h in rows:
+        t.add_row(f"{h['similarity']:.3f}", f"{h['timestamp']:%Y-%m-%d %H:%M}", cell(h["trace_id"][:20]),
+                  cell(h["refusal"] or "-"), Text(one_line(h["prompt_text"], 70)))
+    out_console().print(t)
+    if not rows:
+        diag("no similar trace in the window")
 
 
 commands = [embed, cluster, clusters_cmd, similar]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -16,6 +17,20 @@ from tracelens.cli.common import (
     store_option,
     zone_callback,
 )
+
+
+def relative_names(paths: list[str]) -> tuple[list[str], str | None]:
+    """``paths`` relative to their common parent directory, and that parent (None for a single file or none)."""
+    if len(paths) < 2:
+        return list(paths), None
+    try:
+        parent = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError:  # different drives
+        return list(paths), None
+    if parent in ("", os.sep):
+        return list(paths), None
+    return [os.path.relpath(os.path.abspath(p), parent) for p in paths], parent
+
 
 
 @click.command()
@@ -67,7 +82,10 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
     .zst are decompressed transparently. Each file's format is sniffed from its
     first bytes (see `tracelens formats`). Every record is stored, counted as a
-    duplicate, skipped (a non-LLM span) or quarantined with a reason.
+    duplicate, skipped (a non-LLM span) or quarantined with a reason. GenAI
+    events sent as OTLP log records are kept in the store and joined to the
+    trace of their span, whichever of the two files is ingested first; those
+    whose span is not stored yet are counted as waiting for it.
 
     \b
     Examples:
@@ -76,7 +94,9 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
       cat export.jsonl | tracelens ingest -
     """
     from tracelens.ingest.base import IngestOptions
+    from tracelens.ingest.pipeline import EMPTY
     from tracelens.ingest.pipeline import ingest as run_ingest
+    from tracelens.store import discard_if_unused
 
     if default_time is not None:
         from tracelens.ingest.base import RecordError
@@ -101,6 +121,7 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
         Redactor(kinds, tuple(redact_regex), fields=fields, phone_regions=tuple(phone_regions))
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
+    created = not os.path.exists(store_path)
     store = open_store(store_path, create=True)
     options = IngestOptions(
         column_map=column_map, naive_tz=naive_tz, default_time=default_time, provider=provider,
@@ -120,6 +141,11 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     summary = run_ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size, progress=progress)
     if show_progress:
         click.echo("", err=True)
+    if not summary.files:
+        if created:
+            discard_if_unused(store_path)
+        diag(f"warning: no files to ingest in {', '.join(paths)}")
+        sys.exit(1)
     if as_json:
         emit_json(summary.to_dict())
     else:
@@ -127,17 +153,26 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
 
         from tracelens.cli.common import out_console
 
-        t = Table("file", "format", "records", "read", "stored", "duplicate", "quarantined", "skipped", box=None)
-        for f in summary.files:
-            t.add_row(
-                cell(f.path), cell(f.format or "-"), f"{f.records:,}", f"{f.read:,}", f"{f.stored:,}",
-                f"{f.duplicates:,}", f"{f.quarantined:,}", f"{f.skipped:,}",
-            )
-        t.add_row(
-            "total", "",
-            *(f"{summary.total(k):,}" for k in ("records", "read", "stored", "duplicates", "quarantined", "skipped")),
-        )
+        keys = ["records", "read", "stored", "duplicates", "quarantined", "skipped"]
+        heads = ["records", "read", "stored", "duplicate", "quarantined", "skipped"]
+        if any(f.event_keys or f.joined for f in summary.files):  # log events: kept, and traces they completed
+            keys += ["events", "joined", "waiting"]
+            heads += ["events", "joined", "waiting"]
+        t = Table(box=None)
+        names, parent = relative_names([f.path for f in summary.files])
+        # whole names, folded when long: files that differ only at the end must stay apart
+        t.add_column(f"file (in {parent})" if parent else "file", overflow="fold",
+                     min_width=min(max((len(n) for n in names), default=4), 40))
+        for name in ("format", *heads):
+            t.add_column(name)
+        for f, name in zip(summary.files, names, strict=True):
+            t.add_row(cell(name), cell(f.format or "-"), *(f"{getattr(f, k):,}" for k in keys))
+        t.add_row("total", "", *(f"{summary.total(k):,}" for k in keys))
         out_console().print(t)
+        waiting = summary.total("waiting")
+        if waiting:
+            diag(f"note: {waiting:,} log event(s) are waiting for their span: they are kept, and join its trace "
+                 "when the spans are ingested")
         naive = summary.total("naive_timestamps")
         if naive:
             diag(f"note: {naive:,} timestamps had no time zone and were read as {naive_tz}")
@@ -145,6 +180,11 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
             diag(f"see quarantined records with: tracelens quarantine --store {store_path}")
     for f in summary.errors:
         diag(f"error: {f.error}")
+    for f in summary.files:
+        if f.format == EMPTY:
+            diag(f"note: {f.path} is empty: nothing to read")
+    if created and summary.total("stored") + summary.total("quarantined") == 0:
+        discard_if_unused(store_path)  # a run that stored nothing leaves no empty store behind
     if summary.errors:
         sys.exit(1)
 

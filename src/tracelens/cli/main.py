@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
 
 from tracelens import __version__
+
+# tracelens.store.STORE_ENV, spelled here so that top-level help loads no store code (a test checks they agree)
+STORE_ENV = "TRACELENS_STORE"
 
 # command name -> module under tracelens.cli, in help order (a test checks this matches the modules)
 COMMANDS: dict[str, str] = {
@@ -38,6 +42,32 @@ COMMANDS: dict[str, str] = {
     "canary": "replay",
     "models": "models",
     "tui": "tui",
+}
+
+# What `tracelens --help` shows per command, so listing commands imports none of their modules (a test checks these
+# equal each command's own short help). A command missing here is listed by importing its module.
+SHORT_HELP: dict[str, str] = {
+    "ingest": "Read log files into the store.",
+    "formats": "List the input formats `ingest` recognises.",
+    "collect": "Receive OTLP/HTTP traces and logs from running applications into the store.",
+    "stats": "Traces per day, per model (requested vs returned) and per source format; quarantine count.",
+    "show": "Show one whole trace (an unambiguous id prefix is enough).",
+    "search": "Find traces.",
+    "quarantine": "List quarantined records with their reasons.",
+    "doctor": "Check the store: marker, journals, every Parquet file (footer, schema, pages), quarantine, metadata.",
+    "enrich": "Re-run enrichment over stored traces, one day partition at a time (atomic, idempotent).",
+    "embed": "Embed prompt, response and system-prompt texts that have no vector yet.",
+    "cluster": "Fit topic clusters on prompt embeddings and assign every trace.",
+    "clusters": "Clusters with label, traces and refusal rate per week, and example prompts.",
+    "similar": "Traces semantically closest to a trace (TRACE_ID or --like) or a free text (--semantic).",
+    "drift": "Compare two time windows: refusals (raw and mix-adjusted), topics, semantics, lengths, latency, "
+    "stop reasons, and the variance sources behind one model name.",
+    "weekly": "The weekly drift summary: a week against the one before, with an 8-week refusal trend.",
+    "eval-refusal": "Score the refusal detector against a labelled CSV/JSONL FILE.",
+    "replay": "Replay traces against their pinned snapshot N times and give a verdict.",
+    "canary": "Canary sets: named traces re-run against their pinned snapshots to catch drift.",
+    "models": "List the model catalog: which ids are dated snapshots, aliases or fixed models.",
+    "tui": "Find a trace from a complaint, read it in context and replay it.",
 }
 
 
@@ -91,6 +121,24 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from ``SHORT_HELP``: `tracelens --help` loads no command module (no SDK, no polars)."""
+        limit = formatter.width - 6 - max(len(n) for n in COMMANDS)
+        rows = []
+        for name in COMMANDS:
+            text = SHORT_HELP.get(name)
+            if text is None:
+                cmd = self.get_command(ctx, name)
+                if cmd is None or cmd.hidden:
+                    continue
+                text = cmd.get_short_help_str(limit)
+            elif len(text) > limit:  # cut at a word, as click shortens a command's own help
+                text = text[: max(text.rfind(" ", 0, limit - 2), 1)].rstrip(" ,;:") + "..."
+            rows.append((name, text))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         module = COMMANDS.get(name)
         if module is None:
@@ -112,7 +160,10 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="tracelens")
-def cli():
+@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None, metavar="PATH",
+              help=f"Store directory for the command (as its own --store, which wins; or set {STORE_ENV}).")
+@click.pass_context
+def cli(ctx: click.Context, store_path: str | None):
     """tracelens: evidence for "the model got worse" from your production LLM logs.
 
     \b
@@ -123,6 +174,19 @@ def cli():
       tracelens replay TRACE_ID --n 5   # does today's pinned snapshot still do that?
       tracelens tui                     # find, inspect and replay interactively
     """
+    if store_path is not None:
+        # Every command reads its --store from this variable when not given on its own, so the top-level
+        # option becomes each command's default (beating an inherited variable); restored when the command ends.
+        before = os.environ.get(STORE_ENV)
+        os.environ[STORE_ENV] = store_path
+
+        def restore() -> None:
+            if before is None:
+                os.environ.pop(STORE_ENV, None)
+            else:
+                os.environ[STORE_ENV] = before
+
+        ctx.call_on_close(restore)
 
 
 class _SafeFormatter(logging.Formatter):

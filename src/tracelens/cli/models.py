@@ -22,14 +22,7 @@ from tracelens.cli.common import (
     open_store,
     store_option,
 )
-from tracelens.modelcatalog import (
-    ENTRY_KINDS,
-    MissingKeyError,
-    ModelCatalog,
-    RefreshError,
-    load_catalog,
-    refresh_catalog,
-)
+from tracelens.modelcatalog import ENTRY_KINDS, ModelCatalog, load_catalog
 from tracelens.textsafe import visible
 
 _KEY_ENV = "ANTHROPIC_API_KEY"
@@ -156,6 +149,8 @@ def models_refresh(base_url, api_key_env, timeout, store_path, as_json):
     was fetched; it wins over the shipped data from then on. Without a key,
     nothing is fetched or changed (exit 1).
     """
+    from tracelens.modelrefresh import MissingKeyError, RefreshError, refresh_catalog
+
     store = open_store(store_path)
     try:
         result = refresh_catalog(store.root, api_key_env=api_key_env, base_url=base_url, timeout=timeout)

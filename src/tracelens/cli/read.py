@@ -1,15 +1,19 @@
-"""Read commands: `stats`, `show`, `search`, `quarantine`."""
+"""Read commands: `stats`, `show`, `search`, `quarantine`.
+
+`show --context` prints what the TUI's trace screen shows beside the
+conversation (``tracelens.context.context_report``: prompt and snapshot
+history, refusal evidence, the same prompt in other weeks); `show --json`
+is ``tracelens.query.trace_jsonable``, the JSON form the TUI copies.
+"""
 
 from __future__ import annotations
 
-import json
-
 import click
-import polars as pl
 
 from tracelens.cli.common import (
     LIMIT,
     cell,
+    diag,
     echo,
     emit_json,
     emit_jsonl,
@@ -19,7 +23,8 @@ from tracelens.cli.common import (
     store_option,
     when_option,
 )
-from tracelens.query import SearchFilters, search, stats
+from tracelens.context import ContextReport, context_report
+from tracelens.query import SearchFilters, search, stats, trace_jsonable
 from tracelens.textsafe import one_line, visible
 
 
@@ -56,25 +61,33 @@ def stats_cmd(store_path, as_json):
         con.print(t)
 
 
-def trace_to_jsonable(row: dict) -> dict:
-    out = {}
-    for k, v in row.items():
-        if k == "attributes" and isinstance(v, list):
-            v = {kv[0]: kv[1] for kv in v} if v and isinstance(v[0], tuple) else {d["key"]: d["value"] for d in v}
-        out[k] = v
-    return out
-
-
 @click.command()
 @click.argument("trace_id")
+@click.option("--context", "with_context", is_flag=True,
+              help="Also show what had changed around the trace (system-prompt and snapshot history, prompt "
+                   "diff), why it is a refusal, and the same prompt in other weeks.")
+@click.option("--related", default=20, show_default=True, type=LIMIT,
+              help="With --context: most traces with the same prompt listed (0 = no limit).")
 @store_option
 @json_option
-def show(trace_id, store_path, as_json):
-    """Show one whole trace (an unambiguous id prefix is enough)."""
-    row = open_store(store_path).get(trace_id)
-    if row is None:
-        raise click.ClickException(f"no trace {trace_id!r} in {store_path}")  # (made visible by the group)
-    row = trace_to_jsonable(row)
+def show(trace_id, with_context, related, store_path, as_json):
+    """Show one whole trace (an unambiguous id prefix is enough).
+
+    \b
+    Examples:
+      tracelens show 3f2a91
+      tracelens show 3f2a91 --context --json
+    """
+    store = open_store(store_path)
+    raw = store.get(trace_id)
+    if raw is None:
+        raise click.ClickException(store.not_found(trace_id))  # (made visible by the group)
+    report = context_report(store, raw, same_prompt_limit=related or 1_000_000) if with_context else None
+    if as_json:
+        row = trace_jsonable(raw)
+        emit_json(row if report is None else {"trace": row, **report.to_dict()})
+        return
+    row = raw  # the text view prints stored values as they are (timestamps as datetimes)
     if as_json:
         emit_json(row)
         return
@@ -104,9 +117,57 @@ def show(trace_id, store_path, as_json):
     for c in row.get("tool_calls") or []:
         resp += f"\n[tool call] {visible(c.get('name') or '')}({visible(c.get('arguments') or '')})"
     con.print(Panel(Text(resp), title="response"))
+    if report is not None:
+        _render_context(con, report)
+
+
+def _render_context(con, report: ContextReport) -> None:
+    """The context as the TUI's trace screen words it: notes, versions, diff, snapshots, refusal, same prompt."""
+    from rich.table import Table
+    from rich.text import Text
+
+    ctx = report.context
+    for note in ctx.notes:
+        con.print(Text(f"· {visible(note)}"))
+    t = Table("", "system prompt", "first seen (UTC)", "last seen (UTC)", "traces", box=None,
+              title=f"system prompts of {visible(ctx.segment)}")
+    for i, v in enumerate(ctx.prompt_versions):
+        t.add_row("▶" if i == ctx.prompt_current else "", f"v{v.number}", f"{v.first_seen:%Y-%m-%d %H:%M}",
+                  f"{v.last_seen:%Y-%m-%d %H:%M}", f"{v.traces:,}")
+    con.print(t)
+    prev, cur = ctx.previous_version, ctx.prompt_version
+    if prev is not None and cur is not None:
+        con.print(Text(f"diff v{prev.number} -> v{cur.number}", style="bold"))
+        con.print(Text(visible(ctx.prompt_diff) or "same text (whitespace only)"))
+    t = Table("", "model returned", "first seen (UTC)", "last seen (UTC)", "traces", box=None,
+              title="served snapshots")
+    for i, v in enumerate(ctx.models):
+        t.add_row("▶" if i == ctx.model_current else "", cell(v.key or "-"), f"{v.first_seen:%Y-%m-%d %H:%M}",
+                  f"{v.last_seen:%Y-%m-%d %H:%M}", f"{v.traces:,}")
+    con.print(t)
+    if report.refusal is not None:
+        con.print(Text(visible(report.refusal.explanation)))
+        if report.refusal.evidence:
+            con.print(Text(f"evidence: {visible(report.refusal.evidence)}"))
+    if not report.same_prompt_weeks:
+        con.print(Text("same prompt in other weeks: none (no other trace has this exact prompt)"))
+        return
+    t = Table("week", "traces", "refused", box=None, title="same prompt in other weeks")
+    for w in report.same_prompt_weeks:
+        t.add_row(w.week, f"{w.traces:,}", f"{w.refusals:,}")
+    con.print(t)
+    t = Table("time (UTC)", "trace", "model returned", "refusal", "response", box=None)
+    for r in report.same_prompt.iter_rows(named=True):
+        t.add_row(f"{r['timestamp']:%Y-%m-%d %H:%M}", cell(r["trace_id"][:20]), cell(r["model_returned"] or "-"),
+                  cell(r["refusal"] or "-"), Text(one_line(r["response_text"], 50)))
+    con.print(t)
+    if report.same_prompt_total > report.same_prompt.height:
+        diag(f"{report.same_prompt_total - report.same_prompt.height:,} more trace(s) with the same prompt "
+             "(raise --related)")
 
 
 def search_options(f):
+    """The filter options of `tracelens search` (one place, so other commands can share them)."""
     for opt in reversed(
         [
             click.option("--user", help="Exact user id."),
@@ -127,6 +188,7 @@ def search_options(f):
 
 
 def filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit) -> SearchFilters:
+    """``SearchFilters`` from the parsed search options (``limit`` 0 = no limit)."""
     return SearchFilters(
         user=user, session=session, model=model, app=app, since=since, until=until, text=text, regex=regex,
         stop_reason=stop_reason, refusal_only=refusal_only, limit=limit or None,
@@ -162,11 +224,15 @@ def search_cmd(user, session, model, app, since, until, text, regex, stop_reason
     from rich.table import Table
     from rich.text import Text
 
-    t = Table("time (UTC)", "trace", "user", "model returned", "refusal", "prompt", "response", box=None)
+    t = Table("time (UTC)", box=None)
+    # an id is never cut to look whole: its column is as wide as the longest id; text columns give way first
+    t.add_column("trace", no_wrap=True, min_width=max((len(r["trace_id"]) for r in rows), default=5))
+    for name in ("user", "model returned", "refusal", "prompt", "response"):
+        t.add_column(name)
     for r in rows:
         model_ret = (r["model_returned"] or r["model_requested"] or "-") + (" (alias)" if r["model_is_alias"] else "")
         t.add_row(
-            f"{r['timestamp']:%Y-%m-%d %H:%M:%S}", cell(r["trace_id"][:20]), cell(r["user_id"] or "-"),
+            f"{r['timestamp']:%Y-%m-%d %H:%M:%S}", cell(r["trace_id"]), cell(r["user_id"] or "-"),
             cell(model_ret), cell(r["refusal"] or "-"), Text(one_line(r["prompt_text"], 40)),
             Text(one_line(r["response_text"], 40)),
         )
@@ -192,4 +258,3 @@ def quarantine(limit, store_path, as_json):
 
 
 commands = [stats_cmd, show, search_cmd, quarantine]
-_ = (json, pl)

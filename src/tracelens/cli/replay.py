@@ -1,9 +1,11 @@
 """`tracelens replay` and `tracelens canary`: thin CLI over ``tracelens.replay``.
 
-Parse options, fetch traces from the store, show what will be sent (model,
-parameters, token and cost estimate) on stderr, ask before spending money
-(interactive terminals only; otherwise ``--yes`` is required), run, store the
-results, and render verdicts as a table or ``--json`` on stdout.
+Parse options, fetch traces from the store, plan a ``ReplaySession``
+(``tracelens.replay.session``, the same one the TUI and canary runs use),
+show what will be sent (model, parameters, token and cost estimate) on
+stderr, ask before spending money (interactive terminals only; otherwise
+``--yes`` is required), run, store the results, and render verdicts as a
+table or ``--json`` on stdout.
 ``--dry-run`` prints the exact request bodies (one compact JSON document per
 line, or the plans with ``--json``) and sends nothing.
 Exit codes: 0 done, 1 nothing replayable / refused / all replays failed,
@@ -40,11 +42,11 @@ from tracelens.replay.canary import (
     plan_canary,
     run_canary,
 )
-from tracelens.replay.client import DEFAULT_KEY_ENV, ReplayClient, ReplayResult
+from tracelens.replay.client import DEFAULT_BASE_URL, DEFAULT_KEY_ENV, ReplayClient, ReplayResult, destination
 from tracelens.replay.pricing import PriceError, load_prices
-from tracelens.replay.request import ReplayError, ReplayPlan, build_plan
-from tracelens.replay.storage import write_replays
-from tracelens.replay.verdict import Verdict, compute_verdict
+from tracelens.replay.request import ReplayError, ReplayPlan
+from tracelens.replay.session import ReplaySession, plan_session, run_session
+from tracelens.replay.verdict import Verdict
 from tracelens.secrets import scrub_text
 from tracelens.textsafe import json_text, one_line, visible
 
@@ -92,9 +94,9 @@ def _prices(path: str | None):
 
 def _describe_plans(plans: list[ReplayPlan], base_url: str | None) -> None:
     """What will be sent, on stderr (bodies themselves only with --dry-run)."""
-    import os
-
-    dest = base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com (default)"
+    dest = destination(base_url)
+    if dest == DEFAULT_BASE_URL:
+        dest += " (default)"
     total_n = sum(p.n for p in plans)
     diag(f"replay plan: {len(plans)} trace(s), {total_n} request(s) to {dest}")
     known = 0.0
@@ -198,32 +200,21 @@ def _report_errors(results: list[ReplayResult]) -> None:
             diag(f"error ({r.trace_id}): {visible(r.error)}")
 
 
-def _execute(
-    plans: list[ReplayPlan],
-    traces: dict[str, dict],
-    *,
-    store_path,
-    no_save,
-    base_url,
-    api_key_env,
-    concurrency,
-    timeout,
-) -> tuple[list[ReplayResult], list[Verdict], bool, list[str]]:
+def _execute(session: ReplaySession, *, store_path, no_save, base_url, api_key_env, concurrency, timeout) -> None:
+    """Send, save and judge through ``replay.session`` (what the TUI and canary runs use too)."""
     client = _client(base_url, api_key_env, concurrency, timeout)
-    total = sum(p.n for p in plans)
+    total = session.requests
     try:
-        run = client.run(plans, on_result=_progress(total))
+        run_session(session, client, on_result=_progress(total), save_to=None if no_save else store_path)
     except ReplayError as e:
         raise click.ClickException(str(e)) from None
-    if run.interrupted:
-        diag(f"interrupted: {len(run.results)} of {total} replay(s) finished; keeping those")
-    files: list[str] = []
-    if run.results and not no_save:
-        files = [str(p) for p in write_replays(store_path, run.results)]
-        diag(f"saved {len(run.results)} replay result(s) under {store_path}/replays")
-    _report_errors(run.results)
-    verdicts = [compute_verdict(traces[p.trace_id], run.for_trace(p.trace_id)) for p in plans]
-    return run.results, verdicts, run.interrupted, files
+    if session.interrupted:
+        diag(f"interrupted: {len(session.results)} of {total} replay(s) finished; keeping those")
+    if session.saved:
+        diag(f"saved {len(session.results)} replay result(s) under {store_path}/replays")
+    if session.save_error:
+        diag(f"replay results {session.save_error}")
+    _report_errors(session.results)
 
 
 def _select_traces(store, trace_ids, user, session, model_filter, since, until, text, limit) -> list[dict]:
@@ -284,49 +275,29 @@ def replay(
     traces = _select_traces(store, trace_ids, user, session, model_filter, since, until, text, limit)
     if not traces:
         raise click.ClickException("no trace matched the filters")
-    table = _prices(prices)
-    catalog = load_catalog(store.root)
-    plans: list[ReplayPlan] = []
-    skipped: dict[str, str] = {}
-    by_id: dict[str, dict] = {}
-    for t in traces:
-        try:
-            plans.append(build_plan(t, n=n, model=model, prices=table, catalog=catalog))
-            by_id[t["trace_id"]] = t
-        except ReplayError as e:
-            skipped[t["trace_id"]] = str(e)
-            diag(f"cannot replay {t['trace_id']}: {visible(str(e))}")
-    if not plans:
+    planned = plan_session(traces, n=n, model=model, prices=_prices(prices), catalog=load_catalog(store.root))
+    for tid, why in planned.skipped.items():
+        diag(f"cannot replay {tid}: {visible(why)}")
+    if not planned.plans:
         raise click.ClickException("nothing to replay")
-    _describe_plans(plans, base_url)
+    _describe_plans(planned.plans, base_url)
     if dry_run:
-        _dry_run(plans, as_json)
+        _dry_run(planned.plans, as_json)
         return
-    _confirm(plans, yes)
-    results, verdicts, interrupted, files = _execute(
-        plans, by_id, store_path=store_path, no_save=no_save, base_url=base_url, api_key_env=api_key_env,
-        concurrency=concurrency, timeout=timeout,
-    )  # fmt: skip
+    _confirm(planned.plans, yes)
+    _execute(planned, store_path=store_path, no_save=no_save, base_url=base_url, api_key_env=api_key_env,
+             concurrency=concurrency, timeout=timeout)
     if as_json:
-        emit_json(
-            {
-                "plans": [p.to_dict() for p in plans],
-                "skipped": skipped,
-                "results": [r.to_dict() for r in results],
-                "verdicts": [v.to_dict() for v in verdicts],
-                "interrupted": interrupted,
-                "saved": files,
-            }
-        )
+        emit_json(planned.to_dict())
     else:
-        _render_verdicts(verdicts)
-    _exit(results, interrupted)
+        _render_verdicts(planned.verdicts)
+    _exit(planned.results, planned.interrupted, save_failed=planned.save_error is not None)
 
 
-def _exit(results: list[ReplayResult], interrupted: bool) -> None:
+def _exit(results: list[ReplayResult], interrupted: bool, save_failed: bool = False) -> None:
     if interrupted:
         raise SystemExit(130)
-    if results and all(not r.ok for r in results):
+    if save_failed or (results and all(not r.ok for r in results)):
         raise SystemExit(1)
 
 
@@ -410,8 +381,9 @@ def canary_run(
         planned = plan_canary(store_path, name, store.get, n=n, model=model, prices=table)
     except CanaryError as e:
         raise click.ClickException(str(e)) from None
-    _, plans, skipped, _ = planned
-    for tid, why in skipped.items():
+    _, session = planned
+    plans = session.plans
+    for tid, why in session.skipped.items():
         diag(f"cannot replay {tid}: {visible(why)}")
     if not plans:
         raise click.ClickException(f"canary {name!r}: nothing to replay")

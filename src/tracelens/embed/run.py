@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from tracelens import atomic
 from tracelens.embed.models import DEFAULT_BATCH_SIZE, Embedder, get_embedder, resolve_model
 from tracelens.embed.vectors import VectorStore, embeddable
 from tracelens.hashing import text_hash
@@ -146,9 +146,7 @@ def _save_done(vs: VectorStore, done: dict[str, set[str]]) -> None:
     """Atomically record which trace files are fully embedded, per column (a cache: losing it costs a rescan)."""
     path = _done_path(vs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{DONE_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({c: sorted(v) for c, v in sorted(done.items())}))
-    os.replace(tmp, path)
+    atomic.write_json(path, {c: sorted(v) for c, v in sorted(done.items())}, indent=None)
 
 
 def _full_day(day: dt.date, since, until) -> bool:

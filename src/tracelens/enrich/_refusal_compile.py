@@ -242,7 +242,7 @@ _TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789'"
 @dataclass(frozen=True)
 class _Group:
     lead: str  # literal the group's regex starts with
-    pattern: re.Pattern[str]
+    source: str  # its regex source (compiled only as part of a literal's merged regex)
     names: dict[str, int]
     line_start: bool = False  # from a "^" rule: only counts at the start of a line
 
@@ -257,8 +257,8 @@ class _Literal:
     lecture: str | None = None  # a single-word lecture stem
     phrases: list[str] = field(default_factory=list)  # lecture phrases starting with this word
     lang: str | None = None
-    pattern: re.Pattern[str] | None = None  # all of this literal's groups in one regex
-    line_pattern: re.Pattern[str] | None = None  # groups of "^" rules, tried at line starts only
+    pattern: str | None = None  # all of this literal's groups in one regex (source; compiled on first use)
+    line_pattern: str | None = None  # groups of "^" rules, tried at line starts only
     seconds: set[tuple[str, bool]] = field(default_factory=set)  # (second word, whole) of two-word leads
     alone: bool = False  # needed wherever the word occurs (one-word lead, lecture, language)
     names: dict[str, int] = field(default_factory=dict)
@@ -347,21 +347,32 @@ class Table:
                         continue  # the shorter word does not end here
                     acts.append(lit)
             self._closure[t] = tuple(acts)
-        # the same, flattened into tuples for the hot loop in scan()
-        self._actions = {
-            t: tuple(
-                (
-                    lit.pattern.match if lit.pattern is not None else None,
-                    lit.names,
-                    lit.line_pattern.match if lit.line_pattern is not None else None,
-                    lit.lecture,
-                    tuple(lit.phrases),
-                    lit.lang,
-                )
-                for lit in lits
-            )
-            for t, lits in self._closure.items()
-        }
+        # The same, flattened into tuples for the hot loop in scan(), built the first time a word is seen: compiling
+        # all ~1,000 merged regexes up front took seconds at import, while one response meets only a few words.
+        self._actions: dict[str, tuple] = {}
+        self._compiled: dict[str, re.Pattern[str]] = {}
+
+    def _regex(self, src: str | None):
+        if src is None:
+            return None
+        pat = self._compiled.get(src)
+        if pat is None:
+            pat = self._compiled[src] = re.compile(src, re.M)
+        return pat.match
+
+    def _actions_for(self, word: str) -> tuple:
+        acts = tuple(
+            (self._regex(lit.pattern), lit.names, self._regex(lit.line_pattern), lit.lecture, tuple(lit.phrases), lit.lang)
+            for lit in self._closure[word]
+        )
+        self._actions[word] = acts
+        return acts
+
+    def compile_all(self) -> None:
+        """Compile every word's regexes now (a long-running scan pays the cost once, up front)."""
+        for word in self._closure:
+            if word not in self._actions:
+                self._actions_for(word)
 
     def scan(self, text: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, str]], set[str]]:
         """(rule hits, lecture term positions, foreign languages seen).
@@ -375,7 +386,11 @@ class Table:
         for m in self.finder.finditer(text):
             pos, end = m.span()
             pos += 1
-            for match, names, line_match, lect, phrases, lang in actions[text[pos:end]]:
+            word = text[pos:end]
+            acts = actions.get(word)
+            if acts is None:
+                acts = self._actions_for(word)
+            for match, names, line_match, lect, phrases, lang in acts:
                 if match is not None:
                     mm = match(text, pos)
                     if mm is not None:
@@ -457,7 +472,7 @@ def compile_table(
         body = "|".join(f"(?P<v{k}>{src})" for k, (src, _) in enumerate(vs))
         # the lookbehind re-checks the word boundary the rule's leading \b asked for
         head = re.escape(lead) + r"(?<!\w" + "." * len(lead) + ")"
-        groups.append(_Group(lead, re.compile(f"{head}(?:{body})", re.M), names, line_start))
+        groups.append(_Group(lead, f"{head}(?:{body})", names, line_start))
         # a whole first word is looked for as a word; a partial one as a word start
         # (a literal never ends in a separator: the finder must not consume the
         # space in front of the next word)
@@ -493,16 +508,15 @@ def compile_table(
                 g = groups[gi]
                 if g.line_start != line_start:
                     continue
-                src = g.pattern.pattern
+                src = g.source
                 for name, idx in g.names.items():
                     new = f"g{gi}_{name}"
                     src = src.replace(f"(?P<{name}>", f"(?P<{new}>", 1)
                     lit.names[new] = idx
                 parts.append(f"(?:{src})")
             if parts:
-                compiled = re.compile("|".join(parts), re.M)
                 if line_start:
-                    lit.line_pattern = compiled
+                    lit.line_pattern = "|".join(parts)
                 else:
-                    lit.pattern = compiled
+                    lit.pattern = "|".join(parts)
     return Table(groups, list(literals.values()), line_rules, raw_rules)

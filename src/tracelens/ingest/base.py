@@ -9,7 +9,10 @@ An importer (``tracelens.ingest.formats.<name>``) is a ``Format`` object with
   identity, prompt_text, trace_id when missing) in ``finalize``;
 * ``Quarantined(locator, reason, raw)``: the record could not be read;
 * ``Skipped(locator, reason)``: a valid record that is not an LLM call (a
-  tool or agent span); counted, not stored.
+  tool or agent span); counted, not stored;
+* ``LogEvent``: a GenAI event sent as an OTLP log record, which belongs to
+  a span (``otlp_logs``): kept in the store's ``otlp_events`` table and
+  merged into that span's trace (``tracelens.ingest.logjoin``).
 
 Importers read their input with ``tracelens.ingest.readers`` and map each
 physical record (a line, an array item, a row) through
@@ -53,6 +56,27 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class LogEvent:
+    """One GenAI event from an OTLP log record, to be joined to the span it names.
+
+    ``attributes`` is what a span event of that name carries (the record's
+    attributes, its body under ``event.body``), so the span mapping reads it
+    like a span event. ``ordinal`` is the record's position in its file (the
+    order of events that share a time).
+    """
+
+    locator: str
+    trace_id: str  # hex
+    span_id: str  # hex
+    name: str
+    time_ns: int | None
+    attributes: dict
+    ordinal: int
+    scope: str | None = None
+    occurrence: int = 0  # how many identical events (span, name, time, content) came before it in its input
+
+
 @dataclass
 class IngestOptions:
     """Options an importer may consult."""
@@ -89,4 +113,4 @@ class Format(Protocol):
         """0 = not this format, 1 = certainly this format."""
         ...
 
-    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped]: ...
+    def parse(self, source: Source) -> Iterator[dict | Quarantined | Skipped | LogEvent]: ...

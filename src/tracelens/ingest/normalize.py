@@ -573,6 +573,64 @@ def openai_response_fields(resp: dict) -> dict:
     }
 
 
+def assemble_openai_chunks(chunks: list) -> dict:
+    """Rebuild a ``chat.completion`` from streamed ``chat.completion.chunk`` objects."""
+    out: dict[str, Any] = {"object": "chat.completion"}
+    choices: dict[int, dict] = {}
+    seen = False
+    for ch in chunks:
+        if not isinstance(ch, dict):
+            continue
+        if ch.get("error") is not None and not ch.get("choices"):
+            return {"error": ch["error"]}
+        for k in ("id", "model", "created", "system_fingerprint", "service_tier"):
+            if ch.get(k) is not None and k not in out:
+                out[k] = ch[k]
+        if ch.get("usage"):
+            out["usage"] = ch["usage"]
+        if ch.get("prompt_filter_results") is not None:
+            out["prompt_filter_results"] = ch["prompt_filter_results"]
+        for c in ch.get("choices") or []:
+            if not isinstance(c, dict):
+                continue
+            seen = True
+            st = choices.setdefault(as_int(c.get("index")) or 0,
+                                    {"content": [], "refusal": [], "calls": {}, "finish_reason": None, "extra": {}})
+            d = c.get("delta") if isinstance(c.get("delta"), dict) else {}
+            if isinstance(d.get("content"), str):
+                st["content"].append(d["content"])
+            if isinstance(d.get("refusal"), str):
+                st["refusal"].append(d["refusal"])
+            for tc in d.get("tool_calls") or []:
+                if not isinstance(tc, dict):
+                    continue
+                slot = st["calls"].setdefault(as_int(tc.get("index")) or 0,
+                                              {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                if tc.get("id"):
+                    slot["id"] = tc["id"]
+                fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+                if isinstance(fn.get("name"), str):
+                    slot["function"]["name"] += fn["name"]
+                if isinstance(fn.get("arguments"), str):
+                    slot["function"]["arguments"] += fn["arguments"]
+            if c.get("finish_reason") is not None:
+                st["finish_reason"] = c["finish_reason"]
+            if c.get("content_filter_results") is not None:
+                st["extra"]["content_filter_results"] = c["content_filter_results"]
+    if not seen and "id" not in out:
+        raise RecordError("stream has no chat.completion.chunk with choices")
+    out["choices"] = []
+    for i in sorted(choices):
+        st = choices[i]
+        msg: dict[str, Any] = {"role": "assistant", "content": "".join(st["content"]) if st["content"] else None}
+        if st["refusal"]:
+            msg["refusal"] = "".join(st["refusal"])
+        if st["calls"]:
+            msg["tool_calls"] = [st["calls"][k] for k in sorted(st["calls"])]
+        out["choices"].append({"index": i, "message": msg, "finish_reason": st["finish_reason"], **st["extra"]})
+    return out
+
+
 def merge(*parts: dict) -> dict:
     """Merge field dicts; later non-None values win."""
     out: dict = {}

@@ -49,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import gc
 import logging
 import math
@@ -66,7 +67,9 @@ from operator import itemgetter
 import pyarrow as pa
 
 from tracelens.hashing import prompt_hash, record_hash, system_prompt_hash, tools_hash
-from tracelens.ingest.base import FormatError, IngestOptions, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest import logjoin
+from tracelens.ingest.base import FormatError, IngestOptions, LogEvent, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.logjoin import JOINABLE
 from tracelens.ingest.normalize import check_zone, parse_timestamp
 from tracelens.ingest.readers import (
     LineReader,
@@ -97,6 +100,10 @@ _SPELLING_ATTRS = frozenset(("otel.scope",))
 _MAX_RAW_QUARANTINE = 64 * 1024 * 1024
 
 
+# FileResult.format of a file that holds no bytes (or only white space): nothing to read, not an error
+EMPTY = "(empty file)"
+
+
 @dataclass
 class FileResult:
     path: str
@@ -111,10 +118,14 @@ class FileResult:
     error: str | None = None
     seconds: float = 0.0
     bytes: int = 0
+    events: int = 0  # GenAI log events kept in the store's otlp_events table (new ones; re-read ones are duplicates)
+    joined: int = 0  # traces stored before this file, completed with its log events
+    waiting: int = 0  # of this file's log events, those whose span is not in the store after the run
+    event_keys: Counter = field(default_factory=Counter, repr=False)  # span key -> this file's log events
 
     @property
     def reconciles(self) -> bool:
-        return self.read == self.stored + self.duplicates + self.quarantined + self.skipped
+        return self.read == self.stored + self.duplicates + self.quarantined + self.skipped + self.events
 
 
 @dataclass
@@ -129,7 +140,8 @@ class IngestSummary:
         return [f for f in self.files if f.error]
 
     def to_dict(self) -> dict:
-        keys = ("records", "read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps")
+        keys = ("records", "read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps", "events",
+                "joined", "waiting")
         return {
             "totals": {k: self.total(k) for k in keys},
             "files": [
@@ -513,6 +525,10 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                 sample = sniff_sample(stream, head)
             finally:
                 stream.close()
+            if not sample.strip():
+                res.format = EMPTY  # nothing to read: said so, not "unknown format"
+                summary.files.append(res)
+                continue
             sniffed = sniff_format(sample, path)
             if force_format and not (getattr(sniffed, "companion_role", None) and sniffed.name != force_format):
                 fmt = get_format(force_format)
@@ -572,7 +588,18 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                 with contextlib.suppress(OSError):
                     res.bytes = os.path.getsize(path)
             summary.files.append(res)
+    _count_waiting(store, summary)
     return summary
+
+
+def _count_waiting(store: Store, summary: IngestSummary) -> None:
+    """Set ``waiting``: the log events of each file whose span is not stored after the run (kept, not lost)."""
+    keys = {k for f in summary.files for k in f.event_keys}
+    if not keys:
+        return
+    stored = store.stored_ids(keys)
+    for f in summary.files:
+        f.waiting = sum(n for k, n in f.event_keys.items() if k not in stored)
 
 
 def _file_error(path: str, e: BaseException, part_way: bool = False) -> str:
@@ -612,7 +639,7 @@ class _Batch:
     """The items of one commit: finalized trace records and quarantine rows (shared by both paths)."""
 
     __slots__ = ("fmt_name", "path", "options", "now", "redactor", "counts", "traces", "quarantine", "nbytes",
-                 "_records", "_pending_bytes", "_tables", "_unconvertible")
+                 "_records", "_pending_bytes", "_tables", "_unconvertible", "events")
 
     def __init__(self, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime, redactor, counts) -> None:
         self.fmt_name, self.path, self.options, self.now, self.redactor = fmt_name, path, options, now, redactor
@@ -624,9 +651,10 @@ class _Batch:
         self._pending_bytes = 0
         self._tables: list[pa.Table] = []
         self._unconvertible: list[dict] = []  # quarantine rows of records Arrow refused; they go last, as ever
+        self.events: list[dict] = []  # otlp_events rows (tracelens.ingest.logjoin)
 
     def __len__(self) -> int:
-        return self._records + len(self.quarantine)
+        return self._records + len(self.quarantine) + len(self.events)
 
     def add(self, item) -> bool:
         """Add one importer item; True when it takes a place in the batch (a record or a quarantine row)."""
@@ -640,6 +668,8 @@ class _Batch:
             self.quarantine.append(row)
             self.nbytes += len(row["raw"] or "")
             return True
+        if isinstance(item, LogEvent):
+            return self._event(item)
         try:
             rec = finalize(item, self.fmt_name, self.path, self.options, self.now)
             if self.redactor is not None:
@@ -660,6 +690,26 @@ class _Batch:
         self._pending_bytes += size
         if len(self.traces) >= _CONVERT_EVERY or self._pending_bytes >= _CONVERT_BYTES:
             self._convert()
+        return True
+
+    def _event(self, ev: LogEvent) -> bool:
+        from tracelens.ingest.logjoin import event_row
+
+        try:
+            row = event_row(ev, self.fmt_name, self.path, self.now, self.redactor)
+        except Exception as e:  # a value no event row can hold: quarantined like a record that breaks finalize
+            from tracelens.ingest.guard import describe
+
+            row = _quarantine_row(self.fmt_name, self.path, ev.locator, f"invalid log event: {type(e).__name__}: {e}",
+                                  _safe_describe({"name": ev.name, "attributes": describe(ev.attributes)}))
+            self.quarantine.append(row)
+            self.nbytes += len(row["raw"] or "")
+            return True
+        self.events.append(row)
+        self.nbytes += len(row["attributes"])
+        keys = getattr(self.counts, "event_keys", None)
+        if keys is not None:
+            keys[f"otel:{ev.trace_id}:{ev.span_id}"] += 1
         return True
 
     def _convert(self) -> None:
@@ -711,7 +761,7 @@ def _quarantine_row(fmt_name: str, path: str, locator: str, reason: str, raw: st
 
 
 def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress,
-            redactor=None) -> None:
+            redactor=None, events: list[dict] | None = None, options: IngestOptions | None = None) -> None:
     if enrich is not None and tbl.num_rows:
         tbl = enrich(tbl)
     qtbl = None
@@ -722,10 +772,18 @@ def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult
         from tracelens.schema import QUARANTINE_SCHEMA
 
         qtbl = pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA)
-    out = store.commit_batch(tbl, qtbl, same_call=same_call)
+    rejoin = None
+    if options is not None and (events or res.format in JOINABLE):
+        # log events and the span rows they belong to are joined by the store, under its lock (logjoin)
+        rejoin = functools.partial(logjoin.rejoin, options=options, finalize=finalize, redactor=redactor,
+                                   enrich=enrich)
+    etbl = logjoin.events_table(events) if events else None
+    out = store.commit_batch(tbl, qtbl, same_call=same_call, events=etbl, rejoin=rejoin)
     res.stored += out.stored
-    res.duplicates += out.duplicates
+    res.duplicates += out.duplicates + out.event_duplicates
     res.quarantined += out.quarantined
+    res.events += out.events
+    res.joined += out.joined
     if progress:
         progress(res)
 
@@ -780,7 +838,7 @@ def _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, 
             tbl = batch.table() if len(batch) else None
         if tbl is not None:
             big = batch.nbytes >= _LOCAL_CHUNK
-            _commit(store, tbl, batch.quarantine, res, enrich, progress, redactor)
+            _commit(store, tbl, batch.quarantine, res, enrich, progress, redactor, batch.events, options)
             batch = _Batch(fmt.name, source.path, options, now, redactor, res)
             del tbl
             if big:
@@ -1073,7 +1131,7 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
                 pool.stop()  # idle workers would hold their memory while this one is processed; restarted on use
             result = _local(chunk, args, redactor)
             del chunk  # its lines are not needed while the result is committed
-            _commit_chunk(store, result, res, enrich, progress, redactor)
+            _commit_chunk(store, result, res, enrich, progress, redactor, options)
             del result
             if big:
                 _give_back_memory()
@@ -1103,7 +1161,7 @@ def _finish_head(store, pending: deque, pool, args, redactor, res, enrich, progr
                             args[1], chunk.first_line, type(e).__name__, e)
     if result is None:
         result = _local(chunk, args, redactor)
-    _commit_chunk(store, result, res, enrich, progress, redactor)
+    _commit_chunk(store, result, res, enrich, progress, redactor, args[2])
 
 
 def _pool_failed(pool, error: BaseException) -> None:
@@ -1119,13 +1177,13 @@ def _local(chunk: _Chunk, args, redactor) -> _ChunkResult:
         return _failed_chunk(chunk, args[0], args[1], e)
 
 
-def _commit_chunk(store, result: _ChunkResult, res, enrich, progress, redactor=None) -> None:
+def _commit_chunk(store, result: _ChunkResult, res, enrich, progress, redactor=None, options=None) -> None:
     res.records += result.records
     res.read += result.read
     res.skipped += result.skipped
     res.naive_timestamps += result.naive_timestamps
     if result.traces.num_rows or result.quarantine:
-        _commit(store, result.traces, result.quarantine, res, enrich, progress, redactor)
+        _commit(store, result.traces, result.quarantine, res, enrich, progress, redactor, options=options)
 
 
 _CONVERT_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError)
@@ -1159,7 +1217,7 @@ def _to_table(traces: list[dict], quarantine: list[dict], fmt_name: str, path: s
         return _columns_table(traces)
     except _CONVERT_ERRORS:
         pass
-    from tracelens.ingest.formats.generic import coerce_fields
+    from tracelens.ingest.coerce import coerce_fields
 
     good = []
     for rec in traces:

@@ -9,6 +9,10 @@ Headless core (no click/textual). The pieces:
   timeouts, partial results on interruption; the API key is never exposed.
 * ``verdict.compute_verdict(trace, results)`` -> ``Verdict``:
   reproduces / within_variance / differs / inconclusive with the numbers.
+* ``session.plan_session`` / ``run_session`` / ``replay_traces`` ->
+  ``ReplaySession``: plans, skipped traces with reasons, results, verdicts and
+  what was saved; what `tracelens replay`, canary runs and the TUI all run.
+* ``reproduce``: a trace's request as curl and Python scripts.
 * ``storage.write_replays`` / ``load_replays``: the replays Parquet table.
 * ``canary``: named trace sets, runs, and run-to-run comparisons.
 
@@ -30,8 +34,9 @@ from tracelens.replay.canary import (
 from tracelens.replay.client import ReplayClient, ReplayResult, ReplayRun
 from tracelens.replay.pricing import CostEstimate, PriceError, PriceTable, load_prices
 from tracelens.replay.request import AliasOnlyError, NotReplayableError, ReplayError, ReplayPlan, build_plan
+from tracelens.replay.session import ReplaySession, plan_session, replay_traces, run_session
 from tracelens.replay.storage import REPLAY_SCHEMA, load_replays, write_replays
-from tracelens.replay.verdict import Verdict, compute_verdict
+from tracelens.replay.verdict import Verdict, compute_verdict, replay_similarities
 
 __all__ = [
     "REPLAY_SCHEMA",
@@ -50,6 +55,7 @@ __all__ = [
     "ReplayPlan",
     "ReplayResult",
     "ReplayRun",
+    "ReplaySession",
     "Verdict",
     "add_to_canary",
     "build_plan",
@@ -59,6 +65,10 @@ __all__ = [
     "load_canary",
     "load_prices",
     "load_replays",
+    "plan_session",
+    "replay_similarities",
+    "replay_traces",
     "run_canary",
+    "run_session",
     "write_replays",
 ]

@@ -8,9 +8,11 @@ Contract:
   1-64 characters of ``[A-Za-z0-9._-]`` starting with a letter or digit.
 * ``run_canary`` plans every trace (traces that cannot be planned are
   reported in ``skipped`` with the reason, never silently dropped), replays
-  each ``n`` times through a ``ReplayClient``, tags every result with the
-  canary name and a fresh ``run_id``, writes them to the replays table, and
-  returns a ``CanaryRun`` with per-trace verdicts against the originals.
+  each ``n`` times, tags every result with the canary name and a fresh
+  ``run_id``, writes them to the replays table, and returns a ``CanaryRun``
+  with per-trace verdicts against the originals. Planning, sending, saving
+  and judging are ``replay.session``'s, the same as `tracelens replay` and
+  the TUI, so a canary's verdicts are those the other front ends would give.
 * ``compare_runs`` matches each prompt (trace id) of one run against the
   previous run of the same canary (or two named runs) and returns a
   ``CanaryComparison`` of ``PromptComparison`` rows: refusal rates and flip,
@@ -41,13 +43,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tracelens import atomic
 from tracelens.modelcatalog import load_catalog
 from tracelens.replay.client import ReplayClient, ReplayResult
 from tracelens.replay.labels import is_refused
 from tracelens.replay.pricing import PriceTable
-from tracelens.replay.request import ReplayError, ReplayPlan, build_plan
-from tracelens.replay.storage import load_replays, write_replays
-from tracelens.replay.verdict import OUTSIDE_MARGIN, Embedder, Verdict, compute_verdict, similarity_matrix
+from tracelens.replay.request import ReplayError, ReplayPlan
+from tracelens.replay.session import ReplaySession, plan_session, run_session
+from tracelens.replay.storage import load_replays
+from tracelens.replay.verdict import OUTSIDE_MARGIN, Embedder, Verdict, similarity_matrix
+from tracelens.store import store_lock
 
 CANARIES_DIR = "canaries"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -61,6 +66,8 @@ class CanaryError(ReplayError):
 
 @dataclass
 class CanarySet:
+    """A named set of traces replayed together, ``n`` times each, run after run."""
+
     name: str
     trace_ids: list[str] = field(default_factory=list)
     n: int = 5
@@ -69,6 +76,7 @@ class CanarySet:
     updated_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form, as stored in ``<store>/canaries/<name>.json``."""
         return asdict(self)
 
 
@@ -77,6 +85,7 @@ def _now() -> str:
 
 
 def canary_path(store_path: str | os.PathLike, name: str) -> Path:
+    """Where canary ``name`` is stored; ``CanaryError`` for a name that is not a safe file name."""
     if not NAME_RE.match(name or ""):
         raise CanaryError(
             f"invalid canary name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -85,18 +94,14 @@ def canary_path(store_path: str | os.PathLike, name: str) -> Path:
 
 
 def save_canary(store_path: str | os.PathLike, canary: CanarySet) -> Path:
+    """Write the canary set atomically (temporary file, then rename); returns its path."""
     path = canary_path(store_path, canary.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(canary.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic.write_json(path, canary.to_dict())
 
 
 def load_canary(store_path: str | os.PathLike, name: str) -> CanarySet:
+    """The stored canary set ``name``; ``CanaryError`` naming the command to create it when missing."""
     path = canary_path(store_path, name)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
@@ -119,6 +124,12 @@ def add_to_canary(
     description: str | None = None,
 ) -> CanarySet:
     """Create canary ``name`` or append ``trace_ids`` to it (duplicates ignored, order kept)."""
+    # read-modify-write under the store lock: two concurrent adds both land
+    with store_lock(store_path):
+        return _add_to_canary(store_path, name, trace_ids, n=n, description=description)
+
+
+def _add_to_canary(store_path, name, trace_ids, *, n, description) -> CanarySet:
     try:
         canary = load_canary(store_path, name)
     except CanaryError:
@@ -141,6 +152,7 @@ def add_to_canary(
 
 
 def list_canaries(store_path: str | os.PathLike) -> list[CanarySet]:
+    """Every valid canary set of the store, by name (unreadable files are skipped)."""
     d = Path(store_path) / CANARIES_DIR
     if not d.is_dir():
         return []
@@ -157,6 +169,8 @@ def list_canaries(store_path: str | os.PathLike) -> list[CanarySet]:
 
 @dataclass
 class CanaryRun:
+    """One run of a canary set: its plans, results, skipped traces, verdicts and the files written."""
+
     name: str
     run_id: str
     started_at: dt.datetime
@@ -176,25 +190,15 @@ def plan_canary(
     n: int | None = None,
     model: str | None = None,
     prices: PriceTable | None = None,
-) -> tuple[CanarySet, list[ReplayPlan], dict[str, str], dict[str, dict[str, Any]]]:
-    """Plans for every trace of the canary; returns (canary, plans, skipped reasons, traces by id)."""
+) -> tuple[CanarySet, ReplaySession]:
+    """The canary set and a planned ``ReplaySession`` of its traces (missing or unreplayable ones in ``skipped``)."""
     canary = load_canary(store_path, name)
-    catalog = load_catalog(store_path)
-    plans: list[ReplayPlan] = []
-    skipped: dict[str, str] = {}
-    traces: dict[str, dict[str, Any]] = {}
+    found: list[dict[str, Any] | tuple[str, None]] = []
     for tid in canary.trace_ids:
         trace = get_trace(tid)
-        if trace is None:
-            skipped[tid] = "trace not found in the store"
-            continue
-        try:
-            plans.append(build_plan(trace, n=n or canary.n, model=model, prices=prices, catalog=catalog))
-        except ReplayError as e:
-            skipped[tid] = str(e)
-            continue
-        traces[trace.get("trace_id") or tid] = trace
-    return canary, plans, skipped, traces
+        found.append((tid, None) if trace is None else trace)
+    session = plan_session(found, n=n or canary.n, model=model, prices=prices, catalog=load_catalog(store_path))
+    return canary, session
 
 
 def run_canary(
@@ -209,28 +213,25 @@ def run_canary(
     cancel: threading.Event | None = None,
     embedder: Embedder | None = None,
     on_result: Callable[[ReplayResult], None] | None = None,
-    planned: tuple[CanarySet, list[ReplayPlan], dict[str, str], dict[str, dict[str, Any]]] | None = None,
+    planned: tuple[CanarySet, ReplaySession] | None = None,
 ) -> CanaryRun:
     """Replay every trace of canary ``name`` and store the tagged results (also when interrupted)."""
-    _, plans, skipped, traces = planned or plan_canary(store_path, name, get_trace, n=n, model=model, prices=prices)
-    run = CanaryRun(
-        name=name, run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC), plans=plans, skipped=skipped
-    )
-    rr = client.run(plans, cancel=cancel, on_result=on_result)
-    for r in rr.results:
-        r.canary = name
-        r.canary_run_id = run.run_id
-    run.results = rr.results
-    run.interrupted = rr.interrupted
-    if rr.results:
-        run.files = write_replays(store_path, rr.results)
-    for plan in plans:
-        run.verdicts.append(compute_verdict(traces[plan.trace_id], rr.for_trace(plan.trace_id), embedder=embedder))
-    return run
+    _, session = planned or plan_canary(store_path, name, get_trace, n=n, model=model, prices=prices)
+    run_id = uuid.uuid4().hex[:12]
+    started = dt.datetime.now(dt.UTC)
+    run_session(session, client, cancel=cancel, on_result=on_result, save_to=store_path, canary=name,
+                canary_run_id=run_id, embedder=embedder)
+    if session.save_error:  # the comparison reads the stored results: a run that was not stored is a failed run
+        raise CanaryError(f"canary {name!r} run {run_id}: results {session.save_error}")
+    return CanaryRun(name=name, run_id=run_id, started_at=started, plans=session.plans, results=session.results,
+                     skipped=session.skipped, verdicts=session.verdicts, interrupted=session.interrupted,
+                     files=session.saved)
 
 
 @dataclass
 class PromptComparison:
+    """One prompt (trace) of a canary run against the previous run: refusals, similarity, length."""
+
     trace_id: str
     n_current: int
     n_previous: int
@@ -247,6 +248,8 @@ class PromptComparison:
 
 @dataclass
 class CanaryComparison:
+    """A canary run compared with the previous one (or a named run), prompt by prompt."""
+
     name: str
     run_id: str
     previous_run_id: str | None
@@ -254,9 +257,11 @@ class CanaryComparison:
 
     @property
     def changed(self) -> list[PromptComparison]:
+        """The prompts whose behaviour changed between the two runs."""
         return [p for p in self.prompts if p.changed]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form (`tracelens canary compare --json`)."""
         return asdict(self)
 
 
@@ -290,6 +295,7 @@ def compare_prompt(
     previous: list[dict[str, Any]],
     embedder: Embedder | None = None,
 ) -> PromptComparison:
+    """Compare one prompt's replays of two runs (failed replays left out); ``changed`` says if it moved."""
     cur = [r for r in current if not r.get("error")]
     prev = [r for r in previous if not r.get("error")]
     rc, rp = _refusal_rate(cur), _refusal_rate(prev)

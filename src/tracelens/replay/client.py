@@ -30,7 +30,9 @@ Contract:
   It is passed only to the SDK; it never appears in results, messages,
   reprs or logs (error texts are scrubbed of it as a second line of defence).
 * ``base_url``: the argument, else the SDK's ``ANTHROPIC_BASE_URL``, else
-  the public API. ``base_url_is_default`` on each result says which.
+  the public API (``destination`` names it before anything is sent, for the
+  plans the CLI and the TUI show). ``base_url_is_default`` on each result
+  says which.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 _RETRY_STATUSES = frozenset({408, 409, 429})
 
 
+def destination(base_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Where a ``ReplayClient(base_url=..., env=...)`` sends: the argument, else ``$ANTHROPIC_BASE_URL``, else the API."""
+    return base_url or (os.environ if env is None else env).get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+
+
 @dataclass
 class ReplayResult:
     """One replay of one trace (a row of the replays table)."""
@@ -91,9 +98,11 @@ class ReplayResult:
 
     @property
     def ok(self) -> bool:
+        """True when the request got a response (no ``error``)."""
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form, ``created_at`` as ISO 8601."""
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         return d
@@ -109,9 +118,11 @@ class ReplayRun:
 
     @property
     def not_run(self) -> int:
+        """Planned replays that never finished (after an interruption)."""
         return self.planned - len(self.results)
 
     def for_trace(self, trace_id: str) -> list[ReplayResult]:
+        """The results of one trace, in finishing order."""
         return [r for r in self.results if r.trace_id == trace_id]
 
 
@@ -272,9 +283,7 @@ class ReplayClient:
                 "(set it, or name another variable with --api-key-env)"
             )
         kwargs: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": self.timeout}
-        base = self.base_url or env.get("ANTHROPIC_BASE_URL")
-        if base:
-            kwargs["base_url"] = base
+        kwargs["base_url"] = destination(self.base_url, env)
         try:
             # Tracing off: the SDK's OpenTelemetry spans could otherwise export prompts to a collector.
             return anthropic.Anthropic(open_telemetry=False, **kwargs)
@@ -337,6 +346,7 @@ class ReplayClient:
         return head
 
     def replay_one(self, plan: ReplayPlan, sdk: anthropic.Anthropic, cancel: threading.Event) -> ReplayResult:
+        """Send one plan once, retrying as the module docstring says; a failure is a result with ``error``."""
         attempt = 0
         while True:
             if cancel.is_set():

@@ -17,6 +17,10 @@ Token estimate per replay: input = the trace's recorded input tokens
 (including cache read/creation tokens) when present, else
 ``ceil(len(body) / 3.5)`` characters of the request body; output = the
 recorded output tokens when present, else ``max_tokens`` (an upper bound).
+
+``trace_cost`` is what a recorded trace cost at list price (its recorded
+tokens only; None when a count or the price is unknown): the TUI's metadata
+panel shows it.
 """
 
 from __future__ import annotations
@@ -48,11 +52,14 @@ class Price:
 
 @dataclass
 class PriceTable:
+    """USD per million tokens by model family or id, and the sources it was read from."""
+
     models: dict[str, Price] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     as_of: str | None = None
 
     def lookup(self, model: str | None) -> tuple[str, Price] | None:
+        """``(key, Price)`` for a model id (exact id, then family, then longest prefix); None if unpriced."""
         if not model:
             return None
         if model in self.models:
@@ -90,6 +97,7 @@ def _parse_table(obj: Any, source: str) -> tuple[dict[str, Price], str | None]:
 
 
 def builtin_prices() -> PriceTable:
+    """The price table shipped with tracelens (``replay/prices.json``)."""
     text = resources.files("tracelens.replay").joinpath("prices.json").read_text(encoding="utf-8")
     models, as_of = _parse_table(json.loads(text), "built-in prices.json")
     return PriceTable(models, ["built-in prices.json"], as_of)
@@ -132,9 +140,11 @@ class CostEstimate:
 
     @property
     def known(self) -> bool:
+        """True when the model has a price."""
         return self.usd is not None
 
     def describe(self) -> str:
+        """One line: tokens per replay, where they come from, and the total at list price."""
         tokens = (
             f"~{self.input_tokens:,} in ({self.input_source}) + ≤{self.output_tokens:,} out ({self.output_source}) "
             f"tokens × {self.n}"
@@ -146,6 +156,7 @@ class CostEstimate:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
         return asdict(self)
 
 
@@ -170,6 +181,7 @@ def estimate_cost(
     prices: PriceTable | None = None,
     chars_per_token: float = 3.5,
 ) -> CostEstimate:
+    """Cost of ``n`` replays of a request to ``model`` (token estimate as in the module docstring)."""
     table = prices if prices is not None else load_prices()
     rin = _positive_int(recorded_input_tokens)
     if rin is not None and rin > 0:
@@ -187,3 +199,32 @@ def estimate_cost(
     key, price = hit
     usd = n * (tin * price.input + tout * price.output) / 1_000_000
     return CostEstimate(model, n, tin, tout, in_src, out_src, key, price.input, price.output, usd)
+
+
+@dataclass(frozen=True)
+class TraceCost:
+    """List-price cost of one recorded trace's tokens."""
+
+    usd: float
+    price_key: str  # the price table entry used
+
+    def describe(self) -> str:
+        """``≈ $0.0123 at list price (claude-sonnet-4-5)``."""
+        return f"≈ ${self.usd:.4f} at list price ({self.price_key})"
+
+
+def trace_cost(trace: dict[str, Any], prices: PriceTable | None = None) -> TraceCost | None:
+    """What the trace's recorded input and output tokens cost at list price; None when either or the price is unknown.
+
+    The returned model's price is used (the recorded one when the provider
+    reported none).
+    """
+    tin, tout = _positive_int(trace.get("input_tokens")), _positive_int(trace.get("output_tokens"))
+    if tin is None or tout is None:
+        return None
+    table = prices if prices is not None else load_prices()
+    hit = table.lookup(trace.get("model_returned") or trace.get("model_requested"))
+    if hit is None:
+        return None
+    key, price = hit
+    return TraceCost((tin * price.input + tout * price.output) / 1_000_000, key)

@@ -26,8 +26,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracelens.atomic import atomic_path
 from tracelens.replay.client import ReplayResult
 from tracelens.secrets import scrub_text
+from tracelens.store import store_lock
 
 REPLAYS_DIR = "replays"
 
@@ -74,19 +76,14 @@ def write_replays(store_path: str | os.PathLike, results: Iterable[ReplayResult]
     for r in results:
         by_day[r.created_at.astimezone(dt.UTC).date()].append(r)
     written = []
-    for day, rows in sorted(by_day.items()):
-        d = Path(store_path) / REPLAYS_DIR / f"date={day.isoformat()}"
-        d.mkdir(parents=True, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        tmp = d / f".{name}.tmp"
-        try:
-            pq.write_table(_table(rows), tmp, compression="zstd")
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, d / name)
-        finally:
-            tmp.unlink(missing_ok=True)
-        written.append(d / name)
+    with store_lock(store_path):
+        for day, rows in sorted(by_day.items()):
+            d = Path(store_path) / REPLAYS_DIR / f"date={day.isoformat()}"
+            d.mkdir(parents=True, exist_ok=True)
+            dest = d / f"part-{uuid.uuid4().hex}.parquet"
+            with atomic_path(dest) as tmp:
+                pq.write_table(_table(rows), tmp, compression="zstd")
+            written.append(dest)
     return written
 
 

@@ -37,6 +37,19 @@ Rules, first match wins:
 
 ``length_ratio`` (median replay length / original length, in characters) is
 reported but not used by the rules.
+
+Why character 3-gram TF-IDF cosine, and why it is the only measure: it is
+the one similarity every front end shows (the verdict, `tracelens replay`'s
+table, the TUI's per-replay column via ``replay_similarities``), so the same
+replay cannot look different in two places. It was preferred over a word
+sequence ratio (difflib over word tokens) because a replay that rewords the
+original ("refund" / "refunds", "can't" / "cannot", reordered clauses,
+changed punctuation) keeps most of its character 3-grams but loses most of
+its in-order word matches; the ratio's score falls with any reordering and is
+quadratic in the text length, while TF-IDF cosine is symmetric, bounded in
+[0, 1], linear in the length and deterministic (no model, no randomness).
+IDF is fitted on the texts being compared, so shared boilerplate weighs less
+than what distinguishes the answers.
 """
 
 from __future__ import annotations
@@ -86,6 +99,7 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form (`tracelens replay --json`)."""
         return asdict(self)
 
 
@@ -120,6 +134,23 @@ def similarity_matrix(texts: Sequence[str], embedder: Embedder | None = None) ->
             if texts[i] == texts[j]:
                 sim[i, j] = 1.0
     return sim, method
+
+
+def replay_similarities(original_text: str | None, replays: Sequence[Any]) -> list[float | None]:
+    """Each replay's similarity to the original (None for a failed one), by the measure ``judge`` uses.
+
+    The matrix is fitted on the original and the successful replays exactly as
+    in ``judge``, so the mean of these numbers is the verdict's ``original_similarity``.
+    """
+    ok = [i for i, r in enumerate(replays) if not _field(r, "error")]
+    out: list[float | None] = [None] * len(replays)
+    if not ok:
+        return out
+    texts = [original_text or "", *[_field(replays[i], "response_text") or "" for i in ok]]
+    sim, _ = similarity_matrix(texts)
+    for j, i in enumerate(ok, start=1):
+        out[i] = float(sim[0, j])
+    return out
 
 
 def conformal_p(sim: np.ndarray) -> float:

@@ -17,14 +17,19 @@ from tracelens.report.terminal import render_terminal
 FORMATS = ("terminal", "markdown", "html", "json")
 
 
-def render(report: DriftReport, fmt: str, *, show_info: bool = False, width: int = 120) -> str:
-    """The report as text in ``fmt`` ('terminal' renders without colour at ``width`` columns)."""
+def render(report: DriftReport, fmt: str, *, show_info: bool = False, width: int = 120, timeline=None,
+           html_link: str | None = None) -> str:
+    """The report as text in ``fmt`` ('terminal' renders without colour at ``width`` columns).
+
+    ``timeline`` (a :class:`tracelens.report.timeline.Timeline`) feeds the HTML time charts; ``html_link`` is
+    the path or URL of the HTML report that the Markdown summary points to.
+    """
     if fmt == "json":
         return render_json(report)
     if fmt == "markdown":
-        return render_markdown(report, show_info=show_info)
+        return render_markdown(report, show_info=show_info, html_link=html_link)
     if fmt == "html":
-        return render_html(report)
+        return render_html(report, show_info=show_info, timeline=timeline)
     if fmt == "terminal":
         from rich.console import Console
 

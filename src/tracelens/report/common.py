@@ -8,9 +8,10 @@ says the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from tracelens.analysis import fmt
-from tracelens.analysis.findings import DriftReport, Finding
+from tracelens.analysis.findings import CanaryResult, DriftReport, Finding
 
 #: Kinds that speak to the model's behaviour (as opposed to traffic or configuration).
 BEHAVIOUR_KINDS = (
@@ -253,56 +254,88 @@ def info_summary(info: list[Finding]) -> str:
     return ", ".join(f"{k} ({n} test{'s' if n > 1 else ''})" for k, n in seen.items())
 
 
+def canary_sets(report: DriftReport) -> tuple[CanaryResult, ...]:
+    """The report's canary sections (none when no canary set has run)."""
+    return report.canary or ()
+
+
+def canary_runs(c: CanaryResult) -> str:
+    """'run <id> vs <previous id>' or 'run <id> (no earlier run)'."""
+    return f"run {c.run_id}" + (f" vs {c.previous_run_id}" if c.previous_run_id else " (no earlier run)")
+
+
+def canary_counts(c: CanaryResult) -> str:
+    """'2 of 12 prompts changed'."""
+    return f"{c.n_changed:,} of {c.n_prompts:,} prompt{'s' if c.n_prompts != 1 else ''} changed"
+
+
+def _window_days(start, end) -> str:
+    """'2026-11-16 .. 2026-11-22' (end exclusive, shown as the last day it covers)."""
+    if start is None or end is None:
+        return "?"
+    last = end - timedelta(microseconds=1)
+    return f"{start:%Y-%m-%d} .. {last:%Y-%m-%d}"
+
+
+def _iso_week(start, end) -> str | None:
+    """'2026-W47' when [start, end) is exactly one ISO week, else None."""
+    if start is None or end is None:
+        return None
+    s = start.astimezone(UTC) if start.tzinfo else start
+    if end - start != timedelta(days=7) or s.weekday() != 0 or (s.hour, s.minute, s.second, s.microsecond) != (0, 0, 0, 0):
+        return None
+    y, w, _ = s.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def title(report: DriftReport) -> str:
+    """The report's title naming the windows: 'Weekly drift report 2026-W47 (2026-11-16 .. 2026-11-22) vs 2026-W46'."""
+    b, c = report.baseline, report.current
+    cw, bw = _iso_week(c.start, c.end), _iso_week(b.start, b.end)
+    if cw:
+        return f"Weekly drift report {cw} ({_window_days(c.start, c.end)}) vs {bw or _window_days(b.start, b.end)}"
+    return f"Drift report {_window_days(c.start, c.end)} vs {_window_days(b.start, b.end)}"
+
+
 @dataclass(frozen=True)
-class CanaryPrompt:
-    """One changed canary prompt: the trace it replays and why it counts as changed."""
+class Mark:
+    """A configuration change to mark on the time axis (changes within an hour share one mark)."""
 
-    trace_id: str
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CanarySet:
-    """One canary set's latest run against the run before it, as the renderers show it."""
-
-    name: str
-    run_id: str
-    previous_run_id: str | None
-    n_prompts: int
-    n_changed: int
-    changed: tuple[CanaryPrompt, ...]
-
-    @property
-    def runs(self) -> str:
-        return f"run {self.run_id}" + (f" vs {self.previous_run_id}" if self.previous_run_id else " (no earlier run)")
+    at: datetime
+    kinds: tuple[str, ...]  #: 'snapshot', 'alias', 'system_prompt'
+    labels: tuple[str, ...]
 
 
-def canary_sets(report: DriftReport) -> list[CanarySet]:
-    """``report.canary`` (dicts from ``CanaryComparison.to_dict()`` plus ``changed``) read defensively."""
-    out = []
-    for c in report.canary or []:
-        if not isinstance(c, dict):
-            continue
-        prompts = [p for p in c.get("prompts") or [] if isinstance(p, dict)]
-        changed = tuple(
-            CanaryPrompt(str(p.get("trace_id", "?")), tuple(str(r) for r in p.get("reasons") or ()))
-            for p in prompts
-            if p.get("changed")
-        )
-        n_changed = c.get("changed")
-        out.append(
-            CanarySet(
-                name=str(c.get("name", "?")),
-                run_id=str(c.get("run_id", "?")),
-                previous_run_id=None if c.get("previous_run_id") is None else str(c.get("previous_run_id")),
-                n_prompts=len(prompts),
-                n_changed=int(n_changed) if isinstance(n_changed, int) and not isinstance(n_changed, bool) else len(changed),
-                changed=changed,
-            )
-        )
+def _event(f: Finding) -> tuple[str, str] | None:
+    if not f.significant or f.first_seen is None:
+        return None
+    seg = topic_phrase(f.segment) if f.segment else "all traffic"
+    if f.kind == "model_snapshot" and not f.segment.startswith("model=") and isinstance(f.current_value, str):
+        return "snapshot", f"new snapshot {f.current_value} ({seg})"
+    if f.kind == "alias_usage" and f.segment.startswith("model=") and isinstance(f.current_value, str):
+        return "alias", f"alias {f.segment.removeprefix('model=')} re-resolved to {f.current_value}"
+    if f.kind == "system_prompt":
+        return "system_prompt", f"system prompt changed ({seg})"
+    return None
+
+
+def marks(report: DriftReport) -> list[Mark]:
+    """Snapshot rollovers, alias re-resolutions and system-prompt changes the report found, in time order."""
+    evs = sorted({(f.first_seen, *ev) for f in report.findings if (ev := _event(f))})
+    out: list[Mark] = []
+    for at, kind, label in evs:
+        if out and (at - out[-1].at).total_seconds() <= 3600:
+            last = out[-1]
+            out[-1] = Mark(last.at, last.kinds + ((kind,) if kind not in last.kinds else ()), last.labels + (label,))
+        else:
+            out.append(Mark(at, (kind,), (label,)))
     return out
 
 
-def canary_counts(c: CanarySet) -> str:
-    """'2 of 12 prompts changed'."""
-    return f"{c.n_changed:,} of {c.n_prompts:,} prompt{'s' if c.n_prompts != 1 else ''} changed"
+def change_line(f: Finding) -> str:
+    """One line for a finding: 'refusal_rate cluster=5 (medical symptoms): 1.9% -> 26.5%, +24.7 pp [...], since ...'."""
+    seg = f" {f.segment}" if f.segment else ""
+    line = f"{f.kind}{seg}: {value(f, f.baseline_value)} -> {value(f, f.current_value)}, {effect(f)}"
+    if f.first_seen:
+        line += f", since {fmt.ts(f.first_seen)}"
+    return line

@@ -1,83 +1,93 @@
-"""Markdown renderer: a DriftReport as text to paste into Slack, an issue or an email.
+"""Markdown renderer: the weekly report as a post short enough for Slack, an issue or an email.
 
-Contract: ``render_markdown(report, show_info=False) -> str``; deterministic
-(golden-tested). Findings are bullet lists (they survive Slack); the
-variance-sources table is a GitHub-style table; diffs go in ```diff blocks.
+Contract: ``render_markdown(report, show_info=False, html_link=None) -> str``;
+deterministic (golden-tested). At most :data:`MAX_LINES` lines and
+:data:`MAX_CHARS` characters, whatever the report holds (Slack recommends
+keeping a message under 4,000 characters and folds long ones): the title
+naming the windows, the finding counts, the headline, the variance sources in
+one line per status (a line each for the changed ones), one line per alert
+and warn finding (effect, interval and since when; the list is cut with "...
+and N more" when the bound needs it), one line per canary set, the weekly
+trend in one line, and a pointer to the full HTML report (``html_link``, a
+path or URL) where the charts, evidence, diffs and info findings are.
 """
 
 from __future__ import annotations
 
 from tracelens.analysis import fmt
-from tracelens.analysis.findings import DriftReport, Finding
+from tracelens.analysis.findings import DriftReport
 from tracelens.report import common
+
+#: the bound this renderer keeps (tests check it on a report with hundreds of findings)
+MAX_CHARS = 4000
+MAX_LINES = 40
+#: alert/warn lines shown before the bound forces fewer
+MAX_FINDING_LINES = 10
 
 _ICON = {"alert": "🔴", "warn": "🟡", "info": "⚪"}
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _status_line(report: DriftReport) -> list[str]:
+    by: dict[str, list[str]] = {}
+    for row in report.variance:
+        by.setdefault(row.status, []).append(row.source)
+    out = []
+    if by:
+        parts = [f"{status}: {', '.join(srcs)}" for status, srcs in by.items()]
+        out.append("**Variance sources** -- " + "; ".join(parts) + ".")
+    for row in report.variance:
+        if row.status == "changed":
+            out.append(f"- {row.source}: {fmt.clip(row.observation, 200)}")
+    return out
 
 
-def _bullet(f: Finding) -> str:
-    meta = [f"effect {common.effect(f)}", common.qtext(f)]
-    if f.first_seen:
-        meta.append(f"first seen {fmt.ts(f.first_seen)}")
-    seg = f" `{f.segment}`" if f.segment else ""
-    line = f"- {_ICON[f.severity]} **{f.kind}**{seg}: {f.summary} _({'; '.join(meta)})_"
-    if f.evidence:
-        ev = ", ".join(f"`{e}`" for e in f.evidence[:5]) + (" ..." if len(f.evidence) > 5 else "")
-        line += f"\n  - evidence: {ev}"
-    return line
-
-
-def render_markdown(report: DriftReport, show_info: bool = False) -> str:
-    """The report as Markdown text (see module docstring)."""
+def _compose(report: DriftReport, show_info: bool, html_link: str | None, n_findings: int, clip: int) -> list[str]:
     n = common.counts(report)
-    out = ["## tracelens drift report", "", common.window_line(report), ""]
-    out.append(f"**{n['alert']} alert, {n['warn']} warn, {n['info']} info.** " + " ".join(common.headline(report)))
+    out = [f"**{common.title(report)}**", common.window_line(report), ""]
+    out.append(f"{_ICON['alert']} {n['alert']} alert · {_ICON['warn']} {n['warn']} warn · {_ICON['info']} {n['info']} info")
+    out += [f"- {fmt.clip(s, clip)}" for s in common.headline(report)]
     out.append("")
+    out += _status_line(report)
     groups = common.by_severity(report)
-    for sev, title in (("alert", "Alerts"), ("warn", "Warnings")):
-        if groups[sev]:
-            out += [f"### {title}", ""] + [_bullet(f) for f in groups[sev]] + [""]
-    if groups["info"]:
-        out += ["### No significant change", ""]
-        if show_info:
-            out += [_bullet(f) for f in groups["info"]]
-        else:
-            out.append(common.info_summary(groups["info"]) + ".")
-        out.append("")
-    if report.details:
-        out += ["### Details", ""]
-        for d in report.details:
-            out += [f"**{d.title}** (`{d.segment or 'all'}`)", "", "```diff", d.text or "(no textual difference)", "```", ""]
+    shown = groups["alert"] + groups["warn"]
+    if shown:
+        out += ["", "**Alerts and warnings**"]
+        out += [f"- {_ICON[f.severity]} {fmt.clip(common.change_line(f), clip)}" for f in shown[:n_findings]]
+        if len(shown) > n_findings:
+            out.append(f"- ... and {len(shown) - n_findings} more in the full report")
     canaries = common.canary_sets(report)
     if canaries:
-        out += ["### Canary sets", ""]
+        out += ["", "**Canary sets**"]
         for c in canaries:
-            out.append(f"- {'🟡' if c.n_changed else '🟢'} **{c.name}**: {c.runs} -- {common.canary_counts(c)}")
-            for p in c.changed:
-                out.append(f"  - `{p.trace_id}`: {'; '.join(p.reasons) or 'changed'}")
-        out.append("")
-    out += [
-        "### Variance sources at a glance",
-        "",
-        "| source | status | what the logs show | backed by | to make it observable, log |",
-        "|---|---|---|---|---|",
-    ]
-    for row in report.variance:
-        out.append(
-            f"| {row.source} | {row.status} | {_cell(row.observation)} | {', '.join(row.findings)} | "
-            f"{_cell(row.what_to_log or '')} |"
-        )
-    out.append("")
+            out.append(f"- {'🟡' if c.n_changed else '🟢'} **{fmt.clip(c.name, 60)}**: {common.canary_runs(c)} -- {common.canary_counts(c)}")
+    tail = []
+    if groups["info"]:
+        quiet = f"{len(groups['info'])} tests without a significant change"
+        tail.append(quiet + (f": {fmt.clip(common.info_summary(groups['info']), clip)}." if show_info else "."))
     if report.trend:
-        out += ["### Weekly refusal rate", "", "| week from | traces | refusal rate | 95% CI |", "|---|---|---|---|"]
-        for p in report.trend:
-            out.append(f"| {fmt.ts(p.start)[:10]} | {p.n:,} | {fmt.pct(p.rate)} | {fmt.pct(p.ci_low)} .. {fmt.pct(p.ci_high)} |")
-        out.append("")
+        tail.append("Weekly refusal rate: " + " · ".join(fmt.pct(p.rate) for p in report.trend) + ".")
     if report.notes:
-        out += ["### Notes", ""] + [f"- {s}" for s in report.notes] + [""]
+        tail.append(f"{len(report.notes)} note{'s' if len(report.notes) != 1 else ''} on how this was computed in the full report.")
+    if tail:
+        out += [""] + tail
+    out.append("")
+    if html_link:
+        out.append(f"Full report (charts, evidence, diffs): {html_link}")
+    else:
+        out.append("Full report with charts and evidence: run the same command with `--html report.html`.")
     g = report.generator
-    out.append(f"_{g.get('name', 'tracelens')} {g.get('version', '')} (analysis v{g.get('analysis_version', '')})_")
-    return "\n".join(out) + "\n"
+    out.append(f"_{g.name} {g.version} (analysis v{g.analysis_version})_")
+    return out
+
+
+def render_markdown(report: DriftReport, show_info: bool = False, html_link: str | None = None) -> str:
+    """The report as a short Markdown post (see module docstring)."""
+    n_shown = sum(1 for f in report.findings if f.severity in ("alert", "warn"))
+    # fewest cuts first: drop finding lines, then shorten every line, until the post fits the bound
+    for clip in (240, 160, 100):
+        for k in range(min(n_shown, MAX_FINDING_LINES), -1, -1):
+            lines = _compose(report, show_info, html_link, k, clip)
+            text = "\n".join(lines) + "\n"
+            if len(text) <= MAX_CHARS and len(lines) <= MAX_LINES:
+                return text
+    return "\n".join(lines[:MAX_LINES])[: MAX_CHARS - 1] + "\n"

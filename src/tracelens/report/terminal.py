@@ -105,7 +105,7 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
         ct.add_column("prompts", justify="right", no_wrap=True)
         ct.add_column("changed", justify="right", no_wrap=True)
         for c in canaries:
-            ct.add_row(_t(c.name), _t(c.runs), f"{c.n_prompts:,}", Text(f"{c.n_changed:,}", style="bold yellow" if c.n_changed else "green"))
+            ct.add_row(_t(c.name), _t(common.canary_runs(c)), f"{c.n_prompts:,}", Text(f"{c.n_changed:,}", style="bold yellow" if c.n_changed else "green"))
         console.print(ct)
         for c in canaries:
             for p in c.changed:
@@ -138,4 +138,4 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
     if report.notes:
         console.print(Group(*[_t("note: " + s, style="dim") for s in report.notes]))
     g = report.generator
-    console.print(Text(f"{g.get('name', 'tracelens')} {g.get('version', '')} (analysis v{g.get('analysis_version', '')})", style="dim"))
+    console.print(Text(f"{g.name} {g.version} (analysis v{g.analysis_version})", style="dim"))

@@ -35,8 +35,11 @@ Contract:
 * Every response carries ``x-tracelens-fake: 1`` and a ``request-id`` header;
   model ids stay real.
 
-Run standalone with ``python -m tracelens.testing.fake_anthropic --port N``.
-This module is test tooling: it imports only the standard library.
+Run standalone with ``python -m tracelens.testing.fake_anthropic --port N``;
+``--store PATH`` serves every model a store's traces name (so replaying any
+stored trace works), ``--model``/``--models-file`` add ids, and ``--rules
+FILE`` scripts replies per prompt (e.g. a refusal for one question).
+This module is test tooling: it imports only the standard library (and the store for ``--store``).
 """
 
 from __future__ import annotations
@@ -139,6 +142,9 @@ class Reply:
     content: list[dict[str, Any]] | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # prompt-cache usage to report (the usage fields are left out when None, as for a request without cache_control)
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
     model: str | None = None
     status: int = 200
     error_type: str | None = None
@@ -365,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         start = dict(message, content=[], stop_reason=None, stop_sequence=None)
         start.pop("stop_details", None)
-        start["usage"] = {"input_tokens": message["usage"]["input_tokens"], "output_tokens": 1}
+        start["usage"] = dict(message["usage"], output_tokens=1)
         event("message_start", {"type": "message_start", "message": start})
         for i, block in enumerate(message["content"]):
             if block.get("type") == "tool_use":
@@ -495,6 +501,11 @@ class FakeAnthropicServer:
         with self._lock:
             self._rules.append(rule)
         return rule
+
+    def add_rules(self, rules: list[Rule]) -> None:
+        """Add persistent rules (e.g. from ``read_rules``), tried after those already added."""
+        with self._lock:
+            self._rules.extend(rules)
 
     def reset(self) -> None:
         with self._lock:
@@ -689,6 +700,9 @@ class FakeAnthropicServer:
                 "output_tokens": reply.output_tokens if reply.output_tokens is not None else _estimate_tokens(out_text),
             },
         }
+        for name in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+            if getattr(reply, name) is not None:
+                message["usage"][name] = getattr(reply, name)
         if reply.stop_details is not None:
             message["stop_details"] = reply.stop_details
         if body.get("stream") is True:
@@ -701,18 +715,114 @@ def _reply_from_dict(d: dict[str, Any]) -> Reply:
     return Reply(**d)
 
 
+def read_models_file(path: str) -> list[str]:
+    """Model ids from ``path``: a JSON array of ids, or one id per line (blank lines and ``#`` comments ignored)."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if text.lstrip().startswith("["):
+        ids = json.loads(text)
+        if not all(isinstance(m, str) and m for m in ids):
+            raise ValueError(f"{path}: expected a JSON array of model id strings")
+        return ids
+    return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
+
+
+def models_in_store(store: str) -> tuple[set[str], dict[str, str]]:
+    """Every model a store's traces name, and the aliases they resolved through.
+
+    Returned snapshots (and requested ids that carry a date) are served as
+    models; a requested id that was answered by another id is an alias of
+    the snapshot that answered it most recently, so a replay of any stored
+    trace finds its model here instead of a 404.
+    """
+    # The store (pyarrow/polars) only when asked: the server itself needs the standard library alone.
+    import polars as pl
+
+    from tracelens.store import Store
+
+    frame = (
+        Store(store).scan()
+        .select("timestamp", "model_requested", "model_returned")
+        .collect()
+    )
+    models = {m for m in frame["model_returned"].drop_nulls().unique().to_list() if m}
+    models |= {m for m in frame["model_requested"].drop_nulls().unique().to_list() if m and _DATE8.search(m)}
+    aliases: dict[str, str] = {}
+    pairs = (
+        frame.drop_nulls(["model_requested", "model_returned"])
+        .filter(pl.col("model_requested") != pl.col("model_returned"))
+        .sort("timestamp")
+    )
+    for requested, returned in pairs.select("model_requested", "model_returned").iter_rows():
+        if not _DATE8.search(requested):
+            aliases[requested] = returned  # the latest resolution wins
+    return models, aliases
+
+
+def read_rules(path: str) -> list[Rule]:
+    """Persistent replies from a JSON file: a list of objects, each a match and a reply.
+
+    Match keys: ``contains`` (a substring of the last user text), ``model``
+    (requested or resolved id) and ``times`` (uses, unlimited when absent).
+    ``"refusal": true`` makes the reply a refusal (``text``, ``category``,
+    ``explanation`` optional); otherwise the other keys are ``Reply`` fields
+    (``text``, ``stop_reason``, ``status``, ``delay``, ...). Rules are tried
+    in file order; the first that matches answers.
+    """
+    with open(path, encoding="utf-8") as fh:
+        items = json.load(fh)
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a JSON array of rule objects")
+    rules = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: rule {n}: expected an object")
+        fields = dict(item)
+        match = {k: fields.pop(k) for k in ("contains", "model", "times") if k in fields}
+        try:
+            if fields.pop("refusal", False):
+                reply = Reply.refusal(**fields)
+            else:
+                reply = Reply(**fields)
+        except TypeError as e:
+            raise ValueError(f"{path}: rule {n}: {e}") from None
+        rules.append(Rule(reply, **match))
+    return rules
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tracelens.testing.fake_anthropic", description=__doc__.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--script", help="JSON file: a list of Reply fields objects, served in order before the default")
+    ap.add_argument("--model", action="append", default=[], metavar="ID",
+                    help="serve this model id too (repeatable); the built-in snapshots are always served")
+    ap.add_argument("--models-file", metavar="FILE", help="serve the model ids in FILE (JSON array or one per line)")
+    ap.add_argument("--store", metavar="PATH",
+                    help="serve every model the store's traces name, with the aliases they resolved through")
+    ap.add_argument("--rules", metavar="FILE",
+                    help="JSON file: persistent replies chosen per prompt/model (see read_rules), e.g. to refuse")
+    ap.add_argument("--script", help="JSON file: a list of Reply fields objects, served in order before the rules")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
-    server = FakeAnthropicServer(host=args.host, port=args.port, seed=args.seed, verbose=args.verbose)
+    models = set(DEFAULT_MODELS) | set(args.model)
+    aliases = dict(DEFAULT_ALIASES)
+    try:
+        if args.models_file:
+            models |= set(read_models_file(args.models_file))
+        if args.store:
+            stored, resolved = models_in_store(args.store)
+            models |= stored
+            aliases.update(resolved)
+        rules = read_rules(args.rules) if args.rules else []
+    except (OSError, ValueError) as e:
+        ap.error(str(e))
+    server = FakeAnthropicServer(host=args.host, port=args.port, seed=args.seed, verbose=args.verbose,
+                                 models=sorted(models), aliases=aliases)
     if args.script:
         with open(args.script, encoding="utf-8") as fh:
             server.enqueue(*(_reply_from_dict(d) for d in json.load(fh)))
+    server.add_rules(rules)
     server.start()
     print(server.base_url, flush=True)
     print(f"fake Anthropic Messages API listening on {server.base_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)

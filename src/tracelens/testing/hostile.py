@@ -265,6 +265,32 @@ def _otlp(rng: random.Random, i: int, tag: str) -> dict:
                                                          span(_hex(tag, -1 - i, 16), "execute_tool lookup", tool)]}]}]}
 
 
+def _otlp_logs(rng: random.Random, i: int, tag: str) -> dict:
+    """GenAI events of the chat span of ``_otlp`` (same ids) as log records, and an application log line."""
+    ns = int(_ts(i).timestamp()) * 10**9
+    trace, span = _hex(tag, i, 32), _hex(tag, i, 16)
+
+    def kv(v: Any) -> dict:
+        if isinstance(v, dict):
+            return {"kvlistValue": {"values": [{"key": k, "value": kv(x)} for k, x in v.items()]}}
+        return _av(v)
+
+    def event(name: str, body: dict, t: int) -> dict:
+        return {"timeUnixNano": str(t), "observedTimeUnixNano": str(t), "eventName": name, "traceId": trace,
+                "spanId": span, "body": kv(body),
+                "attributes": [{"key": "gen_ai.provider.name", "value": {"stringValue": "anthropic"}}]}
+
+    return {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "hostile"}}]},
+                              "scopeLogs": [{"scope": {"name": "hostile.test"}, "logRecords": [
+                                  event("gen_ai.user.message", {"content": _text(rng)}, ns + 1),
+                                  event("gen_ai.choice", {"index": 0, "finish_reason": "end_turn",
+                                                          "message": {"role": "assistant", "content": _text(rng)}},
+                                        ns + 2),
+                                  {"timeUnixNano": str(ns + 3), "severityText": "INFO",
+                                   "body": {"stringValue": "request handled"}},
+                              ]}]}]}
+
+
 def _openinference(rng: random.Random, i: int, tag: str) -> dict:
     return {"name": "ChatCompletion", "context": {"trace_id": _hex(tag, i, 32), "span_id": _hex(tag, -i, 16)},
             "span_kind": "LLM", "parent_id": None, "start_time": _ts(i).isoformat(),
@@ -314,6 +340,7 @@ class Spec:
     suffix: str
     columns: tuple[str, ...] = ()  # csv/parquet header
     stores: bool = True  # each intact record is stored (False: companion formats, records are skipped)
+    events: bool = False  # records hold GenAI log events (kept in the otlp_events table, not stored as traces)
 
 
 SPECS: dict[str, Spec] = {s.fmt: s for s in (
@@ -338,6 +365,8 @@ SPECS: dict[str, Spec] = {s.fmt: s for s in (
     Spec("generic_parquet", _generic, "parquet", ".parquet", GENERIC_COLUMNS),
     Spec("simonw_llm", lambda rng, i, tag: {}, "sqlite", ".db"),
     Spec("otlp_proto", _otlp, "protobuf", ".binpb"),
+    Spec("otlp_logs", _otlp_logs, "jsonl", ".jsonl", stores=False, events=True),
+    Spec("otlp_logs_proto", _otlp_logs, "protobuf", ".binpb", stores=False, events=True),
 )}
 # The same formats in their other layouts (one importer, two shapes of file).
 VARIANTS: dict[str, Spec] = {
@@ -355,7 +384,7 @@ def _needs_otlp_extra() -> bool:
 
 
 if _needs_otlp_extra():  # protobuf files are built with opentelemetry-proto (the otlp extra)
-    del SPECS["otlp_proto"], ALL_SPECS["otlp_proto"]
+    del SPECS["otlp_proto"], ALL_SPECS["otlp_proto"], SPECS["otlp_logs_proto"], ALL_SPECS["otlp_logs_proto"]
 
 # ---------------------------------------------------------------- layouts
 
@@ -757,21 +786,27 @@ def _sqlite_readable(path: Path) -> int:
 
 def _protobuf(kind: str, spec: Spec, rng: random.Random, damage: random.Random, n: int, tag: str
               ) -> tuple[bytes, int, int]:
-    """Length-prefixed ExportTraceServiceRequest messages (the Collector file exporter's proto mode)."""
+    """Length-prefixed ExportTraceServiceRequest (ExportLogsServiceRequest) messages (the Collector file
+    exporter's proto mode)."""
     import base64
 
     from google.protobuf.json_format import ParseDict
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+    request = ExportLogsServiceRequest if spec.events else ExportTraceServiceRequest
     msgs = []
     for i in range(n):
         req = spec.make(rng, i, tag)
-        for sp in req["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        leaves = (req["resourceLogs"][0]["scopeLogs"][0]["logRecords"] if spec.events
+                  else req["resourceSpans"][0]["scopeSpans"][0]["spans"])
+        for sp in leaves:
             for key in ("traceId", "spanId"):  # protobuf's JSON mapping has base64 bytes where OTLP JSON has hex
-                sp[key] = base64.b64encode(bytes.fromhex(sp[key])).decode()
-        msgs.append(ParseDict(req, ExportTraceServiceRequest()).SerializeToString())
+                if key in sp:
+                    sp[key] = base64.b64encode(bytes.fromhex(sp[key])).decode()
+        msgs.append(ParseDict(req, request()).SerializeToString())
     if kind == "bare":
-        merged = ExportTraceServiceRequest()
+        merged = request()
         for m in msgs:
             merged.MergeFromString(m)  # one message holding every resourceSpans entry
         return merged.SerializeToString(), 1, 1
@@ -831,7 +866,7 @@ def write_hostile(out_dir: Path, key: str, kind: str, seed: int, n: int = 12, in
         data, records, intact = _protobuf(kind, spec, rng, damage_rng, n, tag)
         path = out_dir / (stem + spec.suffix + {"gzip": ".gz", "zstd": ".zst"}.get(kind, ""))
         path.write_bytes(data)
-        return HostileFile(path, spec.fmt, kind, records, intact)
+        return HostileFile(path, spec.fmt, kind, records, intact if spec.stores else 0)
     if spec.layout == "sqlite":
         path = out_dir / (stem + ".db")
         records, intact = _sqlite(kind, path, rng, damage_rng, n, tag)

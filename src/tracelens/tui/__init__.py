@@ -1,7 +1,7 @@
 """The tracelens TUI (Textual): find a trace, read it in context, replay it.
 
 Everything slow runs in thread workers that call the headless core
-(``tracelens.tui_core``, ``tracelens.query``, ``tracelens.replay``) and post
+(``tracelens.query``, ``tracelens.context``, ``tracelens.replay``, ``tracelens.weekly``) and post
 the dataclass Messages of ``tracelens.tui.messages`` back; the UI never
 blocks. All log text reaches the screen as ``rich.text.Text`` made with
 ``tracelens.textsafe.visible``: never as markup, never with raw control

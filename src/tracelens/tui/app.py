@@ -22,11 +22,13 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Input
 
+from tracelens.query import FindQuery, load_trace
 from tracelens.store import Store
+from tracelens.timeexpr import TimeWindow
 from tracelens.tui.commands import TraceLensCommands
 from tracelens.tui.messages import TraceReady
 from tracelens.tui.screens.find import FindScreen
-from tracelens.tui_core import FindQuery, WeeklyFindings, load_trace
+from tracelens.weekly import WeeklyFindings
 
 EXPORT_ENV = "TRACELENS_EXPORT_DIR"
 
@@ -43,8 +45,8 @@ class TuiConfig:
     """Where `c` (trace JSON) and `x` (reproduction scripts) write files."""
     report_path: Path | None = None
     """A drift report JSON for the This-week screen, instead of computing it."""
-    week: str | None = None
-    """ISO week for the This-week screen (e.g. 2026-W47); None = the last complete week."""
+    week: str | TimeWindow | None = None
+    """ISO week for the This-week screen (e.g. 2026-W47, or a window read by `--week`); None = the last complete week."""
     weekly: Callable[[Store], WeeklyFindings] | None = None
     """Findings loader for the This-week screen (tests inject one); None = tracelens.analysis."""
     replay_base_url: str | None = None
@@ -89,12 +91,15 @@ class TraceLensApp(App):
         self.sub_title = self.config.subtitle if self.config.subtitle is not None else str(store.root)
 
     def now(self) -> dt.datetime:
+        """The app's clock (fixed in tests and screenshots), in UTC."""
         return self.config.now() if self.config.now else dt.datetime.now(dt.UTC)
 
     def get_default_screen(self) -> FindScreen:
+        """The find screen, with the configured initial query."""
         return FindScreen(self.config.initial_query)
 
     def on_mount(self) -> None:
+        """Freeze cursor blinking when configured (stable snapshots)."""
         self._freeze_blink()
 
     def _freeze_blink(self) -> None:
@@ -103,6 +108,7 @@ class TraceLensApp(App):
                 i.cursor_blink = False
 
     def on_screen_resume(self) -> None:
+        """Freeze cursor blinking on a screen shown again."""
         self._freeze_blink()
 
     def warm_up(self) -> None:
@@ -144,17 +150,20 @@ class TraceLensApp(App):
         self.post_message(TraceReady(trace_id, trace, then, error))
 
     def on_trace_ready(self, m: TraceReady) -> None:
+        """Push the trace screen for a trace read by ``open_trace`` (or its error)."""
         from tracelens.tui.screens.trace import TraceScreen
 
         self.push_screen(TraceScreen(m.trace_id, then=m.then, trace=m.trace, error=m.error))
 
     def action_week(self) -> None:
+        """Show the This-week findings (``w``), unless already shown."""
         from tracelens.tui.screens.week import WeekScreen
 
         if not isinstance(self.screen, WeekScreen):
             self.push_screen(WeekScreen())
 
     def action_help(self) -> None:
+        """Show the key reference (``?``), unless already shown."""
         from tracelens.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):

@@ -42,10 +42,12 @@ class TraceLensCommands(Provider):
             self.app.call_later(self.screen.run_action, action)
 
     async def discover(self) -> Hits:
+        """Every action of the current screen, listed when the palette opens."""
         for title, help_text, action in self._available():
             yield DiscoveryHit(title, partial(self._run, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
+        """The actions whose title matches what was typed, best first."""
         matcher = self.matcher(query)
         for title, help_text, action in self._available():
             score = matcher.match(title)

@@ -25,11 +25,13 @@ class PageLoaded(Message):
     seconds: float
     window: str = ""
     ranked: bool = False  # rows are ranked by semantic similarity, not by time
-    result_set: Any = None  # tracelens.tui_core.ResultSet, to fetch the next pages
+    result_set: Any = None  # tracelens.query.ResultSet, to fetch the next pages
 
 
 @dataclass
 class SearchFailed(Message):
+    """Search ``query_id`` failed; ``error`` says why."""
+
     query_id: int
     error: str
     keep_rows: bool = False  # a later page failed: the rows already shown stay
@@ -37,11 +39,15 @@ class SearchFailed(Message):
 
 @dataclass
 class TraceLoaded(Message):
+    """The trace screen's trace was read."""
+
     trace: dict
 
 
 @dataclass
 class CostEstimated(Message):
+    """The list-price cost line of the trace on screen."""
+
     text: str | None  # list-price cost of the trace's tokens
 
 
@@ -57,31 +63,41 @@ class TraceReady(Message):
 
 @dataclass
 class TraceFailed(Message):
+    """The trace could not be read; ``error`` says why."""
+
     trace_id: str
     error: str
 
 
 @dataclass
 class ContextLoaded(Message):
-    context: Any  # tracelens.tui_core.TraceContext, None on failure
+    """The trace's prompt and snapshot history (``context`` None and ``error`` set on failure)."""
+
+    context: Any  # tracelens.context.TraceContext, None on failure
     error: str | None = None
 
 
 @dataclass
 class SamePromptLoaded(Message):
+    """Traces with the same prompt in other weeks, and a per-week summary."""
+
     rows: list[dict]
-    weeks: list[Any]  # tracelens.tui_core.WeekSummary
+    weeks: list[Any]  # tracelens.context.WeekSummary
     error: str | None = None
 
 
 @dataclass
 class SimilarLoaded(Message):
+    """Traces with similar prompts (``error`` says why there are none, e.g. no embeddings)."""
+
     rows: list[dict]
     error: str | None = None
 
 
 @dataclass
 class ReplayPlanned(Message):
+    """A replay plan for the inputs ``requested`` (or why there is none), and where it would go."""
+
     plan: Any | None  # tracelens.replay.ReplayPlan
     destination: str
     error: str | None = None
@@ -90,6 +106,8 @@ class ReplayPlanned(Message):
 
 @dataclass
 class ReplayProgress(Message):
+    """One more replay finished (``done`` of ``total``)."""
+
     done: int
     total: int
     result: Any  # tracelens.replay.ReplayResult
@@ -97,6 +115,8 @@ class ReplayProgress(Message):
 
 @dataclass
 class ReplayFinished(Message):
+    """A replay run ended: its results, the verdict, whether it was stopped, what was saved."""
+
     results: list[Any]
     verdict: Any | None  # tracelens.replay.Verdict
     interrupted: bool = False
@@ -106,6 +126,8 @@ class ReplayFinished(Message):
 
 @dataclass
 class FindingsLoaded(Message):
+    """This week's findings (or why there are none), their source and window."""
+
     findings: list[Any]  # tracelens.analysis.findings.Finding
     source: str = ""
     window: str = ""
@@ -122,12 +144,16 @@ class FindingsProgress(Message):
 
 @dataclass
 class EvidenceLoaded(Message):
+    """The evidence traces of finding ``finding_index``, as list rows."""
+
     finding_index: int
     rows: list[dict]
 
 
 @dataclass
 class ExportDone(Message):
+    """An export was written (``kind`` json or repro) and its text is ready for the clipboard."""
+
     kind: str  # "json" or "repro"
     paths: list[str]
     text: str
@@ -135,5 +161,7 @@ class ExportDone(Message):
 
 @dataclass
 class ExportFailed(Message):
+    """An export could not be written; ``error`` says why."""
+
     kind: str
     error: str

@@ -38,6 +38,7 @@ REPLIES = (
 
 
 async def settle(pilot) -> None:
+    """Wait until no worker runs and their messages are handled."""
     app = pilot.app
     for _ in range(200):
         await app.workers.wait_for_complete()
@@ -49,6 +50,7 @@ async def settle(pilot) -> None:
 
 async def walk(store_path: str, out: Path, now: dt.datetime, with_replay: bool = True,
                week: str | None = "2026-W47") -> list[Path]:
+    """Drive the app through the documented walk-through and write one SVG per step; returns the files."""
     from tracelens.testing.fake_anthropic import DEFAULT_MODELS, FakeAnthropicServer, Reply
     from tracelens.tui.app import TuiConfig, make_app
 
@@ -118,6 +120,7 @@ async def walk(store_path: str, out: Path, now: dt.datetime, with_replay: bool =
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: write the documentation screenshots of a store."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", required=True, help="a store holding the ingested sample_logs/production")
     ap.add_argument("--out", default="docs/img", help="directory for the SVG files (default: %(default)s)")

@@ -45,7 +45,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats.generic import coerce_fields, safe_text
+from tracelens.ingest.batchjoin import file_time
+from tracelens.ingest.coerce import coerce_fields, safe_text
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
@@ -59,6 +60,7 @@ from tracelens.ingest.normalize import (
     parse_sse,
 )
 from tracelens.ingest.readers import iter_json_values, loads
+from tracelens.ingest.validate import check_anthropic_request, check_anthropic_response
 
 # Headers never stored anywhere; checked before the keep list.
 _SENSITIVE = re.compile(
@@ -239,30 +241,6 @@ def response_body(body: Any, status: int | None) -> tuple[dict, str | None, dict
     return body, raw, attrs
 
 
-def check_anthropic_response(resp: Any) -> None:
-    """RecordError naming the first part of a Messages response whose JSON type is wrong."""
-    if not isinstance(resp, dict):
-        raise RecordError("response is not a JSON object")
-    content = resp.get("content")
-    if content is not None and not isinstance(content, list | str):
-        raise RecordError("response.content is not a list of blocks")
-    if resp.get("usage") is not None and not isinstance(resp["usage"], dict):
-        raise RecordError("response.usage is not an object")
-
-
-def check_anthropic_request(req: Any) -> None:
-    """RecordError naming the first part of a Messages request whose JSON type is wrong."""
-    if not isinstance(req, dict):
-        raise RecordError("request body is not a JSON object")
-    if "messages" not in req:
-        raise RecordError("request body has no 'messages' (not a Messages API request)")
-    if not isinstance(req["messages"], list):
-        raise RecordError("request.messages is not a list")
-    stop = req.get("stop_sequences")
-    if stop is not None and not isinstance(stop, list):
-        raise RecordError("request.stop_sequences is not a list")
-
-
 def exchange_record(obj: Any, locator: str, options: IngestOptions, path: str = "-") -> dict | Skipped:
     """Trace fields (or Skipped) from one recorded exchange read from file ``path``; raises RecordError."""
     if not isinstance(obj, dict):
@@ -305,8 +283,6 @@ def exchange_record(obj: Any, locator: str, options: IngestOptions, path: str = 
     if ts is None and not options.default_time:
         # recordings (e.g. SDK test cassettes) often carry no time at all: fall back to the file's mtime,
         # marked, as the batch importer does; only stdin has nothing to fall back to
-        from tracelens.ingest.formats.anthropic_batch import file_time
-
         ts = file_time(path)
         ts_source = "file_mtime"
         if ts is None:

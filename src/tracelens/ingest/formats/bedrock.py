@@ -49,9 +49,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import first, params_fields, response_fields
-from tracelens.ingest.formats.generic import attr_text, coerce_fields
-from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
+from tracelens.ingest.coerce import attr_text, coerce_fields
+from tracelens.ingest.content import first, params_fields, response_fields
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
@@ -60,6 +59,7 @@ from tracelens.ingest.normalize import (
     as_int,
     as_str,
     assemble_anthropic_sse,
+    assemble_openai_chunks,
     dumps,
     last_user_text,
     message,
@@ -69,6 +69,12 @@ from tracelens.ingest.normalize import (
     tool_call,
 )
 from tracelens.ingest.readers import iter_json_values, loads
+from tracelens.ingest.validate import (
+    check_anthropic_request,
+    check_anthropic_response,
+    check_openai_request,
+    check_openai_response,
+)
 
 SCHEMA_TYPE = "ModelInvocationLog"
 
@@ -253,7 +259,7 @@ def _request_fields(req: Any, operation: str) -> tuple[dict, str]:
         return converse_request_fields(req), "converse"
     if "messages" in req and _is_anthropic_request(req):
         f = anthropic_request_fields(req)
-        check_anthropic_request(req)
+        check_anthropic_request(req, "input body")
         f.pop("model_requested", None)  # Bedrock bodies carry no model; the envelope's modelId is it
         return f, "anthropic_messages"
     if "messages" in req:
@@ -392,27 +398,6 @@ def _text_response_fields(resp: Any) -> dict:
     return out
 
 
-def check_anthropic_request(req: dict, what: str = "input body") -> None:
-    """RecordError naming the first part of an Anthropic Messages request whose JSON type is wrong."""
-    for i, m in enumerate(req.get("messages") or []):
-        c = m.get("content") if isinstance(m, dict) else None
-        if c is not None and not isinstance(c, str | list):
-            raise RecordError(f"{what} messages[{i}].content is neither text nor a list of blocks")
-    if req.get("tools") is not None and not isinstance(req["tools"], list):
-        raise RecordError(f"{what} 'tools' is not a list")
-
-
-def check_anthropic_response(resp: Any, what: str = "output body") -> None:
-    """RecordError naming the first part of an Anthropic Message whose JSON type is wrong."""
-    if not isinstance(resp, dict):
-        raise RecordError(f"{what} is not a JSON object")
-    content = resp.get("content")
-    if content is not None and not (isinstance(content, list) and all(isinstance(b, dict) for b in content)):
-        raise RecordError(f"{what} 'content' is not a list of blocks")
-    if resp.get("usage") is not None and not isinstance(resp["usage"], dict):
-        raise RecordError(f"{what} 'usage' is not an object")
-
-
 def response_fields_of(resp: Any, shape: str) -> dict:
     """Trace fields from an output body (object, or a list of stream events/chunks)."""
     try:
@@ -443,7 +428,7 @@ def _response_fields_of(resp: Any, shape: str) -> dict:
             raise RecordError("output body 'usage' is not an object")
         return converse_response_fields(resp)
     if resp.get("type") == "message" or (shape == "anthropic_messages" and "content" in resp):
-        check_anthropic_response(resp)
+        check_anthropic_response(resp, "output body")
         return anthropic_response_fields(resp)
     if isinstance(resp.get("choices"), list):
         check_openai_response(resp)

@@ -26,10 +26,8 @@ Contract:
   memory). JSONL is streamed line by line.
 * Sniffers return at most 0.35 so that every specific format wins.
 
-``coerce_fields`` (used by the other importers of this package too) makes
-an importer record safe to write: wrong JSON types become strings or
-nulls, integers out of int64 range become null, lone surrogates become
-U+FFFD, so one odd record can never abort a batch.
+Values are made safe to write by ``tracelens.ingest.coerce`` (wrong JSON
+types become strings or nulls), so one odd record can never abort a batch.
 
 Field mappings and quarantine reasons: docs/formats/generic.md.
 """
@@ -39,9 +37,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import decimal
 import io
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -51,6 +47,7 @@ from typing import Any
 import pyarrow as pa
 
 from tracelens.ingest.base import FormatError, IngestOptions, Quarantined, RecordError, Skipped, Source
+from tracelens.ingest.coerce import FIELD_TYPES, attr_text, coerce_fields, json_text, safe_text
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_messages,
@@ -63,123 +60,6 @@ from tracelens.ingest.normalize import (
 )
 from tracelens.ingest.readers import csv_delimiter, iter_csv_rows, iter_json_values, loads
 from tracelens.schema import FIELDS
-
-# ---------------------------------------------------------------- type safety shared by importers
-
-_FIELD_TYPES = {f.name: f.type for f in FIELDS}
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-def _safe_str(v: Any) -> str | None:
-    """``v`` as text that Arrow can encode (JSON for non-strings, lone surrogates replaced)."""
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        v = json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
-    if v.isascii():
-        return v
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        # through UTF-16: a paired surrogate becomes its character, a lone one a single U+FFFD
-        v = v.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return v
-
-
-safe_text = _safe_str
-
-
-def _safe_int(v: Any) -> int | None:
-    i = as_int(v) if not isinstance(v, int) or isinstance(v, bool) else v
-    if i is None or not (_INT64[0] <= i <= _INT64[1]):
-        return None
-    return i
-
-
-def _safe_call(c: Any) -> dict | None:
-    if not isinstance(c, dict):
-        return None
-    return {"id": _safe_str(c.get("id")), "name": _safe_str(c.get("name")), "arguments": _safe_str(c.get("arguments"))}
-
-
-def _safe_calls(v: Any) -> list[dict]:
-    if not isinstance(v, list):
-        return []
-    return [c for c in (_safe_call(x) for x in v) if c is not None]
-
-
-def _safe_message(m: Any) -> dict | None:
-    if not isinstance(m, dict):
-        return None
-    return {
-        "role": _safe_str(m.get("role")) or "user",
-        "text": _safe_str(m.get("text")),
-        "tool_calls": _safe_calls(m.get("tool_calls")),
-        "tool_call_id": _safe_str(m.get("tool_call_id")),
-        "name": _safe_str(m.get("name")),
-    }
-
-
-def coerce_fields(rec: dict) -> dict:
-    """Coerce the schema fields of an importer record to their Arrow types, in place; returns ``rec``.
-
-    Importers build records from untrusted JSON, where any value can have
-    any type; a wrong type must degrade one value, never fail the batch.
-    Keys that are not schema fields (``source_locator``, ``_raw``) and
-    ``timestamp`` (parsed by the pipeline) are left alone.
-    """
-    for k, v in rec.items():
-        t = _FIELD_TYPES.get(k)
-        if t is None or v is None or k == "timestamp":
-            continue
-        if pa.types.is_string(t):
-            rec[k] = _safe_str(v)
-        elif pa.types.is_integer(t):
-            rec[k] = _safe_int(v)
-        elif pa.types.is_floating(t):
-            rec[k] = as_float(v)
-        elif pa.types.is_boolean(t):
-            rec[k] = v if isinstance(v, bool) else None
-        elif pa.types.is_map(t):
-            rec[k] = {_safe_str(a): _safe_str(b) for a, b in v.items() if b is not None} if isinstance(v, dict) else None
-        elif k == "messages":
-            rec[k] = [m for m in (_safe_message(x) for x in v) if m is not None] if isinstance(v, list) else []
-        elif k == "tool_calls":
-            rec[k] = _safe_calls(v)
-        elif k == "stop_sequences":
-            rec[k] = [_safe_str(s) for s in v if s is not None] if isinstance(v, list) else [_safe_str(v)]
-    return rec
-
-
-def json_text(v: Any) -> str:
-    """Compact JSON of any value (datetimes, decimals and bytes as text)."""
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-
-
-def attr_text(v: Any) -> str:
-    """An attribute value as text: strings as they are, scalars in their plain form, containers as JSON."""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, dict | list | tuple):
-        return json_text(v)
-    if isinstance(v, dt.datetime | dt.date | dt.time):
-        return v.isoformat()
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    return str(v)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, dt.datetime | dt.date | dt.time):
-        return o.isoformat()
-    if isinstance(o, decimal.Decimal):
-        return str(o)
-    if isinstance(o, bytes):
-        return o.decode("utf-8", "replace")
-    return str(o)
-
 
 # ---------------------------------------------------------------- column mapping
 
@@ -487,7 +367,7 @@ def row_record(row: dict, mapping: Mapping, options: IngestOptions, locator: str
         elif canon == "provider":
             rec["provider"] = str(v).strip().lower()
         else:
-            t = _FIELD_TYPES[canon]
+            t = FIELD_TYPES[canon]
             if pa.types.is_integer(t):
                 x = as_float(v)
                 if x is None:
@@ -529,10 +409,10 @@ def _rows_to_items(source: Source, rows: Iterable[tuple[str, Any]], mapping: Map
         if not isinstance(row, dict):
             raise RecordError(f"expected an object, got {type(row).__name__}")
         rec = row_record(row, mapping, options, locator)
-        rec["_raw"] = _safe_str(json_text(row))
+        rec["_raw"] = safe_text(json_text(row))
         return rec
 
-    return each_record(source, rows, item, raw=lambda row: _safe_str(json_text(row)))
+    return each_record(source, rows, item, raw=lambda row: safe_text(json_text(row)))
 
 
 # ---------------------------------------------------------------- sniffing helpers

@@ -34,7 +34,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import (
+from tracelens.ingest.coerce import attr_text, coerce_fields
+from tracelens.ingest.content import (
     as_dict,
     conversation,
     first,
@@ -44,9 +45,6 @@ from tracelens.ingest.formats._spans import (
     provider_name,
     response_fields,
 )
-from tracelens.ingest.formats.bedrock import check_anthropic_request, check_anthropic_response
-from tracelens.ingest.formats.generic import attr_text, coerce_fields
-from tracelens.ingest.formats.openai import assemble_openai_chunks, check_openai_request, check_openai_response
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     anthropic_request_fields,
@@ -55,12 +53,19 @@ from tracelens.ingest.normalize import (
     as_int,
     as_str,
     assemble_anthropic_sse,
+    assemble_openai_chunks,
     dumps,
     openai_request_fields,
     openai_response_fields,
     parse_timestamp,
 )
 from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values, loads
+from tracelens.ingest.validate import (
+    check_anthropic_request,
+    check_anthropic_response,
+    check_openai_request,
+    check_openai_response,
+)
 
 _PROVIDERS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic", "google": "google", "vertex": "vertex",
               "bedrock": "bedrock", "aws": "bedrock", "togetherai": "together", "together": "together", "groq": "groq",

@@ -21,7 +21,7 @@ Each ``GENERATION`` observation becomes one trace with ``trace_id``
 are ``Skipped``. ``input``/``output`` come in whatever shape the SDK or
 framework logged (OpenAI, Anthropic, Gemini, LangChain, OTel GenAI parts,
 Vercel AI SDK, plain strings, JSON text of any of these) and are read by the
-liberal content readers in ``_spans.py``. When Langfuse received the
+liberal content readers in ``tracelens.ingest.content``. When Langfuse received the
 observation over OTLP, ``metadata.attributes`` holds the original span
 attributes; they fill whatever the observation's own fields leave empty.
 ``request_raw`` is set only when the input is a complete provider request
@@ -39,9 +39,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import (
+from tracelens.ingest.content import (
     as_dict,
-    attribute_fields,
     conversation,
     fill,
     first,
@@ -56,6 +55,7 @@ from tracelens.ingest.formats._spans import (
 from tracelens.ingest.guard import describe, each_record, isolate
 from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, parse_timestamp, tool_call
 from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values
+from tracelens.ingest.spans import attribute_fields
 
 _MAX_ATTR_LEN = 512
 _MAX_RAW = 1024 * 1024

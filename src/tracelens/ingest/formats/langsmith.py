@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import (
+from tracelens.ingest.coerce import attr_text, coerce_fields, safe_text
+from tracelens.ingest.content import (
     as_dict,
     conversation,
     first,
@@ -57,7 +58,6 @@ from tracelens.ingest.formats._spans import (
     response_fields,
     string_list,
 )
-from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
 from tracelens.ingest.guard import each_record, isolate
 from tracelens.ingest.normalize import (
     as_float,
@@ -260,6 +260,8 @@ def output_fields(outputs: Any) -> dict:
     v = maybe_json(outputs)
     if nullish(v) or v == {}:
         return {}
+    if isinstance(v, dict) and len(v) == 1 and "output" in v and nullish(v["output"]):
+        return {}  # the wrappers' {"output": None} for a call that raised: no response, not the text '{"output":null}'
     if isinstance(v, dict) and "generations" in v:
         return _generation_fields(v)
     restored = _wrapped_anthropic_message(v) if isinstance(v, dict) else None

@@ -44,7 +44,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import (
+from tracelens.ingest.coerce import attr_text, coerce_fields, safe_text
+from tracelens.ingest.content import (
     as_dict,
     conversation,
     first,
@@ -55,8 +56,8 @@ from tracelens.ingest.formats._spans import (
     response_fields,
     string_list,
 )
-from tracelens.ingest.formats.generic import attr_text, coerce_fields, safe_text
 from tracelens.ingest.guard import each_record
+from tracelens.ingest.loglines import META_FIELDS
 from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, message, uncached_input
 from tracelens.ingest.readers import iter_json_values
 
@@ -69,9 +70,8 @@ _PROVIDERS = {"vertex_ai": "vertex", "vertex_ai_beta": "vertex", "gemini": "goog
               "cohere_chat": "cohere", "mistral": "mistral", "ollama_chat": "ollama", "custom_openai": "openai",
               "openai_like": "openai", "hosted_vllm": "vllm", "watsonx_text": "watsonx", "fireworks_ai": "fireworks",
               "friendliai": "friendli", "deepinfra": "deepinfra", "xai": "xai"}
-_META_FIELDS = {"user_id": "user_id", "user": "user_id", "session_id": "session_id", "conversation_id": "conversation_id",
-                "thread_id": "conversation_id", "app": "app", "application": "app", "feature": "app",
-                "service": "service", "trace_user_id": "user_id", "litellm_session_id": "session_id"}
+# the metadata keys of request/response log lines, plus LiteLLM's own
+_META_FIELDS = {**META_FIELDS, "trace_user_id": "user_id", "litellm_session_id": "session_id"}
 
 # --- secret scrubbing
 _SECRET_KEY = re.compile(r"(?i)(api[_-]?key|apikey|secret|password|passwd|authorization|bearer|access[_-]?token|"

@@ -37,30 +37,35 @@ else the first ``created`` in the file (``timestamp_source=batch_created``),
 else the file's mtime (``timestamp_source=file_mtime``). ``trace_id``: the
 completion id, else the batch line id (``batch_req_...``), else
 ``batch:<file fingerprint>:<custom_id>`` (see ``anthropic_batch``).
-Field mappings and quarantine reasons: docs/formats/openai.md.
+The log line mapping (shared with ``anthropic_log``) lives in
+``tracelens.ingest.loglines``, the join with the input file in
+``tracelens.ingest.batchjoin``. Field mappings and quarantine reasons:
+docs/formats/openai.md.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tracelens.ingest.base import IngestOptions, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats.anthropic_batch import (
-    CompanionIndex,
-    file_fingerprint,
-    file_time,
-    load_companions,
-)
-from tracelens.ingest.formats.generic import coerce_fields
+from tracelens.ingest.batchjoin import CompanionIndex, file_fingerprint, file_time, load_companions
+from tracelens.ingest.coerce import coerce_fields
 from tracelens.ingest.guard import each_record
+from tracelens.ingest.loglines import (
+    NOT_CHAT,
+    anthropic_log_record,
+    openai_error_body,
+    openai_error_code,
+    openai_log_record,
+    openai_provider,
+    pop_private_fields,
+)
 from tracelens.ingest.normalize import (
     ANTHROPIC_PROVIDERS,
     OPENAI_CHAT_PROVIDERS,
-    as_float,
     as_int,
     as_str,
     dumps,
@@ -68,316 +73,14 @@ from tracelens.ingest.normalize import (
     merge,
     openai_request_fields,
     openai_response_fields,
-    parse_sse,
 )
 from tracelens.ingest.readers import iter_json_values, loads
-from tracelens.modelid import parse_model_id
+from tracelens.ingest.validate import check_openai_request, check_openai_response
 
 INPUT_ROLE = "openai_batch_input"
 
-_TS_KEYS = ("timestamp", "ts", "time", "created_at", "start_time", "started_at", "request_time")
-_META_FIELDS = {
-    "user_id": "user_id",
-    "user": "user_id",
-    "session_id": "session_id",
-    "conversation_id": "conversation_id",
-    "thread_id": "conversation_id",
-    "app": "app",
-    "application": "app",
-    "feature": "app",
-    "service": "service",
-}
 _CHAT_PATH = re.compile(r"/chat/completions/?$")
-_NOT_CHAT = {"list": "embeddings", "embedding": "embeddings", "moderation": "moderations"}
 
-
-# ---------------------------------------------------------------- streaming
-
-
-def assemble_openai_chunks(chunks: list) -> dict:
-    """Rebuild a ``chat.completion`` from streamed ``chat.completion.chunk`` objects."""
-    out: dict[str, Any] = {"object": "chat.completion"}
-    choices: dict[int, dict] = {}
-    seen = False
-    for ch in chunks:
-        if not isinstance(ch, dict):
-            continue
-        if ch.get("error") is not None and not ch.get("choices"):
-            return {"error": ch["error"]}
-        for k in ("id", "model", "created", "system_fingerprint", "service_tier"):
-            if ch.get(k) is not None and k not in out:
-                out[k] = ch[k]
-        if ch.get("usage"):
-            out["usage"] = ch["usage"]
-        if ch.get("prompt_filter_results") is not None:
-            out["prompt_filter_results"] = ch["prompt_filter_results"]
-        for c in ch.get("choices") or []:
-            if not isinstance(c, dict):
-                continue
-            seen = True
-            st = choices.setdefault(as_int(c.get("index")) or 0,
-                                    {"content": [], "refusal": [], "calls": {}, "finish_reason": None, "extra": {}})
-            d = c.get("delta") if isinstance(c.get("delta"), dict) else {}
-            if isinstance(d.get("content"), str):
-                st["content"].append(d["content"])
-            if isinstance(d.get("refusal"), str):
-                st["refusal"].append(d["refusal"])
-            for tc in d.get("tool_calls") or []:
-                if not isinstance(tc, dict):
-                    continue
-                slot = st["calls"].setdefault(as_int(tc.get("index")) or 0,
-                                              {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
-                if tc.get("id"):
-                    slot["id"] = tc["id"]
-                fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
-                if isinstance(fn.get("name"), str):
-                    slot["function"]["name"] += fn["name"]
-                if isinstance(fn.get("arguments"), str):
-                    slot["function"]["arguments"] += fn["arguments"]
-            if c.get("finish_reason") is not None:
-                st["finish_reason"] = c["finish_reason"]
-            if c.get("content_filter_results") is not None:
-                st["extra"]["content_filter_results"] = c["content_filter_results"]
-    if not seen and "id" not in out:
-        raise RecordError("stream has no chat.completion.chunk with choices")
-    out["choices"] = []
-    for i in sorted(choices):
-        st = choices[i]
-        msg: dict[str, Any] = {"role": "assistant", "content": "".join(st["content"]) if st["content"] else None}
-        if st["refusal"]:
-            msg["refusal"] = "".join(st["refusal"])
-        if st["calls"]:
-            msg["tool_calls"] = [st["calls"][k] for k in sorted(st["calls"])]
-        out["choices"].append({"index": i, "message": msg, "finish_reason": st["finish_reason"], **st["extra"]})
-    return out
-
-
-def _load_response(v: Any) -> tuple[Any, str | None, bool]:
-    """(parsed completion, raw text, streamed) from a logged response body in any shape."""
-    if isinstance(v, str):
-        s = v.lstrip()
-        if s.startswith(("data:", "event:")):
-            return assemble_openai_chunks(parse_sse(v)), v, True
-        try:
-            return loads(v), v, False
-        except ValueError as e:
-            raise RecordError(f"response is a string but not valid JSON: {e}") from e
-    if isinstance(v, list):
-        try:
-            chunks = [loads(c) if isinstance(c, str) else c for c in v]
-        except ValueError as e:
-            raise RecordError(f"response is a list but an item is not a JSON chunk: {e}") from e
-        return assemble_openai_chunks(chunks), dumps(v), True
-    return v, (dumps(v) if v is not None else None), False
-
-
-def _load_request(v: Any) -> tuple[Any, str | None]:
-    if isinstance(v, str):
-        try:
-            return loads(v), v
-        except ValueError as e:
-            raise RecordError(f"request is a string but not valid JSON: {e}") from e
-    return v, (dumps(v) if v is not None else None)
-
-
-def _is_azure(resp: Any) -> bool:
-    if not isinstance(resp, dict):
-        return False
-    if "prompt_filter_results" in resp:
-        return True
-    choices = resp.get("choices")
-    return isinstance(choices, list) and any(isinstance(c, dict) and "content_filter_results" in c for c in choices)
-
-
-def _provider(explicit: Any, resp: Any, model: str | None, options: IngestOptions) -> str:
-    if explicit:
-        return str(explicit).strip().lower()
-    if _is_azure(resp):
-        return "azure"
-    if options.provider:
-        return options.provider.lower()
-    ident = parse_model_id(model)
-    if ident and (ident.platform or ident.provider):
-        return ident.platform or ident.provider
-    return "openai"
-
-
-def check_openai_response(resp: Any) -> None:
-    """RecordError naming the first part of a chat.completion whose JSON type is wrong."""
-    if not isinstance(resp, dict):
-        raise RecordError("response is not a JSON object")
-    if resp.get("usage") is not None and not isinstance(resp["usage"], dict):
-        raise RecordError("response.usage is not an object")
-    details = (resp.get("usage") or {}).get("prompt_tokens_details")
-    if details is not None and not isinstance(details, dict):
-        raise RecordError("response.usage.prompt_tokens_details is not an object")
-    choices = resp.get("choices")
-    if choices is None:
-        return
-    if not isinstance(choices, list):
-        raise RecordError("response.choices is not a list")
-    for i, c in enumerate(choices[:1]):
-        if not isinstance(c, dict):
-            raise RecordError(f"response.choices[{i}] is not an object")
-        msg = c.get("message")
-        if msg is None:
-            continue
-        if not isinstance(msg, dict):
-            raise RecordError(f"response.choices[{i}].message is not an object")
-        calls = msg.get("tool_calls")
-        if calls is not None and not (isinstance(calls, list) and all(
-                isinstance(t, dict) and isinstance(t.get("function") or {}, dict) for t in calls)):
-            raise RecordError(f"response.choices[{i}].message.tool_calls is not a list of tool call objects")
-        if msg.get("function_call") is not None and not isinstance(msg["function_call"], dict):
-            raise RecordError(f"response.choices[{i}].message.function_call is not an object")
-
-
-def check_openai_request(req: dict) -> None:
-    """RecordError naming the first part of a Chat Completions request whose JSON type is wrong."""
-    msgs = req.get("messages")
-    if not isinstance(msgs, list):
-        raise RecordError("request.messages is not a list")
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict):
-            raise RecordError(f"request.messages[{i}] is not an object")
-        calls = m.get("tool_calls")
-        if calls is not None and not (isinstance(calls, list) and all(
-                isinstance(t, dict) and isinstance(t.get("function") or {}, dict) for t in calls)):
-            raise RecordError(f"request.messages[{i}].tool_calls is not a list of tool call objects")
-        if m.get("function_call") is not None and not isinstance(m["function_call"], dict):
-            raise RecordError(f"request.messages[{i}].function_call is not an object")
-    stop = req.get("stop")
-    if stop is not None and not isinstance(stop, str | list):
-        raise RecordError("request.stop is neither a string nor a list")
-
-
-def _response_fields(resp: Any) -> dict:
-    check_openai_response(resp)
-    obj = resp.get("object")
-    if obj in _NOT_CHAT:
-        raise RecordError(f"response is a {obj!r} object, not a chat completion")
-    if obj == "response" or ("output" in resp and "choices" not in resp):
-        raise RecordError("Responses API bodies ('object': 'response') are not supported by this importer")
-    return openai_response_fields(resp)
-
-
-def _error_body(err: Any) -> dict:
-    """An OpenAI error body ``{"error": {...}}`` from what a logger wrote."""
-    if isinstance(err, str):
-        try:
-            err = json.loads(err)
-        except ValueError:
-            return {"error": {"message": err, "type": None}}
-    if isinstance(err, dict) and isinstance(err.get("error"), dict):
-        return err
-    if isinstance(err, dict):
-        return {"error": err}
-    return {"error": {"message": as_str(err), "type": None}}
-
-
-def _error_code(body: Any, fields: dict, attrs: dict) -> None:
-    """Prefer OpenAI's specific error ``code`` (rate_limit_exceeded) over its broad ``type`` (requests)."""
-    err = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(err, dict):
-        return
-    code, etype = as_str(err.get("code")), as_str(err.get("type"))
-    if code:
-        fields["error_type"] = code
-        if etype and etype != code:
-            attrs["error_category"] = etype
-
-
-def _finish(fields: dict, attrs: dict) -> Any:
-    """Move normalize's private keys out of ``fields``; returns the response ``created``."""
-    created = fields.pop("_created", None)
-    fp = fields.pop("_system_fingerprint", None)
-    if fp:
-        attrs["system_fingerprint"] = fp
-    return created
-
-
-def openai_log_record(obj: Any, locator: str, options: IngestOptions) -> dict:
-    """Trace fields from one openai_log line (raises RecordError)."""
-    if not isinstance(obj, dict):
-        raise RecordError(f"expected a JSON object, got {type(obj).__name__}")
-    attrs: dict[str, str] = {}
-    if "request" not in obj:
-        if obj.get("object") == "chat.completion.chunk":
-            raise RecordError("a lone chat.completion.chunk (a stream logged chunk by chunk cannot be placed)")
-        if obj.get("object") != "chat.completion" and "choices" not in obj:
-            raise RecordError("record has no 'request' field and is not a chat.completion object")
-        if obj.get("created") is None:
-            raise RecordError("bare chat.completion without 'created' (no request and no time to place it)")
-        fields = _response_fields(obj)
-        created = _finish(fields, attrs)
-        attrs["request_logged"] = "false"
-        fields.update({
-            "timestamp": created,
-            "provider": _provider(None, obj, fields.get("model_returned"), options),
-            "http_status": 200,
-            "response_raw": dumps(obj),
-            "attributes": attrs,
-            "source_locator": locator,
-            "trace_id": fields.get("response_id"),
-        })
-        return coerce_fields(fields)
-    req, req_raw = _load_request(obj.get("request"))
-    if not isinstance(req, dict):
-        raise RecordError("'request' is not an object")
-    if "messages" not in req:
-        raise RecordError("'request' has no 'messages' (not a Chat Completions request)")
-    check_openai_request(req)
-    fields = openai_request_fields(req)
-    resp = None
-    if obj.get("response") is not None:
-        resp, resp_raw, streamed = _load_response(obj["response"])
-        fields = merge(fields, _response_fields(resp))
-        _error_code(resp, fields, attrs)
-        if streamed or req.get("stream"):
-            attrs["streamed"] = "true"
-    elif obj.get("error") is not None:
-        body = _error_body(obj["error"])
-        resp_raw = dumps(body)
-        fields = merge(fields, openai_response_fields(body))
-        _error_code(body, fields, attrs)
-        fields["status"] = "error"
-    else:
-        raise RecordError("record has neither 'response' nor 'error'")
-    created = _finish(fields, attrs)
-    meta = obj.get("metadata") or {}
-    if isinstance(meta, dict):
-        for k, v in meta.items():
-            if k in _META_FIELDS and v is not None:
-                fields[_META_FIELDS[k]] = as_str(v)
-            elif v is not None:
-                attrs[str(k)] = v if isinstance(v, str) else dumps(v)
-    ts = next((obj[k] for k in _TS_KEYS if obj.get(k) is not None), None)
-    if ts is None and created is not None:
-        ts = created
-        attrs["timestamp_source"] = "response_created"
-    status = as_int(obj.get("status_code", obj.get("http_status")))
-    rid = as_str(obj.get("request_id")) or fields.get("request_id")
-    fields.update(
-        {
-            "provider": _provider(obj.get("provider"), resp, fields.get("model_returned") or fields.get("model_requested"),
-                                  options),
-            "timestamp": ts,
-            "latency_ms": as_float(obj.get("latency_ms", obj.get("duration_ms"))),
-            "time_to_first_token_ms": as_float(obj.get("time_to_first_token_ms", obj.get("ttft_ms"))),
-            "request_id": rid,
-            "http_status": status if status is not None else (200 if fields.get("status") == "ok" else None),
-            "cost": as_float(obj.get("cost")),
-            "request_raw": req_raw,
-            "response_raw": resp_raw,
-            "attributes": attrs,
-            "source_locator": locator,
-            "trace_id": as_str(obj.get("trace_id")) or fields.get("response_id") or rid,
-        }
-    )
-    if status is not None and status >= 400:
-        fields["status"] = "error"
-        fields["stop_reason"] = "error"
-    return coerce_fields(fields)
 
 
 def _parse_items(source: Source, make) -> Iterator[dict | Quarantined | Skipped]:
@@ -442,8 +145,6 @@ class OpenAILog:
 def _log_line(obj: Any, locator: str, options: IngestOptions) -> dict:
     if line_provider(obj) in ANTHROPIC_PROVIDERS:
         # one capture file can hold both clients' calls: the line's own provider says which API it is
-        from tracelens.ingest.formats.anthropic import anthropic_log_record
-
         return anthropic_log_record(obj, locator)
     return openai_log_record(obj, locator, options)
 
@@ -519,21 +220,21 @@ def openai_batch_record(obj: Any, locator: str, ctx: OpenAIBatchContext, options
     response_raw = None
     created = None
     if isinstance(body, dict):
-        if body.get("object") in _NOT_CHAT:
+        if body.get("object") in NOT_CHAT:
             return Skipped(locator, f"batch result is a {body['object']!r} object, not a chat completion")
         if body.get("object") == "response":
             raise RecordError("Responses API batch results are not supported by this importer")
         check_openai_response(body)
         fields = merge(fields, openai_response_fields(body))
-        _error_code(body, fields, attrs)
-        created = _finish(fields, attrs)
+        openai_error_code(body, fields, attrs)
+        created = pop_private_fields(fields, attrs)
         response_raw = dumps(body)
     err = obj.get("error")
     if err is not None:
-        eb = _error_body(err)
+        eb = openai_error_body(err)
         ef = openai_response_fields(eb)
         fields.update({k: ef[k] for k in ("error_type", "error_message") if ef.get(k) is not None})
-        _error_code(eb, fields, attrs)
+        openai_error_code(eb, fields, attrs)
         fields["status"] = "error"
         fields["stop_reason"] = "error"
         response_raw = response_raw or dumps(err)
@@ -551,7 +252,7 @@ def openai_batch_record(obj: Any, locator: str, ctx: OpenAIBatchContext, options
         attrs["timestamp_source"] = ctx.fallback_source
     fields.update(
         {
-            "provider": _provider(None, body, fields.get("model_returned") or fields.get("model_requested"), options),
+            "provider": openai_provider(None, body, fields.get("model_returned") or fields.get("model_requested"), options),
             "timestamp": ts,
             "request_id": as_str(resp.get("request_id")) if resp else None,
             "http_status": status,

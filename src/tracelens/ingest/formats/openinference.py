@@ -20,7 +20,7 @@ Only LLM spans (``openinference.span.kind`` or the span's ``span_kind``)
 become traces; CHAIN/TOOL/AGENT/RETRIEVER/EMBEDDING/... spans are ``Skipped``.
 A span with OTel GenAI attributes instead of OpenInference ones is mapped with
 the GenAI rules, exactly as in the OTLP importer. The mapping lives in
-``_spans.py``; see docs/formats/openinference.md. ``trace_id`` is
+``tracelens.ingest.spans``; see docs/formats/openinference.md. ``trace_id`` is
 ``otel:<trace_id>:<span_id>`` (the same id the OTLP importer gives the span).
 """
 
@@ -31,10 +31,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import SpanInfo, as_dict, norm_id, nullish, span_record
+from tracelens.ingest.content import as_dict, nullish
 from tracelens.ingest.guard import describe, each_record, isolate
 from tracelens.ingest.normalize import as_str, parse_timestamp
 from tracelens.ingest.readers import iter_json_values
+from tracelens.ingest.spans import SpanInfo, norm_id, span_record
 
 _MAX_RAW = 256 * 1024
 

@@ -45,8 +45,8 @@ from typing import Any
 from urllib.parse import quote
 
 from tracelens.ingest.base import FormatError, Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.formats._spans import as_dict, conversation, first, maybe_json, nullish, params_fields
-from tracelens.ingest.formats.generic import coerce_fields
+from tracelens.ingest.coerce import coerce_fields
+from tracelens.ingest.content import as_dict, conversation, first, maybe_json, nullish, params_fields
 from tracelens.ingest.guard import each_record
 from tracelens.ingest.normalize import (
     as_int,

@@ -12,11 +12,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
+from tracelens.extras import NotAvailable
+from tracelens.query import FindQuery, ResultSet, find_results, semantic_results
 from tracelens.tui.messages import PageLoaded, SearchFailed
 from tracelens.tui.widgets.filter_bar import FilterBar
 from tracelens.tui.widgets.results import PREFETCH_ROWS, TraceTable
 from tracelens.tui.widgets.text import safe
-from tracelens.tui_core import FindQuery, NotAvailable, ResultSet, find_results, semantic_results
 
 
 class FindScreen(Screen):
@@ -50,6 +51,7 @@ class FindScreen(Screen):
         self._seconds = 0.0  # how long the last search's query took
 
     def compose(self) -> ComposeResult:
+        """Filter bar, status line and the results table."""
         yield Header()
         yield FilterBar()
         yield Static(id="status", markup=False)
@@ -58,9 +60,11 @@ class FindScreen(Screen):
 
     def text_width(self) -> int:
         # what is left of the terminal after time, user, model and refusal columns
+        """Width of the prompt and response columns: what the fixed columns leave of the terminal."""
         return max(16, (self.app.size.width - 80) // 2)
 
     def on_mount(self) -> None:
+        """Fill the filter bar with the initial query and run it."""
         bar = self.query_one(FilterBar)
         bar.set_query(self.initial)
         self.query_one("#results", TraceTable).focus()
@@ -119,6 +123,7 @@ class FindScreen(Screen):
         self.post_message(PageLoaded(query_id, offset, rows, rs.total, time.perf_counter() - t0))
 
     def on_page_loaded(self, m: PageLoaded) -> None:
+        """Show a page of results (a first page replaces the table); late answers are dropped."""
         if m.query_id != self.query_id:
             return  # answer to a superseded search
         table = self.query_one("#results", TraceTable)
@@ -145,6 +150,7 @@ class FindScreen(Screen):
         self.painted_at = time.perf_counter()  # when a search's first page reached the screen (benchmarks)
 
     def on_search_failed(self, m: SearchFailed) -> None:
+        """Say why the search failed; the rows shown go unless a later page failed."""
         if m.query_id != self.query_id:
             return
         self.fetching = False
@@ -155,6 +161,7 @@ class FindScreen(Screen):
         self.set_status(safe(m.error, "bold red"))
 
     def update_status(self) -> None:
+        """The status line: how many traces, how many shown, the order and the window."""
         table = self.query_one("#results", TraceTable)
         shown = len(table.traces)
         t = Text()
@@ -173,6 +180,7 @@ class FindScreen(Screen):
         self.set_status(t)
 
     def set_status(self, t: Text) -> None:
+        """Replace the status line."""
         self.query_one("#status", Static).update(t)
 
     @on(DataTable.RowHighlighted, "#results")
@@ -198,12 +206,15 @@ class FindScreen(Screen):
     # ------------------------------------------------------------------ actions
 
     def action_focus_text(self) -> None:
+        """Focus the text filter (``/``)."""
         self.query_one("#f-text", Input).focus()
 
     def action_focus_results(self) -> None:
+        """Focus the results table (``escape``)."""
         self.query_one("#results", TraceTable).focus()
 
     def action_toggle_sort(self) -> None:
+        """Flip between newest and oldest first (``t``) and search again."""
         self.newest_first = not self.newest_first
         self.run_search()
 
@@ -219,19 +230,25 @@ class FindScreen(Screen):
         self.app.open_trace(event.trace["trace_id"], event.trace.get("timestamp"))
 
     def action_open(self) -> None:
+        """Open the highlighted trace (``enter``)."""
         self._open()
 
     def action_replay(self) -> None:
+        """Open the highlighted trace and plan its replay (``r``)."""
         self._open("replay")
 
     def action_diff(self) -> None:
+        """Open the highlighted trace on its prompt history (``d``)."""
         self._open("diff")
 
     def action_similar(self) -> None:
+        """Open the highlighted trace on its related traces (``s``)."""
         self._open("similar")
 
     def action_copy(self) -> None:
+        """Open the highlighted trace and copy it as JSON (``c``)."""
         self._open("copy")
 
     def action_export(self) -> None:
+        """Open the highlighted trace and export its reproduction scripts (``x``)."""
         self._open("export")

@@ -45,6 +45,7 @@ KEYS = (
 
 
 def help_table() -> Table:
+    """The key reference and the filter syntax, section by section."""
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column()
@@ -72,5 +73,6 @@ class HelpScreen(ModalScreen):
     """
 
     def compose(self) -> ComposeResult:
+        """The key reference in a scrollable box."""
         with VerticalScroll():
             yield Static(help_table(), markup=False)

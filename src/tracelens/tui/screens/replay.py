@@ -1,8 +1,13 @@
-"""Replay: choose N and the model, see the cost, confirm, watch progress, compare and judge."""
+"""Replay: choose N and the model, see the cost, confirm, watch progress, compare and judge.
+
+Planning, sending, saving and judging are ``tracelens.replay.session``'s (the
+same session `tracelens replay` runs), and the per-replay similarity column
+is ``replay.verdict.replay_similarities``, the measure behind the verdict:
+the same replay gets the same numbers and the same verdict here and in the CLI.
+"""
 
 from __future__ import annotations
 
-import os
 import threading
 
 from rich.table import Table
@@ -14,28 +19,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
+from tracelens.context import word_diff
+from tracelens.replay.verdict import replay_similarities
 from tracelens.textsafe import visible
 from tracelens.tui.messages import ReplayFinished, ReplayPlanned, ReplayProgress
 from tracelens.tui.widgets.diff import word_diff_side
 from tracelens.tui.widgets.text import refusal_text, safe, safe_line
-from tracelens.tui_core import word_diff
 
 VERDICT_STYLE = {"reproduces": "bold green", "within_variance": "bold cyan", "differs": "bold red",
                  "inconclusive": "bold yellow"}
 MAX_N = 100
 
 
-def similarity(a: str | None, b: str | None) -> float:
-    """Share of words two texts have in common, in order (difflib ratio over word tokens)."""
-    import difflib
-
-    ta, tb = (a or "").split(), (b or "").split()
-    if not ta and not tb:
-        return 1.0
-    return difflib.SequenceMatcher(None, ta, tb, autojunk=False).ratio()
-
-
 def verdict_table(v) -> Table:
+    """The verdict with the numbers behind it, as ``tracelens.replay.verdict`` computed them."""
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", no_wrap=True)
     t.add_column()
@@ -74,6 +71,7 @@ class ReplayScreen(Screen):
         self.trace = trace
         self.plan = None
         self.results: list = []
+        self.verdict = None  # the last run's replay.verdict.Verdict (None before a run, or when all failed)
         self.running = False
         self.cancel = threading.Event()
         self.selected = 0
@@ -81,6 +79,7 @@ class ReplayScreen(Screen):
         self.planned_for: tuple[int | None, str | None] | None = None
 
     def compose(self) -> ComposeResult:
+        """N and model inputs, the plan, Send and progress, the verdict, the replays and the diff."""
         t = self.trace
         yield Header()
         with Vertical(id="replay-form"):
@@ -112,11 +111,12 @@ class ReplayScreen(Screen):
         return model if visible(model) == model else ""
 
     def on_mount(self) -> None:
+        """Set up the replays table and plan with the default inputs."""
         self.query_one("#progress", ProgressBar).display = False  # no indeterminate animation before a send
         for i in self.query(Input):
             i.cursor_blink = self.app.config.cursor_blink
         table = self.query_one("#replays", DataTable)
-        for label, width in (("#", 3), ("refusal", 7), ("same words", 10), ("chars", 7), ("latency", 9), ("error", 60)):
+        for label, width in (("#", 3), ("refusal", 7), ("similarity", 10), ("chars", 7), ("latency", 9), ("error", 60)):
             table.add_column(label, width=width)
         self.query_one("#n", Input).focus()
         self.replan()
@@ -135,6 +135,7 @@ class ReplayScreen(Screen):
         return n, model, None
 
     def replan(self) -> None:
+        """Plan again for the current inputs (reusing the plan when they have not changed)."""
         n, model, err = self._inputs()
         if err:
             self.query_one("#send", Button).disabled = True
@@ -149,20 +150,24 @@ class ReplayScreen(Screen):
     @work(thread=True, exclusive=True, group="plan")
     def _plan(self, n: int, model: str | None) -> None:
         cfg = self.app.config
-        dest = cfg.replay_base_url or (cfg.replay_env or os.environ).get("ANTHROPIC_BASE_URL") or \
-            "https://api.anthropic.com"
         try:
-            from tracelens.replay import ReplayError, build_plan, load_prices
+            from tracelens.replay import ReplayError, load_prices, plan_session
+            from tracelens.replay.client import destination
         except ImportError as e:  # pragma: no cover - the replay core ships with tracelens
-            self.post_message(ReplayPlanned(None, dest, f"replay not available: {e}"))
+            self.post_message(ReplayPlanned(None, cfg.replay_base_url or "the Messages API",
+                                            f"replay not available: {e}"))
             return
+        dest = destination(cfg.replay_base_url, cfg.replay_env)
         try:
             from tracelens.modelcatalog import load_catalog
 
             store = getattr(self.app, "store", None)
             # a bad override's stderr warning would garble the screen; the shipped data is used either way
             catalog = load_catalog(store.root if store is not None else None, warn=lambda _msg: None)
-            plan = build_plan(self.trace, n=n, model=model, prices=load_prices(), catalog=catalog)
+            session = plan_session([self.trace], n=n, model=model, prices=load_prices(), catalog=catalog)
+            if session.skipped:
+                raise ReplayError(next(iter(session.skipped.values())))
+            plan = session.plans[0]
         except (ReplayError, ValueError) as e:
             self.post_message(ReplayPlanned(None, dest, str(e), requested=(n, model)))
             return
@@ -172,6 +177,7 @@ class ReplayScreen(Screen):
         self.post_message(ReplayPlanned(plan, dest, requested=(n, model)))
 
     def on_replay_planned(self, m: ReplayPlanned) -> None:
+        """Show what will be sent, where and at what cost; enable Send."""
         if m.requested != self._inputs()[:2]:
             return  # the inputs changed since: a newer plan is on its way
         box = self.query_one("#plan", Static)
@@ -228,6 +234,7 @@ class ReplayScreen(Screen):
         self.action_send()
 
     def action_send(self) -> None:
+        """Send the planned replays (``ctrl+s`` or Send); ``escape`` stops them."""
         if self.running or self.plan is None or self.query_one("#send", Button).disabled:
             return
         self.running = True
@@ -243,7 +250,7 @@ class ReplayScreen(Screen):
 
     @work(thread=True, exclusive=True, group="send")
     def _send(self, plan) -> None:
-        from tracelens.replay import ReplayClient, ReplayError, compute_verdict, write_replays
+        from tracelens.replay import ReplayClient, ReplayError, ReplaySession, run_session
 
         cfg = self.app.config
         client = ReplayClient(api_key_env=cfg.replay_api_key_env, base_url=cfg.replay_base_url,
@@ -255,33 +262,29 @@ class ReplayScreen(Screen):
             done += 1
             self.post_message(ReplayProgress(done, plan.n, result))
 
+        session = ReplaySession(plans=[plan], traces={plan.trace_id: self.trace})
         try:
-            run = client.run([plan], cancel=self.cancel, on_result=progress)
+            run_session(session, client, cancel=self.cancel, on_result=progress,
+                        save_to=self.app.store.root if cfg.save_replays else None)
         except ReplayError as e:
             self.post_message(ReplayFinished([], None, error=str(e)))
             return
-        except Exception as e:
-            self.post_message(ReplayFinished([], None, error=f"{type(e).__name__}: {e}"))
+        except Exception as e:  # a bug must not close the app with the user's work
+            self.post_message(ReplayFinished(session.results, None, session.interrupted,
+                                             error=f"{type(e).__name__}: {e}"))
             return
-        try:
-            verdict = compute_verdict(self.trace, run.results) if run.results else None
-        except Exception as e:  # keep the replies even when judging them fails
-            self.post_message(ReplayFinished(run.results, None, run.interrupted, error=f"verdict failed: {e}"))
-            return
-        saved: list[str] = []
-        if cfg.save_replays and run.results:
-            try:
-                saved = [str(p) for p in write_replays(self.app.store.root, run.results)]
-            except OSError as e:
-                self.post_message(ReplayFinished(run.results, verdict, run.interrupted, error=f"not saved: {e}"))
-                return
-        self.post_message(ReplayFinished(run.results, verdict, run.interrupted, saved))
+        verdict = session.verdict_for(plan.trace_id) if session.results else None
+        self.post_message(ReplayFinished(session.results, verdict, session.interrupted,
+                                         [str(p) for p in session.saved], error=session.save_error))
 
     def on_replay_progress(self, m: ReplayProgress) -> None:
+        """Advance the progress bar."""
         self.query_one("#progress", ProgressBar).update(progress=m.done)
 
     def on_replay_finished(self, m: ReplayFinished) -> None:
+        """Show the verdict and each replay with its similarity to the original."""
         self.running = False
+        self.verdict = m.verdict
         self.query_one("#send", Button).disabled = self.plan is None
         box = self.query_one("#verdict", Static)
         if m.verdict is None:
@@ -300,10 +303,10 @@ class ReplayScreen(Screen):
         self.results = list(m.results)
         table = self.query_one("#replays", DataTable)
         table.clear()
-        original = self.trace.get("response_text")
-        for i, r in enumerate(self.results, 1):
+        sims = replay_similarities(self.trace.get("response_text"), self.results)
+        for i, (r, sim) in enumerate(zip(self.results, sims, strict=True), 1):
             table.add_row(
-                str(i), refusal_text(r.refusal), f"{similarity(original, r.response_text):.0%}",
+                str(i), refusal_text(r.refusal), "-" if sim is None else f"{sim:.0%}",
                 f"{len(r.response_text or ''):,}", "-" if r.latency_ms is None else f"{r.latency_ms:,.0f} ms",
                 safe_line(r.error or "", 40, "red"),
             )
@@ -312,6 +315,7 @@ class ReplayScreen(Screen):
             table.focus()
 
     def show_replay(self, i: int) -> None:
+        """Show replay ``i`` beside the original, as a word-level diff."""
         if not self.results:
             return
         self.selected = i = max(0, min(i, len(self.results) - 1))
@@ -337,12 +341,15 @@ class ReplayScreen(Screen):
         self.show_replay(event.cursor_row)
 
     def action_prev_replay(self) -> None:
+        """Show the previous replay (``[``)."""
         self.query_one("#replays", DataTable).move_cursor(row=self.selected - 1)
 
     def action_next_replay(self) -> None:
+        """Show the next replay (``]``)."""
         self.query_one("#replays", DataTable).move_cursor(row=self.selected + 1)
 
     def action_back(self) -> None:
+        """Stop a running replay (keeping what finished), else leave the screen."""
         if self.running:
             self.cancel.set()
             self.app.notify("stopping: requests in flight are abandoned", markup=False)

@@ -15,6 +15,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from tracelens.context import (
+    TraceContext,
+    refusal_explanation,
+    same_prompt_traces,
+    similar_traces,
+    trace_context,
+)
+from tracelens.extras import NotAvailable
+from tracelens.query import load_trace
+from tracelens.replay.reproduce import export_reproduction, export_trace_json
+from tracelens.timeexpr import week_of
 from tracelens.tui.messages import (
     ContextLoaded,
     CostEstimated,
@@ -30,21 +41,10 @@ from tracelens.tui.widgets.diff import unified_diff_text
 from tracelens.tui.widgets.metadata import MetadataPanel, estimated_cost, metadata_table
 from tracelens.tui.widgets.results import TraceTable
 from tracelens.tui.widgets.text import minute, safe, safe_line, when
-from tracelens.tui_core import (
-    NotAvailable,
-    TraceContext,
-    export_reproduction,
-    export_trace_json,
-    iso_week,
-    load_trace,
-    refusal_explanation,
-    same_prompt_traces,
-    similar_traces,
-    trace_context,
-)
 
 
 def banner_text(t: dict) -> Text:
+    """The trace's id, time and user, while its context is being checked."""
     banner = Text()
     banner.append_text(safe_line(t.get("trace_id"), 40, "bold"))
     banner.append(f"  {when(t.get('timestamp'))} UTC  ")
@@ -83,6 +83,7 @@ class TraceScreen(Screen):
 
     def compose(self) -> ComposeResult:
         # A trace read before the screen was pushed is composed in place: one layout, one paint.
+        """Banner, conversation, and the Details / Prompt history / Related tabs."""
         pre = self.preloaded
         yield Header()
         yield Static(banner_text(pre) if pre else Text("loading…", style="dim"), id="banner", markup=False)
@@ -110,6 +111,7 @@ class TraceScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        """Show the trace read before the screen was pushed, or read it now."""
         self.query_one("#conversation").focus()
         if self.preloaded is not None:
             self._loaded(self.preloaded)
@@ -154,7 +156,7 @@ class TraceScreen(Screen):
             return
         try:
             df, weeks = same_prompt_traces(store, trace)
-            rows = [dict(r, week=iso_week(r["timestamp"])) for r in df.to_dicts()]
+            rows = [dict(r, week=week_of(r["timestamp"]).label) for r in df.to_dicts()]
             self.post_message(SamePromptLoaded(rows, weeks))
         except Exception as e:
             self.post_message(SamePromptLoaded([], [], f"failed: {type(e).__name__}: {e}"))
@@ -184,6 +186,7 @@ class TraceScreen(Screen):
     # ------------------------------------------------------------------ handlers
 
     def on_trace_loaded(self, m: TraceLoaded) -> None:
+        """Fill the conversation, the metadata and the banner."""
         t = m.trace
         self.query_one(Conversation).show(t, refusal_explanation(t))
         self.query_one(MetadataPanel).show(t)
@@ -199,6 +202,7 @@ class TraceScreen(Screen):
             self.call_after_refresh(self.run_action, action)
 
     def on_cost_estimated(self, m: CostEstimated) -> None:
+        """Add the list-price cost to the metadata."""
         if self.trace is not None:
             self.query_one(MetadataPanel).show(self.trace, m.text)
 
@@ -207,9 +211,11 @@ class TraceScreen(Screen):
         self._context_panels(trace)
 
     def on_trace_failed(self, m: TraceFailed) -> None:
+        """Say why the trace could not be read."""
         self.query_one("#banner", Static).update(safe(m.error, "bold red"))
 
     def on_context_loaded(self, m: ContextLoaded) -> None:
+        """Banner notes, prompt versions, the prompt diff and the served snapshots."""
         if m.context is None:
             self.query_one("#banner", Static).update(safe(m.error or "", "red"))
             self.query_one("#history-summary", Static).update(safe(m.error or "", "red"))
@@ -266,6 +272,7 @@ class TraceScreen(Screen):
             models.add_row(label, minute(mv.first_seen), f"{mv.traces:,}")
 
     def on_same_prompt_loaded(self, m: SamePromptLoaded) -> None:
+        """The same prompt in other weeks: per-week counts and the traces."""
         t = Text("same prompt in other weeks", style="bold")
         if m.error:
             t.append_text(safe(": " + m.error, "red"))
@@ -278,6 +285,7 @@ class TraceScreen(Screen):
         self.query_one("#same", TraceTable).replace(m.rows)
 
     def on_similar_loaded(self, m: SimilarLoaded) -> None:
+        """The similar traces, or why there are none."""
         t = Text("similar traces", style="bold")
         if m.error:
             t.append(f": {m.error}", style="yellow")
@@ -297,6 +305,7 @@ class TraceScreen(Screen):
         self.app.open_trace(event.trace["trace_id"], event.trace.get("timestamp"))
 
     def on_export_done(self, m: ExportDone) -> None:
+        """Copy the export to the clipboard and say where it was written."""
         self.app.copy_to_clipboard(m.text)
         if m.kind == "json":
             msg = f"Copied the trace as JSON to the clipboard; also written to {m.paths[0]}"
@@ -306,6 +315,7 @@ class TraceScreen(Screen):
         self.app.notify(msg, title="export", markup=False, timeout=8)
 
     def on_export_failed(self, m: ExportFailed) -> None:
+        """Say why the export failed."""
         self.app.notify(f"cannot export: {m.error}", severity="error", markup=False, timeout=8)
 
     # ------------------------------------------------------------------ actions
@@ -317,16 +327,19 @@ class TraceScreen(Screen):
         return True
 
     def action_replay(self) -> None:
+        """Plan a replay of this trace (``r``)."""
         if self._ready():
             from tracelens.tui.screens.replay import ReplayScreen
 
             self.app.push_screen(ReplayScreen(self.trace))
 
     def action_diff(self) -> None:
+        """Show the prompt history and diff (``d``)."""
         self.query_one(TabbedContent).active = "tab-history"
         self.query_one("#history-scroll").focus()
 
     def action_similar(self) -> None:
+        """Show the related traces (``s``); focus the similar ones when there are any."""
         self.query_one(TabbedContent).active = "tab-related"
         similar = self.query_one("#similar", TraceTable)
         unavailable = self.similar_error is not None or (self.similar_error is None and self.similar_done
@@ -341,12 +354,15 @@ class TraceScreen(Screen):
             c.collapsed = not c.collapsed
 
     def action_details(self) -> None:
+        """Show the metadata tab (``m``)."""
         self.query_one(TabbedContent).active = "tab-details"
 
     def action_copy(self) -> None:
+        """Copy the trace as JSON and write it to the export directory (``c``)."""
         if self._ready():
             self._export("json")
 
     def action_export(self) -> None:
+        """Write curl and Python reproduction scripts (``x``)."""
         if self._ready():
             self._export("repro")

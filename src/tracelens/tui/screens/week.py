@@ -9,10 +9,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tracelens.extras import NotAvailable
+from tracelens.query import trace_rows
 from tracelens.tui.messages import EvidenceLoaded, FindingsLoaded, FindingsProgress
 from tracelens.tui.widgets.results import TraceTable
 from tracelens.tui.widgets.text import safe, safe_line
-from tracelens.tui_core import NotAvailable, trace_rows, weekly_findings
+from tracelens.weekly import weekly_findings
 
 SEVERITY_STYLE = {"alert": "bold red", "warn": "bold yellow", "info": "cyan"}
 
@@ -30,6 +32,7 @@ class WeekScreen(Screen):
         self.findings: list = []
 
     def compose(self) -> ComposeResult:
+        """Status line, the findings table, and the evidence traces of the selected finding."""
         yield Header()
         yield Static(Text("computing this week's findings…", style="dim"), id="week-status", markup=False)
         yield DataTable(id="findings", cursor_type="row", zebra_stripes=True)
@@ -38,6 +41,7 @@ class WeekScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        """Set up the findings table and load the findings."""
         table = self.query_one("#findings", DataTable)
         summary = max(30, self.app.size.width - 8 - 22 - 36 - 8 - 12)
         for label, width in (("severity", 8), ("kind", 22), ("segment", 36), ("summary", summary), ("evidence", 8)):
@@ -70,10 +74,12 @@ class WeekScreen(Screen):
         self.post_message(EvidenceLoaded(index, rows))
 
     def on_findings_progress(self, m: FindingsProgress) -> None:
+        """Show the step the weekly analysis is at."""
         self.query_one("#week-status", Static).update(Text("computing this week's findings… ", style="dim")
                                                       + safe(m.text, "dim"))
 
     def on_findings_loaded(self, m: FindingsLoaded) -> None:
+        """List the findings, most severe first, and select the first."""
         status = self.query_one("#week-status", Static)
         if m.error:
             status.update(Text("This week: ", style="bold") + safe(m.error, "yellow"))
@@ -98,6 +104,7 @@ class WeekScreen(Screen):
             self.select_finding(0)
 
     def select_finding(self, i: int) -> None:
+        """Load the evidence traces of finding ``i``."""
         if 0 <= i < len(self.findings):
             f = self.findings[i]
             self.query_one("#evidence-status", Static).update(
@@ -106,6 +113,7 @@ class WeekScreen(Screen):
             self._evidence(i, tuple(f.evidence))
 
     def on_evidence_loaded(self, m: EvidenceLoaded) -> None:
+        """List a finding's evidence traces (saying how many are not in this store)."""
         if m.finding_index >= len(self.findings):
             return
         f = self.findings[m.finding_index]

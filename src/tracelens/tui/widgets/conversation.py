@@ -9,8 +9,8 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
+from tracelens.context import RefusalExplanation
 from tracelens.tui.widgets.text import safe
-from tracelens.tui_core import RefusalExplanation
 
 ROLE_STYLE = {
     "system": "bold magenta",
@@ -44,6 +44,7 @@ def _tool_calls(t: Text, calls: list[dict] | None) -> None:
 
 
 def heading(label: str, role: str, extra: Text | None = None) -> Text:
+    """A block heading (role label and optional extra), styled per role."""
     t = Text(label.upper(), style=ROLE_STYLE.get(role, "bold"))
     if extra is not None:
         t.append("  ")
@@ -53,6 +54,7 @@ def heading(label: str, role: str, extra: Text | None = None) -> Text:
 
 
 def message_text(m: dict) -> Text:
+    """One message of the conversation: its role, tool-result ids, text and tool calls."""
     role = str(m.get("role") or "?")
     extra = None
     if m.get("tool_call_id") or m.get("name"):
@@ -74,6 +76,7 @@ def message_text(m: dict) -> Text:
 
 
 def response_text(trace: dict, why: RefusalExplanation | None) -> Text:
+    """The response with its stop reason, error, tool calls and refusal evidence highlighted."""
     stop = trace.get("stop_reason") or "?"
     extra = Text(f"stop: {stop}", style="dim")
     if trace.get("status") == "error":
@@ -95,6 +98,7 @@ def response_text(trace: dict, why: RefusalExplanation | None) -> Text:
 
 
 def refusal_text_block(why: RefusalExplanation) -> Text:
+    """Why the trace is labelled a refusal, with the evidence."""
     style = "bold red" if why.label == "full" else "bold yellow"
     t = Text(f"⚑ refusal: {why.label}", style=style)
     t.append("\n")
@@ -125,6 +129,7 @@ class Conversation(VerticalScroll):
     """
 
     def show(self, trace: dict, why: RefusalExplanation | None) -> None:
+        """Replace the blocks with those of ``trace``."""
         self.remove_children()
         self.mount_all(blocks(trace, why))
 

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label
 
-from tracelens.tui_core import FindQuery
+from tracelens.query import FindQuery
 
 # (field, label, placeholder, css class)
 FIELDS = (
@@ -47,6 +47,7 @@ class FilterBar(Vertical):
         focus_results: bool = True
 
     def compose(self) -> ComposeResult:
+        """The filter inputs, row by row, and the refusals-only checkbox."""
         spec = {f: (label, ph, cls) for f, label, ph, cls in FIELDS}
         for row in ROWS:
             with Horizontal():
@@ -58,6 +59,7 @@ class FilterBar(Vertical):
                     yield Checkbox("refusals only", id="f-refusal", compact=True)
 
     def current_query(self) -> FindQuery:
+        """The query the inputs hold now."""
         q = FindQuery()
         for name, *_ in FIELDS:
             setattr(q, name, self.query_one(f"#f-{name}", Input).value)
@@ -65,6 +67,7 @@ class FilterBar(Vertical):
         return q
 
     def set_query(self, q: FindQuery) -> None:
+        """Fill the inputs from ``q`` (without running a search)."""
         for name, *_ in FIELDS:
             self.query_one(f"#f-{name}", Input).value = getattr(q, name)
         with self.prevent(Checkbox.Changed):

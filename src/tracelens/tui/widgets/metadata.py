@@ -19,25 +19,21 @@ def _num(v, fmt: str = "{:,}") -> str | None:
 
 
 def estimated_cost(trace: dict) -> str | None:
-    """List-price cost of the trace's tokens, when the price table knows the model.
+    """List-price cost of the trace's tokens (``replay.pricing.trace_cost``), when the price table knows the model.
 
     Imports the replay core (and the anthropic SDK with it): call it from a worker.
     """
     try:
-        from tracelens.replay.pricing import load_prices
+        from tracelens.replay.pricing import trace_cost
 
-        hit = load_prices().lookup(trace.get("model_returned") or trace.get("model_requested"))
+        cost = trace_cost(trace)
     except Exception:  # a broken price file must not break the trace view
         return None
-    tin, tout = trace.get("input_tokens"), trace.get("output_tokens")
-    if hit is None or tin is None or tout is None:
-        return None
-    key, price = hit
-    usd = (tin * price.input + tout * price.output) / 1_000_000
-    return f"≈ ${usd:.4f} at list price ({key})"
+    return None if cost is None else cost.describe()
 
 
 def alias_warning(trace: dict) -> str | None:
+    """A warning when the request named an alias or another model answered; else None."""
     req, ret = trace.get("model_requested"), trace.get("model_returned")
     if trace.get("model_is_alias"):
         return "alias requested: the provider chose the snapshot"
@@ -47,6 +43,7 @@ def alias_warning(trace: dict) -> str | None:
 
 
 def metadata_table(trace: dict, cost_estimate: str | None = None) -> Table:
+    """The trace's metadata as a key/value grid (values shown literally)."""
     t = Table.grid(padding=(0, 1))
     t.add_column(style="bold", no_wrap=True)
     t.add_column()
@@ -123,4 +120,5 @@ class MetadataPanel(Static):
     """Key/value metadata of one trace (values are plain Text)."""
 
     def show(self, trace: dict, cost_estimate: str | None = None) -> None:
+        """Show the metadata of ``trace`` (with the cost line when known)."""
         self.update(metadata_table(trace, cost_estimate))

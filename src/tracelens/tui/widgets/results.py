@@ -48,6 +48,7 @@ class TraceTable(DataTable):
         self.keys = columns or self.DEFAULT_KEYS
 
     def on_mount(self) -> None:
+        """Build the columns."""
         self.set_columns()
 
     def set_columns(self, time_label: str | None = None) -> None:
@@ -63,6 +64,7 @@ class TraceTable(DataTable):
             self.add_column(label, key=key, width=self.WIDTHS.get(key, self.text_width))
 
     def cell(self, key: str, r: dict) -> Text | str:
+        """The cell of column ``key`` for row ``r`` (log text shown literally, cut to the column)."""
         if key == "time":
             return when(r.get("timestamp"))
         if key == "when":
@@ -86,22 +88,26 @@ class TraceTable(DataTable):
         return safe_line(r.get(key), 20)
 
     def add_traces(self, rows: list[dict]) -> None:
+        """Append rows."""
         for r in rows:
             self.traces.append(r)
             self.add_row(*(self.cell(k, r) for k in self.keys))
 
     def replace(self, rows: list[dict]) -> None:
+        """Replace every row."""
         self.clear()
         self.traces = []
         self.add_traces(rows)
 
     @property
     def current(self) -> dict | None:
+        """The row under the cursor (None when the table is empty)."""
         if not self.traces or self.cursor_row < 0 or self.cursor_row >= len(self.traces):
             return None
         return self.traces[self.cursor_row]
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Post ``Open`` for the selected row."""
         event.stop()
         if 0 <= event.cursor_row < len(self.traces):
             self.post_message(self.Open(self.traces[event.cursor_row]))

@@ -27,14 +27,17 @@ def safe_line(text: object, width: int = 60, style: str = "") -> Text:
 
 
 def when(t: dt.datetime | None) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM:SS`` UTC (``-`` when missing)."""
     return "-" if t is None else t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def minute(t: dt.datetime | None) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM`` UTC (``-`` when missing)."""
     return "-" if t is None else t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def refusal_text(label: str | None) -> Text:
+    """A refusal label, coloured by severity."""
     label = label or "-"
     return Text(label, style=REFUSAL_STYLE.get(label, "dim"))
 

@@ -1,0 +1,129 @@
+"""What the read and ingest commands print for a person: ids whole, files told apart, ambiguity named."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from tests.conftest import anthropic_line
+from tracelens.cli.main import cli
+
+
+def _ingest(tmp_path, files: dict[str, list[str]], columns: int = 100):
+    store = tmp_path / "store"
+    paths = []
+    for name, lines in files.items():
+        p = tmp_path / "logs" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("\n".join(lines) + "\n")
+        paths.append(str(p))
+    r = CliRunner(env={"COLUMNS": str(columns)}).invoke(cli, ["ingest", "--store", str(store), "--no-progress", *paths])
+    return store, r
+
+
+def _long_id_line(i: int, rid: str) -> str:
+    rec = json.loads(anthropic_line(i))
+    rec["response"]["id"] = rid
+    return json.dumps(rec)
+
+
+def test_search_shows_whole_ids(tmp_path):
+    ids = ["msg_01aEF9K52EKwsYPMKR2dbx8f", "msg_01aEF9K52EKwsYPMKR2dbx9g"]  # the same first 20 characters
+    store, r = _ingest(tmp_path, {"a.jsonl": [_long_id_line(i, rid) for i, rid in enumerate(ids)]})
+    assert r.exit_code == 0, r.output
+    out = CliRunner(env={"COLUMNS": "160"}).invoke(cli, ["search", "--store", str(store)]).stdout
+    for rid in ids:
+        assert rid in out
+
+
+def test_ingest_table_names_files_relative_to_their_common_folder(tmp_path):
+    deep = "a-very-long-folder-name-that-would-fill-the-column/" * 2
+    _, r = _ingest(tmp_path, {f"{deep}week-46.jsonl": [anthropic_line(1)], f"{deep}week-47.jsonl": [anthropic_line(2)]})
+    assert r.exit_code == 0, r.output
+    assert "week-46.jsonl" in r.stdout and "week-47.jsonl" in r.stdout
+    assert "file (in " in r.stdout
+
+
+def test_an_ambiguous_prefix_names_the_matches(tmp_path):
+    ids = ["msg_01aEF9K52EKwsYPMKR2dbx8f", "msg_01aEF9K52EKwsYPMKR2dbx9g"]
+    store, _ = _ingest(tmp_path, {"a.jsonl": [_long_id_line(i, rid) for i, rid in enumerate(ids)]})
+    r = CliRunner().invoke(cli, ["show", "--store", str(store), "msg_01aEF9"])
+    assert r.exit_code == 1
+    assert f"2 traces match 'msg_01aEF9': {ids[0]}, {ids[1]}" in r.stderr
+    r = CliRunner().invoke(cli, ["show", "--store", str(store), "msg_01aEF9K52EKwsYPMKR2dbx8"])
+    assert r.exit_code == 0 and ids[0] in r.stdout
+    r = CliRunner().invoke(cli, ["show", "--store", str(store), "nope"])
+    assert r.exit_code == 1 and "no trace 'nope'" in r.stderr
+
+
+def test_an_empty_file_is_said_to_be_empty(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n")
+    store = tmp_path / "store"
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(empty)])
+    assert r.exit_code == 0, r.output
+    assert "is empty: nothing to read" in r.stderr and "unknown format" not in r.stderr
+    assert not store.exists()  # nothing stored: no empty store left behind
+
+
+def test_an_empty_folder_warns_and_fails_without_creating_a_store(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    store = tmp_path / "store"
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(folder)])
+    assert r.exit_code == 1 and "no files to ingest" in r.stderr
+    assert not store.exists()
+
+
+def test_a_failed_ingest_leaves_no_store_but_never_removes_an_existing_one(tmp_path):
+    store = tmp_path / "store"
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(tmp_path / "missing.jsonl")])
+    assert r.exit_code == 1 and "no such file" in r.stderr
+    assert not store.exists()
+    _, r = _ingest(tmp_path, {"a.jsonl": [anthropic_line(1)]})
+    assert r.exit_code == 0
+    r = CliRunner().invoke(cli, ["ingest", "--store", str(store), "--no-progress", str(tmp_path / "missing.jsonl")])
+    assert r.exit_code == 1 and (store / "STORE.json").exists()
+    r = CliRunner().invoke(cli, ["search", "--store", str(store), "--json"])
+    assert len(json.loads(r.stdout)) == 1
+
+
+def test_store_at_the_top_level_applies_to_the_command(tmp_path, monkeypatch):
+    from tracelens.cli import main as cli_main
+    from tracelens.store import STORE_ENV
+
+    assert cli_main.STORE_ENV == STORE_ENV
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "from-env"))  # the top-level option beats an inherited variable
+    log = tmp_path / "a.jsonl"
+    log.write_text(anthropic_line(1) + "\n")
+    store = tmp_path / "top"
+    r = CliRunner().invoke(cli, ["--store", str(store), "ingest", "--no-progress", str(log)])
+    assert r.exit_code == 0, r.output
+    assert (store / "STORE.json").exists() and not (tmp_path / "from-env").exists()
+    r = CliRunner().invoke(cli, ["--store", str(store), "search", "--json"])
+    assert len(json.loads(r.stdout)) == 1
+    # a command's own --store wins over the top-level one
+    r = CliRunner().invoke(cli, ["--store", str(tmp_path / "nowhere"), "search", "--store", str(store), "--json"])
+    assert r.exit_code == 0 and len(json.loads(r.stdout)) == 1
+    import os
+
+    assert os.environ[STORE_ENV] == str(tmp_path / "from-env")  # restored after the command
+
+
+def test_the_demo_ends_with_commands_that_parse(tmp_path):
+    """The demo's closing advice names real commands and options (parsed by the CLI itself, not run)."""
+    import shlex
+    from pathlib import Path
+
+    import click
+
+    from tracelens.demo import next_steps
+
+    text = next_steps(Path(".demo/store"), Path(".demo/weekly.html"), Path(".demo/weekly.md"))
+    lines = [ln.split("#")[0].strip() for ln in text.splitlines() if ln.strip().startswith("tracelens ")]
+    assert [shlex.split(ln)[1] for ln in lines] == ["ingest", "weekly", "tui"]
+    root = click.Context(cli, info_name="tracelens")
+    for ln in lines:
+        name, *args = shlex.split(ln)[1:]
+        cli.get_command(root, name).make_context(name, args, parent=root)  # raises on an unknown option
