@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from tracelens.samples.synthetic import make_pair
 
 from tests.conftest import anthropic_line
 from tests.test_report_golden import build_fixture_report, build_fixture_timeline, fixture_scenario
@@ -33,6 +32,7 @@ from tracelens.report import common, render
 from tracelens.report.html import render_html
 from tracelens.report.markdown import MAX_CHARS, MAX_LINES
 from tracelens.report.timeline import OTHER, build_timeline
+from tracelens.samples.synthetic import make_pair
 from tracelens.testing.browser import find_chromium, measure_layout
 
 #: page height bound at 1,400 px for the fixture (22 alert/warn cards, 40 info findings, six charts)
