@@ -597,3 +597,32 @@ def test_token_comes_from_env_or_file_never_the_command_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tracelens.cli.main", "collect", "--store", str(tmp_path / "s"),
                         "--redact", "shoe-sizes"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "shoe-sizes" in r.stderr and not (tmp_path / "s").exists()
+
+
+def test_event_mode_app_spans_and_log_events_join_into_one_trace(receiver):
+    """An app in event mode: content-free spans to /v1/traces, its prompts and answers as log events to /v1/logs."""
+    spans_mem, logs_mem = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    tp = TracerProvider(resource=Resource.create({"service.name": "checkout-assistant"}))
+    tp.add_span_processor(SimpleSpanProcessor(spans_mem))
+    lp = LoggerProvider(resource=Resource.create({"service.name": "checkout-assistant"}))
+    lp.add_log_record_processor(SimpleLogRecordProcessor(logs_mem))
+    tracer, logger = tp.get_tracer("events.app"), lp.get_logger("events.app")
+    for i in range(2):
+        with tracer.start_as_current_span("chat gpt-4o-mini") as s:
+            s.set_attribute("gen_ai.operation.name", "chat")
+            s.set_attribute("gen_ai.system", "openai")
+            s.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+            s.set_attribute("gen_ai.response.model", "gpt-4o-mini-2024-07-18")
+            logger.emit(event_name="gen_ai.user.message", attributes={"gen_ai.system": "openai"},
+                        body={"content": f"where is parcel {i}?"})
+            logger.emit(event_name="gen_ai.choice", attributes={"gen_ai.system": "openai"},
+                        body={"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": f"parcel {i} ships today"}})
+    tp.shutdown()
+    lp.shutdown()
+    c, url, store = receiver()
+    assert export_logs(url, list(logs_mem.get_finished_logs()), per_request=4) == [LogRecordExportResult.SUCCESS]
+    assert export(url, list(spans_mem.get_finished_spans()), per_request=2) == [SpanExportResult.SUCCESS]
+    c.stop()  # logs first, spans after: joined whichever arrives first
+    got = sorted((r["prompt_text"], r["response_text"]) for r in rows(store).to_dicts())
+    assert got == [("where is parcel 0?", "parcel 0 ships today"), ("where is parcel 1?", "parcel 1 ships today")]
