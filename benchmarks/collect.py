@@ -1,7 +1,7 @@
 """`tracelens collect` on loopback: spans/s and request latency, against `tracelens ingest` of the same spans.
 
     python benchmarks/collect.py [--n 20000] [--batch 100] [--clients 4] [--repeat 3] [--gzip] [--json]
-                                 [--max-pending SIZE]
+                                 [--max-pending SIZE] [--commit-interval S]
 
 Makes N GenAI chat spans with the OpenTelemetry SDK and encodes them as the
 SDK's OTLP/HTTP exporter does (``ExportTraceServiceRequest`` protobuf,
@@ -216,6 +216,7 @@ def main() -> None:
     ap.add_argument("--gzip", action="store_true", help="gzip the request bodies (Content-Encoding: gzip)")
     ap.add_argument("--workdir", default=None, help="where the stores go (its file system decides what fsync costs)")
     ap.add_argument("--max-pending", help="collect's --max-pending (default: its own, 256M)")
+    ap.add_argument("--commit-interval", help="collect's --commit-interval (default: its own, 1 s)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
@@ -229,8 +230,9 @@ def main() -> None:
             work = base / f"r{i}"
             work.mkdir()
             ing = run_ingest(requests, work, a.n)
-            col = run_collect(requests, work, a.n, a.clients, a.gzip,
-                              ("--max-pending", a.max_pending) if a.max_pending else ())
+            extra = (("--max-pending", a.max_pending) if a.max_pending else ()) + (
+                ("--commit-interval", a.commit_interval) if a.commit_interval else ())
+            col = run_collect(requests, work, a.n, a.clients, a.gzip, extra)
             runs.append({"ingest": ing, "collect": col, "ratio": col["e2e_spans_per_s"] / ing["spans_per_s"],
                          "ratio_with_startup": col["with_startup_spans_per_s"] / ing["spans_per_s"]})
             shutil.rmtree(work)
@@ -249,7 +251,7 @@ def main() -> None:
 
     result = {
         "n": a.n, "batch": a.batch, "clients": a.clients, "gzip": a.gzip, "repeat": a.repeat,
-        "max_pending": a.max_pending,
+        "max_pending": a.max_pending, "commit_interval": a.commit_interval,
         "requests": len(requests), "mb": round(mb, 1), "workdir_fs": fs,
         "machine": {"cpu": cpu_model(), "usable_cores": len(os.sched_getaffinity(0)),
                     "load_avg_at_start": [round(x, 2) for x in load0],
@@ -275,7 +277,8 @@ def main() -> None:
     m = result["median"]
     print(f"{a.n:,} spans in {len(requests):,} requests of {a.batch} ({mb:.1f} MB protobuf"
           f"{', gzip' if a.gzip else ''}), {a.clients} connections, median of {a.repeat}, spool on {fs}"
-          f"{f', --max-pending {a.max_pending}' if a.max_pending else ''}; "
+          f"{f', --max-pending {a.max_pending}' if a.max_pending else ''}"
+          f"{f', --commit-interval {a.commit_interval}' if a.commit_interval else ''}; "
           f"{result['machine']['cpu']}, {result['machine']['usable_cores']} cores, load "
           f"{load0[0]:.1f} -> {os.getloadavg()[0]:.1f}")
     print("| | spans/s | x ingest (median of per-repeat ratios) |")
