@@ -9,6 +9,7 @@ Layout (every table readable as-is by polars, DuckDB, pyarrow and Spark)::
       otlp_events/date=YYYY-MM-DD/part-*.parquet GenAI events from OTLP log records, by ingest day
       embeddings/ clusters/ replays/ canaries/  written by later stages
       models.json                      model catalog override (tracelens.modelcatalog)
+      spool/collect/                   request bodies tracelens.collect acknowledged, not yet committed
       _txn/                            staging area of commits in flight (not data)
       corrupt/                         files and journals set aside (by recovery or `tracelens doctor --repair`)
       .lock                            writer lock (flock)

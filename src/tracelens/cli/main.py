@@ -22,6 +22,7 @@ from tracelens.storenames import STORE_ENV  # no store code: top-level help stay
 COMMANDS: dict[str, str] = {
     "ingest": "ingest",
     "formats": "ingest",
+    "collect": "collect",
     "stats": "read",
     "show": "read",
     "search": "read",
@@ -46,6 +47,7 @@ COMMANDS: dict[str, str] = {
 SHORT_HELP: dict[str, str] = {
     "ingest": "Read log files into the store.",
     "formats": "List the input formats `ingest` recognises.",
+    "collect": "Receive OTLP/HTTP traces and logs from running applications into the store.",
     "stats": "Traces per day, per model (requested vs returned) and per source format; quarantine count.",
     "show": "Show one whole trace (an unambiguous id prefix is enough).",
     "search": "Find traces.",

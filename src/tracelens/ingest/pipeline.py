@@ -14,6 +14,10 @@ its first byte) is reported as an error for that file; one that fails part
 way keeps what was committed and is reported too. Either way the run goes on
 with the other files, and the summary's errors make the CLI exit non-zero.
 
+``tracelens.ingest.inputs.ingest_inputs`` feeds in-memory inputs (the bodies ``tracelens collect``
+received) through the same importers, finalize, enrichment and commits, as
+one source in shared batches.
+
 Batches end at ``batch_size`` records or ``BATCH_BYTES`` of record text, so
 memory follows the largest record rather than the batch size (see
 docs/formats.md, "Memory").
@@ -53,9 +57,8 @@ import signal
 import sys
 import time
 import warnings
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -72,7 +75,8 @@ from tracelens.ingest.readers import (
     open_input,
     sniff_sample,
 )
-from tracelens.ingest.records import (  # noqa: F401 - finalize and same_call are also used from here
+from tracelens.ingest.records import (
+    MAX_RAW_QUARANTINE,  # noqa: F401 - finalize and same_call are also used from here
     finalize,
     quarantine_row,
     safe_describe,
@@ -81,6 +85,7 @@ from tracelens.ingest.records import (  # noqa: F401 - finalize and same_call ar
     to_table,
 )
 from tracelens.ingest.registry import FORMATS, get_format, sniff_format
+from tracelens.ingest.summary import EMPTY, FileResult, IngestSummary  # noqa: F401 - re-exported
 from tracelens.ingest.workers import (
     KEEP_LINE,
     Chunk,
@@ -96,72 +101,6 @@ from tracelens.store import Store
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5_000
-
-
-# FileResult.format of a file that holds no bytes (or only white space): nothing to read, not an error
-EMPTY = "(empty file)"
-
-
-@dataclass
-class FileResult:
-    """What ingest did with one input file: its physical records, what they held, and where each item went."""
-
-    path: str
-    format: str | None
-    records: int = 0  # physical records of the input (lines, array items, rows), counted as they are read
-    read: int = 0  # items those records held (one per record, or one per span/run for span exports)
-    stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    skipped: int = 0
-    naive_timestamps: int = 0
-    error: str | None = None
-    seconds: float = 0.0
-    bytes: int = 0
-    events: int = 0  # GenAI log events kept in the store's otlp_events table (new ones; re-read ones are duplicates)
-    joined: int = 0  # traces stored before this file, completed with its log events
-    waiting: int = 0  # of this file's log events, those whose span is not in the store after the run
-    event_keys: Counter = field(default_factory=Counter, repr=False)  # span key -> this file's log events
-
-    @property
-    def reconciles(self) -> bool:
-        """Whether every item read is accounted for: stored, duplicate, quarantined, skipped or kept as a log event."""
-        return self.read == self.stored + self.duplicates + self.quarantined + self.skipped + self.events
-
-
-@dataclass
-class IngestSummary:
-    """The result of one ``ingest`` call: one ``FileResult`` per input file, in the order they were read."""
-
-    files: list[FileResult] = field(default_factory=list)
-
-    def total(self, attr: str) -> int:
-        """The sum of the ``FileResult`` counter ``attr`` over every file."""
-        return sum(getattr(f, attr) for f in self.files)
-
-    @property
-    def errors(self) -> list[FileResult]:
-        """The files that could not be read at all (missing, unknown format, undecodable), each with its error."""
-        return [f for f in self.files if f.error]
-
-    def to_dict(self) -> dict:
-        """The summary as ``ingest --json`` prints it: totals, then one entry per file, and whether all reconcile."""
-        keys = ("records", "read", "stored", "duplicates", "quarantined", "skipped", "naive_timestamps", "events",
-                "joined", "waiting")
-        return {
-            "totals": {k: self.total(k) for k in keys},
-            "files": [
-                {
-                    "path": f.path,
-                    "format": f.format,
-                    **{k: getattr(f, k) for k in keys},
-                    "error": f.error,
-                    "seconds": round(f.seconds, 3),
-                }
-                for f in self.files
-            ],
-            "reconciles": all(f.reconciles for f in self.files),
-        }
 
 
 Enricher = Callable[[pa.Table], pa.Table]
@@ -229,7 +168,8 @@ def ingest(
         pool.close()
 
 
-def _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool) -> IngestSummary:
+def _prepare(store: Store, options: IngestOptions | None, enricher) -> tuple[IngestOptions, Enricher | None, object]:
+    """The options (with the store's model catalog), enricher and redactor of one ingest run."""
     options = options or IngestOptions()
     if options.model_catalog is None:
         options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
@@ -240,6 +180,11 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
 
         redactor = Redactor(tuple(options.redact_kinds), tuple(options.redact_patterns), store.secret("redaction_salt"),
                             tuple(options.redact_fields), tuple(options.phone_regions))
+    return options, enrich, redactor
+
+
+def _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool) -> IngestSummary:
+    options, enrich, redactor = _prepare(store, options, enricher)
     summary = IngestSummary()
     walked: set[str] = set()
     files = expand_paths(paths, walked)

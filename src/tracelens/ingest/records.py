@@ -38,7 +38,7 @@ _VOLATILE = ("ingested_at", "source_format", "source_file", "source_locator", "r
 # Attributes that say how an exporter wrote the call, not what the call was: the OTLP file exporter names the
 # instrumentation scope, the SDK console exporter does not.
 _SPELLING_ATTRS = frozenset(("otel.scope",))
-_MAX_RAW_QUARANTINE = 64 * 1024 * 1024
+MAX_RAW_QUARANTINE = 64 * 1024 * 1024
 
 
 _EMPTY_ROW = dict.fromkeys(FIELD_NAMES)
@@ -233,8 +233,8 @@ def same_call(stored: dict, new: dict) -> bool:
 
 
 def _quarantine_raw(raw: str | None) -> str | None:
-    if raw is not None and len(raw) > _MAX_RAW_QUARANTINE:
-        return raw[:_MAX_RAW_QUARANTINE] + f"\n[... truncated: record was {len(raw)} characters]"
+    if raw is not None and len(raw) > MAX_RAW_QUARANTINE:
+        return raw[:MAX_RAW_QUARANTINE] + f"\n[... truncated: record was {len(raw)} characters]"
     return raw
 
 
@@ -264,7 +264,7 @@ def _arrow_text(s: str | None) -> str | None:
 
 
 def quarantine_row(fmt_name: str, path: str, locator: str, reason: str, raw: str | None) -> dict:
-    """A quarantine row whose texts can always be stored (the raw text is kept up to _MAX_RAW_QUARANTINE)."""
+    """A quarantine row whose texts can always be stored (the raw text is kept up to MAX_RAW_QUARANTINE)."""
     return make_quarantine_row(fmt_name, _arrow_text(path), _arrow_text(str(locator)), _arrow_text(str(reason)),
                                _arrow_text(_quarantine_raw(raw)))
 
@@ -330,7 +330,7 @@ def safe_describe(item: dict) -> str:
     try:
         return _describe(item)
     except Exception:
-        return repr(item)[:_MAX_RAW_QUARANTINE].encode("utf-8", "replace").decode("utf-8")
+        return repr(item)[:MAX_RAW_QUARANTINE].encode("utf-8", "replace").decode("utf-8")
 
 
 def _describe(item: dict) -> str:
