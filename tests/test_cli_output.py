@@ -173,3 +173,12 @@ def test_search_text_looks_in_prompt_and_response_unless_asked_like_the_tui(tmp_
     assert tui == default
     bad = CliRunner().invoke(cli, ["search", "--store", str(store), "--text", "x", "--in", "title"])
     assert bad.exit_code == 2 and "title is not one of" in bad.output
+
+
+def test_a_change_that_rounds_away_reads_unchanged():
+    from tracelens.analysis import fmt
+
+    assert fmt.moved("1.3%", "1.3%", False) == "unchanged at 1.3%"
+    assert fmt.moved("1.3%", "1.3%", True, "13/1,000", "14/1,040") == "unchanged at 1.3% (13/1,000, then 14/1,040)"
+    assert fmt.moved("1.3%", "2.6%", True, "13/1,000", "26/1,000") == "rose from 1.3% (13/1,000) to 2.6% (26/1,000)"
+    assert fmt.moved("412", "380", False, unit="tokens") == "fell from 412 to 380 tokens"

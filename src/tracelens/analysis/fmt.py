@@ -68,3 +68,21 @@ def clip(text: str | None, n: int = 60) -> str:
     """One-line excerpt of at most n characters."""
     t = " ".join(str(text or "").split())
     return t if len(t) <= n else t[: n - 3] + "..."
+
+
+def moved(before: str, after: str, up: bool, before_detail: str = "", after_detail: str = "", unit: str = "",
+          verbs: tuple[str, str] = ("rose", "fell")) -> str:
+    """'rose from 1.2% to 3.4%' / 'fell from ...', or 'unchanged at 1.3%' when both values read the same.
+
+    ``before`` and ``after`` are the values as shown; when rounding makes them
+    equal the sentence must not say "fell from 1.3% to 1.3%". Details (counts)
+    follow each value in parentheses; ``unit`` follows the values; ``verbs``
+    say up and down (a share of traffic "grew" and "shrank").
+    """
+    u = f" {unit}" if unit else ""
+    bd = f" ({before_detail})" if before_detail else ""
+    ad = f" ({after_detail})" if after_detail else ""
+    if before == after:
+        both = f" ({before_detail}, then {after_detail})" if before_detail or after_detail else ""
+        return f"unchanged at {after}{u}{both}"
+    return f"{verbs[0] if up else verbs[1]} from {before}{bd} to {after}{u}{ad}"

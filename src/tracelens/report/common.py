@@ -94,11 +94,11 @@ def topic_lines(report: DriftReport, limit: int = 2) -> list[str]:
     split = {f.segment: f for f in sig if f.kind == "snapshot_behaviour"}
     lines = []
     for f in sorted(per.values(), key=_rank)[:limit]:
-        verb = "rose" if (f.effect or 0) > 0 else "fell"
         held = " with prompt mix held fixed" if f.kind == "refusal_rate_adjusted" else ""
         line = (
-            f"Refusals on topic {topic_phrase(f.segment)} {verb}{held} from {fmt.pct(f.baseline_value)} to "
-            f"{fmt.pct(f.current_value)} ({fmt.pp(f.effect)})"
+            f"Refusals on topic {topic_phrase(f.segment)}{held} "
+            f"{fmt.moved(fmt.pct(f.baseline_value), fmt.pct(f.current_value), (f.effect or 0) > 0)} "
+            f"({fmt.pp(f.effect)})"
         )
         if f.first_seen:
             line += f", starting {fmt.ts(f.first_seen)}"

@@ -53,7 +53,6 @@ def rank_metric(ctx: DetectorContext, kind: str, value: pl.Expr, unit: str, labe
         ratio = mc / mb if mb else float("nan")
         h = z_crit(ctx.cfg.alpha) * rt.delta_se
         within = " within prompt clusters" if strata is not None else ""
-        verb = "rose" if mc > mb else "fell" if mc < mb else "stayed"
         ev_sub = s.filter(pl.col("_w") == 1)
         ev = evidence_ids(ev_sub, ["_v", "trace_id"], descending=[rt.delta > 0, False])
         out.append(
@@ -67,7 +66,7 @@ def rank_metric(ctx: DetectorContext, kind: str, value: pl.Expr, unit: str, labe
                 ci_high=min(1.0, rt.delta + h),
                 p_value=rt.p,
                 summary=(
-                    f"Median {label}{seg_phrase(seg)} {verb} from {fmt.num(mb)} to {fmt.num(mc)} {unit} "
+                    f"Median {label}{seg_phrase(seg)} {fmt.moved(fmt.num(mb), fmt.num(mc), mc > mb, unit=unit)} "
                     f"(x{ratio:.2f}); Cliff's delta{within} {rt.delta:+.2f} "
                     f"(95% CI {max(-1.0, rt.delta - h):+.2f} to {min(1.0, rt.delta + h):+.2f}; "
                     f"{'van Elteren' if strata is not None else 'Mann-Whitney'} {fmt.pval(rt.p)})."
@@ -102,7 +101,6 @@ def category_shift(ctx: DetectorContext, kind: str, col: str, what: str) -> list
         xb, xc = int(table[i, 0]), int(table[i, 1])
         pc, test = two_proportion_test(xb, nb, xc, nc)
         d, lo, hi = newcombe_diff(xb, nb, xc, nc, ctx.cfg.alpha)
-        verb = "rose" if d > 0 else "fell" if d < 0 else "stayed"
         out.append(
             Draft(
                 kind=kind,
@@ -113,7 +111,7 @@ def category_shift(ctx: DetectorContext, kind: str, col: str, what: str) -> list
                 ci_low=lo,
                 ci_high=hi,
                 p_value=pc,
-                summary=f"Share of {what} '{c}' {verb} from {fmt.pct(sb[i])} to {fmt.pct(sc[i])} ({fmt.pp(d)}; {test} {fmt.pval(pc)}).",
+                summary=f"Share of {what} '{c}' {fmt.moved(fmt.pct(sb[i]), fmt.pct(sc[i]), d > 0)} ({fmt.pp(d)}; {test} {fmt.pval(pc)}).",
                 evidence=evidence_ids(cur.filter(pl.col(col) == c), ["timestamp", "trace_id"], descending=[True, False]),
                 practical=abs(d) >= ctx.thr(f"{kind}_share"),
                 dater=dater(ctx, df, pl.col(col) == c),
@@ -146,7 +144,6 @@ def binary_simple(ctx: DetectorContext, kind: str, sub: pl.DataFrame, flag: str,
             continue
         p, test = two_proportion_test(xb, nb, xc, nc)
         d, lo, hi = newcombe_diff(xb, nb, xc, nc, ctx.cfg.alpha)
-        verb = "rose" if d > 0 else "fell" if d < 0 else "stayed"
         tail = extra(s) if extra is not None and not seg else ""
         out.append(
             Draft(
@@ -159,8 +156,9 @@ def binary_simple(ctx: DetectorContext, kind: str, sub: pl.DataFrame, flag: str,
                 ci_high=hi,
                 p_value=p,
                 summary=(
-                    f"{what}{seg_phrase(seg)} {verb} from {fmt.pct(xb / nb)} ({xb:,}/{nb:,}) to {fmt.pct(xc / nc)} "
-                    f"({xc:,}/{nc:,}), {fmt.pp(d)} (95% CI {fmt.pp(lo)} to {fmt.pp(hi)}; {test} {fmt.pval(p)}){tail}."
+                    f"{what}{seg_phrase(seg)} "
+                    f"{fmt.moved(fmt.pct(xb / nb), fmt.pct(xc / nc), d > 0, f'{xb:,}/{nb:,}', f'{xc:,}/{nc:,}')}, "
+                    f"{fmt.pp(d)} (95% CI {fmt.pp(lo)} to {fmt.pp(hi)}; {test} {fmt.pval(p)}){tail}."
                 ),
                 evidence=evidence_ids(s.filter((pl.col("_w") == 1) & pl.col(flag)), ["timestamp", "trace_id"], descending=[True, False]),
                 practical=abs(d) >= ctx.thr(kind),

@@ -85,7 +85,6 @@ def _refusal_rate_drafts(ctx: DetectorContext) -> list[Draft]:
             continue
         p, test = two_proportion_test(xb, nb, xc, nc)
         d, lo, hi = newcombe_diff(xb, nb, xc, nc, ctx.cfg.alpha)
-        verb = "rose" if d > 0 else "fell" if d < 0 else "stayed"
         cur_ref = sub.filter((pl.col("_w") == 1) & pl.col("_refused"))
         out.append(
             Draft(
@@ -98,8 +97,9 @@ def _refusal_rate_drafts(ctx: DetectorContext) -> list[Draft]:
                 ci_high=hi,
                 p_value=p,
                 summary=(
-                    f"Refusal rate{seg_phrase(seg)} {verb} from {fmt.pct(xb / nb)} ({xb:,}/{nb:,}) to "
-                    f"{fmt.pct(xc / nc)} ({xc:,}/{nc:,}), {fmt.pp(d)} (95% CI {fmt.pp(lo)} to {fmt.pp(hi)}; "
+                    f"Refusal rate{seg_phrase(seg)} "
+                    f"{fmt.moved(fmt.pct(xb / nb), fmt.pct(xc / nc), d > 0, f'{xb:,}/{nb:,}', f'{xc:,}/{nc:,}')}, "
+                    f"{fmt.pp(d)} (95% CI {fmt.pp(lo)} to {fmt.pp(hi)}; "
                     f"{test} {fmt.pval(p)})."
                 ),
                 evidence=evidence_ids(cur_ref, ["timestamp", "trace_id"], descending=[True, False]),

@@ -46,7 +46,6 @@ def _prompt_mix(ctx: DetectorContext) -> tuple[list[Draft], list[tuple[str, str,
         d, lo, hi = newcombe_diff(xb, nb, xc, nc, ctx.cfg.alpha)
         label = topic_label(ctx, c)
         name = f"cluster {c}" + (f" ('{fmt.clip(label, 50)}')" if label else "")
-        verb = "grew" if d > 0 else "shrank" if d < 0 else "kept"
         out.append(
             Draft(
                 kind="prompt_mix",
@@ -58,7 +57,7 @@ def _prompt_mix(ctx: DetectorContext) -> tuple[list[Draft], list[tuple[str, str,
                 ci_high=hi,
                 p_value=pc,
                 summary=(
-                    f"Prompt {name} {verb} from {fmt.pct(sb[i])} to {fmt.pct(sc[i])} of traffic "
+                    f"Prompt {name} {fmt.moved(fmt.pct(sb[i]), fmt.pct(sc[i]), d > 0, verbs=('grew', 'shrank'))} of traffic "
                     f"({fmt.pp(d)}; {test} {fmt.pval(pc)})."
                 ),
                 evidence=evidence_ids(cur.filter(pl.col("_t") == c)),
