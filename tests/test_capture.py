@@ -73,6 +73,9 @@ def test_capture_errors_and_async(tmp_path, server, store):
         ac = capture(_client(server, anthropic.AsyncAnthropic), log)
         await ac.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=[{"role": "user", "content": "a"}])
         ac.tracelens.close()
+        # closed in this loop: an async client left to the garbage collector schedules its close on whatever loop
+        # runs then (another test's), which fails once that loop has closed
+        await ac.close()
 
     asyncio.run(go())
     client.tracelens.close()
@@ -189,6 +192,7 @@ def test_capture_openai_client_ingests_as_openai(tmp_path, store):
         ac = capture(_OpenAIStandIn(httpx.AsyncClient(transport=httpx.MockTransport(handler))), log)
         await ac._client.post(url, json=_chat(messages=[{"role": "user", "content": "Async question"}]))
         ac.tracelens.close()
+        await ac._client.aclose()
 
     asyncio.run(go())
     client.tracelens.close()

@@ -176,3 +176,23 @@ def test_content_readers_accept_any_json(value):
         assert all(isinstance(m["role"], str) and (m["text"] is None or isinstance(m["text"], str)) for m in msgs)
         r = response_fields(v)
         assert r.get("response_text") is None or isinstance(r["response_text"], str)
+
+
+def test_time_field_reads_a_time_names_the_field_and_keeps_null():
+    from tracelens.ingest.base import RecordError
+    from tracelens.ingest.content import time_field
+
+    assert time_field(None, "startTime", "UTC") is None and time_field("", "startTime", "UTC") is None
+    assert time_field("2026-11-18T15:00:00+01:00", "startTime", "UTC") == dt.datetime(2026, 11, 18, 14, tzinfo=dt.UTC)
+    assert time_field("2026-11-18 15:00:00", "endTime", "Europe/Berlin") == dt.datetime(2026, 11, 18, 14, tzinfo=dt.UTC)
+    with pytest.raises(RecordError, match="^endTime: "):
+        time_field("yesterday-ish", "endTime", "UTC")
+
+
+def test_request_settings_takes_set_parameters_and_tools():
+    from tracelens.ingest.content import request_settings
+
+    out = request_settings({"temperature": 0.2, "max_tokens": 100, "functions": [{"name": "f"}], "top_p": None})
+    assert out["temperature"] == 0.2 and out["max_tokens"] == 100 and "top_p" not in out
+    assert json.loads(out["tool_definitions"]) == [{"name": "f"}]
+    assert request_settings(None) == {} and "tool_definitions" not in request_settings({"tools": []})

@@ -32,6 +32,7 @@ from tracelens.ingest.normalize import (
     message,
     normalize_stop_reason,
     openai_response_fields,
+    parse_timestamp,
     tool_call,
     uncached_input,
 )
@@ -63,6 +64,17 @@ def as_dict(v: Any) -> dict:
 def nullish(v: Any) -> bool:
     """True for None and for text that means no value: blank, "null", "none", "undefined" or "nan" (any case)."""
     return v is None or (isinstance(v, str) and v.strip().lower() in _NULLISH)
+
+
+def time_field(v: Any, what: str, naive_tz: str) -> dt.datetime | None:
+    """A record's time field ``what`` as an aware UTC datetime; None when absent or null; RecordError naming the field
+    for a value that is not a time (a naive one is read in ``naive_tz``)."""
+    if nullish(v):
+        return None
+    try:
+        return parse_timestamp(v, naive_tz)[0]
+    except RecordError as e:
+        raise RecordError(f"{what}: {e}") from None
 
 
 def first(*values: Any) -> Any:
@@ -145,6 +157,16 @@ def provider_name(v: Any) -> str | None:
         return _PROVIDERS[s]
     head = re.split(r"[./:]", s, maxsplit=1)[0]  # openai.responses, anthropic.messages
     return _PROVIDERS.get(head, head)
+
+
+def request_settings(p: Mapping[str, Any] | None) -> dict:
+    """The set sampling parameters of a request-like dict and its tool definitions (``tools``, or the older
+    ``functions``, as JSON text); fields the dict does not set are left out."""
+    out = {k: v for k, v in params_fields(p).items() if v is not None}
+    tools = (p or {}).get("tools") or (p or {}).get("functions")
+    if tools:
+        out["tool_definitions"] = dumps(tools)
+    return out
 
 
 def params_fields(p: Mapping[str, Any] | None) -> dict:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -51,9 +50,10 @@ from tracelens.ingest.content import (
     request_body,
     response_fields,
     string_list,
+    time_field,
 )
 from tracelens.ingest.guard import describe, each_record, isolate
-from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, parse_timestamp, tool_call
+from tracelens.ingest.normalize import as_float, as_int, as_str, dumps, tool_call
 from tracelens.ingest.readers import is_json_text, iter_csv_rows, iter_json_values
 from tracelens.ingest.spans import attribute_fields
 
@@ -76,15 +76,6 @@ _META_FIELDS = {"user_id": "user_id", "userId": "user_id", "session_id": "sessio
                 "thread_id": "conversation_id", "conversation_id": "conversation_id"}
 _CACHE_READ = re.compile(r"cache_read|cached|cache_hit")
 _CACHE_WRITE = re.compile(r"cache_creation|cache_write")
-
-
-def _time(v: Any, what: str, naive_tz: str) -> dt.datetime | None:
-    if nullish(v):
-        return None
-    try:
-        return parse_timestamp(v, naive_tz)[0]
-    except RecordError as e:
-        raise RecordError(f"{what}: {e}") from None
 
 
 def _usage(obs: dict) -> dict:
@@ -160,11 +151,11 @@ def observation_record(obs: dict, trace: dict | None, locator: str, naive_tz: st
         return Skipped(locator, f"Langfuse {otype or 'untyped'} observation {name!r} is not an LLM call")
     if nullish(obs.get("id")):
         raise RecordError("observation has no id")
-    start = _time(obs.get("startTime"), "startTime", naive_tz)
+    start = time_field(obs.get("startTime"), "startTime", naive_tz)
     if start is None:
         raise RecordError("observation has no startTime")
-    end = _time(obs.get("endTime"), "endTime", naive_tz)
-    first_token = _time(obs.get("completionStartTime"), "completionStartTime", naive_tz)
+    end = time_field(obs.get("endTime"), "endTime", naive_tz)
+    first_token = time_field(obs.get("completionStartTime"), "completionStartTime", naive_tz)
     meta = as_dict(obs.get("metadata"))
     span_attrs = meta.get("attributes") if isinstance(meta.get("attributes"), dict) else {}
     fb, fb_extra = attribute_fields(span_attrs)

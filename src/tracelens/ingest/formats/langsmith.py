@@ -55,6 +55,7 @@ from tracelens.ingest.content import (
     params_fields,
     provider_name,
     request_body,
+    request_settings,
     response_fields,
     string_list,
 )
@@ -300,10 +301,7 @@ def _input_fields(inputs: Any) -> tuple[dict, str | None]:
     system, msgs = conversation(v)
     fields: dict[str, Any] = {"system_prompt": system, "messages": msgs, "prompt_text": last_user_text(msgs)}
     if isinstance(v, dict):
-        fields.update({k: val for k, val in params_fields(v).items() if val is not None})
-        tools = v.get("tools") or v.get("functions")
-        if tools:
-            fields["tool_definitions"] = dumps(tools)
+        fields.update(request_settings(v))
         if isinstance(v.get("model"), str):
             fields["model_requested"] = v["model"]
     return fields, request_body(v)

@@ -51,8 +51,8 @@ from tracelens.ingest.content import (
     first,
     maybe_json,
     nullish,
-    params_fields,
     provider_name,
+    request_settings,
     response_fields,
     string_list,
 )
@@ -191,10 +191,7 @@ def litellm_record(obj: Any, locator: str) -> dict | Skipped:
     params = as_dict(obj.get("model_parameters"))
     system, msgs = _messages(obj.get("messages"))
     fields: dict[str, Any] = {"system_prompt": system, "messages": msgs}
-    fields.update({k: v for k, v in params_fields(params).items() if v is not None})
-    tools = params.get("tools") or params.get("functions")
-    if tools:
-        fields["tool_definitions"] = dumps(tools)
+    fields.update(request_settings(params))
     if isinstance(params.get("user"), str):
         fields["user_id"] = params["user"]
     resp = maybe_json(obj.get("response"))

@@ -26,27 +26,17 @@ the GenAI rules, exactly as in the OTLP importer. The mapping lives in
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 from tracelens.ingest.base import Quarantined, RecordError, Skipped, Source
-from tracelens.ingest.content import as_dict, nullish
+from tracelens.ingest.content import as_dict, time_field
 from tracelens.ingest.guard import describe, each_record, isolate
-from tracelens.ingest.normalize import as_str, parse_timestamp
+from tracelens.ingest.normalize import as_str
 from tracelens.ingest.readers import iter_json_values
 from tracelens.ingest.spans import SpanInfo, norm_id, span_record
 
 _MAX_RAW = 256 * 1024
-
-
-def _time(v: Any, what: str, naive_tz: str) -> dt.datetime | None:
-    if nullish(v):
-        return None
-    try:
-        return parse_timestamp(v, naive_tz)[0]
-    except RecordError as e:
-        raise RecordError(f"{what}: {e}") from None
 
 
 def _unflatten_columns(span: dict) -> dict:
@@ -115,8 +105,8 @@ def _span_item(span: Any, locator: str, naive_tz: str) -> dict | Skipped:
         parent_id=norm_id(span.get("parent_id")),
         name=as_str(span.get("name")),
         kind=kind,
-        start=_time(span.get("start_time"), "start_time", naive_tz),
-        end=_time(span.get("end_time"), "end_time", naive_tz),
+        start=time_field(span.get("start_time"), "start_time", naive_tz),
+        end=time_field(span.get("end_time"), "end_time", naive_tz),
         status=status,
         status_message=message,
         events=events,
