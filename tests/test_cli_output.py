@@ -182,3 +182,13 @@ def test_a_change_that_rounds_away_reads_unchanged():
     assert fmt.moved("1.3%", "1.3%", True, "13/1,000", "14/1,040") == "unchanged at 1.3% (13/1,000, then 14/1,040)"
     assert fmt.moved("1.3%", "2.6%", True, "13/1,000", "26/1,000") == "rose from 1.3% (13/1,000) to 2.6% (26/1,000)"
     assert fmt.moved("412", "380", False, unit="tokens") == "fell from 412 to 380 tokens"
+
+
+def test_search_with_nothing_in_its_window_says_so(tmp_path):
+    store, _ = _ingest(tmp_path, {"a.jsonl": [anthropic_line(1)]})  # 2026-11-18 15:00 UTC
+    r = CliRunner().invoke(cli, ["search", "--store", str(store), "--since", "2030-01-01", "--until", "2030-01-02"])
+    assert r.exit_code == 0 and r.stdout == ""
+    # --until names a day: the window ends when that day does
+    assert "no traces match from 2030-01-01 00:00 to 2030-01-03 00:00 (end excluded) UTC" in r.stderr
+    r = CliRunner().invoke(cli, ["search", "--store", str(store), "--user", "nobody"])
+    assert r.stdout == "" and "no traces match" in r.stderr

@@ -367,3 +367,32 @@ def test_cli_tui_command(store, tmp_path):
     assert r.exit_code != 0 and "no tracelens store" in r.output
     r = CliRunner().invoke(cli, ["tui", "--store", str(store.root), "--tz", "Mars/Olympus"])
     assert r.exit_code == 2 and "unknown time zone" in r.output
+
+
+async def test_every_filter_has_a_key_and_typing_in_the_results_searches_text(store, tmp_path):
+    app = app_for(store, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        for key, field in (("alt+u", "user"), ("alt+s", "session"), ("alt+i", "trace_id"), ("alt+m", "model"),
+                           ("alt+a", "app"), ("alt+t", "time"), ("alt+l", "like"), ("slash", "text")):
+            await pilot.press("escape")
+            await pilot.press(key)
+            assert app.focused is screen.query_one(f"#f-{field}"), key
+        await pilot.press("escape")
+        assert app.focused is screen.query_one("#results")
+        refusals = screen.query_one("#f-refusal")
+        before = refusals.value
+        await pilot.press("alt+r")
+        await settle(pilot)
+        assert refusals.value is not before
+        await pilot.press("alt+r")
+        await settle(pilot)
+        # a letter the table has no use for starts a text search where the typing goes on
+        await pilot.press("escape")
+        await pilot.press("p", "a", "s", "s")
+        assert app.focused is screen.query_one("#f-text") and screen.query_one("#f-text").value == "pass"
+        await pilot.press("escape")
+        await pilot.press("w")  # a bound letter still acts (this week)
+        await settle(pilot)
+        assert app.screen is not screen

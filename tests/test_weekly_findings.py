@@ -49,7 +49,7 @@ def test_weekly_findings_calls_the_weekly_entry_point_without_embedding(store, m
     window = types.SimpleNamespace(start=T("2026-11-16 00:00"), end=T("2026-11-23 00:00"), n=39)
     calls = []
 
-    def fake_run_weekly(store_, week=None, now=None, embed=True, progress=None):
+    def fake_run_weekly(store_, week=None, now=None, embed=True, progress=None, model=None):
         calls.append((store_, week, now, embed))
         progress("loaded")
         return types.SimpleNamespace(findings=(f,), current=window, baseline=window, notes=("a note",))
@@ -57,5 +57,30 @@ def test_weekly_findings_calls_the_weekly_entry_point_without_embedding(store, m
     monkeypatch.setattr(tracelens.weekly, "run_weekly", fake_run_weekly)
     said = []
     wf = weekly_findings(store, now=NOW, progress=said.append, week="2026-W47")
-    assert calls == [(store, "2026-W47", NOW, False)] and said == ["loaded"]
+    assert calls == [(store, "2026-W47", NOW, "stored")] and said == ["loaded"]
     assert wf.findings == [f] and wf.notes == ["a note"] and "2026-11-16 → 2026-11-23 (39 traces)" in wf.window
+
+
+def test_the_tui_shows_the_findings_tracelens_weekly_shows(tmp_path):
+    """Once `tracelens weekly` has embedded and clustered a week, the TUI's quick path (stored embeddings, nothing
+    computed) gives the same findings, topic findings included, and never says embeddings were skipped."""
+    from click.testing import CliRunner
+
+    from tracelens.cli.main import cli
+    from tracelens.ingest.pipeline import ingest
+    from tracelens.samples import Config, write_sample
+    from tracelens.store import Store
+
+    cfg = Config(weeks=2, per_day=60, compress="none")
+    write_sample(tmp_path / "logs", cfg)
+    store = Store(tmp_path / "store", create=True)
+    assert not ingest(store, [str(tmp_path / "logs")], workers=0).errors
+    week = f"{cfg.end.isocalendar().year}-W{cfg.end.isocalendar().week:02d}"
+    r = CliRunner().invoke(cli, ["weekly", "--store", str(store.root), "--week", week, "--model", "fake",
+                                 "--json", "--fail-on", "never"])
+    assert r.exit_code == 0, r.output
+    cli_findings = {(f["kind"], f["segment"], f["severity"]) for f in json.loads(r.stdout)["findings"]}
+    assert any(k == "refusal_rate" and s.startswith("cluster=") for k, s, _ in cli_findings)  # topic findings
+    wf = weekly_findings(store, week=week, model="fake")
+    assert {(f.kind, f.segment, f.severity) for f in wf.findings} == cli_findings
+    assert not any("--no-embed" in n for n in wf.notes)

@@ -154,13 +154,22 @@ def prepare(
     baseline: TimeWindow,
     current: TimeWindow,
     *,
-    embed: bool = True,
+    embed: bool | str = True,
     sample_cap: int = 20_000,
     model: str | None = None,
     embedder=None,
     progress: Progress | None = None,
 ) -> Prepared:
-    """Load both windows and bring labels, embeddings and clusters up to date (persisted)."""
+    """Load both windows and bring labels, embeddings and clusters up to date (persisted).
+
+    ``embed``: True embeds what has no vector yet (and fits clusters when
+    none exist); ``"stored"`` uses the vectors and clusters already stored and
+    computes none (texts without a vector stay out of the semantic tests; the
+    TUI's quick path); False skips embeddings altogether (``--no-embed``).
+    """
+    if embed not in (True, False, "stored"):
+        raise ValueError(f"embed must be True, False or 'stored', not {embed!r}")
+    compute = embed is True
     say = progress or (lambda s: None)
     notes: list[str] = []
     try:
@@ -193,7 +202,8 @@ def prepare(
     from tracelens.extras import install_command, missing_modules
 
     spec = resolve_model(model)
-    missing = missing_modules("embed") if embedder is None and spec.kind != "fake" else []
+    # stored vectors are read without the model: only computing new ones needs the extra
+    missing = missing_modules("embed") if compute and embedder is None and spec.kind != "fake" else []
     if missing:
         # A lean install still gets every non-semantic finding; say exactly what was left out and how to get it.
         note = (f"semantic findings skipped (prompt/response semantic shift, prompt_mix, topic refusal and "
@@ -214,7 +224,7 @@ def prepare(
         pair = []
         for df, mask in ((b, mb), (c, mc)):
             sub = df.filter(pl.Series(mask)) if not mask.all() else df
-            if emb is None:
+            if emb is None and compute:
                 emb_needed = _missing_vectors(store, spec, sub, col)
                 if emb_needed:
                     say(f"embedding {emb_needed:,} new {col.split('_')[0]} texts with {spec.model_id} ...")
@@ -234,7 +244,9 @@ def prepare(
     except ImportError:
         return prep
     cm = cl.current_model(store, spec.name)
-    if cm is None:
+    if cm is None and not compute:
+        notes.append("no topic clusters stored yet: run `tracelens weekly` (or `tracelens cluster`) once to fit them")
+    elif cm is None:
         ref_start = current.end - dt.timedelta(weeks=4)
         say("fitting topic clusters on the last four weeks ...")
         try:
@@ -357,16 +369,19 @@ class WeeklyFindings:
 
 
 def weekly_findings(store: Store, report_path: str | Path | None = None, now: dt.datetime | None = None,
-                    progress: Progress | None = None, embed: bool = False,
-                    week: str | TimeWindow | None = None) -> WeeklyFindings:
+                    progress: Progress | None = None, embed: bool | str = "stored",
+                    week: str | TimeWindow | None = None, model: str | None = None) -> WeeklyFindings:
     """Findings from a saved drift report JSON, else computed by ``run_weekly`` (what `tracelens weekly` runs).
 
     Computing runs the weekly analysis on ``week`` (default the last complete
     ISO week) against the week before (it may refresh stored refusal labels,
-    as `tracelens weekly` does). ``embed=False`` (the default here) skips
-    computing new embeddings, so the screen answers in seconds; semantic
-    findings then need a full `tracelens weekly` run, and the report's notes
-    say so. Raises ``NotAvailable`` when the drift analysis is not installed.
+    as `tracelens weekly` does). ``embed="stored"`` (the default here) uses
+    the embeddings and topic clusters already stored and computes none, so
+    the screen answers in seconds and, once `tracelens weekly` has run, shows
+    the same findings it does; what has no vector yet is left out, and the
+    report's notes say so. ``model`` is the embedding model (None: the default,
+    as for `tracelens weekly`). Raises ``NotAvailable`` when the drift analysis
+    is not installed.
     """
     if report_path:
         return load_findings_report(report_path)
@@ -377,7 +392,7 @@ def weekly_findings(store: Store, report_path: str | Path | None = None, now: dt
             "drift findings not available in this build: run `tracelens weekly --json > report.json` and start "
             "`tracelens tui --report report.json`"
         )
-    report = run_weekly(store, week, now=now, embed=embed, progress=progress)
+    report = run_weekly(store, week, now=now, embed=embed, progress=progress, model=model)
     return WeeklyFindings(list(report.findings), "tracelens weekly (computed now)", _window_label(report),
                           list(report.notes))
 

@@ -246,6 +246,15 @@ def search_cmd(user, session, model, app, since, until, text, regex, text_in, st
     if as_jsonl:
         emit_jsonl(rows)
         return
+    if not rows:
+        # said, not shown as an empty table: with a window, which one (relative times move with the clock)
+        window = ""
+        if since or until:
+            window = f" from {since:%Y-%m-%d %H:%M}" if since else ""
+            window += f" to {until:%Y-%m-%d %H:%M} (end excluded)" if until else " on"
+            window += " UTC"
+        diag(f"no traces match{window}")
+        return
     from rich.table import Table
     from rich.text import Text
 

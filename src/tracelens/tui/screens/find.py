@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from tracelens.extras import NotAvailable
@@ -34,6 +34,15 @@ class FindScreen(Screen):
         Binding("t", "toggle_sort", "sort time", id="find.sort"),
         Binding("w", "app.week", "this week", id="find.week"),
         Binding("escape", "focus_results", "results", show=False, id="find.escape"),
+        # every filter field has a key: alt+ the first letter of its label (trace: i, for id)
+        Binding("alt+u", "focus_field('user')", "user filter", show=False, id="find.f_user"),
+        Binding("alt+s", "focus_field('session')", "session filter", show=False, id="find.f_session"),
+        Binding("alt+i", "focus_field('trace_id')", "trace id filter", show=False, id="find.f_trace"),
+        Binding("alt+m", "focus_field('model')", "model filter", show=False, id="find.f_model"),
+        Binding("alt+a", "focus_field('app')", "app filter", show=False, id="find.f_app"),
+        Binding("alt+t", "focus_field('time')", "time filter", show=False, id="find.f_time"),
+        Binding("alt+l", "focus_field('like')", "semantic filter", show=False, id="find.f_like"),
+        Binding("alt+r", "toggle_refusals", "refusals only", show=False, id="find.f_refusal"),
     ]
 
     def __init__(self, initial: FindQuery | None = None) -> None:
@@ -208,6 +217,41 @@ class FindScreen(Screen):
     def action_focus_text(self) -> None:
         """Focus the text filter (``/``)."""
         self.query_one("#f-text", Input).focus()
+
+    def action_focus_field(self, name: str) -> None:
+        """Focus the filter field ``name`` (``alt+u`` user, ``alt+s`` session, ``alt+i`` trace id, ...)."""
+        self.query_one(f"#f-{name}", Input).focus()
+
+    def action_toggle_refusals(self) -> None:
+        """Flip the refusals-only filter (``alt+r``) and search again."""
+        box = self.query_one("#f-refusal", Checkbox)
+        box.value = not box.value
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key the results table has no use for starts a text search, instead of doing nothing."""
+        if self.focused is not self.query_one("#results") or not event.is_printable or not event.character:
+            return
+        if event.key in self._table_keys():
+            return
+        event.stop()
+        event.prevent_default()
+        field = self.query_one("#f-text", Input)
+        # the typing goes on in the field: no select-all on this focus, or the next key would replace this one
+        field.select_on_focus = False
+        field.focus()
+        char = event.character
+
+        field.call_later(field.insert_text_at_cursor, char)
+
+    @on(Input.Blurred, "#f-text")
+    def _text_left(self, event: Input.Blurred) -> None:
+        # typing that started in the table kept its text unselected; focusing the field again selects it as usual
+        event.input.select_on_focus = True
+
+    def _table_keys(self) -> set[str]:
+        """Keys bound on this screen or the app (the table's own letters act; any other letter types)."""
+        keys = {b.key for b in [*self.BINDINGS, *self.app.BINDINGS] if isinstance(b, Binding)}
+        return keys | {"question_mark", "slash"}
 
     def action_focus_results(self) -> None:
         """Focus the results table (``escape``)."""
