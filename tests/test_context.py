@@ -36,7 +36,8 @@ def test_context_shows_the_prompt_change_before_the_complaint(store):
     # an early trace: no earlier version, nothing changed recently
     early = trace_context(store, store.get("msg_000000"))
     assert early.prompt_current == 0 and early.prompt_diff == ""
-    assert any("replaced later: v2" in n for n in early.notes)
+    # every banner line names its subject (it is read alone, not after the line before it)
+    assert any(n.startswith("The system prompt of app ") and "(v1 here) was replaced later: v2" in n for n in early.notes)
 
 
 def test_same_prompt_in_other_weeks(store):

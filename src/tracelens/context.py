@@ -162,7 +162,9 @@ def trace_context(store: Store, trace: dict) -> TraceContext:
             )
         later = [x for x in versions if x.first_seen > v.first_seen]
         if later:
-            notes.append(f"It was replaced later: v{later[0].number} from {later[0].first_seen:%Y-%m-%d %H:%M} UTC.")
+            # a banner line is read alone: it names its subject rather than saying "it"
+            notes.append(f"The system prompt of {label} (v{v.number} here) was replaced later: v{later[0].number} "
+                         f"from {later[0].first_seen:%Y-%m-%d %H:%M} UTC.")
     if templated:
         notes.append(f"{len(versions):,} distinct system prompts in {label}: probably templated per request.")
     if mcur is not None:
