@@ -251,3 +251,16 @@ def test_labels_name_what_separates_a_cluster_from_its_neighbours():
 def test_fallback_label_is_the_prompt_start():
     assert C.fallback_label("one two three four five six seven") == "one two three four five six …"
     assert C.fallback_label("short prompt") == "short prompt"
+
+
+def test_labels_read_contractions_and_possessives_as_people_write_them():
+    """'don't' and 'I've' are function words, not the stems 'don' and 've'; "dad's account" is about a dad."""
+    texts = {
+        0: ["I don't recognise this payment", "don't recognise the payment on my card", "I've a payment I don't know"],
+        1: ["my dad's account is locked", "log into my dad's account", "dad's account password"],
+        2: ["python list sort", "python dict keys", "python loop"],
+    }
+    terms = C.ctfidf_terms(texts)
+    words = {w for ts in terms.values() for t in ts for w in t.split()}
+    assert not {"don", "ve", "t", "s"} & words
+    assert "dad" in words or "dad account" in " ".join(terms[1])

@@ -29,7 +29,25 @@ PAIR_SHARE = 0.6
 N_NEIGHBOURS = 2
 # Words of the most central prompt used as the label when no term describes the cluster.
 FALLBACK_WORDS = 6
-_TOKEN_RE = re.compile(r"(?u)\b[^\W\d_][^\W\d_]+\b")
+# A word of letters, with an apostrophe inside it kept ("don't", "dad's", "I've"): split there, a contraction
+# would leave stems such as "don" or "ve" that read as topic words.
+_TOKEN_RE = re.compile(r"(?u)\b[^\W\d_][^\W\d_]*(?:['\u2019][^\W\d_]+)*\b")
+
+
+def _words(text: str) -> list[str]:
+    """The lower-cased words of ``text``: a possessive is its noun ("dad's": "dad"); any other contraction ("don't",
+    "haven't", "I've") is a function word and left out, as are one-letter words."""
+    out = []
+    for m in _TOKEN_RE.findall(text):
+        w = m.lower().replace("\u2019", "'")
+        if "'" in w:
+            stem, _, tail = w.partition("'")
+            if tail != "s":
+                continue
+            w = stem
+        if len(w) > 1:
+            out.append(w)
+    return out
 
 
 def ctfidf_terms(texts_by_cluster: dict[int, list[str]], n_terms: int = N_TERMS,
@@ -103,7 +121,7 @@ def _terms(text: str, drop: frozenset[str] | set[str]) -> list[str]:
     out: list[str] = []
     for line in text.splitlines():  # a cluster's prompts are joined by newlines: no pair spans two
         prev: str | None = None
-        for w in (m.lower() for m in _TOKEN_RE.findall(line)):
+        for w in _words(line):
             if w in drop:
                 prev = None
                 continue
@@ -130,7 +148,7 @@ def _template_words(texts_by_cluster: dict[int, list[str]]) -> set[str]:
     for texts in texts_by_cluster.values():
         share: dict[str, int] = {}
         for t in texts:
-            for w in {m.lower() for m in _TOKEN_RE.findall(t)}:
+            for w in set(_words(t)):
                 share[w] = share.get(w, 0) + 1
         for w, n in share.items():
             if n >= TEMPLATE_PROMPT_SHARE * len(texts):
