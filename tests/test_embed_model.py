@@ -36,3 +36,14 @@ def test_bundled_minilm_embeds_offline_normalised_and_meaningful():
     # order is restored after the length sort, and a batch equals one-by-one encoding
     one = np.vstack([emb([t]) for t in reversed(texts)])[::-1]
     assert np.allclose(one, v, atol=1e-4)
+
+
+def test_a_model_is_loaded_once_per_process():
+    """Loading takes seconds: the TUI's "like:" searches and later calls reuse the loaded model."""
+    from tracelens.embed.models import embedder_loaded
+
+    first = get_embedder(None, device="cpu", batch_size=4)
+    assert embedder_loaded(None, device="cpu", batch_size=4)
+    assert get_embedder(None, device="cpu", batch_size=4) is first
+    assert not embedder_loaded(None, device="cpu", batch_size=5)  # other settings are another load
+    assert embedder_loaded("fake")

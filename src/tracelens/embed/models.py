@@ -37,6 +37,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,13 +222,31 @@ class SentenceTransformerEmbedder(Embedder):
         return res
 
 
+# Loaded models, one per (model, device, batch size, backend): loading takes seconds, and a long-lived process
+# (the TUI's "like:" searches, a collector) asks for the same model again and again.
+_LOADED: dict[tuple, Embedder] = {}
+_LOADING = threading.Lock()
+
+
 def get_embedder(name: str | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
                  backend: str = "torch") -> Embedder:
-    """Load the embedder for ``name`` (see the module docstring for the names)."""
+    """The embedder for ``name`` (see the module docstring for the names), loaded once per process."""
     spec = resolve_model(name)
     if spec.kind == "fake":
         return FakeEmbedder()
-    return SentenceTransformerEmbedder(spec, device=device, batch_size=batch_size, backend=backend)
+    key = (spec.model_id, spec.location, device, batch_size, backend)
+    _offline()  # every call, loaded or not: nothing this process does afterwards may reach the hub
+    with _LOADING:
+        if key not in _LOADED:
+            _LOADED[key] = SentenceTransformerEmbedder(spec, device=device, batch_size=batch_size, backend=backend)
+        return _LOADED[key]
+
+
+def embedder_loaded(name: str | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
+                    backend: str = "torch") -> bool:
+    """Whether ``get_embedder`` would answer at once (the model is loaded in this process, or needs no loading)."""
+    spec = resolve_model(name)
+    return spec.kind == "fake" or (spec.model_id, spec.location, device, batch_size, backend) in _LOADED
 
 
 def l2_normalise(m: np.ndarray) -> np.ndarray:

@@ -38,6 +38,14 @@ class SearchFailed(Message):
 
 
 @dataclass
+class SearchProgress(Message):
+    """Search ``query_id`` is still working: ``text`` says on what (e.g. loading the embedding model)."""
+
+    query_id: int
+    text: str
+
+
+@dataclass
 class TraceLoaded(Message):
     """The trace screen's trace was read."""
 

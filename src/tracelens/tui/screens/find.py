@@ -14,7 +14,7 @@ from textual.worker import get_current_worker
 
 from tracelens.extras import NotAvailable
 from tracelens.query import FindQuery, ResultSet, find_results, semantic_results
-from tracelens.tui.messages import PageLoaded, SearchFailed
+from tracelens.tui.messages import PageLoaded, SearchFailed, SearchProgress
 from tracelens.tui.widgets.filter_bar import FilterBar
 from tracelens.tui.widgets.results import PREFETCH_ROWS, TraceTable
 from tracelens.tui.widgets.text import safe
@@ -99,6 +99,12 @@ class FindScreen(Screen):
         try:
             app = self.app
             if q.like.strip():
+                from tracelens.embed.models import embedder_loaded
+
+                if not embedder_loaded():
+                    # the first semantic search loads the model (seconds): say so rather than look stuck
+                    self.post_message(SearchProgress(query_id, "loading the embedding model (first semantic "
+                                                               "search only)…"))
                 df, window = semantic_results(app.store, q, now=app.now(), tz=app.config.tz)
                 rows = df.to_dicts()
                 if not worker.is_cancelled:
@@ -130,6 +136,11 @@ class FindScreen(Screen):
                                            keep_rows=True))
             return
         self.post_message(PageLoaded(query_id, offset, rows, rs.total, time.perf_counter() - t0))
+
+    def on_search_progress(self, m: SearchProgress) -> None:
+        """Say what a running search waits for; a late message of a superseded search is dropped."""
+        if m.query_id == self.query_id and self.fetching:
+            self.set_status(Text(m.text, style="dim"))
 
     def on_page_loaded(self, m: PageLoaded) -> None:
         """Show a page of results (a first page replaces the table); late answers are dropped."""
