@@ -55,9 +55,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from tracelens.testing.localserver import LocalServer, OwnedServer
 
 FAKE_HEADER = "x-tracelens-fake"
 FAKE_PREFIX = "[tracelens fake server]"
@@ -287,7 +289,7 @@ def _estimate_tokens(text: str) -> int:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server  # type: ignore[assignment]
+    server: OwnedServer  # type: ignore[assignment]
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -419,14 +421,11 @@ class _Handler(BaseHTTPRequestHandler):
         event("message_stop", {"type": "message_stop"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    owner: FakeAnthropicServer
-
-
-class FakeAnthropicServer:
+class FakeAnthropicServer(LocalServer):
     """Scriptable fake Messages API on 127.0.0.1; use as a context manager."""
+
+    handler = _Handler
+    thread_name = "fake-anthropic"
 
     def __init__(
         self,
@@ -440,8 +439,7 @@ class FakeAnthropicServer:
         verbose: bool = False,
         model_info: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.models = set(DEFAULT_MODELS if models is None else models)
         self.aliases = dict(DEFAULT_ALIASES if aliases is None else aliases)
         # extra/overriding fields of a model's Models API object (display_name, created_at, deprecated_at, ...)
@@ -453,41 +451,7 @@ class FakeAnthropicServer:
         self._queue: deque[Reply] = deque()
         self._rules: list[Rule] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._counter = 0
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------
-    def start(self) -> FakeAnthropicServer:
-        """Start serving on a background thread; returns the server (its port is known from here on)."""
-        self._stopping.clear()
-        self._httpd = _Server((self.host, self.port), _Handler)
-        self._httpd.owner = self
-        self.port = self._httpd.server_address[1]
-        # A short poll interval makes stop() (and so each test's teardown) fast.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and wake any handler waiting in a scripted delay."""
-        self._stopping.set()  # wakes handlers sleeping in a scripted delay
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeAnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
@@ -723,6 +687,7 @@ class FakeAnthropicServer:
             handler._send_sse(message)
         else:
             handler._send_json(200, message, reply.headers)
+
 
 
 if __name__ == "__main__":

@@ -64,9 +64,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+
+from tracelens.testing.localserver import LocalServer, OwnedServer
 
 FAKE_HEADER = "x-tracelens-fake"
 FAKE_PREFIX = "[tracelens fake server]"
@@ -297,7 +299,7 @@ def _call_id(body: dict[str, Any], name: str) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server  # type: ignore[assignment]
+    server: OwnedServer  # type: ignore[assignment]
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -414,14 +416,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    owner: FakeOpenAIServer
-
-
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalServer):
     """Scriptable fake Chat Completions API on 127.0.0.1; use as a context manager."""
+
+    handler = _Handler
+    thread_name = "fake-openai"
 
     def __init__(
         self,
@@ -434,9 +433,8 @@ class FakeOpenAIServer:
         verbose: bool = False,
         api_key: str | None = None,
     ) -> None:
-        self.host = host
+        super().__init__(host, port)
         self.api_key = api_key  # None: any non-empty bearer token is accepted
-        self.port = port
         if models is None:
             models = DEFAULT_MODELS
         self.models: dict[str, int] = dict(models) if isinstance(models, dict) else dict.fromkeys(models, 1700000000)
@@ -448,40 +446,7 @@ class FakeOpenAIServer:
         self._rules: list[Rule] = []
         self._prompts: list[list[str]] = []  # serialised messages of earlier requests, for the cache rule
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._counter = 0
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------
-    def start(self) -> FakeOpenAIServer:
-        """Bind (picking a free port when ``port`` is 0), serve from a daemon thread, and return self."""
-        self._stopping.clear()
-        self._httpd = _Server((self.host, self.port), _Handler)
-        self._httpd.owner = self
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down, waking handlers in a scripted delay; safe to call when not started."""
-        self._stopping.set()  # wakes handlers sleeping in a scripted delay
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def root_url(self) -> str:
