@@ -367,6 +367,10 @@ def test_in_flight_limit_answers_503_before_reading_the_body(receiver):
         slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
         deadline = time.monotonic() + 10
+        # the slow request must hold the slot before the others ask: under load its handler may start late
+        while c._in_flight < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert c._in_flight == 1
         while c.snapshot().refused == 0 and time.monotonic() < deadline:
             status, headers, _ = post(url, "/v1/traces", proto_body(1, "other"), {"Content-Type": PROTO})
             if status != 200:
