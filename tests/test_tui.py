@@ -396,3 +396,28 @@ async def test_every_filter_has_a_key_and_typing_in_the_results_searches_text(st
         await pilot.press("w")  # a bound letter still acts (this week)
         await settle(pilot)
         assert app.screen is not screen
+
+
+def test_cli_tui_now_pins_the_clock_for_relative_times(store, tmp_path, monkeypatch):
+    """`--now` makes "yesterday 3pm" in the docs' walk-through find the sample data's complaint on any day."""
+    from click.testing import CliRunner
+
+    import tracelens.tui.app as tui_app
+    from tracelens.cli.main import cli
+    from tracelens.query import FindQuery, build_filters
+
+    made = []
+
+    class Stub:
+        def run(self):
+            pass
+
+    monkeypatch.setattr(tui_app, "make_app", lambda store_, config: made.append(config) or Stub())
+    r = CliRunner().invoke(cli, ["tui", "--store", str(store.root), "--now", "2026-11-22 10:00"])
+    assert r.exit_code == 0, r.output
+    now = made[0].now()
+    assert now == dt.datetime(2026, 11, 22, 10, tzinfo=dt.UTC)
+    _, _, window = build_filters(FindQuery(time="yesterday 3pm"), now=now)
+    assert window.since <= dt.datetime(2026, 11, 21, 15, tzinfo=dt.UTC) < window.until
+    r = CliRunner().invoke(cli, ["tui", "--store", str(store.root), "--now", "half past nowhere"])
+    assert r.exit_code == 2 and "--now" in r.output

@@ -9,6 +9,18 @@ import click
 from tracelens.cli.common import open_store, store_option, window_callback, zone_callback
 
 
+def _instant(ctx, param, value):
+    """``--now``: an instant (a bare date is its midnight), UTC unless it names a zone; a bad one is a usage error."""
+    if value is None:
+        return None
+    from tracelens.timeexpr import TimeExprError, parse_bound
+
+    try:
+        return parse_bound(value)
+    except TimeExprError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @click.command(name="tui")
 @store_option
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, exists=True),
@@ -22,7 +34,10 @@ from tracelens.cli.common import open_store, store_option, window_callback, zone
 @click.option("--base-url", help="Messages API base URL for replays (default: $ANTHROPIC_BASE_URL, else the API).")
 @click.option("--api-key-env", default="ANTHROPIC_API_KEY", show_default=True,
               help="Environment variable holding the API key for replays (the key is never shown).")
-def tui(store_path, report_path, week, export_dir, tz, base_url, api_key_env):
+@click.option("--now", "now", metavar="INSTANT", callback=_instant,
+              help="Read relative times ('yesterday 3pm', '7d', the default week) as if the clock said this, e.g. "
+                   "\"2026-11-22 10:00\" for the sample data (UTC unless zoned).")
+def tui(store_path, report_path, week, export_dir, tz, base_url, api_key_env, now):
     """Find a trace from a complaint, read it in context and replay it.
 
     \b
@@ -37,7 +52,8 @@ def tui(store_path, report_path, week, export_dir, tz, base_url, api_key_env):
     from tracelens.tui.app import TuiConfig, make_app
 
     config = TuiConfig(tz=tz, export_dir=Path(export_dir), report_path=Path(report_path) if report_path else None,
-                       week=week, replay_base_url=base_url, replay_api_key_env=api_key_env)
+                       week=week, replay_base_url=base_url, replay_api_key_env=api_key_env,
+                       now=(lambda: now) if now is not None else None)
     make_app(store, config).run()
 
 
