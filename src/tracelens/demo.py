@@ -114,10 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if live:
         run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes"])
     else:
-        from tracelens.testing.fake_anthropic import DEFAULT_ALIASES, DEFAULT_MODELS, FakeAnthropicServer
-        from tracelens.testing.fake_anthropic_cli import models_in_store, read_rules
+        from tracelens.testing.fake_anthropic_cli import server_for
 
-        stored, resolved = models_in_store(str(store))
         rules_file = REPO / "docs" / "examples" / "demo_fake_replies.json"
         print(
             "\n  No live replay requested (pass --live with ANTHROPIC_API_KEY set): replaying against the LOCAL FAKE\n"
@@ -126,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "  not how any real model behaves. docs/replay.md runs the same server and replay by hand.",
             file=sys.stderr,
         )
-        with FakeAnthropicServer(models=sorted(set(DEFAULT_MODELS) | stored),
-                                 aliases={**DEFAULT_ALIASES, **resolved}) as server:
-            server.add_rules(read_rules(str(rules_file)))
+        with server_for(str(store), rules=str(rules_file)) as server:
             env_key = "TRACELENS_DEMO_FAKE_KEY"
             os.environ[env_key] = "fake-key-for-the-local-server"
             run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,

@@ -181,12 +181,9 @@ WHEN_HELP = ("a date, an ISO datetime, 'yesterday', 'yesterday 3pm', '2026-11-18
              "(2026-W47), or e.g. 7d")
 
 
-def when_option(name: str, end: bool = False) -> Callable:
-    """``--since`` / ``--until``: one bound read by ``tracelens.timeexpr.parse_bound`` (UTC unless zoned).
-
-    A day, a week or a point with a width gives its start for ``--since`` and
-    its end for ``--until``; an instant is itself; ``7d`` is 7 days before now.
-    """
+def bound_callback(end: bool = False) -> Callable:
+    """A click callback reading one time bound with ``tracelens.timeexpr.parse_bound`` (None stays None); a bad
+    one is a usage error naming the option."""
 
     def convert(ctx, param, value):
         from tracelens.timeexpr import TimeExprError, parse_bound
@@ -196,10 +193,20 @@ def when_option(name: str, end: bool = False) -> Callable:
         except TimeExprError as e:
             raise click.BadParameter(str(e)) from None
 
+    return convert
+
+
+def when_option(name: str, end: bool = False) -> Callable:
+    """``--since`` / ``--until``: one bound read by ``tracelens.timeexpr.parse_bound`` (UTC unless zoned).
+
+    A day, a week or a point with a width gives its start for ``--since`` and
+    its end for ``--until``; an instant is itself; ``7d`` is 7 days before now.
+    """
+
     return click.option(
         f"--{name}",
         name,
-        callback=convert,
+        callback=bound_callback(end),
         help=f"{'End' if end else 'Start'} of the time window: {WHEN_HELP}.",
     )
 

@@ -6,19 +6,7 @@ from pathlib import Path
 
 import click
 
-from tracelens.cli.common import open_store, store_option, window_callback, zone_callback
-
-
-def _instant(ctx, param, value):
-    """``--now``: an instant (a bare date is its midnight), UTC unless it names a zone; a bad one is a usage error."""
-    if value is None:
-        return None
-    from tracelens.timeexpr import TimeExprError, parse_bound
-
-    try:
-        return parse_bound(value)
-    except TimeExprError as e:
-        raise click.BadParameter(str(e)) from None
+from tracelens.cli.common import bound_callback, open_store, store_option, window_callback, zone_callback
 
 
 @click.command(name="tui")
@@ -34,7 +22,7 @@ def _instant(ctx, param, value):
 @click.option("--base-url", help="Messages API base URL for replays (default: $ANTHROPIC_BASE_URL, else the API).")
 @click.option("--api-key-env", default="ANTHROPIC_API_KEY", show_default=True,
               help="Environment variable holding the API key for replays (the key is never shown).")
-@click.option("--now", "now", metavar="INSTANT", callback=_instant,
+@click.option("--now", "now", metavar="INSTANT", callback=bound_callback(),
               help="Read relative times ('yesterday 3pm', '7d', the default week) as if the clock said this, e.g. "
                    "\"2026-11-22 10:00\" for the sample data (UTC unless zoned).")
 def tui(store_path, report_path, week, export_dir, tz, base_url, api_key_env, now):

@@ -105,6 +105,23 @@ def read_rules(path: str) -> list[Rule]:
     return rules
 
 
+def server_for(store: str | None = None, models: list[str] | tuple[str, ...] = (), rules: str | None = None,
+               **kw: Any) -> FakeAnthropicServer:
+    """A server (not started) for the built-in snapshots, ``models``, every model ``store`` names (with the aliases
+    its traces resolved through) and the replies of the ``rules`` file; ``kw`` goes to ``FakeAnthropicServer``.
+    OSError or ValueError for a file or store that cannot be read."""
+    served = set(DEFAULT_MODELS) | set(models)
+    aliases = dict(DEFAULT_ALIASES)
+    if store:
+        stored, resolved = models_in_store(store)
+        served |= stored
+        aliases.update(resolved)
+    server = FakeAnthropicServer(models=sorted(served), aliases=aliases, **kw)
+    if rules:
+        server.add_rules(read_rules(rules))
+    return server
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until interrupted; prints the base URL on stdout. Returns the exit status (2 for a bad option or file)."""
     ap = argparse.ArgumentParser(prog="python -m tracelens.testing.fake_anthropic", description=_SERVER_DOC.split("\n")[0])
@@ -121,24 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--script", help="JSON file: a list of Reply fields objects, served in order before the rules")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
-    models = set(DEFAULT_MODELS) | set(args.model)
-    aliases = dict(DEFAULT_ALIASES)
     try:
-        if args.models_file:
-            models |= set(read_models_file(args.models_file))
-        if args.store:
-            stored, resolved = models_in_store(args.store)
-            models |= stored
-            aliases.update(resolved)
-        rules = read_rules(args.rules) if args.rules else []
+        models = list(args.model) + (read_models_file(args.models_file) if args.models_file else [])
+        server = server_for(args.store, models, args.rules, host=args.host, port=args.port, seed=args.seed,
+                            verbose=args.verbose)
     except (OSError, ValueError) as e:
         ap.error(str(e))
-    server = FakeAnthropicServer(host=args.host, port=args.port, seed=args.seed, verbose=args.verbose,
-                                 models=sorted(models), aliases=aliases)
     if args.script:
         with open(args.script, encoding="utf-8") as fh:
             server.enqueue(*(_reply_from_dict(d) for d in json.load(fh)))
-    server.add_rules(rules)
     server.start()
     print(server.base_url, flush=True)
     print(f"fake Anthropic Messages API listening on {server.base_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)

@@ -68,7 +68,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
-from tracelens.testing.localserver import LocalServer, OwnedServer
+from tracelens.testing.localserver import LocalServer, OwnedServer, RecordedRequest
 
 FAKE_HEADER = "x-tracelens-fake"
 FAKE_PREFIX = "[tracelens fake server]"
@@ -218,17 +218,6 @@ class Rule:
         if self.contains is not None and self.contains not in last_user_text(body):
             return False
         return self.match is None or bool(self.match(body))
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request as the server received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    raw: bytes
-    json: Any
 
 
 class _ApiError(Exception):

@@ -5,14 +5,27 @@ A subclass sets ``handler`` (its ``BaseHTTPRequestHandler``) and
 ``port`` 0 picks a free port, known once ``start`` returns. Handlers reach
 the server object as ``self.server.owner``; ``stopping`` is set by ``stop``,
 so a handler sleeping in a scripted delay wakes up and the teardown of each
-test stays fast. Standard library only.
+test stays fast. ``RecordedRequest`` is what both record of each request.
+Standard library only.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request as the server received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+    json: Any
 
 
 class OwnedServer(ThreadingHTTPServer):
