@@ -186,6 +186,37 @@ async def test_similar_traces_with_embeddings(tmp_path):
         assert "ranked by similarity" in plain(app, "#status") and result_ids(app)
 
 
+async def test_first_like_search_says_the_model_is_loading(store, tmp_path, monkeypatch):
+    import threading
+
+    pytest.importorskip("tracelens.embed")
+    import tracelens.embed.models as models
+    import tracelens.tui.screens.find as find
+
+    loaded = threading.Event()
+    real = find.semantic_results
+
+    def slow_first_load(*a, **kw):  # stands in for the seconds a real model load takes
+        assert loaded.wait(10)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(models, "embedder_loaded", lambda *a, **kw: loaded.is_set())
+    monkeypatch.setattr(find, "semantic_results", slow_first_load)
+    app = app_for(store, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#f-like", "refund for a broken blender")
+        await pilot.press("enter")
+        for _ in range(50):  # the worker is blocked: settle() would wait for it
+            await pilot.pause(0.02)
+            if "loading the embedding model" in plain(app, "#status"):
+                break
+        assert "loading the embedding model" in plain(app, "#status")
+        loaded.set()
+        await settle(pilot)
+        assert "loading the embedding model" not in plain(app, "#status")
+
+
 async def test_replay_against_the_fake_api(tmp_path):
     from tracelens.replay import load_replays
     from tracelens.testing.fake_anthropic import FakeAnthropicServer, Reply
@@ -217,6 +248,9 @@ async def test_replay_against_the_fake_api(tmp_path):
             await settle(pilot)
             assert len(server.message_requests) == 3
             assert screen.query_one("#progress").progress == 3
+            from textual.widgets._progress_bar import PercentageStatus
+
+            assert str(screen.query_one(PercentageStatus).render()) == "100%"  # what the user reads
             verdict = _render_plain(screen.query_one("#verdict").content)
             assert "differs" in verdict and "refusal flip" in verdict and "3 ok, 0 failed" in verdict
             assert screen.query_one("#replays").row_count == 3
@@ -354,6 +388,35 @@ async def test_help_and_quit(store, tmp_path):
         await pilot.press("q")
         await settle(pilot)
     assert app.return_code == 0
+
+
+@pytest.mark.parametrize("keys", [(), ("enter",), ("enter", "d"), ("enter", "s"), ("enter", "r"), ("w",)],
+                         ids=["find", "trace", "trace-diff", "trace-similar", "replay", "week"])
+async def test_q_quits_from_every_screen(store, tmp_path, keys):
+    # the replay screen opens with its N field focused: q must not vanish into it
+    app = app_for(store, tmp_path, replay_base_url="http://127.0.0.1:9", replay_env={"ANTHROPIC_API_KEY": "k"},
+                  save_replays=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for k in keys:
+            await pilot.press(k)
+            await settle(pilot)
+        screen = type(app.screen).__name__
+        await pilot.press("q")
+        await settle(pilot)
+        assert app.return_code == 0, f"q did not quit from {screen} (focus {app.focused})"
+
+
+async def test_q_is_a_letter_in_a_text_field_and_ctrl_q_quits(store, tmp_path):
+    app = app_for(store, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "q")
+        await settle(pilot)
+        assert app.return_code is None and app.screen.query_one("#f-text").value == "q"
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert app.return_code == 0
 
 
 def test_cli_tui_command(store, tmp_path):

@@ -13,7 +13,7 @@ from textual.widgets import Static
 KEYS = (
     ("everywhere", (
         ("?", "this help"), ("ctrl+p", "command palette: every action by name"), ("escape", "back"),
-        ("w", "this week's drift findings"), ("q", "quit"),
+        ("w", "this week's drift findings"), ("q", "quit (in a text field q is a letter: ctrl+q quits)"),
     )),
     ("find", (
         ("/", "focus the free-text search; type, then enter runs it and focuses the results"),

@@ -12,7 +12,7 @@ import threading
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -56,6 +56,18 @@ def verdict_table(v) -> Table:
     return t
 
 
+class CountInput(Input):
+    """A whole-number field that lets other keys through, so ``q`` still quits and ``[`` ``]`` still page."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """Digits and signs are typed; every other key goes to the screen's and app's bindings."""
+        return character is not None and (character.isdigit() or character in "+-")
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and not self.check_consume_key(event.key, event.character):
+            event.prevent_default()  # Input's handler would swallow it; it goes on to the bindings
+
+
 class ReplayScreen(Screen):
     """Replays one trace against its pinned snapshot (or another model) and shows the verdict."""
 
@@ -85,7 +97,7 @@ class ReplayScreen(Screen):
         with Vertical(id="replay-form"):
             with Horizontal(classes="form-row"):
                 yield Label("replays N", markup=False)
-                yield Input("5", id="n", type="integer", compact=True, classes="short")
+                yield CountInput("5", id="n", type="integer", compact=True, classes="short")
                 yield Label("model", markup=False)
                 yield Input(self._initial_model(), id="model", compact=True, placeholder="pinned snapshot",
                             classes="mid")
@@ -207,6 +219,7 @@ class ReplayScreen(Screen):
         send = self.query_one("#send", Button)
         usd = p.estimated_cost_usd
         send.label = f"Send {p.n} request{'s' if p.n != 1 else ''}" + (f" (≈ ${usd:.4f})" if usd is not None else "")
+        send.refresh(layout=True)  # Button.label repaints only: a longer label would wrap inside the old width
         self._plan_ready()
 
     def _plan_ready(self) -> None:
