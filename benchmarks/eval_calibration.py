@@ -13,8 +13,11 @@ with ``drop = 0`` it is the false-alarm rate (the test is built for at most alph
 detection rate (power). ``retest flips`` is how often one case changes outcome between two runs of the same
 target, 2 E[p (1 - p)], a figure to compare with a real suite's flakiness.
 
+A second table checks ``pass_rate``: how often its 95% interval covers the true suite pass rate (0.8) on the same
+simulated suites, next to a plain Wilson interval that takes every repeat as independent.
+
 Results are printed as a Markdown table (stdout); progress goes to stderr. ``tests/test_eval_stats.py`` runs the
-same simulation (``regression_share``) at 200 runs per scenario.
+same simulations (``regression_share``, ``interval_coverage``) with fewer runs.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ try:
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(ROOT / "src"))
 
-from tracelens.evals.stats import compare_paired  # noqa: E402
+from tracelens.analysis.stats import wilson  # noqa: E402
+from tracelens.evals.stats import compare_paired, pass_rate  # noqa: E402
 
 SCENARIOS = [  # (cases, repeats, drop)
     (200, 1, 0.0), (200, 1, 0.05), (200, 1, 0.10),
@@ -59,6 +63,23 @@ def regression_share(cases: int, repeats: int, drop: float, *, runs: int = 200, 
     return hits / runs
 
 
+def interval_coverage(cases: int, repeats: int, *, runs: int = 1000, seed: int = 0, mean: float = 0.8,
+                      concentration: float = 1.0) -> tuple[float, float]:
+    """How often ``pass_rate``'s 95% interval covers the suite's true pass rate ``mean``, next to the coverage of a
+    plain Wilson interval that counts every repeat as an independent observation."""
+    rng = np.random.default_rng(seed)
+    ids = [f"case-{i:04d}" for i in range(cases)]
+    p = rng.beta(mean * concentration, (1 - mean) * concentration, size=(runs, cases))
+    outcomes = (rng.random((runs, cases, repeats)) < p[..., None]).tolist()
+    ours = naive = 0
+    for r in range(runs):
+        rate = pass_rate(dict(zip(ids, outcomes[r], strict=True)))
+        ours += rate.lo <= mean <= rate.hi
+        lo, hi = wilson(rate.n_passed, rate.n_graded)
+        naive += float(lo) <= mean <= float(hi)
+    return ours / runs, naive / runs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the false-alarm and detection rates of every scenario at each concentration."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -83,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {k:g} | {flips:.0%} | {cases} | {repeats} | {drop * 100:.0f} pts | {test} | "
                   f"{share:.1%} {what} |", flush=True)
             print(f"k={k:g} {cases}x{repeats} drop={drop}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    print("\n| k | cases | repeats | pass_rate interval covers | Wilson over all repeats covers |")
+    print("|---|---|---|---|---|")
+    for k in args.concentration:
+        for cases, repeats in ((200, 1), (200, 3), (50, 3)):
+            ours, naive = interval_coverage(cases, repeats, runs=args.runs, seed=args.seed, concentration=k)
+            print(f"| {k:g} | {cases} | {repeats} | {ours:.1%} | {naive:.1%} |", flush=True)
     return 0
 
 

@@ -31,6 +31,12 @@ def _load_calibration():
     return mod
 
 
+@pytest.fixture(scope="module")
+def calibration():
+    """benchmarks/eval_calibration.py, whose simulations the calibration tests run."""
+    return _load_calibration()
+
+
 def _json(result) -> dict:
     """The result's JSON form, checked to be strict JSON (no NaN/inf)."""
     d = result.to_dict()
@@ -93,19 +99,10 @@ def test_repeats_of_perfectly_consistent_cases_count_about_once():
     assert r.lo == pytest.approx(lo, abs=0.002) and r.hi == pytest.approx(hi, abs=0.002)
 
 
-def test_design_effect_interval_covers_the_suite_pass_rate_where_the_naive_one_does_not():
-    rng = np.random.default_rng(7)
-    sims, cases, reps = 400, 200, 3
-    p = rng.beta(0.8, 0.2, size=(sims, cases))
-    runs = (rng.random((sims, cases, reps)) < p[..., None]).tolist()
-    cover = naive = 0
-    for s in range(sims):
-        r = S.pass_rate({f"c{i}": runs[s][i] for i in range(cases)})
-        cover += r.lo <= 0.8 <= r.hi
-        lo, hi = proportion_confint(r.n_passed, r.n_graded, method="wilson")
-        naive += lo <= 0.8 <= hi
-    assert cover / sims >= 0.92
-    assert naive / sims < 0.85  # why the case is the unit: 600 repeats are not 600 independent observations
+def test_design_effect_interval_covers_the_suite_pass_rate_where_the_naive_one_does_not(calibration):
+    ours, naive = calibration.interval_coverage(200, 3, runs=400, seed=7, concentration=1.0)
+    assert ours >= 0.92
+    assert naive < 0.85  # why the case is the unit: 600 repeats are not 600 independent observations
 
 
 def test_all_passing_repeats_fall_back_to_one_observation_per_case():
@@ -198,13 +195,13 @@ def test_monte_carlo_sign_flip_agrees_with_the_exact_test():
     pairs = [(b, "PPP" if b != "PPP" else "PFF") if i % 3 else (b, "FFF" if b != "FFF" else "PPF")
              for i, b in enumerate(diffs)]
     base, cand = _paired(pairs)
-    r = S.compare_paired(base, cand, n_resamples=20_000)
+    r = S.compare_paired(base, cand, n_resamples=10_000)
     assert r.method == "sign-flip permutation (Monte Carlo)" and r.n_pass_to_fail + r.n_fail_to_pass == 17
     exact = _scipy_paired_p(base, cand)
     assert 0.01 < exact < 0.9
-    assert r.p_value == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 20_000) + 1e-4)
-    assert S.compare_paired(base, cand, n_resamples=20_000) == r  # seeded: the same answer every time
-    assert S.compare_paired(base, cand, n_resamples=20_000, seed=1).p_value != r.p_value
+    assert r.p_value == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 10_000) + 1e-4)
+    assert S.compare_paired(base, cand, n_resamples=10_000) == r  # seeded: the same answer every time
+    assert S.compare_paired(base, cand, n_resamples=10_000, seed=1).p_value != r.p_value
 
 
 def test_one_repeat_against_three_uses_the_per_case_rates():
@@ -359,18 +356,13 @@ def test_trend_flags_the_run_that_regressed_from_the_previous_one():
 STABLE = 0.5
 
 
-@pytest.fixture(scope="module")
-def calibration():
-    return _load_calibration()
-
-
 @pytest.mark.parametrize("repeats", [1, 3])
 def test_no_change_is_called_a_regression_at_most_5_percent_of_the_time(calibration, repeats):
-    share = calibration.regression_share(200, repeats, 0.0, runs=200, seed=1, concentration=STABLE)
+    share = calibration.regression_share(200, repeats, 0.0, runs=200, seed=1, concentration=STABLE, n_resamples=1000)
     assert share <= 0.05
 
 
 @pytest.mark.parametrize("repeats", [1, 3])
 def test_a_ten_point_drop_on_200_cases_is_detected_at_least_80_percent_of_the_time(calibration, repeats):
-    share = calibration.regression_share(200, repeats, 0.10, runs=200, seed=2, concentration=STABLE)
+    share = calibration.regression_share(200, repeats, 0.10, runs=200, seed=2, concentration=STABLE, n_resamples=1000)
     assert share >= 0.80

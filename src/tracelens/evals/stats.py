@@ -417,18 +417,13 @@ def compare_paired(baseline: Outcomes, candidate: Outcomes, *, alpha: float = 0.
 
 def holm(pvalues) -> np.ndarray:
     """Holm step-down adjusted p-values (family-wise error); entries that are None/NaN stay NaN and do not count."""
-    p = np.array([np.nan if v is None else float(v) for v in pvalues], dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    pv = p[ok]
-    order = np.argsort(pv, kind="stable")
-    adj = np.minimum(np.maximum.accumulate(pv[order] * (m - np.arange(m))), 1.0)
-    res = np.empty(m)
-    res[order] = adj
-    out[ok] = res
+    p = np.asarray([math.nan if v is None else v for v in pvalues], dtype=float)
+    out = np.full_like(p, math.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    if idx.size:
+        ranked = idx[np.argsort(p[idx], kind="stable")]  # smallest first: it is multiplied by the family size
+        steps = p[ranked] * np.arange(idx.size, 0, -1)
+        out[ranked] = np.minimum(np.maximum.accumulate(steps), 1.0)
     return out
 
 
