@@ -211,3 +211,17 @@ def test_yaml_lines_maps_paths_to_lines():
     assert line_of(lines, ("list", 0, "y", 1, "deeper")) == 6 and line_of({}, ("a",)) is None
     assert yaml_lines("a: [unclosed") == {}
 
+
+
+def test_list_of_objects_is_one_var_and_odd_var_templates_stay_raw(tmp_path):
+    cfg = tmp_path / "promptfooconfig.yaml"
+    cfg.write_text(
+        "prompts:\n  - '{{ history | dump }} -- {{ code }}'\n"
+        "tests:\n"
+        "  - vars:\n"
+        "      history:\n        - role: user\n          content: hello\n"
+        "      code: 'use {% raw %} here'\n"
+    )
+    cases, _ = load_promptfoo(cfg)
+    assert len(cases) == 1
+    assert cases[0].request["messages"][0]["content"] == '[{"role": "user", "content": "hello"}] -- use {% raw %} here'

@@ -94,6 +94,7 @@ class _Doc:
         self.lines = yaml_lines(text) if text is not None and path.suffix.lower() in (".yaml", ".yml") else {}
 
     def where(self, path: tuple[Any, ...]) -> str:
+        """``<file> line N, tests[0].assert[1]`` for a path of this document."""
         line = line_of(self.lines, path)
         dotted = ""
         for p in path:
@@ -555,7 +556,9 @@ def _load_vars(raw: Any, base: Path, where: str) -> dict[str, Any]:
 
 
 def _combinations(vars_: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = [k for k, v in vars_.items() if isinstance(v, list)]
+    # lists of plain values expand, as in promptfoo; a list of objects (chat history) is one value
+    keys = [k for k, v in vars_.items() if isinstance(v, list) and v and all(
+        isinstance(x, str | int | float | bool) for x in v)]
     if not keys:
         return [vars_]
     combos = []
@@ -636,7 +639,7 @@ def load_promptfoo(path: str | Path) -> tuple[list[Case], list[str]]:
         combos = _combinations(all_vars)
         for c_index, combo in enumerate(combos, start=1):
             # vars may reference other vars ({{topic}} inside item): one rendering pass, as promptfoo does
-            combo = {k: render(v, combo, f"{twhere}.vars.{k}") if isinstance(v, str) else v for k, v in combo.items()}
+            combo = {k: _compose(v, combo, f"{twhere}.vars.{k}") for k, v in combo.items()}
             graders = _graders(asserts, combo, test_vars, row)
             for p_index, (kind, tpl, pwhere) in enumerate(prompts, start=1):
                 request = _request(kind, tpl, combo, pwhere, str(options.get("prefix") or ""),
@@ -650,6 +653,17 @@ def load_promptfoo(path: str | Path) -> tuple[list[Case], list[str]]:
                 cases.append(Case(id=cid, request=request, graders=list(graders), tags=tags,
                                   description=test.get("description")))
     return cases, notes
+
+
+def _compose(value: Any, vars_: dict[str, Any], where: str) -> Any:
+    """A var rendered with the other vars; a value that is not a template we support (code, JSON with braces)
+    stays as written rather than failing the import."""
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    try:
+        return render(value, vars_, where)
+    except SuiteError:
+        return value
 
 
 def _graders(asserts: list[tuple[dict[str, Any], _Doc, tuple[Any, ...]]], vars_: dict[str, Any],
@@ -674,6 +688,7 @@ class _RowDoc(_Doc):
         self.path, self.name, self.dir, self.lines, self.label = base.path, base.name, base.dir, {}, label
 
     def where(self, path: tuple[Any, ...]) -> str:
+        """The row's label (``tests.csv row 3``), whatever the path."""
         return self.label
 
 
