@@ -85,8 +85,8 @@ def _provider_message(e: openai.APIStatusError) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         body = body["error"]  # servers that answer {"error": {...}} past the SDK's unwrapping
     if isinstance(body, dict) and body.get("message"):
-        etype = body.get("type") or body.get("code")
-        return (f"{etype}: " if isinstance(etype, str) and etype else "") + str(body["message"])
+        kinds = [k for k in (body.get("type"), body.get("code")) if isinstance(k, str) and k]
+        return (f"{' '.join(dict.fromkeys(kinds))}: " if kinds else "") + str(body["message"])
     if isinstance(body, str) and body:
         return body[:300]
     try:

@@ -432,13 +432,28 @@ def _output_format(request: dict[str, Any], body: dict[str, Any], tx: _Tx) -> No
         return
     name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "output"))[:64] or "output"
     spec: dict[str, Any] = {"name": name, "schema": schema}
-    # OpenAI enforces a schema (strict) only when its root is an object closed to other properties.
-    if schema.get("type") == "object" and schema.get("additionalProperties") is False:
+    if schema.get("type") == "object" and _strict_ok(schema):
         spec["strict"] = True
     else:
-        tx.info("the output JSON schema is not strict-compatible for OpenAI (root not a closed object): sent "
-                "without strict, so the model follows it but nothing enforces it")
+        tx.info("the output JSON schema is not strict-compatible for OpenAI (its root must be an object, every "
+                "object closed and all its properties required): sent without strict, so the model follows it but "
+                "nothing enforces it")
     body["response_format"] = {"type": "json_schema", "json_schema": spec}
+
+
+def _strict_ok(node: Any) -> bool:
+    """True when OpenAI's strict mode takes this schema: every object closed, with all its properties required."""
+    if isinstance(node, list):
+        return all(_strict_ok(n) for n in node)
+    if not isinstance(node, dict):
+        return True
+    if node.get("type") == "object" or "properties" in node:
+        props = node.get("properties") or {}
+        if node.get("additionalProperties") is not False or set(props) - set(node.get("required") or []):
+            return False
+    subs = [*(node.get("properties") or {}).values(), *(node.get("$defs") or {}).values()]
+    subs += [node[k] for k in ("items", "anyOf") if k in node]
+    return all(_strict_ok(n) for n in subs)
 
 
 def _others(request: dict[str, Any], body: dict[str, Any], tx: _Tx) -> None:
