@@ -14,7 +14,8 @@ Contract:
   follow (``replay/transport.py``): 408/409/429/5xx and connection errors,
   up to ``max_attempts``, honouring ``retry-after-ms`` / ``retry-after``,
   else exponential backoff with full jitter; a timeout is never retried (the
-  request may have been processed and billed). ``timeout`` bounds the whole
+  request may have been processed and billed). ``max_attempts`` and
+  ``sleep`` set the common knobs, ``retry=RetryPolicy(...)`` all of them. ``timeout`` bounds the whole
   attempt, body included. ``sleep`` is injectable so tests do not wait.
 * The key is read from the environment variable ``api_key_env`` at each
   send, handed to the SDK client made for that send and dropped with it: it
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -52,10 +52,9 @@ from tracelens.replay.transport import (
     Cancelled,
     DeadlineExceeded,
     HTTPResponse,
-    backoff_delay,
+    RetryPolicy,
     is_retryable,
     post_with_deadline,
-    wait_or_cancel,
 )
 from tracelens.secrets import scrub_text
 
@@ -109,28 +108,18 @@ class OpenAITarget:
         max_attempts: int = 6,
         env: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
-        backoff_base: float = 1.0,
-        backoff_max: float = 60.0,
-        max_retry_after: float = 300.0,
-        rng: random.Random | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
         if flavor == "compatible" and not base_url:
             raise ValueError("a compatible target needs a base_url (e.g. http://127.0.0.1:11434/v1)")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
         self.model = model
         self.flavor = flavor
         self.api_key_env = api_key_env
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_retry_after = max_retry_after
+        self.retry = retry or RetryPolicy(max_attempts=max_attempts, sleep=sleep)
         self._env = env
-        self._sleep = sleep
-        self._rng = rng or random.Random()
         self._explicit_base = base_url
         self.base_url = base_url or self._environ().get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
 
@@ -188,7 +177,7 @@ class OpenAITarget:
 
     def _send_with_retries(self, sdk: openai.OpenAI, body: dict[str, Any], cancel: threading.Event) -> Response:
         content = json.dumps(body, ensure_ascii=False).encode()
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, self.retry.max_attempts + 1):
             if cancel.is_set():
                 raise Cancelled
             t0 = time.monotonic()
@@ -207,14 +196,14 @@ class OpenAITarget:
                 failure = self._classify(e, attempt)
                 if failure.delay is None:
                     return Response(error=self._scrub(failure.message))
-                wait_or_cancel(failure.delay, cancel, self._sleep)
+                self.retry.wait(failure.delay, cancel)
                 continue
             return self._parse(resp, raw, (time.monotonic() - t0) * 1000.0)
         raise AssertionError("unreachable: the last attempt always returns")  # pragma: no cover
 
     def _classify(self, e: Exception, attempt: int) -> _Failure:
         """What a failed attempt means: a message, and a delay when it is retried."""
-        last = attempt >= self.max_attempts
+        last = attempt >= self.retry.max_attempts
         tries = f"gave up after {attempt} attempt{'s' if attempt != 1 else ''}"
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
@@ -228,11 +217,10 @@ class OpenAITarget:
                 return _Failure(head)
             if last:
                 return _Failure(f"{head} ({tries})")
-            delay = backoff_delay(attempt, e.response.headers, base=self.backoff_base, cap=self.backoff_max,
-                                  max_retry_after=self.max_retry_after, rng=self._rng)
+            delay = self.retry.delay(attempt, e.response.headers)
             if delay is None:
                 return _Failure(f"{head} ({tries}; the server asked to retry after more than "
-                                f"{self.max_retry_after:g}s)")
+                                f"{self.retry.max_retry_after:g}s)")
             return _Failure(head, delay)
         if isinstance(e, openai.APITimeoutError | DeadlineExceeded):
             return _Failure(f"timed out after {self.timeout:g}s (not retried: the request may have been processed "
@@ -244,9 +232,7 @@ class OpenAITarget:
             message = f"connection error to {self.base_url}: {type(cause).__name__}: {cause}"
             if last:
                 return _Failure(f"{message} ({tries})")
-            delay = backoff_delay(attempt, None, base=self.backoff_base, cap=self.backoff_max,
-                                  max_retry_after=self.max_retry_after, rng=self._rng)
-            return _Failure(message, delay or 0.0)
+            return _Failure(message, self.retry.delay(attempt, None) or 0.0)
         raise e
 
     def _parse(self, resp: Any, raw: bytes, latency_ms: float) -> Response:

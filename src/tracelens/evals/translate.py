@@ -128,15 +128,18 @@ class _Tx:
         self.blockers: list[str] = []
 
     def info(self, text: str) -> None:
+        """Record an informational loss."""
         if text not in self.losses:
             self.losses.append(text)
 
     def block(self, text: str) -> None:
+        """Record a blocking loss (it is a loss too)."""
         self.info(text)
         if text not in self.blockers:
             self.blockers.append(text)
 
     def note_cache(self, block: Any) -> None:
+        """Record the cache_control loss when ``block`` carries a marker."""
         if isinstance(block, dict) and "cache_control" in block:
             self.info("cache_control markers dropped (prompt caching; no effect on the answer)")
 
@@ -186,14 +189,9 @@ def _system_message(system: Any, tx: _Tx) -> dict[str, Any] | None:
     if not isinstance(system, list):
         tx.block(f"system is a {type(system).__name__}, expected a string or text blocks")
         return None
-    parts = []
-    for block in system:
-        tx.note_cache(block)
-        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-            _note_citations(block, tx)
-            parts.append({"type": "text", "text": block["text"]})
-        else:
-            tx.block(f"a system block of type {_kind(block)} cannot be translated")
+    parts: list[dict[str, Any]] = []
+    for _, block in _non_text(system, tx, parts):
+        tx.block(f"a system block of type {_kind(block)} cannot be translated")
     return {"role": "system", "content": _content(parts)}
 
 
@@ -201,9 +199,17 @@ def _kind(block: Any) -> str:
     return repr(block.get("type")) if isinstance(block, dict) else type(block).__name__
 
 
-def _note_citations(block: dict[str, Any], tx: _Tx) -> None:
-    if block.get("citations"):
-        tx.info("citations on text blocks dropped (the text is kept)")
+def _non_text(blocks: list[Any], tx: _Tx, parts: list[dict[str, Any]]):
+    """Yield ``(type, block)`` for every block but text; text blocks become parts appended to ``parts``."""
+    for block in blocks:
+        tx.note_cache(block)
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text" and isinstance(block.get("text"), str):
+            if block.get("citations"):
+                tx.info("citations on text blocks dropped (the text is kept)")
+            parts.append({"type": "text", "text": block["text"]})
+        else:
+            yield kind, block
 
 
 def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
@@ -253,13 +259,8 @@ def _image_part(block: dict[str, Any], tx: _Tx) -> dict[str, Any] | None:
 def _user(blocks: list[Any], i: int, tx: _Tx) -> list[dict[str, Any]]:
     tool_msgs: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
-    for block in blocks:
-        tx.note_cache(block)
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text" and isinstance(block.get("text"), str):
-            _note_citations(block, tx)
-            parts.append({"type": "text", "text": block["text"]})
-        elif kind == "image":
+    for kind, block in _non_text(blocks, tx, parts):
+        if kind == "image":
             part = _image_part(block, tx)
             if part:
                 parts.append(part)
@@ -279,11 +280,9 @@ def _user(blocks: list[Any], i: int, tx: _Tx) -> list[dict[str, Any]]:
 def _tool_result(block: dict[str, Any], i: int, tx: _Tx) -> dict[str, Any]:
     content = block.get("content")
     parts: list[dict[str, Any]] = []
-    for sub in _blocks(content if content is not None else [], f"a tool_result of messages[{i}]", tx):
-        tx.note_cache(sub)
-        if isinstance(sub, dict) and sub.get("type") == "text" and isinstance(sub.get("text"), str):
-            parts.append({"type": "text", "text": sub["text"]})
-        elif isinstance(sub, dict) and sub.get("type") == "image":
+    for kind, sub in _non_text(_blocks(content if content is not None else [], f"a tool_result of messages[{i}]", tx),
+                               tx, parts):
+        if kind == "image":
             tx.block("an image inside a tool_result cannot be given to a Chat Completions tool message")
         else:
             tx.block(f"a tool_result content block of type {_kind(sub)} cannot be translated")
@@ -299,13 +298,8 @@ def _tool_result(block: dict[str, Any], i: int, tx: _Tx) -> dict[str, Any]:
 def _assistant(blocks: list[Any], i: int, tx: _Tx) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
-    for block in blocks:
-        tx.note_cache(block)
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text" and isinstance(block.get("text"), str):
-            _note_citations(block, tx)
-            parts.append({"type": "text", "text": block["text"]})
-        elif kind == "tool_use":
+    for kind, block in _non_text(blocks, tx, parts):
+        if kind == "tool_use":
             calls.append({
                 "id": str(block.get("id") or ""),
                 "type": "function",

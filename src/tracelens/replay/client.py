@@ -60,10 +60,9 @@ from tracelens.replay.transport import (
     Cancelled,
     DeadlineExceeded,
     HTTPResponse,
-    backoff_delay,
+    RetryPolicy,
     is_retryable,
     post_with_deadline,
-    wait_or_cancel,
 )
 
 
@@ -214,18 +213,12 @@ class ReplayClient:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
         self.api_key_env = api_key_env
         self.base_url = base_url
         self.concurrency = concurrency
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_retry_after = max_retry_after
-        self._sleep_fn = sleep
-        self._rng = rng or random.Random()
+        # RetryPolicy rejects max_attempts < 1
+        self.retry = RetryPolicy(max_attempts, backoff_base, backoff_max, max_retry_after, sleep, rng or random.Random())
         self._env = env
 
     def __repr__(self) -> str:
@@ -265,11 +258,10 @@ class ReplayClient:
     # -- retry policy ------------------------------------------------------
     def retry_delay(self, attempt: int, headers: Mapping[str, str] | None) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``; None when the server asks for longer than we wait."""
-        return backoff_delay(attempt, headers, base=self.backoff_base, cap=self.backoff_max,
-                             max_retry_after=self.max_retry_after, rng=self._rng)
+        return self.retry.delay(attempt, headers)
 
     def _wait(self, seconds: float, cancel: threading.Event) -> None:
-        wait_or_cancel(seconds, cancel, self._sleep_fn)
+        self.retry.wait(seconds, cancel)
 
     # -- one replay --------------------------------------------------------
     def _result(self, plan: ReplayPlan, sdk: anthropic.Anthropic, **kw: Any) -> ReplayResult:
@@ -312,12 +304,12 @@ class ReplayClient:
                 if cancel.is_set():
                     raise Cancelled from None
                 retryable = is_retryable(e.status_code)
-                if retryable and attempt < self.max_attempts:
+                if retryable and attempt < self.retry.max_attempts:
                     delay = self.retry_delay(attempt, e.response.headers)
                     if delay is not None:
                         self._wait(delay, cancel)
                         continue
-                    note = f"; server asked to retry after more than {self.max_retry_after:g}s"
+                    note = f"; server asked to retry after more than {self.retry.max_retry_after:g}s"
                     return self._result(
                         plan, sdk, error=self._scrub(self._status_message(plan, e, attempt, note)), attempts=attempt
                     )
@@ -343,7 +335,7 @@ class ReplayClient:
             except anthropic.APIConnectionError as e:
                 if cancel.is_set():
                     raise Cancelled from None
-                if attempt < self.max_attempts:
+                if attempt < self.retry.max_attempts:
                     self._wait(self.retry_delay(attempt, None) or 0.0, cancel)
                     continue
                 cause = e.__cause__ or e

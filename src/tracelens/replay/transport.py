@@ -12,6 +12,8 @@ tracelens sends follows the same rules:
   None when that is above ``max_retry_after`` (the caller gives up and says
   so); otherwise exponential backoff with full jitter, ``uniform(0,
   min(cap, base * 2**(attempt-1)))``, which spreads concurrent retries apart.
+* ``RetryPolicy`` bundles these settings for a client (attempts, backoff,
+  the longest retry-after waited out, an injectable ``sleep`` and ``rng``).
 * ``wait_or_cancel`` waits (or calls an injected ``sleep`` so tests do not
   wait) and raises ``Cancelled`` when the cancel event is set.
 * ``post_with_deadline(start, timeout, cancel)``: ``start()`` opens a
@@ -34,6 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 try:  # the SDKs' HTTP library (httpx2 in current releases, httpx before)
@@ -115,6 +118,31 @@ def wait_or_cancel(seconds: float, cancel: threading.Event, sleep: Callable[[flo
             raise Cancelled
     elif cancel.wait(seconds):
         raise Cancelled
+
+
+@dataclass
+class RetryPolicy:
+    """How many attempts a request gets and how long to wait between them (the module docstring's rules)."""
+
+    max_attempts: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    max_retry_after: float = 300.0
+    sleep: Callable[[float], None] | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+
+    def delay(self, attempt: int, headers: Mapping[str, str] | None) -> float | None:
+        """Seconds before attempt ``attempt + 1``; None when the server asks for longer than ``max_retry_after``."""
+        return backoff_delay(attempt, headers, base=self.backoff_base, cap=self.backoff_max,
+                             max_retry_after=self.max_retry_after, rng=self.rng)
+
+    def wait(self, seconds: float, cancel: threading.Event) -> None:
+        """Wait before a retry; raises ``Cancelled`` when ``cancel`` is set."""
+        wait_or_cancel(seconds, cancel, self.sleep)
 
 
 def post_with_deadline(start: Callable[[], Any], timeout: float, cancel: threading.Event) -> tuple[Any, bytes]:
