@@ -351,12 +351,17 @@ def test_connection_errors_are_retried():
 
 
 def test_missing_key_names_the_variable(server):
-    t = OpenAITarget("gpt-4o", base_url=server.base_url, api_key_env="MY_OPENAI_KEY", env={})
+    env: dict[str, str] = {}
+    t = OpenAITarget("gpt-4o", base_url=server.base_url, api_key_env="MY_OPENAI_KEY", env=env)
     with pytest.raises(MissingKeyError, match=r"MY_OPENAI_KEY is not set"):
         t.check_key()
     with pytest.raises(MissingKeyError, match=r"MY_OPENAI_KEY"):
         send(t, {"max_tokens": 5, "messages": [user("hi")]})
+    with pytest.raises(MissingKeyError):  # even for a case that would not be sent: the run cannot go on
+        send(t, {"max_tokens": 5, "messages": [user("hi"), {"role": "assistant", "content": "Well"}]})
     assert server.requests == []
+    env["MY_OPENAI_KEY"] = KEY  # read at send time, not when the target was made
+    assert send(t, {"max_tokens": 5, "messages": [user("hi")]}).ok
 
 
 def test_the_key_never_shows(server, monkeypatch):

@@ -164,10 +164,10 @@ class OpenAITarget:
 
     def send(self, request: dict[str, Any], cancel: threading.Event) -> Response:
         """Translate and send ``request`` once (retrying as the module docstring says); failures are ``error``."""
+        key = self._key()  # first: a missing key stops the run whatever the case
         translation = self.plan(request)
         if translation.blocking:
             return Response(error=translation.reason)
-        key = self._key()
         sdk = openai.OpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout)
         del key
         try:
