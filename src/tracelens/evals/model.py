@@ -125,6 +125,7 @@ class Response:
     latency_ms: float | None = None
     error: str | None = None
     raw: str | None = None
+    system_fingerprint: str | None = None  # OpenAI's backend configuration id, when the target reports one
 
     @property
     def ok(self) -> bool:

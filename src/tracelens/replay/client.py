@@ -13,7 +13,8 @@ Contract:
   backoff and full jitter, honouring ``retry-after-ms`` / ``retry-after``
   when the server sends them (a retry-after above ``max_retry_after`` is not
   waited out: the replay fails with a message saying so). Timeouts are not
-  retried: the request may have been processed and billed.
+  retried: the request may have been processed and billed. These rules, and
+  the deadline below, live in ``replay/transport.py`` (eval targets share them).
 * ``timeout`` is a total deadline per attempt: connecting, sending, the
   response headers and the whole body must be done within it, however
   slowly a server trickles bytes (each attempt runs in a helper thread that
@@ -37,9 +38,7 @@ Contract:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import email.utils
 import json
 import os
 import queue
@@ -53,16 +52,18 @@ from typing import Any
 
 import anthropic
 
-try:  # the SDK's HTTP library (httpx2 in current releases, httpx before)
-    import httpx2 as _httpx
-except ImportError:  # pragma: no cover - depends on the installed SDK
-    import httpx as _httpx  # type: ignore[no-redef]
-
 from tracelens.modelid import parse_model_id
 from tracelens.replay.labels import refusal_label
 from tracelens.replay.request import DEFAULT_BASE_URL, DEFAULT_KEY_ENV, ReplayError, ReplayPlan
-
-_RETRY_STATUSES = frozenset({408, 409, 429})
+from tracelens.replay.transport import (
+    BodyError,
+    Cancelled,
+    DeadlineExceeded,
+    HTTPResponse,
+    RetryPolicy,
+    is_retryable,
+    post_with_deadline,
+)
 
 
 def destination(base_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -122,45 +123,6 @@ class ReplayRun:
     def for_trace(self, trace_id: str) -> list[ReplayResult]:
         """The results of one trace, in finishing order."""
         return [r for r in self.results if r.trace_id == trace_id]
-
-
-class _Cancelled(Exception):
-    pass
-
-
-class _DeadlineExceeded(Exception):
-    """The attempt did not finish (headers and the whole body) within ``timeout`` seconds."""
-
-
-class _BodyError(Exception):
-    """The response body could not be read after the headers arrived."""
-
-
-# Chunk size for reading response bodies: the deadline is checked between chunks.
-_CHUNK = 16 * 1024
-
-
-def _retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    if not headers:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if not ra:
-        return None
-    try:
-        return float(ra)
-    except ValueError:
-        pass
-    try:  # HTTP-date form
-        when = email.utils.parsedate_to_datetime(ra)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def _error_detail(e: anthropic.APIStatusError) -> tuple[str | None, str]:
@@ -251,18 +213,12 @@ class ReplayClient:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
         self.api_key_env = api_key_env
         self.base_url = base_url
         self.concurrency = concurrency
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_retry_after = max_retry_after
-        self._sleep_fn = sleep
-        self._rng = rng or random.Random()
+        # RetryPolicy rejects max_attempts < 1
+        self.retry = RetryPolicy(max_attempts, backoff_base, backoff_max, max_retry_after, sleep, rng or random.Random())
         self._env = env
 
     def __repr__(self) -> str:
@@ -302,19 +258,10 @@ class ReplayClient:
     # -- retry policy ------------------------------------------------------
     def retry_delay(self, attempt: int, headers: Mapping[str, str] | None) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``; None when the server asks for longer than we wait."""
-        ra = _retry_after_seconds(headers)
-        if ra is not None:
-            return ra if ra <= self.max_retry_after else None
-        cap = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return self._rng.uniform(0, cap)  # full jitter: spreads concurrent retries apart
+        return self.retry.delay(attempt, headers)
 
     def _wait(self, seconds: float, cancel: threading.Event) -> None:
-        if self._sleep_fn is not None:
-            self._sleep_fn(seconds)
-            if cancel.is_set():
-                raise _Cancelled
-        elif cancel.wait(seconds):
-            raise _Cancelled
+        self.retry.wait(seconds, cancel)
 
     # -- one replay --------------------------------------------------------
     def _result(self, plan: ReplayPlan, sdk: anthropic.Anthropic, **kw: Any) -> ReplayResult:
@@ -339,7 +286,7 @@ class ReplayClient:
             )
         if status == 401:
             return f"authentication failed ({head}); check the key in ${self.api_key_env}"
-        if status in _RETRY_STATUSES or status >= 500:
+        if is_retryable(status):
             return f"{head} (gave up after {attempts} attempt{'s' if attempts != 1 else ''}{note})"
         return head
 
@@ -348,30 +295,30 @@ class ReplayClient:
         attempt = 0
         while True:
             if cancel.is_set():
-                raise _Cancelled
+                raise Cancelled
             attempt += 1
             t0 = time.monotonic()
             try:
                 resp, body = self._send(plan, sdk, cancel)
             except anthropic.APIStatusError as e:
                 if cancel.is_set():
-                    raise _Cancelled from None
-                retryable = e.status_code in _RETRY_STATUSES or e.status_code >= 500
-                if retryable and attempt < self.max_attempts:
+                    raise Cancelled from None
+                retryable = is_retryable(e.status_code)
+                if retryable and attempt < self.retry.max_attempts:
                     delay = self.retry_delay(attempt, e.response.headers)
                     if delay is not None:
                         self._wait(delay, cancel)
                         continue
-                    note = f"; server asked to retry after more than {self.max_retry_after:g}s"
+                    note = f"; server asked to retry after more than {self.retry.max_retry_after:g}s"
                     return self._result(
                         plan, sdk, error=self._scrub(self._status_message(plan, e, attempt, note)), attempts=attempt
                     )
                 return self._result(
                     plan, sdk, error=self._scrub(self._status_message(plan, e, attempt)), attempts=attempt
                 )
-            except (anthropic.APITimeoutError, _DeadlineExceeded):
+            except (anthropic.APITimeoutError, DeadlineExceeded):
                 if cancel.is_set():
-                    raise _Cancelled from None
+                    raise Cancelled from None
                 return self._result(
                     plan,
                     sdk,
@@ -379,16 +326,16 @@ class ReplayClient:
                           "not retried: the request may have been processed and billed)",
                     attempts=attempt,
                 )
-            except _BodyError as e:
+            except BodyError as e:
                 if cancel.is_set():
-                    raise _Cancelled from None
+                    raise Cancelled from None
                 return self._result(
                     plan, sdk, error=self._scrub(f"the response body could not be read: {e}"), attempts=attempt
                 )
             except anthropic.APIConnectionError as e:
                 if cancel.is_set():
-                    raise _Cancelled from None
-                if attempt < self.max_attempts:
+                    raise Cancelled from None
+                if attempt < self.retry.max_attempts:
                     self._wait(self.retry_delay(attempt, None) or 0.0, cancel)
                     continue
                 cause = e.__cause__ or e
@@ -402,61 +349,19 @@ class ReplayClient:
             return self._parse(plan, sdk, resp, body, latency_ms, attempt)
 
     def _send(self, plan: ReplayPlan, sdk: anthropic.Anthropic, cancel: threading.Event) -> tuple[Any, bytes]:
-        """POST the body and read the whole response, all within ``self.timeout`` seconds.
-
-        httpx's timeouts bound each read, not the total: a server that sends a
-        byte a second never trips them. So the attempt runs in a helper thread
-        that streams the body in chunks and stops at the deadline, and this
-        thread stops waiting for it at the deadline whatever it is blocked on
-        (connecting, the headers, one read), closing the response so the
-        connection is dropped. Errors of the attempt are re-raised here.
-        """
-        deadline = time.monotonic() + self.timeout
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def attempt() -> None:
-            try:
-                resp = sdk.post(
-                    "/v1/messages",
-                    cast_to=_httpx.Response,
-                    content=plan.body,
-                    options={"headers": {"content-type": "application/json"}},
-                    stream=True,
-                )
-                box["resp"] = resp
-                chunks = []
-                try:
-                    for chunk in resp.iter_bytes(_CHUNK):
-                        chunks.append(chunk)
-                        if time.monotonic() > deadline or box.get("abandoned"):
-                            raise _DeadlineExceeded
-                except _httpx.TimeoutException:
-                    raise _DeadlineExceeded from None
-                except _httpx.HTTPError as e:
-                    raise _BodyError(f"{type(e).__name__}: {e}") from None
-                finally:
-                    resp.close()
-                box["body"] = b"".join(chunks)
-            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
-                box["error"] = e
-            finally:
-                done.set()
-
-        threading.Thread(target=attempt, name="tracelens-replay-attempt", daemon=True).start()
-        while not done.wait(max(0.0, min(0.05, deadline - time.monotonic()))):
-            if cancel.is_set() or time.monotonic() >= deadline:
-                box["abandoned"] = True
-                resp = box.get("resp")
-                if resp is not None:
-                    with contextlib.suppress(Exception):  # closing under a blocked read may fail; it is let go
-                        resp.close()
-                if cancel.is_set():
-                    raise _Cancelled
-                raise _DeadlineExceeded
-        if "error" in box:
-            raise box["error"]
-        return box["resp"], box["body"]
+        """POST the body and read the whole response, all within ``self.timeout`` seconds (``post_with_deadline``:
+        httpx's timeouts bound each read, not the total, so a server trickling bytes would never trip them)."""
+        return post_with_deadline(
+            lambda: sdk.post(
+                "/v1/messages",
+                cast_to=HTTPResponse,
+                content=plan.body,
+                options={"headers": {"content-type": "application/json"}},
+                stream=True,
+            ),
+            self.timeout,
+            cancel,
+        )
 
     def _parse(
         self, plan: ReplayPlan, sdk: anthropic.Anthropic, resp: Any, body: bytes, latency_ms: float, attempt: int
@@ -523,7 +428,7 @@ class ReplayClient:
                     return
                 try:
                     done_q.put((key, plan, self.replay_one(plan, sdk, cancel), None))
-                except _Cancelled:
+                except Cancelled:
                     done_q.put((key, plan, None, None))
                 except Exception as e:  # noqa: BLE001 - reported on the replay, the run goes on
                     done_q.put((key, plan, None, e))

@@ -96,16 +96,19 @@ def _parse_table(obj: Any, source: str) -> tuple[dict[str, Price], str | None]:
     return out, obj.get("as_of") if isinstance(obj.get("as_of"), str) else None
 
 
-def builtin_prices() -> PriceTable:
-    """The price table shipped with tracelens (``replay/prices.json``)."""
-    text = resources.files("tracelens.replay").joinpath("prices.json").read_text(encoding="utf-8")
-    models, as_of = _parse_table(json.loads(text), "built-in prices.json")
-    return PriceTable(models, ["built-in prices.json"], as_of)
+def builtin_prices(package: str = "tracelens.replay", name: str = "prices.json") -> PriceTable:
+    """A price table shipped with tracelens: ``replay/prices.json`` (Anthropic) unless another resource is named."""
+    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    models, as_of = _parse_table(json.loads(text), f"built-in {name}")
+    return PriceTable(models, [f"built-in {name}"], as_of)
 
 
-def load_prices(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> PriceTable:
-    """Built-in prices, overridden by ``$TRACELENS_PRICES`` and then by ``path``."""
-    table = builtin_prices()
+def load_prices(
+    path: str | os.PathLike | None = None, env: dict[str, str] | None = None, *, base: PriceTable | None = None
+) -> PriceTable:
+    """Built-in prices (``base`` when given, e.g. another provider's table), overridden by ``$TRACELENS_PRICES``
+    and then by ``path``."""
+    table = base if base is not None else builtin_prices()
     env = os.environ if env is None else env
     for src in (env.get(PRICES_ENV), path):
         if not src:
