@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "eval-refusal": "refusal",
     "replay": "replay",
     "canary": "replay",
+    "eval": "evals",
     "models": "models",
     "tui": "tui",
 }
@@ -64,6 +65,7 @@ SHORT_HELP: dict[str, str] = {
     "eval-refusal": "Score the refusal detector against a labelled CSV/JSONL FILE.",
     "replay": "Replay traces against their pinned snapshot N times and give a verdict.",
     "canary": "Canary sets: named traces re-run against their pinned snapshots to catch drift.",
+    "eval": "Task evals from your own traffic: suites, graded runs on any target, regression tests.",
     "models": "List the model catalog: which ids are dated snapshots, aliases or fixed models.",
     "tui": "Find a trace from a complaint, read it in context and replay it.",
 }

@@ -97,6 +97,8 @@ class Suite:
     description: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    n: int | None = None
+    """Default repeats per case for `eval run` (None: 1)."""
 
     def case(self, case_id: str) -> Case | None:
         """The case with this id, or None."""

@@ -28,6 +28,8 @@ KEYS = (
         ("e", "unfold / fold a long system prompt"),
         ("c", "copy the trace as JSON (clipboard + file)"),
         ("x", "export a reproduction: curl and Python, key from $ANTHROPIC_API_KEY"),
+        ("a", "add to an eval suite (graders such as behaves-like; not-refused; contains:refund)"),
+        ("v", "eval history: the suites holding this trace and how each run graded it"),
     )),
     ("replay", (
         ("enter", "in N or model: re-plan and focus Send · on Send: send"), ("ctrl+s", "send"),

@@ -62,6 +62,8 @@ class TraceScreen(Screen):
         Binding("s", "similar", "similar", id="trace.similar"),
         Binding("c", "copy", "copy JSON", id="trace.copy"),
         Binding("x", "export", "export repro", id="trace.export"),
+        Binding("a", "add_case", "add to suite", id="trace.add_case"),
+        Binding("v", "evals", "eval history", show=False, id="trace.evals"),
         Binding("m", "details", "metadata", show=False, id="trace.details"),
         Binding("e", "toggle_system", "system prompt", show=False, id="trace.system"),
         Binding("escape", "app.back", "back", id="trace.back"),
@@ -366,3 +368,21 @@ class TraceScreen(Screen):
         """Write curl and Python reproduction scripts (``x``)."""
         if self._ready():
             self._export("repro")
+
+    def action_add_case(self) -> None:
+        """Add this trace to an eval suite (``a``)."""
+        if self._ready():
+            from tracelens.tui.screens.evals import AddCaseScreen
+
+            def done(msg: str | None) -> None:
+                if msg:
+                    self.app.notify(msg, title="eval suite", markup=False, timeout=8)
+
+            self.app.push_screen(AddCaseScreen(self.trace), done)
+
+    def action_evals(self) -> None:
+        """This trace's history as an eval case (``v``)."""
+        if self._ready():
+            from tracelens.tui.screens.evals import CaseHistoryScreen
+
+            self.app.push_screen(CaseHistoryScreen(self.trace))

@@ -1,0 +1,190 @@
+"""Task evals end to end through the CLI: traces become a suite, runs go to local fake Anthropic and OpenAI servers
+scripted to regress on chosen cases, results are stored, and the regression tests and upgrade verdict say so."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import anthropic_line
+from tracelens.cli.main import cli
+from tracelens.evals.graders import SuiteError
+from tracelens.evals.runner import load_results
+from tracelens.evals.suite import read_suite_file, suite_to_yaml
+from tracelens.testing.fake_anthropic import FakeAnthropicServer, Reply
+from tracelens.testing.fake_openai import FakeOpenAIServer
+from tracelens.testing.fake_openai import Reply as OReply
+
+SNAP = "claude-sonnet-4-5-20250929"
+NEW_SNAP = "claude-sonnet-4-5-20261112"
+N_CASES = 40
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    from tracelens.ingest.pipeline import ingest
+    from tracelens.store import Store
+
+    root = tmp_path_factory.mktemp("evals")
+    src = root / "calls.jsonl"
+    lines = [anthropic_line(i, prompt=f"refund question {i}: where is order {1000 + i}?",
+                            text=f"Your refund for order {1000 + i} is on its way.", ts=f"2026-11-18T{10 + i % 8:02d}:00:00Z")
+             for i in range(N_CASES)]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store = Store(root / "store", create=True)
+    ingest(store, [str(src)])
+    return str(store.root)
+
+
+def run(args, env=None, input=None):
+    return CliRunner().invoke(cli, args, env=env or {}, input=input, catch_exceptions=False)
+
+
+def make_suite(store_path: str, name: str) -> None:
+    r = run(["eval", "add", name, "--text", "refund question", "--expect", "not-refused", "--expect",
+             "contains:refund", "--tag", "task=refund", "--store", store_path, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert len(out["added"]) == N_CASES and out["skipped"] == {}
+
+
+def refuse_some(server: FakeAnthropicServer, ids: range) -> None:
+    for i in ids:
+        server.add_rule(Reply.message("I'm sorry, but I can't help with that."), contains=f"question {i}:")
+    server.add_rule(Reply.message("Your refund is on its way."))
+
+
+def test_traces_become_cases_with_the_exact_request_and_the_pinned_snapshot(store_path):
+    make_suite(store_path, "exact")
+    suite, _ = read_suite_file(f"{store_path}/evals/suites/exact.yaml")
+    case = suite.case("msg_000003")
+    assert case.model == SNAP and case.trace_id == "msg_000003"
+    assert case.request["messages"] == [{"role": "user", "content": "refund question 3: where is order 1003?"}]
+    assert case.request["system"] == "You are helpful." and case.request["max_tokens"] == 256
+    assert case.reference == "Your refund for order 1003 is on its way." and case.reference_refusal == "none"
+    assert case.tags == {"app": "support", "task": "refund"}
+    assert [g.type for g in case.graders] == ["not-refused", "contains"]
+    again = read_suite_file(f"{store_path}/evals/suites/exact.yaml")[0]  # the stored file round-trips
+    assert suite_to_yaml(again) == suite_to_yaml(suite)
+    r = run(["eval", "add", "exact", "msg_000003", "--store", store_path])
+    assert r.exit_code == 1 and "already in the suite" in r.output  # nothing added twice
+
+
+def test_a_regression_is_found_paired_per_case_and_fails_ci(store_path):
+    make_suite(store_path, "reg")
+    with FakeAnthropicServer() as server:
+        env = {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url}
+        server.add_rule(Reply.message("Your refund is on its way."))
+        r = run(["eval", "run", "reg", "--yes", "--store", store_path, "--json"], env)
+        assert r.exit_code == 0, r.output
+        first = json.loads(r.stdout)["runs"][0]
+        assert first["pass_rate"]["rate"] == 1.0 and first["vs_previous"] is None
+        assert {q.json["model"] for q in server.message_requests} == {SNAP}
+    with FakeAnthropicServer() as server:
+        env = {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url}
+        refuse_some(server, range(0, 12))
+        r = run(["eval", "run", "reg", "--yes", "--fail-on", "regression", "--store", store_path, "--json"], env)
+    assert r.exit_code == 1, r.output  # CI fails on the regression
+    second = json.loads(r.stdout)["runs"][0]
+    overall = second["vs_previous"]["overall"]
+    assert second["regressed"] and overall["verdict"] == "regression"
+    assert overall["n_pass_to_fail"] == 12 and overall["method"].lower().startswith("exact mcnemar")
+    assert sorted(overall["pass_to_fail"]) == sorted(f"msg_{i:06d}" for i in range(12))
+    df = load_results(store_path, "reg")  # stored, readable with polars
+    assert df.height == 2 * N_CASES and set(df["outcome"]) == {"pass", "fail"}
+    assert df.filter(pl.col("outcome") == "fail")["refusal"].to_list() == ["full"] * 12
+    r = run(["eval", "report", "reg", "--store", store_path, "--format", "markdown"])
+    assert r.exit_code == 0 and "regressed" in r.output and "msg_000000" in r.output
+
+
+def test_upgrade_verdict_across_snapshots_and_an_openai_compatible_model(store_path):
+    make_suite(store_path, "upgrade")
+    with FakeAnthropicServer(models=[SNAP, NEW_SNAP]) as anth, FakeOpenAIServer() as oai:
+        anth.add_rule(Reply.message("Your refund is on its way."), model=SNAP)
+        for i in range(20):  # the new snapshot refuses half the refund questions
+            anth.add_rule(Reply.message("I'm sorry, but I can't help with refunds."), model=NEW_SNAP,
+                          contains=f"question {i}:")
+        anth.add_rule(Reply.message("Your refund is on its way."), model=NEW_SNAP)
+        oai.add_rule(OReply.message("Your refund has been issued."))
+        env = {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": anth.base_url, "LOCAL_KEY": "o-test"}
+        r = run(["eval", "run", "upgrade", "--target", "pinned", "--target", f"anthropic:{NEW_SNAP}",
+                 "--target", f"compatible:gpt-4o-mini@{oai.base_url}#LOCAL_KEY", "--yes", "--store", store_path,
+                 "--json"], env)
+        assert r.exit_code == 0, r.output
+        sent = [q.json for q in oai.requests if q.path.endswith("/chat/completions")]
+        assert len(sent) == N_CASES and sent[0]["messages"][0] == {"role": "system", "content": "You are helpful."}
+    r = run(["eval", "compare", "upgrade", "--baseline", SNAP, "--candidate", NEW_SNAP, "--store", store_path, "--json"])
+    assert r.exit_code == 0, r.output
+    v = json.loads(r.stdout)
+    assert v["verdict"] == "regressions" and len(v["worse"]) == 20 and not v["better"]
+    assert v["worse"][0]["candidate_answer"].startswith("I'm sorry")
+    r = run(["eval", "compare", "upgrade", "--baseline", SNAP, "--candidate", "gpt-4o-mini", "--store", store_path,
+             "--json"])
+    assert json.loads(r.stdout)["verdict"] == "safe"
+    r = run(["eval", "report", "upgrade", "--store", store_path, "--json"])
+    board = json.loads(r.stdout)["leaderboard"]
+    assert [e["target"] for e in board["entries"]][-1].startswith(f"anthropic:{NEW_SNAP}@")
+
+
+def test_target_errors_are_errors_not_fails_and_nothing_is_sent_unconfirmed(store_path):
+    make_suite(store_path, "errs")
+    with FakeAnthropicServer() as server:
+        env = {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url}
+        r = run(["eval", "run", "errs", "--store", store_path], env)  # not interactive, no --yes
+        assert r.exit_code != 0 and "--yes" in r.output and server.message_requests == []
+        r = run(["eval", "run", "errs", "--yes", "--max-cost", "0.000001", "--store", store_path], env)
+        assert r.exit_code != 0 and "above --max-cost" in r.output and server.message_requests == []
+        r = run(["eval", "run", "errs", "--target", "anthropic:claude-unknown-20990101", "--yes", "--store",
+                 store_path, "--json"], env)
+    summary = json.loads(r.stdout)["runs"][0]
+    assert summary["run"]["errors"] == N_CASES and summary["run"]["failed"] == 0
+    assert summary["pass_rate"]["rate"] is None
+
+
+def test_missing_key_stops_the_run_before_anything_is_sent(store_path):
+    make_suite(store_path, "nokey")
+    with FakeAnthropicServer() as server:
+        r = run(["eval", "run", "nokey", "--yes", "--store", store_path], {"ANTHROPIC_BASE_URL": server.base_url,
+                                                                          "ANTHROPIC_API_KEY": ""})
+        assert r.exit_code == 1 and "ANTHROPIC_API_KEY" in r.output and server.message_requests == []
+
+
+def test_a_grader_that_raises_is_a_failed_grader_not_a_crashed_run(store_path, tmp_path):
+    (tmp_path / "checks.py").write_text("def boom(output, context):\n    raise RuntimeError('bug in grader')\n")
+    suite = tmp_path / "hand.yaml"
+    suite.write_text(
+        "name: hand\ncases:\n"
+        "  - id: one\n    model: claude-sonnet-4-5-20250929\n    prompt: Say hello.\n"
+        "    graders:\n      - type: python\n        value: checks.py:boom\n      - type: not-refused\n",
+        encoding="utf-8")
+    with FakeAnthropicServer() as server:
+        env = {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url}
+        r = run(["eval", "run", str(suite), "--yes", "--store", store_path, "--json"], env)
+    assert r.exit_code == 0, r.output
+    df = load_results(store_path, "hand")
+    grades = json.loads(df["grades"][0])
+    assert df["outcome"][0] == "fail" and grades[0]["passed"] is None and "bug in grader" in grades[0]["error"]
+    assert grades[1]["passed"] is True
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: bad\ncases:\n  - id: a\n    prompt: hi\n    colour: red\n", "line 3"),
+    ("name: bad\ncases:\n  - id: a\n    prompt: hi\n    graders:\n      - type: contans\n        value: x\n", "line 6"),
+    ("name: bad\ncases:\n  - id: a\n    prompt: hi\n  - id: a\n    prompt: again\n", "two cases have the id"),
+    ("name: bad\ncases:\n  - id: a\n", "needs 'request', 'prompt' or 'messages'"),
+])
+def test_a_bad_suite_file_is_rejected_with_line_and_field(tmp_path, text, message):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(SuiteError, match=message):
+        read_suite_file(p)
+
+
+def test_jsonl_suites_name_the_bad_line(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"suite": {"name": "j"}}\n{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": 3}\n', encoding="utf-8")
+    with pytest.raises(SuiteError, match=r"s.jsonl line 3, case 'b', prompt"):
+        read_suite_file(p)
