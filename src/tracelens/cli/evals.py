@@ -68,6 +68,7 @@ def eval_group():
 @click.option("--tag", "tags", multiple=True, metavar="NAME=VALUE", help="Tag the new cases (task, risk, ...).")
 @click.option("--description", help="Describe the suite.")
 @click.option("--replace", is_flag=True, help="Rebuild cases that are already in the suite.")
+@click.option("--pin", metavar="SNAPSHOT", help="Pin this dated snapshot (for traces that record only an alias).")
 @click.option("--text", help="Add the traces whose prompt or response holds this text (or /regex/).")
 @click.option("--user", help="... of this user.")
 @click.option("--app", help="... of this app.")
@@ -78,8 +79,8 @@ def eval_group():
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @store_option
 @json_option
-def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace, text, user, app, model, time_expr,
-             refusals, sample, seed, store_path, as_json):
+def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace, pin, text, user, app, model,
+             time_expr, refusals, sample, seed, store_path, as_json):
     """Add traces (by id, or every trace a search finds) to SUITE as cases with graders."""
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import add_traces
@@ -107,7 +108,7 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
         diag("note: no --expect given: the cases have no graders yet, so every answer passes; add graders with "
              "--expect, or edit the suite file")
     try:
-        out = add_traces(store.root, suite, resolved, store.get, graders, _tags(tags), description, replace)
+        out = add_traces(store.root, suite, resolved, store.get, graders, _tags(tags), description, replace, pin)
     except SuiteError as e:
         raise _suite_error(e) from None
     for tid, why in out.skipped.items():
