@@ -220,5 +220,15 @@ def test_readme_describes_what_the_demo_does(walk):
     weeks = NUMBER_WORDS[re.search(r"plus (\w+) weeks of generated production traffic", readme).group(1)]
     ingested = re.findall(r"production/anthropic-(\d{4}-W\d\d)\.jsonl", walk["out"])
     assert len(set(ingested)) == weeks
-    for written in re.findall(r"`(\.demo/weekly\.\w+)`", readme):
+    for written in re.findall(r"`(\.demo/\w+\.\w+)`", readme):
         assert (walk["store"].parent.parent / written).is_file(), written
+
+
+def test_evals_md_and_the_demo_agree(walk):
+    evals = " ".join(doc("docs/evals.md").split())
+    verdict = re.search(r"its upgrade verdict reads `([^`]+)`", evals).group(1)
+    assert verdict in walk["flat"]
+    cases = re.search(r"Its suite holds (\d+) answered", evals).group(1)
+    assert f"{cases} case(s) in the suite" in walk["flat"]
+    page = (walk["store"].parent / "evals.html").read_text(encoding="utf-8")
+    assert "<h1>Eval report: support</h1>" in page and page.count("<tr>") >= 3

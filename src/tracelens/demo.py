@@ -6,13 +6,19 @@
    and Markdown files under ``.demo/``), which embeds, clusters and labels
    whatever is missing first;
 3. the complaint walk-through: find user 4411's refusal around 15:00 on
-   2026-11-21 and replay it 5 times against its pinned snapshot.
+   2026-11-21 and replay it 5 times against its pinned snapshot;
+4. task evals: 60 answered support-bot calls of W45 (refund and account
+   questions) become a suite; it runs on their pinned snapshot, the upgrade
+   verdict compares that with the new snapshot, an OpenAI-compatible model
+   runs it too, and the eval report (HTML) ranks them.
 
 Every step runs the real CLI in-process. The replay goes to the Anthropic API
 when ``ANTHROPIC_API_KEY`` is set and ``--live`` is given; otherwise it goes
 to the local fake Messages API server (``tracelens.testing.fake_anthropic``),
 and says so: its answers are synthetic, so its verdict shows the mechanics,
-not a finding about any real model.
+not a finding about any real model. The eval runs always go to local fake
+servers (Anthropic and OpenAI-compatible), scripted so that the new snapshot
+refuses refund questions, and say so.
 """
 
 from __future__ import annotations
@@ -55,10 +61,10 @@ def run(args: list[str], capture: bool = False) -> tuple[int, str]:
 TUI_NOW = "2026-11-22 10:00"
 
 
-def next_steps(store: Path, html: Path, md: Path, week: str = "2026-W47") -> str:
+def next_steps(store: Path, html: Path, md: Path, week: str = "2026-W47", evals: Path | None = None) -> str:
     """What the demo produced, how to explore it (docs/tui.md's walk-through) and the commands for your own logs."""
     return (
-        f"  Reports: {html} (open in a browser), {md}\n"
+        f"  Reports: {html} (open in a browser), {md}" + (f", {evals} (the eval report)" if evals else "") + "\n"
         f"  Explore the demo store (docs/tui.md walks through it):\n"
         f"    .venv/bin/tracelens tui --store {store} --now \"{TUI_NOW}\" --week {week}\n"
         "\n"
@@ -67,8 +73,57 @@ def next_steps(store: Path, html: Path, md: Path, week: str = "2026-W47") -> str
         "Langfuse, LangSmith, CSV/JSONL...\n"
         "    tracelens weekly --store my-store --html weekly.html      # did the model change, or did your traffic?\n"
         "    tracelens tui --store my-store                            # find the trace behind a complaint, replay it\n"
+        "    tracelens eval add my-suite --app my-app --time 7d --sample 200 --answered --expect not-refused "
+        "--store my-store\n"
+        "    tracelens eval run my-suite --n 3 --store my-store         # your tasks on the pinned snapshot, "
+        "every week (docs/evals.md)\n"
         "  `tracelens formats` lists what ingest reads; README.md and docs/ say more."
     )
+
+
+EVAL_BASELINE = "claude-sonnet-4-5-20250929"
+EVAL_CANDIDATE = "claude-sonnet-4-5-20261112"
+
+
+def evals_demo(store: Path, out_dir: Path) -> Path:
+    """Step 5: a suite from W45's answered support-bot calls, run on fake servers; returns the eval report's path."""
+    from tracelens.testing.fake_anthropic_cli import server_for
+    from tracelens.testing.fake_openai import FakeOpenAIServer
+
+    banner("5. Task evals: last month's answered support questions become a suite. Is the new snapshot safe?")
+    for text, task in (("refund", "refund"), ("password", "account")):
+        run(["eval", "add", "support", "--store", str(store), "--app", "support-bot", "--time", "2026-W45",
+             "--text", text, "--answered", "--sample", "30", "--seed", "7", "--expect", "not-refused",
+             "--tag", f"task={task}"])
+    print(
+        "\n  The eval runs go to LOCAL FAKE servers: the Anthropic one is scripted by\n"
+        "  docs/examples/demo_fake_replies.json to refuse refund questions on the new snapshot, the\n"
+        "  OpenAI-compatible one echoes. Their answers are synthetic: the verdicts show how evals work,\n"
+        "  not how any real model behaves.",
+        file=sys.stderr,
+    )
+    rules_file = REPO / "docs" / "examples" / "demo_fake_replies.json"
+    report = out_dir / "evals.html"
+    key_env = "TRACELENS_DEMO_FAKE_KEY"
+    saved = {k: os.environ.get(k) for k in (key_env, "ANTHROPIC_BASE_URL")}
+    with server_for(str(store), rules=str(rules_file)) as anth, FakeOpenAIServer() as oai:
+        os.environ[key_env] = "fake-key-for-the-local-server"
+        os.environ["ANTHROPIC_BASE_URL"] = anth.base_url
+        try:
+            run(["eval", "run", "support", "--store", str(store), "--yes", "--label", "2026-W47",
+                 "--target", f"pinned#{key_env}"])
+            run(["eval", "compare", "support", "--store", str(store), "--baseline", EVAL_BASELINE, "--candidate",
+                 f"anthropic:{EVAL_CANDIDATE}#{key_env}", "--run-missing", "--yes"])
+            run(["eval", "run", "support", "--store", str(store), "--yes",
+                 "--target", f"compatible:gpt-4o-mini@{oai.base_url}#{key_env}"])
+            run(["eval", "report", "support", "--store", str(store), "--format", "html", "--out", str(report)])
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[env_key] = "fake-key-for-the-local-server"
             run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,
                  "--api-key-env", env_key])
+    evals_html = evals_demo(store, out_dir)
     banner("Done")
-    print(next_steps(store, html, md, a.week), file=sys.stderr)
+    print(next_steps(store, html, md, a.week, evals_html), file=sys.stderr)
     return 0 if rc_weekly in (0, 1) else rc_weekly
 
 

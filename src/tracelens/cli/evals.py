@@ -256,11 +256,15 @@ def _describe(plan) -> None:
     errors = [p for p in plan.cases if p.error]
     diag(f"eval plan: suite {plan.suite.name}, target {plan.target.name}: {len(plan.sendable)} case(s) × "
          f"{plan.n} = {plan.requests} request(s), cost {money}")
-    lossy = [p for p in plan.sendable if p.notes]
-    for p in lossy[:5]:
-        diag(f"  translated {p.case.id}: {visible('; '.join(p.notes))}")
-    if len(lossy) > 5:
-        diag(f"  … {len(lossy) - 5} more case(s) with translation notes (--dry-run --json lists them all)")
+    notes: dict[str, list[str]] = {}
+    for p in plan.sendable:
+        for note in p.notes:
+            notes.setdefault(note, []).append(p.case.id)
+    for note, ids in sorted(notes.items(), key=lambda kv: -len(kv[1]))[:8]:
+        which = ids[0] if len(ids) == 1 else f"{len(ids)} cases"
+        diag(f"  note ({which}): {visible(note)}")
+    if len(notes) > 8:
+        diag(f"  … {len(notes) - 8} more distinct note(s) (--dry-run --json lists them per case)")
     for p in errors[:5]:
         diag(f"  not sent {p.case.id}: {visible(p.error or '')}")
     if len(errors) > 5:
@@ -335,13 +339,15 @@ def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, labe
     interrupted = False
     for p in plans:
         total = len(p.cases) * p.n
-        done = {"n": 0}
+        done = {"n": 0, "pass": 0, "fail": 0, "error": 0}
 
         def progress(r, total=total, done=done) -> None:
             done["n"] += 1
-            if done["n"] == total or done["n"] % max(1, total // 20) == 0 or r.outcome == "error":
-                extra = f" {r.case_id}: {one_line(r.response.error, 100)}" if r.outcome == "error" else ""
-                diag(f"  [{done['n']}/{total}] {r.outcome}{extra}")
+            done[r.outcome] += 1
+            if r.outcome == "error":
+                diag(f"  error {r.case_id}: {one_line(r.response.error, 100)}")
+            if done["n"] == total or done["n"] % max(1, total // 4) == 0:
+                diag(f"  [{done['n']}/{total}] {done['pass']} pass, {done['fail']} fail, {done['error']} error")
 
         try:
             run = execute(p, concurrency=concurrency, cancel=cancel, on_result=progress, judge=judge_fn,

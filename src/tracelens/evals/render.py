@@ -77,7 +77,7 @@ def _table(rows: list[dict[str, str]], regressed: list[bool]) -> Table:
     return t
 
 
-def print_summaries(summaries: list[RunSummary], console: Console) -> None:
+def print_summaries(summaries: list[RunSummary], console: Console, against_previous: bool = True) -> None:
     """One block per run (it reads at 80 columns): figures, the test against the previous run, the flipped cases."""
     if not summaries:
         console.print("no results")
@@ -87,6 +87,8 @@ def print_summaries(summaries: list[RunSummary], console: Console) -> None:
         console.print(Text(visible(s.run.target), style="bold") + Text(f"  run {s.run.run_id}  {row['when']} UTC"))
         console.print(f"  pass rate {row['pass rate']}  errors {row['errors']}  refusals {row['refusals']}  "
                       f"latency p50 {row['latency p50']}  cost {row['cost']}")
+        if not against_previous:
+            continue
         if s.vs_previous is None:
             console.print(Text("  first run on this target: nothing to compare with yet", style="dim"))
             continue
@@ -125,7 +127,7 @@ def print_verdict(v: UpgradeVerdict, console: Console) -> None:
     style = {"regressions": "bold red", "safe": "bold green", "improvement": "bold green"}.get(v.verdict, "bold")
     console.print(Text(f"{v.baseline.run.target} → {v.candidate.run.target}: ", style="bold")
                   + Text(visible(v.headline), style=style))
-    print_summaries([v.baseline, v.candidate], console)
+    print_summaries([v.baseline, v.candidate], console, against_previous=False)
     for g in v.comparison.groups:
         if g.comparison.n_paired:
             console.print(f"  {visible(g.group)}: {delta_text(g.comparison)}, adjusted p="

@@ -104,8 +104,14 @@ def _compare(df: pl.DataFrame, base_id: str, cand_id: str) -> GroupReport:
     graders = {name: (gb[name], gc[name]) for name in sorted(set(gb) & set(gc))}
     if len(graders) == 1:
         graders = {}  # one grader decides the case: its test is the overall test
-    return compare_by_group(outcomes(df, base_id), outcomes(df, cand_id), _groups(pl.concat([base, cand])),
-                            graders=graders)
+    groups = _groups(pl.concat([base, cand]))
+    counts: dict[str, int] = {}
+    for labels in groups.values():
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+    # a tag every case carries (the app of a one-app suite) is the overall test again: leave it out of the family
+    groups = {case: [t for t in labels if counts[t] < len(groups)] for case, labels in groups.items()}
+    return compare_by_group(outcomes(df, base_id), outcomes(df, cand_id), groups, graders=graders)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -241,12 +247,23 @@ class UpgradeVerdict:
 
 
 def _matches(run: RunInfo, df: pl.DataFrame, side: str) -> bool:
-    if run.target == side or run.target.split("@")[0].split("#")[0].split(":", 1)[-1] == side:
-        return True
-    if run.target == "pinned":
+    from tracelens.evals.targets import parse_target
+
+    side = side.split("#", 1)[0]  # a key variable names no run
+    try:
+        have = parse_target(run.target, env={})
+    except ValueError:
+        return run.target == side
+    if ":" in side:  # a target: same provider and model, wherever it was served from
+        try:
+            want = parse_target(side, env={})
+        except ValueError:
+            return False
+        return (want.provider, want.model) == (have.provider, have.model)
+    if have.provider == "pinned":  # a bare model: a pinned run whose every case ran on it
         models = set(df.filter(pl.col("run_id") == run.run_id)["model"].drop_nulls().to_list())
         return models == {side}
-    return False
+    return have.model == side
 
 
 def find_run(runs: list[RunInfo], df: pl.DataFrame, side: str) -> RunInfo | None:
