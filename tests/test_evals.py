@@ -248,3 +248,30 @@ def test_an_alias_only_trace_is_not_added_unless_a_snapshot_is_pinned(tmp_path):
              "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["added"] == ["msg_000001"]
     assert read_suite_file(store.root / "evals" / "suites" / "a.yaml")[0].cases[0].model == SNAP
+
+
+def test_llm_judge_is_off_unless_asked_pinned_and_counted_in_the_cost(store_path, tmp_path):
+    suite = tmp_path / "judged.yaml"
+    suite.write_text(
+        "name: judged\ncases:\n"
+        "  - id: polite\n    model: claude-sonnet-4-5-20250929\n    prompt: Greet the customer.\n"
+        "    graders:\n      - {type: llm-judge, rubric: The reply is polite.}\n", encoding="utf-8")
+    with FakeAnthropicServer() as server:
+        server.add_rule(Reply.message('{"reason": "polite", "score": 0.9, "pass": true}'), contains="<rubric>")
+        server.add_rule(Reply.message("Hello, and welcome!"))
+        env = {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url}
+        r = run(["eval", "run", str(suite), "--yes", "--store", store_path, "--json"], env)
+        assert "llm-judge is off" in r.output and len(server.message_requests) == 1  # no judge call
+        r = run(["eval", "run", str(suite), "--yes", "--judge", "claude-haiku-4-5", "--store", store_path], env)
+        assert r.exit_code == 2 and "not a pinned snapshot" in r.output
+        r = run(["eval", "run", str(suite), "--yes", "--judge", "claude-haiku-4-5-20251001", "--store", store_path,
+                 "--json"], env)
+        assert r.exit_code == 0, r.output
+        assert "llm-judge: 1 call(s) to claude-haiku-4-5-20251001" in r.output
+        judged = [q.json for q in server.message_requests if q.json["model"] == "claude-haiku-4-5-20251001"]
+    assert len(judged) == 1 and "Hello, and welcome!" in judged[0]["messages"][0]["content"]
+    df = load_results(store_path, "judged")
+    last = df.filter(pl.col("run_id") == df["run_id"][-1])
+    grade = json.loads(last["grades"][0])[0]
+    assert last["outcome"][0] == "pass" and grade["cost_usd"] > 0
+    assert last["cost_usd"][0] > grade["cost_usd"]  # the target's call plus the judge's

@@ -326,6 +326,7 @@ def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, labe
     plans = [plan_run(s, spec, n or s.n or 1) for spec in specs]
     for p in plans:
         _describe(p)
+    _describe_judge(plans, judge)
     if dry_run:
         if as_json:
             emit_json([{**p.to_dict(), "bodies": {c.case.id: c.wire for c in p.cases}} for p in plans])
@@ -519,6 +520,29 @@ def _run_targets(store, s, path, targets: list[str], n: int, yes: bool, max_cost
         write_results(store.root, run, s)
         diag(f"ran {s.name} on {p.target.name}: run {run.run_id}, {run.count('pass')} pass, {run.count('fail')} "
              f"fail, {run.count('error')} error")
+
+
+def _describe_judge(plans: list, judge: str | None) -> None:
+    """How many llm-judge calls the run makes, to which model, and roughly what they cost (not in the estimate)."""
+    calls = sum(p.n * sum(1 for g in c.case.graders if g.type == "llm-judge") for p in plans for c in p.sendable)
+    if not calls:
+        return
+    if not judge:
+        diag(f"  note: {calls} llm-judge grading(s) will report 'llm-judge is off' (turn them on with --judge "
+             "SNAPSHOT; each is one more paid request)")
+        return
+    from tracelens.replay.request import is_snapshot
+
+    if not is_snapshot(judge):
+        raise click.UsageError(f"--judge {judge!r} is not a pinned snapshot: a judge that moves under an alias makes "
+                               "runs incomparable; name a dated snapshot (e.g. claude-haiku-4-5-20251001)")
+    from tracelens.replay.pricing import load_prices
+
+    hit = load_prices().lookup(judge)
+    # a judge call reads the rubric, the prompt and the answer (~600 tokens) and writes a short verdict (~80)
+    each = None if hit is None else (600 * hit[1].input + 80 * hit[1].output) / 1_000_000
+    cost = "unknown price" if each is None else f"≈ ${each * calls:,.4f}"
+    diag(f"  llm-judge: {calls} call(s) to {judge}, {cost} on top of the estimate above (the run's cost counts them)")
 
 
 def _judge(model: str):
