@@ -84,8 +84,12 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
              time_expr, refusals, answered, sample, seed, store_path, as_json):
     """Add traces (by id, or every trace a search finds) to SUITE as cases with graders."""
     from tracelens.evals.graders import SuiteError
-    from tracelens.evals.suite import add_traces
+    from tracelens.evals.suite import add_traces, check_name
 
+    try:
+        check_name(suite)
+    except SuiteError as e:
+        raise _suite_error(e) from None
     store = open_store(store_path)
     graders = _parse_expect(expect, graders_json)
     ids = list(trace_ids)
@@ -331,6 +335,8 @@ def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, labe
         if as_json:
             emit_json([{**p.to_dict(), "bodies": {c.case.id: c.wire for c in p.cases}} for p in plans])
         return
+    if not s.cases:
+        raise click.ClickException(f"suite {s.name!r} has no cases (add some with `tracelens eval add {s.name} ...`)")
     if not any(p.sendable for p in plans):
         raise click.ClickException("no case can be sent to any target (see the notes above)")
     _confirm(plans, yes, max_cost)
