@@ -225,3 +225,18 @@ def test_list_of_objects_is_one_var_and_odd_var_templates_stay_raw(tmp_path):
     cases, _ = load_promptfoo(cfg)
     assert len(cases) == 1
     assert cases[0].request["messages"][0]["content"] == '[{"role": "user", "content": "hello"}] -- use {% raw %} here'
+
+
+def test_skip_unsupported_leaves_out_what_cannot_run_and_says_so(tmp_path):
+    cases, notes = load_promptfoo(FIX / "unsupported.yaml", skip_unsupported=True)
+    assert [g.type for g in cases[0].graders] == ["json"]
+    assert any(n.startswith("skipped: unsupported.yaml line 11") and "'javascript'" in n for n in notes)
+    p = tmp_path / "transformed.yaml"
+    p.write_text("prompts: ['Describe {{item}}']\ntests:\n  - vars: {item: a}\n    options: {transform: JSON.parse(output)}\n"
+                 "    assert: [{type: is-json}]\n  - vars: {item: b}\n    assert: [{type: contains, value: b}]\n",
+                 encoding="utf-8")
+    with pytest.raises(SuiteError, match="transforms are JavaScript"):
+        load_promptfoo(p)
+    cases, notes = load_promptfoo(p, skip_unsupported=True)
+    assert [c.request["messages"][0]["content"] for c in cases] == ["Describe b"]
+    assert any(n.startswith("skipped the test: transformed.yaml line 3, tests[0].options.transform") for n in notes)

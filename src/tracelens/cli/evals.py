@@ -151,16 +151,19 @@ def _search_ids(store, text, user, app, model, time_expr, refusals, answered) ->
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--name", help="Store it under this name (default: the file's suite name).")
 @click.option("--replace", is_flag=True, help="Overwrite a stored suite of that name.")
+@click.option("--skip-unsupported", is_flag=True,
+              help="promptfoo: leave out assertions tracelens cannot run (JavaScript, cost, ...) and tests with output "
+                   "transforms, each listed, instead of rejecting the file.")
 @store_option
 @json_option
-def eval_import(path, name, replace, store_path, as_json):
+def eval_import(path, name, replace, skip_unsupported, store_path, as_json):
     """Check a suite file or a promptfoo config and keep it in the store."""
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import check_name, read_suite_file, save_suite, suite_path
 
     store = open_store(store_path)
     try:
-        suite, notes = read_suite_file(path)
+        suite, notes = read_suite_file(path, skip_unsupported)
         if name:
             suite.name = check_name(name)
     except SuiteError as e:

@@ -340,6 +340,10 @@ def _anchored(value: Any) -> str:
     return r"\A" + re.escape(_stringify(value))
 
 
+class UnsupportedError(SuiteError):
+    """A promptfoo feature tracelens cannot run (JavaScript, transforms, ...): skippable with ``skip_unsupported``."""
+
+
 def map_assert(a: dict[str, Any], vars_: dict[str, Any], doc: _Doc, path: tuple[Any, ...],
                test_vars: dict[str, Any]) -> dict[str, Any]:
     """One promptfoo assertion as a tracelens grader object (not yet validated)."""
@@ -348,7 +352,7 @@ def map_assert(a: dict[str, Any], vars_: dict[str, Any], doc: _Doc, path: tuple[
     if not isinstance(t, str):
         raise SuiteError(f"{where}.type: every assertion needs a type")
     if "transform" in a:
-        raise SuiteError(f"{doc.where(path + ('transform',))}: assertion transforms are JavaScript and not "
+        raise UnsupportedError(f"{doc.where(path + ('transform',))}: assertion transforms are JavaScript and not "
                          "supported: grade the raw answer (e.g. with a python grader)")
     value = _render_deep(a.get("value"), vars_, where)
     ref = _file_ref(value)
@@ -404,7 +408,8 @@ def map_assert(a: dict[str, Any], vars_: dict[str, Any], doc: _Doc, path: tuple[
         g = {"type": "latency", "max_ms": thr}
     else:
         hint = UNSUPPORTED.get(lower, "supported: " + ", ".join(ASSERT_MAP))
-        raise SuiteError(f"{doc.where(path + ('type',))}: promptfoo assertion type {t!r} is not supported: {hint}")
+        raise UnsupportedError(f"{doc.where(path + ('type',))}: promptfoo assertion type {t!r} is not supported: "
+                               f"{hint}")
     if "weight" in a:
         g["weight"] = a["weight"]
     if a.get("metric"):
@@ -585,8 +590,12 @@ TOP_LEVEL_ERRORS = {
 }
 
 
-def load_promptfoo(path: str | Path) -> tuple[list[Case], list[str]]:
-    """The cases of a promptfoo config and notes on what was ignored (see the module docstring)."""
+def load_promptfoo(path: str | Path, skip_unsupported: bool = False) -> tuple[list[Case], list[str]]:
+    """The cases of a promptfoo config and notes on what was ignored (see the module docstring).
+
+    ``skip_unsupported``: drop assertions tracelens cannot run (JavaScript, cost, ...) and tests whose output is
+    transformed, each named in the notes, instead of rejecting the file.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -621,10 +630,14 @@ def load_promptfoo(path: str | Path) -> tuple[list[Case], list[str]]:
     for t_index, (test, tdoc, tpath, row) in enumerate(tests, start=1):
         twhere = row or tdoc.where(tpath)
         options = {**(default.get("options") or {}), **(test.get("options") or {})}
-        for bad in ("transform", "postprocess"):
-            if bad in options:
-                raise SuiteError(f"{twhere}.options.{bad}: output transforms are JavaScript and not supported: "
-                                 "grade the raw answer (e.g. with a python grader)")
+        transformed = [bad for bad in ("transform", "postprocess") if bad in options]
+        if transformed:
+            msg = (f"{twhere}.options.{transformed[0]}: output transforms are JavaScript and not supported: "
+                   "grade the raw answer (e.g. with a python grader)")
+            if not skip_unsupported:
+                raise UnsupportedError(msg)
+            _note(notes, f"skipped the test: {msg}")
+            continue
         if "provider" in options:
             _note(notes, "grading provider options are ignored: choose the judge with --judge")
         if "threshold" in test or "threshold" in default:
@@ -640,7 +653,7 @@ def load_promptfoo(path: str | Path) -> tuple[list[Case], list[str]]:
         for c_index, combo in enumerate(combos, start=1):
             # vars may reference other vars ({{topic}} inside item): one rendering pass, as promptfoo does
             combo = {k: _compose(v, combo, f"{twhere}.vars.{k}") for k, v in combo.items()}
-            graders = _graders(asserts, combo, test_vars, row)
+            graders = _graders(asserts, combo, test_vars, row, notes if skip_unsupported else None)
             for p_index, (kind, tpl, pwhere) in enumerate(prompts, start=1):
                 request = _request(kind, tpl, combo, pwhere, str(options.get("prefix") or ""),
                                    str(options.get("suffix") or ""))
@@ -667,13 +680,20 @@ def _compose(value: Any, vars_: dict[str, Any], where: str) -> Any:
 
 
 def _graders(asserts: list[tuple[dict[str, Any], _Doc, tuple[Any, ...]]], vars_: dict[str, Any],
-             test_vars: dict[str, Any], row: str | None) -> list[GraderSpec]:
+             test_vars: dict[str, Any], row: str | None, skipped: list[str] | None = None) -> list[GraderSpec]:
+    """The graders of one test; with ``skipped`` (a notes list), unsupported assertions are noted there and left out."""
     specs = []
     for j, (a, adoc, apath) in enumerate(asserts):
         where = f"{row}, __expected[{j}]" if row else adoc.where(apath)
         if not isinstance(a, dict):
             raise SuiteError(f"{where}: an assertion must be an object with a type")
-        obj = map_assert(a, vars_, adoc if not row else _RowDoc(row, adoc), apath, test_vars)
+        try:
+            obj = map_assert(a, vars_, adoc if not row else _RowDoc(row, adoc), apath, test_vars)
+        except UnsupportedError as e:
+            if skipped is None:
+                raise
+            _note(skipped, f"skipped: {e}")
+            continue
         if obj.get("weight") == 0:
             raise SuiteError(f"{where}.weight: weight 0 (a metric that does not count) is not supported: tracelens "
                              "graders weigh more than 0")

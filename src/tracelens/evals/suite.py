@@ -249,8 +249,11 @@ def suite_from_jsonl(text: str, file: str, default_name: str) -> Suite:
                  description=header.get("description"))
 
 
-def read_suite_file(path: str | Path) -> tuple[Suite, list[str]]:
-    """(suite, notes) from a suite file or a promptfoo config; raises ``SuiteError`` with file, line and field."""
+def read_suite_file(path: str | Path, skip_unsupported: bool = False) -> tuple[Suite, list[str]]:
+    """(suite, notes) from a suite file or a promptfoo config; raises ``SuiteError`` with file, line and field.
+
+    ``skip_unsupported`` applies to promptfoo configs (``load_promptfoo``).
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -266,7 +269,7 @@ def read_suite_file(path: str | Path) -> tuple[Suite, list[str]]:
     if isinstance(doc, dict) and "cases" not in doc and ("tests" in doc or "prompts" in doc):
         from tracelens.evals.promptfoo import load_promptfoo
 
-        cases, notes = load_promptfoo(p)
+        cases, notes = load_promptfoo(p, skip_unsupported)
         name = doc.get("description") if isinstance(doc.get("description"), str) else None
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:64] if name else stem
         return Suite(name=check_name(name if NAME_RE.match(name) else stem), cases=_unique(cases, p.name),
