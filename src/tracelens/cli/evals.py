@@ -28,6 +28,21 @@ class SuiteUsageError(click.ClickException):
     exit_code = 2
 
 
+def open_eval_store(store_path: str):
+    """The store, with canary sets kept by an older version migrated to eval suites first (once; a note on stderr)."""
+    store = open_store(store_path)
+    from tracelens.evals.canary import migrate_canaries, old_canary_files
+
+    if old_canary_files(store.root):
+        from tracelens.store import StoreError
+
+        try:
+            migrate_canaries(store.root, store.get, note=diag)
+        except (StoreError, OSError) as e:  # a read-only store: the commands still read it; migrate later
+            diag(f"canary sets not migrated yet ({e}); run `tracelens canary migrate` on a writable store")
+    return store
+
+
 def _suite_error(e: Exception) -> click.ClickException:
     return SuiteUsageError(str(e))
 
@@ -84,7 +99,7 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import add_traces
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     graders = _parse_expect(expect, graders_json)
     ids = list(trace_ids)
     searching = any(v for v in (text, user, app, model, time_expr, refusals))
@@ -149,7 +164,7 @@ def eval_import(path, name, replace, store_path, as_json):
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import check_name, read_suite_file, save_suite, suite_path
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         suite, notes = read_suite_file(path)
         if name:
@@ -176,7 +191,7 @@ def eval_list(store_path, as_json):
     from tracelens.evals.runner import list_runs
     from tracelens.evals.suite import list_suites
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         suites = list_suites(store.root)
     except SuiteError as e:
@@ -185,7 +200,8 @@ def eval_list(store_path, as_json):
     rows = []
     for s in suites:
         mine = [r for r in runs if r.suite == s.name]
-        rows.append({"suite": s.name, "cases": len(s.cases), "description": s.description, "runs": len(mine),
+        rows.append({"suite": s.name, "kind": s.kind, "cases": len(s.cases), "description": s.description,
+                     "runs": len(mine),
                      "targets": sorted({r.target for r in mine}),
                      "last_run": mine[-1].started_at.isoformat() if mine else None})
     if as_json:
@@ -196,7 +212,8 @@ def eval_list(store_path, as_json):
         return
     for r in rows:
         last = f", last {r['last_run'][:16]}" if r["last_run"] else ""
-        echo(f"{r['suite']}: {r['cases']} case(s), {r['runs']} run(s){last}"
+        kind = f" [{r['kind']}]" if r["kind"] else ""
+        echo(f"{r['suite']}{kind}: {r['cases']} case(s), {r['runs']} run(s){last}"
              + (f" on {', '.join(r['targets'])}" if r["targets"] else ""))
 
 
@@ -209,7 +226,7 @@ def eval_show(suite, store_path, as_json):
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import load_suite
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, _ = load_suite(suite, store.root)
     except SuiteError as e:
@@ -305,7 +322,7 @@ def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, labe
     from tracelens.evals.suite import load_suite
     from tracelens.evals.targets import parse_target
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, path = load_suite(suite, store.root)
     except SuiteError as e:
@@ -382,7 +399,7 @@ def eval_runs(suite, store_path, as_json):
     """The stored runs of SUITE, oldest first."""
     from tracelens.evals.runner import list_runs
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     runs = list_runs(store.root, suite)
     if as_json:
         emit_json([r.to_dict() for r in runs])
@@ -412,7 +429,7 @@ def eval_report(suite, fmt, out, fail_on, store_path, as_json):
     from tracelens.evals.report import EvalReportError, eval_report
     from tracelens.evals.suite import load_suite
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, _ = load_suite(suite, store.root)
         report = eval_report(store.root, s)
@@ -458,7 +475,7 @@ def eval_compare(suite, baseline, candidate, run_missing, n, yes, max_cost, fmt,
     from tracelens.evals.runner import list_runs, load_results
     from tracelens.evals.suite import load_suite
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, path = load_suite(suite, store.root)
     except SuiteError as e:

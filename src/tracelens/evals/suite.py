@@ -3,7 +3,9 @@
 Contract:
 
 * A suite file is YAML (``.yaml``/``.yml``/``.json``: a mapping with ``name``,
-  optional ``description``, optional ``defaults`` and a ``cases`` list) or
+  optional ``description``, optional ``defaults``, optional ``n`` (default
+  repeats per case), optional ``kind`` (``canary`` marks a canary set, the
+  suites `tracelens canary` works on) and a ``cases`` list) or
   JSON Lines (``.jsonl``: one case per line; an optional first line
   ``{"suite": {"name", "description", "defaults"}}``). A promptfoo config
   (a mapping with ``prompts`` or ``tests`` and no ``cases``) is read through
@@ -48,7 +50,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_MAX_TOKENS = 1024
 CASE_FIELDS = {"id", "request", "prompt", "system", "messages", "graders", "tags", "model", "trace_id", "reference",
                "reference_refusal", "description", "max_tokens"}
-SUITE_FIELDS = {"name", "description", "defaults", "cases", "created_at", "updated_at", "n"}
+SUITE_FIELDS = {"name", "description", "defaults", "cases", "created_at", "updated_at", "n", "kind"}
+SUITE_KINDS = ("canary",)
 DEFAULT_FIELDS = {"graders", "tags"}
 
 GetTrace = Callable[[str], "dict[str, Any] | None"]
@@ -216,8 +219,11 @@ def suite_from_yaml(text: str, file: str, default_name: str) -> Suite:
     n = doc.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 50):
         raise SuiteError(f"{_where(file, lines, ('n',))}, n: repeats per case must be a whole number from 1 to 50")
+    kind = doc.get("kind")
+    if kind is not None and kind not in SUITE_KINDS:
+        raise SuiteError(f"{_where(file, lines, ('kind',))}, kind: must be one of {', '.join(SUITE_KINDS)} (or left out)")
     return Suite(name=check_name(str(name)), cases=_unique(out, file), description=doc.get("description"),
-                 created_at=_text(doc.get("created_at")), updated_at=_text(doc.get("updated_at")), n=n)
+                 created_at=_text(doc.get("created_at")), updated_at=_text(doc.get("updated_at")), n=n, kind=kind)
 
 
 def _text(v: Any) -> str | None:
@@ -282,6 +288,8 @@ def suite_to_yaml(suite: Suite) -> str:
     doc: dict[str, Any] = {"name": suite.name}
     if suite.description:
         doc["description"] = suite.description
+    if suite.kind:
+        doc["kind"] = suite.kind
     if suite.n is not None:
         doc["n"] = suite.n
     doc["created_at"] = suite.created_at
