@@ -412,7 +412,7 @@ def _unsupported(option: str, why: str) -> click.UsageError:
 @click.option("--api-key-env", default=DEFAULT_KEY_ENV, show_default=True,
               help="Name of the environment variable holding the API key (the key itself is never printed).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
-@click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Refuse to send above this estimate.")
+@click.option("--max-cost", type=FiniteFloatRange(min=0), metavar="USD", help="Refuse to send above this estimate.")
 @click.option("--label", help="A label stored with the run.")
 @click.option("--fail-on", type=click.Choice(["regression", "none"]), default="none", show_default=True,
               help="Exit 1 when the run regressed against the previous run (for CI).")
