@@ -236,6 +236,20 @@ def test_labels_leave_out_template_words_and_prefer_word_pairs():
     assert not {"reset", "password"} & set(terms[0][1:])  # the pair's own words are not repeated
 
 
+def test_labels_leave_out_words_only_a_few_prompts_use():
+    """A name one customer typed is rare everywhere, so c-TF-IDF rates it high; it names no topic and is left out."""
+    invoice = [f"can I get an invoice for order {i} with my company name" for i in range(20)]
+    invoice[0] += " thanks elena fischer"
+    texts = {0: invoice, 1: [f"where is my parcel {i}, tracking says delivered" for i in range(20)],
+             2: [f"how do I reset my password, attempt {i}" for i in range(20)]}
+    terms = C.ctfidf_terms(texts, n_terms=6)
+    assert "invoice" in " ".join(terms[0]) and "company" in " ".join(terms[0])
+    assert not any("elena" in t or "fischer" in t for t in terms[0]), terms[0]
+    # the same name in a tenth of the prompts is part of the topic's text and may name it
+    invoice[1] += " thanks elena fischer"
+    assert any("fischer" in t for t in C.ctfidf_terms(texts, n_terms=6)[0])
+
+
 def test_labels_name_what_separates_a_cluster_from_its_neighbours():
     """Two neighbouring clusters share 'refund'; each label leads with the word only it uses."""
     texts = {

@@ -188,3 +188,63 @@ def test_jsonl_suites_name_the_bad_line(tmp_path):
     p.write_text('{"suite": {"name": "j"}}\n{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": 3}\n', encoding="utf-8")
     with pytest.raises(SuiteError, match=r"s.jsonl line 3, case 'b', prompt"):
         read_suite_file(p)
+
+
+def two_runs(store_path: str, name: str, refuse: range) -> None:
+    make_suite(store_path, name)
+    for ids in (range(0), refuse):
+        with FakeAnthropicServer() as server:
+            refuse_some(server, ids)
+            r = run(["eval", "run", name, "--yes", "--store", store_path],
+                    {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url})
+            assert r.exit_code == 0, r.output
+
+
+def test_report_formats_show_the_regression_and_the_html_stands_alone(store_path, tmp_path):
+    two_runs(store_path, "render", range(30, 40))
+    r = run(["eval", "report", "render", "--store", store_path])
+    assert r.exit_code == 0 and "REGRESSION" in r.output and "msg_000030" in r.output
+    md = run(["eval", "report", "render", "--format", "markdown", "--store", store_path]).output
+    assert md.startswith("# Eval report: render") and "| target |" in md and "`msg_000031`" in md
+    out = tmp_path / "r.html"
+    r = run(["eval", "report", "render", "--format", "html", "--out", str(out), "--store", store_path])
+    html = out.read_text()
+    assert r.exit_code == 0 and "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert 'id="trend"' in html and "data:image/svg+xml;base64," in html and 'class="alert"' in html
+    r = run(["eval", "report", "render", "--fail-on", "regression", "--store", store_path])
+    assert r.exit_code == 1
+
+
+def test_a_promptfoo_config_runs_as_a_suite(store_path):
+    from pathlib import Path
+
+    config = Path(__file__).parent / "fixtures" / "promptfoo" / "translate.yaml"
+    r = run(["eval", "import", str(config), "--name", "pf", "--store", store_path])
+    assert r.exit_code == 0 and "providers in the config are ignored" in r.output
+    with FakeAnthropicServer() as server:
+        server.add_rule(Reply.message("Bonjour le monde"), contains="French")
+        server.add_rule(Reply.message("Hallo Welt"), contains="German")
+        server.add_rule(Reply.message("¿Dónde está la biblioteca?"))
+        r = run(["eval", "run", "pf", "--target", f"anthropic:{SNAP}", "--yes", "--store", store_path, "--json"],
+                {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url})
+        assert r.exit_code == 0, r.output
+        prompts = [q.json["messages"][0]["content"] for q in server.message_requests]
+    assert "Convert this English to French: Hello world" in prompts
+    df = load_results(store_path, "pf")
+    assert df.height == len(prompts) and set(df["outcome"]) == {"pass"}
+
+
+def test_an_alias_only_trace_is_not_added_unless_a_snapshot_is_pinned(tmp_path):
+    from tracelens.ingest.pipeline import ingest
+    from tracelens.store import Store
+
+    src = tmp_path / "alias.jsonl"
+    src.write_text(anthropic_line(1, returned="claude-sonnet-4-5") + "\n", encoding="utf-8")
+    store = Store(tmp_path / "store", create=True)
+    ingest(store, [str(src)])
+    r = run(["eval", "add", "a", "msg_000001", "--expect", "not-refused", "--store", str(store.root)])
+    assert r.exit_code == 1 and "alias" in r.output
+    r = run(["eval", "add", "a", "msg_000001", "--pin", SNAP, "--expect", "not-refused", "--store", str(store.root),
+             "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["added"] == ["msg_000001"]
+    assert read_suite_file(store.root / "evals" / "suites" / "a.yaml")[0].cases[0].model == SNAP

@@ -49,11 +49,18 @@ def run(args: list[str], capture: bool = False) -> tuple[int, str]:
         return int(e.code or 0), ""
 
 
-def next_steps(store: Path, html: Path, md: Path) -> str:
-    """What the demo produced and the three commands to run on your own logs."""
+# The clock docs/tui.md's walk-through is pinned to: the Sunday morning after the complaint, so "yesterday 3pm"
+# is the complaint's Saturday afternoon. The demo week is still running then (it ends that midnight), so the TUI
+# is told the week too, or its This-week screen would show the last complete week instead of the one reported.
+TUI_NOW = "2026-11-22 10:00"
+
+
+def next_steps(store: Path, html: Path, md: Path, week: str = "2026-W47") -> str:
+    """What the demo produced, how to explore it (docs/tui.md's walk-through) and the commands for your own logs."""
     return (
         f"  Reports: {html} (open in a browser), {md}\n"
-        f"  Explore the demo store: .venv/bin/tracelens tui --store {store}\n"
+        f"  Explore the demo store (docs/tui.md walks through it):\n"
+        f"    .venv/bin/tracelens tui --store {store} --now \"{TUI_NOW}\" --week {week}\n"
         "\n"
         "  Next, on your own logs (the commands are in .venv/bin/):\n"
         "    tracelens ingest --store my-store path/to/your/logs/      # provider logs, OTel/OpenInference spans, "
@@ -120,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "\n  No live replay requested (pass --live with ANTHROPIC_API_KEY set): replaying against the LOCAL FAKE\n"
             "  Messages API server instead, scripted by docs/examples/demo_fake_replies.json to refuse refund\n"
-            "  questions on the new snapshot. Its answers are synthetic; the verdict below shows how replay works,\n"
-            "  not how any real model behaves. docs/replay.md runs the same server and replay by hand.",
+            "  questions on the new snapshot, in five wordings as sampling would give. Its answers are synthetic:\n"
+            "  the verdict below shows how replay works, not how any real model behaves. docs/replay.md runs the\n"
+            "  same server and replay by hand.",
             file=sys.stderr,
         )
         with server_for(str(store), rules=str(rules_file)) as server:
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,
                  "--api-key-env", env_key])
     banner("Done")
-    print(next_steps(store, html, md), file=sys.stderr)
+    print(next_steps(store, html, md, a.week), file=sys.stderr)
     return 0 if rc_weekly in (0, 1) else rc_weekly
 
 

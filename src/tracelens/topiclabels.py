@@ -5,7 +5,9 @@
 prompts, without English stop words, tokens without letters, or template
 words (text a prompt template puts around every topic), each term scaled by
 how much more the cluster uses it than its nearest clusters; a pair stands
-in for its word when it carries most of the word's uses. ``fallback_label``
+in for its word when it carries most of the word's uses. A term must occur in
+``MIN_PROMPT_SHARE`` of the cluster's prompts: the odd words of a few prompts
+(a customer's name, a phrase one user typed) never name the topic. ``fallback_label``
 labels a cluster no term describes with its central prompt's first words.
 Pure functions: scikit-learn's vectorizer and numpy, no store.
 """
@@ -27,6 +29,9 @@ TEMPLATE_CLUSTER_SHARE = 0.5
 PAIR_SHARE = 0.6
 # Neighbours each cluster's terms are contrasted with (nearest centroids).
 N_NEIGHBOURS = 2
+# A term must occur in at least this share of the cluster's prompts: a few prompts' odd words (a name,
+# one user's phrase) score high on c-TF-IDF because nothing else uses them, yet say nothing about the topic.
+MIN_PROMPT_SHARE = 0.1
 # Words of the most central prompt used as the label when no term describes the cluster.
 FALLBACK_WORDS = 6
 # A word of letters, with an apostrophe inside it kept ("don't", "dad's", "I've"): split there, a contraction
@@ -94,6 +99,8 @@ def ctfidf_terms(texts_by_cluster: dict[int, list[str]], n_terms: int = N_TERMS,
         if near:
             rival = tf[near].max(0)
             s = s * tf[row] / np.maximum(tf[row] + rival, 1e-12)
+        term_sets = [set(_terms(t, drop)) for t in texts_by_cluster[i]]
+        need = MIN_PROMPT_SHARE * len(term_sets)
         chosen: list[str] = []
         for j in np.lexsort((words, -s)):
             if s[j] <= 0 or len(chosen) == n_terms:
@@ -106,6 +113,8 @@ def ctfidf_terms(texts_by_cluster: dict[int, list[str]], n_terms: int = N_TERMS,
             parts = set(term.split())
             # a pair and its own words say the same thing: keep whichever came first (scored higher)
             if any(parts & set(c.split()) for c in chosen):
+                continue
+            if sum(term in ts for ts in term_sets) < need:
                 continue
             chosen.append(term)
         out[i] = chosen

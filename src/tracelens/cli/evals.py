@@ -83,18 +83,20 @@ def eval_group():
 @click.option("--tag", "tags", multiple=True, metavar="NAME=VALUE", help="Tag the new cases (task, risk, ...).")
 @click.option("--description", help="Describe the suite.")
 @click.option("--replace", is_flag=True, help="Rebuild cases that are already in the suite.")
+@click.option("--pin", metavar="SNAPSHOT", help="Pin this dated snapshot (for traces that record only an alias).")
 @click.option("--text", help="Add the traces whose prompt or response holds this text (or /regex/).")
 @click.option("--user", help="... of this user.")
 @click.option("--app", help="... of this app.")
 @click.option("--model", help="... whose model id contains this.")
 @click.option("--time", "time_expr", help="... in this window (2026-W47, 7d, 2026-11-18, yesterday 3pm).")
 @click.option("--refusals", is_flag=True, help="... that were refused.")
+@click.option("--answered", is_flag=True, help="... that were answered (not refused): the behaviour to keep.")
 @click.option("--sample", type=click.IntRange(1, 100_000), help="Add a random sample of this many matching traces.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @store_option
 @json_option
-def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace, text, user, app, model, time_expr,
-             refusals, sample, seed, store_path, as_json):
+def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace, pin, text, user, app, model,
+             time_expr, refusals, answered, sample, seed, store_path, as_json):
     """Add traces (by id, or every trace a search finds) to SUITE as cases with graders."""
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import add_traces
@@ -102,14 +104,16 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
     store = open_eval_store(store_path)
     graders = _parse_expect(expect, graders_json)
     ids = list(trace_ids)
-    searching = any(v for v in (text, user, app, model, time_expr, refusals))
+    if refusals and answered:
+        raise click.UsageError("--refusals and --answered exclude each other")
+    searching = any(v for v in (text, user, app, model, time_expr, refusals, answered))
     if searching:
-        ids += _search_ids(store, text, user, app, model, time_expr, refusals)
+        ids += _search_ids(store, text, user, app, model, time_expr, refusals, answered)
         if sample is not None and len(ids) > sample:
             ids = sorted(random.Random(seed).sample(ids, sample))
     elif sample is not None:
-        raise click.UsageError("--sample picks from a search: give --text, --user, --app, --model, --time or "
-                               "--refusals")
+        raise click.UsageError("--sample picks from a search: give --text, --user, --app, --model, --time, "
+                               "--refusals or --answered")
     if not ids:
         raise click.UsageError("no traces to add: name TRACE_IDs or a search (--text, --user, --time, ...)")
     resolved: list[str] = []
@@ -122,7 +126,7 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
         diag("note: no --expect given: the cases have no graders yet, so every answer passes; add graders with "
              "--expect, or edit the suite file")
     try:
-        out = add_traces(store.root, suite, resolved, store.get, graders, _tags(tags), description, replace)
+        out = add_traces(store.root, suite, resolved, store.get, graders, _tags(tags), description, replace, pin)
     except SuiteError as e:
         raise _suite_error(e) from None
     for tid, why in out.skipped.items():
@@ -139,7 +143,7 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
         sys.exit(1)
 
 
-def _search_ids(store, text, user, app, model, time_expr, refusals) -> list[str]:
+def _search_ids(store, text, user, app, model, time_expr, refusals, answered) -> list[str]:
     import datetime as dt
 
     from tracelens.query import FindQuery, find_results
@@ -150,7 +154,8 @@ def _search_ids(store, text, user, app, model, time_expr, refusals) -> list[str]
         rs, _ = find_results(store, q, now=dt.datetime.now(dt.UTC))
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    return [r["trace_id"] for r in rs.page(0, max(rs.total, 1)).select("trace_id").to_dicts()]
+    rows = rs.page(0, max(rs.total, 1)).to_dicts()
+    return [r["trace_id"] for r in rows if not answered or r.get("refusal") not in ("partial", "full")]
 
 
 @eval_group.command("import")

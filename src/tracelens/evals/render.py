@@ -78,17 +78,31 @@ def _table(rows: list[dict[str, str]], regressed: list[bool]) -> Table:
 
 
 def print_summaries(summaries: list[RunSummary], console: Console) -> None:
-    """One table row per run, regressions in red, then the cases that flipped."""
+    """One block per run (it reads at 80 columns): figures, the test against the previous run, the flipped cases."""
     if not summaries:
         console.print("no results")
         return
-    console.print(_table([summary_row(s) for s in summaries], [s.regressed for s in summaries]))
     for s in summaries:
-        if s.vs_previous is not None and s.vs_previous.overall.pass_to_fail:
-            ids = s.vs_previous.overall.pass_to_fail
-            console.print(Text(f"{s.run.target}: {len(ids)} case(s) passed before and fail now: "
-                               + ", ".join(visible(i) for i in ids[:10]) + (" …" if len(ids) > 10 else ""),
-                               style="yellow"))
+        row = summary_row(s)
+        console.print(Text(visible(s.run.target), style="bold") + Text(f"  run {s.run.run_id}  {row['when']} UTC"))
+        console.print(f"  pass rate {row['pass rate']}  errors {row['errors']}  refusals {row['refusals']}  "
+                      f"latency p50 {row['latency p50']}  cost {row['cost']}")
+        if s.vs_previous is None:
+            console.print(Text("  first run on this target: nothing to compare with yet", style="dim"))
+            continue
+        o = s.vs_previous.overall
+        verdict = Text(o.verdict.upper() if o.verdict == "regression" else o.verdict,
+                       style="bold red" if o.verdict == "regression" else "")
+        console.print(Text(f"  vs run {s.previous_run_id}: {delta_text(o)} → ") + verdict)
+        if s.regressed_groups:
+            console.print(Text("  regressed (adjusted): " + ", ".join(visible(g) for g in s.regressed_groups),
+                               style="red"))
+        if o.pass_to_fail:
+            more = " …" if len(o.pass_to_fail) > 10 else ""
+            console.print(Text(f"  {len(o.pass_to_fail)} case(s) passed before and fail now: "
+                               + ", ".join(visible(i) for i in o.pass_to_fail[:10]) + more, style="yellow"))
+        if o.fail_to_pass:
+            console.print(f"  {len(o.fail_to_pass)} case(s) failed before and pass now")
 
 
 def print_report(report: EvalReport, console: Console) -> None:
@@ -111,7 +125,7 @@ def print_verdict(v: UpgradeVerdict, console: Console) -> None:
     style = {"regressions": "bold red", "safe": "bold green", "improvement": "bold green"}.get(v.verdict, "bold")
     console.print(Text(f"{v.baseline.run.target} → {v.candidate.run.target}: ", style="bold")
                   + Text(visible(v.headline), style=style))
-    console.print(_table([summary_row(v.baseline), summary_row(v.candidate)], [False, False]))
+    print_summaries([v.baseline, v.candidate], console)
     for g in v.comparison.groups:
         if g.comparison.n_paired:
             console.print(f"  {visible(g.group)}: {delta_text(g.comparison)}, adjusted p="

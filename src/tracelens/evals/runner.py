@@ -337,6 +337,9 @@ def execute(plan: RunPlan, *, env: dict[str, str] | None = None, concurrency: in
         cost = None
         if resp.ok and resp.input_tokens is not None and resp.output_tokens is not None and p.model:
             cost = _cost(plan.target.provider, resp.model_returned or p.model, resp.input_tokens, resp.output_tokens)
+        judged = [g.cost_usd for g in grades if g.cost_usd is not None]  # llm-judge calls cost money too
+        if judged:
+            cost = (cost or 0.0) + sum(judged)
         result = CaseResult(case_id, rep, outcome, score, resp, grades, p.model, cost, p.notes)
         with lock:
             run.results.append(result)

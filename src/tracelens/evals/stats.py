@@ -25,11 +25,14 @@ Contract:
     interval of the paired difference. Otherwise: sign-flip permutation test of the per-case rate differences
     (all 2**m sign patterns when at most :data:`EXACT_SIGN_FLIPS` cases differ, else ``n_resamples`` Monte-Carlo
     flips, p = (1 + hits) / (1 + n_resamples)) and a percentile bootstrap interval over cases of the mean
-    difference.
+    difference. The test is exact when both sides ran a case equally often (its difference is then symmetric
+    about 0 under no change) and asymptotically valid otherwise (1 repeat against 3).
 * Verdicts: fewer than :data:`MIN_PAIRED_CASES` paired cases -> ``"not enough cases"``; otherwise the two-sided
   p-value decides at ``alpha`` and the sign of the difference names it (``"regression"`` / ``"improvement"``),
   else ``"no significant change"`` (also when no case changed: p = 1). A regression verdict is thus wrong at most
   ``alpha / 2`` of the time when nothing changed; ``p_worse`` (one-sided) is reported for callers who gate on it.
+  The verdict follows the test, not the interval: near the threshold the Agresti-Min interval (less conservative
+  than the exact test) can exclude 0 while the test does not reject.
 * Groups (:func:`compare_by_group`): the overall comparison is the primary test; per-tag and per-grader
   comparisons are secondary, and their p-values are adjusted across the groups that have enough cases
   (Benjamini-Hochberg by default: the groups say *where* a change sits, a screening question for which the false
@@ -54,8 +57,8 @@ from tracelens.analysis.jsonform import JsonRecord, iso
 from tracelens.analysis.stats import benjamini_hochberg, paired_diff_ci, wilson
 
 MIN_PAIRED_CASES = 10
-"""Fewer paired cases than this give the verdict "not enough cases": no test on so few cases can see a change
-that matters, and a significant one would rest on a handful of tasks."""
+"""Fewer paired cases than this give the verdict "not enough cases", whatever the p-value: a verdict on so few
+cases would speak for a handful of tasks, not for the target."""
 
 EXACT_SIGN_FLIPS = 16
 """Up to this many cases with a non-zero difference the sign-flip test enumerates every sign pattern (exact)."""

@@ -409,12 +409,15 @@ class AddOutcome:
 
 
 def case_from_trace(trace: dict[str, Any], graders: list[GraderSpec], tags: dict[str, str] | None = None,
-                    case_id: str | None = None) -> tuple[Case, list[str]]:
-    """(case, notes) for one stored trace; raises ``ReplayError`` when its request cannot be sent again."""
+                    case_id: str | None = None, pin: str | None = None) -> tuple[Case, list[str]]:
+    """(case, notes) for one stored trace; raises ``ReplayError`` when its request cannot be sent again.
+
+    ``pin`` names the snapshot to pin when the trace records only an alias (or to pin another one).
+    """
     from tracelens.replay.labels import refusal_label
     from tracelens.replay.request import body_from_raw, reconstruct_body, resolve_target_model
 
-    model, notes = resolve_target_model(trace)
+    model, notes = resolve_target_model(trace, pin)
     raw = trace.get("request_raw")
     if raw:
         body, w, _ = body_from_raw(raw, model)
@@ -435,7 +438,7 @@ def case_from_trace(trace: dict[str, Any], graders: list[GraderSpec], tags: dict
 
 def add_traces(store_root: str | Path, name: str, trace_ids: Iterable[str], get_trace: GetTrace,
                graders: list[GraderSpec], tags: dict[str, str] | None = None, description: str | None = None,
-               replace: bool = False) -> AddOutcome:
+               replace: bool = False, pin: str | None = None) -> AddOutcome:
     """Add traces to stored suite ``name`` (created when missing) as cases; the file is rewritten atomically.
 
     A trace already in the suite is kept as it is unless ``replace``; a trace
@@ -455,7 +458,7 @@ def add_traces(store_root: str | Path, name: str, trace_ids: Iterable[str], get_
             out.skipped[tid] = "no such trace in the store"
             continue
         try:
-            case, notes = case_from_trace(trace, graders, tags)
+            case, notes = case_from_trace(trace, graders, tags, pin=pin)
         except ReplayError as e:
             out.skipped[tid] = str(e)
             continue

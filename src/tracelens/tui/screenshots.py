@@ -2,8 +2,9 @@
 
     python -m tracelens.tui.screenshots --store STORE --out docs/img
 
-It drives the real app headlessly (Textual's Pilot) on a store of the
-bundled sample (``sample_logs/production``): find user 4411 around 3pm
+It drives the real app headlessly (Textual's Pilot) on the store ``make demo``
+builds (``.demo/store``: the bundled sample logs, with the weekly analysis
+run): find user 4411 around 3pm
 "yesterday", open the refused trace, look at the system-prompt history and
 related traces, plan a replay, run it against the local fake Messages API
 (``tracelens.testing.fake_anthropic``, scripted replies: no network, no key),
@@ -22,6 +23,7 @@ from pathlib import Path
 SIZE = (120, 40)
 DEFAULT_NOW = "2026-11-22T10:00:00+00:00"
 COMPLAINT_USER = "4411"
+COMPLAINT_TIME = "yesterday 3pm"
 
 # Scripted replies of the fake API for the replay step: the refusal mostly reproduces, in other words.
 REPLIES = (
@@ -49,7 +51,7 @@ async def settle(pilot) -> None:
 
 
 async def walk(store_path: str, out: Path, now: dt.datetime, with_replay: bool = True,
-               week: str | None = "2026-W47") -> list[Path]:
+               week: str | None = "2026-W47", user: str = COMPLAINT_USER, when: str = COMPLAINT_TIME) -> list[Path]:
     """Drive the app through the documented walk-through and write one SVG per step; returns the files."""
     from tracelens.testing.fake_anthropic import DEFAULT_MODELS, FakeAnthropicServer, Reply
     from tracelens.tui.app import TuiConfig, make_app
@@ -67,7 +69,7 @@ async def walk(store_path: str, out: Path, now: dt.datetime, with_replay: bool =
     for text in REPLIES:
         server.enqueue(Reply.message(text))
     with server:
-        config = TuiConfig(now=lambda: now, cursor_blink=False, show_timings=False, subtitle="sample store",
+        config = TuiConfig(now=lambda: now, cursor_blink=False, show_timings=False, subtitle="demo store",
                            export_dir=out / ".exports", replay_base_url=server.base_url,
                            replay_env={"ANTHROPIC_API_KEY": "fake-key-for-screenshots"}, save_replays=False,
                            replay_concurrency=1,  # scripted replies then arrive in script order
@@ -77,8 +79,8 @@ async def walk(store_path: str, out: Path, now: dt.datetime, with_replay: bool =
             await settle(pilot)
             shot(app, "1-find")
             screen = app.screen
-            screen.query_one("#f-user").value = COMPLAINT_USER
-            screen.query_one("#f-time").value = "yesterday 3pm"
+            screen.query_one("#f-user").value = user
+            screen.query_one("#f-time").value = when
             screen.query_one("#f-time").focus()
             await pilot.press("enter")
             await settle(pilot)
@@ -86,7 +88,7 @@ async def walk(store_path: str, out: Path, now: dt.datetime, with_replay: bool =
             table = screen.query_one("#results")
             refused = [i for i, r in enumerate(table.traces) if r.get("refusal") in ("partial", "full")]
             if not refused:
-                raise SystemExit(f"no refused trace of user {COMPLAINT_USER} around 3pm yesterday in {store_path}")
+                raise SystemExit(f"no refused trace of user {user} around {when!r} in {store_path}")
             table.move_cursor(row=refused[0])
             await pilot.press("enter")
             await settle(pilot)
@@ -122,7 +124,7 @@ async def walk(store_path: str, out: Path, now: dt.datetime, with_replay: bool =
 def main(argv: list[str] | None = None) -> int:
     """Command line: write the documentation screenshots of a store."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--store", required=True, help="a store holding the ingested sample_logs/production")
+    ap.add_argument("--store", required=True, help="the store make demo builds (.demo/store)")
     ap.add_argument("--out", default="docs/img", help="directory for the SVG files (default: %(default)s)")
     ap.add_argument("--now", default=DEFAULT_NOW, help="the clock 'yesterday' is relative to (default: %(default)s)")
     ap.add_argument("--no-replay", action="store_true", help="skip the replay steps")
