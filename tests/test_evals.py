@@ -275,3 +275,31 @@ def test_llm_judge_is_off_unless_asked_pinned_and_counted_in_the_cost(store_path
     grade = json.loads(last["grades"][0])[0]
     assert last["outcome"][0] == "pass" and grade["cost_usd"] > 0
     assert last["cost_usd"][0] > grade["cost_usd"]  # the target's call plus the judge's
+
+
+def test_concurrent_adds_to_one_suite_all_land(store_path):
+    import threading
+
+    from tracelens.evals.suite import add_traces, parse_expect
+    from tracelens.store import Store
+
+    store = Store(store_path)
+    graders = parse_expect(["not-refused"])
+    ids = [f"msg_{i:06d}" for i in range(N_CASES)]
+    errors = []
+
+    def add(part):
+        try:
+            for tid in part:
+                add_traces(store.root, "together", [tid], store.get, graders)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=add, args=(ids[k::4],)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    suite, _ = read_suite_file(f"{store_path}/evals/suites/together.yaml")
+    assert sorted(c.id for c in suite.cases) == ids

@@ -1,4 +1,4 @@
-"""`tracelens replay` / `tracelens canary` end to end: ingest -> store -> CLI -> fake server."""
+"""`tracelens replay` end to end: ingest -> store -> CLI -> fake server (`tracelens canary`: tests/test_replay_canary.py)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def invoke(cmd, args, server=None, store=None, env=None):
 
 def test_commands_exported_for_registration():
     assert {c.name for c in commands} == {"replay", "canary"}
-    assert set(canary.commands) == {"add", "list", "run", "compare"}
+    assert set(canary.commands) == {"add", "list", "run", "compare", "migrate"}  # tests/test_replay_canary.py runs them
 
 
 def test_dry_run_prints_exact_body_and_sends_nothing(filled, server):
@@ -124,23 +124,3 @@ def test_cli_never_prints_the_key(filled, server):
     assert r.exit_code == 1 and "UNSET_VAR" in r.stderr and SECRET not in r.stdout + r.stderr
 
 
-def test_canary_add_run_list_compare(filled, server):
-    r = invoke(canary, ["add", "core", "msg_000001", "msg_00000", "--n", "2"], store=filled)
-    assert r.exit_code == 1 and "msg_00000" in r.stderr  # ambiguous prefix is not silently added
-    r = invoke(canary, ["add", "core", "msg_000001", "msg_000003", "--n", "2"], store=filled)
-    assert r.exit_code == 0 and "2 trace(s), n=2" in r.stdout
-    run_args = ["run", "core", "--yes", "--json", "--base-url", server.base_url]
-    server.add_rule(Reply.message("same answer"))
-    first = json.loads(invoke(canary, run_args, store=filled).stdout)
-    assert first["comparison"] is None and len(first["results"]) == 4
-    server.reset()
-    server.add_rule(Reply.refusal("I can't help with that."))
-    second = json.loads(invoke(canary, run_args, store=filled).stdout)
-    changed = [p for p in second["comparison"]["prompts"] if p["changed"]]
-    assert len(changed) == 2 and all(p["refusal_flip"] == "answered->refused" for p in changed)
-    listing = json.loads(invoke(canary, ["list", "--json"], store=filled).stdout)
-    assert listing[0]["name"] == "core" and listing[0]["runs"] == 2 and listing[0]["last_run_id"] == second["run_id"]
-    r = invoke(canary, ["compare", "core"], store=filled)
-    assert r.exit_code == 0 and "2 prompt(s) changed" in r.stdout
-    r = invoke(canary, ["run", "core", "--dry-run"], store=filled)
-    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2

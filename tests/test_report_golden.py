@@ -1,9 +1,9 @@
 """Golden tests of the four report renderers on one fixed, seeded synthetic comparison.
 
 Every section is real output: the findings come from ``analyze`` on seeded
-synthetic windows, the canary section from the canary comparison over fixed
-replays stored by the replay code, so a change in what the code produces or
-in the report's shape shows as a golden diff.
+synthetic windows, the Evals section from the run summaries of fixed eval
+runs graded and stored by the evals code, so a change in what the code
+produces or in the report's shape shows as a golden diff.
 
 Regenerate after an intended change with::
 
@@ -30,14 +30,16 @@ import pytest
 from rich.console import Console
 
 from tracelens.analysis import DriftConfig, analyze
-from tracelens.replay.canary import add_to_canary
-from tracelens.replay.client import ReplayResult
-from tracelens.replay.storage import write_replays
+from tracelens.analysis.findings import exit_code
+from tracelens.evals.graders import grade_all
+from tracelens.evals.model import Case, Response, Suite, case_outcome
+from tracelens.evals.runner import CaseResult, EvalRun, write_results
+from tracelens.evals.suite import parse_expect, save_suite
 from tracelens.report import FORMATS, render, render_html, render_terminal, strip_images
 from tracelens.report.timeline import build_timeline
 from tracelens.samples.synthetic import T0, WEEK, Scenario, make_history, make_pair
 from tracelens.store import Store
-from tracelens.weekly import canary_section
+from tracelens.weekly import evals_section
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("TRACELENS_UPDATE_GOLDEN") == "1"
@@ -64,9 +66,9 @@ def fixture_scenario() -> Scenario:
 def build_fixture_report(store_root: Path):
     """The fixed comparison behind every golden file (also used by docs/drift.md examples).
 
-    The drift findings come from :func:`analyze` on a seeded synthetic pair; the canary section comes
-    from the real canary comparison (:func:`tracelens.weekly.canary_section`) over fixed replays
-    written to a store at ``store_root`` (see :func:`write_canary_runs`).
+    The drift findings come from :func:`analyze` on a seeded synthetic pair; the Evals section comes
+    from the real run summaries (:func:`tracelens.weekly.evals_section`) over fixed eval runs
+    written to a store at ``store_root`` (see :func:`write_eval_runs`).
     """
     sc = fixture_scenario()
     sp = make_pair(sc)
@@ -82,9 +84,9 @@ def build_fixture_report(store_root: Path):
         history=hist,
         config=DriftConfig(semantic_max_per_window=300, semantic_permutations=100),
     )
-    canary = canary_section(write_canary_runs(store_root))
+    evals = evals_section(write_eval_runs(store_root))
     # The package version changes with every release; the goldens must not.
-    return dataclasses.replace(report, generator=dataclasses.replace(report.generator, version="golden"), canary=canary)
+    return dataclasses.replace(report, generator=dataclasses.replace(report.generator, version="golden"), evals=evals)
 
 
 def build_fixture_timeline(report):
@@ -93,40 +95,35 @@ def build_fixture_timeline(report):
     return build_timeline(sp.baseline, sp.current, report)
 
 
-#: (canary set, run id, trace id, refusal label, response texts) of the replays behind the canary section
-_ANSWER = "To reset your password, open Settings, choose Security and follow the emailed link{}."
-_MOVED_BEFORE = "Refunds are issued to the original card within 30 days of delivery{}."
-_MOVED_AFTER = "Sorry -- please phone our billing desk; refund questions are not handled in chat{}."
-_STABLE = "Our opening hours are 9:00 to 17:00, Monday to Friday."
-CANARY_REPLAYS = [
-    ("support-borderline", "0f9e8d7c6b5a", "b-11-17", "none", [_ANSWER.format(s) for s in ("", " now", " today")]),
-    ("support-borderline", "0f9e8d7c6b5a", "b-11-42", "none", [_MOVED_BEFORE.format(s) for s in ("", " or so", " at most")]),
-    ("support-borderline", "0f9e8d7c6b5a", "b-11-99", "none", [_STABLE] * 3),
-    ("support-borderline", "a1b2c3d4e5f6", "b-11-17", "full", ["I can't help with account access requests."] * 3),
-    ("support-borderline", "a1b2c3d4e5f6", "b-11-42", "none", [_MOVED_AFTER.format(s) for s in ("", " today", " now")]),
-    ("support-borderline", "a1b2c3d4e5f6", "b-11-99", "none", [_STABLE] * 3),
-    ("code-smoke", "123456abcdef", "b-11-3", "none", ["def add(a, b):\n    return a + b"] * 2),
+#: (suite, kind, grader, run id, start, answers per case) of the eval runs behind the Evals section
+_REFUND = "Your refund for order {} is on its way."
+_MOVED = "Please phone our billing desk about order {}."
+EVAL_RUNS = [
+    ("support-refunds", None, "contains:refund", "0f9e8d7c6b5a", T0 + 4 * WEEK,
+     {f"r-{i:02d}": _REFUND.format(1000 + i) for i in range(12)}),
+    ("support-refunds", None, "contains:refund", "a1b2c3d4e5f6", T0 + 4 * WEEK + timedelta(days=7),
+     {f"r-{i:02d}": (_MOVED if i < 6 else _REFUND).format(1000 + i) for i in range(12)}),
+    ("code-smoke", "canary", "not-refused", "123456abcdef", T0 + 4 * WEEK + timedelta(days=1),
+     {"c-1": "def add(a, b):\n    return a + b", "c-2": "I can't help with that."}),
 ]
 
 
-def write_canary_runs(root: Path) -> Store:
-    """A store holding two canary sets and their replays (fixed ids and times), written by the real replay code."""
+def write_eval_runs(root: Path) -> Store:
+    """A store holding two suites and their runs (fixed ids, times and answers), graded and stored by the evals code."""
     store = Store(root, create=True)
-    for name in dict.fromkeys(r[0] for r in CANARY_REPLAYS):
-        add_to_canary(root, name, list(dict.fromkeys(r[2] for r in CANARY_REPLAYS if r[0] == name)), n=3)
-    at = T0 + 4 * WEEK
-    results = []
-    for name, run_id, trace_id, refusal, texts in CANARY_REPLAYS:
-        for text in texts:
-            at += timedelta(minutes=1)  # distinct times: replays are read oldest first
-            results.append(
-                ReplayResult(
-                    replay_id=f"{run_id}-{len(results)}", trace_id=trace_id, created_at=at,
-                    model_requested="claude-sonnet-4-5-20250929", response_text=text, stop_reason="end_turn",
-                    refusal=refusal, canary=name, canary_run_id=run_id,
-                )
-            )
-    write_replays(root, results)
+    for name, kind, grader, run_id, started, answers in EVAL_RUNS:
+        graders = parse_expect([grader])
+        suite = Suite(name, [Case(cid, {"max_tokens": 64, "messages": [{"role": "user", "content": f"ask {cid}"}]},
+                                  graders, {"task": name.split("-")[-1]}, model="claude-sonnet-4-5-20250929")
+                             for cid in answers], kind=kind, created_at="2026-11-01T00:00:00+00:00")
+        save_suite(root, suite)
+        run = EvalRun(run_id, name, "pinned", "pinned", 1, started, started + timedelta(minutes=1))
+        for k, (cid, text) in enumerate(answers.items()):
+            resp = Response(text=text, stop_reason="end_turn", refusal="full" if "can't" in text else "none",
+                            input_tokens=20, output_tokens=10, latency_ms=400.0 + 10 * k)
+            grades = grade_all(graders, resp, suite.case(cid))
+            run.results.append(CaseResult(cid, 0, *case_outcome(resp, grades), resp, grades, "claude-sonnet-4-5-20250929"))
+        write_results(root, run, suite)
     return store
 
 
@@ -158,30 +155,37 @@ def test_fixture_shows_the_planted_changes(report):
     assert any(k == "refusal_rate" and s.startswith("cluster=7 (recipe ideas)") for k, s in sig)
 
 
-def test_canary_section_in_every_format(report):
+def test_evals_section_in_every_format(report):
     md = render(report, "markdown")
-    assert "**Canary sets**" in md
-    assert "**support-borderline**: run a1b2c3d4e5f6 vs 0f9e8d7c6b5a -- 2 of 3 prompts changed" in md
-    assert "**code-smoke**: run 123456abcdef (no earlier run) -- 0 of 1 prompt changed" in md
-    assert "b-11-99" not in md and "b-11-3" not in md  # unchanged prompts are counted, not listed
-    assert "b-11-17" not in md  # the short post counts changed prompts; the HTML lists them
+    assert "**Evals** (latest run per target vs the previous one)" in md
+    assert "🔴 support-refunds (pinned): pass 50.0% [" in md and "(was 100.0%), -50.0 pp [" in md
+    assert "-- regression; 6 cases passed before and fail now: r-00, r-01, r-02, ..." in md
+    assert "🟢 code-smoke [canary] (pinned): pass 50.0% [" in md and "first run" in md
+    assert md.index("support-refunds") < md.index("code-smoke")  # regressions first
+    assert "Evals regressed against their previous run: support-refunds (pinned)." in md  # in the headline too
     txt = render(report, "terminal", width=120)
-    assert "Canary sets" in txt and "[canary support-borderline] b-11-42: answers moved" in txt
+    assert "Evals (latest run per target vs the previous one)" in txt
+    assert "[eval support-refunds pinned] 6 cases passed before and fail now: r-00, r-01, r-02, r-03, r-04, r-05" in txt
     html = render_html(report)
-    assert "<h2>Canary sets</h2>" in html and "<code>b-11-17</code>: refusal rate 0% -&gt; 100%" in html
-    assert [(c["name"], c["changed"]) for c in json.loads(render(report, "json"))["canary"]] == [
-        ("code-smoke", 0), ("support-borderline", 2)  # sets in name order
+    assert '<section id="evals"><h2>Evals</h2>' in html and '<td class="alert">regression</td>' in html
+    assert "6: <code>r-00</code>, <code>r-01</code>" in html
+    doc = json.loads(render(report, "json"))
+    assert [(e["suite"], e["kind"], e["verdict"], e["n_pass_to_fail"]) for e in doc["evals"]] == [
+        ("code-smoke", "canary", "first run", 0), ("support-refunds", None, "regression", 6)  # by suite
     ]
 
 
-def test_canary_section_is_the_real_comparison_and_absent_when_no_set_has_run(report):
-    smoke, borderline = report.canary
-    assert [(p.trace_id, p.changed) for p in borderline.prompts] == [("b-11-17", True), ("b-11-42", True), ("b-11-99", False)]
-    assert borderline.prompts[0].refusal_flip == "answered->refused" and borderline.n_changed == 2
-    assert smoke.previous_run_id is None and smoke.prompts[0].reasons == ("no successful replays in the previous run",)
-    none = dataclasses.replace(report, canary=None)
-    assert "Canary" not in render(none, "markdown") and "Canary" not in render(none, "terminal")
-    assert json.loads(render(none, "json"))["canary"] is None
+def test_evals_section_is_the_real_summary_and_absent_when_no_suite_has_run(report):
+    smoke, refunds = report.evals
+    assert (refunds.run_id, refunds.previous_run_id, refunds.cases) == ("a1b2c3d4e5f6", "0f9e8d7c6b5a", 12)
+    assert refunds.regressed and refunds.delta == -0.5 and refunds.p_value < 0.05 and refunds.pass_to_fail[0] == "r-00"
+    assert refunds.latency_p50_ms == pytest.approx(455.0) and refunds.refusal_rate == 0.0 and refunds.errors == 0
+    assert smoke.previous_run_id is None and smoke.refusal_rate == 0.5 and not smoke.regressed
+    assert exit_code(report, "never") == 0 and exit_code(dataclasses.replace(report, findings=()), "alert") == 1
+    none = dataclasses.replace(report, evals=None)
+    assert "Evals" not in render(none, "markdown") and "Evals" not in render(none, "terminal")
+    assert json.loads(render(none, "json"))["evals"] is None
+    assert exit_code(dataclasses.replace(none, findings=()), "alert") == 0
 
 
 def test_golden_json(report):

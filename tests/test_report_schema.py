@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import jsonschema
+import pytest
 
 from tests.conftest import REPO
 from tracelens.analysis.findings import FINDING_FIELDS, DriftReport, Finding, report_json_schema
@@ -84,17 +85,16 @@ def test_json_value_matches_the_generated_schema():
     assert json_value(float("nan")) is None
 
 
-def test_report_canary_prompt_keeps_the_fields_of_the_replay_comparison():
-    """The report's frozen canary rows carry exactly what tracelens.replay.canary compares, in the same order."""
-    from tracelens.analysis.findings import CanaryPrompt, CanaryResult
-    from tracelens.replay.canary import CanaryComparison, PromptComparison
+def test_report_eval_result_validates_and_keeps_its_field_order():
+    """The Evals section's rows: their JSON form is what the schema's eval_result describes."""
+    from tracelens.analysis.findings import EvalResult
 
-    assert [f.name for f in fields(CanaryPrompt)] == [f.name for f in fields(PromptComparison)]
-    pc = PromptComparison("t1", 3, 3, 1.0, 0.0, "answered->refused", 0.1, 1.0, 0.9, 0.5, True, ["refusal rate 0% -> 100%"])
-    res = CanaryResult.from_comparison(CanaryComparison("nightly", "r2", "r1", [pc, PromptComparison(
-        "t2", 3, 0, 0.0, None, None, None, None, None, None, False, ["no successful replays in the previous run"])]))
-    assert res.n_changed == 1 and [p.trace_id for p in res.changed] == ["t1"] and res.prompts[0].reasons == (pc.reasons[0],)
-    doc = res.to_dict()
-    assert list(doc) == ["name", "run_id", "previous_run_id", "prompts", "changed"] and doc["changed"] == 1
+    row = EvalResult("support", "canary", "pinned", "r2", datetime(2026, 11, 20, tzinfo=UTC), "r1", 12, 0.5, 0.3, 0.7,
+                     1.0, -0.5, -0.75, -0.25, 0.03125, "exact McNemar", "regression", True, (), 6,
+                     ("a", "b"), 0, 0.0, 450.0)
+    doc = row.to_dict()
+    assert list(doc)[:4] == ["suite", "kind", "target", "run_id"] and doc["started_at"].startswith("2026-11-20T00:00:00")
     schema = report_json_schema()
-    jsonschema.validate(doc, {**schema["$defs"]["canary_result"], "$defs": schema["$defs"]})
+    jsonschema.validate(doc, {**schema["$defs"]["eval_result"], "$defs": schema["$defs"]})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "verdict": "worse"}, {**schema["$defs"]["eval_result"], "$defs": schema["$defs"]})

@@ -16,8 +16,14 @@ the two windows, bring whatever is missing up to date, and call
    ending with the current window and saved; every trace of both windows gets
    its ``cluster_id``;
 4. the refusal trend covers the eight ISO weeks ending with the current one;
-5. each canary set's latest run is compared with its previous run, prompt by
-   prompt (``report.canary``).
+5. the Evals section (``report.evals``): for every stored eval suite with
+   runs (canary sets included), each target's latest run against its
+   previous run on that target, from ``tracelens.evals.report.run_summaries``
+   (not limited to the windows: it is the state of the evals when the report
+   is made). Canary sets stored by an older version are migrated to suites
+   first (``tracelens.evals.canary``), with a note. A regression there counts
+   toward the exit code as an alert finding does
+   (``analysis.findings.exit_code``).
 
 ``drift_run``/``weekly_run`` do the same and also return the daily series the
 HTML report's time charts draw (``tracelens.report.timeline``), computed from
@@ -51,7 +57,7 @@ from tracelens.store import Store
 from tracelens.timeexpr import TimeWindow, iso_week, parse_window
 
 if TYPE_CHECKING:
-    from tracelens.analysis.findings import CanaryResult
+    from tracelens.analysis.findings import EvalResult
 
 ANALYSIS_COLUMNS = (
     "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_snapshot",
@@ -312,9 +318,9 @@ def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
     all_notes = list(notes or []) + prep.notes
     import dataclasses
 
-    canary = canary_section(store)
-    if canary is not None:
-        report = dataclasses.replace(report, canary=canary)
+    evals = evals_section(store, all_notes)
+    if evals is not None:
+        report = dataclasses.replace(report, evals=evals)
     if all_notes:
         report = dataclasses.replace(report, notes=tuple(all_notes) + tuple(report.notes))
     tl = None
@@ -325,21 +331,59 @@ def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
     return DriftRun(report, tl)
 
 
-def canary_section(store: Store) -> tuple[CanaryResult, ...] | None:
-    """The latest run of each canary set compared with the run before it, matched per prompt (None: no runs)."""
+def evals_section(store: Store, notes: list[str] | None = None) -> tuple[EvalResult, ...] | None:
+    """Each stored suite's latest run per target against its previous run on that target (None: no suite has a run).
+
+    Canary sets stored by an older version are migrated first; a suite file
+    that cannot be read is left out with a note (so is the section, when the
+    evals package cannot load).
+    """
     try:
-        from tracelens.replay.canary import CanaryError, compare_runs, list_canaries
+        from tracelens.evals.canary import migrate_canaries, old_canary_files
+        from tracelens.evals.graders import SuiteError
+        from tracelens.evals.report import run_summaries
+        from tracelens.evals.runner import list_runs
+        from tracelens.evals.suite import read_suite_file, suites_dir
     except ImportError:
         return None
-    from tracelens.analysis.findings import CanaryResult
-    out = []
-    for c in list_canaries(store.root):
+    say = notes.append if notes is not None else (lambda s: None)
+    if old_canary_files(store.root):
         try:
-            cmp = compare_runs(store.root, c.name)
-        except CanaryError:
-            continue  # a set that has never been run
-        out.append(CanaryResult.from_comparison(cmp))
-    return tuple(out) or None
+            migrate_canaries(store.root, store.get, note=say)
+        except OSError as e:
+            say(f"canary sets not migrated to eval suites ({e}): run `tracelens canary migrate`")
+    runs = list_runs(store.root)
+    if not runs:
+        return None
+    out = []
+    for path in sorted(suites_dir(store.root).glob("*.yaml")):
+        try:
+            suite = read_suite_file(path)[0]
+        except SuiteError as e:
+            say(f"evals: suite file left out of the report: {e}")
+            continue
+        latest = {r.target: r.run_id for r in runs if r.suite == suite.name}  # oldest first: the last one stays
+        if latest:
+            out += [_eval_result(suite, s) for s in run_summaries(store.root, suite, list(latest.values()))]
+    return tuple(sorted(out, key=lambda e: (e.suite, e.target))) or None
+
+
+def _eval_result(suite, s) -> EvalResult:
+    """The report's row for one ``tracelens.evals.report.RunSummary``."""
+    from tracelens.analysis.findings import EvalResult
+
+    c = s.vs_previous.overall if s.vs_previous is not None else None
+    verdict = "first run" if c is None else c.verdict
+    return EvalResult(
+        suite=suite.name, kind=suite.kind, target=s.run.target, run_id=s.run.run_id, started_at=s.run.started_at,
+        previous_run_id=s.previous_run_id, cases=s.run.cases, pass_rate=s.rate.rate, pass_rate_low=s.rate.lo,
+        pass_rate_high=s.rate.hi, previous_pass_rate=c.baseline_rate if c else None, delta=c.delta if c else None,
+        delta_low=c.delta_lo if c else None, delta_high=c.delta_hi if c else None,
+        p_value=c.p_value if c else None, method=c.method if c else None, verdict=verdict, regressed=s.regressed,
+        regressed_groups=tuple(s.regressed_groups), n_pass_to_fail=c.n_pass_to_fail if c else 0,
+        pass_to_fail=tuple(c.pass_to_fail[:10]) if c else (), errors=s.rate.n_errors, refusal_rate=s.refusal_rate,
+        latency_p50_ms=s.latency_p50_ms,
+    )
 
 
 def run_weekly(store: Store, week: str | TimeWindow | None = None, now: dt.datetime | None = None, **kw):

@@ -507,7 +507,7 @@ def _analyze(
         distributions=dists,
         details=tuple(sorted(ctx.details, key=lambda d: (d.kind, d.segment, d.title))),
         notes=tuple(notes),
-        canary=None,
+        evals=None,
         generator=_generator(),
         config=cfg.to_dict(),
     )

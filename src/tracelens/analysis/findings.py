@@ -12,8 +12,8 @@ Contract:
   and ``significant`` means "the change happened".
 * :class:`DriftReport` holds the two windows, the findings sorted by
   (severity, kind, segment), the variance-sources table and optional trend,
-  chart data, canary results (typed :class:`CanaryResult` sections, set by
-  the weekly run from the replay package's comparison), notes, generator
+  chart data, eval results (typed :class:`EvalResult` rows, set by the
+  weekly run from ``tracelens.evals``' run summaries), notes, generator
   and config (``DriftConfig.to_dict()``).
   ``report.to_dict()`` is the JSON document that :func:`report_json_schema`
   describes; it is JSON-safe (ISO-8601 UTC timestamps, floats rounded to
@@ -31,7 +31,7 @@ Contract:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -230,63 +230,46 @@ class Detail(JsonRecord):
     text: str
 
 
-#: How a canary prompt's majority refused/answered state moved between the two runs.
-REFUSAL_FLIPS: tuple[str, ...] = ("answered->refused", "refused->answered")
+#: The overall paired test's verdict of an eval run against the previous run on its target ("first run": none).
+EVAL_VERDICTS: tuple[str, ...] = ("regression", "improvement", "no significant change", "not enough cases", "first run")
 
 
 @dataclass(frozen=True)
-class CanaryPrompt(JsonRecord):
-    """One prompt (trace) of a canary set: its replays in the latest run against those in the run before.
+class EvalResult(JsonRecord):
+    """One target's latest run of a stored eval suite against the previous run of that suite on that target.
 
-    The fields are those of :class:`tracelens.replay.canary.PromptComparison`
-    (a test keeps the two in step); this is the report's frozen copy.
+    Built by the weekly run from ``tracelens.evals.report.run_summaries`` (this
+    module computes nothing): the pass rate with its interval, the paired test
+    against the previous run, the cases that flipped, errors, refusals and
+    latency.
     """
 
-    trace_id: str
-    n_current: int = field(metadata=_doc("Successful replays in the latest run.", minimum=0))
-    n_previous: int = field(metadata=_doc("Successful replays in the previous run.", minimum=0))
-    refusal_rate_current: float | None = field(metadata=_doc("", minimum=0, maximum=1))
-    refusal_rate_previous: float | None = field(metadata=_doc("", minimum=0, maximum=1))
-    refusal_flip: str | None = field(metadata=_doc("", enum=[*REFUSAL_FLIPS, None]))
-    similarity_cross: float | None = field(metadata=_doc("Mean similarity between the two runs' replays."))
-    similarity_current: float | None = field(metadata=_doc("Mean similarity within the latest run."))
-    similarity_previous: float | None = field(metadata=_doc("Mean similarity within the previous run."))
-    length_ratio: float | None = field(metadata=_doc("Median response length, latest / previous."))
-    changed: bool
-    reasons: tuple[str, ...] = ()
-
-    @classmethod
-    def from_comparison(cls, p: Any) -> CanaryPrompt:
-        """The report's copy of a ``PromptComparison`` (read by field name)."""
-        values = {f.name: getattr(p, f.name) for f in fields(cls)}
-        return cls(**{**values, "reasons": tuple(values["reasons"])})
-
-
-@dataclass(frozen=True)
-class CanaryResult(JsonRecord):
-    """One canary set's latest run compared with the run before it, prompt by prompt."""
-
-    name: str
+    suite: str
+    kind: str | None = field(metadata=_doc("'canary' for a canary set; null for a plain suite."))
+    target: str = field(metadata=_doc("'pinned' (each case's own snapshot) or a target such as 'anthropic:MODEL'."))
     run_id: str
-    previous_run_id: str | None = field(metadata=_doc("null when the set has run only once."))
-    prompts: tuple[CanaryPrompt, ...]
-    n_changed: int = field(metadata={"json": "changed", **_doc("Prompts whose answers changed.", minimum=0)})
-
-    @classmethod
-    def from_comparison(cls, cmp: Any) -> CanaryResult:
-        """The report's section for a ``tracelens.replay.canary.CanaryComparison`` (read by field name)."""
-        prompts = tuple(CanaryPrompt.from_comparison(p) for p in cmp.prompts)
-        return cls(cmp.name, cmp.run_id, cmp.previous_run_id, prompts, sum(p.changed for p in prompts))
-
-    @property
-    def n_prompts(self) -> int:
-        """Number of prompts in the canary set's comparison."""
-        return len(self.prompts)
-
-    @property
-    def changed(self) -> tuple[CanaryPrompt, ...]:
-        """The prompts that changed, in set order."""
-        return tuple(p for p in self.prompts if p.changed)
+    started_at: datetime
+    previous_run_id: str | None = field(metadata=_doc("null when this is the target's first run."))
+    cases: int = field(metadata=_doc("Cases in the run.", minimum=0))
+    pass_rate: float | None = field(metadata=_doc("Share of graded repeats that passed.", minimum=0, maximum=1))
+    pass_rate_low: float | None = field(metadata=_doc("95% interval of pass_rate.", minimum=0, maximum=1))
+    pass_rate_high: float | None = field(metadata=_doc("", minimum=0, maximum=1))
+    previous_pass_rate: float | None = field(
+        metadata=_doc("The previous run's pass rate on the cases both runs graded.", minimum=0, maximum=1))
+    delta: float | None = field(
+        metadata=_doc("Paired difference in pass rate, latest minus previous (proportion), on the shared cases."))
+    delta_low: float | None
+    delta_high: float | None
+    p_value: float | None = field(metadata=_doc("Two-sided p-value of the paired test.", minimum=0, maximum=1))
+    method: str | None = field(metadata=_doc("The paired test (exact McNemar, sign-flip, ...); null on a first run."))
+    verdict: str = field(metadata=_doc("The overall paired test's verdict.", enum=list(EVAL_VERDICTS)))
+    regressed: bool = field(metadata=_doc("The overall test, or an adjusted tag/grader group, says regression."))
+    regressed_groups: tuple[str, ...] = field(metadata=_doc("Tag or grader groups that regressed ('task=refund')."))
+    n_pass_to_fail: int = field(metadata=_doc("Cases that passed in the previous run and fail now.", minimum=0))
+    pass_to_fail: tuple[str, ...] = field(metadata=_doc("The first of those case ids.", maxItems=10))
+    errors: int = field(metadata=_doc("Repeats the target gave no answer to.", minimum=0))
+    refusal_rate: float | None = field(metadata=_doc("Share of answers labelled refused.", minimum=0, maximum=1))
+    latency_p50_ms: float | None = field(metadata=_doc("Median latency of the answers (ms).", minimum=0))
 
 
 @dataclass(frozen=True)
@@ -321,8 +304,10 @@ class DriftReport(JsonRecord):
     distributions: tuple[Distribution, ...] = ()
     details: tuple[Detail, ...] = ()
     notes: tuple[str, ...] = ()
-    canary: tuple[CanaryResult, ...] | None = field(
-        default=None, metadata=_doc("Each canary set's latest run against the run before it; null when none has run.")
+    evals: tuple[EvalResult, ...] | None = field(
+        default=None,
+        metadata=_doc("Each stored eval suite's latest run per target against its previous run on that target "
+                      "(canary sets included), by suite and target; null when no suite has a run."),
     )
     generator: Generator = field(default_factory=Generator)
     config: dict = field(
@@ -363,9 +348,14 @@ def no_data(report: DriftReport) -> list[str]:
     return [name for name, w in (("current", report.current), ("baseline", report.baseline)) if not w.n]
 
 
+def eval_regressions(report: DriftReport) -> list[EvalResult]:
+    """The eval rows whose latest run regressed against the previous run on its target."""
+    return [e for e in report.evals or () if e.regressed]
+
+
 def exit_code(report: DriftReport, fail_on: str = "alert") -> int:
     """``NO_DATA_EXIT`` (4) when a window holds no traces; else 1 when any finding is at least as severe as
-    ``fail_on`` ('alert', 'warn' or 'never'), else 0."""
+    ``fail_on`` ('alert', 'warn' or 'never') or, unless 'never', an eval regressed (it counts as an alert); else 0."""
     if fail_on not in FAIL_ON:
         raise ValueError(f"fail_on must be one of {FAIL_ON}, not {fail_on!r}")
     if no_data(report):
@@ -373,7 +363,7 @@ def exit_code(report: DriftReport, fail_on: str = "alert") -> int:
     if fail_on == "never":
         return 0
     worst = SEVERITIES.index(fail_on)
-    return int(any(SEVERITIES.index(f.severity) <= worst for f in report.findings))
+    return int(any(SEVERITIES.index(f.severity) <= worst for f in report.findings) or bool(eval_regressions(report)))
 
 
 # --------------------------------------------------------------------------- JSON Schema

@@ -1,7 +1,8 @@
 """`tracelens drift` and `tracelens weekly`: did the model change, or did our traffic?
 
 Exit codes: 0 when no finding reaches ``--fail-on`` severity, 1 when one does
-(so cron and CI can page on it), 2 for usage errors, 3 for a missing extra, 4
+or an eval suite's latest run regressed against its previous run (counted as
+an alert: any ``--fail-on`` but ``never``; so cron and CI can page on it), 2 for usage errors, 3 for a missing extra, 4
 when a window holds no traces (nothing was compared; whatever ``--fail-on``
 says, since logs that stopped are worth a page too).
 """
@@ -39,7 +40,8 @@ def _report_options(f):
                          help="Also write the HTML report (with charts) to this file; a Markdown report links to it."),
             click.option(
                 "--fail-on", type=click.Choice(["alert", "warn", "never"]), default="alert", show_default=True,
-                help="Exit 1 when a finding reaches this severity (exit 4 when a window holds no traces).",
+                help="Exit 1 when a finding reaches this severity, or an eval regressed (an alert) "
+                     "(exit 4 when a window holds no traces).",
             ),
             click.option("--all", "show_info", is_flag=True,
                          help="Also list info-level (not significant) findings (HTML: expanded, not collapsed)."),
@@ -126,8 +128,10 @@ def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, 
     """The weekly drift summary: a week against the one before, with an 8-week refusal trend.
 
     Runs whatever labelling, embedding and clustering is missing first, so it
-    works on a freshly ingested store. Exit code 1 when a finding reaches
-    --fail-on severity, for cron and CI.
+    works on a freshly ingested store. The Evals section shows each stored
+    eval suite's latest run per target against its previous run. Exit code 1
+    when a finding reaches --fail-on severity or an eval regressed (counted as
+    an alert), for cron and CI.
     """
     from tracelens.weekly import weekly_run
 

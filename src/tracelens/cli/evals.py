@@ -18,7 +18,16 @@ import threading
 
 import click
 
-from tracelens.cli.common import diag, echo, emit_json, is_interactive, json_option, open_store, store_option
+from tracelens.cli.common import (
+    FiniteFloatRange,
+    diag,
+    echo,
+    emit_json,
+    is_interactive,
+    json_option,
+    open_store,
+    store_option,
+)
 from tracelens.textsafe import one_line, visible
 
 
@@ -26,6 +35,21 @@ class SuiteUsageError(click.ClickException):
     """A bad suite file or grader: the message names the file, line and field; exit code 2."""
 
     exit_code = 2
+
+
+def open_eval_store(store_path: str):
+    """The store, with canary sets kept by an older version migrated to eval suites first (once; a note on stderr)."""
+    store = open_store(store_path)
+    from tracelens.evals.canary import migrate_canaries, old_canary_files
+
+    if old_canary_files(store.root):
+        from tracelens.store import StoreError
+
+        try:
+            migrate_canaries(store.root, store.get, note=diag)
+        except (StoreError, OSError) as e:  # a read-only store: the commands still read it; migrate later
+            diag(f"canary sets not migrated yet ({e}); run `tracelens canary migrate` on a writable store")
+    return store
 
 
 def _suite_error(e: Exception) -> click.ClickException:
@@ -77,7 +101,7 @@ def eval_group():
 @click.option("--refusals", is_flag=True, help="... that were refused.")
 @click.option("--answered", is_flag=True, help="... that were answered (not refused): the behaviour to keep.")
 @click.option("--sample", type=click.IntRange(1, 100_000), help="Add a random sample of this many matching traces.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of --sample.")
 @store_option
 @json_option
 def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace, pin, text, user, app, model,
@@ -90,7 +114,7 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
         check_name(suite)
     except SuiteError as e:
         raise _suite_error(e) from None
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     graders = _parse_expect(expect, graders_json)
     ids = list(trace_ids)
     if refusals and answered:
@@ -161,7 +185,7 @@ def eval_import(path, name, replace, skip_unsupported, store_path, as_json):
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import check_name, read_suite_file, save_suite, suite_path
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         suite, notes = read_suite_file(path, skip_unsupported)
         if name:
@@ -188,7 +212,7 @@ def eval_list(store_path, as_json):
     from tracelens.evals.runner import list_runs
     from tracelens.evals.suite import list_suites
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         suites = list_suites(store.root)
     except SuiteError as e:
@@ -197,7 +221,8 @@ def eval_list(store_path, as_json):
     rows = []
     for s in suites:
         mine = [r for r in runs if r.suite == s.name]
-        rows.append({"suite": s.name, "cases": len(s.cases), "description": s.description, "runs": len(mine),
+        rows.append({"suite": s.name, "kind": s.kind, "cases": len(s.cases), "description": s.description,
+                     "runs": len(mine),
                      "targets": sorted({r.target for r in mine}),
                      "last_run": mine[-1].started_at.isoformat() if mine else None})
     if as_json:
@@ -208,7 +233,8 @@ def eval_list(store_path, as_json):
         return
     for r in rows:
         last = f", last {r['last_run'][:16]}" if r["last_run"] else ""
-        echo(f"{r['suite']}: {r['cases']} case(s), {r['runs']} run(s){last}"
+        kind = f" [{r['kind']}]" if r["kind"] else ""
+        echo(f"{r['suite']}{kind}: {r['cases']} case(s), {r['runs']} run(s){last}"
              + (f" on {', '.join(r['targets'])}" if r["targets"] else ""))
 
 
@@ -221,7 +247,7 @@ def eval_show(suite, store_path, as_json):
     from tracelens.evals.graders import SuiteError
     from tracelens.evals.suite import load_suite
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, _ = load_suite(suite, store.root)
     except SuiteError as e:
@@ -305,7 +331,7 @@ def _confirm(plans: list, yes: bool, max_cost: float | None) -> None:
                    "compatible:MODEL@URL; '#ENV' at the end names the key's variable. Repeatable.")
 @click.option("--n", "n", type=click.IntRange(1, 50), help="Repeats per case (default: the suite's n, else 1).")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking (required when not interactive).")
-@click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Refuse to send above this estimate.")
+@click.option("--max-cost", type=FiniteFloatRange(min=0), metavar="USD", help="Refuse to send above this estimate.")
 @click.option("--dry-run", is_flag=True, help="Show the plan (and with --json the exact bodies); send nothing.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--judge", metavar="MODEL", help="Turn on llm-judge graders with this pinned judge model (costs extra).")
@@ -321,7 +347,7 @@ def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, labe
     from tracelens.evals.suite import load_suite
     from tracelens.evals.targets import parse_target
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, path = load_suite(suite, store.root)
     except SuiteError as e:
@@ -403,7 +429,7 @@ def eval_runs(suite, store_path, as_json):
     """The stored runs of SUITE, oldest first."""
     from tracelens.evals.runner import list_runs
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     runs = list_runs(store.root, suite)
     if as_json:
         emit_json([r.to_dict() for r in runs])
@@ -433,7 +459,7 @@ def eval_report(suite, fmt, out, fail_on, store_path, as_json):
     from tracelens.evals.report import EvalReportError, eval_report
     from tracelens.evals.suite import load_suite
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, _ = load_suite(suite, store.root)
         report = eval_report(store.root, s)
@@ -456,15 +482,22 @@ def eval_report(suite, fmt, out, fail_on, store_path, as_json):
         sys.exit(1)
 
 
+def _side(ctx, param, value: str) -> str:
+    """A compare side is a snapshot, a target or a run id: one printable word."""
+    if not value or not value.isprintable() or any(c.isspace() for c in value):
+        raise click.BadParameter(f"{value!r} is not a model, target or run id")
+    return value
+
+
 @eval_group.command("compare")
 @click.argument("suite")
-@click.option("--baseline", required=True, metavar="TARGET", help="The model you run today (a snapshot id, a target "
+@click.option("--baseline", required=True, metavar="TARGET", callback=_side, help="The model you run today (a snapshot id, a target "
               "such as anthropic:MODEL or openai:MODEL, or a run id).")
-@click.option("--candidate", required=True, metavar="TARGET", help="The model you consider moving to.")
+@click.option("--candidate", required=True, metavar="TARGET", callback=_side, help="The model you consider moving to.")
 @click.option("--run-missing", is_flag=True, help="Run the suite on a side that has no run yet (asks first).")
 @click.option("--n", "n", type=click.IntRange(1, 50), default=1, show_default=True, help="Repeats for --run-missing.")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking (with --run-missing).")
-@click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Cap for --run-missing.")
+@click.option("--max-cost", type=FiniteFloatRange(min=0), metavar="USD", help="Cap for --run-missing.")
 @click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "html"]), default="terminal",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the Markdown/HTML here instead of stdout.")
@@ -479,7 +512,7 @@ def eval_compare(suite, baseline, candidate, run_missing, n, yes, max_cost, fmt,
     from tracelens.evals.runner import list_runs, load_results
     from tracelens.evals.suite import load_suite
 
-    store = open_store(store_path)
+    store = open_eval_store(store_path)
     try:
         s, path = load_suite(suite, store.root)
     except SuiteError as e:

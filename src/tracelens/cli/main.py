@@ -64,7 +64,7 @@ SHORT_HELP: dict[str, str] = {
     "weekly": "The weekly drift summary: a week against the one before, with an 8-week refusal trend.",
     "eval-refusal": "Score the refusal detector against a labelled CSV/JSONL FILE.",
     "replay": "Replay traces against their pinned snapshot N times and give a verdict.",
-    "canary": "Canary sets: named traces re-run against their pinned snapshots to catch drift.",
+    "canary": "Canary sets: suites of traces graded by 'behaves like the recorded response', run on their pinned snapshots.",
     "eval": "Task evals from your own traffic: suites, graded runs on any target, regression tests.",
     "models": "List the model catalog: which ids are dated snapshots, aliases or fixed models.",
     "tui": "Find a trace from a complaint, read it in context and replay it.",

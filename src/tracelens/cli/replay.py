@@ -1,7 +1,7 @@
-"""`tracelens replay` and `tracelens canary`: thin CLI over ``tracelens.replay``.
+"""`tracelens replay` and `tracelens canary`: thin CLI over ``tracelens.replay`` and ``tracelens.evals``.
 
-Parse options, fetch traces from the store, plan a ``ReplaySession``
-(``tracelens.replay.session``, the same one the TUI and canary runs use),
+`replay`: parse options, fetch traces from the store, plan a
+``ReplaySession`` (``tracelens.replay.session``, the same one the TUI uses),
 show what will be sent (model, parameters, token and cost estimate) on
 stderr, ask before spending money (interactive terminals only; otherwise
 ``--yes`` is required), run, store the results, and render verdicts as a
@@ -10,6 +10,16 @@ table or ``--json`` on stdout.
 line, or the plans with ``--json``) and sends nothing.
 Exit codes: 0 done, 1 nothing replayable / refused / all replays failed,
 2 usage, 130 interrupted (partial results are still printed and stored).
+
+`canary`: an alias of `tracelens eval` for canary sets (``tracelens.evals.canary``):
+``add`` is `eval add NAME ... --expect behaves-like` on a suite marked
+``kind: canary`` (n 5 by default), ``run`` is `eval run NAME --target pinned`
+(``--model`` runs ``anthropic:MODEL``), ``compare`` compares two stored runs
+(``evals.report.compare_runs``), ``list`` lists the canary suites and
+``migrate`` converts canary sets stored by older versions (every canary and
+eval command does so on first use). Exit codes of `canary run`: 0 done, 1
+nothing could be sent / every request failed (or a regression with
+``--fail-on regression``), 2 usage, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ _PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "too
 
 
 def send_options(f):
-    """Options shared by `replay` and `canary run`."""
+    """The sending options of `replay`."""
     for opt in reversed(
         [
             click.option("--model", help="Replay on this dated snapshot instead of the recorded one."),
@@ -302,20 +312,32 @@ def _exit(results: list[ReplayResult], interrupted: bool, save_failed: bool = Fa
 
 @click.group()
 def canary():
-    """Canary sets: named traces re-run against their pinned snapshots to catch drift."""
+    """Canary sets: suites of traces graded by 'behaves like the recorded response', run on their pinned snapshots."""
+
+
+def _canary_store(store_path: str):
+    from tracelens.cli.evals import open_eval_store
+
+    return open_eval_store(store_path)
+
+
+def _canary_error(e: Exception) -> click.ClickException:
+    return click.ClickException(str(e))
 
 
 @canary.command("add")
 @click.argument("name")
 @click.argument("trace_ids", nargs=-1, required=True)
-@click.option("--n", "n", type=click.IntRange(1, 200), help="Default replays per trace for this set.")
+@click.option("--n", "n", type=click.IntRange(1, 50), help="Repeats per trace for this set's runs (default 5).")
 @click.option("--description")
 @store_option
 @json_option
 def canary_add(name, trace_ids, n, description, store_path, as_json):
-    """Create canary NAME or add TRACE_IDs to it (ids are checked against the store)."""
-    from tracelens.replay.canary import CanaryError, add_to_canary
-    store = open_store(store_path)
+    """Create canary NAME or add TRACE_IDs to it (`eval add NAME ... --expect behaves-like`, marked as a canary)."""
+    from tracelens.evals.canary import CanaryError, add_canary
+    from tracelens.evals.graders import SuiteError
+
+    store = _canary_store(store_path)
     full_ids, missing = [], []
     for tid in trace_ids:
         t = store.get(tid)
@@ -326,143 +348,217 @@ def canary_add(name, trace_ids, n, description, store_path, as_json):
     if missing:
         raise click.ClickException(f"no trace(s) {', '.join(missing)} in the store; nothing added")
     try:
-        c = add_to_canary(store_path, name, full_ids, n=n, description=description)
-    except CanaryError as e:
-        raise click.ClickException(str(e)) from None
+        out = add_canary(store.root, name, full_ids, store.get, n=n, description=description)
+    except (CanaryError, SuiteError) as e:
+        raise _canary_error(e) from None
+    for tid, why in out.skipped.items():
+        if not why.startswith("already in the suite"):
+            diag(f"not added {tid}: {visible(why)}")
+    s = out.suite
     if as_json:
-        emit_json(c.to_dict())
+        emit_json({"name": s.name, "kind": s.kind, "trace_ids": [c.trace_id or c.id for c in s.cases], "n": s.n,
+                   "description": s.description, "created_at": s.created_at, "updated_at": s.updated_at,
+                   "added": out.added, "skipped": out.skipped, "path": str(out.path) if out.path else None})
     else:
-        echo(f"{c.name}: {len(c.trace_ids)} trace(s), n={c.n}")
+        echo(f"{s.name}: {len(s.cases)} trace(s), n={s.n} ({out.path})")
+    if not s.cases:
+        raise SystemExit(1)
 
 
 @canary.command("list")
 @store_option
 @json_option
 def canary_list(store_path, as_json):
-    """List canary sets with their runs."""
-    from tracelens.replay.canary import canary_runs, list_canaries
+    """List canary sets (the suites marked as canaries) with their runs."""
+    from tracelens.evals.canary import canary_suites
+    from tracelens.evals.graders import SuiteError
+    from tracelens.evals.runner import list_runs
+
+    store = _canary_store(store_path)
+    try:
+        suites = canary_suites(store.root)
+    except SuiteError as e:
+        raise _canary_error(e) from None
+    runs = list_runs(store.root)
     rows = []
-    for c in list_canaries(store_path):
-        runs = canary_runs(store_path, c.name)
-        rows.append(
-            {
-                "name": c.name,
-                "traces": len(c.trace_ids),
-                "n": c.n,
-                "runs": len(runs),
-                "last_run_id": runs[-1][0] if runs else None,
-                "last_run_at": runs[-1][1].isoformat() if runs else None,
-                "description": c.description,
-            }
-        )
+    for s in suites:
+        mine = [r for r in runs if r.suite == s.name]
+        rows.append({"name": s.name, "traces": len(s.cases), "n": s.n, "runs": len(mine),
+                     "last_run_id": mine[-1].run_id if mine else None,
+                     "last_run_at": mine[-1].started_at.isoformat() if mine else None,
+                     "description": s.description})
     if as_json:
         emit_json(rows)
         return
     if not rows:
-        diag(f"no canary sets in {store_path} (create one with `tracelens canary add NAME TRACE_ID...`)")
+        diag(f"no canary sets in {store.root} (create one with `tracelens canary add NAME TRACE_ID...`)")
         return
     for r in rows:
-        last = f", last run {r['last_run_id']} at {r['last_run_at']}" if r["runs"] else ""
+        last = f", last run {r['last_run_id']} at {r['last_run_at'][:16]}" if r["runs"] else ""
         echo(f"{r['name']}: {r['traces']} trace(s), n={r['n']}, {r['runs']} run(s){last}")
+
+
+def _unsupported(option: str, why: str) -> click.UsageError:
+    return click.UsageError(f"{option} is not supported by `canary run` any more: {why}")
 
 
 @canary.command("run")
 @click.argument("name")
-@click.option("--n", "n", type=click.IntRange(1, 200), help="Replays per trace (default: the set's n).")
-@send_options
+@click.option("--n", "n", type=click.IntRange(1, 50), help="Repeats per trace (default: the set's n).")
+@click.option("--model", help="Run on this snapshot instead of each trace's pinned one (target anthropic:MODEL).")
+@click.option("--dry-run", is_flag=True, help="Print the exact request bodies; send nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Send without asking (required when not interactive).")
+@click.option("--base-url", help="API base URL (default: $ANTHROPIC_BASE_URL, else the public API).")
+@click.option("--api-key-env", default=DEFAULT_KEY_ENV, show_default=True,
+              help="Name of the environment variable holding the API key (the key itself is never printed).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--max-cost", type=FiniteFloatRange(min=0), metavar="USD", help="Refuse to send above this estimate.")
+@click.option("--label", help="A label stored with the run.")
+@click.option("--fail-on", type=click.Choice(["regression", "none"]), default="none", show_default=True,
+              help="Exit 1 when the run regressed against the previous run (for CI).")
+@click.option("--timeout", type=FiniteFloatRange(min=0.1), hidden=True)
+@click.option("--prices", type=click.Path(dir_okay=False), hidden=True)
+@click.option("--no-save", is_flag=True, hidden=True)
 @store_option
 @json_option
-def canary_run(
-    name, n, model, dry_run, yes, base_url, api_key_env, concurrency, timeout, prices, no_save, store_path, as_json
-):
-    """Replay every trace of canary NAME and compare with its previous run."""
-    from tracelens.replay.canary import CanaryError, canary_runs, compare_runs, plan_canary, run_canary
-    from tracelens.replay.request import ReplayError
-    store = open_store(store_path)
-    table = _prices(prices)
-    try:
-        planned = plan_canary(store_path, name, store.get, n=n, model=model, prices=table)
-    except CanaryError as e:
-        raise click.ClickException(str(e)) from None
-    _, session = planned
-    plans = session.plans
-    for tid, why in session.skipped.items():
-        diag(f"cannot replay {tid}: {visible(why)}")
-    if not plans:
-        raise click.ClickException(f"canary {name!r}: nothing to replay")
-    _describe_plans(plans, base_url)
-    if dry_run:
-        _dry_run(plans, as_json)
-        return
+def canary_run(name, n, model, dry_run, yes, base_url, api_key_env, concurrency, max_cost, label, fail_on, timeout,
+               prices, no_save, store_path, as_json):
+    """Run canary NAME (`eval run NAME --target pinned`), store it and compare with its previous run.
+
+    \b
+    Prints the pass rate against the previous run and the traces whose
+    behaviour changed (passed before, fail now). Exit codes: 0 done,
+    1 nothing could be sent / every request failed (or a regression with
+    --fail-on regression), 2 usage, 130 interrupted (finished results are
+    stored).
+    """
+    import dataclasses
+    import threading
+
+    from tracelens.cli.evals import _confirm as confirm_cost
+    from tracelens.cli.evals import _describe
+    from tracelens.evals.canary import DEFAULT_N, CanaryError, load_canary
+    from tracelens.evals.report import run_summaries
+    from tracelens.evals.runner import EvalError, execute, plan_run, write_results
+    from tracelens.evals.suite import suite_path
+    from tracelens.evals.targets import parse_target
+
+    if timeout is not None:
+        raise _unsupported("--timeout", "canary runs are eval runs, with the replay client's deadline per attempt")
+    if prices is not None:
+        raise _unsupported("--prices", "give an extra price table with $TRACELENS_PRICES")
     if no_save:
-        raise click.UsageError("canary runs are compared through the stored results; --no-save is not supported here")
-    _confirm(plans, yes)
-    client = _client(base_url, api_key_env, concurrency, timeout)
+        raise _unsupported("--no-save", "runs are compared through their stored results")
+    store = _canary_store(store_path)
     try:
-        run = run_canary(
-            store_path, name, store.get, client, planned=planned, on_result=_progress(sum(p.n for p in plans))
-        )
-    except ReplayError as e:
-        raise click.ClickException(str(e)) from None
-    _report_errors(run.results)
-    comparison = None
-    if len(canary_runs(store_path, name)) > 1 and run.results:
-        comparison = compare_runs(store_path, name, run_id=run.run_id)
-    if as_json:
-        emit_json(
-            {
-                "name": name,
-                "run_id": run.run_id,
-                "skipped": run.skipped,
-                "results": [r.to_dict() for r in run.results],
-                "verdicts": [v.to_dict() for v in run.verdicts],
-                "comparison": comparison.to_dict() if comparison else None,
-                "interrupted": run.interrupted,
-            }
-        )
-    else:
-        echo(f"canary {name} run {run.run_id}: {len(run.results)} replay(s)")
-        _render_verdicts(run.verdicts)
-        _render_comparison(comparison)
-    _exit(run.results, run.interrupted)
-
-
-def _render_comparison(comparison: Any) -> None:
-    if comparison is None:
-        diag("no previous run to compare with")
+        suite = load_canary(store.root, name)
+        spec = parse_target(f"anthropic:{model}#{api_key_env}" if model else f"pinned#{api_key_env}")
+    except CanaryError as e:
+        raise _canary_error(e) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if base_url:
+        spec = dataclasses.replace(spec, base_url=base_url)
+    plan = plan_run(suite, spec, n or suite.n or DEFAULT_N)
+    _describe(plan)
+    if dry_run:
+        _canary_dry_run(plan, as_json)
         return
-    echo(f"compared with run {comparison.previous_run_id}: {len(comparison.changed)} prompt(s) changed")
-    for p in comparison.prompts:
-        flag = "CHANGED" if p.changed else "same"
-        sim = "-" if p.similarity_cross is None else f"{p.similarity_cross:.2f}"
-        lr = "-" if p.length_ratio is None else f"{p.length_ratio:.2f}"
-        rr = (
-            "-"
-            if p.refusal_rate_current is None or p.refusal_rate_previous is None
-            else (f"{p.refusal_rate_previous:.0%}→{p.refusal_rate_current:.0%}")
-        )
-        echo(f"  {p.trace_id}  {flag}  refusals {rr}  cross-sim {sim}  len ratio {lr}")
-        for r in p.reasons:
-            echo(f"    {visible(r)}")
+    if not plan.sendable:
+        raise click.ClickException(f"canary {name!r}: nothing to send (see the notes above)")
+    confirm_cost([plan], yes, max_cost)
+    total = len(plan.cases) * plan.n
+    done = {"n": 0}
+
+    def progress(r) -> None:
+        done["n"] += 1
+        status = r.outcome if r.outcome != "error" else f"error: {one_line(r.response.error, 100)}"
+        diag(f"  [{done['n']}/{total}] {r.case_id} {status}")
+
+    try:
+        run = execute(plan, concurrency=concurrency, cancel=threading.Event(), on_result=progress,
+                      suite_dir=suite_path(store.root, suite.name).parent, label=label)
+    except EvalError as e:
+        raise click.ClickException(str(e)) from None
+    write_results(store.root, run, suite)
+    [summary] = run_summaries(store.root, suite, [run.run_id]) or [None]
+    changed = summary.vs_previous.overall.pass_to_fail if summary and summary.vs_previous else []
+    if as_json:
+        emit_json({"name": name, "suite": suite.name, "run_id": run.run_id, "target": spec.name,
+                   "interrupted": run.interrupted, "answers": run.count("pass") + run.count("fail"),
+                   "errors": run.count("error"), "changed": changed,
+                   "run": summary.to_dict() if summary else None})
+    else:
+        from tracelens.cli.common import out_console
+        from tracelens.evals.render import print_summaries
+
+        echo(f"canary {name} run {run.run_id}: {len(run.results)} answer(s) on {spec.name}")
+        print_summaries([summary] if summary else [], out_console())
+        if summary is not None and summary.vs_previous is None:
+            diag("no previous run to compare with")
+    if run.interrupted:
+        raise SystemExit(130)
+    if (run.results and all(r.outcome == "error" for r in run.results)) or (
+            fail_on == "regression" and summary is not None and summary.regressed):
+        raise SystemExit(1)
+
+
+def _canary_dry_run(plan: Any, as_json: bool) -> None:
+    from tracelens.replay.request import dumps_body
+
+    if as_json:
+        emit_json({"dry_run": True, **plan.to_dict(), "bodies": {c.case.id: c.wire for c in plan.cases}})
+        return
+    for p in plan.sendable:
+        # the exact bytes that would be POSTed, one body per line (secrets and terminal controls escaped)
+        click.echo(json_text(scrub_text(dumps_body(p.wire).decode("utf-8"))))
 
 
 @canary.command("compare")
 @click.argument("name")
-@click.option("--run", "run_id", help="Run id (default: latest).")
-@click.option("--previous", "previous_run_id", help="Run id to compare with (default: the one before).")
+@click.option("--run", "run_id", help="Run id (default: the latest).")
+@click.option("--previous", "previous_run_id", help="Run id to compare with (default: the one before it).")
 @store_option
 @json_option
 def canary_compare(name, run_id, previous_run_id, store_path, as_json):
-    """Compare two stored runs of canary NAME, prompt by prompt."""
-    from tracelens.replay.canary import CanaryError, compare_runs
+    """Compare two stored runs of canary NAME, trace by trace (paired test, the traces that changed)."""
+    from tracelens.evals.canary import CanaryError, load_canary
+    from tracelens.evals.report import EvalReportError, compare_runs
+
+    store = _canary_store(store_path)
     try:
-        comparison = compare_runs(store_path, name, run_id=run_id, previous_run_id=previous_run_id)
-    except CanaryError as e:
-        raise click.ClickException(str(e)) from None
+        suite = load_canary(store.root, name)
+        verdict = compare_runs(store.root, suite, run_id, previous_run_id)
+    except (CanaryError, EvalReportError) as e:
+        raise _canary_error(e) from None
     if as_json:
-        emit_json(comparison.to_dict())
+        emit_json(verdict.to_dict())
     else:
-        _render_comparison(comparison if comparison.previous_run_id else None)
+        from tracelens.cli.common import out_console
+        from tracelens.evals.render import print_verdict
+
+        echo(f"canary {name}: run {verdict.candidate.run.run_id} against run {verdict.baseline.run.run_id}")
+        print_verdict(verdict, out_console())
+
+
+@canary.command("migrate")
+@store_option
+@json_option
+def canary_migrate(store_path, as_json):
+    """Turn canary sets kept by an older version into canary suites, and their runs into eval runs.
+
+    \b
+    Every canary and eval command does this on first use; this command does
+    it now and says what it did. The old files move to canaries/migrated/.
+    """
+    from tracelens.evals.canary import migrate_canaries
+
+    store = open_store(store_path)
+    done = migrate_canaries(store.root, store.get, note=diag)
+    if as_json:
+        emit_json([m.to_dict() for m in done])
+    elif not done:
+        diag(f"no canary sets to migrate in {store.root}")
 
 
 commands = [replay, canary]

@@ -99,6 +99,8 @@ class Suite:
     updated_at: str | None = None
     n: int | None = None
     """Default repeats per case for `eval run` (None: 1)."""
+    kind: str | None = None
+    """What the suite is for: ``canary`` for a canary set (`tracelens canary`); None for a plain suite."""
 
     def case(self, case_id: str) -> Case | None:
         """The case with this id, or None."""

@@ -17,6 +17,9 @@ Contract (read only, over ``runner.load_results``):
   it) compared case by case: ``safe``, ``regressions`` (overall or on named
   tags/graders, with the cases that flipped), ``improvement``, or ``not
   enough cases``.
+* ``compare_runs(store, suite, run_id, previous_run_id)``: the same verdict
+  for two named runs (default: the latest run against the one before it on
+  its target), what `tracelens canary compare` shows.
 """
 
 from __future__ import annotations
@@ -319,3 +322,26 @@ def upgrade_verdict(store_root: str | Path, suite: Suite, baseline: str, candida
     return UpgradeVerdict(suite=suite.name, baseline=summarise(df, b, None), candidate=summarise(df, c, None),
                           comparison=comp, verdict=verdict, regressed_groups=regressed,
                           worse=flipped(o.pass_to_fail), better=flipped(o.fail_to_pass))
+
+
+def compare_runs(store_root: str | Path, suite: Suite, run_id: str | None = None,
+                 previous_run_id: str | None = None) -> UpgradeVerdict:
+    """Two stored runs of ``suite`` compared case by case, as ``upgrade_verdict`` does: ``run_id`` (default the
+    latest run) against ``previous_run_id`` (default the run before it on the same target); ``EvalReportError``
+    naming the runs there are when one is missing."""
+    runs = list_runs(store_root, suite.name)
+    if not runs:
+        raise EvalReportError(f"suite {suite.name!r} has no stored runs: run `tracelens eval run {suite.name}`")
+    ids = [r.run_id for r in runs]
+    for rid in (run_id, previous_run_id):
+        if rid is not None and rid not in ids:
+            raise EvalReportError(f"suite {suite.name!r} has no run {rid!r} (its runs, oldest first: "
+                                  f"{', '.join(ids)})")
+    current = next(r for r in runs if r.run_id == run_id) if run_id else runs[-1]
+    if previous_run_id is None:
+        previous = _previous(runs, current)
+        if previous is None:
+            raise EvalReportError(f"run {current.run_id} is the first run of suite {suite.name!r} on "
+                                  f"{current.target}: there is nothing to compare it with")
+        previous_run_id = previous.run_id
+    return upgrade_verdict(store_root, suite, previous_run_id, current.run_id)

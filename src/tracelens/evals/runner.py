@@ -449,7 +449,9 @@ def write_results(store_root: str | Path, run: EvalRun, suite: Suite | None = No
     d = results_dir(store_root) / f"date={run.started_at.date().isoformat()}"
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"part-{run.run_id}.parquet"
-    with atomic_path(path) as tmp:
+    from tracelens.evals.suite import writer_lock
+
+    with writer_lock(store_root), atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     run.saved = path
     return path

@@ -3,7 +3,9 @@
 Contract:
 
 * A suite file is YAML (``.yaml``/``.yml``/``.json``: a mapping with ``name``,
-  optional ``description``, optional ``defaults`` and a ``cases`` list) or
+  optional ``description``, optional ``defaults``, optional ``n`` (default
+  repeats per case), optional ``kind`` (``canary`` marks a canary set, the
+  suites `tracelens canary` works on) and a ``cases`` list) or
   JSON Lines (``.jsonl``: one case per line; an optional first line
   ``{"suite": {"name", "description", "defaults"}}``). A promptfoo config
   (a mapping with ``prompts`` or ``tests`` and no ``cases``) is read through
@@ -29,9 +31,11 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,14 +48,36 @@ from tracelens.evals.graders import SuiteError, parse_grader
 from tracelens.evals.model import Case, GraderSpec, Suite
 
 SUITES_DIR = ("evals", "suites")
+_HELD = threading.local()  # store roots whose writer lock this thread holds (the lock is not re-entrant)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_MAX_TOKENS = 1024
 CASE_FIELDS = {"id", "request", "prompt", "system", "messages", "graders", "tags", "model", "trace_id", "reference",
                "reference_refusal", "description", "max_tokens"}
-SUITE_FIELDS = {"name", "description", "defaults", "cases", "created_at", "updated_at", "n"}
+SUITE_FIELDS = {"name", "description", "defaults", "cases", "created_at", "updated_at", "n", "kind"}
+SUITE_KINDS = ("canary",)
 DEFAULT_FIELDS = {"graders", "tags"}
 
 GetTrace = Callable[[str], "dict[str, Any] | None"]
+
+
+@contextlib.contextmanager
+def writer_lock(store_root: str | Path):
+    """The store's writer lock for eval files, taken once per thread: nested writers (a canary add that adds
+    traces and saves the suite) do not wait on themselves."""
+    from tracelens.store import store_lock
+
+    key = str(Path(store_root).resolve())
+    held: set[str] = getattr(_HELD, "roots", None) or set()
+    _HELD.roots = held
+    if key in held:
+        yield
+        return
+    with store_lock(store_root):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
 
 
 def check_name(name: str) -> str:
@@ -216,8 +242,11 @@ def suite_from_yaml(text: str, file: str, default_name: str) -> Suite:
     n = doc.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 50):
         raise SuiteError(f"{_where(file, lines, ('n',))}, n: repeats per case must be a whole number from 1 to 50")
+    kind = doc.get("kind")
+    if kind is not None and kind not in SUITE_KINDS:
+        raise SuiteError(f"{_where(file, lines, ('kind',))}, kind: must be one of {', '.join(SUITE_KINDS)} (or left out)")
     return Suite(name=check_name(str(name)), cases=_unique(out, file), description=doc.get("description"),
-                 created_at=_text(doc.get("created_at")), updated_at=_text(doc.get("updated_at")), n=n)
+                 created_at=_text(doc.get("created_at")), updated_at=_text(doc.get("updated_at")), n=n, kind=kind)
 
 
 def _text(v: Any) -> str | None:
@@ -285,6 +314,8 @@ def suite_to_yaml(suite: Suite) -> str:
     doc: dict[str, Any] = {"name": suite.name}
     if suite.description:
         doc["description"] = suite.description
+    if suite.kind:
+        doc["kind"] = suite.kind
     if suite.n is not None:
         doc["n"] = suite.n
     doc["created_at"] = suite.created_at
@@ -299,8 +330,9 @@ def save_suite(store_root: str | Path, suite: Suite) -> Path:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     suite.created_at = suite.created_at or now
     suite.updated_at = now
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, suite_to_yaml(suite))
+    with writer_lock(store_root):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, suite_to_yaml(suite))
     return path
 
 
@@ -439,9 +471,14 @@ def add_traces(store_root: str | Path, name: str, trace_ids: Iterable[str], get_
     A trace already in the suite is kept as it is unless ``replace``; a trace
     that is missing or cannot be replayed is in ``skipped`` with the reason.
     """
+    check_name(name)
+    with writer_lock(store_root):  # read, change, write: two adds at once must both land
+        return _add_traces(store_root, name, trace_ids, get_trace, graders, tags, description, replace, pin)
+
+
+def _add_traces(store_root, name, trace_ids, get_trace, graders, tags, description, replace, pin) -> AddOutcome:
     from tracelens.replay.request import ReplayError
 
-    check_name(name)
     path = suite_path(store_root, name)
     suite = read_suite_file(path)[0] if path.is_file() else Suite(name=name, description=description)
     if description:

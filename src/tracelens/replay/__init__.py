@@ -11,10 +11,13 @@ Headless core (no click/textual). The pieces:
   reproduces / within_variance / differs / inconclusive with the numbers.
 * ``session.plan_session`` / ``run_session`` / ``replay_traces`` ->
   ``ReplaySession``: plans, skipped traces with reasons, results, verdicts and
-  what was saved; what `tracelens replay`, canary runs and the TUI all run.
+  what was saved; what `tracelens replay` and the TUI run.
 * ``reproduce``: a trace's request as curl and Python scripts.
 * ``storage.write_replays`` / ``load_replays``: the replays Parquet table.
-* ``canary``: named trace sets, runs, and run-to-run comparisons.
+
+Canary sets are eval suites now (``tracelens.evals.canary``); the replays
+table keeps its ``canary``/``canary_run_id`` columns for the runs older
+versions stored, which that module migrates.
 
 See docs/replay.md for what is sent and the verdict rules.
 """
@@ -23,15 +26,10 @@ See docs/replay.md for what is sent and the verdict rules.
 # or the request builder for a --dry-run) does not load the Anthropic SDK that the client needs.
 _WHERE = {
     "AliasOnlyError": "tracelens.replay.request",
-    "CanaryComparison": "tracelens.replay.canary",
-    "CanaryError": "tracelens.replay.canary",
-    "CanaryRun": "tracelens.replay.canary",
-    "CanarySet": "tracelens.replay.canary",
     "CostEstimate": "tracelens.replay.pricing",
     "NotReplayableError": "tracelens.replay.request",
     "PriceError": "tracelens.replay.pricing",
     "PriceTable": "tracelens.replay.pricing",
-    "PromptComparison": "tracelens.replay.canary",
     "REPLAY_SCHEMA": "tracelens.replay.storage",
     "ReplayClient": "tracelens.replay.client",
     "ReplayError": "tracelens.replay.request",
@@ -40,18 +38,13 @@ _WHERE = {
     "ReplayRun": "tracelens.replay.client",
     "ReplaySession": "tracelens.replay.session",
     "Verdict": "tracelens.replay.verdict",
-    "add_to_canary": "tracelens.replay.canary",
     "build_plan": "tracelens.replay.request",
-    "compare_runs": "tracelens.replay.canary",
     "compute_verdict": "tracelens.replay.verdict",
-    "list_canaries": "tracelens.replay.canary",
-    "load_canary": "tracelens.replay.canary",
     "load_prices": "tracelens.replay.pricing",
     "load_replays": "tracelens.replay.storage",
     "plan_session": "tracelens.replay.session",
     "replay_similarities": "tracelens.replay.verdict",
     "replay_traces": "tracelens.replay.session",
-    "run_canary": "tracelens.replay.canary",
     "run_session": "tracelens.replay.session",
     "write_replays": "tracelens.replay.storage",
 }
@@ -77,15 +70,10 @@ def __dir__() -> list[str]:
 __all__ = [
     "REPLAY_SCHEMA",
     "AliasOnlyError",
-    "CanaryComparison",
-    "CanaryError",
-    "CanaryRun",
-    "CanarySet",
     "CostEstimate",
     "NotReplayableError",
     "PriceError",
     "PriceTable",
-    "PromptComparison",
     "ReplayClient",
     "ReplayError",
     "ReplayPlan",
@@ -93,18 +81,13 @@ __all__ = [
     "ReplayRun",
     "ReplaySession",
     "Verdict",
-    "add_to_canary",
     "build_plan",
-    "compare_runs",
     "compute_verdict",
-    "list_canaries",
-    "load_canary",
     "load_prices",
     "load_replays",
     "plan_session",
     "replay_similarities",
     "replay_traces",
-    "run_canary",
     "run_session",
     "write_replays",
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tracelens.analysis import fmt
-from tracelens.analysis.findings import CanaryResult, DriftReport, Finding, no_data
+from tracelens.analysis.findings import DriftReport, EvalResult, Finding, eval_regressions, no_data
 
 #: Kinds that speak to the model's behaviour (as opposed to traffic or configuration).
 BEHAVIOUR_KINDS = (
@@ -193,6 +193,10 @@ def headline(report: DriftReport) -> list[str]:
         lines.append("The traffic changed (" + ", ".join(k for k in TRAFFIC_KINDS if k in kinds) + ").")
     if cfg:
         lines.append("Configuration changed (" + ", ".join(cfg) + ") -- check these first.")
+    regressed = eval_regressions(report)
+    if regressed:
+        names = ", ".join(dict.fromkeys(f"{e.suite} ({e.target})" for e in regressed))
+        lines.append(f"Evals regressed against their previous run: {names}.")
     if not lines:
         lines.append("No significant change between the windows.")
     return lines
@@ -263,19 +267,56 @@ def info_summary(info: list[Finding]) -> str:
     return ", ".join(f"{k} ({n} test{'s' if n > 1 else ''})" for k, n in seen.items())
 
 
-def canary_sets(report: DriftReport) -> tuple[CanaryResult, ...]:
-    """The report's canary sections (none when no canary set has run)."""
-    return report.canary or ()
+def eval_results(report: DriftReport) -> tuple[EvalResult, ...]:
+    """The report's eval rows, regressions first, then by suite and target (none when no suite has a run)."""
+    return tuple(sorted(report.evals or (), key=lambda e: (not e.regressed, e.suite, e.target)))
 
 
-def canary_runs(c: CanaryResult) -> str:
-    """'run <id> vs <previous id>' or 'run <id> (no earlier run)'."""
-    return f"run {c.run_id}" + (f" vs {c.previous_run_id}" if c.previous_run_id else " (no earlier run)")
+def eval_name(e: EvalResult) -> str:
+    """'support-core (pinned)', with '[canary]' for a canary set."""
+    return f"{e.suite}{f' [{e.kind}]' if e.kind else ''} ({e.target})"
 
 
-def canary_counts(c: CanaryResult) -> str:
-    """'2 of 12 prompts changed'."""
-    return f"{c.n_changed:,} of {c.n_prompts:,} prompt{'s' if c.n_prompts != 1 else ''} changed"
+def eval_rate(e: EvalResult) -> str:
+    """'70.0% [52.1%, 83.3%]' (the pass rate with its interval)."""
+    if e.pass_rate is None:
+        return "n/a"
+    ci = f" [{fmt.pct(e.pass_rate_low)}, {fmt.pct(e.pass_rate_high)}]" if e.pass_rate_low is not None else ""
+    return fmt.pct(e.pass_rate) + ci
+
+
+def eval_delta(e: EvalResult) -> str:
+    """'-25.0 pp [-41.2 pp, -8.8 pp], p=0.004' against the previous run ('first run' when there is none)."""
+    if e.previous_run_id is None:
+        return "first run"
+    if e.delta is None:
+        return e.verdict
+    ci = f" [{fmt.pp(e.delta_low)}, {fmt.pp(e.delta_high)}]" if e.delta_low is not None else ""
+    return fmt.pp(e.delta) + ci + (f", {fmt.pval(e.p_value)}" if e.p_value is not None else "")
+
+
+def eval_verdict(e: EvalResult) -> str:
+    """'regression', 'regression on task=refund' (only some tag/grader groups), 'no significant change', ..."""
+    if e.regressed and e.verdict != "regression":
+        return "regression on " + (", ".join(e.regressed_groups) or "a group")
+    return e.verdict
+
+
+def eval_flipped(e: EvalResult, k: int = 3) -> str:
+    """'5 cases passed before and fail now: a, b, c, ...' ('' when none did)."""
+    if not e.n_pass_to_fail:
+        return ""
+    ids = ", ".join(e.pass_to_fail[:k]) + (", ..." if e.n_pass_to_fail > k else "")
+    return f"{e.n_pass_to_fail} case{'s' if e.n_pass_to_fail != 1 else ''} passed before and fail now: {ids}"
+
+
+def eval_line(e: EvalResult) -> str:
+    """One line: 'support (pinned): pass 70.0% [..] (was 95.0%), -25.0 pp [..], p=0.004 -- regression; 5 cases ...'."""
+    was = f" (was {fmt.pct(e.previous_pass_rate)})" if e.previous_pass_rate is not None else ""
+    delta = f", {eval_delta(e)}" if e.previous_run_id is not None else ""
+    line = f"{eval_name(e)}: pass {eval_rate(e)}{was}{delta} -- {eval_verdict(e)}"
+    flipped = eval_flipped(e)
+    return line + (f"; {flipped}" if flipped else "") + (f"; {e.errors} error(s)" if e.errors else "")
 
 
 def _window_days(start, end) -> str:

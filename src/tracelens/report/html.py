@@ -11,7 +11,8 @@ multiples; length and latency distributions; topic share changes); then
 alert and warn findings as cards (values, effect and interval, q, first seen,
 evidence trace ids and the ``tracelens show`` command to open one); info
 findings collapsed in a ``<details>`` (open with ``show_info``); diffs,
-canary sets, the weekly trend and notes last.
+the Evals table (regressions first, highlighted), the weekly trend and notes
+last.
 
 Self-contained: inline CSS (with a print stylesheet), charts as base64 SVG
 data URIs, no JavaScript, no external fonts or requests. Readable from
@@ -243,19 +244,26 @@ def render_html(report: DriftReport, show_info: bool = False, timeline: Timeline
                 f"<pre>{e(d.text or '(no textual difference)')}</pre></details>"
             )
         out.append("</section>")
-    canaries = common.canary_sets(report)
-    if canaries:
+    evals = common.eval_results(report)
+    if evals:
         out.append(
-            '<section id="canary"><h2>Canary sets</h2><table><colgroup><col style="width:18%"><col style="width:24%">'
-            '<col style="width:9%"><col style="width:9%"><col style="width:40%"></colgroup>'
-            "<tr><th>set</th><th>runs</th><th>prompts</th><th>changed</th><th>changed prompts</th></tr>"
+            '<section id="evals"><h2>Evals</h2><p class="small">Latest run of each stored suite per target against '
+            "its previous run on that target (paired on the cases both graded).</p><table>"
+            "<tr><th>suite (target)</th><th>run</th><th>pass rate</th><th>vs previous</th><th>verdict</th>"
+            "<th>pass&rarr;fail</th><th>errors</th><th>refusals</th><th>p50</th></tr>"
         )
-        for c in canaries:
-            items = "".join(f"<li><code>{e(p.trace_id)}</code>: {e('; '.join(p.reasons) or 'changed')}</li>" for p in c.changed)
+        for ev in evals:
+            cls = ' class="alert"' if ev.regressed else ' class="stable"' if ev.previous_run_id else ""
+            flipped = ""
+            if ev.n_pass_to_fail:
+                ids = ", ".join(f"<code>{e(i)}</code>" for i in ev.pass_to_fail[:5])
+                flipped = f"{ev.n_pass_to_fail:,}: {ids}" + (", &hellip;" if ev.n_pass_to_fail > 5 else "")
+            run = e(ev.run_id) + (f" vs {e(ev.previous_run_id)}" if ev.previous_run_id else "")
             out.append(
-                f"<tr><td>{e(c.name)}</td><td>{e(common.canary_runs(c))}</td><td>{c.n_prompts:,}</td>"
-                f'<td class="{"warn" if c.n_changed else "stable"}">{c.n_changed:,}</td>'
-                f"<td>{'<ul>' + items + '</ul>' if items else ''}</td></tr>"
+                f"<tr><td>{e(common.eval_name(ev))}</td><td class=\"small\">{run}</td><td>{e(common.eval_rate(ev))}</td>"
+                f"<td>{e(common.eval_delta(ev))}</td><td{cls}>{e(common.eval_verdict(ev))}</td>"
+                f"<td>{flipped or '0'}</td><td>{ev.errors:,}</td><td>{e(fmt.pct(ev.refusal_rate))}</td>"
+                f"<td>{'n/a' if ev.latency_p50_ms is None else f'{ev.latency_p50_ms:,.0f} ms'}</td></tr>"
             )
         out.append("</table></section>")
     if report.trend:

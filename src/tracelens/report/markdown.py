@@ -7,7 +7,8 @@ keeping a message under 4,000 characters and folds long ones): the title
 naming the windows, the finding counts, the headline, the variance sources in
 one line per status (a line each for the changed ones), one line per alert
 and warn finding (effect, interval and since when; the list is cut with "...
-and N more" when the bound needs it), one line per canary set, the weekly
+and N more" when the bound needs it), one line per eval suite and target
+(regressions first, at most :data:`MAX_EVAL_LINES`), the weekly
 trend in one line, and a pointer to the full HTML report (``html_link``, a
 path or URL) where the charts, evidence, diffs and info findings are.
 """
@@ -23,6 +24,8 @@ MAX_CHARS = 4000
 MAX_LINES = 40
 #: alert/warn lines shown before the bound forces fewer
 MAX_FINDING_LINES = 10
+#: eval lines shown (regressions first); the HTML report lists them all
+MAX_EVAL_LINES = 5
 
 _ICON = {"alert": "🔴", "warn": "🟡", "info": "⚪"}
 
@@ -55,11 +58,14 @@ def _compose(report: DriftReport, show_info: bool, html_link: str | None, n_find
         out += [f"- {_ICON[f.severity]} {fmt.clip(common.change_line(f), clip)}" for f in shown[:n_findings]]
         if len(shown) > n_findings:
             out.append(f"- ... and {len(shown) - n_findings} more in the full report")
-    canaries = common.canary_sets(report)
-    if canaries:
-        out += ["", "**Canary sets**"]
-        for c in canaries:
-            out.append(f"- {'🟡' if c.n_changed else '🟢'} **{fmt.clip(c.name, 60)}**: {common.canary_runs(c)} -- {common.canary_counts(c)}")
+    evals = common.eval_results(report)
+    if evals:
+        out += ["", "**Evals** (latest run per target vs the previous one)"]
+        for e in evals[:MAX_EVAL_LINES]:
+            icon = _ICON["alert"] if e.regressed else "🟢"
+            out.append(f"- {icon} {fmt.clip(common.eval_line(e), clip)}")
+        if len(evals) > MAX_EVAL_LINES:
+            out.append(f"- ... and {len(evals) - MAX_EVAL_LINES} more in the full report")
     tail = []
     if groups["info"]:
         quiet = f"{len(groups['info'])} tests without a significant change"

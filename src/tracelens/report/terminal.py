@@ -3,7 +3,7 @@
 Contract: ``render_terminal(report, console, show_info=False)`` prints to
 ``console`` only (never to stdout directly); the CLI decides whether that
 console is stdout or stderr, its width and colour. Every string that can
-come from the logs (topic labels, model ids, canary names, trace ids,
+come from the logs (topic labels, model ids, suite names, trace ids,
 prompt diffs) is drawn as plain ``Text`` after ``textsafe.visible``: never
 parsed as Rich markup, no escape sequence reaches the terminal. With a fixed-width
 ``Console(record=True, color_system=None)`` the output is deterministic
@@ -97,22 +97,28 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
         console.print(Panel(_t(d.text or "(no textual difference)"), title=_t(f"{d.title} [{d.segment or 'all'}]"),
                             expand=True))
 
-    canaries = common.canary_sets(report)
-    if canaries:
-        ct = Table(title="Canary sets (latest run vs the one before)")
-        ct.add_column("set", overflow="fold")
-        ct.add_column("runs", overflow="fold")
-        ct.add_column("prompts", justify="right", no_wrap=True)
-        ct.add_column("changed", justify="right", no_wrap=True)
-        for c in canaries:
-            ct.add_row(_t(c.name), _t(common.canary_runs(c)), f"{c.n_prompts:,}", Text(f"{c.n_changed:,}", style="bold yellow" if c.n_changed else "green"))
-        console.print(ct)
-        for c in canaries:
-            for p in c.changed:
+    evals = common.eval_results(report)
+    if evals:
+        et = Table(title="Evals (latest run per target vs the previous one)")
+        et.add_column("suite (target)", overflow="fold")
+        et.add_column("pass rate", overflow="fold")
+        et.add_column("vs previous", overflow="fold")
+        et.add_column("verdict", overflow="fold")
+        et.add_column("pass→fail", justify="right", no_wrap=True)
+        et.add_column("errors", justify="right", no_wrap=True)
+        et.add_column("refusals", justify="right", no_wrap=True)
+        et.add_column("p50", justify="right", no_wrap=True)
+        for e in evals:
+            et.add_row(_t(common.eval_name(e)), _t(common.eval_rate(e)), _t(common.eval_delta(e)),
+                       _t(common.eval_verdict(e), style="bold red" if e.regressed else ""), f"{e.n_pass_to_fail:,}",
+                       f"{e.errors:,}", fmt.pct(e.refusal_rate),
+                       "n/a" if e.latency_p50_ms is None else f"{e.latency_p50_ms:,.0f} ms")
+        console.print(et)
+        for e in evals:
+            if e.regressed and e.n_pass_to_fail:
                 line = Text()
-                line.append(visible(f"[canary {c.name}] "), style="yellow")
-                line.append(visible(f"{p.trace_id}: "), style="bold")
-                line.append(visible("; ".join(p.reasons)) or "changed")
+                line.append(visible(f"[eval {e.suite} {e.target}] "), style="red")
+                line.append(visible(common.eval_flipped(e, 10)))
                 console.print(line)
 
     v = Table(title="Variance sources at a glance", expand=True, show_lines=True)
