@@ -123,7 +123,7 @@ def test_the_demo_ends_with_commands_that_parse(tmp_path):
     text = next_steps(Path(".demo/store"), Path(".demo/weekly.html"), Path(".demo/weekly.md"))
     lines = [ln.split("#")[0].strip().removeprefix(".venv/bin/") for ln in text.splitlines()
              if ln.strip().startswith(("tracelens ", ".venv/bin/tracelens "))]
-    assert [shlex.split(ln)[1] for ln in lines] == ["tui", "ingest", "weekly", "tui"]
+    assert [shlex.split(ln)[1] for ln in lines] == ["tui", "ingest", "weekly", "tui", "eval", "eval"]
     root = click.Context(cli, info_name="tracelens")
     for ln in lines:
         name, *args = shlex.split(ln)[1:]
