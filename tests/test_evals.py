@@ -303,3 +303,20 @@ def test_concurrent_adds_to_one_suite_all_land(store_path):
     assert not errors
     suite, _ = read_suite_file(f"{store_path}/evals/suites/together.yaml")
     assert sorted(c.id for c in suite.cases) == ids
+
+
+def test_without_the_embed_extra_similarity_graders_say_what_to_install(store_path, monkeypatch):
+    import tracelens.extras
+
+    real = tracelens.extras.has_extra
+    monkeypatch.setattr(tracelens.extras, "has_extra", lambda extra: extra != "embed" and real(extra))
+    r = run(["eval", "add", "vectors", "msg_000001", "--expect", "behaves-like", "--store", store_path])
+    assert r.exit_code == 0, r.output
+    with FakeAnthropicServer() as server:
+        server.add_rule(Reply.message("Your refund for order 1001 is on its way."))
+        r = run(["eval", "run", "vectors", "--yes", "--store", store_path],
+                {"ANTHROPIC_API_KEY": "k-test", "ANTHROPIC_BASE_URL": server.base_url})
+    assert r.exit_code == 0, r.output
+    assert "need an embedding model" in r.output and "pip install 'tracelens[embed]'" in r.output
+    grade = json.loads(load_results(store_path, "vectors")["grades"][0])[0]
+    assert grade["passed"] is None and "pip install 'tracelens[embed]'" in grade["error"]

@@ -360,6 +360,7 @@ def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, labe
     for p in plans:
         _describe(p)
     _describe_judge(plans, judge)
+    _describe_vectors(plans)
     if dry_run:
         if as_json:
             emit_json([{**p.to_dict(), "bodies": {c.case.id: c.wire for c in p.cases}} for p in plans])
@@ -562,6 +563,16 @@ def _run_targets(store, s, path, targets: list[str], n: int, yes: bool, max_cost
         write_results(store.root, run, s)
         diag(f"ran {s.name} on {p.target.name}: run {run.run_id}, {run.count('pass')} pass, {run.count('fail')} "
              f"fail, {run.count('error')} error")
+
+
+def _describe_vectors(plans: list) -> None:
+    """Say before sending when similarity graders cannot run here (no embedding model installed)."""
+    from tracelens.extras import has_extra, install_command
+
+    uses = {c.case.id for p in plans for c in p.sendable for g in c.case.graders if g.type in ("similar", "behaves-like")}
+    if uses and not has_extra("embed"):
+        diag(f"  note: {len(uses)} case(s) grade with similar/behaves-like, which need an embedding model; without "
+             f"it those graders report an error ({install_command('embed')})")
 
 
 def _describe_judge(plans: list, judge: str | None) -> None:

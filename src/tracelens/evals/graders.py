@@ -348,7 +348,7 @@ def response_label(response: Response) -> str:
 def _cosines(ctx: GradeContext, text: str, refs: list[str], what: str) -> list[float]:
     if ctx.embedder is None:
         raise GraderFailure(f"{what} needs an embedding model and none is available "
-                            "(install tracelens[embed] or choose one with --embed-model)")
+                            "(install it with: pip install 'tracelens[embed]')")
     m = np.asarray(ctx.embedder([text, *refs]), dtype=np.float64)
     norms = np.linalg.norm(m, axis=1)
     norms[norms == 0] = 1.0
