@@ -243,7 +243,8 @@ def test_an_alias_only_trace_is_not_added_unless_a_snapshot_is_pinned(tmp_path):
     store = Store(tmp_path / "store", create=True)
     ingest(store, [str(src)])
     r = run(["eval", "add", "a", "msg_000001", "--expect", "not-refused", "--store", str(store.root)])
-    assert r.exit_code == 1 and "alias" in r.output
+    assert r.exit_code == 1 and "alias" in r.output and "Pass --pin" in r.output
+    assert not (store.root / "evals" / "suites" / "a.yaml").exists()  # a failed add leaves no empty suite
     r = run(["eval", "add", "a", "msg_000001", "--pin", SNAP, "--expect", "not-refused", "--store", str(store.root),
              "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["added"] == ["msg_000001"]
@@ -347,3 +348,24 @@ def test_a_stopped_run_keeps_and_stores_the_answers_it_got(store_path):
     assert len({(r.case_id, r.repeat) for r in run_.results}) == len(run_.results)
     write_results(store_path, run_, suite)
     assert load_results(store_path, "stopped").height == len(run_.results)
+
+
+
+def test_a_trace_from_another_provider_is_not_a_case(tmp_path):
+    from tracelens.ingest.pipeline import ingest
+    from tracelens.store import Store
+
+    src = tmp_path / "openai.jsonl"
+    src.write_text(json.dumps({
+        "timestamp": "2026-11-18T10:00:00Z",
+        "request": {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be brief."},
+                                                         {"role": "user", "content": "Hi"}]},
+        "response": {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"},
+                                  "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}}) + "\n")
+    store = Store(tmp_path / "store", create=True)
+    ingest(store, [str(src)])
+    tid = store.scan().collect()["trace_id"][0]
+    r = run(["eval", "add", "o", tid, "--pin", "gpt-4o-mini-2024-07-18", "--store", str(store.root)])
+    assert r.exit_code == 1 and "not Claude" in r.output and "--target openai:MODEL" in r.output

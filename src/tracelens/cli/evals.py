@@ -150,8 +150,9 @@ def eval_add(suite, trace_ids, expect, graders_json, tags, description, replace,
     if as_json:
         emit_json(out.to_dict())
     else:
+        where = f" ({out.path})" if out.path else ""
         echo(f"{out.suite.name}: {len(out.added)} case(s) added, {len(out.replaced)} replaced, "
-             f"{len(out.skipped)} not added; {len(out.suite.cases)} case(s) in the suite ({out.path})")
+             f"{len(out.skipped)} not added; {len(out.suite.cases)} case(s) in the suite{where}")
     if not (out.added or out.replaced):
         sys.exit(1)
 

@@ -442,9 +442,24 @@ def case_from_trace(trace: dict[str, Any], graders: list[GraderSpec], tags: dict
     ``pin`` names the snapshot to pin when the trace records only an alias (or to pin another one).
     """
     from tracelens.replay.labels import refusal_label
-    from tracelens.replay.request import body_from_raw, reconstruct_body, resolve_target_model
+    from tracelens.replay.request import (
+        AliasOnlyError,
+        NotReplayableError,
+        body_from_raw,
+        is_anthropic_trace,
+        reconstruct_body,
+        resolve_target_model,
+    )
 
-    model, notes = resolve_target_model(trace, pin)
+    if not is_anthropic_trace(trace):
+        raise NotReplayableError(
+            f"trace {trace.get('trace_id')} is a call to provider {trace.get('provider') or 'unknown'!r} "
+            f"(model {trace.get('model_returned') or trace.get('model_requested')!r}), not Claude; eval cases hold Anthropic "
+            "Messages requests (other providers are targets: run the suite with --target openai:MODEL)")
+    try:
+        model, notes = resolve_target_model(trace, pin)
+    except AliasOnlyError as e:  # the replay wording names replay's option; eval add pins with --pin
+        raise AliasOnlyError(str(e).replace("Pass model= / --model", "Pass --pin")) from None
     raw = trace.get("request_raw")
     if raw:
         body, w, _ = body_from_raw(raw, model)
@@ -506,6 +521,6 @@ def _add_traces(store_root, name, trace_ids, get_trace, graders, tags, descripti
             out.added.append(case.id)
         if notes:
             out.notes[case.id] = notes
-    if out.added or out.replaced or not path.is_file():
+    if out.added or out.replaced:  # nothing added: no file (a failed add leaves no empty suite behind)
         out.path = save_suite(store_root, suite)
     return out

@@ -145,7 +145,8 @@ def is_snapshot(
     return bool(model) and (catalog or default_catalog()).classify(model).pinned
 
 
-def _is_anthropic(trace: dict[str, Any]) -> bool:
+def is_anthropic_trace(trace: dict[str, Any]) -> bool:
+    """True for a Claude call (first party, or on Bedrock/Vertex): its request is a Messages API request."""
     provider = (trace.get("provider") or "").lower()
     models = [trace.get("model_returned"), trace.get("model_requested")]
     claude = any(first_party_model_id(m) for m in models if m)
@@ -390,7 +391,7 @@ def build_plan(
     if n < 1:
         raise ValueError("n must be >= 1")
     trace_id = trace.get("trace_id") or "?"
-    if not _is_anthropic(trace):
+    if not is_anthropic_trace(trace):
         raise NotReplayableError(
             f"trace {trace_id} is from provider {trace.get('provider') or 'unknown'!r} "
             f"(model {trace.get('model_returned') or trace.get('model_requested')!r}); only Anthropic Claude traces "
