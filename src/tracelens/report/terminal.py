@@ -99,21 +99,19 @@ def render_terminal(report: DriftReport, console: Console, show_info: bool = Fal
 
     evals = common.eval_results(report)
     if evals:
-        et = Table(title="Evals (latest run per target vs the previous one)")
-        et.add_column("suite (target)", overflow="fold")
-        et.add_column("pass rate", overflow="fold")
-        et.add_column("vs previous", overflow="fold")
-        et.add_column("verdict", overflow="fold")
-        et.add_column("pass→fail", justify="right", no_wrap=True)
-        et.add_column("errors", justify="right", no_wrap=True)
-        et.add_column("refusals", justify="right", no_wrap=True)
-        et.add_column("p50", justify="right", no_wrap=True)
+        # one block per suite and target, not a table: target names carry base URLs and would fold to shreds
+        console.print(Text("Evals (latest run per target vs the previous one)", style="bold"))
         for e in evals:
-            et.add_row(_t(common.eval_name(e)), _t(common.eval_rate(e)), _t(common.eval_delta(e)),
-                       _t(common.eval_verdict(e), style="bold red" if e.regressed else ""), f"{e.n_pass_to_fail:,}",
-                       f"{e.errors:,}", fmt.pct(e.refusal_rate),
-                       "n/a" if e.latency_p50_ms is None else f"{e.latency_p50_ms:,.0f} ms")
-        console.print(et)
+            head = Text("  ")
+            head.append(visible(common.eval_name(e)), style="bold")
+            head.append("  ")
+            head.append(visible(common.eval_verdict(e)), style="bold red" if e.regressed else "")
+            console.print(head)
+            latency = "n/a" if e.latency_p50_ms is None else f"{e.latency_p50_ms:,.0f} ms"
+            delta = common.eval_delta(e)
+            vs = "" if delta == common.eval_verdict(e) else f" · vs previous {delta} · pass→fail {e.n_pass_to_fail:,}"
+            console.print(Text(f"    pass rate {common.eval_rate(e)}{vs} · errors {e.errors:,} · refusals "
+                               f"{fmt.pct(e.refusal_rate)} · latency p50 {latency}"))
         for e in evals:
             if e.regressed and e.n_pass_to_fail:
                 line = Text()
