@@ -98,3 +98,16 @@ def assert_all_exit(procs: list[tuple[int, str]], within: float = 5.0) -> None:
         with __import__("contextlib").suppress(OSError):
             os.kill(pid, 9)
     assert not alive, f"processes still alive {within}s after their parent was killed: {[p for p, _ in alive]}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Drop hypothesis's GC timing callback once the tests are over.
+
+    pytest-xdist stops a worker by interrupting its main thread; when a garbage
+    collection runs at that moment, the KeyboardInterrupt lands inside that
+    callback and pytest reports it as an "unraisable exception" warning after
+    the run. Nothing measures GC time after the session, so the callback goes.
+    """
+    import gc
+
+    gc.callbacks[:] = [cb for cb in gc.callbacks if not getattr(cb, "__module__", "").startswith("hypothesis.")]
