@@ -238,3 +238,48 @@ def test_hostile_user_id_is_rendered_safely(grown):
         assert r.exit_code == 0, r.output
         assert "\x1b" not in r.stdout and "\u202e" not in r.stdout
     assert json.loads(_cli(grown, "--user", uid, "--json").stdout)["user_id"] == uid
+
+
+# --------------------------------------------------------------------------- TUI
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_tui_u_on_a_trace_explains_its_user(tmp_path, anyio_backend):
+    from tests.test_tui_data import NOW, build_tui_store, settle
+    from tracelens.tui.app import TuiConfig, make_app
+
+    store = build_tui_store(tmp_path / "tui")
+    app = make_app(store, TuiConfig(now=lambda: NOW, cursor_blink=False, export_dir=tmp_path / "exports"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.open_trace("msg_complaint")
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        screen = app.screen
+        assert type(screen).__name__ == "ExplainScreen" and screen.user_id == "4411"
+        assert screen.dossier is not None and screen.dossier.traces > 0
+        assert screen.markdown.startswith("# Explain user 4411") and "## Verdict" in screen.markdown
+        status = screen.query_one("#explain-status").content.plain
+        assert status.startswith("verdict: ") and screen.dossier.headline in status
+        await pilot.press("escape")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TraceScreen"
+
+
+def test_median_ratio_interval():
+    import numpy as np
+
+    from tracelens.analysis.stats import median_ratio_ci
+
+    rng = np.random.default_rng(1)
+    b = rng.lognormal(4.0, 0.3, 300)
+    c = 3.0 * rng.lognormal(4.0, 0.3, 300)
+    r, lo, hi = median_ratio_ci(b, c, rng=np.random.default_rng(0))
+    assert lo < r < hi and lo < 3.0 < hi and lo > 2.5 and hi < 3.5
+    assert median_ratio_ci(b, c, rng=np.random.default_rng(0)) == (r, lo, hi)  # seeded: deterministic
+    same = median_ratio_ci(b, b[::-1].copy(), rng=np.random.default_rng(0))
+    assert same[1] < 1.0 < same[2]
+    assert all(math.isnan(x) for x in median_ratio_ci([], c))
+    assert all(math.isnan(x) for x in median_ratio_ci([0.0, 0.0], c))

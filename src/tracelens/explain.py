@@ -30,8 +30,9 @@ Contract:
   interval excludes no-change; supported candidates come first, ranked by
   the strength ``|log(ratio)| / se`` or ``|difference| / se``, with ``se``
   read off the interval (half-width / 1.96 on the log or raw scale: a
-  z-score). The candidates: "your prompts changed" (the strongest of whole
-  prompt tokens, prompt characters and turns per conversation), "you moved to
+  z-score, capped at ``MAX_STRENGTH``). The candidates: "your prompts
+  changed" (whole prompt tokens, else prompt characters, else messages per
+  request: the first of these that is supported), "you moved to
   other topics" (the cluster whose share moved most; only when clusters are
   stored), "you use tools differently", and one per change underneath (a new
   snapshot, system prompt, tool definitions, sampling value or service tier):
@@ -64,6 +65,8 @@ from tracelens.storefiles import as_utc
 #: fewer of the user's traces than this in either window: the verdict says "too little data"
 MIN_TRACES = 10
 CURRENT_DAYS = 7
+#: strengths (z-scores) are capped here, so a degenerate interval does not read as infinitely strong
+MAX_STRENGTH = 100.0
 ALPHA = 0.05
 
 _COLUMNS = (
@@ -270,9 +273,8 @@ def _score(c: Change) -> Change:
         c.supported = c.ci_low > 0 or c.ci_high < 0
         se = (c.ci_high - c.ci_low) / (2 * z)
         d = abs(c.effect)
-    c.strength = d / se if se > 0 else (math.inf if d > 0 else 0.0)
-    if not math.isfinite(c.strength):
-        c.strength = 1e6
+    # a zero-width interval (every value identical in both windows) is as strong as the scale allows
+    c.strength = min(MAX_STRENGTH, d / se) if se > 0 else (MAX_STRENGTH if d > 0 else 0.0)
     return c
 
 
@@ -648,7 +650,8 @@ def _verdict(d: Dossier, base: pl.DataFrame, cur: pl.DataFrame) -> list[Candidat
     lengths = [c for c in d.changes if c.metric.split(" (")[0] in
                ("whole prompt tokens", "prompt characters", "messages per request") and c.effect is not None]
     if lengths:
-        best = max(lengths, key=lambda c: (c.supported, c.strength))
+        # the context the model sees first (whole prompt tokens), then prompt characters, then messages
+        best = next((c for c in lengths if c.supported), lengths[0])
         word = "grew" if (best.effect or 1) >= 1 else "shrank"
         what = best.metric.split(" (")[0]
         head = "your prompts changed" if best.supported else "your prompts did not measurably change"
