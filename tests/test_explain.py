@@ -223,7 +223,10 @@ def test_cli_json_terminal_markdown(grown):
 def test_cli_no_traces_exits_4_and_usage_exits_2(grown):
     r = _cli(grown, "--user", "nobody")
     assert r.exit_code == 4 and r.stdout == "" and "no traces" in r.stderr.lower()
+    r = _cli(grown, "--user", "U", "--until", "2020-01-01")  # nothing of U's that early
+    assert r.exit_code == 4 and r.stdout == "" and "no traces" in r.stderr.lower()
     assert _cli(grown).exit_code == 2
+    assert _cli(grown, "--user", "U", "--since", "2026-11-05", "--until", "2026-11-01").exit_code == 2
     assert _cli(grown, "--user", "U", "--since", "not a time").exit_code == 2
 
 

@@ -27,21 +27,24 @@ Contract:
   candidate carries an effect on a scale where "no change" is 1 (ratios of
   medians, bootstrap interval) or 0 (differences of proportions, Newcombe or
   paired interval) and a 95 % interval. A candidate is *supported* when its
-  interval excludes no-change; supported candidates come first, ranked by
-  the strength ``|log(ratio)| / se`` or ``|difference| / se``, with ``se``
-  read off the interval (half-width / 1.96 on the log or raw scale: a
-  z-score, capped at ``MAX_STRENGTH``). The candidates: "your prompts
-  changed" (whole prompt tokens, else prompt characters, else messages per
-  request: the first of these that is supported), "you moved to
-  other topics" (the cluster whose share moved most; only when clusters are
-  stored), "you use tools differently", and one per change underneath (a new
-  snapshot, system prompt, tool definitions, sampling value or service tier):
-  its effect is the change in the user's own outcome (refusal rate, or
-  response length when no refusal moved) between their traces on the new
-  value and their traces before it. When nothing is supported the verdict is
-  "no measurable change"; when either window holds fewer than ``MIN_TRACES``
-  of the user's traces it says "too little data" first, whatever else it
-  lists.
+  interval excludes no-change and the effect is at least practical (beyond
+  ``PRACTICAL_RATIO`` either way, or ``PRACTICAL_DIFFERENCE``); supported
+  candidates come first, ranked by the strength ``|log(ratio)| / se`` or
+  ``|difference| / se``, with ``se`` read off the interval (half-width / 1.96
+  on the log or raw scale: a z-score, capped at ``MAX_STRENGTH``). The
+  candidates: "your prompts changed" (the characters of the user's
+  conversation, every message but not the app's system prompt or tools; else
+  of the last user turn; else messages per request: the first of these that
+  is supported), "you moved to other topics" (the cluster whose share moved
+  most; only when clusters are stored), "you use tools differently", and one
+  per change underneath (a new snapshot, system prompt, tool definitions,
+  sampling value or service tier): its effect is the change in the user's
+  own outcome (refusal rate or median response length, the stronger) between
+  their current traces on the new value and their baseline traces. An alias
+  that now resolves to a new snapshot is that snapshot change, counted once.
+  When nothing is supported the verdict is "no measurable change"; when
+  either window holds fewer than ``MIN_TRACES`` of the user's traces it says
+  "too little data" first, whatever else it lists.
 
 All timestamps are UTC.
 """
@@ -65,6 +68,9 @@ from tracelens.storefiles import as_utc
 #: fewer of the user's traces than this in either window: the verdict says "too little data"
 MIN_TRACES = 10
 CURRENT_DAYS = 7
+#: smallest effects that count: a ratio beyond 1.2x (or below 1/1.2), a difference of 2 percentage points
+PRACTICAL_RATIO = 1.2
+PRACTICAL_DIFFERENCE = 0.02
 #: strengths (z-scores) are capped here, so a degenerate interval does not read as infinitely strong
 MAX_STRENGTH = 100.0
 ALPHA = 0.05
@@ -266,11 +272,11 @@ def _score(c: Change) -> Change:
     if c.scale == "ratio":
         if c.effect <= 0 or c.ci_low <= 0:
             return c
-        c.supported = c.ci_low > 1 or c.ci_high < 1
+        c.supported = (c.ci_low > 1 or c.ci_high < 1) and abs(math.log(c.effect)) >= math.log(PRACTICAL_RATIO)
         se = (math.log(c.ci_high) - math.log(c.ci_low)) / (2 * z)
         d = abs(math.log(c.effect))
     else:
-        c.supported = c.ci_low > 0 or c.ci_high < 0
+        c.supported = (c.ci_low > 0 or c.ci_high < 0) and abs(c.effect) >= PRACTICAL_DIFFERENCE
         se = (c.ci_high - c.ci_low) / (2 * z)
         d = abs(c.effect)
     # a zero-width interval (every value identical in both windows) is as strong as the scale allows
@@ -315,6 +321,8 @@ def _frame(lf: pl.LazyFrame) -> pl.DataFrame:
     df = lf.with_columns(
         prompt_tokens.alias("_tokens"),
         pl.col("messages").list.len().cast(pl.Float64).alias("_turns"),
+        pl.col("messages").list.eval(pl.element().struct.field("text").str.len_chars()).list.sum()
+        .cast(pl.Float64).alias("_conv"),
         pl.col("prompt_text").str.len_chars().cast(pl.Float64).alias("_pchars"),
         pl.col("response_text").str.len_chars().cast(pl.Float64).alias("_rchars"),
         (pl.col("tool_calls").list.len().fill_null(0) > 0).alias("_tool"),
@@ -389,6 +397,7 @@ def _rate(df: pl.DataFrame, col: str) -> tuple[int, int]:
 def _changes(base: pl.DataFrame, cur: pl.DataFrame) -> list[Change]:
     out = [
         ratio_change("whole prompt tokens (median)", _arr(base, "_tokens"), _arr(cur, "_tokens")),
+        ratio_change("conversation characters (median)", _arr(base, "_conv"), _arr(cur, "_conv")),
         ratio_change("prompt characters (median)", _arr(base, "_pchars"), _arr(cur, "_pchars")),
         ratio_change("messages per request (median)", _arr(base, "_turns"), _arr(cur, "_turns")),
         ratio_change("response characters (median)", _arr(base, "_rchars"), _arr(cur, "_rchars")),
@@ -420,8 +429,6 @@ def _underneath(store: Store, udf: pl.DataFrame, base_start, cur_start, cur_end)
     """The drift engine's deterministic variance checks on all traffic of the user's apps, baseline vs current."""
     from tracelens.analysis.drift import DriftConfig, analyze
     from tracelens.analysis.findings import DETERMINISTIC_KINDS
-    from tracelens.weekly import ANALYSIS_COLUMNS
-
     apps = udf.get_column("app").unique().to_list()
     seg = pl.col("app").is_in([a for a in apps if a is not None])
     if None in apps:
@@ -430,11 +437,11 @@ def _underneath(store: Store, udf: pl.DataFrame, base_start, cur_start, cur_end)
     def load(a, b):
         lf = store.scan(since=a, until=b).filter(seg)
         have = set(lf.collect_schema().names())
-        return lf.select([c for c in ANALYSIS_COLUMNS if c in have]).sort("timestamp").collect()
+        return lf.select([c for c in _DET_COLUMNS if c in have]).sort("timestamp").collect()
 
     base, cur = load(base_start, cur_start), load(cur_start, cur_end)
-    history = load(None, base_start) if base_start is not None else None
-    if not cur.height or not (base.height or (history is not None and history.height)):
+    history = load(base_start - HISTORY, base_start)
+    if not cur.height or not (base.height or history.height):
         return []
     report = analyze(base, cur, baseline_window=(base_start, cur_start), current_window=(cur_start, cur_end),
                      history=history, config=DriftConfig(kinds=tuple(sorted(DETERMINISTIC_KINDS))))
@@ -452,6 +459,15 @@ def _underneath(store: Store, udf: pl.DataFrame, base_start, cur_start, cur_end)
         ))
     return out
 
+
+#: what the deterministic variance checks read (no prompt or response text: a month of an app's traffic is big)
+_DET_COLUMNS = (
+    "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_is_alias", "app",
+    "system_prompt", "system_prompt_hash", "tools_hash", "tool_definitions", "temperature", "top_p", "max_tokens",
+    "status", "error_type", "service_tier",
+)
+#: how far before the baseline a value counts as "seen before" (not new)
+HISTORY = dt.timedelta(weeks=26)
 
 _VALUE_COLUMN = {"model_snapshot": "model_returned", "system_prompt": "system_prompt_hash",
                  "tool_definitions": "tools_hash", "service_tier": "service_tier"}
@@ -594,11 +610,10 @@ def _replay(cur: pl.DataFrame) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------- the dossier
 
 
-def _windows(udf: pl.DataFrame, since, until, baseline_weeks: int):
+def _windows(last: dt.datetime, since, until, baseline_weeks: int):
     if until is not None:
         end = as_utc(until)
     else:  # midnight after the user's last trace: the current window is whole days
-        last = udf.get_column("timestamp").max()
         end = last.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
     start = as_utc(since) if since is not None else end - dt.timedelta(days=CURRENT_DAYS)
     return start - dt.timedelta(weeks=baseline_weeks), start, end
@@ -610,16 +625,17 @@ def explain_user(store: Store, user_id: str, *, session_id: str | None = None, s
     cond = pl.col("user_id") == user_id
     if session_id is not None:
         cond = cond & (pl.col("session_id") == session_id)
-    if until is None and now is not None:
-        until_all = as_utc(now)
-    else:
-        until_all = until
-    everything = _frame(store.scan(until=until_all).filter(cond))
-    if not everything.height:
-        return Dossier(user_id, session_id, None, None, None, 0, 0, 0,
-                       notes=["No traces for this user" + (" and session" if session_id else "") + " in the store."])
-    base_start, cur_start, cur_end = _windows(everything, since, until, baseline_weeks)
-    udf = everything.filter((pl.col("timestamp") >= base_start) & (pl.col("timestamp") < cur_end))
+    who = "this user" + (" and session" if session_id else "")
+    bound = until if until is not None else (as_utc(now) if now is not None else None)
+    # the latest trace first (one column), then only the weeks the dossier reads
+    last = store.scan(until=bound).filter(cond).select(pl.col("timestamp").max()).collect().item()
+    if last is None:
+        return Dossier(user_id, session_id, None, None, None, 0, 0, 0, notes=[f"No traces for {who} in the store."])
+    base_start, cur_start, cur_end = _windows(last, since, until, baseline_weeks)
+    udf = _frame(store.scan(since=base_start, until=cur_end).filter(cond))
+    if not udf.height:
+        return Dossier(user_id, session_id, cur_start, cur_end, base_start, 0, 0, 0,
+                       notes=[f"No traces for {who} from {fmt.ts(base_start)} to {fmt.ts(cur_end)}."])
     (udf,), topics = _topics(store, udf)
     base = udf.filter(pl.col("timestamp") < cur_start)
     cur = udf.filter(pl.col("timestamp") >= cur_start)
@@ -647,10 +663,12 @@ def _verdict(d: Dossier, base: pl.DataFrame, cur: pl.DataFrame) -> list[Candidat
     cands: list[Candidate] = []
     recent = cur.sort("timestamp", descending=True).get_column("trace_id").head(5).to_list()
     since_week = base.get_column("_week").min() if base.height else None
-    lengths = [c for c in d.changes if c.metric.split(" (")[0] in
-               ("whole prompt tokens", "prompt characters", "messages per request") and c.effect is not None]
+    # what the user sends: their conversation (every message, no system prompt or tools: those are the app's),
+    # then their last turn, then the number of messages
+    order = ("conversation characters", "prompt characters", "messages per request")
+    lengths = sorted((c for c in d.changes if c.metric.split(" (")[0] in order and c.effect is not None),
+                     key=lambda c: order.index(c.metric.split(" (")[0]))
     if lengths:
-        # the context the model sees first (whole prompt tokens), then prompt characters, then messages
         best = next((c for c in lengths if c.supported), lengths[0])
         word = "grew" if (best.effect or 1) >= 1 else "shrank"
         what = best.metric.split(" (")[0]

@@ -489,7 +489,7 @@ def signed_rank_p(d) -> float:
     return float(sps.wilcoxon(d, alternative="less").pvalue)
 
 
-def median_ratio_ci(b, c, alpha: float = 0.05, n_resamples: int = 2000, rng=None) -> tuple[float, float, float]:
+def median_ratio_ci(b, c, alpha: float = 0.05, n_resamples: int = 1000, rng=None) -> tuple[float, float, float]:
     """Ratio of medians median(c) / median(b) with a percentile bootstrap interval (each sample resampled alone).
 
     NaN when either sample is empty or the baseline median is not positive;
@@ -502,8 +502,16 @@ def median_ratio_ci(b, c, alpha: float = 0.05, n_resamples: int = 2000, rng=None
     if b.size == 0 or c.size == 0 or np.median(b) <= 0:
         return nan, nan, nan
     rng = rng if rng is not None else np.random.default_rng(0)
-    mb = np.median(b[rng.integers(0, b.size, (n_resamples, b.size))], axis=1)
-    mc = np.median(c[rng.integers(0, c.size, (n_resamples, c.size))], axis=1)
+
+    def medians(x: np.ndarray) -> np.ndarray:
+        # resampled in blocks: memory stays ~block x n, whatever n_resamples is
+        block = max(1, min(n_resamples, 2_000_000 // x.size))
+        return np.concatenate([
+            np.median(x[rng.integers(0, x.size, (min(block, n_resamples - i), x.size))], axis=1)
+            for i in range(0, n_resamples, block)
+        ])
+
+    mb, mc = medians(b), medians(c)
     ok = mb > 0
     ratios = mc[ok] / mb[ok]
     if ratios.size == 0:
