@@ -734,12 +734,13 @@ def render_markdown(d: Dossier) -> str:
         L.append(f"{i}. **{_md(c.title)}**" + (f" ({mark}, strength {c.strength:.1f})" if mark else "")
                  + (f"; evidence {ev}" if ev else ""))
     L += ["", "## Your traffic over time", "",
-          "| week | calls | prompt tokens median | p90 | turns | prompt chars | errors | refusals | tool use | top topic |",
+          "| week | calls | whole prompt tokens median | p90 | messages | prompt chars | errors | refusals | tool use | top topic |",
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for w in d.weeks:
         L.append(f"| {w.week}{' (current)' if w.current else ''} | {w.calls} | {_n(w.tokens_median, 0)} | "
                  f"{_n(w.tokens_p90, 0)} | {_n(w.turns_median, 1)} | {_n(w.prompt_chars_median, 0)} | "
-                 f"{_rate_s(w.error_rate)} | {_rate_s(w.refusal_rate)} | {_rate_s(w.tool_use_rate)} | {_md(w.top_topic or '')} |")
+                 f"{_rate_s(w.error_rate)} | {_rate_s(w.refusal_rate)} | {_rate_s(w.tool_use_rate)}"
+                 f"{' (' + _md(', '.join(w.tools[:3])) + ')' if w.tools else ''} | {_md(w.top_topic or '')} |")
     L += ["", "Current window against baseline (95% intervals; ratio: no change = 1, difference: no change = 0):", ""]
     L += [f"- {_md(c.describe())}{' (supported)' if c.supported else ''}" for c in d.changes]
     L += ["", "## What changed underneath", ""]
