@@ -242,6 +242,13 @@ def test_hostile_user_id_is_rendered_safely(grown):
         assert "\x1b" not in r.stdout and "\u202e" not in r.stdout
     assert json.loads(_cli(grown, "--user", uid, "--json").stdout)["user_id"] == uid
 
+def test_user_id_cannot_inject_markdown(grown):
+    from tracelens.explain import Dossier
+
+    d = Dossier("[click](http://evil.example)|x", None, None, None, None, 0, 0, 0, notes=["none"])
+    head = render_markdown(d).splitlines()[0]
+    assert head == "# Explain user \\[click\\](http://evil.example)\\|x"
+
 
 # --------------------------------------------------------------------------- TUI
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -105,12 +106,12 @@ class Change:
     strength: float = 0.0  # |effect| / se on the log (ratio) or raw (difference) scale
 
     def describe(self) -> str:
-        """The change in words, e.g. 'whole prompt tokens (median) 3.10x [2.80, 3.40]'."""
+        """The change in words, e.g. 'whole prompt tokens (median) 3.10x (interval 2.80 to 3.40)'."""
         if self.effect is None:
             return f"{self.metric}: not measurable"
         if self.scale == "ratio":
-            return f"{self.metric} {self.effect:.2f}x [{_n(self.ci_low)}, {_n(self.ci_high)}]"
-        return f"{self.metric} {fmt.pp(self.effect)} [{fmt.pp(self.ci_low)}, {fmt.pp(self.ci_high)}]"
+            return f"{self.metric} {self.effect:.2f}x (interval {_n(self.ci_low)} to {_n(self.ci_high)})"
+        return f"{self.metric} {fmt.pp(self.effect)} (interval {fmt.pp(self.ci_low)} to {fmt.pp(self.ci_high)})"
 
 
 @dataclass
@@ -521,7 +522,7 @@ def _underneath_candidate(u: Underneath, ubase: pl.DataFrame, ucur: pl.DataFrame
         "sampling_params": "sampling parameters changed",
         "service_tier": "service tier changed",
     }[u.kind]
-    detail = f"{u.before} -> {u.after}" if u.kind != "service_tier" or u.before else str(u.after)
+    detail = f"{u.before} → {u.after}" if u.kind != "service_tier" or u.before else str(u.after)
     when = f" on {u.first_seen:%Y-%m-%d}" if u.first_seen else ""
     title = f"{what} ({detail}{when}; {fmt.pct(u.user_share)} of your calls)"
     if best is not None:
@@ -712,9 +713,19 @@ def _safe(text: Any) -> str:
     return visible("" if text is None else str(text))
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+
+
 def _md(text: Any) -> str:
-    """Text for a Markdown table cell: made visible, pipes and backticks escaped."""
-    return _safe(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
+    """Log text for Markdown prose or a table cell: made visible, on one line, Markdown punctuation escaped (a
+    user id such as ``[x](http://…)`` must not become a link, ``|`` must not end a cell)."""
+    return _MD_SPECIAL.sub(r"\\\1", _safe(text).replace("\n", " "))
+
+
+def _code(text: Any) -> str:
+    """Log text as an inline code span (made visible, on one line; a backtick inside gets a double fence)."""
+    t = _safe(text).replace("\n", " ")
+    return f"`` {t} ``" if "`" in t else f"`{t}`"
 
 
 def _rate_s(x: float | None) -> str:
@@ -730,7 +741,7 @@ def render_markdown(d: Dossier) -> str:
           f"baseline from {fmt.ts(d.baseline_start)} ({d.n_baseline} calls).", "", "## Verdict", ""]
     for i, c in enumerate(d.verdict, 1):
         mark = "supported" if c.supported else ("not supported" if c.change is not None else "")
-        ev = ", ".join(f"`{_md(t)}`" for t in c.evidence[:3])
+        ev = ", ".join(_code(t) for t in c.evidence[:3])
         L.append(f"{i}. **{_md(c.title)}**" + (f" ({mark}, strength {c.strength:.1f})" if mark else "")
                  + (f"; evidence {ev}" if ev else ""))
     L += ["", "## Your traffic over time", "",
@@ -765,12 +776,12 @@ def render_markdown(d: Dossier) -> str:
         L.append(f"- {sp.prompts} of your current prompts were sent before: {sp.newly_refused} refused now but "
                  f"answered then, {sp.no_longer_refused} the other way round."
                  + (f" {_md(sp.change.describe())}." if sp.change else ""))
-        L += [f"  - `{_md(p.current_trace)}` (now {'refused' if p.refused_now else 'answered'}) vs "
-              f"`{_md(p.earlier_trace)}` ({p.earlier_week}, {'refused' if p.refused_before else 'answered'})"
+        L += [f"  - {_code(p.current_trace)} (now {'refused' if p.refused_now else 'answered'}) vs "
+              f"{_code(p.earlier_trace)} ({p.earlier_week}, {'refused' if p.refused_before else 'answered'})"
               for p in sp.pairs[:5]]
     if d.replay_command:
-        L += ["", "## Replay", "", f"Your {d.replay_reason}: `{_md(d.replay_trace)}`", "", "```",
-              _safe(d.replay_command), "```"]
+        L += ["", "## Replay", "", f"Your {d.replay_reason}: {_code(d.replay_trace)}", "", "```",
+              _safe(d.replay_command).replace("\n", " "), "```"]
     if d.notes:
         L += ["", "## Notes", "", *(f"- {_safe(n)}" for n in d.notes)]
     return "\n".join(L) + "\n"
