@@ -81,9 +81,10 @@ _COLUMNS = (
     "model_family", "model_is_alias", "system_prompt_hash", "tools_hash", "prompt_hash", "prompt_text",
     "response_text", "input_tokens", "cache_read_tokens", "cache_creation_tokens", "output_tokens", "latency_ms",
     "stop_reason", "status", "error_type", "refusal", "temperature", "top_p", "max_tokens", "service_tier",
-    "messages", "tool_calls", "system_prompt", "tool_definitions",
+    "messages", "tool_calls",
 )
-_DROP_TEXT = ("prompt_text", "response_text", "messages", "tool_calls", "system_prompt", "tool_definitions")
+#: read for the derived metrics, then dropped (the prompt text stays: topics are looked up by its hash)
+_DROP = ("response_text", "messages", "tool_calls")
 
 
 # --------------------------------------------------------------------------- result types
@@ -307,7 +308,7 @@ def rate_change(metric: str, xb: int, nb: int, xc: int, nc: int) -> Change:
 
 
 def _frame(lf: pl.LazyFrame) -> pl.DataFrame:
-    """Select what the dossier reads and derive per-trace metrics (text columns are dropped after)."""
+    """Select what the dossier reads and derive per-trace metrics (the response and message columns are dropped)."""
     have = set(lf.collect_schema().names())
     lf = lf.select([c for c in _COLUMNS if c in have])
     for c in _COLUMNS:
@@ -331,8 +332,7 @@ def _frame(lf: pl.LazyFrame) -> pl.DataFrame:
         (~ok | pl.col("error_type").is_not_null()).alias("_err"),
         pl.when(ok & pl.col("refusal").is_not_null()).then(pl.col("refusal") != "none").otherwise(None).alias("_ref"),
         pl.col("timestamp").dt.strftime("%G-W%V").alias("_week"),
-        pl.col("prompt_text").is_not_null().alias("_has_prompt"),
-    ).sort(["timestamp", "trace_id"]).collect()
+    ).drop(_DROP).sort(["timestamp", "trace_id"]).collect()
     return df
 
 
