@@ -26,10 +26,10 @@ REFUSAL = "I'm sorry, but I can't help with that request."
 
 
 def _line(i: int, when: dt.datetime, *, user: str, words: int, turns: int = 1, returned: str = OLD_SNAP,
-          refuse: bool = False, reply_words: int = 40) -> str:
+          refuse: bool = False, reply_words: int = 40, topic: str = "") -> str:
     rec = json.loads(anthropic_line(i, ts=when.strftime("%Y-%m-%dT%H:%M:%SZ"), user=user, returned=returned,
                                     text=REFUSAL if refuse else " ".join(["answer"] * reply_words)))
-    prompt = f"question {i} " + " ".join(f"w{j % 50}" for j in range(words))
+    prompt = f"{topic}question {i} " + " ".join(f"w{j % 50}" for j in range(words))
     history = []
     for t in range(turns - 1):
         history += [{"role": "user", "content": f"earlier {i}-{t}"}, {"role": "assistant", "content": f"reply {t}"}]
@@ -49,6 +49,8 @@ def _story(kind: str) -> list[str]:
             if kind == "grown":
                 words, turns = (90, 6) if last_week else (30, 2)
                 lines.append(_line(i, t, user="U", words=words + k, turns=turns))
+            elif kind == "topics":  # same lengths, another subject
+                lines.append(_line(i, t, user="U", words=30 + k, turns=2, topic="shipping " if last_week else "billing "))
             else:
                 snap = NEW_SNAP if last_week else OLD_SNAP
                 lines.append(_line(i, t, user="U", words=30 + k, turns=2, returned=snap,
@@ -57,7 +59,8 @@ def _story(kind: str) -> list[str]:
         for k in range(3):  # other users, same app and model
             t = when + dt.timedelta(hours=1 + k * 3)
             snap = NEW_SNAP if (kind == "snapshot" and last_week) else OLD_SNAP
-            lines.append(_line(i, t, user=f"other{k}", words=30 + k, turns=2, returned=snap))
+            subject = ("shipping " if last_week else "billing ") if kind == "topics" else ""
+            lines.append(_line(i, t, user=f"other{k}", words=30 + k, turns=2, returned=snap, topic=subject))
             i += 1
     # a user with a handful of traces, one with a hostile id
     for k in range(3):
@@ -88,6 +91,48 @@ def grown(tmp_path_factory):
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
     return build(tmp_path_factory.mktemp("snapshot"), "snapshot")
+
+
+def _store_topic_clusters(store) -> None:
+    """Save a cluster model with two topics and its assignments, as `tracelens cluster` stores them."""
+    import numpy as np
+
+    from tracelens.cluster import ClusterInfo, ClusterModel, _store_assignments, save_model
+    from tracelens.embed.models import resolve_model
+    from tracelens.hashing import text_hash
+
+    spec = resolve_model(None)
+    cm = ClusterModel(
+        id="test-topics", algorithm="kmeans", k=2, embedding_model_id=spec.model_id, embedding_slug=spec.slug,
+        created_at="2026-11-09T00:00:00Z", window_since=None, window_until=None, seed=0, n_traces=0, n_distinct=0,
+        n_fit=0, noise=0, k_selection={},
+        clusters=[ClusterInfo(0, "billing", ["billing"], 1, 1, []), ClusterInfo(1, "shipping", ["shipping"], 1, 1, [])],
+        centroids=np.eye(2, dtype=np.float32),
+    )
+    save_model(store, cm)
+    prompts = store.scan().select("prompt_text").unique().collect().get_column("prompt_text").drop_nulls().to_list()
+    hashes = [text_hash(p) for p in prompts]
+    ids = np.array([1 if p.startswith("shipping") else 0 for p in prompts], dtype=np.int32)
+    _store_assignments(store, cm, hashes, ids, np.zeros(len(prompts), dtype=np.float32))
+
+
+@pytest.fixture(scope="module")
+def topics(tmp_path_factory):
+    store = build(tmp_path_factory.mktemp("topics"), "topics")
+    _store_topic_clusters(store)
+    return store
+
+
+def test_moved_topics_rank_first(topics):
+    d = explain_user(topics, "U")
+    assert d.topics_available
+    top = d.verdict[0]
+    assert top.key == "topics" and top.supported, [c.title for c in d.verdict]
+    assert "'shipping' now 100.0% of your calls, was 0.0%" in top.title and top.change.effect == pytest.approx(1.0)
+    assert [w.top_topic for w in d.weeks if w.calls][-2:] == ["billing", "shipping"]
+    assert not next(c for c in d.verdict if c.key == "prompts").supported
+    # others on the same snapshot and topic are compared too
+    assert [c.scope.split(" (")[0] for c in d.comparable] == ["same snapshot", "same snapshot and topic"]
 
 
 def _no_nan(o) -> None:

@@ -419,9 +419,10 @@ def _topic_change(base: pl.DataFrame, cur: pl.DataFrame) -> tuple[Change | None,
         return None, None
     best: Change | None = None
     name = None
+    # the topic the user moved to: the largest gain in share (a move away from one topic is a gain elsewhere)
     for t in sorted(set(b.to_list()) | set(c.to_list())):
         ch = rate_change(f"share of topic '{t}'", int((b == t).sum()), b.len(), int((c == t).sum()), c.len())
-        if best is None or (ch.effect is not None and abs(ch.effect) > abs(best.effect or 0)):
+        if ch.effect is not None and (best is None or ch.effect > (best.effect or 0)):
             best, name = ch, t
     return best, name
 
@@ -679,8 +680,10 @@ def _verdict(d: Dossier, base: pl.DataFrame, cur: pl.DataFrame) -> list[Candidat
         cands.append(Candidate("prompts", title, best, best.supported, best.strength, recent))
     topic, name = _topic_change(base, cur) if d.topics_available else (None, None)
     if topic is not None:
-        cands.append(Candidate("topics", f"you moved to other topics ({topic.describe()})", topic, topic.supported,
-                               topic.strength, recent))
+        head = "you moved to other topics" if topic.supported else "your topics did not measurably change"
+        title = (f"{head} ('{name}' now {fmt.pct(topic.current)} of your calls, was {fmt.pct(topic.baseline)}; "
+                 f"interval {fmt.pp(topic.ci_low)} to {fmt.pp(topic.ci_high)})")
+        cands.append(Candidate("topics", title, topic, topic.supported, topic.strength, recent))
     tools = next((c for c in d.changes if c.metric == "tool-use rate"), None)
     if tools is not None and tools.effect is not None and tools.effect != 0:
         cands.append(Candidate("tools", f"you use tools differently ({tools.describe()})", tools, tools.supported,
