@@ -35,7 +35,7 @@ Contract:
   candidates: "your prompts changed" (the characters of the user's
   conversation, every message but not the app's system prompt or tools; else
   of the last user turn; else messages per request: the first of these that
-  is supported), "you moved to other topics" (the cluster whose share moved
+  is supported), "you moved to other topics" (the cluster whose share grew
   most; only when clusters are stored), "you use tools differently", and one
   per change underneath (a new snapshot, system prompt, tool definitions,
   sampling value or service tier): its effect is the change in the user's
@@ -413,7 +413,7 @@ def _changes(base: pl.DataFrame, cur: pl.DataFrame) -> list[Change]:
 
 
 def _topic_change(base: pl.DataFrame, cur: pl.DataFrame) -> tuple[Change | None, str | None]:
-    """The topic whose share of the user's traffic moved most, as a difference of proportions."""
+    """The topic whose share of the user's traffic grew most (where they moved to), as a difference of proportions."""
     b, c = base.get_column("_topic").drop_nulls(), cur.get_column("_topic").drop_nulls()
     if not b.len() or not c.len():
         return None, None
