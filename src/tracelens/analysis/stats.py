@@ -487,3 +487,34 @@ def signed_rank_p(d) -> float:
     if d.size < 5:
         return 1.0
     return float(sps.wilcoxon(d, alternative="less").pvalue)
+
+
+def median_ratio_ci(b, c, alpha: float = 0.05, n_resamples: int = 1000, rng=None) -> tuple[float, float, float]:
+    """Ratio of medians median(c) / median(b) with a percentile bootstrap interval (each sample resampled alone).
+
+    NaN when either sample is empty or the baseline median is not positive;
+    resamples with a non-positive baseline median are dropped.
+    """
+    b = np.asarray(b, dtype=float)
+    c = np.asarray(c, dtype=float)
+    b, c = b[np.isfinite(b)], c[np.isfinite(c)]
+    nan = float("nan")
+    if b.size == 0 or c.size == 0 or np.median(b) <= 0:
+        return nan, nan, nan
+    rng = rng if rng is not None else np.random.default_rng(0)
+
+    def medians(x: np.ndarray) -> np.ndarray:
+        # resampled in blocks: memory stays ~block x n, whatever n_resamples is
+        block = max(1, min(n_resamples, 2_000_000 // x.size))
+        return np.concatenate([
+            np.median(x[rng.integers(0, x.size, (min(block, n_resamples - i), x.size))], axis=1)
+            for i in range(0, n_resamples, block)
+        ])
+
+    mb, mc = medians(b), medians(c)
+    ok = mb > 0
+    ratios = mc[ok] / mb[ok]
+    if ratios.size == 0:
+        return nan, nan, nan
+    lo, hi = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
+    return float(np.median(c) / np.median(b)), float(lo), float(hi)

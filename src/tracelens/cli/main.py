@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "similar": "embed",
     "drift": "drift",
     "weekly": "drift",
+    "explain": "explain",
     "eval-refusal": "refusal",
     "replay": "replay",
     "canary": "replay",
@@ -62,6 +63,7 @@ SHORT_HELP: dict[str, str] = {
     "drift": "Compare two time windows: refusals (raw and mix-adjusted), topics, semantics, lengths, latency, "
     "stop reasons, and the variance sources behind one model name.",
     "weekly": "The weekly drift summary: a week against the one before, with an 8-week refusal trend.",
+    "explain": "Why one user finds the model worse: their traffic, what changed underneath, a ranked verdict.",
     "eval-refusal": "Score the refusal detector against a labelled CSV/JSONL FILE.",
     "replay": "Replay traces against their pinned snapshot N times and give a verdict.",
     "canary": "Canary sets: suites of traces graded by 'behaves like the recorded response', run on their pinned snapshots.",

@@ -64,6 +64,7 @@ class TraceScreen(Screen):
         Binding("x", "export", "export repro", id="trace.export"),
         Binding("a", "add_case", "add to suite", id="trace.add_case"),
         Binding("v", "evals", "eval history", show=False, id="trace.evals"),
+        Binding("u", "explain_user", "explain this user", show=False, id="trace.explain_user"),
         Binding("m", "details", "metadata", show=False, id="trace.details"),
         Binding("e", "toggle_system", "system prompt", show=False, id="trace.system"),
         Binding("escape", "app.back", "back", id="trace.back"),
@@ -386,3 +387,13 @@ class TraceScreen(Screen):
             from tracelens.tui.screens.evals import CaseHistoryScreen
 
             self.app.push_screen(CaseHistoryScreen(self.trace))
+
+    def action_explain_user(self) -> None:
+        """Explain this trace's user: their complaint dossier (``u``)."""
+        if self._ready():
+            if not self.trace.get("user_id"):
+                self.app.notify("this trace has no user id", severity="warning", markup=False)
+                return
+            from tracelens.tui.screens.explain import ExplainScreen
+
+            self.app.push_screen(ExplainScreen(self.trace["user_id"]))
