@@ -30,6 +30,7 @@ KEYS = (
         ("x", "export a reproduction: curl and Python, key from $ANTHROPIC_API_KEY"),
         ("a", "add to an eval suite (graders such as behaves-like; not-refused; contains:refund)"),
         ("v", "eval history: the suites holding this trace and how each run graded it"),
+        ("u", "explain this user: their own traffic, what changed underneath, a ranked verdict"),
     )),
     ("replay", (
         ("enter", "in N or model: re-plan and focus Send · on Send: send"), ("ctrl+s", "send"),
