@@ -59,9 +59,13 @@ def explain(user_id, session_id, since, until, baseline_weeks, fmt, store_path, 
     elif fmt == "markdown":
         click.echo(render_markdown(d), nl=False)
     else:
+        from rich.console import Console
         from rich.markdown import Markdown
 
-        out_console().print(Markdown(render_markdown(d)))
+        # the weekly table has ten columns: below ~140 columns rich would cut week labels and tool names with an
+        # ellipsis; a narrower terminal wraps the lines instead, and nothing shown is cut to look whole
+        console = out_console()
+        Console(highlight=False, soft_wrap=False, width=max(console.width, 140)).print(Markdown(render_markdown(d)))
 
 
 commands = [explain]
