@@ -369,3 +369,26 @@ def test_a_trace_from_another_provider_is_not_a_case(tmp_path):
     tid = store.scan().collect()["trace_id"][0]
     r = run(["eval", "add", "o", tid, "--pin", "gpt-4o-mini-2024-07-18", "--store", str(store.root)])
     assert r.exit_code == 1 and "not Claude" in r.output and "--target openai:MODEL" in r.output
+
+
+@pytest.mark.parametrize("doc", ["docs/evals.md", "README.md"])
+def test_the_eval_commands_the_docs_show_parse(doc):
+    """Every `tracelens eval ...` line in the docs' shell blocks names real subcommands and options."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    import click
+
+    text = (Path(__file__).parent.parent / doc).read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    lines = [ln.split("  #")[0].strip() for b in blocks for ln in b.replace("\\\n", " ").splitlines()]
+    commands = [ln for ln in lines if ln.startswith("tracelens eval ")]
+    assert commands
+    root = click.Context(cli, info_name="tracelens")
+    group = cli.get_command(root, "eval")
+    for ln in commands:
+        words = shlex.split(ln.replace('"$(date +%G-W%V)"', "2026-W47"))[2:]
+        sub = group.get_command(root, words[0])
+        assert sub is not None, ln
+        sub.make_context(words[0], words[1:], parent=root)  # raises on an unknown option or a bad value
