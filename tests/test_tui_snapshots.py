@@ -140,3 +140,29 @@ def test_help_screen(store, tmp_path, snap_compare):
         await settle(pilot)
 
     assert snap_compare(app_for(store, tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_add_to_suite_form(store, tmp_path, snap_compare):
+    assert snap_compare(app_for(store, tmp_path), terminal_size=SIZE, run_before=_open("msg_complaint", "a"))
+
+
+def test_case_history(tmp_path, snap_compare):
+    from tracelens.evals.model import GradeResult, Response
+    from tracelens.evals.runner import CaseResult, EvalRun, write_results
+    from tracelens.evals.suite import add_traces, parse_expect
+
+    local = build_tui_store(tmp_path / "history")
+    out = add_traces(local.root, "complaints", ["msg_complaint"], local.get, parse_expect(["not-refused"]),
+                     {"task": "refund"})
+    answers = [("I'm sorry, but I can't help with refund requests.", "full", False),
+               ("Of course: your refund for order #8812 is on its way.", "none", True)]
+    for week, (text, refusal, ok) in enumerate(answers):  # two weekly runs, fixed ids and times
+        started = dt.datetime(2026, 11, 16 + 7 * week, 6, tzinfo=dt.UTC)
+        run = EvalRun(run_id=f"run{week:09d}", suite="complaints", target="pinned", provider="pinned", n=1,
+                      started_at=started)
+        grade = GradeResult("not-refused", "not-refused", ok, float(ok), "" if ok else "refused (label full)")
+        run.results.append(CaseResult("msg_complaint", 0, "pass" if ok else "fail", float(ok),
+                                      Response(text=text, refusal=refusal, latency_ms=800.0), [grade],
+                                      "claude-sonnet-4-5-20250929"))
+        write_results(local.root, run, out.suite)
+    assert snap_compare(app_for(local, tmp_path), terminal_size=SIZE, run_before=_open("msg_complaint", "v"))
