@@ -25,7 +25,7 @@ from tracelens.ingest.pipeline import ingest
 from tracelens.samples.synthetic import Scenario, make_pair
 from tracelens.store import Store
 from tracelens.timeexpr import TimeWindow
-from tracelens.weekly import load_window
+from tracelens.weekly import load_window, run_drift
 
 KIND = "backend_fingerprint"
 CFG = DriftConfig(semantic=False, kinds=(KIND,))
@@ -146,17 +146,39 @@ def test_openai_log_known_fingerprints_and_first_logging_are_not_new(tmp_path):
     assert {v.source: v for v in r.variance}["backend configuration"].status == "stable"
 
 
+def test_weekly_path_labels_refusals_and_finds_the_new_fingerprint_refusing_more(tmp_path):
+    # through ingest and the weekly path (which runs the refusal detector over the stored traces): the new
+    # fingerprint refuses a third of its traffic, the known one almost nothing
+    refuse = "I'm sorry, but I can't help with that request."
+
+    def lines(start, n, fp_of, seed):
+        out = _lines(start, n, fp_of, lambda fp: 40, seed)
+        for i, x in enumerate(out):
+            if x["response"]["system_fingerprint"] == "fp_b" and i % 3 == 0:
+                x["response"]["choices"][0]["message"]["content"] = refuse
+        return out
+
+    all_lines = lines(B0, 120, lambda i: "fp_a", 12) + lines(C0, 120, lambda i: "fp_b" if i % 2 else "fp_a", 13)
+    _, _, bw, cw = _ingested(tmp_path, all_lines)
+    r = run_drift(Store(tmp_path / "store"), bw, cw, config=CFG, embed=False)
+    (f,) = [f for f in r.findings if f.kind == KIND]
+    assert f.severity == "alert" and "refusals" in f.summary and "behaviour differs" in f.summary
+    by_id = {x["response"]["id"]: x["response"]["choices"][0]["message"]["content"] for x in all_lines}
+    assert f.evidence and all(by_id[t] == refuse for t in f.evidence)
+
+
 def test_history_counts_as_seen_before(tmp_path):
-    # a fingerprint absent from the baseline but seen in earlier history is not new
+    # a fingerprint absent from the baseline but served the week before is not new -- also on the weekly path,
+    # whose history frame must carry the attributes
     old = _lines(B0 - timedelta(days=7), 40, lambda i: "fp_b", lambda fp: 40, seed=9)
     lines = old + _lines(B0, 60, lambda i: "fp_a", lambda fp: 40, seed=10)
     lines += _lines(C0, 60, lambda i: "fp_b", lambda fp: 40, seed=11)
     base, cur, bw, cw = _ingested(tmp_path, lines)
-    hist = pl.DataFrame([{"trace_id": x["response"]["id"], "timestamp": datetime.fromisoformat(x["timestamp"]),
-                          "model_returned": MODEL, "attributes": {"system_fingerprint": "fp_b"}} for x in old])
-    r = analyze(base, cur, baseline_window=(bw.start, bw.end), current_window=(cw.start, cw.end), history=hist, config=CFG)
-    assert not [f for f in r.findings if f.kind == KIND]
     assert [f.segment for f in _report(base, cur, bw, cw).findings if f.kind == KIND] == [f"model={MODEL} fingerprint=fp_b"]
+    store = Store(tmp_path / "store")
+    r = run_drift(store, bw, cw, config=CFG, embed=False)
+    assert not [f for f in r.findings if f.kind == KIND]
+    assert {v.source: v for v in r.variance}["backend configuration"].status == "stable"
 
 
 def test_no_fingerprint_logged_is_not_observable():

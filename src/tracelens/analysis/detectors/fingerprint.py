@@ -11,7 +11,9 @@ provider's documented signal that the backend configuration changed while the
 model id stayed the same.
 
 The fact is certain (``changed=True``, ``p_value`` None): first seen, share of
-the model's current traffic, evidence = the first traces it served. The draft
+the model's current traffic, evidence = the first traces it served (or, when
+its behaviour differs, the traces that carry the difference: refusals in
+strata that refuse more, the longest or shortest answers). The draft
 also compares the traffic the new fingerprint served with the traffic the
 model's already-known fingerprints served (either window), within the same
 prompt strata as the snapshot split: refusal rate by CMH + Kitagawa, output
@@ -57,6 +59,7 @@ class _Test:
     effect: float
     practical: bool
     text: str
+    evidence: tuple[str, ...]  # the new fingerprint's traces that carry the difference
 
 
 def _raise(base: str, to: str) -> str:
@@ -86,15 +89,17 @@ def _refusal_test(ctx: DetectorContext, sub: pl.DataFrame, g_all: np.ndarray, co
     g = g_all[keep]
     if min(int(g.sum()), int((~g).sum())) < ctx.cfg.min_segment_n:
         return None
-    y = sub.get_column("_refused").filter(pl.Series(keep)).cast(pl.Float64).to_numpy()
+    rr = sub.filter(pl.Series(keep))
+    y = rr.get_column("_refused").cast(pl.Float64).to_numpy()
     res = cmh_split(codes[keep], g, y, ctx.cfg.alpha)
+    ev = tuple(str(t) for t in rr.get_column("trace_id").gather(res.evidence_rows(g, y)).to_list())
     beh = res.kg.behaviour
     xo, no, xn, nn = int(y[~g].sum()), int((~g).sum()), int(y[g].sum()), int(g.sum())
     text = (
         f"refusals {fmt.pct(xn / nn)} ({xn:,}/{nn:,}) against {fmt.pct(xo / no)} ({xo:,}/{no:,}), "
         f"{fmt.pp(beh)} at the same prompt mix (CMH {fmt.pval(res.p)})"
     )
-    return _Test("refusal", res.p, beh, abs(beh) >= ctx.thr(KIND), text)
+    return _Test("refusal", res.p, beh, abs(beh) >= ctx.thr(KIND), text, ev)
 
 
 def _length_test(ctx: DetectorContext, sub: pl.DataFrame, g_all: np.ndarray, codes: np.ndarray, col: str) -> _Test | None:
@@ -112,7 +117,9 @@ def _length_test(ctx: DetectorContext, sub: pl.DataFrame, g_all: np.ndarray, cod
         f"median output {fmt.num(mn)} {unit} against {fmt.num(mo)}, Cliff's delta {rt.delta:+.2f} "
         f"within prompt strata (van Elteren {fmt.pval(rt.p)})"
     )
-    return _Test("length", rt.p, rt.delta, abs(rt.delta) >= ctx.thr("backend_fingerprint_length"), text)
+    lsub = sub.filter(pl.Series(ok)).filter(pl.col("_new"))
+    ev = evidence_ids(lsub, [col, "trace_id"], descending=[rt.delta > 0, False])
+    return _Test("length", rt.p, rt.delta, abs(rt.delta) >= ctx.thr("backend_fingerprint_length"), text, ev)
 
 
 def detect_backend_fingerprint(ctx: DetectorContext) -> list[Draft]:
@@ -177,7 +184,8 @@ def detect_backend_fingerprint(ctx: DetectorContext) -> list[Draft]:
                     f"{fmt.pct(share)} of the model's current traffic ({cur_new.height:,}/{n_model:,}).{beh}"
                 ),
                 first_seen=first,
-                evidence=evidence_ids(cur_new),
+                # the traces that carry the most significant difference, else the first it served
+                evidence=min(sig, key=lambda t: t.p).evidence if sig else evidence_ids(cur_new),
                 changed=True,
                 severity=severity,
             )
