@@ -75,6 +75,7 @@ def test_variance_table_backs_changes_with_findings(planted):
         "tool changes",
         "safety classifier changes",
         "capacity or tier routing",
+        "backend configuration",
         "A/B cohorts",
     }
     assert rows["snapshot rollover"].status == "changed" and rows["snapshot rollover"].findings == ("model_snapshot",)

@@ -196,7 +196,7 @@ def prepare(
     prep.history = (
         store.scan(since=hist_start, until=current.end)
         .select("trace_id", "timestamp", "refusal", "model_returned", "model_requested", "system_prompt_hash",
-                "tools_hash", "app", "service_tier", "temperature", "top_p", "max_tokens")
+                "tools_hash", "app", "service_tier", "temperature", "top_p", "max_tokens", "attributes")
         .collect()
     )
     if not embed or b.height == 0 or c.height == 0:

@@ -34,6 +34,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "tool_call_rate": 0.02,
     "error_rate": 0.01,
     "output_corruption": 0.005,
+    "backend_fingerprint": 0.01,  # refusal rate on the new fingerprint, at the same prompt mix (proportion)
+    "backend_fingerprint_length": 0.2,  # Cliff's delta of output length on the new fingerprint
 }
 
 DEFAULT_DETERMINISTIC_SEVERITY: dict[str, str] = {
@@ -43,6 +45,8 @@ DEFAULT_DETERMINISTIC_SEVERITY: dict[str, str] = {
     "tool_definitions": "warn",
     "sampling_params": "warn",
     "service_tier": "warn",
+    # a new fingerprint alone is routine (OpenAI rotates them); a behaviour difference on its traffic raises it
+    "backend_fingerprint": "info",
 }
 
 

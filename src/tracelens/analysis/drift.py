@@ -124,7 +124,36 @@ _DET = (
     "top_p",
     "max_tokens",
     "service_tier",
+    "_fp",
 )
+
+
+def _fingerprint(frame: pl.DataFrame) -> pl.Expr:
+    """The backend fingerprint (``attributes.system_fingerprint``) as a string column ``_fp``.
+
+    The store's ``attributes`` is a map; frames built in memory may carry it
+    as a list of key/value structs, a struct or a JSON string.
+    """
+    key = "system_fingerprint"
+    dtype = frame.schema.get("attributes")
+    col = pl.col("attributes")
+    if isinstance(dtype, pl.Map):
+        expr = col.map.get(key)
+    elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        fields = {f.name for f in dtype.inner.fields}
+        if not {"key", "value"} <= fields:
+            return pl.lit(None, dtype=pl.String).alias("_fp")
+        el = pl.element()
+        expr = col.list.eval(el.filter(el.struct.field("key") == key).struct.field("value")).list.first()
+    elif isinstance(dtype, pl.Struct) and key in {f.name for f in dtype.fields}:
+        expr = col.struct.field(key)
+    elif dtype == pl.String:
+        expr = col.str.json_path_match(f"$.{key}")
+    else:
+        return pl.lit(None, dtype=pl.String).alias("_fp")
+    # an empty fingerprint is no fingerprint
+    expr = expr.cast(pl.String, strict=False)
+    return pl.when(expr != "").then(expr).alias("_fp")
 
 
 def _prepare(frame: pl.DataFrame | None, w: int) -> pl.DataFrame:
@@ -150,7 +179,8 @@ def _prepare(frame: pl.DataFrame | None, w: int) -> pl.DataFrame:
         exprs.append(pl.col("tool_calls").list.len().cast(pl.Int64).alias("_ntools"))
     else:
         exprs.append(pl.lit(None, dtype=pl.Int64).alias("_ntools"))
-    out = frame.select(exprs) if frame.width else pl.DataFrame(schema={**_COLS, "_ntools": pl.Int64})
+    exprs.append(_fingerprint(frame))
+    out = frame.select(exprs) if frame.width else pl.DataFrame(schema={**_COLS, "_ntools": pl.Int64, "_fp": pl.String})
     out = out.with_row_index("_row").with_columns(
         pl.lit(w, dtype=pl.Int8).alias("_w"),
         pl.col("trace_id").fill_null(pl.format("{}:{}", pl.lit("bc"[w]), pl.col("_row"))),

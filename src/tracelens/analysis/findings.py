@@ -61,11 +61,20 @@ KINDS: tuple[str, ...] = (
     "tool_definitions",
     "sampling_params",
     "service_tier",
+    "backend_fingerprint",
 )
 
 #: Kinds that report a change that is certain from the logs (no p-value).
 DETERMINISTIC_KINDS: frozenset[str] = frozenset(
-    {"model_snapshot", "alias_usage", "system_prompt", "tool_definitions", "sampling_params", "service_tier"}
+    {
+        "model_snapshot",
+        "alias_usage",
+        "system_prompt",
+        "tool_definitions",
+        "sampling_params",
+        "service_tier",
+        "backend_fingerprint",
+    }
 )
 
 SEVERITIES: tuple[str, ...] = ("alert", "warn", "info")
@@ -119,6 +128,7 @@ EFFECT_DOCS: dict[str, str] = {
     "tool_definitions": "share of the segment's current traffic that carries the new tool definitions",
     "sampling_params": "share of the segment's current traffic that uses the new value",
     "service_tier": "current share of the tier (or total variation distance for a shift)",
+    "backend_fingerprint": "share of the model's current traffic served by the new backend fingerprint",
 }
 
 

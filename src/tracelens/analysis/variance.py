@@ -6,7 +6,8 @@ reference frame of everything seen before the current window (baseline and,
 when given, history) and returns :class:`~tracelens.analysis.draft.Draft`
 objects of the deterministic kinds: ``model_snapshot``, ``alias_usage``,
 ``system_prompt``, ``tool_definitions``, ``sampling_params``,
-``service_tier``. For these ``p_value`` is None and ``changed`` says whether
+``service_tier`` (``backend_fingerprint`` has its own detector module; this
+module only gives it its row in the table). For these ``p_value`` is None and ``changed`` says whether
 the change happened; ``first_seen`` is the timestamp of the first current
 trace that shows the new value (exact, not estimated), and ``evidence`` the
 first trace ids that show it.
@@ -767,6 +768,26 @@ def variance_table(
                 + ("; latency moved: " + _brief(hits[0]) if hits else "; latency is the only (indirect) signal."),
                 kinds,
                 "Log the response's service_tier (usage.service_tier) and the provider's response headers.",
+            )
+        )
+    # backend configuration under the same model id (OpenAI's system_fingerprint)
+    if nonnull("_fp") > 0:
+        hits, kinds = _backing(findings, ("backend_fingerprint",))
+        if hits:
+            worst = max(hits, key=lambda f: ("info", "warn", "alert").index(f.severity))
+            more = f" ({len(hits)} new fingerprints in all)" if len(hits) > 1 else ""
+            obs = worst.summary + more
+        else:
+            obs = "Every backend fingerprint of the current window was already in use with its model."
+        rows.append(VarianceSource("backend configuration", "changed" if hits else "stable", obs, kinds))
+    else:
+        rows.append(
+            VarianceSource(
+                "backend configuration",
+                "not observable",
+                "No backend fingerprint in these logs; a serving change under the same model id is invisible.",
+                (),
+                "Log the response's system_fingerprint (OpenAI and OpenAI-compatible gateways return it).",
             )
         )
     # A/B cohorts

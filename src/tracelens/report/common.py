@@ -26,7 +26,10 @@ BEHAVIOUR_KINDS = (
     "tool_call_rate",
 )
 TRAFFIC_KINDS = ("prompt_mix", "prompt_semantic")
-CONFIG_KINDS = ("model_snapshot", "alias_usage", "system_prompt", "tool_definitions", "sampling_params", "service_tier")
+CONFIG_KINDS = (
+    "model_snapshot", "alias_usage", "system_prompt", "tool_definitions", "sampling_params", "service_tier",
+    "backend_fingerprint",
+)
 
 RATE_KINDS = frozenset(
     {
@@ -236,7 +239,8 @@ def effect(f: Finding) -> str:
         return s
     if f.kind in ("prompt_mix", "stop_reason", "service_tier") and f.segment == "":
         return f"TV {fmt.pct(f.effect)}"
-    if f.kind in ("model_snapshot", "system_prompt", "tool_definitions", "sampling_params", "service_tier"):
+    if f.kind in ("model_snapshot", "system_prompt", "tool_definitions", "sampling_params", "service_tier",
+                  "backend_fingerprint"):
         return f"{fmt.pct(f.effect)} of traffic"
     s = f"{f.effect:+.3f}"
     if f.ci_low is not None and f.ci_high is not None:

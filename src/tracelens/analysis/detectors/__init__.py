@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tracelens.analysis.detectors import deterministic, metrics, refusal, snapshot, traffic
+from tracelens.analysis.detectors import deterministic, fingerprint, metrics, refusal, snapshot, traffic
 from tracelens.analysis.detectors.context import DetectorContext
 from tracelens.analysis.draft import Draft
 
@@ -62,6 +62,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(("system_prompt", "tool_definitions"), deterministic.detect_config_text, needs_both_windows=False),
     Detector(("sampling_params",), deterministic.detect_sampling_params, needs_both_windows=False),
     Detector(("service_tier",), deterministic.detect_service_tier, needs_both_windows=False),
+    Detector(("backend_fingerprint",), fingerprint.detect_backend_fingerprint, needs_both_windows=False),
     Detector(("snapshot_behaviour",), snapshot.detect_snapshot_behaviour),
 )
 

@@ -27,12 +27,14 @@ from tracelens.analysis.strata import identity_strata
 _CONFOUNDERS = ("system_prompt", "tool_definitions", "sampling_params")
 
 
-def _snapshot_strata(sub: pl.DataFrame) -> tuple[np.ndarray, int, str]:
-    """Strata for the old-vs-new snapshot comparison: identity strata between the snapshots, else app x topic.
+def split_strata(sub: pl.DataFrame, groups: str = "snapshots", one: str = "one snapshot") -> tuple[np.ndarray, int, str]:
+    """Strata for an old-vs-new comparison on column ``_new``: identity strata between the groups, else app x topic.
 
     Identity strata are those of :func:`~tracelens.analysis.strata.identity_strata`
-    with the snapshot as the group (the same prompt or question sent to both;
-    a prompt repeated on one snapshot only stands alone).
+    with ``_new`` as the group (the same prompt or question sent to both; a
+    prompt repeated on one side only stands alone). ``groups`` / ``one`` name
+    the two sides in the description (snapshots here; the backend-fingerprint
+    split reuses it).
     """
     ident = identity_strata(sub, "_new")
     rest = [pl.lit("t"), pl.col("app").fill_null("")]
@@ -42,7 +44,7 @@ def _snapshot_strata(sub: pl.DataFrame) -> tuple[np.ndarray, int, str]:
         how = "app x topic cluster"
     other = sub.select(pl.concat_str(rest, separator=":").rank("dense").cast(pl.Int64)).to_series().to_numpy()
     codes = np.where(ident.codes >= 0, ident.codes, ident.n + other)
-    return codes, ident.n_exact + ident.n_ask, f"{ident.describe('snapshots', 'one snapshot')} + {how} for the rest"
+    return codes, ident.n_exact + ident.n_ask, f"{ident.describe(groups, one)} + {how} for the rest"
 
 
 def _confounders(drafts: list[Draft], apps: set, since: datetime | None) -> str:
@@ -102,7 +104,7 @@ def _snapshot_behaviour(ctx: DetectorContext, snaps: list[Draft], drafts: list[D
             g_all = sub.get_column("_new").to_numpy()
             if g_all.all() or not g_all.any():
                 continue
-            codes, _, strata_desc = _snapshot_strata(sub)
+            codes, _, strata_desc = split_strata(sub)
             old_names = (
                 sub.filter(~pl.col("_new")).group_by("model_returned").agg(pl.len().alias("n"))
                 .sort(["n", "model_returned"], descending=[True, False]).get_column("model_returned").to_list()
