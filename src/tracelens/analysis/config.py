@@ -34,6 +34,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "tool_call_rate": 0.02,
     "error_rate": 0.01,
     "output_corruption": 0.005,
+    "changepoint": 0.2,  # Cliff's delta of a length / latency step
+    "changepoint_refusal": 0.01,  # refusal-rate step
 }
 
 DEFAULT_DETERMINISTIC_SEVERITY: dict[str, str] = {
