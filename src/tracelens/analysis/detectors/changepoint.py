@@ -85,15 +85,20 @@ def _cusum_max(r: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]
     return stat.max(axis=-1), stat.argmax(axis=-1) + lo
 
 
-def _shuffle_within(r: np.ndarray, strata: np.ndarray | None, m: int, rng) -> np.ndarray:
+def _groups(strata: np.ndarray | None, n: int) -> list[np.ndarray]:
+    """Positions of each stratum (one group of all positions when ``strata`` is None)."""
+    if strata is None:
+        return [np.arange(n)]
+    _, s = np.unique(strata, return_inverse=True)
+    order = np.argsort(s, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(s))[:-1])
+
+
+def _shuffle_within(r: np.ndarray, groups: list[np.ndarray], m: int, rng) -> np.ndarray:
     """``m`` copies of ``r`` with values shuffled among the positions of their stratum (rows = copies)."""
-    n = r.size
-    s = np.zeros(n, dtype=np.int64) if strata is None else np.unique(strata, return_inverse=True)[1]
-    base = np.argsort(s, kind="stable")
-    # integer stratum + U(0,1): sorting keeps strata apart and orders each at random
-    order = np.argsort(s[None, :] + rng.random((m, n)), axis=1)
-    out = np.empty((m, n))
-    np.put_along_axis(out, order, np.broadcast_to(r[base], (m, n)), axis=1)
+    out = np.empty((m, r.size))
+    for idx in groups:  # a Fisher-Yates shuffle per row and stratum: O(n), no sort
+        out[:, idx] = rng.permuted(np.broadcast_to(r[idx], (m, idx.size)), axis=1)
     return out
 
 
@@ -117,9 +122,10 @@ def step_scan(y, strata=None, rng=None, n_perm: int = N_PERM, n_boot: int = N_BO
     obs, k = _cusum_max(r, lo, hi)
     obs, k = float(obs), int(k)
     exceed = 0
+    groups = _groups(strata, n)
     for start in range(0, n_perm, _CHUNK):
         m = min(_CHUNK, n_perm - start)
-        exceed += int((_cusum_max(_shuffle_within(r, strata, m, rng), lo, hi)[0] >= obs * (1 - 1e-12)).sum())
+        exceed += int((_cusum_max(_shuffle_within(r, groups, m, rng), lo, hi)[0] >= obs * (1 - 1e-12)).sum())
     p = (1 + exceed) / (1 + n_perm)
     # residual bootstrap around the fitted step: where would the scan put it again?
     step = np.where(np.arange(n) < k, r[:k].mean(), r[k:].mean())
