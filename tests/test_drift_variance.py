@@ -76,11 +76,14 @@ def test_variance_table_backs_changes_with_findings(planted):
         "safety classifier changes",
         "capacity or tier routing",
         "backend configuration",
+        "silent in-snapshot change",
         "A/B cohorts",
     }
     assert rows["snapshot rollover"].status == "changed" and rows["snapshot rollover"].findings == ("model_snapshot",)
     assert rows["system prompt changes"].status == "changed"
     assert rows["tool changes"].status == "stable"
+    # the planted rollover and system-prompt change are their own segments, not a step inside one
+    assert rows["silent in-snapshot change"].status == "stable"
     assert rows["A/B cohorts"].status in ("observed", "not observable")
     for r in rows.values():
         if r.status == "not observable":

@@ -36,6 +36,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "output_corruption": 0.005,
     "backend_fingerprint": 0.01,  # refusal rate on the new fingerprint, at the same prompt mix (proportion)
     "backend_fingerprint_length": 0.2,  # Cliff's delta of output length on the new fingerprint
+    "changepoint": 0.2,  # Cliff's delta of a length / latency step
+    "changepoint_refusal": 0.01,  # refusal-rate step
 }
 
 DEFAULT_DETERMINISTIC_SEVERITY: dict[str, str] = {

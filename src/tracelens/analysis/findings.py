@@ -47,6 +47,7 @@ KINDS: tuple[str, ...] = (
     "matched_prompt_similarity",
     "response_semantic",
     "output_corruption",
+    "changepoint",
     "response_length",
     "stop_reason",
     "tool_call_rate",
@@ -114,6 +115,10 @@ EFFECT_DOCS: dict[str, str] = {
     "response_length": (
         "Cliff's delta of output tokens within prompt clusters (-1..1, >0 = longer now); segment 'snapshot=X': "
         "traffic of the new snapshot X against its predecessor's, within prompt strata"
+    ),
+    "changepoint": (
+        "step inside one snapshot and system prompt in the current window, after minus before: refusal rate "
+        "(proportion, prompt mix held fixed) or Cliff's delta of output length / latency within prompt strata"
     ),
     "latency": "Cliff's delta of latency_ms (-1..1, >0 = slower now)",
     "latency_per_token": "Cliff's delta of latency_ms / output_tokens (-1..1, >0 = slower now)",

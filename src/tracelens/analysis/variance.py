@@ -790,6 +790,25 @@ def variance_table(
                 "Log the response's system_fingerprint (OpenAI and OpenAI-compatible gateways return it).",
             )
         )
+    # silent change inside one snapshot (same model id, same system prompt, behaviour steps mid-window)
+    if nonnull("model_returned") > 0:
+        hits, kinds = _backing(findings, ("changepoint",))
+        obs = (
+            hits[0].summary
+            if hits
+            else "No step in refusals, output length or latency inside one snapshot and system prompt this window."
+        )
+        rows.append(VarianceSource("silent in-snapshot change", "changed" if hits else "stable", obs, kinds))
+    else:
+        rows.append(
+            VarianceSource(
+                "silent in-snapshot change",
+                "not observable",
+                "The responses' model ids were not logged, so a step cannot be placed inside one snapshot.",
+                (),
+                "Log the response's `model` field (the resolved snapshot) and the system prompt (or its hash).",
+            )
+        )
     # A/B cohorts
     conc = repeats.get("concurrent_snapshots", [])
     if conc:
