@@ -150,7 +150,7 @@ def test_end_to_end_through_analyze():
 @pytest.mark.parametrize("kind", ["changepoint"])
 def test_variance_row_backed(kind):
     from tracelens.analysis.findings import Finding
-    from tracelens.analysis.variance import variance_table
+    from tracelens.analysis.sources import variance_table
 
     f = Finding(kind, "snapshot=m metric=refusal", "up", 0.02, 0.06, 0.04, 0.02, 0.06, 0.001, 0.003, True, "alert", T0, "s")
     df = _window(1, 10)

@@ -59,9 +59,10 @@ from tracelens.analysis.findings import (
     SeriesPoint,
     Window,
 )
+from tracelens.analysis.sources import variance_table
 from tracelens.analysis.stats import wilson
 from tracelens.analysis.strata import EmbPair, Topics, build_topics
-from tracelens.analysis.variance import alias_decisions, family_of, text_lookup, variance_table
+from tracelens.analysis.variance import alias_decisions, family_of, text_lookup
 from tracelens.modelcatalog import ModelCatalog, default_catalog
 
 ANALYSIS_VERSION = "1"
