@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import sys
-import threading
+from collections.abc import Callable
 
 import click
 
@@ -54,6 +54,19 @@ def open_eval_store(store_path: str):
 
 def _suite_error(e: Exception) -> click.ClickException:
     return SuiteUsageError(str(e))
+
+
+def _open_suite(store_path: str, ref: str):
+    """(store, suite, suite file) for a stored suite's name or a suite file's path; a bad suite is exit 2."""
+    from tracelens.evals.graders import SuiteError
+    from tracelens.evals.suite import load_suite
+
+    store = open_eval_store(store_path)
+    try:
+        suite, path = load_suite(ref, store.root)
+    except SuiteError as e:
+        raise _suite_error(e) from None
+    return store, suite, path
 
 
 def _parse_expect(values: tuple[str, ...], graders_json: tuple[str, ...]) -> list:
@@ -245,14 +258,7 @@ def eval_list(store_path, as_json):
 @json_option
 def eval_show(suite, store_path, as_json):
     """The cases of SUITE (a stored name or a suite file) with their graders and tags."""
-    from tracelens.evals.graders import SuiteError
-    from tracelens.evals.suite import load_suite
-
-    store = open_eval_store(store_path)
-    try:
-        s, _ = load_suite(suite, store.root)
-    except SuiteError as e:
-        raise _suite_error(e) from None
+    _, s, _ = _open_suite(store_path, suite)
     if as_json:
         emit_json({"suite": s.name, "description": s.description, "cases": [c.to_dict() for c in s.cases]})
         return
@@ -343,16 +349,10 @@ def _confirm(plans: list, yes: bool, max_cost: float | None) -> None:
 @json_option
 def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, label, fail_on, store_path, as_json):
     """Run SUITE on one or more targets, grade every answer, store the results and test for a regression."""
-    from tracelens.evals.graders import SuiteError
-    from tracelens.evals.runner import EvalError, execute, plan_run, write_results
-    from tracelens.evals.suite import load_suite
+    from tracelens.evals.runner import plan_run
     from tracelens.evals.targets import parse_target
 
-    store = open_eval_store(store_path)
-    try:
-        s, path = load_suite(suite, store.root)
-    except SuiteError as e:
-        raise _suite_error(e) from None
+    store, s, path = _open_suite(store_path, suite)
     try:
         specs = [parse_target(t) for t in (targets or ("pinned",))]
     except ValueError as e:
@@ -371,32 +371,8 @@ def eval_run(suite, targets, n, yes, max_cost, dry_run, concurrency, judge, labe
     if not any(p.sendable for p in plans):
         raise click.ClickException("no case can be sent to any target (see the notes above)")
     _confirm(plans, yes, max_cost)
-    judge_fn = _judge(judge) if judge else None
-    cancel = threading.Event()
-    runs = []
-    interrupted = False
-    for p in plans:
-        total = len(p.cases) * p.n
-        done = {"n": 0, "pass": 0, "fail": 0, "error": 0}
-
-        def progress(r, total=total, done=done) -> None:
-            done["n"] += 1
-            done[r.outcome] += 1
-            if r.outcome == "error":
-                diag(f"  error {r.case_id}: {one_line(r.response.error, 100)}")
-            if done["n"] == total or done["n"] % max(1, total // 4) == 0:
-                diag(f"  [{done['n']}/{total}] {done['pass']} pass, {done['fail']} fail, {done['error']} error")
-
-        try:
-            run = execute(p, concurrency=concurrency, cancel=cancel, on_result=progress, judge=judge_fn,
-                          suite_dir=path.parent if path else None, label=label)
-        except EvalError as e:
-            raise click.ClickException(str(e)) from None
-        write_results(store.root, run, s)
-        runs.append(run)
-        if run.interrupted:
-            interrupted = True
-            break
+    runs, interrupted = send_plans(store, s, path, plans, _progress, concurrency=concurrency,
+                                   judge=_judge(judge) if judge else None, label=label)
     from tracelens.evals.report import run_summaries
 
     summaries = run_summaries(store.root, s, [r.run_id for r in runs])
@@ -457,16 +433,11 @@ def eval_runs(suite, store_path, as_json):
 @json_option
 def eval_report(suite, fmt, out, fail_on, store_path, as_json):
     """Latest run per target against its previous run, trends over runs, and a leaderboard across targets."""
-    from tracelens.evals.graders import SuiteError
     from tracelens.evals.report import EvalReportError, eval_report
-    from tracelens.evals.suite import load_suite
 
-    store = open_eval_store(store_path)
+    store, s, _ = _open_suite(store_path, suite)
     try:
-        s, _ = load_suite(suite, store.root)
         report = eval_report(store.root, s)
-    except SuiteError as e:
-        raise _suite_error(e) from None
     except EvalReportError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
@@ -509,16 +480,10 @@ def _side(ctx, param, value: str) -> str:
 @json_option
 def eval_compare(suite, baseline, candidate, run_missing, n, yes, max_cost, fmt, out, fail_on, store_path, as_json):
     """The upgrade verdict: BASELINE against CANDIDATE on the suite's cases (safe / regressions / not enough cases)."""
-    from tracelens.evals.graders import SuiteError
     from tracelens.evals.report import EvalReportError, find_run, upgrade_verdict
     from tracelens.evals.runner import list_runs, load_results
-    from tracelens.evals.suite import load_suite
 
-    store = open_eval_store(store_path)
-    try:
-        s, path = load_suite(suite, store.root)
-    except SuiteError as e:
-        raise _suite_error(e) from None
+    store, s, path = _open_suite(store_path, suite)
     if run_missing:
         df = load_results(store.root, s.name)
         runs = list_runs(store.root, s.name, df)
@@ -546,7 +511,7 @@ def eval_compare(suite, baseline, candidate, run_missing, n, yes, max_cost, fmt,
 
 
 def _run_targets(store, s, path, targets: list[str], n: int, yes: bool, max_cost: float | None) -> None:
-    from tracelens.evals.runner import EvalError, execute, plan_run, write_results
+    from tracelens.evals.runner import plan_run
     from tracelens.evals.targets import parse_target
 
     try:
@@ -556,14 +521,49 @@ def _run_targets(store, s, path, targets: list[str], n: int, yes: bool, max_cost
     for p in plans:
         _describe(p)
     _confirm(plans, yes, max_cost)
+    runs, _ = send_plans(store, s, path, plans)
+    for run in runs:
+        diag(f"ran {s.name} on {run.target}: run {run.run_id}, {run.count('pass')} pass, {run.count('fail')} "
+             f"fail, {run.count('error')} error")
+
+
+def _progress(plan) -> Callable:
+    """Progress of one target's run on stderr: each error, and the tallies at every quarter."""
+    total = len(plan.cases) * plan.n
+    done = {"n": 0, "pass": 0, "fail": 0, "error": 0}
+
+    def on_result(r) -> None:
+        done["n"] += 1
+        done[r.outcome] += 1
+        if r.outcome == "error":
+            diag(f"  error {r.case_id}: {one_line(r.response.error, 100)}")
+        if done["n"] == total or done["n"] % max(1, total // 4) == 0:
+            diag(f"  [{done['n']}/{total}] {done['pass']} pass, {done['fail']} fail, {done['error']} error")
+
+    return on_result
+
+
+def send_plans(store, suite, path, plans: list, progress: Callable | None = None, **execute_options) -> tuple[list, bool]:
+    """Send each planned target in turn, storing every run: (runs, interrupted). One target's stop ends the
+    session (its finished answers are stored); a missing key is a usage-level error before anything is sent.
+
+    The one sending loop of `eval run`, `eval compare --run-missing` and `canary run`; ``progress(plan)``
+    gives the per-result callback of that plan's run.
+    """
+    from tracelens.evals.runner import EvalError, execute, write_results
+
+    runs = []
     for p in plans:
         try:
-            run = execute(p, suite_dir=path.parent if path else None)
+            run = execute(p, on_result=progress(p) if progress else None,
+                          suite_dir=path.parent if path else None, **execute_options)
         except EvalError as e:
             raise click.ClickException(str(e)) from None
-        write_results(store.root, run, s)
-        diag(f"ran {s.name} on {p.target.name}: run {run.run_id}, {run.count('pass')} pass, {run.count('fail')} "
-             f"fail, {run.count('error')} error")
+        write_results(store.root, run, suite)
+        runs.append(run)
+        if run.interrupted:
+            return runs, True
+    return runs, False
 
 
 def _describe_vectors(plans: list) -> None:

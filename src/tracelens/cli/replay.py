@@ -25,6 +25,7 @@ nothing could be sent / every request failed (or a regression with
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -433,13 +434,12 @@ def canary_run(name, n, model, dry_run, yes, base_url, api_key_env, concurrency,
     stored).
     """
     import dataclasses
-    import threading
 
     from tracelens.cli.evals import _confirm as confirm_cost
-    from tracelens.cli.evals import _describe
+    from tracelens.cli.evals import _describe, send_plans
     from tracelens.evals.canary import DEFAULT_N, CanaryError, load_canary
     from tracelens.evals.report import run_summaries
-    from tracelens.evals.runner import EvalError, execute, plan_run, write_results
+    from tracelens.evals.runner import plan_run
     from tracelens.evals.suite import suite_path
     from tracelens.evals.targets import parse_target
 
@@ -470,17 +470,16 @@ def canary_run(name, n, model, dry_run, yes, base_url, api_key_env, concurrency,
     total = len(plan.cases) * plan.n
     done = {"n": 0}
 
-    def progress(r) -> None:
-        done["n"] += 1
-        status = r.outcome if r.outcome != "error" else f"error: {one_line(r.response.error, 100)}"
-        diag(f"  [{done['n']}/{total}] {r.case_id} {status}")
+    def progress(_plan) -> Callable:
+        def on_result(r) -> None:
+            done["n"] += 1
+            status = r.outcome if r.outcome != "error" else f"error: {one_line(r.response.error, 100)}"
+            diag(f"  [{done['n']}/{total}] {r.case_id} {status}")
 
-    try:
-        run = execute(plan, concurrency=concurrency, cancel=threading.Event(), on_result=progress,
-                      suite_dir=suite_path(store.root, suite.name).parent, label=label)
-    except EvalError as e:
-        raise click.ClickException(str(e)) from None
-    write_results(store.root, run, suite)
+        return on_result
+
+    [run], _ = send_plans(store, suite, suite_path(store.root, suite.name), [plan], progress,
+                          concurrency=concurrency, label=label)
     [summary] = run_summaries(store.root, suite, [run.run_id]) or [None]
     changed = summary.vs_previous.overall.pass_to_fail if summary and summary.vs_previous else []
     if as_json:
