@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracelens.evals.graders import GradeContext, SuiteError, grade_all
-from tracelens.evals.model import GraderSpec, Response, Suite, case_outcome
+from tracelens.evals.graders import GradeContext, SuiteError
+from tracelens.evals.model import GraderSpec, Response, Suite
 from tracelens.evals.suite import (
     AddOutcome,
     GetTrace,
@@ -244,7 +244,7 @@ def _suite_name(store_root: Path, name: str) -> str:
 def _migrate_one(store_root: Path, path: Path, get_trace: GetTrace, replays, ctx: GradeContext) -> Migrated:
     import polars as pl
 
-    from tracelens.evals.runner import CaseResult, EvalRun, _cost, write_results
+    from tracelens.evals.runner import EvalRun, grade_answer, price_table, write_results
 
     old = read_old_canary(path)
     try:
@@ -270,6 +270,7 @@ def _migrate_one(store_root: Path, path: Path, get_trace: GetTrace, replays, ctx
         m.notes.append(f"trace {tid} is not a case: {why}")
     rows = replays.filter(pl.col("canary") == old.name).sort("created_at") if replays.height else replays
     lost = 0
+    prices = price_table("pinned")
     for (run_id,), df in (rows.group_by("canary_run_id", maintain_order=True) if rows.height else ()):
         if run_id is None:
             continue
@@ -288,17 +289,8 @@ def _migrate_one(store_root: Path, path: Path, get_trace: GetTrace, replays, ctx
                             model_returned=r["model_returned"], input_tokens=r["input_tokens"],
                             output_tokens=r["output_tokens"], latency_ms=r["latency_ms"], error=r["error"],
                             raw=r["response_raw"])
-            if resp.ok and resp.refusal is None:
-                from tracelens.replay.labels import refusal_label
-
-                resp.refusal = refusal_label(resp.text, resp.stop_reason)
-            grades = grade_all(case.graders, resp, case, ctx)
-            outcome, score = case_outcome(resp, grades)
-            model = r["model_requested"] or case.model
-            cost = None
-            if resp.ok and resp.input_tokens is not None and resp.output_tokens is not None and model:
-                cost = _cost("pinned", resp.model_returned or model, resp.input_tokens, resp.output_tokens)
-            run.results.append(CaseResult(case.id, rep, outcome, score, resp, grades, model, cost))
+            run.results.append(grade_answer(case, rep, resp, ctx, r["model_requested"] or case.model, "pinned",
+                                            prices))
         if run.results:
             run.n = max(repeats.values())
             run.results.sort(key=lambda x: (x.case_id, x.repeat))

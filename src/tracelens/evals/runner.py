@@ -46,6 +46,7 @@ from tracelens.atomic import atomic_path
 from tracelens.evals.graders import GradeContext, grade_all
 from tracelens.evals.model import Case, GradeResult, Response, Suite, ToolCall, case_outcome
 from tracelens.evals.targets import TargetSpec
+from tracelens.replay.pricing import PriceTable
 from tracelens.secrets import scrub_text
 
 RESULTS_DIR = ("evals", "results")
@@ -154,7 +155,18 @@ class EvalRun:
 # ---------------------------------------------------------------------------------------------- planning
 
 
-def _estimate(model: str, body: dict[str, Any], case: Case, n: int, provider: str) -> float | None:
+def price_table(provider: str) -> PriceTable:
+    """The list prices a provider's runs are costed with (read once per plan or run, not per answer)."""
+    if provider in ("openai", "compatible"):
+        from tracelens.evals.openai_target import openai_prices
+
+        return openai_prices()
+    from tracelens.replay.pricing import load_prices
+
+    return load_prices()
+
+
+def _estimate(model: str, body: dict[str, Any], case: Case, n: int, provider: str, prices: PriceTable) -> float | None:
     chars = len(json.dumps(body, ensure_ascii=False))
     tin = math.ceil(chars / CHARS_PER_TOKEN)
     # the recorded answer's length is the best guess of this one's; max_tokens is only an upper bound
@@ -162,12 +174,12 @@ def _estimate(model: str, body: dict[str, Any], case: Case, n: int, provider: st
     if provider in ("openai", "compatible"):
         from tracelens.evals.openai_target import estimate_cost
 
-        one = estimate_cost(model, tin, tout)
+        one = estimate_cost(model, tin, tout, prices=prices)
         return None if one is None else one * n
     from tracelens.replay.pricing import estimate_cost as anthropic_cost
 
     return anthropic_cost(model, n=n, body_chars=chars, recorded_input_tokens=tin, recorded_output_tokens=tout,
-                          max_tokens=body.get("max_tokens")).usd
+                          max_tokens=body.get("max_tokens"), prices=prices).usd
 
 
 def plan_run(suite: Suite, target: TargetSpec, n: int = 1, *, env: dict[str, str] | None = None) -> RunPlan:
@@ -176,6 +188,7 @@ def plan_run(suite: Suite, target: TargetSpec, n: int = 1, *, env: dict[str, str
         raise ValueError("n must be >= 1")
     out = []
     sender = _openai_sender(target, env) if target.provider in ("openai", "compatible") else None
+    prices = price_table(target.provider)
     for case in suite.cases:
         model = target.model or case.model
         notes: list[str] = []
@@ -194,7 +207,7 @@ def plan_run(suite: Suite, target: TargetSpec, n: int = 1, *, env: dict[str, str
                                        error="not translatable without changing the request: " + "; ".join(tr.losses)))
                 continue
             wire = tr.body
-        out.append(PlannedCase(case, model, body, notes, cost_usd=_estimate(model, wire, case, n, target.provider),
+        out.append(PlannedCase(case, model, body, notes, cost_usd=_estimate(model, wire, case, n, target.provider, prices),
                                wire=wire))
     return RunPlan(suite, target, n, out)
 
@@ -331,21 +344,11 @@ def execute(plan: RunPlan, *, env: dict[str, str] | None = None, concurrency: in
     ctx = _context(plan, suite_dir, embedder, judge)
     lock = threading.Lock()
 
+    prices = price_table(plan.target.provider)
+
     def finish(case_id: str, rep: int, resp: Response) -> None:
         p = by_id[case_id]
-        if resp.ok and resp.refusal is None:
-            from tracelens.replay.labels import refusal_label
-
-            resp.refusal = refusal_label(resp.text, resp.stop_reason)
-        grades = grade_all(p.case.graders, resp, p.case, ctx) if resp.ok else []
-        outcome, score = case_outcome(resp, grades)
-        cost = None
-        if resp.ok and resp.input_tokens is not None and resp.output_tokens is not None and p.model:
-            cost = _cost(plan.target.provider, resp.model_returned or p.model, resp.input_tokens, resp.output_tokens)
-        judged = [g.cost_usd for g in grades if g.cost_usd is not None]  # llm-judge calls cost money too
-        if judged:
-            cost = (cost or 0.0) + sum(judged)
-        result = CaseResult(case_id, rep, outcome, score, resp, grades, p.model, cost, p.notes)
+        result = grade_answer(p.case, rep, resp, ctx, p.model, plan.target.provider, prices, p.notes)
         with lock:
             run.results.append(result)
         if on_result is not None:
@@ -368,14 +371,31 @@ def execute(plan: RunPlan, *, env: dict[str, str] | None = None, concurrency: in
     return run
 
 
-def _cost(provider: str, model: str, tin: int, tout: int) -> float | None:
+def grade_answer(case: Case, rep: int, resp: Response, ctx: GradeContext, model: str | None, provider: str,
+                 prices: PriceTable, notes: list[str] | None = None) -> CaseResult:
+    """One answer as a result: labelled by our refusal detector when the target gave no label, graded (a target
+    error is not graded), its outcome and score, and what it cost with any judge calls."""
+    if resp.ok and resp.refusal is None:
+        from tracelens.replay.labels import refusal_label
+
+        resp.refusal = refusal_label(resp.text, resp.stop_reason)
+    grades = grade_all(case.graders, resp, case, ctx) if resp.ok else []
+    outcome, score = case_outcome(resp, grades)
+    cost = None
+    if resp.ok and resp.input_tokens is not None and resp.output_tokens is not None and model:
+        cost = _cost(provider, resp.model_returned or model, resp.input_tokens, resp.output_tokens, prices)
+    judged = [g.cost_usd for g in grades if g.cost_usd is not None]  # llm-judge calls cost money too
+    if judged:
+        cost = (cost or 0.0) + sum(judged)
+    return CaseResult(case.id, rep, outcome, score, resp, grades, model, cost, list(notes or []))
+
+
+def _cost(provider: str, model: str, tin: int, tout: int, prices: PriceTable) -> float | None:
     if provider in ("openai", "compatible"):
         from tracelens.evals.openai_target import estimate_cost
 
-        return estimate_cost(model, tin, tout)
-    from tracelens.replay.pricing import load_prices
-
-    hit = load_prices().lookup(model)
+        return estimate_cost(model, tin, tout, prices=prices)
+    hit = prices.lookup(model)
     return None if hit is None else (tin * hit[1].input + tout * hit[1].output) / 1_000_000
 
 
