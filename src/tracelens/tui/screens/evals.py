@@ -152,11 +152,14 @@ class CaseHistoryScreen(Screen):
     @work(thread=True, exclusive=True, group="case-history")
     def _load(self) -> None:
         from tracelens.evals.history import case_history, cases_for_trace
+        from tracelens.evals.runner import load_results
 
         try:
             rows = []
-            for suite, case in cases_for_trace(self.app.store.root, self.trace["trace_id"]):
-                runs = case_history(self.app.store.root, suite, case.id)
+            cases = cases_for_trace(self.app.store.root, self.trace["trace_id"])
+            df = load_results(self.app.store.root) if cases else None  # read once, whatever the number of suites
+            for suite, case in cases:
+                runs = case_history(self.app.store.root, suite, case.id, df)
                 rows.append((suite, case, runs))
         except Exception as e:  # a damaged results file: say so, keep the app
             self.post_message(HistoryLoaded([], f"{type(e).__name__}: {e}"))
