@@ -246,6 +246,7 @@ def detect_changepoint(ctx: DetectorContext) -> list[Draft]:
                 continue
             d = _draft(ctx, f"{seg} metric={name}", name, unit, s, sc, codes)
             if d is not None:
+                d.metric, d.scope = name, frozenset(s.get_column("trace_id").cast(pl.String).to_list())
                 seg_drafts.append(d)
         # one question per segment ("did it step?") asked of several metrics: Bonferroni within, BH across the report
         for d in seg_drafts:
