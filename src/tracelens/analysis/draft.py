@@ -13,11 +13,13 @@ warning, both of kind ``model_snapshot``).
 
 Folding: a step, an hour or load pattern, or a cohort seen inside the
 current window also moves the week-over-week comparisons of the same traffic.
-So that one cause is reported once at warn or alert, a significant finding
-whose evidence lies mostly (at least half) in the ``scope`` of a
-significant, more specific within-window finding on the same ``metric``
+So that one cause is reported once at warn or alert, a significant finding on
+the same ``metric`` as significant, more specific within-window findings
 (:data:`EXPLAINERS`, most specific first) is kept but shown at info, its
-summary naming the finding it is part of.
+summary naming the findings it is part of, when either its evidence lies
+mostly (at least half) in their ``scope``, or its ``retest`` (the same test
+with their scope's current-window traces left out) is no longer significant
+at ``alpha``: the change is theirs.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Draft:
     severity: str | None = None  # deterministic kinds only: overrides DriftConfig.deterministic_severity when changed
     metric: str | None = None  # what is measured, when it is not implied by the kind (see METRIC_OF_KIND)
     scope: frozenset[str] | None = None  # within-window explainers: the current-window trace ids the finding covers
+    retest: Callable[[frozenset[str]], float] | None = None  # p-value of the same test without these current traces
 
 
 #: the metric each week-over-week kind measures (a within-window finding on the same metric can explain it)
@@ -94,7 +97,7 @@ def finalise(drafts: list[Draft], alpha: float, det_severity: dict[str, str]) ->
             if significant and first_seen is None and d.dater is not None:
                 first_seen = d.dater()
         rows.append([d, qval, significant, severity, first_seen, d.summary])
-    _fold(rows)
+    _fold(rows, alpha)
     out = []
     for d, qval, significant, severity, first_seen, summary in rows:
         out.append(
@@ -123,8 +126,8 @@ def _rank(d: Draft) -> int:
     return EXPLAINERS.index(d.kind) if d.kind in EXPLAINERS else len(EXPLAINERS)
 
 
-def _fold(rows: list[list]) -> None:
-    """Show at info the significant findings that are part of a more specific within-window finding (rows in place)."""
+def _fold(rows: list[list], alpha: float) -> None:
+    """Show at info the significant findings that are part of more specific within-window findings (rows in place)."""
     explainers = sorted(
         (r for r in rows if r[0].kind in EXPLAINERS and r[0].scope and r[0].metric and r[3] in ("warn", "alert")),
         key=lambda r: _rank(r[0]),
@@ -134,15 +137,25 @@ def _fold(rows: list[list]) -> None:
     for r in rows:
         d = r[0]
         metric = d.metric or METRIC_OF_KIND.get(d.kind)
-        if r[3] not in ("warn", "alert") or metric is None or not d.evidence:
+        if r[3] not in ("warn", "alert") or metric is None:
             continue
-        for e in explainers:
-            ed = e[0]
-            if ed is d or _rank(ed) >= _rank(d) or ed.metric != metric:
-                continue
-            inside = sum(1 for t in d.evidence if t in ed.scope)
-            if inside >= FOLD_SHARE * len(d.evidence):
-                r[3] = "info"
-                where = f" on {ed.segment}" if ed.segment else ""
-                r[5] = f"{r[5]} Part of the {ed.kind} finding{where} (the same traces); reported there."
+        cands = [e[0] for e in explainers if e[0] is not d and _rank(e[0]) < _rank(d) and e[0].metric == metric]
+        if not cands:
+            continue
+        by: list[Draft] = []
+        why = "the same traces"
+        for e in cands:  # one explainer holding most of the evidence
+            if d.evidence and sum(1 for t in d.evidence if t in e.scope) >= FOLD_SHARE * len(d.evidence):
+                by = [e]
                 break
+        if not by and d.retest is not None:
+            # else: the explainers whose traffic, left out, leaves no significant change (one alone first)
+            for group in [[e] for e in cands] + ([cands] if len(cands) > 1 else []):
+                p = d.retest(frozenset().union(*(e.scope for e in group)))
+                if p == p and p >= alpha:
+                    by, why = group, f"without their traffic the change is not significant, p={p:.2g}"
+                    break
+        if by:
+            r[3] = "info"
+            names = " and ".join(f"the {e.kind} finding" + (f" on {e.segment}" if e.segment else "") for e in by)
+            r[5] = f"{r[5]} Part of {names} ({why}); reported there."

@@ -55,6 +55,14 @@ def rank_metric(ctx: DetectorContext, kind: str, value: pl.Expr, unit: str, labe
         within = " within prompt clusters" if strata is not None else ""
         ev_sub = s.filter(pl.col("_w") == 1)
         ev = evidence_ids(ev_sub, ["_v", "trace_id"], descending=[rt.delta > 0, False])
+
+        def retest(ids: frozenset[str], s=s, v=v, strata=strata) -> float:
+            keep = ~((s.get_column("_w") == 1) & s.get_column("trace_id").cast(pl.String).is_in(list(ids))).to_numpy()
+            gk = s.get_column("_w").to_numpy()[keep] == 1
+            if gk.sum() < 2 or (~gk).sum() < 2:
+                return float("nan")
+            return stratified_rank_test(v[keep], gk, None if strata is None else strata[keep]).p
+
         out.append(
             Draft(
                 kind=kind,
@@ -74,6 +82,7 @@ def rank_metric(ctx: DetectorContext, kind: str, value: pl.Expr, unit: str, labe
                 evidence=ev,
                 practical=abs(rt.delta) >= ctx.thr(kind),
                 dater=dater(ctx, s, pl.col("_v").rank()),
+                retest=retest,
             )
         )
     return out

@@ -86,6 +86,12 @@ def _refusal_rate_drafts(ctx: DetectorContext) -> list[Draft]:
         p, test = two_proportion_test(xb, nb, xc, nc)
         d, lo, hi = newcombe_diff(xb, nb, xc, nc, ctx.cfg.alpha)
         cur_ref = sub.filter((pl.col("_w") == 1) & pl.col("_refused"))
+
+        def retest(ids: frozenset[str], sub=sub) -> float:
+            rest = sub.filter(~((pl.col("_w") == 1) & pl.col("trace_id").cast(pl.String).is_in(list(ids))))
+            xb, nb, xc, nc = counts(rest, "_refused")
+            return two_proportion_test(xb, nb, xc, nc)[0] if nb and nc else float("nan")
+
         out.append(
             Draft(
                 kind="refusal_rate",
@@ -105,6 +111,7 @@ def _refusal_rate_drafts(ctx: DetectorContext) -> list[Draft]:
                 evidence=evidence_ids(cur_ref, ["timestamp", "trace_id"], descending=[True, False]),
                 practical=abs(d) >= ctx.thr("refusal_rate"),
                 dater=dater(ctx, sub, pl.col("_refused")),
+                retest=retest,
             )
         )
     return out
@@ -198,6 +205,13 @@ def adjusted_binary(
         unmatched = f", {fmt.pp(kg.unmatched)} from strata seen in one window only" if abs(kg.unmatched) >= 5e-4 else ""
         resid = pl.Series("_res", y - res.pooled[res.codes])
         dsub = sub.with_columns(resid).filter(pl.Series(res.both[res.codes]))
+
+        def retest(ids: frozenset[str], sub=sub, w=w, y=y) -> float:
+            keep = ~((w == 1) & sub.get_column("trace_id").cast(pl.String).is_in(list(ids)).to_numpy())
+            if not (w[keep] == 0).any() or not (w[keep] == 1).any():
+                return float("nan")
+            return cmh_split(sub.get_column("_code").to_numpy()[keep], w[keep] == 1, y[keep], ctx.cfg.alpha).p
+
         out.append(
             Draft(
                 kind=kind,
@@ -216,6 +230,7 @@ def adjusted_binary(
                 evidence=ev,
                 practical=abs(beh) >= ctx.thr(kind),
                 dater=dater(ctx, dsub, pl.col("_res")),
+                retest=retest,
             )
         )
     return out
