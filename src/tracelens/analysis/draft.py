@@ -15,7 +15,8 @@ Folding: a step, an hour or load pattern, or a cohort seen inside the
 current window also moves the week-over-week comparisons of the same traffic.
 So that one cause is reported once at warn or alert, a significant finding on
 the same ``metric`` as significant, more specific within-window findings
-(:data:`EXPLAINERS`, most specific first) is kept but shown at info, its
+(:data:`EXPLAINERS`, most specific first; then ``snapshot_behaviour``, whose
+scope is the new snapshot's traffic) is kept but shown at info, its
 summary naming the findings it is part of, when either its evidence lies
 mostly (at least half) in their ``scope``, or its ``retest`` (the same test
 with their scope's current-window traces left out) is no longer significant
@@ -67,8 +68,9 @@ METRIC_OF_KIND = {
     "error_rate": "error",
     "stop_reason": "stop_reason",
 }
-#: within-window kinds that can explain other findings, most specific first
-EXPLAINERS = ("changepoint", "time_of_day", "load", "cohort")
+#: kinds that can explain other findings, most specific first: within-window findings, then the new snapshot's
+#: behaviour (a family's or the window's refusal rise that is the new snapshot's is reported there)
+EXPLAINERS = ("changepoint", "time_of_day", "load", "cohort", "snapshot_behaviour")
 FOLD_SHARE = 0.5  #: share of a finding's evidence inside an explainer's scope for it to be part of that finding
 
 
@@ -130,7 +132,7 @@ def _fold(rows: list[list], alpha: float) -> None:
     """Show at info the significant findings that are part of more specific within-window findings (rows in place)."""
     explainers = sorted(
         (r for r in rows if r[0].kind in EXPLAINERS and r[0].scope and r[0].metric and r[3] in ("warn", "alert")),
-        key=lambda r: _rank(r[0]),
+        key=lambda r: (_rank(r[0]), len(r[0].scope)),  # narrowest first within a kind
     )
     if not explainers:
         return

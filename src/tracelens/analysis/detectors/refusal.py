@@ -260,6 +260,12 @@ def _matched(ctx: DetectorContext) -> list[Draft]:
             p, test = mcnemar(nb_, nc_)
             d, lo, hi = paired_diff_ci(nb_, nc_, n, ctx.cfg.alpha)
             ev = evidence_ids(pairs.filter(~pl.col("rb") & pl.col("rc")))
+
+            def retest(ids: frozenset[str], pairs=pairs) -> float:
+                rest = pairs.filter(~pl.col("trace_id").cast(pl.String).is_in(list(ids)))
+                nb2 = int((rest.get_column("rb") & ~rest.get_column("rc")).sum())
+                return mcnemar(nb2, int((~rest.get_column("rb") & rest.get_column("rc")).sum()))[0]
+
             out.append(
                 Draft(
                     kind="matched_prompt_refusal",
@@ -276,6 +282,8 @@ def _matched(ctx: DetectorContext) -> list[Draft]:
                     ),
                     evidence=ev,
                     practical=abs(d) >= ctx.thr("matched_prompt_refusal"),
+                    metric="refusal",
+                    retest=retest,
                 )
             )
     if "matched_prompt_similarity" in ctx.kinds:
