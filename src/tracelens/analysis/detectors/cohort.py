@@ -43,6 +43,7 @@ import polars as pl
 from tracelens.analysis import fmt
 from tracelens.analysis.config import DEFAULT_COHORT_ATTRIBUTES, DEFAULT_COHORT_COLUMNS, DriftConfig
 from tracelens.analysis.detectors.context import DetectorContext, dater, evidence_ids
+from tracelens.analysis.detectors.refusal import _stratum_tables
 from tracelens.analysis.draft import Draft
 from tracelens.analysis.stats import cmh_test, kitagawa, stratified_rank_test, z_crit
 
@@ -118,11 +119,8 @@ def _strata(ctx: DetectorContext, col: str, by_length: bool) -> pl.Expr:
     return pl.struct(parts).hash(seed=0).alias("_s")
 
 
-def _binary_gap(s: np.ndarray, g: np.ndarray, y: np.ndarray, k: int) -> _Gap:
-    nr = np.bincount(s[~g], minlength=k).astype(float)
-    nc = np.bincount(s[g], minlength=k).astype(float)
-    xr = np.bincount(s[~g], weights=y[~g], minlength=k)
-    xc = np.bincount(s[g], weights=y[g], minlength=k)
+def _binary_gap(s: np.ndarray, g: np.ndarray, y: np.ndarray) -> _Gap:
+    xr, nr, xc, nc = _stratum_tables(s, g.astype(np.int8), y)
     both = (nr > 0) & (nc > 0)
     xr, nr, xc, nc = xr[both], nr[both], xc[both], nc[both]
     kg = kitagawa(xr, nr, xc, nc)
@@ -147,7 +145,7 @@ def _gap(binary: bool, s: np.ndarray, g: np.ndarray, y: np.ndarray, min_n: int) 
     if n_c < min_n or s.size - n_c < min_n:
         return None
     if binary:
-        return _binary_gap(s, g, y, k)
+        return _binary_gap(s, g, y)
     rt = stratified_rank_test(y, g, s)
     if not math.isfinite(rt.delta):
         return None
