@@ -38,7 +38,28 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "backend_fingerprint_length": 0.2,  # Cliff's delta of output length on the new fingerprint
     "changepoint": 0.2,  # Cliff's delta of a length / latency step
     "changepoint_refusal": 0.01,  # refusal-rate step
+    "cohort": 0.2,  # change of a cohort's Cliff's delta against the rest (output length / latency)
+    "cohort_rate": 0.01,  # change of a cohort's refusal / error rate gap against the rest (proportion)
 }
+
+#: attribute keys (``attributes.<key>``) that commonly name a cohort, tested with the columns ``service_tier`` and
+#: ``app`` when ``--cohort-by`` is not given
+DEFAULT_COHORT_ATTRIBUTES: tuple[str, ...] = (
+    "region",
+    "cohort",
+    "experiment",
+    "variant",
+    "api_key_id",
+    "api_key_name",
+    "account_id",
+    "workspace_id",
+    "organization",
+    "project",
+    "deployment",
+    "tenant",
+)
+#: trace columns tested as cohort dimensions when ``--cohort-by`` is not given
+DEFAULT_COHORT_COLUMNS: tuple[str, ...] = ("service_tier", "app")
 
 DEFAULT_DETERMINISTIC_SEVERITY: dict[str, str] = {
     "model_snapshot": "alert",
@@ -75,6 +96,9 @@ class DriftConfig:
     alias_patterns: tuple[str, ...] = DEFAULT_ALIAS_PATTERNS  #: extra regexes (re.search) on model_requested meaning "alias"; the model catalog decides the rest
     alias_share_threshold: float = 0.05  #: alias share change that counts as a change
     tier_tvd_threshold: float = 0.10  #: service-tier mix shift that counts as a change
+    cohort_by: tuple[str, ...] | None = None  #: cohort dimensions (trace columns or attribute keys); None = the defaults
+    cohort_min_n: int = 30  #: per-window minimum of a cohort's (and its rest's) traces on comparable prompts
+    cohort_max_values: int = 20  #: a dimension with more cohorts than this (an id, not a cohort) is not tested
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     deterministic_severity: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_DETERMINISTIC_SEVERITY))
 
@@ -82,6 +106,7 @@ class DriftConfig:
         """Plain dict (JSON-safe) of the configuration."""
         d = dataclasses.asdict(self)
         d["kinds"] = None if self.kinds is None else list(self.kinds)
+        d["cohort_by"] = None if self.cohort_by is None else list(self.cohort_by)
         d["alias_patterns"] = list(self.alias_patterns)
         d["thresholds"] = dict(sorted(self.thresholds.items()))
         d["deterministic_severity"] = dict(sorted(self.deterministic_severity.items()))

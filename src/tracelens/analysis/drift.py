@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 from tracelens.analysis.config import DEFAULT_DETERMINISTIC_SEVERITY, DEFAULT_THRESHOLDS, DriftConfig
 from tracelens.analysis.corruption import corruption_flags
 from tracelens.analysis.detectors import run_detectors
+from tracelens.analysis.detectors.cohort import cohort_attribute_keys, cohort_column
 from tracelens.analysis.detectors.context import DetectorContext, model_segments
 from tracelens.analysis.detectors.refusal import topic_refusal_segments
 from tracelens.analysis.draft import finalise
@@ -129,13 +130,12 @@ _DET = (
 )
 
 
-def _fingerprint(frame: pl.DataFrame) -> pl.Expr:
-    """The backend fingerprint (``attributes.system_fingerprint``) as a string column ``_fp``.
+def _attribute(frame: pl.DataFrame, key: str, alias: str) -> pl.Expr:
+    """``attributes.<key>`` as a string column ``alias`` (null where absent or empty).
 
     The store's ``attributes`` is a map; frames built in memory may carry it
     as a list of key/value structs, a struct or a JSON string.
     """
-    key = "system_fingerprint"
     dtype = frame.schema.get("attributes")
     col = pl.col("attributes")
     if isinstance(dtype, pl.Map):
@@ -143,7 +143,7 @@ def _fingerprint(frame: pl.DataFrame) -> pl.Expr:
     elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
         fields = {f.name for f in dtype.inner.fields}
         if not {"key", "value"} <= fields:
-            return pl.lit(None, dtype=pl.String).alias("_fp")
+            return pl.lit(None, dtype=pl.String).alias(alias)
         el = pl.element()
         expr = col.list.eval(el.filter(el.struct.field("key") == key).struct.field("value")).list.first()
     elif isinstance(dtype, pl.Struct) and key in {f.name for f in dtype.fields}:
@@ -151,14 +151,23 @@ def _fingerprint(frame: pl.DataFrame) -> pl.Expr:
     elif dtype == pl.String:
         expr = col.str.json_path_match(f"$.{key}")
     else:
-        return pl.lit(None, dtype=pl.String).alias("_fp")
-    # an empty fingerprint is no fingerprint
+        return pl.lit(None, dtype=pl.String).alias(alias)
+    # an empty value is no value
     expr = expr.cast(pl.String, strict=False)
-    return pl.when(expr != "").then(expr).alias("_fp")
+    return pl.when(expr != "").then(expr).alias(alias)
 
 
-def _prepare(frame: pl.DataFrame | None, w: int) -> pl.DataFrame:
-    """Select and type the columns the engine reads; missing ones become null."""
+def _fingerprint(frame: pl.DataFrame) -> pl.Expr:
+    """The backend fingerprint (``attributes.system_fingerprint``) as a string column ``_fp``."""
+    return _attribute(frame, "system_fingerprint", "_fp")
+
+
+def _prepare(frame: pl.DataFrame | None, w: int, attr_keys: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Select and type the columns the engine reads; missing ones become null.
+
+    ``attr_keys``: attribute keys extracted as string columns (``cohort_column``
+    names them) for the cohort tests.
+    """
     frame = pl.DataFrame() if frame is None else frame
     exprs = []
     for name, dtype in _COLS.items():
@@ -181,7 +190,9 @@ def _prepare(frame: pl.DataFrame | None, w: int) -> pl.DataFrame:
     else:
         exprs.append(pl.lit(None, dtype=pl.Int64).alias("_ntools"))
     exprs.append(_fingerprint(frame))
-    out = frame.select(exprs) if frame.width else pl.DataFrame(schema={**_COLS, "_ntools": pl.Int64, "_fp": pl.String})
+    exprs.extend(_attribute(frame, k, cohort_column(k)) for k in attr_keys)
+    empty = {**_COLS, "_ntools": pl.Int64, "_fp": pl.String, **{cohort_column(k): pl.String for k in attr_keys}}
+    out = frame.select(exprs) if frame.width else pl.DataFrame(schema=empty)
     out = out.with_row_index("_row").with_columns(
         pl.lit(w, dtype=pl.Int8).alias("_w"),
         pl.col("trace_id").fill_null(pl.format("{}:{}", pl.lit("bc"[w]), pl.col("_row"))),
@@ -253,6 +264,7 @@ _NEED_TOPICS = frozenset(
         "refusal_rate",
         "refusal_rate_adjusted",
         "snapshot_behaviour",
+        "cohort",
     }
 )
 
@@ -404,8 +416,9 @@ def _analyze(
     unknown = kinds - set(KINDS)
     if unknown:
         raise ValueError(f"unknown finding kinds: {sorted(unknown)}")
-    b = _prepare(baseline, 0)
-    c = _prepare(current, 1)
+    keys = cohort_attribute_keys(cfg) if "cohort" in kinds else ()
+    b = _prepare(baseline, 0, keys)
+    c = _prepare(current, 1, keys)
     bw, cw = _as_window(baseline_window, b), _as_window(current_window, c)
     prompt = _emb_pair(prompt_emb, b.height, c.height, "prompt_emb")
     response = _emb_pair(response_emb, b.height, c.height, "response_emb")

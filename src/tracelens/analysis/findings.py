@@ -48,6 +48,7 @@ KINDS: tuple[str, ...] = (
     "response_semantic",
     "output_corruption",
     "changepoint",
+    "cohort",
     "response_length",
     "stop_reason",
     "tool_call_rate",
@@ -119,6 +120,11 @@ EFFECT_DOCS: dict[str, str] = {
     "changepoint": (
         "step inside one snapshot and system prompt in the current window, after minus before: refusal rate "
         "(proportion, prompt mix held fixed) or Cliff's delta of output length / latency within prompt strata"
+    ),
+    "cohort": (
+        "a cohort's gap to the rest of its dimension on comparable prompts, current minus baseline gap: refusal / "
+        "error rate (proportion, Kitagawa behaviour part) or Cliff's delta of output length / latency; a cohort new "
+        "in the current window: its current gap"
     ),
     "latency": "Cliff's delta of latency_ms (-1..1, >0 = slower now)",
     "latency_per_token": "Cliff's delta of latency_ms / output_tokens (-1..1, >0 = slower now)",

@@ -242,27 +242,43 @@ def variance_table(
                 "Log the response's `model` field (the resolved snapshot) and the system prompt (or its hash).",
             )
         )
-    # A/B cohorts
-    conc = repeats.get("concurrent_snapshots", [])
-    if conc:
-        rows.append(
-            VarianceSource(
-                "A/B cohorts",
-                "observed",
-                f"Requests for {', '.join(conc[:3])} were served by more than one snapshot in the same hour "
-                "(staged rollout or cohort).",
-                ("model_snapshot",),
-                "Log provider request ids and response headers so cohorts can be correlated.",
-            )
-        )
-    else:
-        rows.append(
-            VarianceSource(
-                "A/B cohorts",
-                "not observable",
-                "Provider-side experiments do not show in the logged fields; no concurrent snapshots seen.",
-                (),
-                "Log provider request ids and all response headers (model version headers), and run canaries.",
-            )
-        )
+    # A/B cohorts: a cohort (region, account, tier, ...) diverging from the rest, and concurrent snapshots
+    rows.append(_cohort_row(findings, repeats.get("concurrent_snapshots", [])))
     return tuple(rows)
+
+
+def _cohort_row(findings: list[Finding], conc: list[str]) -> VarianceSource:
+    """The "A/B cohorts" row: backed by the ``cohort`` tests, and by snapshots served side by side."""
+    tested = [f for f in findings if f.kind == "cohort"]
+    dims = sorted({f.segment.split("=", 1)[0] for f in tested})
+    hits, kinds = _backing(findings, ("cohort",))
+    both = (
+        f" Requests for {', '.join(conc[:3])} were served by more than one snapshot in the same hour "
+        "(staged rollout or cohort)."
+        if conc
+        else ""
+    )
+    advice = (
+        "Log the cohort as request metadata (region, api_key_id, account_id, ...; --cohort-by names others), "
+        "and provider request ids and model version headers."
+    )
+    if hits:
+        worst = max(hits, key=lambda f: (("info", "warn", "alert").index(f.severity), -(f.q_value or 1.0)))
+        more = f" ({len(hits)} cohort findings in all)" if len(hits) > 1 else ""
+        return VarianceSource("A/B cohorts", "changed", worst.summary + more + both, kinds)
+    if dims:
+        obs = (
+            f"No cohort of {', '.join(dims)} diverged from the rest of its dimension on comparable prompts "
+            "(refusals, errors, output length, latency)." + both
+        )
+        return VarianceSource("A/B cohorts", "observed" if conc else "stable", obs, ("model_snapshot",) if conc else ())
+    if conc:
+        return VarianceSource("A/B cohorts", "observed", both.strip(), ("model_snapshot",), advice)
+    return VarianceSource(
+        "A/B cohorts",
+        "not observable",
+        "No cohort dimension (service tier, app, a region or account attribute) had two cohorts with enough "
+        "comparable traffic, and no snapshots were served side by side.",
+        (),
+        advice,
+    )

@@ -52,6 +52,12 @@ def _report_options(f):
             click.option("--alpha", default=0.05, show_default=True, type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
                          help="False discovery rate for significance."),
             click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for the randomised tests."),
+            click.option(
+                "--cohort-by", "cohort_by", multiple=True, metavar="NAME",
+                help="Cohort dimension for the cohort tests: a trace column (service_tier, app, ...) or an attribute "
+                     "key (region, api_key_id, ...); repeatable. Default: service_tier, app and common attribute "
+                     "keys (see docs/drift.md).",
+            ),
         ]
     ):
         f = opt(f)
@@ -90,10 +96,10 @@ def _emit(run, fmt, as_json, output, html_path, fail_on, show_info) -> None:
     sys.exit(exit_code(report, fail_on))
 
 
-def _config(alpha, seed):
+def _config(alpha, seed, cohort_by=()):
     from tracelens.analysis.drift import DriftConfig
 
-    return DriftConfig(alpha=alpha, seed=seed)
+    return DriftConfig(alpha=alpha, seed=seed, cohort_by=tuple(cohort_by) or None)
 
 
 @click.command()
@@ -102,7 +108,7 @@ def _config(alpha, seed):
 @_report_options
 @store_option
 def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model,
-          alpha, seed, store_path):
+          alpha, seed, cohort_by, store_path):
     """Compare two time windows: refusals (raw and mix-adjusted), topics, semantics, lengths, latency,
     stop reasons, and the variance sources behind one model name.
 
@@ -113,7 +119,7 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
     """
     from tracelens.weekly import drift_run
 
-    run = drift_run(open_store(store_path), baseline, current, config=_config(alpha, seed), embed=not no_embed,
+    run = drift_run(open_store(store_path), baseline, current, config=_config(alpha, seed, cohort_by), embed=not no_embed,
                     sample_cap=sample_cap, model=embed_model, progress=diag)
     _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 
@@ -124,7 +130,7 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
 @_report_options
 @store_option
 def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model, alpha, seed,
-           store_path):
+           cohort_by, store_path):
     """The weekly drift summary: a week against the one before, with an 8-week refusal trend.
 
     Runs whatever labelling, embedding and clustering is missing first, so it
@@ -135,7 +141,7 @@ def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, 
     """
     from tracelens.weekly import weekly_run
 
-    run = weekly_run(open_store(store_path), week, config=_config(alpha, seed), embed=not no_embed,
+    run = weekly_run(open_store(store_path), week, config=_config(alpha, seed, cohort_by), embed=not no_embed,
                      sample_cap=sample_cap, model=embed_model, progress=diag)
     _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 
