@@ -1,8 +1,9 @@
 """Findings before multiple-testing correction, and the step that finalises them.
 
 Contract: analysis modules return :class:`Draft` objects; :func:`finalise`
-computes Benjamini-Hochberg q-values across every draft that has a p-value
-(one family per report), sets ``significant`` (q < alpha, or "the change
+computes Benjamini-Hochberg q-values across the drafts that have a p-value,
+in two families per report -- what users asked (:data:`TRAFFIC_KINDS`) and
+how the model behaved (every other kind) -- sets ``significant`` (q < alpha, or "the change
 happened" for deterministic kinds), assigns severity and dates significant
 statistical findings through their ``dater``. Severity rule: significant and
 ``practical`` (effect beyond the kind's practical threshold) -> alert;
@@ -15,8 +16,7 @@ Folding: a step, an hour or load pattern, or a cohort seen inside the
 current window also moves the week-over-week comparisons of the same traffic.
 So that one cause is reported once at warn or alert, a significant finding on
 the same ``metric`` as significant, more specific within-window findings
-(:data:`EXPLAINERS`, most specific first; then ``snapshot_behaviour``, whose
-scope is the new snapshot's traffic) is kept but shown at info, its
+(:data:`EXPLAINERS`, most specific first) is kept but shown at info, its
 summary naming the findings it is part of, when either its evidence lies
 mostly (at least half) in their ``scope``, or its ``retest`` (the same test
 with their scope's current-window traces left out) is no longer significant
@@ -68,9 +68,9 @@ METRIC_OF_KIND = {
     "error_rate": "error",
     "stop_reason": "stop_reason",
 }
-#: kinds that can explain other findings, most specific first: within-window findings, then the new snapshot's
-#: behaviour (a family's or the window's refusal rise that is the new snapshot's is reported there)
-EXPLAINERS = ("changepoint", "time_of_day", "load", "cohort", "snapshot_behaviour")
+#: within-window kinds that can explain other findings, most specific first. Not snapshot_behaviour: a refusal
+#: rise that began before the new snapshot arrived would be filed under it (see report.common.headline)
+EXPLAINERS = ("changepoint", "time_of_day", "load", "cohort")
 FOLD_SHARE = 0.5  #: share of a finding's evidence inside an explainer's scope for it to be part of that finding
 
 
@@ -82,9 +82,24 @@ def _direction(d: Draft) -> str:
     return "up" if d.effect > 0 else "down"
 
 
+#: kinds that test what users asked rather than how the model answered: their own BH family, so that many true
+#: behaviour changes in one report do not loosen the bar for dozens of per-cluster traffic-mix tests
+TRAFFIC_KINDS = frozenset({"prompt_mix", "prompt_semantic"})
+
+
+def _q_values(drafts: list[Draft]) -> list[float]:
+    """BH q-values per family (traffic kinds, the rest), in the order of ``drafts``."""
+    q = [float("nan")] * len(drafts)
+    for traffic in (True, False):
+        idx = [i for i, d in enumerate(drafts) if (d.kind in TRAFFIC_KINDS) == traffic]
+        for i, qv in zip(idx, benjamini_hochberg([drafts[i].p_value for i in idx]), strict=True):
+            q[i] = qv
+    return q
+
+
 def finalise(drafts: list[Draft], alpha: float, det_severity: dict[str, str]) -> tuple[Finding, ...]:
-    """BH across all tests, significance, severity, dating; returns sorted findings."""
-    q = benjamini_hochberg([d.p_value for d in drafts])
+    """BH per family (traffic, behaviour), significance, severity, folding, dating; returns sorted findings."""
+    q = _q_values(drafts)
     rows = []
     for d, qv in zip(drafts, q, strict=True):
         first_seen = d.first_seen

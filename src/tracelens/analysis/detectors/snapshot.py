@@ -192,8 +192,6 @@ def _snapshot_refusal_draft(ctx, seg, rr, g, y, codes, snap: Draft, new, old_txt
         first_seen=snap.first_seen,
         evidence=ev,
         practical=abs(beh) >= ctx.thr("snapshot_behaviour"),
-        metric="refusal",
-        scope=frozenset(rr.get_column("trace_id").cast(pl.String).filter(pl.Series(g)).to_list()),
     )
 
 
@@ -236,8 +234,6 @@ def _snapshot_topic_drafts(ctx, seg0, rr, g, y, codes, snap: Draft, new, old_txt
                 first_seen=snap.first_seen,
                 evidence=tuple(str(x) for x in sub.get_column("trace_id").gather(res.evidence_rows(gm, ym)).to_list()),
                 practical=abs(beh) >= ctx.thr("snapshot_behaviour"),
-                metric="refusal",
-                scope=frozenset(sub.get_column("trace_id").cast(pl.String).filter(pl.Series(gm)).to_list()),
             )
         )
     return out
