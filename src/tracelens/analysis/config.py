@@ -38,6 +38,10 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "backend_fingerprint_length": 0.2,  # Cliff's delta of output length on the new fingerprint
     "changepoint": 0.2,  # Cliff's delta of a length / latency step
     "changepoint_refusal": 0.01,  # refusal-rate step
+    "time_of_day": 0.2,  # Cliff's delta of length / latency, peak hours vs off-peak
+    "time_of_day_rate": 0.01,  # refusal / error / max_tokens-stop rate, peak hours vs off-peak
+    "load": 0.2,  # Cliff's delta of length / latency, high load vs the rest
+    "load_rate": 0.01,  # refusal / error / max_tokens-stop rate, high load vs the rest
 }
 
 DEFAULT_DETERMINISTIC_SEVERITY: dict[str, str] = {

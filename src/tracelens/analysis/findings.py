@@ -48,6 +48,8 @@ KINDS: tuple[str, ...] = (
     "response_semantic",
     "output_corruption",
     "changepoint",
+    "time_of_day",
+    "load",
     "response_length",
     "stop_reason",
     "tool_call_rate",
@@ -119,6 +121,14 @@ EFFECT_DOCS: dict[str, str] = {
     "changepoint": (
         "step inside one snapshot and system prompt in the current window, after minus before: refusal rate "
         "(proportion, prompt mix held fixed) or Cliff's delta of output length / latency within prompt strata"
+    ),
+    "time_of_day": (
+        "current window, one snapshot and tier, peak hours minus off-peak: refusal / error / max_tokens-stop rate "
+        "(proportion, prompt mix held fixed) or Cliff's delta of output length / latency within prompt strata"
+    ),
+    "load": (
+        "current window, one snapshot and tier, top-quarter load (requests per minute) minus the rest: refusal / "
+        "error / max_tokens-stop rate (proportion, prompt mix held fixed) or Cliff's delta of output length / latency"
     ),
     "latency": "Cliff's delta of latency_ms (-1..1, >0 = slower now)",
     "latency_per_token": "Cliff's delta of latency_ms / output_tokens (-1..1, >0 = slower now)",

@@ -25,7 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tracelens.analysis.detectors import changepoint, deterministic, fingerprint, metrics, refusal, snapshot, traffic
+from tracelens.analysis.detectors import (
+    changepoint,
+    deterministic,
+    fingerprint,
+    metrics,
+    peak,
+    refusal,
+    snapshot,
+    traffic,
+)
 from tracelens.analysis.detectors.context import DetectorContext
 from tracelens.analysis.draft import Draft
 
@@ -58,6 +67,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(("error_rate",), metrics.detect_error_rate),
     Detector(("output_corruption",), metrics.detect_output_corruption),
     Detector(("changepoint",), changepoint.detect_changepoint),
+    Detector(("time_of_day", "load"), peak.detect_peak),
     Detector(("model_snapshot",), deterministic.detect_model_snapshot, needs_both_windows=False),
     Detector(("alias_usage",), deterministic.detect_alias_usage, needs_both_windows=False),
     Detector(("system_prompt", "tool_definitions"), deterministic.detect_config_text, needs_both_windows=False),
