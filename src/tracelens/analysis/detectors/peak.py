@@ -54,6 +54,7 @@ import numpy as np
 import polars as pl
 
 from tracelens.analysis import fmt
+from tracelens.analysis.detectors.changepoint import _metrics as step_metrics
 from tracelens.analysis.detectors.context import DetectorContext
 from tracelens.analysis.detectors.refusal import cmh_split
 from tracelens.analysis.draft import Draft
@@ -67,6 +68,7 @@ LOAD_QUANTILE = 0.75  #: high load: at or above this quantile of the window's pe
 KINDS = ("time_of_day", "load")
 
 _BINARY = {"refusal", "error", "stop_reason"}
+_LABELS = {"refusal": "Refusal rate", "response_length": "Output length", "latency": "Latency"}
 
 
 @dataclass(frozen=True)
@@ -121,19 +123,14 @@ def load_per_minute(ts_us: np.ndarray, minutes: int = LOAD_MINUTES) -> np.ndarra
 
 
 def _metrics(df: pl.DataFrame) -> list[tuple[str, str, str, pl.Expr, pl.Expr]]:
-    """(name, label, unit, value, filter) of the metrics these logs carry."""
-    out = []
-    if df.get_column("_refused").null_count() < df.height:
-        out.append(("refusal", "Refusal rate", "", pl.col("_refused").cast(pl.Float64), pl.col("_refused").is_not_null()))
-    out.append(("error", "Error rate", "", pl.col("_err").cast(pl.Float64), pl.lit(True)))
+    """(name, label, unit, value, filter) of the metrics these logs carry: ``changepoint``'s, plus errors and truncation."""
+    out = [(name, _LABELS[name], unit, value, keep) for name, unit, value, keep in step_metrics(df)]
+    at = 1 if out and out[0][0] == "refusal" else 0
+    extra = [("error", "Error rate", "", pl.col("_err").cast(pl.Float64), pl.lit(True))]
     if df.get_column("stop_reason").null_count() < df.height:
-        out.append(("stop_reason", "Share of max_tokens stops", "", (pl.col("stop_reason") == "max_tokens").cast(pl.Float64),
-                    pl.col("_ok") & pl.col("stop_reason").is_not_null()))  # fmt: skip
-    length = "output_tokens" if df.get_column("output_tokens").null_count() < df.height else "_resp_len"
-    unit = "tokens" if length == "output_tokens" else "characters"
-    out.append(("response_length", "Output length", unit, pl.col(length).cast(pl.Float64), pl.col("_ok")))
-    out.append(("latency", "Latency", "ms", pl.col("latency_ms").cast(pl.Float64), pl.col("_ok")))
-    return out
+        extra.append(("stop_reason", "Share of max_tokens stops", "", (pl.col("stop_reason") == "max_tokens").cast(pl.Float64),
+                      pl.col("_ok") & pl.col("stop_reason").is_not_null()))  # fmt: skip
+    return out[:at] + extra + out[at:]
 
 
 def _side(kind: str, name: str, unit: str, v: np.ndarray, g: np.ndarray, codes: np.ndarray, alpha: float) -> Side | None:
