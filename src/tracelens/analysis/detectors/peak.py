@@ -126,7 +126,7 @@ def _metrics(df: pl.DataFrame) -> list[tuple[str, str, str, pl.Expr, pl.Expr]]:
     """(name, label, unit, value, filter) of the metrics these logs carry: ``changepoint``'s, plus errors and truncation."""
     out = [(name, _LABELS[name], unit, value, keep) for name, unit, value, keep in step_metrics(df)]
     at = 1 if out and out[0][0] == "refusal" else 0
-    extra = [("error", "Error rate", "", pl.col("_err").cast(pl.Float64), pl.lit(True))]
+    extra = [("error", "Error rate", "", pl.col("_err").cast(pl.Float64), pl.col("_err").is_not_null())]
     if df.get_column("stop_reason").null_count() < df.height:
         extra.append(("stop_reason", "Share of max_tokens stops", "", (pl.col("stop_reason") == "max_tokens").cast(pl.Float64),
                       pl.col("_ok") & pl.col("stop_reason").is_not_null()))  # fmt: skip
