@@ -152,7 +152,7 @@ def test_cards_carry_effect_first_seen_and_evidence_command(report, page):
     assert "+24.7 pp [+15.7 pp, +34.3 pp]" in card and "first seen 2025-01-13 00:23 UTC" in card
     assert "<code>tracelens show c-11-1199</code>" in card
     # info findings are in the page, collapsed; --all opens them
-    assert '<details id="info"><summary>46 tests without a significant change' in page
+    assert '<details id="info"><summary>53 tests without a significant change' in page
     assert '<details id="info" open>' in render_html(report, show_info=True)
 
 

@@ -40,6 +40,10 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "changepoint_refusal": 0.01,  # refusal-rate step
     "cohort": 0.2,  # change of a cohort's Cliff's delta against the rest (output length / latency)
     "cohort_rate": 0.01,  # change of a cohort's refusal / error rate gap against the rest (proportion)
+    "time_of_day": 0.2,  # Cliff's delta of length / latency, peak hours vs off-peak
+    "time_of_day_rate": 0.01,  # refusal / error / max_tokens-stop rate, peak hours vs off-peak
+    "load": 0.2,  # Cliff's delta of length / latency, high load vs the rest
+    "load_rate": 0.01,  # refusal / error / max_tokens-stop rate, high load vs the rest
 }
 
 #: attribute keys (``attributes.<key>``) that commonly name a cohort, tested with the columns ``service_tier`` and

@@ -49,6 +49,8 @@ KINDS: tuple[str, ...] = (
     "output_corruption",
     "changepoint",
     "cohort",
+    "time_of_day",
+    "load",
     "response_length",
     "stop_reason",
     "tool_call_rate",
@@ -125,6 +127,14 @@ EFFECT_DOCS: dict[str, str] = {
         "a cohort's gap to the rest of its dimension on comparable prompts, current minus baseline gap: refusal / "
         "error rate (proportion, Kitagawa behaviour part) or Cliff's delta of output length / latency; a cohort new "
         "in the current window: its current gap"
+    ),
+    "time_of_day": (
+        "current window, one snapshot and tier, peak hours minus off-peak: refusal / error / max_tokens-stop rate "
+        "(proportion, prompt mix held fixed) or Cliff's delta of output length / latency within prompt strata"
+    ),
+    "load": (
+        "current window, one snapshot and tier, top-quarter load (requests per minute) minus the rest: refusal / "
+        "error / max_tokens-stop rate (proportion, prompt mix held fixed) or Cliff's delta of output length / latency"
     ),
     "latency": "Cliff's delta of latency_ms (-1..1, >0 = slower now)",
     "latency_per_token": "Cliff's delta of latency_ms / output_tokens (-1..1, >0 = slower now)",

@@ -186,19 +186,30 @@ def variance_table(
                 "Log stop_reason and stop_details (refusal category) and run a fixed canary set of borderline prompts.",
             )
         )
-    # capacity / tier routing
+    # capacity / tier routing; a metric that depends on the hour or the traffic volume inside one snapshot and
+    # tier (time_of_day, load) is what routing peak traffic to other capacity looks like
+    peak, _ = _backing(findings, ("time_of_day", "load"))
+    steady = "no metric depends on the hour or the load within a snapshot and tier."
     if nonnull("service_tier") > 0:
-        hits, kinds = _backing(findings, ("service_tier", "latency", "latency_per_token", "time_to_first_token"))
-        obs = "; ".join(_brief(f) for f in hits[:2]) if hits else "Tier mix and latency stable."
+        hits, kinds = _backing(findings, ("service_tier", "time_of_day", "load", "latency", "latency_per_token", "time_to_first_token"))
+        if peak:
+            obs = peak[0].summary + (f" ({len(peak)} such findings in all)" if len(peak) > 1 else "")
+        else:
+            obs = "; ".join(_brief(f) for f in hits[:2]) if hits else f"Tier mix and latency stable; {steady}"
         rows.append(VarianceSource("capacity or tier routing", "changed" if hits else "stable", obs, kinds))
     else:
-        hits, kinds = _backing(findings, ("latency", "latency_per_token", "time_to_first_token"))
+        hits, kinds = _backing(findings, ("time_of_day", "load", "latency", "latency_per_token", "time_to_first_token"))
+        lat = [f for f in hits if f not in peak]
+        obs = "Service tier not logged" + (
+            "; " + peak[0].summary
+            if peak
+            else "; latency moved: " + _brief(lat[0]) if lat else f"; latency is the only (indirect) signal; {steady}"
+        )
         rows.append(
             VarianceSource(
                 "capacity or tier routing",
-                "not observable",
-                "Service tier not logged"
-                + ("; latency moved: " + _brief(hits[0]) if hits else "; latency is the only (indirect) signal."),
+                "changed" if peak else "not observable",
+                obs,
                 kinds,
                 "Log the response's service_tier (usage.service_tier) and the provider's response headers.",
             )
