@@ -38,6 +38,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "backend_fingerprint_length": 0.2,  # Cliff's delta of output length on the new fingerprint
     "changepoint": 0.2,  # Cliff's delta of a length / latency step
     "changepoint_refusal": 0.01,  # refusal-rate step
+    "context_length": 0.02,  # long-minus-short change of a truncation / refusal / error rate (proportion)
+    "context_length_length": 0.2,  # long-minus-short change of Cliff's delta of output length
 }
 
 DEFAULT_DETERMINISTIC_SEVERITY: dict[str, str] = {

@@ -25,7 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tracelens.analysis.detectors import changepoint, deterministic, fingerprint, metrics, refusal, snapshot, traffic
+from tracelens.analysis.detectors import (
+    changepoint,
+    ctxlen,
+    deterministic,
+    fingerprint,
+    metrics,
+    refusal,
+    snapshot,
+    traffic,
+)
 from tracelens.analysis.detectors.context import DetectorContext
 from tracelens.analysis.draft import Draft
 
@@ -57,6 +66,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(("tool_call_rate",), metrics.detect_tool_call_rate),
     Detector(("error_rate",), metrics.detect_error_rate),
     Detector(("output_corruption",), metrics.detect_output_corruption),
+    Detector(("context_length",), ctxlen.detect_context_length),
     Detector(("changepoint",), changepoint.detect_changepoint),
     Detector(("model_snapshot",), deterministic.detect_model_snapshot, needs_both_windows=False),
     Detector(("alias_usage",), deterministic.detect_alias_usage, needs_both_windows=False),
