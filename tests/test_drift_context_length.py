@@ -69,7 +69,7 @@ def _window(seed: int, w: int, n: int, scale: float = 1.0, planted: bool | None 
     ok = rng.random(n) >= 0.01
     size = np.exp(logsize)
     cached = np.where(rng.random(n) < 0.5, np.floor(0.6 * size), 0).astype(np.int64)  # half the calls hit the cache
-    ts = np.datetime64(T0.replace(tzinfo=None) , "us") + np.sort(rng.integers(0, 7 * 86400 * 10**6, n)).astype("timedelta64[us]")
+    ts = np.datetime64(T0.replace(tzinfo=None), "us") + np.sort(rng.integers(0, 7 * 86400 * 10**6, n)).astype("timedelta64[us]")
     ts = ts + np.timedelta64(7 * 86400 * w, "s")
     df = pl.DataFrame(
         {
@@ -192,7 +192,7 @@ def _report(seed: int, planted: bool, cache: bool = True, tokens: bool = True):
 def test_finding_contract_end_to_end():
     report = _report(3, planted=True)
     (f,) = [f for f in report.findings if f.summary.startswith("Truncation")]
-    assert f.kind == "context_length" and f.segment == "" and f.direction == "up"
+    assert f.kind == "context_length" and f.segment == "metric=stop_reason" and f.direction == "up"
     assert f.severity == "alert" and f.significant and f.p_value is not None and f.q_value is not None
     assert f.ci_low < f.effect < f.ci_high and f.ci_low > 0.02
     assert f.baseline_value < 0.05 < f.current_value  # the long inputs' truncation rate
@@ -226,3 +226,31 @@ def test_quiet_without_input_sizes():
     b, c = (f.drop("input_tokens", "prompt_text") for f in (sp.baseline, sp.current))
     report = analyze(b, c, config=DriftConfig(semantic=False, kinds=("context_length",)))
     assert report.by_kind("context_length") == []
+
+
+def test_drafts_carry_metric_scope_and_model_segments():
+    """Two models, only one degrades on long inputs: its segment finds it; drafts say what they measure."""
+    a = pl.concat([_window(7, 0, 1500, planted=False), _window(7, 1, 1500, planted=True)])
+    b = pl.concat([_window(8, 0, 1500, planted=False), _window(8, 1, 1500, planted=False)])
+    b = b.with_columns(pl.lit("claude-haiku-4-5-20251001").alias("_model"), pl.lit("claude-haiku-4-5").alias("_family"),
+                       ("h" + pl.col("trace_id")).alias("trace_id"))
+    df = pl.concat([a, b])
+    segs = [(f"model={m}", pl.col("_model") == m) for m in ("claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929")]
+    ctx = DetectorContext(df, DriftConfig(), frozenset({"context_length"}), T0, Topics(None, {}, "none"),
+                          None, None, [], segs)
+    drafts = detect_context_length(ctx)
+    assert {d.metric for d in drafts} <= {"stop_reason", "refusal", "error", "response_length"}
+    by_seg = {d.segment: d for d in drafts}
+    assert {"metric=stop_reason", "model=claude-sonnet-4-5-20250929 metric=stop_reason"} <= set(by_seg)
+    fs = {f.segment: f for f in finalise(drafts, 0.05, {})}
+    assert fs["model=claude-sonnet-4-5-20250929 metric=stop_reason"].severity == "alert"
+    assert fs["model=claude-haiku-4-5-20251001 metric=stop_reason"].severity == "info"
+    d = by_seg["model=claude-sonnet-4-5-20250929 metric=stop_reason"]
+    # scope: the segment's current-window traces on long inputs; evidence: truncated ones among them
+    assert d.scope and all(t.startswith("c-7-") for t in d.scope)
+    assert set(d.evidence) <= d.scope
+    truncated = set(df.filter(pl.col("stop_reason") == "max_tokens").get_column("trace_id").to_list())
+    assert set(d.evidence) <= truncated and len(d.evidence) == 20
+    size = df.get_column("input_tokens") + df.get_column("cache_read_tokens")
+    sizes = dict(zip(df.get_column("trace_id"), size, strict=True))
+    assert min(sizes[t] for t in d.scope) > Q75 * 0.8  # long = the pooled top quarter

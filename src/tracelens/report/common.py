@@ -24,6 +24,7 @@ BEHAVIOUR_KINDS = (
     "stop_reason",
     "output_corruption",
     "tool_call_rate",
+    "context_length",
 )
 TRAFFIC_KINDS = ("prompt_mix", "prompt_semantic")
 CONFIG_KINDS = (
@@ -213,13 +214,20 @@ def counts(report: DriftReport) -> dict[str, int]:
     return out
 
 
+def _is_rate(f: Finding) -> bool:
+    """Whether the finding's values are proportions (context_length: all its signals but output length)."""
+    if f.kind == "context_length":
+        return not f.segment.endswith("metric=response_length")
+    return f.kind in RATE_KINDS
+
+
 def value(f: Finding, v) -> str:
     """A baseline/current value as text, in the kind's natural unit."""
     if v is None:
         return "-"
     if isinstance(v, str):
         return fmt.clip(v, 40)
-    if f.kind in RATE_KINDS or f.kind in ("model_snapshot", "system_prompt", "tool_definitions", "sampling_params"):
+    if _is_rate(f) or f.kind in ("model_snapshot", "system_prompt", "tool_definitions", "sampling_params"):
         return fmt.pct(v)
     if f.kind in ("prompt_semantic", "response_semantic"):
         return f"AUC {v:.3f}"
@@ -232,7 +240,7 @@ def effect(f: Finding) -> str:
     """Effect with interval, in the kind's natural unit."""
     if f.effect is None:
         return "-"
-    if f.kind in RATE_KINDS and not (f.kind in ("prompt_mix", "stop_reason") and f.segment == ""):
+    if _is_rate(f) and not (f.kind in ("prompt_mix", "stop_reason") and f.segment == ""):
         s = fmt.pp(f.effect)
         if f.ci_low is not None and f.ci_high is not None:
             s += f" [{fmt.pp(f.ci_low)}, {fmt.pp(f.ci_high)}]"

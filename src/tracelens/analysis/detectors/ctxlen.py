@@ -3,8 +3,11 @@
 Contract: :func:`detect_context_length` takes a
 :class:`~tracelens.analysis.detectors.context.DetectorContext` and returns at
 most one draft per quality signal (truncation, refusal, output length, errors)
-and segment (all traffic, then the per-model / per-family segments), or none
-when the windows lack input sizes or the signal. Pure: no I/O.
+and segment (all traffic, then the per-model / per-family segments; the
+finding's segment is ``metric=<signal>``, after the model segment where there
+is one), or none when the windows lack input sizes or the signal. Drafts carry
+``metric`` and, as ``scope``, the segment's current-window long-input traces.
+Pure: no I/O.
 
 The question is an interaction, not a level: a model that got worse on every
 input is the other kinds' business (``refusal_rate``, ``stop_reason``,
@@ -69,6 +72,7 @@ class _Did:
 
     @property
     def p(self) -> float:
+        """Two-sided p-value of the z-test."""
         return float(2 * sps.norm.sf(abs(self.effect / self.se)))
 
 
@@ -289,7 +293,7 @@ def _draft(ctx, rows: _Rows, seg, metric, flag, label, where, k, y, did: _Did, z
     when = dater(ctx, rows.frame[longs], value)  # dated on the long inputs' traffic
     return Draft(
         kind=KIND,
-        segment=seg,
+        segment=f"{seg} metric={metric}".lstrip(),  # one finding per signal: the segment names it, as changepoint's
         baseline_value=bl,
         current_value=cl,
         effect=did.effect,
