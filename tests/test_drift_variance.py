@@ -77,6 +77,7 @@ def test_variance_table_backs_changes_with_findings(planted):
         "capacity or tier routing",
         "backend configuration",
         "silent in-snapshot change",
+        "long-context behaviour",
         "A/B cohorts",
     }
     assert rows["snapshot rollover"].status == "changed" and rows["snapshot rollover"].findings == ("model_snapshot",)
@@ -84,6 +85,7 @@ def test_variance_table_backs_changes_with_findings(planted):
     assert rows["tool changes"].status == "stable"
     # the planted rollover and system-prompt change are their own segments, not a step inside one
     assert rows["silent in-snapshot change"].status == "stable"
+    assert rows["long-context behaviour"].status == "stable"
     assert rows["A/B cohorts"].status in ("observed", "not observable")
     for r in rows.values():
         if r.status == "not observable":

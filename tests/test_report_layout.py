@@ -35,7 +35,7 @@ from tracelens.report.timeline import OTHER, build_timeline
 from tracelens.samples.synthetic import make_pair
 from tracelens.testing.browser import find_chromium, measure_layout
 
-#: page height bound at 1,400 px for the fixture (22 alert/warn cards, 46 info findings, six charts)
+#: page height bound at 1,400 px for the fixture (22 alert/warn cards, 50 info findings, six charts)
 MAX_HEIGHT_1400 = 8000
 
 
@@ -152,7 +152,7 @@ def test_cards_carry_effect_first_seen_and_evidence_command(report, page):
     assert "+24.7 pp [+15.7 pp, +34.3 pp]" in card and "first seen 2025-01-13 00:23 UTC" in card
     assert "<code>tracelens show c-11-1199</code>" in card
     # info findings are in the page, collapsed; --all opens them
-    assert '<details id="info"><summary>53 tests without a significant change' in page
+    assert '<details id="info"><summary>57 tests without a significant change' in page
     assert '<details id="info" open>' in render_html(report, show_info=True)
 
 

@@ -63,8 +63,9 @@ ANALYSIS_COLUMNS = (
     "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_snapshot",
     "model_is_alias", "app", "service", "user_id", "session_id", "system_prompt", "system_prompt_hash", "tools_hash",
     "tool_definitions", "prompt_hash", "prompt_text", "response_text", "stop_reason", "stop_reason_raw", "temperature",
-    "top_p", "top_k", "max_tokens", "output_tokens", "input_tokens", "latency_ms", "time_to_first_token_ms", "status",
-    "error_type", "http_status", "tool_calls", "service_tier", "refusal", "refusal_score", "attributes",
+    "top_p", "top_k", "max_tokens", "output_tokens", "input_tokens", "cache_read_tokens", "cache_creation_tokens",
+    "latency_ms", "time_to_first_token_ms", "status", "error_type", "http_status", "tool_calls", "service_tier",
+    "refusal", "refusal_score", "attributes",
 )
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)

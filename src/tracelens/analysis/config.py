@@ -44,6 +44,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "time_of_day_rate": 0.01,  # refusal / error / max_tokens-stop rate, peak hours vs off-peak
     "load": 0.2,  # Cliff's delta of length / latency, high load vs the rest
     "load_rate": 0.01,  # refusal / error / max_tokens-stop rate, high load vs the rest
+    "context_length": 0.02,  # long-minus-short change of a truncation / refusal / error rate (proportion)
+    "context_length_length": 0.2,  # long-minus-short change of Cliff's delta of output length
 }
 
 #: attribute keys (``attributes.<key>``) that commonly name a cohort, tested with the columns ``service_tier`` and

@@ -98,6 +98,8 @@ _COLS: dict[str, pl.DataType] = {
     "max_tokens": pl.Int64,
     "output_tokens": pl.Int64,
     "input_tokens": pl.Int64,
+    "cache_read_tokens": pl.Int64,
+    "cache_creation_tokens": pl.Int64,
     "latency_ms": pl.Float64,
     "time_to_first_token_ms": pl.Float64,
     "status": _STR,
@@ -265,6 +267,7 @@ _NEED_TOPICS = frozenset(
         "refusal_rate_adjusted",
         "snapshot_behaviour",
         "cohort",
+        "context_length",
     }
 )
 
@@ -443,6 +446,10 @@ def _analyze(
     feats = [
         pl.col("response_text").str.len_chars().alias("_resp_len"),
         pl.col("response_text").hash(seed=0).alias("_resp_hash"),
+        # the context size in characters where no token counts were logged (system prompt + last user turn)
+        pl.when(pl.col("prompt_text").is_not_null())
+        .then(pl.col("prompt_text").str.len_chars() + pl.col("system_prompt").str.len_chars().fill_null(0))
+        .alias("_prompt_len"),
     ]
     # the ask (app + last user turn): matches the same question across system-prompt versions and histories
     feats.append(

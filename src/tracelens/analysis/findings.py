@@ -55,6 +55,7 @@ KINDS: tuple[str, ...] = (
     "stop_reason",
     "tool_call_rate",
     "error_rate",
+    "context_length",
     "latency",
     "latency_per_token",
     "time_to_first_token",
@@ -142,6 +143,12 @@ EFFECT_DOCS: dict[str, str] = {
     "stop_reason": "global: total variation distance between stop-reason shares; per reason: share difference",
     "tool_call_rate": "behaviour part of the change in the share of responses with a tool call, within prompt clusters",
     "error_rate": "current minus baseline error rate (proportion)",
+    "context_length": (
+        "difference in differences: the window change (current minus baseline) on long inputs (the top quarter of "
+        "input sizes) minus that on shorter inputs, within size bins, app and topic -- in proportion for truncation, "
+        "refusal and error rates, in Cliff's delta for output length; baseline/current values are the long inputs' "
+        "rate (or median output length)"
+    ),
     "output_corruption": "current minus baseline share of corrupted responses (proportion)",
     "model_snapshot": "share of the current segment's traffic served by the new snapshot / mismatching model",
     "alias_usage": "current minus baseline share of traffic that named an alias",

@@ -253,6 +253,25 @@ def variance_table(
                 "Log the response's `model` field (the resolved snapshot) and the system prompt (or its hash).",
             )
         )
+    # long-context behaviour: a provider-side change that degrades long inputs only (quality vs input size)
+    if nonnull("input_tokens") > 0 or nonnull("_prompt_len") > 0:
+        hits, kinds = _backing(findings, ("context_length",))
+        if hits:
+            worst = max(hits, key=lambda f: (("info", "warn", "alert").index(f.severity), abs(f.effect or 0.0)))
+            obs = worst.summary + (f" ({len(hits)} such changes in all)" if len(hits) > 1 else "")
+        else:
+            obs = "Truncation, refusals, errors and output length changed alike on long and on short inputs."
+        rows.append(VarianceSource("long-context behaviour", "changed" if hits else "stable", obs, kinds))
+    else:
+        rows.append(
+            VarianceSource(
+                "long-context behaviour",
+                "not observable",
+                "Neither input token counts nor prompt text were logged, so input size is unknown.",
+                (),
+                "Log usage input tokens, including the cache read and cache creation tokens.",
+            )
+        )
     # A/B cohorts: a cohort (region, account, tier, ...) diverging from the rest, and concurrent snapshots
     rows.append(_cohort_row(findings, repeats.get("concurrent_snapshots", [])))
     return tuple(rows)

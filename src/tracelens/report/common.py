@@ -24,6 +24,11 @@ BEHAVIOUR_KINDS = (
     "stop_reason",
     "output_corruption",
     "tool_call_rate",
+    "context_length",
+    "changepoint",
+    "time_of_day",
+    "load",
+    "cohort",
 )
 TRAFFIC_KINDS = ("prompt_mix", "prompt_semantic")
 CONFIG_KINDS = (
@@ -213,13 +218,24 @@ def counts(report: DriftReport) -> dict[str, int]:
     return out
 
 
+#: kinds whose segment ends in ``metric=<name>``, one finding per metric: proportions unless length or latency
+PER_METRIC_KINDS = frozenset({"context_length", "changepoint", "time_of_day", "load", "cohort"})
+
+
+def _is_rate(f: Finding) -> bool:
+    """Whether the finding's values are proportions (per-metric kinds: all their signals but length and latency)."""
+    if f.kind in PER_METRIC_KINDS:
+        return f.segment.rsplit("metric=", 1)[-1] not in ("response_length", "latency")
+    return f.kind in RATE_KINDS
+
+
 def value(f: Finding, v) -> str:
     """A baseline/current value as text, in the kind's natural unit."""
     if v is None:
         return "-"
     if isinstance(v, str):
         return fmt.clip(v, 40)
-    if f.kind in RATE_KINDS or f.kind in ("model_snapshot", "system_prompt", "tool_definitions", "sampling_params"):
+    if _is_rate(f) or f.kind in ("model_snapshot", "system_prompt", "tool_definitions", "sampling_params"):
         return fmt.pct(v)
     if f.kind in ("prompt_semantic", "response_semantic"):
         return f"AUC {v:.3f}"
@@ -232,7 +248,7 @@ def effect(f: Finding) -> str:
     """Effect with interval, in the kind's natural unit."""
     if f.effect is None:
         return "-"
-    if f.kind in RATE_KINDS and not (f.kind in ("prompt_mix", "stop_reason") and f.segment == ""):
+    if _is_rate(f) and not (f.kind in ("prompt_mix", "stop_reason") and f.segment == ""):
         s = fmt.pp(f.effect)
         if f.ci_low is not None and f.ci_high is not None:
             s += f" [{fmt.pp(f.ci_low)}, {fmt.pp(f.ci_high)}]"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from tracelens.analysis.detectors import (
     changepoint,
     cohort,
+    ctxlen,
     deterministic,
     fingerprint,
     metrics,
@@ -67,6 +68,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(("tool_call_rate",), metrics.detect_tool_call_rate),
     Detector(("error_rate",), metrics.detect_error_rate),
     Detector(("output_corruption",), metrics.detect_output_corruption),
+    Detector(("context_length",), ctxlen.detect_context_length),
     Detector(("changepoint",), changepoint.detect_changepoint),
     Detector(("time_of_day", "load"), peak.detect_peak),
     Detector(("cohort",), cohort.detect_cohort),
