@@ -65,3 +65,19 @@ def test_a_cohort_folds_into_a_more_specific_step_not_the_other_way():
     f = _by_kind(finalise([cohort, step], 0.05, SEV))
     assert f["changepoint"].severity == "alert"
     assert f["cohort"].severity == "info" and "Part of the changepoint finding" in f["cohort"].summary
+
+
+def test_the_new_snapshot_explains_nothing():
+    snap = _explainer(kind="snapshot_behaviour", metric="refusal", scope=("c1", "c2", "c3"))
+    f = _by_kind(finalise([snap, _wow(kind="refusal_rate", evidence=("c1", "c2", "c3"), retest=lambda ids: 0.6)], 0.05, SEV))
+    assert f["refusal_rate"].severity == "warn"
+
+
+def test_a_semantic_shift_made_of_stepped_refusals_folds_by_evidence():
+    step = _explainer(kind="changepoint", metric="refusal", scope=("c1", "c2", "c3"))
+    sem = _wow(kind="response_semantic", evidence=("c1", "c2", "x1"))
+    f = _by_kind(finalise([step, sem], 0.05, SEV))
+    assert f["response_semantic"].severity == "info" and "changepoint" in f["response_semantic"].summary
+    other = _wow(kind="response_semantic", evidence=("x1", "x2", "c1"))
+    f = _by_kind(finalise([step, other], 0.05, SEV))
+    assert f["response_semantic"].severity == "warn"

@@ -10,7 +10,10 @@
 4. task evals: 60 answered support-bot calls of W45 (refund and account
    questions) become a suite; it runs on their pinned snapshot, the upgrade
    verdict compares that with the new snapshot, an OpenAI-compatible model
-   runs it too, and the eval report (HTML) ranks them.
+   runs it too, and the eval report (HTML) ranks them;
+5. a second complaint explained: the dossier for summarizer user ``agent-052``
+   (``tracelens explain``), whose own pasted context grew while the model did
+   not change.
 
 Every step runs the real CLI in-process. The replay goes to the Anthropic API
 when ``ANTHROPIC_API_KEY`` is set and ``--live`` is given; otherwise it goes
@@ -193,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             run(["replay", "--store", str(store), trace_id, "--n", "5", "--yes", "--base-url", server.base_url,
                  "--api-key-env", env_key])
     evals_html = evals_demo(store, out_dir)
+
+    banner('6. Another complaint: "agent-052 says the summarizer got slow and worse this week" -- the model, or them?')
+    # the context-growth user planted in sample_logs/production (truth.json: complaint_context)
+    run(["explain", "--store", str(store), "--user", "agent-052", "--since", "2026-11-16", "--until", "2026-11-22"])
     banner("Done")
     print(next_steps(store, html, md, a.week, evals_html), file=sys.stderr)
     return 0 if rc_weekly in (0, 1) else rc_weekly

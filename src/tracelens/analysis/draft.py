@@ -68,8 +68,12 @@ METRIC_OF_KIND = {
     "error_rate": "error",
     "stop_reason": "stop_reason",
 }
-#: within-window kinds that can explain other findings, most specific first. Not snapshot_behaviour: a refusal
-#: rise that began before the new snapshot arrived would be filed under it (see report.common.headline)
+#: kinds that measure something several explainers can move: responses that differ most between the windows are
+#: often the refusals or shortened answers a within-window finding reports (folded by evidence only: no retest)
+METRICS_OF_KIND = {"response_semantic": ("refusal", "response_length")}
+#: within-window kinds that can explain other findings, most specific first. Not snapshot_behaviour: its scope is
+#: most of the current window, so a rise that began before the new snapshot arrived would be filed under it both by
+#: evidence (recent refusals are on the new snapshot) and by the retest (too little traffic is left to test)
 EXPLAINERS = ("changepoint", "time_of_day", "load", "cohort")
 FOLD_SHARE = 0.5  #: share of a finding's evidence inside an explainer's scope for it to be part of that finding
 
@@ -153,10 +157,10 @@ def _fold(rows: list[list], alpha: float) -> None:
         return
     for r in rows:
         d = r[0]
-        metric = d.metric or METRIC_OF_KIND.get(d.kind)
-        if r[3] not in ("warn", "alert") or metric is None:
+        metrics = (d.metric,) if d.metric else METRICS_OF_KIND.get(d.kind) or (METRIC_OF_KIND.get(d.kind),)
+        if r[3] not in ("warn", "alert") or metrics == (None,):
             continue
-        cands = [e[0] for e in explainers if e[0] is not d and _rank(e[0]) < _rank(d) and e[0].metric == metric]
+        cands = [e[0] for e in explainers if e[0] is not d and _rank(e[0]) < _rank(d) and e[0].metric in metrics]
         if not cands:
             continue
         by: list[Draft] = []
@@ -167,7 +171,9 @@ def _fold(rows: list[list], alpha: float) -> None:
                 break
         if not by and d.retest is not None:
             # else: the explainers whose traffic, left out, leaves no significant change (one alone first)
-            for group in [[e] for e in cands] + ([cands] if len(cands) > 1 else []):
+            # in the union, an explainer whose scope lies inside another's adds nothing (a topic of a snapshot)
+            wide = [e for e in cands if not any(o is not e and e.scope < o.scope for o in cands)]
+            for group in [[e] for e in cands] + ([wide] if len(wide) > 1 else []):
                 p = d.retest(frozenset().union(*(e.scope for e in group)))
                 if p == p and p >= alpha:
                     by, why = group, f"without their traffic the change is not significant, p={p:.2g}"

@@ -39,6 +39,13 @@ Contract:
      rate and the topic mix are unchanged.
   5. ``complaint``: customer ``4411`` asks support-bot about a refund on
      Saturday around 15:00 UTC and is refused (message id in truth.json).
+  6. Variance behind one snapshot id (:mod:`.plants`, drawn from a second
+     random stream): summarizer's standard tier slows at weekday peak hours
+     (``peak_degradation``), support-bot's ``apac`` region cohort slows all
+     day (``cohort_divergence``), code-helper's refusal rate steps up on
+     Wednesday 11:00 within one snapshot (``refusal_step``), and summarizer
+     user ``agent-052``'s pasted context grows about threefold
+     (``context_growth``, with a complaint on Friday).
 
   Everything else (daily volume with noise and a weekly cycle, topic mix,
   latency, lengths, temperature, max_tokens, tools, error rate) is stationary.

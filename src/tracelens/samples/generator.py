@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracelens.hashing import system_prompt_hash
+from tracelens.samples import plants
 from tracelens.samples.corpus import (
     AGENT_LINES,
     CODE_CLOSERS,
@@ -128,6 +129,8 @@ class _Generator:
         self.cfg = cfg
         self.plan = make_plan(cfg)
         self.rng = random.Random(cfg.seed)
+        self.rng2 = plants.second_stream(cfg.seed)  # every planted variance source draws from this one
+        self.context_complaint: dict | None = None
         self.lines: list[Record] = []
         self.seen_ids: set[str] = set()
         # customers: Zipf-like activity; 4411 is a moderately active customer with a history
@@ -204,6 +207,8 @@ class _Generator:
         """Log one call (maybe preceded by a failed attempt). Returns when the response finished."""
         spec = APP[app]
         rng = self.rng
+        meta = plants.with_region(app, meta)
+        tier = plants.tier(app, meta)
         if rng.random() < ERROR_RATE:
             ts = self._emit_error(app, ts, meta, topic, messages)
         _, returned = self._models(app, ts)
@@ -225,6 +230,7 @@ class _Generator:
         output_tokens = spec.max_tokens if truncated_text else (_tokens(out_text, rng, per) if content else rng.randint(1, 4))
         ttft = math.exp(rng.gauss(math.log(spec.ttft_ms), 0.3)) + 0.04 * (input_tokens + cache_create)
         latency = ttft + output_tokens * spec.ms_per_token * math.exp(rng.gauss(0.0, 0.15))
+        latency *= plants.latency_factor(self.plan, app, tier, meta, ts)
         response = {
             "id": self._id("msg_01", 22),
             "type": "message",
@@ -238,7 +244,7 @@ class _Generator:
                 "cache_creation_input_tokens": cache_create,
                 "cache_read_input_tokens": cache_read,
                 "output_tokens": output_tokens,
-                "service_tier": "standard",
+                "service_tier": tier,
             },
         }
         obj = {
@@ -484,6 +490,7 @@ class _Generator:
             text = opener + answer + rng.choice(CODE_CLOSERS)
             if rng.random() < TRUNCATION_RATE["code-helper"]:
                 text, stop = self._long(text, APP["code-helper"].max_tokens, 3.0, MORE_CODE), "max_tokens"
+            label, text, stop = plants.silent_step(self, ts, label, text, stop)
         meta = {"app": "code-helper", "user_id": self._user("code-helper"), "session_id": self._id("sess_", 16)}
         self.emit("code-helper", ts, meta, "code_question", [{"role": "user", "content": prompt}],
                   [{"type": "text", "text": text}], stop, label, truncated_text=stop == "max_tokens")
@@ -546,6 +553,7 @@ class _Generator:
                         self.code(ts)
             day += dt.timedelta(days=1)
         self.planted_complaint()
+        plants.context_user(self)
         # follow-up turns can run past the end of the window; a real export would cut them there
         kept = [ln for ln in self.lines if self.plan.start <= ln.ts < self.plan.stop]
         kept.sort(key=lambda ln: (ln.ts, ln.obj["request_id"]))
@@ -617,7 +625,7 @@ class _Generator:
                 "note": "topic mix and every other topic's refusal rate are unchanged; refusals are shorter, so "
                         "this topic's output tokens and latency drop with it",
             },
-        ]
+        ] + plants.truth(self, lines)
         facts = [
             {"kind": "alias_in_use", "app": "support-bot", "field": "model_requested", "value": SONNET_ALIAS,
              "note": "named all along: model_is_alias is true for every support-bot call"},
@@ -642,16 +650,18 @@ class _Generator:
                 "where": "request metadata, stored by tracelens as attributes",
                 "synthetic_topic": "topic the prompt was generated from",
                 "synthetic_refusal": "intended refusal label of the response (none/partial/full); absent on errors",
-                "synthetic_planted": "set to 'complaint' on the planted complaint",
+                "synthetic_planted": "'complaint' on the planted complaint, 'complaint_context' on the context-growth "
+                                     "user's",
             },
             "changes": changes,
             "complaint": self.complaint,
+            "complaint_context": self.context_complaint,
             "facts": facts,
             "stationary": [
                 "daily volume (weekly cycle + noise)", "app mix", "topic mix per app", "diurnal pattern",
-                "refusal rate of every topic except the planted one", "response length per topic",
-                "latency model per app", "temperature and max_tokens per app", "tool definitions",
-                "error rate (429/529)", "max_tokens truncation rate",
+                "refusal rate of every topic except the planted ones", "response length per topic",
+                "latency model per app (but the peak-hours and cohort slowdowns)", "temperature and max_tokens per app",
+                "tool definitions", "error rate (429/529)", "max_tokens truncation rate",
             ],
             "apps": {
                 a.name: {"temperature": a.temperature, "max_tokens": a.max_tokens,

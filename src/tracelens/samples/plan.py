@@ -31,6 +31,16 @@ REFUSAL_AFTER = 0.45
 ERROR_RATE = 0.005
 COMPLAINT_USER = "4411"
 
+# Variance behind one snapshot id, planted in the last week (drawn from a second random stream: see .plants).
+PRIORITY_AGENTS = 16  # summarizer agents agent-001 .. agent-016 run on the priority tier, the rest on standard
+PEAK_HOURS = (12, 13, 14, 15, 16)  # weekday UTC hours in which the standard tier slows down
+PEAK_LATENCY_FACTOR = 1.8  # summarizer latency on the standard tier at peak hours, last week only
+COHORT_REGION = "apac"  # support-bot customers of this region are served more slowly from the last Monday 08:00
+COHORT_LATENCY_FACTOR = 2.5
+STEP_APP, STEP_TOPIC, STEP_RATE = "code-helper", "code_question", 0.30  # refusal rate after the silent step
+CONTEXT_USER = "agent-052"  # a summarizer user whose pasted ticket threads grow; the model does not change
+CONTEXT_TICKETS = (1, 1, 1, 1, 2.5, 5.5)  # mean tickets per prompt in the last six weeks, oldest first
+
 # ---------------------------------------------------------------- configuration
 
 
@@ -65,6 +75,10 @@ class Plan:
     rollover_at: dt.datetime  # last Wednesday 14:00
     system_prompt_at: dt.datetime  # last Thursday 09:00
     complaint_at: dt.datetime  # last Saturday 15:00 (+ a few minutes)
+    peak_from: dt.datetime  # last Monday 00:00: the standard tier's peak-hours slowdown starts
+    cohort_from: dt.datetime  # last Monday 08:00: the region cohort's calls slow down
+    step_at: dt.datetime  # last Wednesday 11:00: code-helper's refusal rate steps up, same snapshot
+    context_complaint_at: dt.datetime  # last Friday 16:00: the context-growth user's complaint
 
 
 def make_plan(cfg: Config) -> Plan:
@@ -77,6 +91,10 @@ def make_plan(cfg: Config) -> Plan:
         rollover_at=last_monday + dt.timedelta(days=2, hours=14),
         system_prompt_at=last_monday + dt.timedelta(days=3, hours=9),
         complaint_at=last_monday + dt.timedelta(days=5, hours=15),
+        peak_from=last_monday,
+        cohort_from=last_monday + dt.timedelta(hours=8),
+        step_at=last_monday + dt.timedelta(days=2, hours=11),
+        context_complaint_at=last_monday + dt.timedelta(days=4, hours=16),
     )
 
 

@@ -310,7 +310,18 @@ def _dimension(ctx: DetectorContext, name: str, col: str) -> tuple[list[Draft], 
             continue
         best = min(tests, key=lambda t: (t.p, -abs(t.effect), t.value))
         others = [v for v in alls if v != best.value]
-        out.append(_draft(ctx, name, col, metric, unit, sub, best, len(tests), others))
+        d = _draft(ctx, name, col, metric, unit, sub, best, len(tests), others)
+
+        def retest(ids: frozenset[str], sub=sub, binary=binary, best=best, n=len(tests)) -> float:
+            # the same cohort's test with those current-window traces left out (see draft.fold)
+            rest = sub.filter(~((pl.col("_w") == 1) & pl.col("trace_id").cast(pl.String).is_in(list(ids))))
+            parts = {w: rest.filter(pl.col("_w") == w) for w in (0, 1)}
+            data2 = {w: tuple(p.get_column(c).to_numpy() for c in ("_s", "_c", "_y")) for w, p in parts.items() if p.height}
+            t = _test(binary, data2, best.value, index[best.value], min_n) if 1 in data2 else None
+            return float("nan") if t is None else min(1.0, t.p * n)
+
+        d.retest = retest
+        out.append(d)
     line = f"{name} ({len(tested)} of {len(alls)} values tested)" if out else None
     return out, line
 
