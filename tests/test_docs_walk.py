@@ -232,3 +232,46 @@ def test_evals_md_and_the_demo_agree(walk):
     assert f"{cases} case(s) in the suite" in walk["flat"]
     page = (walk["store"].parent / "evals.html").read_text(encoding="utf-8")
     assert "<h1>Eval report: support</h1>" in page and page.count("<tr>") >= 3
+
+
+def _weekly_json(store: Path, week: str) -> list[dict]:
+    import json
+
+    from click.testing import CliRunner
+
+    from tracelens.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["weekly", "--store", str(store), "--week", week, "--json", "--fail-on", "never"])
+    assert res.exit_code == 0, res.output
+    doc_ = json.loads(res.stdout)
+    return (doc_.get("report") or doc_)["findings"]
+
+
+def test_each_planted_effect_once_and_nothing_else_new(walk):
+    """The sample's variance behind one snapshot id: each plant is one warn/alert finding of its kind, the
+    week-over-week findings it moves are folded into it, and everything else at warn/alert is the rollover's."""
+    import json
+
+    truth = json.loads((REPO / "sample_logs" / "production" / "truth.json").read_text(encoding="utf-8"))
+    plants = {c["id"]: c for c in truth["changes"]}
+    loud = [f for f in _weekly_json(walk["store"], "2026-W47") if f["severity"] in ("warn", "alert")]
+    new = [f for f in loud if f["kind"] in ("time_of_day", "load", "cohort", "changepoint", "context_length")]
+    peak = [f for f in new if f["kind"] in ("time_of_day", "load")]
+    assert len(peak) == 1 and "tier=standard metric=latency" in peak[0]["segment"], new
+    assert plants["peak_degradation"]["segment"]["model_returned"] in peak[0]["segment"]
+    cohort = [f for f in new if f["kind"] == "cohort"]
+    assert [f["segment"] for f in cohort] == ["region=apac metric=latency"], new
+    step = [f for f in new if f["kind"] == "changepoint"]
+    assert len(step) == 1 and step[0]["segment"] == f"snapshot={plants['refusal_step']['segment']['model_returned']} metric=refusal"
+    at = plants["refusal_step"]["at"][:10]
+    assert step[0]["first_seen"].startswith(at), step[0]["first_seen"]
+    assert len(new) == 3
+    # the rest at warn/alert is the snapshot rollover and its configuration changes, planted before these
+    rollover = {"model_snapshot", "snapshot_behaviour", "refusal_rate", "alias_usage", "system_prompt", "response_length"}
+    others = [f for f in loud if f not in new]
+    assert {f["kind"] for f in others} <= rollover, [(f["kind"], f["segment"]) for f in others]
+    for f in others:
+        if f["kind"] in ("refusal_rate", "response_length"):
+            assert f["segment"] == "" or "sonnet-4-5" in f["segment"] or "cluster=" in f["segment"], f["segment"]
+    # the week before has nothing planted: nothing at warn or alert
+    assert not [f for f in _weekly_json(walk["store"], "2026-W46") if f["severity"] in ("warn", "alert")]

@@ -181,3 +181,24 @@ def test_report_json_round_trip_with_new_kind(world):
     kinds = {f["kind"] for f in doc["findings"]}
     assert "snapshot_behaviour" in kinds
     assert np.isfinite([f["effect"] for f in doc["findings"] if f["kind"] == "snapshot_behaviour"]).all()
+
+
+def test_headline_ties_a_topic_only_to_a_snapshot_its_traffic_ran_on(world):
+    """A refusal step in another app's model half a day before the rollover is not the rollover's."""
+    import dataclasses
+
+    _, report = world
+    base = next(f for f in report.findings if f.kind == "refusal_rate" and f.segment.startswith("cluster=1 "))
+    snap = next(f for f in report.findings if f.kind == "model_snapshot" and f.first_seen)
+    other = dataclasses.replace(base, segment="cluster=99 (other app)", effect=0.5, current_value=0.6,
+                                first_seen=snap.first_seen - timedelta(hours=3))
+    folded = dataclasses.replace(other, segment="cluster=98 (stepped)", effect=0.4, summary=other.summary
+                                 + " Part of the changepoint finding on snapshot=haiku-x metric=refusal (the same"
+                                 " traces); reported there.", severity="info")
+    lines = common.topic_lines(dataclasses.replace(report, findings=(other, folded, *report.findings)), limit=5)
+    mine = next(ln for ln in lines if "cluster 99" in ln)
+    assert "new snapshot" not in mine
+    stepped = next(ln for ln in lines if "cluster 98" in ln)
+    assert "a step inside snapshot haiku-x, which did not change" in stepped
+    # the topic that did run on the new snapshot keeps its tie
+    assert any("cluster 1 (password reset)" in ln and f"with the new snapshot {NEW}" in ln for ln in lines)

@@ -7,6 +7,7 @@ says the same thing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -73,6 +74,8 @@ def _rank(f: Finding) -> tuple:
 SEVERITY_RANK = {"alert": 0, "warn": 1, "info": 2}
 #: a topic's change point this close to a rollover (either side) counts as "starting with the new snapshot"
 LINK_WINDOW_S = 12 * 3600
+#: how a finding folded into a refusal step names it (analysis.draft: "Part of the changepoint finding on ...")
+_STEP = re.compile(r"Part of the changepoint finding on snapshot=(\S+) metric=refusal")
 
 
 def _new_snapshots(sig: list[Finding]) -> list[Finding]:
@@ -88,6 +91,10 @@ def topic_lines(report: DriftReport, limit: int = 2) -> list[str]:
     falls within 12 hours of the snapshot's first trace, or after it with the
     old-vs-new snapshot comparison on that topic significant; a change point
     more than 12 hours before the rollover is said to predate the snapshot.
+    Only snapshots the topic's traffic ran on count (the old-vs-new comparison
+    on the topic was run, significant or not): a step in another app's model
+    half a day before a rollover is not the rollover's. A topic whose change is
+    part of a step inside one snapshot (``changepoint``) says so instead.
     """
     sig = [f for f in report.findings if f.significant]
     per: dict[str, Finding] = {}
@@ -100,6 +107,7 @@ def topic_lines(report: DriftReport, limit: int = 2) -> list[str]:
             per[f.segment] = f
     snaps = _new_snapshots(sig)
     split = {f.segment: f for f in sig if f.kind == "snapshot_behaviour"}
+    tested = {f.segment for f in report.findings if f.kind == "snapshot_behaviour"}
     lines = []
     for f in sorted(per.values(), key=_rank)[:limit]:
         held = " with prompt mix held fixed" if f.kind == "refusal_rate_adjusted" else ""
@@ -110,7 +118,13 @@ def topic_lines(report: DriftReport, limit: int = 2) -> list[str]:
         )
         if f.first_seen:
             line += f", starting {fmt.ts(f.first_seen)}"
+        step = _STEP.search(f.summary)
+        if step:  # folded into a step inside one snapshot (analysis.draft)
+            lines.append(line + f" -- a step inside snapshot {step.group(1)}, which did not change.")
+            continue
         for s in snaps:
+            if f"snapshot={s.current_value} {f.segment}" not in tested:
+                continue  # this topic's traffic did not run on that snapshot
             on_topic = split.get(f"snapshot={s.current_value} {f.segment}")
             # seconds from the rollover to the topic's change point (None: the change could not be dated)
             lag = None if f.first_seen is None else (f.first_seen - s.first_seen).total_seconds()
