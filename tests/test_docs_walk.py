@@ -275,3 +275,12 @@ def test_each_planted_effect_once_and_nothing_else_new(walk):
             assert f["segment"] == "" or "sonnet-4-5" in f["segment"] or "cluster=" in f["segment"], f["segment"]
     # the week before has nothing planted: nothing at warn or alert
     assert not [f for f in _weekly_json(walk["store"], "2026-W46") if f["severity"] in ("warn", "alert")]
+
+
+def test_explain_md_and_the_demos_dossier_agree(walk):
+    explain = " ".join(doc("docs/explain.md").split())
+    verdict = re.search(r'ranks first "(your prompts changed \(.*?\))"', explain).group(1)
+    assert f"1 {verdict}" in walk["flat"], verdict
+    tokens = re.search(r"whole prompt tokens grew ([\d.]+x)", explain).group(1)
+    assert re.search(rf"whole prompt tokens \(median\) {re.escape(tokens)}", walk["flat"])
+    assert "No snapshot, system-prompt, tool, sampling or service-tier change" in walk["flat"]
