@@ -208,7 +208,7 @@ def test_reports_md_and_drift_md_and_the_demo_agree(walk):
     for part in example.split("…"):
         assert part.strip() in walk["flat"], part
     demo_para = re.search(r"On the bundled demo \(`python -m tracelens\.demo`.*?(?= Real data)", drift).group(0)
-    segment = re.search(r"`(cluster=\d+ \([^)]*\))` (\S+ → \S+) \(q = ([\d.]+)", demo_para)
+    segment = re.search(r"`(cluster=\d+ \([^)]*\))` (\S+ → \S+) \(q = ([\d.]+(?:e-\d+)?)", demo_para)
     assert f"refusal_rate {segment.group(1)}:" in walk["flat"]
     assert re.search(rf"{re.escape(segment.group(2))} \S* ?\+[\d.]+ pp .{{0,40}}q={segment.group(3)}", walk["flat"])
     for change in re.findall(r"(\d+\.\d% → \d+\.\d%) at the same prompt mix|on that topic (\d+\.\d% → \d+\.\d%)", demo_para):
