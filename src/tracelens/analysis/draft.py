@@ -1,9 +1,9 @@
 """Findings before multiple-testing correction, and the step that finalises them.
 
 Contract: analysis modules return :class:`Draft` objects; :func:`finalise`
-computes Benjamini-Hochberg q-values across the drafts that have a p-value,
-in two families per report -- what users asked (:data:`TRAFFIC_KINDS`) and
-how the model behaved (every other kind) -- sets ``significant`` (q < alpha, or "the change
+computes Benjamini-Hochberg q-values across the drafts that have a p-value
+(one family per report; a test of what users asked, :data:`TRAFFIC_KINDS`,
+must also pass BH among those tests alone), sets ``significant`` (q < alpha, or "the change
 happened" for deterministic kinds), assigns severity and dates significant
 statistical findings through their ``dater``. Severity rule: significant and
 ``practical`` (effect beyond the kind's practical threshold) -> alert;
@@ -86,23 +86,24 @@ def _direction(d: Draft) -> str:
     return "up" if d.effect > 0 else "down"
 
 
-#: kinds that test what users asked rather than how the model answered: their own BH family, so that many true
-#: behaviour changes in one report do not loosen the bar for dozens of per-cluster traffic-mix tests
+#: kinds that test what users asked rather than how the model answered. BH lets the bar rise with the number of
+#: true discoveries, so several real behaviour changes in one report would loosen it for dozens of per-cluster
+#: traffic-mix tests too; these must also pass BH among themselves (the larger q of the two counts)
 TRAFFIC_KINDS = frozenset({"prompt_mix", "prompt_semantic"})
 
 
 def _q_values(drafts: list[Draft]) -> list[float]:
-    """BH q-values per family (traffic kinds, the rest), in the order of ``drafts``."""
-    q = [float("nan")] * len(drafts)
-    for traffic in (True, False):
-        idx = [i for i, d in enumerate(drafts) if (d.kind in TRAFFIC_KINDS) == traffic]
-        for i, qv in zip(idx, benjamini_hochberg([drafts[i].p_value for i in idx]), strict=True):
-            q[i] = qv
+    """BH q-values over the report; traffic kinds take the larger of that and their own family's q."""
+    q = [float(v) for v in benjamini_hochberg([d.p_value for d in drafts])]
+    idx = [i for i, d in enumerate(drafts) if d.kind in TRAFFIC_KINDS]
+    for i, qv in zip(idx, benjamini_hochberg([drafts[i].p_value for i in idx]), strict=True):
+        if qv == qv and q[i] == q[i]:
+            q[i] = max(q[i], float(qv))
     return q
 
 
 def finalise(drafts: list[Draft], alpha: float, det_severity: dict[str, str]) -> tuple[Finding, ...]:
-    """BH per family (traffic, behaviour), significance, severity, folding, dating; returns sorted findings."""
+    """BH (see :func:`_q_values`), significance, severity, folding, dating; returns sorted findings."""
     q = _q_values(drafts)
     rows = []
     for d, qv in zip(drafts, q, strict=True):
