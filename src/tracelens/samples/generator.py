@@ -83,9 +83,10 @@ from tracelens.samples.plan import (
     SUMMARIZER_PINNED,
     TOOL_FLOW_RATE,
     TRUNCATION_RATE,
-    UTC,
     Config,
+    iso,
     make_plan,
+    week_name,
 )
 
 # ---------------------------------------------------------------- ids, tokens, timing
@@ -248,7 +249,7 @@ class _Generator:
             },
         }
         obj = {
-            "timestamp": _iso(ts),
+            "timestamp": iso(ts),
             "request_id": self._id("req_011C", 20),
             "latency_ms": round(latency, 1),
             "status_code": 200,
@@ -284,7 +285,7 @@ class _Generator:
             status, etype, msg, lat = 529, "overloaded_error", "Overloaded", rng.uniform(300, 2500)
         rid = self._id("req_011C", 20)
         obj = {
-            "timestamp": _iso(ts),
+            "timestamp": iso(ts),
             "request_id": rid,
             "latency_ms": round(lat, 1),
             "status_code": status,
@@ -514,7 +515,7 @@ class _Generator:
             "app": "support-bot",
             "user_id": COMPLAINT_USER,
             "segment": {"app": "support-bot", "user_id": COMPLAINT_USER, "synthetic_topic": "refund"},
-            "at": _iso(line.ts),
+            "at": iso(line.ts),
             "message_id": line.obj["response"]["id"],
             "request_id": line.obj["request_id"],
             "model_returned": line.obj["response"]["model"],
@@ -565,9 +566,7 @@ class _Generator:
         old_sys, new_sys = SUPPORT_SYSTEM, SUPPORT_SYSTEM + "\n\n" + SUPPORT_SYSTEM_ADDITION
 
         def rate(pred) -> dict:
-            sel = [ln for ln in lines if ln.label is not None and pred(ln)]
-            ref = sum(1 for ln in sel if ln.label != "none")
-            return {"calls": len(sel), "refusals": ref, "rate": round(ref / len(sel), 4) if sel else None}
+            return plants.refusal_counts([ln for ln in lines if ln.label is not None and pred(ln)])
 
         observed_topics: dict[str, dict] = {}
         for app in APPS:
@@ -583,7 +582,7 @@ class _Generator:
                 "app": "support-bot",
                 "segment": {"app": "support-bot", "model_requested": SONNET_ALIAS},
                 "field": "model_returned",
-                "at": _iso(p.rollover_at),
+                "at": iso(p.rollover_at),
                 "before": SNAPSHOT_OLD,
                 "after": SNAPSHOT_NEW,
             },
@@ -593,7 +592,7 @@ class _Generator:
                 "app": "code-helper",
                 "segment": {"app": "code-helper"},
                 "field": "model_requested",
-                "at": _iso(p.alias_adoption_at),
+                "at": iso(p.alias_adoption_at),
                 "before": HAIKU_PINNED,
                 "after": HAIKU_ALIAS,
                 "note": "model_is_alias goes from false to true; model_returned stays " + HAIKU_PINNED,
@@ -604,7 +603,7 @@ class _Generator:
                 "app": "support-bot",
                 "segment": {"app": "support-bot"},
                 "field": "system_prompt_hash",
-                "at": _iso(p.system_prompt_at),
+                "at": iso(p.system_prompt_at),
                 "before": system_prompt_hash(old_sys),
                 "after": system_prompt_hash(new_sys),
                 "added_paragraph": SUPPORT_SYSTEM_ADDITION,
@@ -617,7 +616,7 @@ class _Generator:
                 "app": "support-bot",
                 "segment": {"app": "support-bot", "synthetic_topic": PLANTED_TOPIC},
                 "field": "refusal_rate",
-                "at": _iso(p.rollover_at),
+                "at": iso(p.rollover_at),
                 "before": REFUSAL_BEFORE,
                 "after": REFUSAL_AFTER,
                 "observed": observed_topics[f"support-bot/{PLANTED_TOPIC}"],
@@ -638,14 +637,14 @@ class _Generator:
         labels = Counter(ln.label for ln in lines if ln.label is not None)
         weeks = defaultdict(int)
         for ln in lines:
-            weeks[_week_name(ln.ts)] += 1
+            weeks[week_name(ln.ts)] += 1
         return {
             "generator": "tracelens.samples",
             "generator_version": GENERATOR_VERSION,
             "format": "anthropic_log",
             "options": {"weeks": self.cfg.weeks, "per_day": self.cfg.per_day, "end": self.cfg.end.isoformat(),
                         "seed": self.cfg.seed, "compress": self.cfg.compress},
-            "window": {"start": _iso(p.start), "stop": _iso(p.stop), "stop_is_exclusive": True},
+            "window": {"start": iso(p.start), "stop": iso(p.stop), "stop_is_exclusive": True},
             "labels": {
                 "where": "request metadata, stored by tracelens as attributes",
                 "synthetic_topic": "topic the prompt was generated from",
@@ -681,15 +680,6 @@ class _Generator:
         }
 
 
-def _iso(ts: dt.datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
-
-
-def _week_name(ts: dt.datetime) -> str:
-    y, w, _ = ts.isocalendar()
-    return f"{y}-W{w:02d}"
-
-
 # ---------------------------------------------------------------- public API
 
 
@@ -716,7 +706,7 @@ def week_files(gen: Generated) -> dict[str, bytes]:
     """Uncompressed JSONL content per ISO week, keyed ``anthropic-YYYY-Www.jsonl``, in week order."""
     by_week: dict[str, list[Record]] = defaultdict(list)
     for ln in gen.lines:
-        by_week[_week_name(ln.ts)].append(ln)
+        by_week[week_name(ln.ts)].append(ln)
     return {f"anthropic-{w}.jsonl": "".join(_dump_line(ln.obj) for ln in by_week[w]).encode("utf-8")
             for w in sorted(by_week)}
 

@@ -81,6 +81,17 @@ class Plan:
     context_complaint_at: dt.datetime  # last Friday 16:00: the context-growth user's complaint
 
 
+def iso(ts: dt.datetime) -> str:
+    """A timestamp as the logs and truth.json write it: ISO 8601 UTC with milliseconds."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def week_name(ts: dt.datetime) -> str:
+    """The ISO week of ``ts`` ('2026-W47')."""
+    y, w, _ = ts.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
 def make_plan(cfg: Config) -> Plan:
     """The planted timestamps implied by ``cfg`` (complaint minute not yet jittered)."""
     last_monday = dt.datetime.combine(cfg.end - dt.timedelta(days=6), dt.time(), UTC)

@@ -57,6 +57,8 @@ from tracelens.samples.plan import (
     SUMMARIZER_PINNED,
     TRUNCATION_RATE,
     Plan,
+    iso,
+    week_name,
 )
 
 if TYPE_CHECKING:
@@ -214,25 +216,23 @@ def context_user(g: _Generator) -> None:
         }
 
 
+def refusal_counts(sel: list[Record]) -> dict:
+    """Calls, refusals (any label but ``none``) and their rate among labelled records ``sel``, for truth.json."""
+    ref = sum(1 for ln in sel if ln.label != "none")
+    return {"calls": len(sel), "refusals": ref, "rate": round(ref / len(sel), 4) if sel else None}
+
+
 def truth(g: _Generator, lines: list[Record]) -> list[dict]:
     """The ``changes`` entries of ``truth.json`` for the plants, with what the run realised."""
     p = g.plan
 
-    def iso(ts: dt.datetime) -> str:
-        return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
     step = [ln for ln in lines if ln.app == STEP_APP and ln.label is not None and ln.ts >= p.start + dt.timedelta(
         weeks=g.cfg.weeks - 1)]
-
-    def rate(sel: list) -> dict:
-        ref = sum(1 for ln in sel if ln.label != "none")
-        return {"calls": len(sel), "refusals": ref, "rate": round(ref / len(sel), 4) if sel else None}
 
     ctx = [ln for ln in lines if ln.obj.get("metadata", {}).get("user_id") == CONTEXT_USER and ln.label is not None]
     by_week: dict[str, list[int]] = {}
     for ln in ctx:
-        y, w, _ = ln.ts.isocalendar()
-        by_week.setdefault(f"{y}-W{w:02d}", []).append(ln.obj["response"]["usage"]["input_tokens"])
+        by_week.setdefault(week_name(ln.ts), []).append(ln.obj["response"]["usage"]["input_tokens"])
     return [
         {"id": "peak_degradation", "kind": "peak_degradation", "app": "summarizer",
          "segment": {"app": "summarizer", "service_tier": "standard", "model_returned": SUMMARIZER_PINNED},
@@ -247,8 +247,8 @@ def truth(g: _Generator, lines: list[Record]) -> list[dict]:
         {"id": "refusal_step", "kind": "refusal_step", "app": STEP_APP,
          "segment": {"app": STEP_APP, "model_returned": HAIKU_PINNED, "synthetic_topic": STEP_TOPIC},
          "field": "refusal_rate", "at": iso(p.step_at), "before": REFUSAL_RATES[STEP_TOPIC], "after": STEP_RATE,
-         "observed": {"before": rate([ln for ln in step if ln.ts < p.step_at]),
-                      "after": rate([ln for ln in step if ln.ts >= p.step_at])},
+         "observed": {"before": refusal_counts([ln for ln in step if ln.ts < p.step_at]),
+                      "after": refusal_counts([ln for ln in step if ln.ts >= p.step_at])},
          "note": "same returned snapshot and system prompt on both sides of the step"},
         {"id": "context_growth", "kind": "context_growth", "app": "summarizer",
          "segment": {"app": "summarizer", "user_id": CONTEXT_USER}, "field": "input_tokens",
