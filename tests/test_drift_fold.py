@@ -81,3 +81,13 @@ def test_a_semantic_shift_made_of_stepped_refusals_folds_by_evidence():
     other = _wow(kind="response_semantic", evidence=("x1", "x2", "c1"))
     f = _by_kind(finalise([step, other], 0.05, SEV))
     assert f["response_semantic"].severity == "warn"
+
+
+def test_the_headline_reads_back_the_step_a_finding_is_part_of():
+    from tracelens.analysis.draft import part_of_step
+
+    step = _explainer(kind="changepoint", metric="refusal", scope=("c1", "c2"))
+    step.segment = "snapshot=haiku-x metric=refusal"
+    f = _by_kind(finalise([step, _wow(kind="refusal_rate", evidence=("c1", "c2"))], 0.05, SEV))
+    assert part_of_step(f["refusal_rate"].summary) == "haiku-x"
+    assert part_of_step(f["changepoint"].summary) is None

@@ -25,6 +25,7 @@ at ``alpha``: the change is theirs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +77,8 @@ METRICS_OF_KIND = {"response_semantic": ("refusal", "response_length")}
 #: evidence (recent refusals are on the new snapshot) and by the retest (too little traffic is left to test)
 EXPLAINERS = ("changepoint", "time_of_day", "load", "cohort")
 FOLD_SHARE = 0.5  #: share of a finding's evidence inside an explainer's scope for it to be part of that finding
+#: how _fold's sentence names a refusal step it files a finding under (read back by :func:`part_of_step`)
+_PART_OF_STEP = re.compile(r"Part of the changepoint finding on snapshot=(\S+) metric=refusal\b")
 
 
 def _direction(d: Draft) -> str:
@@ -142,6 +145,12 @@ def finalise(drafts: list[Draft], alpha: float, det_severity: dict[str, str]) ->
             )
         )
     return sort_findings(out)
+
+
+def part_of_step(summary: str) -> str | None:
+    """The snapshot of the refusal step (``changepoint``) a folded finding's summary says it is part of, else None."""
+    m = _PART_OF_STEP.search(summary)
+    return m.group(1) if m else None
 
 
 def _rank(d: Draft) -> int:

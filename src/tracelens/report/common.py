@@ -7,11 +7,11 @@ says the same thing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tracelens.analysis import fmt
+from tracelens.analysis.draft import part_of_step
 from tracelens.analysis.findings import DriftReport, EvalResult, Finding, eval_regressions, no_data
 
 #: Kinds that speak to the model's behaviour (as opposed to traffic or configuration).
@@ -74,8 +74,6 @@ def _rank(f: Finding) -> tuple:
 SEVERITY_RANK = {"alert": 0, "warn": 1, "info": 2}
 #: a topic's change point this close to a rollover (either side) counts as "starting with the new snapshot"
 LINK_WINDOW_S = 12 * 3600
-#: how a finding folded into a refusal step names it (analysis.draft: "Part of the changepoint finding on ...")
-_STEP = re.compile(r"Part of the changepoint finding on snapshot=(\S+) metric=refusal")
 
 
 def _new_snapshots(sig: list[Finding]) -> list[Finding]:
@@ -118,9 +116,9 @@ def topic_lines(report: DriftReport, limit: int = 2) -> list[str]:
         )
         if f.first_seen:
             line += f", starting {fmt.ts(f.first_seen)}"
-        step = _STEP.search(f.summary)
+        step = part_of_step(f.summary)
         if step:  # folded into a step inside one snapshot (analysis.draft)
-            lines.append(line + f" -- a step inside snapshot {step.group(1)}, which did not change.")
+            lines.append(line + f" -- a step inside snapshot {step}, which did not change.")
             continue
         for s in snaps:
             if f"snapshot={s.current_value} {f.segment}" not in tested:
