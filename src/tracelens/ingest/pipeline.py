@@ -27,8 +27,9 @@ value)`` (one item per JSON value, so that ``parse`` is ``parse_value`` over
 ``iter_json_values``) is cut, in this process, into chunks of ``batch_size``
 records or ``CHUNK_BYTES`` of lines at line boundaries; each chunk is one
 batch. Worker processes (``fork``, so they start instantly and share the
-loaded code) parse, finalize and convert chunks to Arrow tables; this process
-runs the enricher and commits the chunks in file order. Line numbers and byte
+loaded code) parse, finalize and convert chunks to Arrow tables and set their
+refusal labels (the built-in enricher; one passed in by a caller runs in this
+process); this process commits the chunks in file order. Line numbers and byte
 offsets are carried with each chunk, and chunks are processed by the same
 code wherever they run, so the stored rows, quarantine rows and counts do not
 depend on the number of workers. At most ``workers + 1`` chunks are in
@@ -107,28 +108,28 @@ Enricher = Callable[[pa.Table], pa.Table]
 
 
 def default_enricher() -> Enricher | None:
-    """The refusal detector applied to each batch, when available.
+    """The refusal detector applied to each batch, when available (``tracelens.ingest.labels.label_table``).
 
     Its input columns are read straight from the batch's Arrow table and its
     output columns set on it: no dataframe copy of a batch is made (a 100 MB
-    response would otherwise be held several times over), and no polars.
+    response would otherwise be held several times over), and no polars, so
+    on the chunked path it runs where the chunk is parsed, in the worker processes (``_in_workers``).
     """
     try:
-        from tracelens.enrich.refusal import INPUT_COLUMNS, REFUSAL_COLUMNS, detect_columns
+        from tracelens.ingest.labels import label_table
     except ImportError:
         return None
+    return label_table
 
-    fields = [TRACE_SCHEMA.field(c) for c in REFUSAL_COLUMNS]
 
-    def enrich(tbl: pa.Table) -> pa.Table:
-        cols = {c: tbl.column(c).to_pylist() for c in INPUT_COLUMNS if c in tbl.column_names}
-        out = detect_columns(cols, tbl.num_rows)
-        del cols
-        for f in fields:
-            tbl = tbl.set_column(tbl.schema.get_field_index(f.name), f, pa.array(out[f.name], type=f.type))
-        return tbl
+def _in_workers(enrich: Enricher | None) -> bool:
+    """Whether the chunked path runs ``enrich`` with the chunk (in a forked worker): only the built-in labels,
+    which never use polars; an enricher passed in by a caller runs in this process before the commit, as ever."""
+    if enrich is None:
+        return False
+    from tracelens.ingest.labels import label_table
 
-    return enrich
+    return enrich is label_table
 
 
 def _iter_items(fmt, source: Source) -> Iterator[dict | Quarantined | Skipped]:
@@ -409,8 +410,9 @@ class _Batch:
 
 
 def _commit(store: Store, tbl: pa.Table, quarantine: list[dict], res: FileResult, enrich, progress,
-            redactor=None, events: list[dict] | None = None, options: IngestOptions | None = None) -> None:
-    if enrich is not None and tbl.num_rows:
+            redactor=None, events: list[dict] | None = None, options: IngestOptions | None = None,
+            enriched: bool = False) -> None:
+    if enrich is not None and tbl.num_rows and not enriched:
         tbl = enrich(tbl)
     qtbl = None
     if quarantine and redactor is not None:
@@ -541,8 +543,9 @@ def _read_chunks(stream, batch_size: int, fmt_name: str) -> Iterator[Chunk]:
 
 
 def _process_chunk(chunk: Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime,
-                   redactor) -> ChunkResult:
-    """Parse, finalize and convert one chunk: what ``_ingest_one`` does for one batch, before enrichment."""
+                   redactor, enrich: Enricher | None = None) -> ChunkResult:
+    """Parse, finalize and convert one chunk: what ``_ingest_one`` does for one batch, and ``enrich`` when given
+    (the built-in labels, see ``_in_workers``); ``ChunkResult.enriched`` says which."""
     parse_value = get_format(fmt_name).parse_value
     counts = _Counts()
     batch = _Batch(fmt_name, path, options, now, redactor, counts)
@@ -568,7 +571,16 @@ def _process_chunk(chunk: Chunk, fmt_name: str, path: str, options: IngestOption
             records += 1
             add(chunk.tail)
         tbl = batch.table()
-    return ChunkResult(tbl, batch.quarantine, records, counts.read, counts.skipped, counts.naive_timestamps)
+    enriched = False
+    if enrich is not None:
+        try:
+            if tbl.num_rows:
+                tbl = enrich(tbl)
+            enriched = True
+        except Exception:  # noqa: BLE001 - left to the commit, which runs it again and fails as it always did
+            log.debug("labelling a chunk failed; left to the commit", exc_info=True)
+    return ChunkResult(tbl, batch.quarantine, records, counts.read, counts.skipped, counts.naive_timestamps,
+                       enriched=enriched)
 
 
 def _failed_chunk(chunk: Chunk, fmt_name: str, path: str, error: BaseException) -> ChunkResult:
@@ -590,14 +602,16 @@ def _failed_chunk(chunk: Chunk, fmt_name: str, path: str, error: BaseException) 
     return ChunkResult(TRACE_SCHEMA.empty_table(), rows, len(rows), len(rows), 0, 0)
 
 
-# Set in each worker by _worker_init (fork passes it without pickling).
+# Set in each worker by _worker_init (fork passes them without pickling).
 _worker_redactor = None
+_worker_enrich = None
 
 
-def _worker_init(redactor, parent: int) -> None:
-    global _worker_redactor
+def _worker_init(redactor, enrich, parent: int) -> None:
+    global _worker_redactor, _worker_enrich
     exit_with_parent(parent)
     _worker_redactor = redactor
+    _worker_enrich = enrich
     # Ctrl-C is the parent's to handle: it stops submitting and shuts the pool down (no tracebacks from here).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Objects inherited from the parent never die here: keep the collector off them (and off their pages).
@@ -605,7 +619,7 @@ def _worker_init(redactor, parent: int) -> None:
 
 
 def _run_in_worker(chunk: Chunk, fmt_name: str, path: str, options: IngestOptions, now: dt.datetime) -> ChunkResult:
-    return _process_chunk(chunk, fmt_name, path, options, now, _worker_redactor)
+    return _process_chunk(chunk, fmt_name, path, options, now, _worker_redactor, _worker_enrich)
 
 
 class _WorkerPool:
@@ -618,8 +632,11 @@ class _WorkerPool:
         self._started = False
         self.broken = False
 
-    def submit(self, redactor, *args):
-        """Submit ``_run_in_worker(*args)``; None when the pool is unusable (the caller works in-process)."""
+    def submit(self, redactor, enrich, *args):
+        """Submit ``_run_in_worker(*args)``; None when the pool is unusable (the caller works in-process).
+
+        ``redactor`` and ``enrich`` are the run's (the same for every file), given to the workers at their start.
+        """
         if self.broken or not self.size:
             return None
         try:
@@ -632,7 +649,7 @@ class _WorkerPool:
                 pa.array([None], pa.string())
                 self._executor = ProcessPoolExecutor(
                     self.size, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
-                    initargs=(redactor, os.getpid()),  # one redactor per run, the same for every file
+                    initargs=(redactor, enrich, os.getpid()),
                 )
             if self._started:
                 return self._executor.submit(_run_in_worker, *args)
@@ -670,6 +687,8 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
     a process round trip) and when a chunk is large (_LOCAL_CHUNK: after those in flight, workers stopped)."""
     now = dt.datetime.now(dt.UTC)
     args = (fmt.name, source.path, options, now)
+    # the built-in labels run with each chunk (in the workers: both cores); any other enricher before the commit
+    with_chunk = enrich if _in_workers(enrich) else None
     chunks = _read_chunks(source.stream, batch_size, fmt.name)
     pending: deque = deque()
     limit = pool.size + 1
@@ -691,10 +710,10 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
         first = False
         if local:
             while pending:  # results are committed in file order
-                _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
+                _finish_head(store, pending, pool, args, redactor, res, enrich, progress, with_chunk)
             if big:
                 pool.stop()  # idle workers would hold their memory while this one is processed; restarted on use
-            result = _local(chunk, args, redactor)
+            result = _local(chunk, args, redactor, with_chunk)
             del chunk  # its lines are not needed while the result is committed
             _commit_chunk(store, result, res, enrich, progress, redactor, options)
             del result
@@ -702,14 +721,14 @@ def _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progre
                 _give_back_memory()
             continue
         while len(pending) >= limit:
-            _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
-        pending.append((chunk, pool.submit(redactor, chunk, *args)))
+            _finish_head(store, pending, pool, args, redactor, res, enrich, progress, with_chunk)
+        pending.append((chunk, pool.submit(redactor, with_chunk, chunk, *args)))
         del chunk
     while pending:
-        _finish_head(store, pending, pool, args, redactor, res, enrich, progress)
+        _finish_head(store, pending, pool, args, redactor, res, enrich, progress, with_chunk)
 
 
-def _finish_head(store, pending: deque, pool, args, redactor, res, enrich, progress) -> None:
+def _finish_head(store, pending: deque, pool, args, redactor, res, enrich, progress, with_chunk=None) -> None:
     """Commit the oldest chunk in flight (results are committed in file order)."""
     chunk, fut = pending.popleft()
     result = None
@@ -725,7 +744,7 @@ def _finish_head(store, pending: deque, pool, args, redactor, res, enrich, progr
                 log.warning("ingest worker failed on %s lines %d+ (%s: %s); retrying in-process",
                             args[1], chunk.first_line, type(e).__name__, e)
     if result is None:
-        result = _local(chunk, args, redactor)
+        result = _local(chunk, args, redactor, with_chunk)
     _commit_chunk(store, result, res, enrich, progress, redactor, args[2])
 
 
@@ -735,9 +754,9 @@ def _pool_failed(pool, error: BaseException) -> None:
         pool.mark_broken()
 
 
-def _local(chunk: Chunk, args, redactor) -> ChunkResult:
+def _local(chunk: Chunk, args, redactor, enrich=None) -> ChunkResult:
     try:
-        return _process_chunk(chunk, *args, redactor)
+        return _process_chunk(chunk, *args, redactor, enrich)
     except Exception as e:  # a bug that the per-record guards did not catch: quarantine, never drop
         return _failed_chunk(chunk, args[0], args[1], e)
 
@@ -748,5 +767,6 @@ def _commit_chunk(store, result: ChunkResult, res, enrich, progress, redactor=No
     res.skipped += result.skipped
     res.naive_timestamps += result.naive_timestamps
     if result.traces.num_rows or result.quarantine:
-        _commit(store, result.traces, result.quarantine, res, enrich, progress, redactor, options=options)
+        _commit(store, result.traces, result.quarantine, res, enrich, progress, redactor, options=options,
+                enriched=result.enriched)
 

@@ -70,12 +70,13 @@ class Chunk:
 class ChunkResult:
     """What a worker sends back for one ``Chunk``: its rows as an Arrow table (not yet enriched), quarantine rows and counts."""
 
-    traces: pa.Table  # before enrichment
+    traces: pa.Table  # enriched when ``enriched``
     quarantine: list[dict]
     records: int  # physical records: non-blank lines, and the tail
     read: int
     skipped: int
     naive_timestamps: int
+    enriched: bool = False  # the refusal labels are set (the built-in enricher ran with the chunk)
 
 
 
