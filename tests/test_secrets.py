@@ -321,3 +321,34 @@ async def test_tui_shows_no_secret_from_an_old_store(legacy_store, tmp_path):
     text = "\n".join(seen)
     assert "Debug this" in text  # the traces were on screen
     _assert_no_secret("the TUI", text)
+
+
+def test_short_text_shortcut_agrees_with_the_full_scan():
+    """scrub_record and scrub_value skip a text under 64 characters that the prefilter would pass unchanged
+    (_plain_short); every window of the corpus texts must get the same answer from both."""
+    import random
+
+    from tracelens.secrets import _plain_short, _scrub, scrub_record
+
+    rng = random.Random(11)
+    texts = [s.context for s in shapes()] + [s.value for s in shapes()] + ordinary()
+    windows = set()
+    for t in texts:
+        for _ in range(40):
+            n = rng.randrange(8, 64)
+            i = rng.randrange(0, max(1, len(t) - n + 1))
+            windows.add(t[i:i + n])
+    shortcut = 0
+    for w in windows:
+        if len(w) >= 8 and _plain_short(w, len(w)):
+            shortcut += 1
+            assert _scrub(w, len(w)) == (w, ()), w
+    assert 0 < shortcut < len(windows)  # both branches were exercised
+    found = 0
+    for s in shapes():
+        if 8 <= len(s.value) < 64:  # a short secret alone in a field: what the full scan of it gives
+            want = _scrub(s.value, len(s.value))[0]
+            out = scrub_record({"request_id": s.value, "attributes": {"note": s.value}}, Counter())
+            assert out["request_id"] == want and out["attributes"]["note"] == want, s.label
+            found += want != s.value
+    assert found

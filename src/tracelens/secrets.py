@@ -457,6 +457,18 @@ def scrub_text(text: str, counts: Counter | None = None) -> str:
 _NONE: tuple[str, ...] = ()
 
 
+def _plain_short(text: str, n: int) -> bool:
+    """For a text of 8 to 63 characters: True when ``_scrub``'s prefilter would return it unchanged.
+
+    The same tests, without the calls and the cache lookup of ``scrub_text``:
+    records hold many short unique values (ids, names, enum values) that
+    leave at the prefilter.
+    """
+    if ":" in text or "=" in text or '",' in text:
+        return False  # a separator: the name rules may apply
+    return n < 16 or (_FORMAT_HINT.search(text) is None and "-----BEGIN" not in text)
+
+
 def _scrub(text: str, n: int) -> tuple[str, tuple[str, ...]]:
     # The prefilter, cheapest tests first: a one-character "in" is a memchr; the rest only run when they
     # can matter. Most text (prose, ids, model names) leaves here.
@@ -502,6 +514,8 @@ def scrub_value(value: Any, counts: Counter | None = None, name: str | None = No
     kind = _kind_of(name) if name else None
     t = type(value)
     if t is str:
+        if kind is None and len(value) < 64 and (len(value) < 8 or _plain_short(value, len(value))):
+            return value
         if kind is not None and not _keep_value(value):
             if counts is not None:
                 counts[kind] += 1
@@ -556,7 +570,8 @@ def scrub_record(rec: dict, counts: Counter | None = None, skip: frozenset[str] 
     for k, v in rec.items():
         t = type(v)
         if t is str:
-            if len(v) < 8 or k in skip:
+            n = len(v)
+            if n < 8 or k in skip or (n < 64 and _plain_short(v, n)):
                 continue
             new = scrub_text(v, counts)
         elif (t is dict or t is list) and k not in skip:
