@@ -380,3 +380,34 @@ def test_converting_in_sub_batches_changes_nothing(tmp_path, monkeypatch):
     assert snapshots[1] == snapshots[0]
     assert snapshots[2] == snapshots[0]
     assert any(t["trace_id"] == "msg_000090" for t in snapshots[0][1])
+
+
+def test_workers_do_without_pandas(tmp_path):
+    """pyarrow would import pandas into every worker on its first conversion (~40 MB each); workers started
+    by a process that has not imported it go without, and store exactly what the serial path stores."""
+    import subprocess
+    import sys
+
+    src = _write(tmp_path / "log.jsonl", [anthropic_line(i).encode() for i in range(40)])
+    log = tmp_path / "workers.txt"
+    code = (
+        "import os, sys\n"
+        "import tracelens.ingest.pipeline as P\n"
+        "from tracelens.store import Store\n"
+        "parent, original = os.getpid(), P._process_chunk\n"
+        "def run(chunk, *args):\n"
+        "    if os.getpid() != parent:\n"
+        f"        open({str(log)!r}, 'a').write(str('pandas' in sys.modules) + chr(10))\n"
+        "    return original(chunk, *args)\n"
+        "P._process_chunk = run\n"
+        "s = P.ingest(Store(sys.argv[1], create=True), [sys.argv[2]], batch_size=7, workers=2)\n"
+        "assert s.files[0].stored == 40 and s.files[0].reconciles, s.to_dict()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(P.__file__).parents[2])}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "store"), str(src)], check=True, env=env, timeout=120)
+    seen = log.read_text().split()
+    assert seen and set(seen) == {"False"}
+    serial = Store(tmp_path / "serial", create=True)
+    P.ingest(serial, [str(src)], batch_size=7, workers=0)
+    got = Store(tmp_path / "store").scan().collect().drop("ingested_at").sort("trace_id")
+    assert got.to_dicts() == serial.scan().collect().drop("ingested_at").sort("trace_id").to_dicts()
