@@ -598,7 +598,10 @@ class Store:
             if traces.num_rows:
                 # only the id columns go through polars: a batch's texts are never copied for the checks
                 ids = pl.from_arrow(traces.select(["trace_id", "content_hash"])).with_row_index("_row")
-                old = index.unique("trace_id", keep="first").rename({"content_hash": "_old"})
+                # the stored rows with one of this batch's ids only: the index is the whole store, and
+                # deduplicating all of it for each batch cost time and memory in proportion to the store
+                old = (index.filter(pl.col("trace_id").is_in(ids["trace_id"].implode()))
+                       .unique("trace_id", keep="first").rename({"content_hash": "_old"}))
                 first = ids.unique("trace_id", keep="first").select("trace_id", pl.col("content_hash").alias("_first_ch"),
                                                                    pl.col("_row").alias("_first_row"))
                 cls = (
