@@ -607,6 +607,7 @@ class _NoPandas:
 
     @staticmethod
     def find_spec(name, path=None, target=None):
+        """Refuse pandas (ImportError, which pyarrow takes as "not installed"); leave every other module alone."""
         if name == "pandas" or name.startswith("pandas."):
             raise ImportError("pandas is not loaded in tracelens ingest workers")
         return None
