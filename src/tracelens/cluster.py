@@ -21,7 +21,9 @@ Method:
 * Points are the distinct prompt texts of the window (not traces): a prompt
   repeated by a retry loop or a cron job must not pull the centroids. At most
   ``FIT_SAMPLE`` distinct prompts are used, chosen by text-hash order
-  (deterministic, unbiased because the hash is uniform).
+  (deterministic, unbiased because the hash is uniform); with
+  ``embed_missing=False`` they are chosen among the prompts that have a
+  vector (e.g. an embedding sample of a large window).
 * ``kmeans`` (default): scikit-learn MiniBatchKMeans, ``random_state=seed``,
   ``n_init=3``. With ``k=None``, k is the grid value with the best mean
   silhouette (cosine) on a sample of ``SILHOUETTE_SAMPLE`` points over
@@ -291,7 +293,13 @@ def fit_clusters(
         pl.col("text_hash").is_not_null())
     distinct = sorted(set(win.get_column("text_hash").to_list()))
     cap = HDBSCAN_SAMPLE if algorithm == "hdbscan" else FIT_SAMPLE
-    fit_hashes = distinct[:cap]  # hash order is a uniform, deterministic sample
+    candidates = distinct
+    if not embed_missing and len(distinct) > cap:
+        # only the prompts with a vector can be fitted: take the sample among those (e.g. the embedding
+        # sample of a large window), not among all prompts, where most would be missing
+        known = vs.known_hashes()
+        candidates = [h for h in distinct if h in known]
+    fit_hashes = candidates[:cap]  # hash order is a uniform, deterministic sample
     found, x = vs.load(fit_hashes)
     if not found:
         raise ClusterError(
