@@ -16,10 +16,10 @@ the two windows, bring whatever is missing up to date, and call
    week to week); when the store has none, one is fitted on the four weeks
    ending with the current window and saved; every trace of both windows gets
    its ``cluster_id``. When a window was sampled, nothing more is embedded for
-   the clusters: the fit uses the prompts with a vector, and a trace gets a
-   ``cluster_id`` when its prompt has one (the sample, and repeats of its
-   prompts); the others stay null and out of the topic tests (embedding every
-   prompt of a million-trace week takes hours on a CPU);
+   the clusters: a model is fitted on the two windows' samples, and a trace gets a
+   ``cluster_id`` when its prompt is one of the sample's (the sample, and
+   repeats of its prompts); the others stay null and out of the topic tests
+   (embedding every prompt of a million-trace week takes hours on a CPU);
 4. the refusal trend covers the eight ISO weeks ending with the current one;
 5. the Evals section (``report.evals``): for every stored eval suite with
    runs (canary sets included), each target's latest run against its
@@ -269,22 +269,38 @@ def prepare(
         notes.append("no topic clusters stored yet: run `tracelens weekly` (or `tracelens cluster`) once to fit them")
     elif cm is None:
         ref_start = current.end - dt.timedelta(weeks=4)
-        say("fitting topic clusters on the last four weeks ...")
+        say("fitting topic clusters on the embedding sample of both windows ..." if sampled
+            else "fitting topic clusters on the last four weeks ...")
         try:
-            # a sampled window embeds its sample only: the clusters are fitted on the vectors stored
-            # (the sample's prompts and any others embedded before), not on every prompt of four weeks
+            # a sampled window embeds its sample only: the clusters are fitted on the sample of the two
+            # windows, not on every prompt of four weeks (hours of embedding at a million traces a week)
+            fit_on = None
+            if sampled:
+                fit_on = pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]).select(
+                    "trace_id", "timestamp", "prompt_text")
+                ref_start = min(baseline.start, current.start)
             cm = cl.fit_clusters(store, since=ref_start, until=current.end, model=spec.name, embedder=emb,
-                                 embed_missing=not sampled)
+                                 embed_missing=not sampled, traces=fit_on)
         except Exception as e:  # too little data to cluster is not fatal for a report
             notes.append(f"topic clusters not fitted: {e}")
             cm = None
     if cm is not None:
+        sample_prompts = (pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]).get_column("prompt_text")
+                          .drop_nulls().unique() if sampled else None)
         for name in ("baseline", "current"):
             df = getattr(prep, name)
-            # sampled: rows whose prompt has a vector (the sample, and repeats of its prompts) get a
-            # cluster; the others stay null, as they stay out of the semantic tests
-            ids = cl.assign_clusters(store, df, model=spec.name, cluster_model=cm,
-                                     embed_missing=(emb or False) if not sampled else False)
+            if not sampled:
+                ids = cl.assign_clusters(store, df, model=spec.name, cluster_model=cm, embed_missing=emb or False)
+            else:
+                # the sample's traces and the repeats of their prompts get a cluster (their prompts have a
+                # vector); the others stay null, as they stay out of the semantic tests. Only those rows are
+                # hashed and looked up: at a million traces that is seconds instead of minutes.
+                hit = df.get_column("prompt_text").is_in(sample_prompts.implode()).fill_null(False)
+                part = cl.assign_clusters(store, df.filter(hit), model=spec.name, cluster_model=cm,
+                                          embed_missing=False)
+                ids = pl.repeat(None, df.height, dtype=pl.Int32, eager=True).alias("cluster_id")
+                if part.len():
+                    ids = ids.scatter(hit.arg_true(), part)
             setattr(prep, name, df.with_columns(ids.alias("cluster_id")))
         prep.cluster_labels = dict(cm.labels)
     return prep
