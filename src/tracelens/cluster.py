@@ -21,7 +21,9 @@ Method:
 * Points are the distinct prompt texts of the window (not traces): a prompt
   repeated by a retry loop or a cron job must not pull the centroids. At most
   ``FIT_SAMPLE`` distinct prompts are used, chosen by text-hash order
-  (deterministic, unbiased because the hash is uniform).
+  (deterministic, unbiased because the hash is uniform). ``traces=`` fits
+  on given traces instead of the window's (the weekly job passes its
+  embedding sample).
 * ``kmeans`` (default): scikit-learn MiniBatchKMeans, ``random_state=seed``,
   ``n_init=3``. With ``k=None``, k is the grid value with the best mean
   silhouette (cosine) on a sample of ``SILHOUETTE_SAMPLE`` points over
@@ -270,8 +272,14 @@ def fit_clusters(
     embedder: Embedder | None = None,
     embed_missing: bool = True,
     save: bool = True,
+    traces: pl.DataFrame | None = None,
 ) -> ClusterModel:
-    """Fit topic clusters on the prompts of a window and (by default) save them as current. See module docstring."""
+    """Fit topic clusters on the prompts of a window and (by default) save them as current. See module docstring.
+
+    ``traces`` (``trace_id``, ``timestamp``, ``prompt_text``): fit on these traces instead of reading the
+    window from the store (e.g. the embedding sample of the weekly job); ``since``/``until`` then only
+    name the window they were drawn from.
+    """
     from sklearn.cluster import HDBSCAN
 
     if algorithm not in ALGORITHMS:
@@ -281,7 +289,10 @@ def fit_clusters(
     spec = model if isinstance(model, ModelSpec) else resolve_model(model)
     vs = VectorStore(store, spec)
     since, until = reference_window(store, since, until)
-    win = store.scan(since=since, until=until).select("trace_id", "timestamp", "prompt_text").collect()
+    if traces is not None:
+        win = traces.select("trace_id", "timestamp", "prompt_text")
+    else:
+        win = store.scan(since=since, until=until).select("trace_id", "timestamp", "prompt_text").collect()
     texts = win.get_column("prompt_text").to_list()
     if embed_missing:
         known = vs.known_hashes()

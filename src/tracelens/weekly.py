@@ -10,11 +10,16 @@ the two windows, bring whatever is missing up to date, and call
    ``sample_cap`` traces per window (default 20,000, stratified by day so a
    busy day does not crowd out a quiet one) and persisted, so a second run
    embeds nothing; rows outside the sample carry no vector and the semantic
-   tests use the sampled rows only;
+   tests use the sampled rows only (their vectors are passed as
+   ``analysis.strata.RowVectors``, not as NaN-padded arrays);
 3. topic clusters: the current cluster model is reused (ids stay stable
    week to week); when the store has none, one is fitted on the four weeks
    ending with the current window and saved; every trace of both windows gets
-   its ``cluster_id``;
+   its ``cluster_id``. When a window was sampled, nothing more is embedded for
+   the clusters: a model is fitted on the two windows' samples, and a trace gets a
+   ``cluster_id`` when its prompt is one of the sample's (the sample, and
+   repeats of its prompts); the others stay null and out of the topic tests
+   (embedding every prompt of a million-trace week takes hours on a CPU);
 4. the refusal trend covers the eight ISO weeks ending with the current one;
 5. the Evals section (``report.evals``): for every stored eval suite with
    runs (canary sets included), each target's latest run against its
@@ -58,6 +63,7 @@ from tracelens.timeexpr import TimeWindow, iso_week, parse_window
 
 if TYPE_CHECKING:
     from tracelens.analysis.findings import EvalResult
+    from tracelens.analysis.strata import RowVectors
 
 ANALYSIS_COLUMNS = (
     "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_snapshot",
@@ -136,8 +142,9 @@ class Prepared:
     current: pl.DataFrame
     baseline_window: TimeWindow
     current_window: TimeWindow
-    prompt_emb: tuple[np.ndarray, np.ndarray] | None = None
-    response_emb: tuple[np.ndarray, np.ndarray] | None = None
+    # full arrays, or RowVectors (the sample's rows only) when a window was sampled
+    prompt_emb: tuple[np.ndarray | RowVectors, np.ndarray | RowVectors] | None = None
+    response_emb: tuple[np.ndarray | RowVectors, np.ndarray | RowVectors] | None = None
     cluster_labels: dict[int, str] = field(default_factory=dict)
     history: pl.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
@@ -204,6 +211,7 @@ def prepare(
         if not embed:
             notes.append("embeddings skipped (--no-embed): semantic and prompt-mix findings need them")
         return prep
+    from tracelens.analysis.strata import RowVectors
     from tracelens.embed.models import get_embedder, resolve_model
     from tracelens.embed.vectors import trace_embeddings
     from tracelens.extras import install_command, missing_modules
@@ -220,10 +228,11 @@ def prepare(
         say(note)
         return prep
     mb, mc = _sample_mask(b, sample_cap), _sample_mask(c, sample_cap)
-    if not mb.all() or not mc.all():
+    sampled = not mb.all() or not mc.all()
+    if sampled:
         notes.append(
             f"semantic tests use a day-stratified sample of {int(mb.sum()):,} baseline and {int(mc.sum()):,} current "
-            f"traces (cap {sample_cap:,} per window)"
+            f"traces (cap {sample_cap:,} per window); topic clusters go to the traces whose prompt has a vector"
         )
     emb = embedder
     out = {}
@@ -237,10 +246,15 @@ def prepare(
                     say(f"embedding {emb_needed:,} new {col.split('_')[0]} texts with {spec.model_id} ...")
                     emb = embedder or get_embedder(spec.name)
             vec = trace_embeddings(store, sub, col, spec, compute_missing=emb if emb is not None else False)
-            full = np.full((df.height, vec.shape[1] if vec.ndim == 2 and vec.shape[1] else 0), np.nan, dtype=np.float32)
-            if full.shape[1]:
-                full[mask] = vec
-            pair.append(full)
+            dim = vec.shape[1] if vec.ndim == 2 and vec.shape[1] else 0
+            if not dim:
+                pair.append(np.zeros((df.height, 0), dtype=np.float32))
+            elif mask.all():
+                pair.append(vec)
+            else:
+                # only the sample's rows: a full NaN-padded float32 array would be 1.5 GB per column and
+                # window at a million traces, for 20,000 vectors
+                pair.append(RowVectors(df.height, np.flatnonzero(mask), vec))
         out[col] = tuple(pair)
     if all(p.shape[1] for p in out["prompt_text"]):
         prep.prompt_emb = out["prompt_text"]
@@ -255,16 +269,38 @@ def prepare(
         notes.append("no topic clusters stored yet: run `tracelens weekly` (or `tracelens cluster`) once to fit them")
     elif cm is None:
         ref_start = current.end - dt.timedelta(weeks=4)
-        say("fitting topic clusters on the last four weeks ...")
+        say("fitting topic clusters on the embedding sample of both windows ..." if sampled
+            else "fitting topic clusters on the last four weeks ...")
         try:
-            cm = cl.fit_clusters(store, since=ref_start, until=current.end, model=spec.name, embedder=emb)
+            # a sampled window embeds its sample only: the clusters are fitted on the sample of the two
+            # windows, not on every prompt of four weeks (hours of embedding at a million traces a week)
+            fit_on = None
+            if sampled:
+                fit_on = pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]).select(
+                    "trace_id", "timestamp", "prompt_text")
+                ref_start = min(baseline.start, current.start)
+            cm = cl.fit_clusters(store, since=ref_start, until=current.end, model=spec.name, embedder=emb,
+                                 embed_missing=not sampled, traces=fit_on)
         except Exception as e:  # too little data to cluster is not fatal for a report
             notes.append(f"topic clusters not fitted: {e}")
             cm = None
     if cm is not None:
+        sample_prompts = (pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]).get_column("prompt_text")
+                          .drop_nulls().unique() if sampled else None)
         for name in ("baseline", "current"):
             df = getattr(prep, name)
-            ids = cl.assign_clusters(store, df, model=spec.name, cluster_model=cm, embed_missing=emb or False)
+            if not sampled:
+                ids = cl.assign_clusters(store, df, model=spec.name, cluster_model=cm, embed_missing=emb or False)
+            else:
+                # the sample's traces and the repeats of their prompts get a cluster (their prompts have a
+                # vector); the others stay null, as they stay out of the semantic tests. Only those rows are
+                # hashed and looked up: at a million traces that is seconds instead of minutes.
+                hit = df.get_column("prompt_text").is_in(sample_prompts.implode()).fill_null(False)
+                part = cl.assign_clusters(store, df.filter(hit), model=spec.name, cluster_model=cm,
+                                          embed_missing=False)
+                ids = pl.repeat(None, df.height, dtype=pl.Int32, eager=True).alias("cluster_id")
+                if part.len():
+                    ids = ids.scatter(hit.arg_true(), part)
             setattr(prep, name, df.with_columns(ids.alias("cluster_id")))
         prep.cluster_labels = dict(cm.labels)
     return prep

@@ -11,7 +11,9 @@ Contract::
   ``cluster_id`` (int topic cluster). Missing columns are treated as null.
 * ``prompt_emb`` / ``response_emb``: ``(baseline_array, current_array)``,
   each n x d, L2-normalised, row-aligned with the frames (float16 storage is
-  fine), or None -- then the tests that need them are skipped with a note.
+  fine; a :class:`~tracelens.analysis.strata.RowVectors` holds the vectors of
+  a sample of rows only), or None -- then the tests that need them are
+  skipped with a note.
 * ``history``: optional frame covering earlier weeks (e.g. the last 8) for
   the weekly refusal trend and for "seen before" checks of the deterministic
   variance sources.
@@ -62,7 +64,7 @@ from tracelens.analysis.findings import (
 )
 from tracelens.analysis.sources import variance_table
 from tracelens.analysis.stats import wilson
-from tracelens.analysis.strata import EmbPair, Topics, build_topics
+from tracelens.analysis.strata import EmbPair, RowVectors, Topics, build_topics
 from tracelens.analysis.variance import alias_decisions, family_of, text_lookup
 from tracelens.modelcatalog import ModelCatalog, default_catalog
 
@@ -248,7 +250,7 @@ def _emb_pair(pair, nb: int, nc: int, what: str) -> EmbPair | None:
     b, c = pair
     if b is None or c is None:
         return None
-    b, c = np.asarray(b), np.asarray(c)
+    b, c = (x if isinstance(x, RowVectors) else np.asarray(x) for x in (b, c))
     if b.shape[0] != nb or c.shape[0] != nc:
         raise ValueError(f"{what} rows ({b.shape[0]}, {c.shape[0]}) do not match the frames ({nb}, {nc})")
     return EmbPair(b, c)

@@ -6,7 +6,10 @@ Contract:
   concatenating them (at 1M traces per window a concatenated float32 copy
   would cost gigabytes); rows are addressed by a global index
   ``0..n_b + n_c - 1`` (baseline first). Any float dtype is accepted
-  (float16 storage works); computations use float32 chunks.
+  (float16 storage works); computations use float32 chunks. Either array may
+  also be a :class:`RowVectors`: an n x d matrix of which only some rows hold
+  a vector (an embedding sample of a large window), stored compactly; the
+  other rows are missing, exactly as NaN rows of a full array are.
 * :func:`build_topics` gives every trace a coarse topic code (for prompt-mix,
   stratified rank tests and response tests): ``cluster_id`` when the frames
   carry it, else KMeans on the prompt embeddings, else none.
@@ -33,19 +36,59 @@ from scipy import sparse
 _CHUNK = 65536
 
 
-def _finite_rows(x: np.ndarray) -> np.ndarray:
+def _finite_rows(x) -> np.ndarray:
     # A missing vector is a row of NaN (how the embedding pipeline marks traces outside its sample), so
     # the first component decides; a full scan of a million float16 rows costs seconds. Rows with a stray
     # NaN further in are zero-filled by take() rather than allowed to poison sklearn.
     if x.shape[0] == 0 or x.shape[1] == 0:
         return np.zeros(x.shape[0], dtype=bool)
+    if isinstance(x, RowVectors):
+        return x.finite_rows()
     return np.isfinite(x[:, 0])
+
+
+class RowVectors:
+    """An ``n`` x d matrix of which only ``rows`` hold vectors: the embeddings of a sample of a window.
+
+    ``rows``: strictly increasing row indices (int), ``vectors``: one row per index (any float dtype).
+    The other rows are missing, as the NaN rows of a full array are; a full float32 array of a
+    million-trace window with a 20,000-trace sample would be 1.5 GB of NaN.
+    """
+
+    ndim = 2
+
+    def __init__(self, n: int, rows, vectors: np.ndarray):
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.vectors = np.asarray(vectors)
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != self.rows.size:
+            raise ValueError("RowVectors needs one vector per row index")
+        if self.rows.size and (self.rows[0] < 0 or self.rows[-1] >= n or np.any(np.diff(self.rows) <= 0)):
+            raise ValueError("RowVectors row indices must be increasing and within 0..n-1")
+        self.shape = (int(n), self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def finite_rows(self) -> np.ndarray:
+        """Boolean mask of the rows that hold a vector (first component finite, as for a full array)."""
+        out = np.zeros(self.shape[0], dtype=bool)
+        if self.shape[1]:
+            out[self.rows] = np.isfinite(self.vectors[:, 0])
+        return out
+
+    def gather(self, idx: np.ndarray, out: np.ndarray) -> None:
+        """``out[i] = self[idx[i]]`` for local row indices ``idx``; rows without a vector get NaN."""
+        pos = np.searchsorted(self.rows, idx)
+        pos_c = np.minimum(pos, max(self.rows.size - 1, 0))
+        hit = (pos < self.rows.size) & (self.rows[pos_c] == idx) if self.rows.size else np.zeros(idx.size, bool)
+        out[hit] = self.vectors[pos_c[hit]]
+        out[~hit] = np.nan
 
 
 class EmbPair:
     """Row-aligned embeddings of the two windows, addressed by a global row index."""
 
-    def __init__(self, b: np.ndarray, c: np.ndarray):
+    def __init__(self, b: np.ndarray | RowVectors, c: np.ndarray | RowVectors):
         if b.ndim != 2 or c.ndim != 2 or b.shape[1] != c.shape[1]:
             raise ValueError("embeddings must be 2-D arrays with the same dimension")
         self.b, self.c = b, c
@@ -65,10 +108,15 @@ class EmbPair:
         idx = np.asarray(idx, dtype=np.int64)
         out = np.empty((idx.size, self.dim), dtype=np.float32)
         inb = idx < self.nb
-        if inb.any():
-            out[inb] = self.b[idx[inb]]
-        if (~inb).any():
-            out[~inb] = self.c[idx[~inb] - self.nb]
+        for sel, m, local in ((inb, self.b, idx), (~inb, self.c, idx - self.nb)):
+            if not sel.any():
+                continue
+            if isinstance(m, RowVectors):
+                part = np.empty((int(sel.sum()), self.dim), dtype=np.float32)
+                m.gather(local[sel], part)
+                out[sel] = part
+            else:
+                out[sel] = m[local[sel]]
         if not np.isfinite(out.sum()):
             np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return out

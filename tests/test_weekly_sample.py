@@ -1,0 +1,136 @@
+"""The weekly job on windows larger than its embedding sample: what it embeds, and what the report reads.
+
+Above ``sample_cap`` traces per window only the sample is embedded (prompts and
+responses), the topic clusters are fitted and assigned from the vectors that
+exist, and the analysis gets the sample's vectors as ``RowVectors``; the
+results equal those of a full NaN-padded array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from tracelens.analysis import DriftConfig, analyze
+from tracelens.analysis.strata import EmbPair, RowVectors
+from tracelens.embed.models import FakeEmbedder
+from tracelens.samples.synthetic import Scenario, make_pair
+from tracelens.schema import TRACE_SCHEMA
+from tracelens.store import Store, write_parquet_file
+from tracelens.timeexpr import TimeWindow
+from tracelens.weekly import load_window, run_drift
+
+
+class CountingEmbedder(FakeEmbedder):
+    """The fake embedder, remembering every text it was asked to embed."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts):
+        self.texts += list(texts)
+        return super().encode(texts)
+
+
+def _store(root, sp) -> Store:
+    """A store holding the synthetic pair's traces as day partitions (no vectors, no clusters)."""
+    Store(root, create=True)
+    df = pl.concat([sp.baseline, sp.current], how="diagonal_relaxed").drop("cluster_id")
+    for (day,), part in df.group_by(pl.col("timestamp").dt.date(), maintain_order=True):
+        tbl = part.with_columns(source_format=pl.lit("synthetic"), source_file=pl.lit("synthetic"),
+                                source_locator=pl.col("trace_id"), ingested_at=pl.col("timestamp"),
+                                content_hash=pl.col("trace_id")).to_arrow()
+        cols = {f.name: tbl.column(f.name).cast(f.type) if f.name in tbl.column_names else pa.nulls(part.height, f.type)
+                for f in TRACE_SCHEMA}
+        write_parquet_file(pa.table(cols, schema=TRACE_SCHEMA), root / "traces" / f"date={day}" / "part-t.parquet",
+                           "traces")
+    return Store(root)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    topics = 6
+    shares_c = np.full(topics, 1 / topics)
+    shares_c[0] *= 2
+    return make_pair(Scenario(n_baseline=600, n_current=300, topics=topics, embeddings=False, seed=5,
+                              shares_c=tuple(shares_c / shares_c.sum())))
+
+
+def _windows(sp):
+    (b0, b1), (c0, c1) = sp.baseline_window, sp.current_window
+    return TimeWindow(b0, b1, "baseline"), TimeWindow(c0, c1, "current")
+
+
+def test_a_sampled_week_embeds_its_sample_only_and_reads_no_mix_shift_into_it(tmp_path, pair):
+    store = _store(tmp_path / "store", pair)
+    bw, cw = _windows(pair)
+    emb = CountingEmbedder()
+    cap = 140  # 20 per day: 140 of 600 baseline and 140 of 300 current traces
+    r = run_drift(store, bw, cw, config=DriftConfig(seed=0), model="fake", embedder=emb, sample_cap=cap)
+    # the sample's prompts and responses, nothing more (before: every prompt of both windows, for the clusters)
+    assert 0 < len(emb.texts) <= 4 * cap
+    assert len(set(emb.texts)) == len(emb.texts)
+    assert any("day-stratified sample" in n and "topic clusters" in n for n in r.notes)
+    mix = [f for f in r.findings if f.kind == "prompt_mix"]
+    assert mix, "prompt_mix runs on the sampled traces"
+    # traces outside the sample are no topic: the windows' different sampling fractions are no mix shift
+    assert "cluster=-1" not in {f.segment for f in mix}
+    assert r.cluster_shares and all(c.cluster != "cluster=-1" for c in r.cluster_shares)
+    # a second run embeds nothing new and gives the same findings
+    emb2 = CountingEmbedder()
+    r2 = run_drift(store, bw, cw, config=DriftConfig(seed=0), model="fake", embedder=emb2, sample_cap=cap)
+    assert emb2.texts == []
+    assert [(f.kind, f.segment, f.p_value) for f in r2.findings] == [(f.kind, f.segment, f.p_value) for f in r.findings]
+
+
+def test_below_the_cap_every_prompt_gets_a_cluster(tmp_path, pair):
+    store = _store(tmp_path / "store", pair)
+    bw, cw = _windows(pair)
+    emb = CountingEmbedder()
+    r = run_drift(store, bw, cw, config=DriftConfig(seed=0), model="fake", embedder=emb)
+    assert not any("day-stratified sample" in n for n in r.notes)
+    n_prompts = load_window(store, bw)["prompt_text"].n_unique() + load_window(store, cw)["prompt_text"].n_unique()
+    assert len(set(emb.texts)) >= n_prompts - 5  # every distinct prompt (a few repeat across the windows)
+    assert "cluster=-1" not in {f.segment for f in r.findings if f.kind == "prompt_mix"}
+
+
+def test_row_vectors_give_the_same_report_as_nan_padded_arrays():
+    sp = make_pair(Scenario(n_baseline=700, n_current=500, seed=2, response_shift=0.08))
+    rng = np.random.default_rng(0)
+    full, compact = {}, {}
+    for name, pairs in (("prompt_emb", sp.prompt_emb), ("response_emb", sp.response_emb)):
+        fp, cp = [], []
+        for x in pairs:
+            keep = np.sort(rng.choice(x.shape[0], size=x.shape[0] // 3, replace=False))
+            padded = np.full(x.shape, np.nan, dtype=np.float32)
+            padded[keep] = x[keep]
+            fp.append(padded)
+            cp.append(RowVectors(x.shape[0], keep, x[keep].astype(np.float32)))
+        full[name], compact[name] = tuple(fp), tuple(cp)
+    cfg = DriftConfig(seed=1)
+    kw = dict(baseline_window=sp.baseline_window, current_window=sp.current_window, config=cfg)
+    a = analyze(sp.baseline, sp.current, **full, **kw).to_dict()
+    b = analyze(sp.baseline, sp.current, **compact, **kw).to_dict()
+    for d in (a, b):
+        d.pop("generator", None)
+    assert a == b
+    assert any(f["kind"] == "response_semantic" for f in a["findings"])
+
+
+def test_row_vectors_take_and_valid_match_a_padded_array():
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    padded = np.full((6, 2), np.nan, dtype=np.float32)
+    padded[[1, 4]] = x[[1, 4]]
+    rv = RowVectors(6, [1, 4], x[[1, 4]])
+    c = np.ones((3, 2), dtype=np.float32)
+    p1, p2 = EmbPair(padded, c), EmbPair(rv, c)
+    assert p1.valid.tolist() == p2.valid.tolist() == [False, True, False, False, True, False, True, True, True]
+    idx = np.array([7, 4, 0, 1, 5, 8])
+    assert np.array_equal(p1.take(idx), p2.take(idx))
+    with pytest.raises(ValueError):
+        RowVectors(6, [4, 1], x[[4, 1]])
+    with pytest.raises(ValueError):
+        RowVectors(3, [1, 4], x[[1, 4]])
