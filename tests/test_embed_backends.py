@@ -3,7 +3,7 @@
 * the pipelined path (the GPU default; here on the CPU, where its CUDA-only parts are switched off): same
   vectors as ``SentenceTransformer.encode``, caller's order kept, tokeniser-thread errors reach the caller,
   and a failing forward pass stops the thread;
-* the OpenVINO backend (the CPU default when installed): exported locally into a cache, checked against
+* the OpenVINO backend (``auto``'s choice on a CPU when installed; opt-in): exported locally into a cache, checked against
   torch, reused without re-export, refused when it disagrees with torch (and ``auto`` then stays on torch).
 """
 
@@ -138,7 +138,7 @@ def test_openvino_export_is_local_checked_cached_and_matches_torch(ov_cache, ref
 
     monkeypatch.setattr(M, "_LOADED", {})
     spec = resolve_model(None)
-    emb = get_embedder(None, device="cpu", batch_size=3)  # auto -> openvino on a CPU
+    emb = get_embedder(None, device="cpu", batch_size=3, backend="auto")  # auto -> openvino on a CPU
     assert isinstance(emb, OpenVinoEmbedder) and emb.backend == "openvino" and emb.device == "cpu"
     assert emb.model_id == M.MINILM_ID and emb.dim == 384 and emb.max_seq_length == 256
     d = export_dir(spec)
@@ -166,7 +166,7 @@ def test_refused_openvino_export_leaves_nothing_and_auto_stays_on_torch(tmp_path
     monkeypatch.setenv("TRACELENS_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(M, "_LOADED", {})
     monkeypatch.setattr(OV, "MIN_PROBE_COSINE", 1.5)  # no export can pass this
-    emb = get_embedder(None, device="cpu", batch_size=8)  # auto: the export is tried, checked and refused
+    emb = get_embedder(None, device="cpu", batch_size=8, backend="auto")  # the export is tried, checked and refused
     assert emb.backend == "torch"
     err = capsys.readouterr().err
     assert "OpenVINO backend not used" in err and "ExportRefused" in err and "probe texts" in err
@@ -179,6 +179,7 @@ def test_refused_openvino_export_leaves_nothing_and_auto_stays_on_torch(tmp_path
 def test_auto_without_openvino_is_torch(monkeypatch):
     monkeypatch.setattr(M, "_LOADED", {})
     monkeypatch.setattr(M, "has_extra", lambda extra: extra != "openvino")
-    assert get_embedder(None, device="cpu", batch_size=8).backend == "torch"
+    assert get_embedder(None, device="cpu", batch_size=8, backend="auto").backend == "torch"
+    assert get_embedder(None, device="cpu", batch_size=8).backend == "torch"  # the default
     with pytest.raises(ValueError, match="unknown backend"):
         get_embedder(None, device="cpu", backend="tensorrt")

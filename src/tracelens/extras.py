@@ -10,7 +10,7 @@ heavy parts are extras:
 * ``charts``: matplotlib (charts in the HTML report);
 * ``otlp``: opentelemetry-proto and protobuf (OTLP protobuf files, ``otlp_proto``);
 * ``openvino``: ``embed`` plus OpenVINO, the faster CPU backend for embeddings
-  (used automatically when installed; torch otherwise);
+  (``tracelens embed --backend openvino``);
 * ``all``: the five above.
 
 Availability is decided with ``importlib.util.find_spec``, which locates a
