@@ -143,7 +143,7 @@ def main() -> None:
     emb = get_embedder(a.model, device=a.device, batch_size=bs, backend=a.backend)
     rows: list[tuple[str, str, str]] = []
     res: dict = {"n": len(texts), "source": source, "model": emb.model_id, "device": a.device, "backend": emb.backend,
-                 "precision": getattr(emb, "precision", getattr(emb, "dtype", "float32")), "batch_size": bs,
+                 "precision": getattr(emb, "precision", None) or getattr(getattr(emb, "_pipe", None), "dtype", "float32"), "batch_size": bs,
                  "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                  "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
                  "load_before": os.getloadavg()[0]}
