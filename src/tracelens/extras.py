@@ -9,7 +9,9 @@ heavy parts are extras:
 * ``tui``: Textual (``tracelens tui``);
 * ``charts``: matplotlib (charts in the HTML report);
 * ``otlp``: opentelemetry-proto and protobuf (OTLP protobuf files, ``otlp_proto``);
-* ``all``: the four above.
+* ``openvino``: ``embed`` plus OpenVINO, the faster CPU backend for embeddings
+  (``tracelens embed --backend openvino``);
+* ``all``: the five above.
 
 Availability is decided with ``importlib.util.find_spec``, which locates a
 module without importing it, so asking costs milliseconds and never loads
@@ -30,6 +32,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "tui": ("textual",),
     "charts": ("matplotlib",),
     "otlp": ("google.protobuf", "opentelemetry.proto"),
+    "openvino": ("openvino", "sentence_transformers", "torch"),
 }
 
 

@@ -39,7 +39,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from tracelens import atomic
-from tracelens.embed.models import DEFAULT_BATCH_SIZE, Embedder, get_embedder, resolve_model
+from tracelens.embed.models import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, Embedder, get_embedder, resolve_model
 from tracelens.embed.vectors import VectorStore, embeddable
 from tracelens.hashing import text_hash
 from tracelens.store import Store
@@ -70,6 +70,7 @@ class EmbedResult:
     load_seconds: float = 0.0
     device: str | None = None
     batch_size: int | None = None
+    backend: str | None = None  # what ran: torch | pipeline | openvino | onnx | fake
     compacted: bool = False
     interrupted: bool = False
     days: int = 0  # stored days in the window that were read
@@ -168,7 +169,7 @@ def embed_store(
     columns: tuple[str, ...] | list[str] = DEFAULT_COLUMNS,
     device: str = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
-    backend: str = "torch",
+    backend: str = DEFAULT_BACKEND,
     commit_every: int = COMMIT_EVERY,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
@@ -252,6 +253,7 @@ def embed_store(
         res.load_seconds = time.perf_counter() - t0
     res.device = embedder.device
     res.batch_size = getattr(embedder, "batch_size", None)
+    res.backend = getattr(embedder, "backend", None)
 
     # pass 2: embed in commit chunks
     buf: list[tuple[str, str]] = []
