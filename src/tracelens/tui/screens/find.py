@@ -158,7 +158,7 @@ class FindScreen(Screen):
         self.fetching = False
         self.total = m.total
         if m.offset == 0:
-            self.call_after_refresh(self._painted)
+            table.when_painted(self._painted)
             self.app.warm_up()
             self.result_set = m.result_set
             self._window = m.window
