@@ -137,3 +137,26 @@ async def test_painted_time_is_taken_after_the_rows_are_drawn(store, tmp_path, m
         assert screen.painted_at > t0
         first = min(t for t, ids in drawn if t > t0 and ids == ["msg_complaint"])
         assert first <= screen.painted_at
+
+
+async def test_lookups_go_through_the_id_index_once_it_is_built(store, tmp_path, monkeypatch):
+    import tracelens.idindex as idindex
+
+    asked: list[tuple[str, bool, bool]] = []
+    real = idindex.TraceIdIndex.days
+
+    def days(self, trace_id, prefix=False):
+        out = real(self, trace_id, prefix)
+        asked.append((trace_id, prefix, out is not None))
+        return out
+
+    monkeypatch.setattr(idindex.TraceIdIndex, "days", days)
+    app = app_for(store, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.ids.ready and len(app.ids) == 79  # built in the background after the first page
+        await type_into(pilot, "#f-trace_id", "msg_complain")  # no such id: a prefix of one
+        await pilot.press("enter")
+        await settle(pilot)
+        assert result_ids(app) == ["msg_complaint"]
+        assert asked == [("msg_complain", False, True), ("msg_complain", True, True)]

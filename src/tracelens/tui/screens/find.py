@@ -124,7 +124,7 @@ class FindScreen(Screen):
                     self.post_message(PageLoaded(query_id, 0, rows, len(rows), time.perf_counter() - t0,
                                                  window.describe() if window else "", ranked=True))
                 return
-            rs, window = find_results(app.store, q, now=app.now(), tz=app.config.tz)
+            rs, window = find_results(app.store, q, now=app.now(), tz=app.config.tz, ids=app.ids)
             total = rs.total
             rows = rs.page(0, app.config.page_size).to_dicts()
         except (ValueError, NotAvailable) as e:

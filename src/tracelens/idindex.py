@@ -1,0 +1,110 @@
+"""Which partition days hold a trace id, answered from memory instead of a scan of the store.
+
+Contract:
+
+* ``TraceIdIndex(store)`` maps every stored ``trace_id`` to the ``date=``
+  partition of its file. It reads each traces file's id column once: files
+  are immutable once committed (a rewrite brings a new file and deletes the
+  old one), so a file is known by its path, size, mtime and inode.
+* ``refresh()`` brings it up to date with the files the store lists now
+  (under the store's shared apply lock, a consistent snapshot): new files are
+  read, files gone are dropped. ``days()`` refreshes first, so an id committed
+  a moment ago is found; the cost is listing the partitions plus reading the
+  new files only.
+* ``days(trace_id)`` lists the days holding that exact id; ``days(prefix,
+  prefix=True)`` the days holding an id that starts with it. An empty list
+  means no stored trace has it. ``None`` means the index cannot say (not built
+  yet, or a file it could not read): the caller then scans as it would without
+  an index, and that scan reports a damaged file as usual.
+* It narrows which partitions a lookup opens; the query on those partitions
+  stays the answer, so a stale index can cost a lookup time, never rows.
+* In memory only: nothing is written to the store (no format change, nothing
+  to keep in step with commits). At a million traces it holds about 30 MB
+  and is built in well under a second; the TUI builds it in the background
+  after its first page is shown. Thread-safe.
+
+Why: the store's Parquet statistics prune a lookup by id only when ids
+happen to follow file order. Ids from providers are random, and a prefix
+(an id typed in part) never prunes, so without this index every lookup
+reads the id column of the whole store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from tracelens.store import Store
+
+_FileKey = tuple[str, int, int, int]  # path, size, mtime_ns, inode
+
+
+class TraceIdIndex:
+    """trace_id → partition day of every stored trace (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._files: dict[_FileKey, pl.DataFrame] = {}  # per file: trace_id, day
+        self._all: pl.DataFrame | None = None  # the files' frames together, rebuilt when the files change
+        self._unreadable = False  # a file could not be read: the index cannot say what it holds
+
+    @property
+    def ready(self) -> bool:
+        """True once built (``refresh`` ran) and every file was readable."""
+        return self._all is not None and not self._unreadable
+
+    def refresh(self) -> None:
+        """Read the id column of files committed since the last refresh; forget files that are gone."""
+        with self._lock:
+            with self.store.apply_lock(shared=True):
+                listed = []
+                for path in self.store.files("traces"):
+                    try:
+                        st = os.stat(path)
+                    except FileNotFoundError:
+                        continue
+                    listed.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+                new = [k for k in listed if k not in self._files]
+                read = {k: self._read(Path(k[0])) for k in new}
+            unreadable = any(v is None for v in read.values())
+            if not new and len(listed) == len(self._files) and self._all is not None:
+                return
+            current = set(listed)
+            self._files = {k: v for k, v in self._files.items() if k in current}
+            self._files.update({k: v for k, v in read.items() if v is not None})
+            self._unreadable = unreadable
+            frames = list(self._files.values())
+            self._all = (pl.concat(frames, rechunk=True) if frames
+                         else pl.DataFrame(schema={"trace_id": pl.String, "day": pl.Date}))
+
+    @staticmethod
+    def _read(path: Path) -> pl.DataFrame | None:
+        day = dt.date.fromisoformat(path.parent.name[5:])
+        try:
+            ids = pq.read_table(path, columns=["trace_id"]).column("trace_id")
+        except Exception:  # damaged or foreign: the store's own scan says what is wrong with it
+            return None
+        return pl.DataFrame({"trace_id": pl.from_arrow(ids).cast(pl.String)}).with_columns(
+            pl.lit(day, dtype=pl.Date).alias("day"))
+
+    def days(self, trace_id: str, prefix: bool = False) -> list[dt.date] | None:
+        """Days holding ``trace_id`` (or an id starting with it, when ``prefix``), sorted; None if unknown."""
+        if not self.ready:
+            return None
+        self.refresh()
+        all_ = self._all
+        if self._unreadable or all_ is None:
+            return None
+        col = pl.col("trace_id")
+        hit = all_.filter(col.str.starts_with(trace_id) if prefix else col == trace_id)
+        return sorted(set(hit["day"].to_list()))
+
+    def __len__(self) -> int:
+        all_ = self._all
+        return 0 if all_ is None else all_.height
