@@ -37,7 +37,6 @@ import threading
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from tracelens.store import Store
 
@@ -80,18 +79,21 @@ class TraceIdIndex:
             self._files.update({k: v for k, v in read.items() if v is not None})
             self._unreadable = unreadable
             frames = list(self._files.values())
-            self._all = (pl.concat(frames, rechunk=True) if frames
+            # not rechunked: the chunks stay the files' own frames, so the ids are held once
+            self._all = (pl.concat(frames, rechunk=False) if frames
                          else pl.DataFrame(schema={"trace_id": pl.String, "day": pl.Date}))
 
     @staticmethod
     def _read(path: Path) -> pl.DataFrame | None:
         day = dt.date.fromisoformat(path.parent.name[5:])
         try:
-            ids = pq.read_table(path, columns=["trace_id"]).column("trace_id")
-        except Exception:  # damaged or foreign: the store's own scan says what is wrong with it
+            # polars rather than pyarrow: the ids land in the allocator the index keeps them in
+            ids = pl.read_parquet(path, columns=["trace_id"])
+        except FileNotFoundError:  # deleted by a commit since it was listed: the next refresh drops it
+            return pl.DataFrame(schema={"trace_id": pl.String, "day": pl.Date})
+        except (OSError, pl.exceptions.PolarsError):  # damaged or foreign: the store's scan says what is wrong
             return None
-        return pl.DataFrame({"trace_id": pl.from_arrow(ids).cast(pl.String)}).with_columns(
-            pl.lit(day, dtype=pl.Date).alias("day"))
+        return ids.select(pl.col("trace_id").cast(pl.String), pl.lit(day, dtype=pl.Date).alias("day"))
 
     def days(self, trace_id: str, prefix: bool = False) -> list[dt.date] | None:
         """Days holding ``trace_id`` (or an id starting with it, when ``prefix``), sorted; None if unknown."""
