@@ -71,13 +71,13 @@ class TraceIdIndex:
                     listed.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
                 new = [k for k in listed if k not in self._files]
                 read = {k: self._read(Path(k[0])) for k in new}
-            unreadable = any(v is None for v in read.values())
+            # an unreadable file is never kept, so it is read (and found unreadable) again until it is gone
+            self._unreadable = any(v is None for v in read.values())
             if not new and len(listed) == len(self._files) and self._all is not None:
                 return
             current = set(listed)
             self._files = {k: v for k, v in self._files.items() if k in current}
             self._files.update({k: v for k, v in read.items() if v is not None})
-            self._unreadable = unreadable
             frames = list(self._files.values())
             # not rechunked: the chunks stay the files' own frames, so the ids are held once
             self._all = (pl.concat(frames, rechunk=False) if frames
@@ -97,9 +97,9 @@ class TraceIdIndex:
 
     def days(self, trace_id: str, prefix: bool = False) -> list[dt.date] | None:
         """Days holding ``trace_id`` (or an id starting with it, when ``prefix``), sorted; None if unknown."""
-        if not self.ready:
+        if self._all is None:  # not built yet (or being built): never wait for it
             return None
-        self.refresh()
+        self.refresh()  # also notices a damaged file set aside since, and then answers again
         all_ = self._all
         if self._unreadable or all_ is None:
             return None
