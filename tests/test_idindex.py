@@ -84,5 +84,18 @@ def test_a_damaged_file_leaves_the_lookup_to_the_scan(tmp_path):
     assert ix.days("msg_complaint") is None
     with pytest.raises(CorruptStoreError):  # the scan names the file, as without an index
         find_results(store, FindQuery(trace_id="msg_complaint"), now=NOW, ids=ix)
+    assert ix.days("no-such-trace") is None  # not "no such trace": the damaged file might hold it
     bad.unlink()  # set aside (tracelens doctor --repair): the index answers again
     assert ix.days("msg_complaint") == [stored(store).filter(pl.col("trace_id") == "msg_complaint")["date"][0]]
+
+
+def test_a_linked_file_is_not_answered_for(tmp_path):
+    store = build_tui_store(tmp_path / "a")
+    other = build_tui_store(tmp_path / "b")
+    ix = TraceIdIndex(store)
+    ix.refresh()
+    src = other.files("traces")[0]
+    link = store.root / "traces" / src.parent.name / "part-linked.parquet"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(src)
+    assert ix.days("msg_complaint") is None  # the scan reports the link; the index does not vouch for it

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tracelens.store import Store
+from tracelens.store import CorruptStoreError, Store
 
 _FileKey = tuple[str, int, int, int]  # path, size, mtime_ns, inode
 
@@ -83,15 +83,16 @@ class TraceIdIndex:
             self._all = (pl.concat(frames, rechunk=False) if frames
                          else pl.DataFrame(schema={"trace_id": pl.String, "day": pl.Date}))
 
-    @staticmethod
-    def _read(path: Path) -> pl.DataFrame | None:
+    def _read(self, path: Path) -> pl.DataFrame | None:
         day = dt.date.fromisoformat(path.parent.name[5:])
         try:
+            # what a scan refuses (a damaged footer, foreign columns, a link) the index does not answer for
+            self.store.check_files("traces", [path])
             # polars rather than pyarrow: the ids land in the allocator the index keeps them in
             ids = pl.read_parquet(path, columns=["trace_id"])
         except FileNotFoundError:  # deleted by a commit since it was listed: the next refresh drops it
             return pl.DataFrame(schema={"trace_id": pl.String, "day": pl.Date})
-        except (OSError, pl.exceptions.PolarsError):  # damaged or foreign: the store's scan says what is wrong
+        except (CorruptStoreError, OSError, pl.exceptions.PolarsError):  # the store's scan says what is wrong
             return None
         return ids.select(pl.col("trace_id").cast(pl.String), pl.lit(day, dtype=pl.Date).alias("day"))
 
