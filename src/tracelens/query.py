@@ -36,6 +36,7 @@ from typing import Any
 import polars as pl
 
 from tracelens.extras import NotAvailable
+from tracelens.idindex import TraceIdIndex
 from tracelens.schema import TRACE_SCHEMA
 from tracelens.store import Store
 from tracelens.timeexpr import TimeWindow, parse_window
@@ -285,6 +286,14 @@ class ResultSet:
             self._counts = [(d, n) for d, n in rows if n]
         return self._counts
 
+    @classmethod
+    def empty(cls, store: Store, filters: SearchFilters, extra: Iterable[pl.Expr] = (),
+              columns: tuple[str, ...] | list[str] = LIST_COLUMNS) -> ResultSet:
+        """A result set known to match nothing (no partition is opened)."""
+        rs = cls(store, filters, extra, columns)
+        rs._counts = []
+        return rs
+
     @property
     def total(self) -> int:
         """How many traces match (from the per-partition counts; no row is read)."""
@@ -324,22 +333,44 @@ class ResultSet:
 
 
 def find_results(store: Store, q: FindQuery, now: dt.datetime | None = None,
-                 tz: dt.tzinfo | str = "UTC") -> tuple[ResultSet, TimeWindow | None]:
+                 tz: dt.tzinfo | str = "UTC", ids: TraceIdIndex | None = None) -> tuple[ResultSet, TimeWindow | None]:
     """The find screen's search (everything but "like:"): a ``ResultSet`` and the time window read.
 
     A trace id is first looked up exactly (one cheap pass over the id
     column, which Parquet statistics can prune); only when nothing has that
-    exact id is it used as a prefix, as git does with hashes.
+    exact id is it used as a prefix, as git does with hashes. With ``ids``
+    (a built ``TraceIdIndex``) both passes open only the partitions that
+    index names, and a prefix nothing starts with opens none.
     """
     f, extra, window = build_filters(q, now=now, tz=tz)
     selective = bool(q.user.strip() or q.session.strip() or q.trace_id.strip()) or None
     tid = q.trace_id.strip()
     if tid:
         f0, extra0, _ = build_filters(dataclasses.replace(q, trace_id=""), now=now, tz=tz)
-        rs = ResultSet(store, dataclasses.replace(f0, trace_ids=[tid]), extra0, selective=True)
-        if rs.total:
-            return rs, window
+        days = ids.days(tid) if ids is not None else None
+        if days is None or days:
+            rs = ResultSet(store, _within_days(dataclasses.replace(f0, trace_ids=[tid]), days), extra0,
+                           selective=True)
+            if rs.total:
+                return rs, window
+        days = ids.days(tid, prefix=True) if ids is not None else None
+        if days == []:
+            return ResultSet.empty(store, f, extra), window
+        return ResultSet(store, _within_days(f, days), extra, selective=selective), window
     return ResultSet(store, f, extra, selective=selective), window
+
+
+def _within_days(f: SearchFilters, days: list[dt.date] | None) -> SearchFilters:
+    """``f`` narrowed to the partitions from the first to the last of ``days`` (unchanged for None).
+
+    A row lives in the partition of its timestamp's UTC day, so the day
+    bounds as a time window select exactly those partitions' rows.
+    """
+    if not days:
+        return f
+    since, until = _day_bounds(days[0])[0], _day_bounds(days[-1])[1]
+    return dataclasses.replace(f, since=max(since, f.since) if f.since else since,
+                               until=min(until, f.until) if f.until else until)
 
 
 def empty_frame(columns: Iterable[str]) -> pl.DataFrame:

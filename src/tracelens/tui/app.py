@@ -22,6 +22,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Input
 
+from tracelens.idindex import TraceIdIndex
 from tracelens.query import FindQuery, load_trace
 from tracelens.store import Store
 from tracelens.timeexpr import TimeWindow
@@ -88,6 +89,7 @@ class TraceLensApp(App):
         self.store = store
         self.config = config or TuiConfig()
         self._warmed = False
+        self.ids = TraceIdIndex(store)  # trace id -> partition, built in the background by warm_up
         self.sub_title = self.config.subtitle if self.config.subtitle is not None else str(store.root)
 
     def now(self) -> dt.datetime:
@@ -112,14 +114,24 @@ class TraceLensApp(App):
         self._freeze_blink()
 
     def warm_up(self) -> None:
-        """Import the replay core (and the anthropic SDK) in the background, once the first page is shown.
+        """Import the replay core (and the anthropic SDK) and build the trace-id index in the background, once
+        the first page is shown.
 
-        It takes seconds on a small machine; done here, opening a trace or a
-        replay does not wait for it.
+        The import takes seconds on a small machine; done here, opening a trace
+        or a replay does not wait for it. With the index, a lookup by trace id
+        (or a prefix of one) opens only the partitions holding it; until it is
+        built, lookups scan as before.
         """
         if not self._warmed:
             self._warmed = True
             self._warm()
+            self._build_ids()
+
+    @work(thread=True, group="warm-up")
+    def _build_ids(self) -> None:
+        # a damaged file leaves the index unusable; lookups then scan, and the scan reports the file
+        with contextlib.suppress(Exception):
+            self.ids.refresh()
 
     @work(thread=True, group="warm-up")
     def _warm(self) -> None:

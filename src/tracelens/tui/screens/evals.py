@@ -13,8 +13,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
+from tracelens.tui.widgets.footer import KeyFooter
 from tracelens.tui.widgets.text import minute, safe, safe_line
 
 DEFAULT_EXPECT = "behaves-like"
@@ -138,7 +139,7 @@ class CaseHistoryScreen(Screen):
         yield DataTable(id="case-runs", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="case-answer-scroll"):
             yield Static(id="case-answer", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Read the history in the background."""

@@ -10,9 +10,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tracelens.explain import Dossier, explain_user, render_markdown
+from tracelens.tui.widgets.footer import KeyFooter
 from tracelens.tui.widgets.text import safe
 
 
@@ -43,7 +44,7 @@ class ExplainScreen(Screen):
                      id="explain-status", markup=False)
         with VerticalScroll(id="explain-scroll"):
             yield Static("", id="explain-body", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Compute the dossier off the UI thread."""

@@ -9,15 +9,21 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Static
+from textual.widget import Widget
+from textual.widgets import Checkbox, DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from tracelens.extras import NotAvailable
 from tracelens.query import FindQuery, ResultSet, find_results, semantic_results
 from tracelens.tui.messages import PageLoaded, SearchFailed, SearchProgress
 from tracelens.tui.widgets.filter_bar import FilterBar
+from tracelens.tui.widgets.footer import KeyFooter
 from tracelens.tui.widgets.results import PREFETCH_ROWS, TraceTable
 from tracelens.tui.widgets.text import safe
+
+# A search that answers sooner than this never shows "searching…": painting that line (and repainting it
+# away a moment later) would cost a frame in the middle of a fast lookup.
+SEARCHING_NOTICE_AFTER = 0.2
 
 
 class FindScreen(Screen):
@@ -58,6 +64,9 @@ class FindScreen(Screen):
         self._window = ""  # the time window read, for the status line
         self._ranked = False  # results ranked by similarity rather than time
         self._seconds = 0.0  # how long the last search's query took
+        self._focus_on_answer = 0  # the search whose answer moves the focus from the filter bar to the results
+        self._focus_from: Widget | None = None  # where the focus was when that search was submitted
+        self._progress_for = 0  # the search whose progress the status line shows (not to be hidden by "searching…")
 
     def compose(self) -> ComposeResult:
         """Filter bar, status line and the results table."""
@@ -65,7 +74,7 @@ class FindScreen(Screen):
         yield FilterBar()
         yield Static(id="status", markup=False)
         yield TraceTable(id="results", text_width=self.text_width())
-        yield Footer()
+        yield KeyFooter()
 
     def text_width(self) -> int:
         # what is left of the terminal after time, user, model and refusal columns
@@ -89,8 +98,12 @@ class FindScreen(Screen):
         self.fetching = True
         self.result_set = None
         self.started = time.perf_counter()
-        self.set_status(Text("searching…", style="dim"))
+        self.set_timer(SEARCHING_NOTICE_AFTER, lambda qid=self.query_id: self._still_searching(qid))
         self._search(self.query_id, q)
+
+    def _still_searching(self, query_id: int) -> None:
+        if query_id == self.query_id and self.fetching and self._progress_for != query_id:
+            self.set_status(Text("searching…", style="dim"))
 
     @work(thread=True, exclusive=True, group="search")
     def _search(self, query_id: int, q: FindQuery) -> None:
@@ -111,7 +124,7 @@ class FindScreen(Screen):
                     self.post_message(PageLoaded(query_id, 0, rows, len(rows), time.perf_counter() - t0,
                                                  window.describe() if window else "", ranked=True))
                 return
-            rs, window = find_results(app.store, q, now=app.now(), tz=app.config.tz)
+            rs, window = find_results(app.store, q, now=app.now(), tz=app.config.tz, ids=app.ids)
             total = rs.total
             rows = rs.page(0, app.config.page_size).to_dicts()
         except (ValueError, NotAvailable) as e:
@@ -140,6 +153,7 @@ class FindScreen(Screen):
     def on_search_progress(self, m: SearchProgress) -> None:
         """Say what a running search waits for; a late message of a superseded search is dropped."""
         if m.query_id == self.query_id and self.fetching:
+            self._progress_for = m.query_id
             self.set_status(Text(m.text, style="dim"))
 
     def on_page_loaded(self, m: PageLoaded) -> None:
@@ -155,10 +169,12 @@ class FindScreen(Screen):
         elif m.offset != len(table.traces):
             return
         table.add_traces(m.rows)
+        if m.offset == 0:
+            self._answered_focus(m.query_id)
         self.fetching = False
         self.total = m.total
         if m.offset == 0:
-            self.call_after_refresh(self._painted)
+            table.when_painted(self._painted)
             self.app.warm_up()
             self.result_set = m.result_set
             self._window = m.window
@@ -173,6 +189,7 @@ class FindScreen(Screen):
         """Say why the search failed; the rows shown go unless a later page failed."""
         if m.query_id != self.query_id:
             return
+        self._answered_focus(m.query_id)
         self.fetching = False
         if not m.keep_rows:
             self.total = 0
@@ -215,8 +232,19 @@ class FindScreen(Screen):
     @on(FilterBar.Submitted)
     def _filters(self, event: FilterBar.Submitted) -> None:
         self.run_search(event.query)
-        if event.focus_results:
+        # The focus moves to the results with the answer, in the same frame as its rows: moved now, the old
+        # rows would be repainted focused and the footer rebuilt while the query runs, competing with it.
+        self._focus_on_answer = self.query_id if event.focus_results else 0
+        self._focus_from = self.focused
+
+    def _answered_focus(self, query_id: int) -> None:
+        """Move the focus to the results when the search that asked for it is answered, unless it moved meanwhile."""
+        if self._focus_on_answer != query_id:
+            return
+        self._focus_on_answer = 0
+        if self.focused is None or self.focused is self._focus_from:
             self.query_one("#results", TraceTable).focus()
+        self._focus_from = None
 
     @on(DataTable.HeaderSelected, "#results")
     def _header(self, event: DataTable.HeaderSelected) -> None:

@@ -17,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar, Static
 
 from tracelens.context import word_diff
 from tracelens.replay.verdict import replay_similarities
 from tracelens.textsafe import visible
 from tracelens.tui.messages import ReplayFinished, ReplayPlanned, ReplayProgress
 from tracelens.tui.widgets.diff import word_diff_side
+from tracelens.tui.widgets.footer import KeyFooter
 from tracelens.tui.widgets.text import refusal_text, safe, safe_line
 
 VERDICT_STYLE = {"reproduces": "bold green", "within_variance": "bold cyan", "differs": "bold red",
@@ -114,7 +115,7 @@ class ReplayScreen(Screen):
             with VerticalScroll(id="right"):
                 yield Static(Text("replay", style="bold"), id="replay-title", classes="side-title", markup=False)
                 yield Static(Text("no replay yet", style="dim"), id="replay", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def _initial_model(self) -> str:
         # an Input shows its value raw: a model id with control characters from the log stays out of it

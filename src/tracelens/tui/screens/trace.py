@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from tracelens.context import (
@@ -38,6 +38,7 @@ from tracelens.tui.messages import (
 )
 from tracelens.tui.widgets.conversation import Conversation, blocks
 from tracelens.tui.widgets.diff import unified_diff_text
+from tracelens.tui.widgets.footer import KeyFooter
 from tracelens.tui.widgets.metadata import MetadataPanel, estimated_cost, metadata_table
 from tracelens.tui.widgets.results import TraceTable
 from tracelens.tui.widgets.text import minute, safe, safe_line, when
@@ -111,7 +112,7 @@ class TraceScreen(Screen):
                     yield Static(Text("similar traces: loading…", style="dim"), id="similar-status", markup=False)
                     yield TraceTable(id="similar", columns=("similarity", "when", "refusal", "prompt"),
                                      text_width=30, classes="related")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Show the trace read before the screen was pushed, or read it now."""

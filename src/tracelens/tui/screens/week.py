@@ -7,11 +7,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tracelens.extras import NotAvailable
 from tracelens.query import trace_rows
 from tracelens.tui.messages import EvidenceLoaded, FindingsLoaded, FindingsProgress
+from tracelens.tui.widgets.footer import KeyFooter
 from tracelens.tui.widgets.results import TraceTable
 from tracelens.tui.widgets.text import safe, safe_line
 from tracelens.weekly import weekly_findings
@@ -38,7 +39,7 @@ class WeekScreen(Screen):
         yield DataTable(id="findings", cursor_type="row", zebra_stripes=True)
         yield Static(Text("evidence: select a finding", style="dim"), id="evidence-status", markup=False)
         yield TraceTable(id="evidence", text_width=26)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Set up the findings table and load the findings."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from tracelens.tui.widgets.text import model_text, refusal_text, safe_line, when
@@ -46,6 +49,25 @@ class TraceTable(DataTable):
         self.traces: list[dict] = []
         self.text_width = text_width
         self.keys = columns or self.DEFAULT_KEYS
+        self._when_painted: Callable[[], object] | None = None
+
+    def when_painted(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once the rows the table holds now have been drawn into a frame.
+
+        ``call_after_refresh`` is not that: it can run before the table has
+        even measured its new rows, so a time taken there is not when they
+        reached the screen. The table renders its lines while the frame is
+        composed; the callback runs right after that frame is written.
+        """
+        self._when_painted = callback
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Render, then schedule ``when_painted``'s callback once rows added before are part of the frame."""
+        lines = super().render_lines(crop)
+        if self._when_painted is not None and not self._require_update_dimensions:
+            callback, self._when_painted = self._when_painted, None
+            self.call_later(callback)
+        return lines
 
     def on_mount(self) -> None:
         """Build the columns."""
