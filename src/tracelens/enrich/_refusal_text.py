@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from tracelens.enrich._refusal_compile import compile_table
+from tracelens.enrich._refusal_gate import gate
 from tracelens.enrich._refusal_patterns import ENGLISH, FOREIGN, FOREIGN_TOKENS, LECTURE_TERMS, Rule
 
 HEAD_CHARS = 4000
@@ -173,22 +174,29 @@ def _strip_quotes(text: str, pattern: re.Pattern[str]) -> str:
     return pattern.sub(repl, text)
 
 
-def normalise(text: str) -> Normalised:
-    """The ``Normalised`` analysis text of ``text``: head and tail only, quotes folded, code, blockquotes, quoted
-    passages and script dialogue replaced by placeholders, lower-cased, every word preceded by a space.
-    """
-    capped, skipped = _cap(text)
-    t = fold(capped)
-    code_lengths: list[int] = []
+def _without_code(t: str, code_lengths: list[int] | None = None) -> str:
+    """Folded text with fenced code blocks and inline code replaced by placeholders (their lengths appended to
+    ``code_lengths``): the first step of ``normalise``, shared with the gate's probe text."""
     if "```" in t or "~~~" in t:
 
         def code_repl(m: re.Match[str]) -> str:
-            code_lengths.append(m.end() - m.start())
+            if code_lengths is not None:
+                code_lengths.append(m.end() - m.start())
             return _CODE
 
         t = _FENCE.sub(code_repl, t)
     if "`" in t:
         t = _INLINE_CODE.sub(" code ", t)
+    return t
+
+
+def normalise(text: str) -> Normalised:
+    """The ``Normalised`` analysis text of ``text``: head and tail only, quotes folded, code, blockquotes, quoted
+    passages and script dialogue replaced by placeholders, lower-cased, every word preceded by a space.
+    """
+    capped, skipped = _cap(text)
+    code_lengths: list[int] = []
+    t = _without_code(fold(capped), code_lengths)
     if t.count(": ") >= 2 and "\n" in t:
         nt = "\n" + t
         speakers = {m.group(1) for m in _SPEAKER.finditer(nt)} - _NOT_SPEAKERS
@@ -467,6 +475,20 @@ def analyse(text: str | None) -> TextVerdict:
         elif after > SHORT_ANSWER:
             evidence += f" + {after} chars of answer"
     return TextVerdict(label, round(score, 4), category, evidence, tuple(hits), total)
+
+
+def classify(text: str | None) -> TextVerdict:
+    """``analyse(text)`` for callers that use only its label, score, category and evidence.
+
+    A response that no refusal-weighted or redirect rule can fire on (``_refusal_gate``: most answers) gets
+    ``NONE`` without being normalised or scanned; ``analyse`` would give it the same label, score 0, no category
+    and no evidence (only its ``hits`` and ``substantive_chars`` would differ).
+    """
+    if not text or not text.strip():
+        return NONE
+    if not gate().might_refuse(_without_code(fold(_cap(text)[0])).lower()):
+        return NONE
+    return analyse(text)
 
 
 _CATEGORY = {

@@ -50,7 +50,14 @@ from tracelens.enrich._refusal_semantic import (
     semantic_score,
 )
 from tracelens.enrich._refusal_structured import structured
-from tracelens.enrich._refusal_text import HEAD_CHARS, REFUSAL_THRESHOLD, SHORT_ANSWER, TAIL_CHARS, analyse
+from tracelens.enrich._refusal_text import (
+    HEAD_CHARS,
+    REFUSAL_THRESHOLD,
+    SHORT_ANSWER,
+    TAIL_CHARS,
+    analyse,
+    classify,
+)
 
 __all__ = [
     "DETECTOR_VERSION",
@@ -150,10 +157,13 @@ def detect(
     )
     if sv is not None:
         return RefusalResult(sv.label, sv.score, "structured", sv.category, sv.evidence)
-    tv = analyse(response_text)
+    # Without the semantic layer only the label, score, category and evidence matter: the gated text layer
+    # gives the same ones, skipping most answers (docs/refusal.md, "Speed").
+    semantic_on = embedding is not None and semantic is not None
+    tv = analyse(response_text) if semantic_on else classify(response_text)
     if tv.label != "none":
         return RefusalResult(tv.label, tv.score, "text", tv.category, tv.evidence)
-    if embedding is not None and semantic is not None and response_text and response_text.strip():
+    if semantic_on and response_text and response_text.strip():
         sem, nearest, cos = semantic_score(embedding, semantic)
         blended = SEMANTIC_BLEND * tv.score + (1 - SEMANTIC_BLEND) * sem
         if sem >= SEMANTIC_MIN and blended >= REFUSAL_THRESHOLD:
