@@ -10,7 +10,13 @@ count as refusals) it scores the tracelens detector and the XSTest paper's
 string-match baseline side by side, per file and pooled. It then measures the
 text layer's throughput on one core (a single process, CPU time via
 ``time.process_time`` and wall time, best of ``--repeat`` passes over all
-2,250 completions) next to the prefix matcher's in the same run.
+2,250 completions, and over the ShareGPT first-turn responses when present as
+ordinary traffic): the full analysis (``analyse``, what every response cost
+before the prefilter) and the gated one the detector runs (``classify``), in
+alternation so that both see the same load, with the new/old ratio and the
+prefilter's backend; the prefix matcher runs in the same process. It also
+checks that both give the same label, score, category and evidence on every
+text it times.
 
 The results are printed as a markdown table with machine info; with
 ``--update-docs`` the table also replaces the block between the benchmark
@@ -36,7 +42,8 @@ except ImportError:  # running from a checkout without an installed package
 
 from machine import cpu_model  # noqa: E402  (benchmarks/, the script's own folder)
 
-from tracelens.enrich._refusal_text import analyse  # noqa: E402
+from tracelens.enrich._refusal_gate import Gate, gate  # noqa: E402
+from tracelens.enrich._refusal_text import _cap, _without_code, analyse, classify, fold  # noqa: E402
 from tracelens.enrich.evaluate import evaluate_file, read_labelled, xstest_prefix  # noqa: E402
 from tracelens.enrich.refusal import DETECTOR_VERSION  # noqa: E402
 
@@ -45,6 +52,14 @@ DOC = ROOT / "docs" / "refusal.md"
 START = "<!-- refusal-benchmark:start -->"
 END = "<!-- refusal-benchmark:end -->"
 
+
+
+def _key(v) -> tuple:
+    return (v.label, v.score, v.category, v.evidence)
+
+
+def _probe(text: str) -> str:
+    return _without_code(fold(_cap(text)[0])).lower()
 
 
 def f1(tp: int, fp: int, fn: int) -> float:
@@ -113,21 +128,39 @@ def main(argv: list[str] | None = None) -> int:
     for t in texts[:200]:  # warm up (regex caches, allocator)
         analyse(t)
     print("timing the text layer ...", file=sys.stderr)
-    ours_cpu, ours_wall = throughput(texts, analyse, args.repeat)
-    base_cpu, base_wall = throughput(texts, xstest_prefix, args.repeat)
-    avg_len = sum(map(len, texts)) / len(texts)
+    corpora = {"XSTest v2 completions": texts}
     # production-like traffic, when the ShareGPT sample is there: mostly answers
     chats_file = args.xstest.parent / "chats" / "sharegpt_v3_first_turns_sample.jsonl"
-    chats_row = ""
     if chats_file.exists():
-        chats = [json.loads(line)["response"] for line in chats_file.read_text(encoding="utf-8").splitlines() if line]
-        c_cpu, c_wall = throughput(chats, analyse, args.repeat)
-        c_len = sum(map(len, chats)) / len(chats)
-        flagged = sum(analyse(t).label != "none" for t in chats)
-        chats_row = (
-            f"| tracelens text layer on {len(chats):,} ShareGPT first-turn responses (mean {c_len:,.0f} chars, "
-            f"{flagged} labelled refusals) | {c_cpu:,.0f} | {c_wall:,.0f} |"
+        lines = chats_file.read_text(encoding="utf-8").splitlines()
+        corpora["ShareGPT first-turn responses (ordinary traffic)"] = [json.loads(line)["response"] for line in lines if line]
+    g = gate()
+    t0 = time.perf_counter()
+    Gate(g.backend)  # what the first response of a process pays
+    build_s = time.perf_counter() - t0
+    speed_rows = []
+    for name, corpus in corpora.items():
+        same = sum(_key(analyse(t)) == _key(classify(t)) for t in corpus)
+        if same != len(corpus):
+            print(f"{len(corpus) - same} texts of {name} differ between analyse and classify", file=sys.stderr)
+            return 1
+        old = [float("inf"), float("inf")]
+        new = [float("inf"), float("inf")]
+        for _ in range(args.repeat):  # alternate, so that both see the same load
+            o = throughput(corpus, analyse, 1)
+            n = throughput(corpus, classify, 1)
+            old = [min(old[0], 1 / o[0]), min(old[1], 1 / o[1])]
+            new = [min(new[0], 1 / n[0]), min(new[1], 1 / n[1])]
+        mean_len = sum(map(len, corpus)) / len(corpus)
+        passed = sum(g.might_refuse(_probe(t)) for t in corpus if t and t.strip())
+        flagged = sum(classify(t).label != "none" for t in corpus)
+        speed_rows.append(
+            f"| {name}: {len(corpus):,} texts, mean {mean_len:,.0f} chars, {flagged:,} labelled refusals, "
+            f"{passed / len(corpus):.0%} past the prefilter | {1 / old[0]:,.0f} | {1 / new[0]:,.0f} | "
+            f"**{old[0] / new[0]:.2f}x** | {1 / new[1]:,.0f} |"
         )
+    base_cpu, base_wall = throughput(texts, xstest_prefix, args.repeat)
+    avg_len = sum(map(len, texts)) / len(texts)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     out = [
@@ -135,13 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *acc,
         "",
-        f"Text-layer speed on one core ({len(texts)} XSTest completions, mean {avg_len:.0f} chars, best of {args.repeat}):",
+        f"Text-layer speed on one core (responses per CPU second, best of {args.repeat} alternating passes; "
+        f"prefilter backend `{g.backend}`, built in {build_s:.2f} s on first use):",
         "",
-        "| classifier | responses/s (CPU time) | responses/s (wall) |",
-        "|---|---:|---:|",
-        f"| tracelens text layer (`analyse`) on XSTest | {ours_cpu:,.0f} | {ours_wall:,.0f} |",
-        f"| XSTest prefix match on XSTest (same run) | {base_cpu:,.0f} | {base_wall:,.0f} |",
-        *([chats_row] if chats_row else []),
+        "| corpus | before: `analyse` on every text | now: gated `classify` | ratio | now, per wall second |",
+        "|---|---:|---:|---:|---:|",
+        *speed_rows,
+        "",
+        f"XSTest paper's prefix match on the same XSTest completions (mean {avg_len:.0f} chars): "
+        f"{base_cpu:,.0f} responses/s (CPU), {base_wall:,.0f}/s (wall).",
         "",
         f"Machine: {cpu_model()}, `nproc` = {os.cpu_count()}, Python {platform.python_version()}, "
         f"1-min load average during the run {load:.1f}.",
