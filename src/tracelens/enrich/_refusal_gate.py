@@ -1,42 +1,45 @@
 """Prefilter of the refusal text layer: rule out, cheaply, responses no refusal rule can fire on.
 
-Contract: ``might_refuse(text) -> bool`` is False only when no rule that
-carries refusal weight, and no redirect rule, can match anywhere in
+Contract: ``gate().might_refuse(low) -> bool``, where ``low`` is the head and
+tail of a response folded, its code replaced and lower-cased as the
+normaliser does (``_refusal_text.classify`` builds it), is False only when no
+rule that carries refusal weight, and no redirect rule, can match anywhere in
 ``_refusal_text.normalise(text)``. ``analyse`` then labels the text ``none``
 with score 0 (nothing enters its noisy-OR, and only a redirect can raise its
 upper bound), so ``classify`` returns that without normalising or scanning.
-False negatives would change labels; false positives only cost time (the
-full analysis runs). tests/test_refusal_gate.py compares ``classify`` with
-``analyse`` on a generated corpus and, when present, on real logs.
+A wrong False would change a label; a wrong True only costs time (the full
+analysis runs). tests/test_refusal_gate.py compares ``classify`` with
+``analyse`` on a generated corpus, the sample logs and, when present, XSTest
+and ShareGPT responses.
 
-Why: most production responses are answers. Normalising (quote, code and
-dialogue stripping) and scanning cost ~50 µs for a 1 KB response, while this
-test is one lower-cased copy and one regex search.
+Why: most production responses are answers. Normalising (quote, dialogue and
+blockquote stripping) and scanning cost ~60 µs for a 1 KB response; this is
+one lower-cased copy and one pass of a literal search.
 
 How, and why it is sound:
 
-1. Every weighted/redirect English rule is expanded into its literal
-   prefixes, longer than the scanner's leads ("i can't", "as an ai",
-   "sorry, but i"; ``_refusal_compile._expand`` with ``min_len``): every
-   match of the rule starts with one of them. A rule also needs one of its
-   hand-written ``ANCHORS`` (checked per rule by the tests), so a prefix hit
-   only counts when one of that rule's anchors occurs too.
-   Rules anchored at the start of the text (``\\A``) and rules the compiler
-   runs as written count when one of their anchors occurs. Foreign tables
-   count when one of their trigger words occurs, as for the scanner.
-2. The probe text is ``" " + fold(head and tail).lower()``: what the
-   normaliser starts from, minus its placeholders. The normaliser only
-   replaces spans (code, quotes, blockquotes, dialogue) by placeholders that
-   contain ``§`` or the word "code", inserts a space after line breaks and
-   ``( [ /``, and collapses runs of spaces. So a literal that contains none of
-   ``§ " ` ( [ / \\n`` nor "code", found in the normalised text at a word
-   start, is in the probe text at a word start too, with one or more spaces
-   where it has one; a word start in the normalised text is in the probe
-   text a position after a space, a line break, an opener, a double quote or
-   a backtick (the closing quote or backtick of a replaced span). The probe
-   pattern allows exactly that (``[ \\n(\\[/"`]`` before a prefix, `` +`` for a
-   space). Anchors are plain substrings: one with a space is only trusted on
-   a probe text without double spaces, and a leading space is dropped.
+1. Literals. Every weighted/redirect English rule is expanded into literal
+   prefixes, two words or more where the variant budget allows ("i can't",
+   "as an ai", "sorry, but"; ``_refusal_compile._expand`` with ``min_len``),
+   cut before any character a placeholder or the normaliser's spacing could
+   touch (``_UNSAFE``) and before a trailing space: every match of the rule
+   in the normalised text starts with one of them, at a word start. Foreign
+   tables get their trigger words, as in the scanner. One search (an
+   Aho-Corasick automaton, or one regex without pyahocorasick) finds them.
+2. The probe text is ``" " + low``, with runs of spaces inside a line made
+   single. The normalised text differs from it only by placeholders (which
+   hold ``§``; the code placeholders are already in ``low``), by a space
+   inserted after line breaks and ``( [ /``, and by single spaces. So a
+   literal found in the normalised text at a word start is in the probe text
+   after one of the lead-in characters ``_LEAD_INS`` (a space, a line break,
+   an opener, or the closing quote or backtick of a replaced passage).
+3. Checks. Where a literal is found, the rule's own pattern, without its
+   look-arounds and ``\\b`` (they look at neighbours that may differ), runs
+   anchored there, for every rule whose matches consist of plain characters
+   and cannot span a ``§`` (``_checkable``): such a match is in the probe
+   text as it is. Other rules count when one of their hand-written anchors
+   (``ANCHORS``, checked per rule by the tests) occurs. Rules bound to the
+   start of the text count when an anchor occurs within their reach of it.
 """
 
 from __future__ import annotations
