@@ -23,7 +23,7 @@ SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(FIXTURES))
 from generate_gate_corpus import corpus  # noqa: E402
 
-BACKENDS = ["re"] + (["ahocorasick"] if G.ahocorasick is not None else [])
+BACKENDS = ["re"] + (["ahocorasick"] if G.ahocorasick is not None else []) + (["hyperscan"] if G.hyperscan is not None else [])
 
 
 def key(v) -> tuple:
@@ -149,3 +149,19 @@ def test_shared_data_keeps_its_labels():
     for name, texts in _shared_texts().items():
         for text in texts:
             assert key(classify(text)) == key(analyse(text)), (name, text[:200])
+
+
+@pytest.mark.skipif(not _shared_texts(), reason="shared data (XSTest, ShareGPT sample) not present")
+def test_every_backend_rejects_only_texts_analyse_gives_nothing_on_shared_data(gate):
+    for name, texts in _shared_texts().items():
+        for text in texts:
+            if text.strip() and not gate_says(gate, text):
+                v = analyse(text)
+                assert v.label == "none" and v.score == 0.0, (name, text[:200])
+                assert not [h for h in v.hits if h.weight > 0 or h.kind == "redirect"], (name, text[:200])
+
+
+def test_the_gate_takes_text_before_or_after_lower_casing(gate):
+    for text in corpus()[:400] + ["\u212aILL IT", "I\u0307 CAN'T HELP WITH THAT.", "\u0130 can't help with that."]:
+        folded = _without_code(fold(_cap(text)[0]))
+        assert gate.might_refuse(folded) == gate.might_refuse(folded.lower()), text

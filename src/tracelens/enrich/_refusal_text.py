@@ -174,17 +174,72 @@ def _strip_quotes(text: str, pattern: re.Pattern[str]) -> str:
     return pattern.sub(repl, text)
 
 
+def _fence_end(t: str, ls: int) -> int:
+    """End of the ``_FENCE`` match at line start ``ls``, or -1 where it does not match. The same as
+    ``_FENCE.match(t, ls)``, found with ``str.find`` (the regex's lazy ``.*?`` steps through a code block one
+    character at a time): the block runs to the end of the first later line that starts with spaces and the
+    opening fence, or, without one, to the end of the text."""
+    k = ls
+    while t.startswith(" ", k):
+        k += 1
+    fence = t[k : k + 3]
+    if fence not in ("```", "~~~"):
+        return -1
+    nl = t.find("\n", k)
+    if nl < 0:
+        return -1  # the fence line must end with a line break
+    c = nl
+    while True:
+        c = t.find(fence, c + 1)
+        if c < 0:
+            return len(t)  # unclosed: the rest of the text
+        lc = t.rfind("\n", 0, c) + 1
+        if lc > nl and not t[lc:c].strip(" "):
+            e = t.find("\n", c)
+            return len(t) if e < 0 else e
+
+
+def _fence_sub(t: str, repl) -> str:  # noqa: ANN001 - a callable (start, end) -> replacement
+    """``_FENCE.sub`` with ``repl(start, end)`` for each match, found with ``str.find``: a match starts at a line
+    start followed by spaces and a fence, so only those are tried (``_fence_end``)."""
+    out: list[str] = []
+    last = pos = 0
+    n = len(t)
+    while pos < n:
+        i = t.find("```", pos)
+        j = t.find("~~~", pos)
+        if i < 0 or 0 <= j < i:
+            i = j
+        if i < 0:
+            break
+        ls = t.rfind("\n", 0, i) + 1
+        if ls < pos or (ls < i and t[ls:i].strip(" ")):
+            pos = i + 1  # not the first thing on its line (or on a line a match already covered)
+            continue
+        end = _fence_end(t, ls)
+        if end < 0:
+            pos = i + 1
+            continue
+        out.append(t[last:ls])
+        out.append(repl(ls, end))
+        last = pos = end
+    if not out:
+        return t
+    out.append(t[last:])
+    return "".join(out)
+
+
 def _without_code(t: str, code_lengths: list[int] | None = None) -> str:
     """Folded text with fenced code blocks and inline code replaced by placeholders (their lengths appended to
     ``code_lengths``): the first step of ``normalise``, shared with the gate's probe text."""
     if "```" in t or "~~~" in t:
 
-        def code_repl(m: re.Match[str]) -> str:
+        def code_repl(start: int, end: int) -> str:
             if code_lengths is not None:
-                code_lengths.append(m.end() - m.start())
+                code_lengths.append(end - start)
             return _CODE
 
-        t = _FENCE.sub(code_repl, t)
+        t = _fence_sub(t, code_repl)
     if "`" in t:
         t = _INLINE_CODE.sub(" code ", t)
     return t
@@ -486,7 +541,7 @@ def classify(text: str | None) -> TextVerdict:
     """
     if not text or not text.strip():
         return NONE
-    if not gate().might_refuse(_without_code(fold(_cap(text)[0])).lower()):
+    if not gate().might_refuse(_without_code(fold(_cap(text)[0]))):
         return NONE
     return analyse(text)
 
