@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tracelens.enrich import _refusal_gate as G
-from tracelens.enrich._refusal_text import _cap, _without_code, analyse, classify, fold
+from tracelens.enrich._refusal_text import _cap, _without_code, analyse, classify, classify_many, fold
 from tracelens.enrich.refusal import detect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,3 +165,39 @@ def test_the_gate_takes_text_before_or_after_lower_casing(gate):
     for text in corpus()[:400] + ["\u212aILL IT", "I\u0307 CAN'T HELP WITH THAT.", "\u0130 can't help with that."]:
         folded = _without_code(fold(_cap(text)[0]))
         assert gate.might_refuse(folded) == gate.might_refuse(folded.lower()), text
+
+
+def _batches(texts: list[str], sizes=(1, 2, 7, 64, 500)):
+    i = 0
+    for k in itertools.cycle(sizes):
+        if i >= len(texts):
+            return
+        yield texts[i : i + k]
+        i += k
+
+
+def test_classify_many_is_classify_on_every_text():
+    texts = corpus() + ["", "   \n", None, "a\x00b I can't help with that.", "I can't\x00", "\x00"]  # type: ignore[list-item]
+    got = [key(v) for batch in _batches(texts) for v in classify_many(batch)]
+    assert got == [key(classify(t)) for t in texts]
+
+
+def test_batch_gate_rejects_only_texts_analyse_gives_nothing(gate):
+    texts = [t for t in corpus() if t.strip()]
+    rejected = 0
+    for batch in _batches(texts):
+        said = gate.might_refuse_many([_without_code(fold(_cap(t)[0])) for t in batch])
+        for text, passed in zip(batch, said, strict=True):
+            if not passed:
+                rejected += 1
+                v = analyse(text)
+                assert v.label == "none" and v.score == 0.0, text
+                assert not [h for h in v.hits if h.weight > 0 or h.kind == "redirect"], text
+    assert 100 < rejected < 1000
+
+
+@pytest.mark.skipif(not _shared_texts(), reason="shared data (XSTest, ShareGPT sample) not present")
+def test_classify_many_on_shared_data():
+    for texts in _shared_texts().values():
+        got = [key(v) for batch in _batches(texts, (300, 1, 1000)) for v in classify_many(batch)]
+        assert got == [key(analyse(t)) for t in texts]

@@ -52,6 +52,7 @@ pyahocorasick, else as one regex; all three find the same literals.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 try:  # the literal search in SIMD C (Linux and Windows x86-64, macOS): the fastest backend
@@ -176,7 +177,7 @@ def _without_conditions(pattern: str) -> str:
         elif ch == "^":
             i += 1
         elif ch == "$":
-            out.append("(?= |\\Z)")  # a line end of the normalised text is a space (or the end) in the probe text
+            out.append("(?=[ \\x00]|\\Z)")  # a line end of the normalised text is a space (or the end) in the probe text
             i += 1
         else:
             out.append(ch)
@@ -290,14 +291,31 @@ class Gate:
         exprs = [(" " + lit).encode() for lit in lits]
         db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=0, literal=True)
         self._hs_db = db
-        self._hs_found: list[tuple[int, int]] = []
-        found_append = self._hs_found.append
+        # The batch search also finds, anywhere (an anchor is checked with ``in``), the anchors of the rules checked
+        # by them, and the longest word of each opening rule's anchor; per extra id: the rules, or None.
+        by_anchor: dict[str, set[int]] = {}
+        for k, anchors in enumerate(self.anchors):
+            if self.check[k] is None:
+                for a in anchors:
+                    if a:
+                        by_anchor.setdefault(a, set()).add(k)
+        keys = sorted({max(a.split(), key=len) for a in self.opening})
+        self._hs_extra: list[tuple[int, ...] | None] = [tuple(sorted(by_anchor[a])) for a in sorted(by_anchor)]
+        self._hs_extra += [None] * len(keys)
+        batch = exprs + [a.encode() for a in sorted(by_anchor)] + [k.encode() for k in keys]
+        bdb = hyperscan.Database()
+        bdb.compile(expressions=batch, ids=list(range(len(batch))), elements=len(batch), flags=0, literal=True)
+        self._hs_batch_db = bdb
+        self._hs_data = b""  # the probe being scanned, for the match handler
+        match = self._hs_match
 
-        def on_match(k: int, start: int, end: int, flags: int, context: object) -> None:
-            found_append((k, end))
+        def on_match(k: int, start: int, end: int, flags: int, context: object) -> bool:
+            return match(k, end)
 
         self._hs_on_match = on_match
         self._opening_bytes = tuple(a.encode() for a in self.opening)
+        # the longest word of each: in the probe wherever the anchor is in its head, runs made single or not
+        self._opening_keys = tuple({max(a.split(), key=len) for a in self._opening_bytes})
         self._always_bytes = tuple(a.encode() for a in self.always)
         self._anchors_bytes = [tuple(a.encode() for a in anchors) for anchors in self.anchors]
         self._compiled_bytes: dict[int, re.Pattern[bytes]] = {}
@@ -364,28 +382,108 @@ class Gate:
     def _hs_might_refuse(self, text: str) -> bool:
         # The probe as bytes, built in C: ASCII lower-casing is str.lower() on ASCII text (other text is lower-cased
         # as a str first, since str.lower() can turn a non-ASCII letter into an ASCII one), runs of spaces made
-        # single, lead-ins made spaces (``probe_text``'s rules). The checks then run on these bytes: they match ASCII
-        # only, and no byte of a multi-byte character is ASCII, so they match there exactly where they match the str.
+        # single where one sits inside a line, lead-ins made spaces (``probe_text``'s rules). The checks then run on
+        # these bytes: they match ASCII only, and no byte of a multi-byte character is ASCII, so they match there
+        # exactly where they match the str.
         ascii_only = text.isascii()
         data = b" " + (text.encode().lower() if ascii_only else text.lower().encode())
-        if self.opening and self._opening_hit_bytes(data, ascii_only):
-            return True
-        if b"  " in data:
+        for word in self._opening_keys:  # rare anywhere: the exact look at the head only where one may occur
+            if word in data:
+                if self._opening_hit_bytes(data, ascii_only):
+                    return True
+                break
+        if b"  " in data and _MID_LINE_RUN_BYTES.search(data) is not None:
             data = _SPACES_BYTES.sub(b" ", data)
         data = data.translate(_LEAD_TABLE)
         for a in self._always_bytes:
             if a in data:
                 return True
-        found = self._hs_found
-        found.clear()
-        self._hs_db.scan(data, match_event_handler=self._hs_on_match)
-        if not found:
+        self._hs_data = data
+        try:
+            self._hs_db.scan(data, match_event_handler=self._hs_on_match)
+        except hyperscan.ScanTerminated:  # a literal whose rule can match there: the answer is yes
+            return True
+        return False
+
+    def _hs_match(self, lit_id: int, end: int) -> bool:
+        """True (which ends the scan) when a rule of the literal that ends at ``end`` can match there."""
+        data = self._hs_data
+        length, rules, whole = self._hs_info[lit_id]
+        if whole and end < len(data) and data[end] in _WORD_BYTES:
             return False
-        n = len(data)
-        info = self._hs_info
-        anchors = self._anchors_bytes
+        pos = end - length
         check = self.check
-        for lit_id, end in found:
+        for k, implied in rules:
+            if check[k] is not None:
+                rx = self._compiled_bytes.get(k)
+                if rx is None:
+                    rx = self._compiled_bytes[k] = re.compile(check[k].encode())  # type: ignore[union-attr]
+                if rx.match(data, pos) is not None:
+                    return True
+            elif implied:
+                return True
+            else:
+                for a in self._anchors_bytes[k]:
+                    if a in data:
+                        return True
+        return False
+
+    def might_refuse_many(self, texts: list[str]) -> list[bool]:
+        """``[might_refuse(t) for t in texts]``; with hyperscan, in one pass over all of them: one probe of the texts
+        joined by ``\\x00`` (which no literal, check or anchor holds; each text's own probe starts after one), one
+        search that also finds the anchors and the opening rules' words, then the checks where literals were found.
+        """
+        if self.backend != "hyperscan" or len(texts) < 2:
+            return [self.might_refuse(t) for t in texts]
+        # str.lower() only where it may differ from the ASCII lower-casing of the bytes (non-ASCII text)
+        joined = b"\x00 ".join([t.encode() if t.isascii() else t.lower().encode() for t in texts])
+        if joined.count(b"\x00") != len(texts) - 1:  # a text holds the separator
+            return [self.might_refuse(t) for t in texts]
+        raw = b" " + joined.lower()
+        data = raw
+        if b"  " in data and _MID_LINE_RUN_BYTES.search(data) is not None:
+            data = _SPACES_BYTES.sub(b" ", data)  # every run in every text: as sound as in runs inside a line only
+        data = data.translate(_LEAD_TABLE)
+        found: list[tuple[int, int]] = []
+        add = found.append
+
+        def on_match(k: int, start: int, end: int, flags: int, context: object) -> None:
+            add((k, end))
+
+        self._hs_batch_db.scan(data, match_event_handler=on_match)
+        out = [False] * len(texts)
+        if not found:
+            return out
+        bounds = _separators(data)  # text i spans bounds[i] + 1 .. bounds[i + 1] (its leading space included)
+        n_lits = len(self._hs_info)
+        extra = self._hs_extra
+        anchored: set[tuple[int, int]] = set()  # (text, rule) where one of the rule's anchors occurs
+        hits: list[tuple[int, int, int]] = []  # (text, literal, end)
+        raw_bounds: list[int] | None = None
+        i = 0
+        for lit_id, end in found:  # in order of their ends
+            if end > bounds[i + 1]:
+                i = bisect.bisect_left(bounds, end) - 1
+            if lit_id < n_lits:
+                hits.append((i, lit_id, end))
+            elif out[i]:
+                continue
+            else:
+                what = extra[lit_id - n_lits]
+                if what is None:  # a word of an opening rule's anchor: look at the head exactly
+                    if raw_bounds is None:
+                        raw_bounds = _separators(raw)
+                    one = raw[raw_bounds[i] + 1 : raw_bounds[i + 1]]
+                    out[i] = self._opening_hit_bytes(one, one.isascii())
+                else:
+                    for k in what:
+                        anchored.add((i, k))
+        info = self._hs_info
+        check = self.check
+        n = len(data)
+        for i, lit_id, end in hits:
+            if out[i]:
+                continue
             length, rules, whole = info[lit_id]
             if whole and end < n and data[end] in _WORD_BYTES:
                 continue
@@ -396,14 +494,12 @@ class Gate:
                     if rx is None:
                         rx = self._compiled_bytes[k] = re.compile(check[k].encode())  # type: ignore[union-attr]
                     if rx.match(data, pos) is not None:
-                        return True
-                elif implied:
-                    return True
-                else:
-                    for a in anchors[k]:
-                        if a in data:
-                            return True
-        return False
+                        out[i] = True
+                        break
+                elif implied or (i, k) in anchored:
+                    out[i] = True
+                    break
+        return out
 
     def _opening_hit_bytes(self, data: bytes, ascii_only: bool) -> bool:
         """``_opening_hit`` on the UTF-8 probe: ``opening_width`` characters are as many bytes in ASCII text and at
@@ -426,6 +522,17 @@ class Gate:
         return False
 
 
+def _separators(data: bytes) -> list[int]:
+    """-1, the offsets of the ``\\x00`` separating the texts in ``data``, and ``len(data)``."""
+    out = [-1]
+    j = data.find(b"\x00")
+    while j >= 0:
+        out.append(j)
+        j = data.find(b"\x00", j + 1)
+    out.append(len(data))
+    return out
+
+
 def _default_backend() -> str:
     return "hyperscan" if hyperscan is not None else "ahocorasick" if ahocorasick is not None else "re"
 
@@ -441,6 +548,7 @@ _LEAD_INS = (" ", "\n", "(", "[", "/", '"', "`")
 _MID_LINE_RUN = re.compile("  (?<=[^ \n]  )")  # two spaces inside a line (indentation is harmless)
 _SPACES = re.compile(" {2,}")
 _SPACES_BYTES = re.compile(b"   *")  # runs of two spaces or more; this form starts with a two-byte literal (fast)
+_MID_LINE_RUN_BYTES = re.compile(b"  (?<=[^ \n]  )")
 _LEAD_TABLE = bytes.maketrans("".join(_LEAD_INS[1:]).encode(), b" " * (len(_LEAD_INS) - 1))
 
 

@@ -546,6 +546,25 @@ def classify(text: str | None) -> TextVerdict:
     return analyse(text)
 
 
+def classify_many(texts: list[str | None]) -> list[TextVerdict]:
+    """``[classify(t) for t in texts]``, with the prefilter run over the whole batch at once (``Gate.might_refuse_many``:
+    one literal search, one lower-casing, ... instead of one per response)."""
+    out = [NONE] * len(texts)
+    idx: list[int] = []
+    probes: list[str] = []
+    for i, text in enumerate(texts):
+        if text and not text.isspace():
+            t = fold(text if len(text) <= HEAD_CHARS + TAIL_CHARS else _cap(text)[0])
+            if "`" in t or "~~~" in t:
+                t = _without_code(t)
+            idx.append(i)
+            probes.append(t)
+    for i, passed in zip(idx, gate().might_refuse_many(probes), strict=True):
+        if passed:
+            out[i] = analyse(texts[i])
+    return out
+
+
 _CATEGORY = {
     "decline": "declined",
     "apology": "declined",
