@@ -1,20 +1,23 @@
 """Prefilter of the refusal text layer: rule out, cheaply, responses no refusal rule can fire on.
 
-Contract: ``gate().might_refuse(low) -> bool``, where ``low`` is the head and
-tail of a response folded, its code replaced and lower-cased as the
-normaliser does (``_refusal_text.classify`` builds it), is False only when no
-rule that carries refusal weight, and no redirect rule, can match anywhere in
-``_refusal_text.normalise(text)``. ``analyse`` then labels the text ``none``
-with score 0 (nothing enters its noisy-OR, and only a redirect can raise its
-upper bound), so ``classify`` returns that without normalising or scanning.
-A wrong False would change a label; a wrong True only costs time (the full
-analysis runs). tests/test_refusal_gate.py compares ``classify`` with
-``analyse`` on a generated corpus, the sample logs and, when present, XSTest
-and ShareGPT responses.
+Contract: ``gate().might_refuse(text) -> bool``, where ``text`` is the head
+and tail of a response folded and its code replaced as the normaliser does
+(``_refusal_text.classify`` builds it; lower-cased or not), is False only
+when no rule that carries refusal weight, and no redirect rule, can match
+anywhere in ``_refusal_text.normalise(text)``. ``analyse`` then labels the
+text ``none`` with score 0 (nothing enters its noisy-OR, and only a redirect
+can raise its upper bound), so ``classify`` returns that without normalising
+or scanning. ``might_refuse_many(texts)`` answers the same for a batch
+(``classify_many``), in one search. A wrong False would change a label; a
+wrong True only costs time (the full analysis runs). tests/test_refusal_gate.py
+compares ``classify`` and ``classify_many`` with ``analyse`` on a generated
+corpus, the sample logs and, when present, XSTest and ShareGPT responses, and
+checks every backend's rejections.
 
 Why: most production responses are answers. Normalising (quote, dialogue and
 blockquote stripping) and scanning cost ~60 µs for a 1 KB response; this is
-one lower-cased copy and one pass of a literal search.
+one lower-cased copy, a few whole-text byte operations in C and one pass of a
+literal search.
 
 How, and why it is sound:
 
@@ -24,30 +27,35 @@ How, and why it is sound:
    cut before any character a placeholder or the normaliser's spacing could
    touch (``_UNSAFE``) and before a trailing space: every match of the rule
    in the normalised text starts with one of them, at a word start. Foreign
-   tables get their trigger words, as in the scanner. One search (an
-   Aho-Corasick automaton, or one regex without pyahocorasick) finds them.
-2. The probe text is ``" " + low`` with every lead-in character
-   (``_LEAD_INS``: a line break, an opener ``( [ /`` the normaliser puts a
-   space after, the closing quote or backtick of a passage it replaces) made
-   a space, and every run of spaces made single. The normalised text differs
-   from ``low`` only by placeholders (which hold ``§``; the code placeholders
-   are already in ``low``), by a space inserted after line breaks and
-   ``( [ /``, and by single spaces. So a literal found in the normalised text
-   at a word start is in the probe text after a space, and only literals
-   that start with a space are searched for (one search, no variants).
+   tables get their trigger words, as in the scanner.
+2. The probe text is ``" " + low`` (``low`` the lower-cased text) with its
+   runs of spaces made single when one sits inside a line (the batch search
+   makes all of them single: as sound, only more literals can appear), then
+   every lead-in character (``_LEAD_INS``: a line break, an opener ``( [ /``
+   the normaliser puts a space after, the closing quote or backtick of a
+   passage it replaces) made a space. The normalised text differs from
+   ``low`` only by placeholders (which hold ``§``; the code placeholders are
+   already in ``low``), by a space inserted after line breaks and ``( [ /``,
+   and by single spaces. So a literal found in the normalised text at a word
+   start is in the probe text after a space, and only ``" " + literal`` is
+   searched for (one search, no variants per lead-in).
 3. Checks. Where a literal is found, the rule's own pattern, without its
    look-arounds and ``\\b`` (they look at neighbours that may differ), runs
    anchored there, for every rule whose matches consist of plain characters
-   and cannot span a ``§`` (``_checkable``; ``$`` becomes "a space or the
-   end", a line break being a space in the probe text): such a match is in
-   the probe text as it is. Other rules count when one of their hand-written anchors
-   (``ANCHORS``, checked per rule by the tests) occurs. Rules bound to the
-   start of the text count when an anchor occurs within their reach of it
-   (in ``low``'s head as it is and with its runs of spaces made single).
+   and cannot span a ``§`` (``_checkable``; ``$`` becomes "a space, a text
+   separator or the end", a line break being a space in the probe text):
+   such a match is in the probe text as it is. Other rules count when one of
+   their hand-written anchors (``ANCHORS``, checked per rule by the tests)
+   occurs. Rules bound to the start of the text count when an anchor occurs
+   within their reach of it (in ``low``'s head as it is and with its runs of
+   spaces made single; looked at only where the anchor's longest word occurs
+   at all).
 
-The search runs in hyperscan when it is installed (about three times as fast
-as pyahocorasick on a 1 KB response, and ~0.1 s to compile), else in
-pyahocorasick, else as one regex; all three find the same literals.
+Backends: hyperscan when it is installed (the probe is built as bytes in C:
+ASCII lower-casing, runs, lead-ins by ``bytes.translate``; the checks run on
+the same bytes, as they match ASCII only and no byte of a multi-byte
+character is ASCII; about three times as fast as pyahocorasick on a 1 KB
+response, ~0.1 s to compile), else pyahocorasick, else one regex.
 """
 
 from __future__ import annotations
