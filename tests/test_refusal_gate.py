@@ -201,3 +201,18 @@ def test_classify_many_on_shared_data():
     for texts in _shared_texts().values():
         got = [key(v) for batch in _batches(texts, (300, 1, 1000)) for v in classify_many(batch)]
         assert got == [key(analyse(t)) for t in texts]
+
+
+def test_the_gate_answers_the_same_from_many_threads():
+    """Responses are labelled from several threads (the eval runner): each answer is the one-thread answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = G.gate()
+    probes = [_without_code(fold(_cap(t)[0])) for t in corpus() if t.strip()]
+    want = [g.might_refuse(p) for p in probes]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            assert list(pool.map(g.might_refuse, probes)) == want
+            assert list(pool.map(lambda b: g.might_refuse_many(b), [probes[i : i + 50] for i in range(0, len(probes), 50)])) == [
+                g.might_refuse_many(probes[i : i + 50]) for i in range(0, len(probes), 50)
+            ]

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 
 try:  # the literal search in SIMD C (Linux and Windows x86-64, macOS): the fastest backend
     import hyperscan
@@ -314,6 +315,7 @@ class Gate:
         bdb = hyperscan.Database()
         bdb.compile(expressions=batch, ids=list(range(len(batch))), elements=len(batch), flags=0, literal=True)
         self._hs_batch_db = bdb
+        self._hs_lock = threading.Lock()
         self._hs_data = b""  # the probe being scanned, for the match handler
         match = self._hs_match
 
@@ -406,12 +408,15 @@ class Gate:
         for a in self._always_bytes:
             if a in data:
                 return True
-        self._hs_data = data
-        try:
-            self._hs_db.scan(data, match_event_handler=self._hs_on_match)
-        except hyperscan.ScanTerminated:  # a literal whose rule can match there: the answer is yes
-            return True
-        return False
+        # one scan at a time: a database's scratch space and ``_hs_data`` are shared (responses may be labelled
+        # from several threads, as the eval runner does)
+        with self._hs_lock:
+            self._hs_data = data
+            try:
+                self._hs_db.scan(data, match_event_handler=self._hs_on_match)
+            except hyperscan.ScanTerminated:  # a literal whose rule can match there: the answer is yes
+                return True
+            return False
 
     def _hs_match(self, lit_id: int, end: int) -> bool:
         """True (which ends the scan) when a rule of the literal that ends at ``end`` can match there."""
@@ -458,7 +463,8 @@ class Gate:
         def on_match(k: int, start: int, end: int, flags: int, context: object) -> None:
             add((k, end))
 
-        self._hs_batch_db.scan(data, match_event_handler=on_match)
+        with self._hs_lock:  # the database's scratch space is shared
+            self._hs_batch_db.scan(data, match_event_handler=on_match)
         out = [False] * len(texts)
         if not found:
             return out
