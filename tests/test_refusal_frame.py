@@ -163,3 +163,39 @@ def test_enrich_core_does_not_import_ui_libraries():
     for f in Path(tracelens.enrich.__file__).parent.glob("*.py"):
         src = f.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(?:import|from)\s+(?:click|textual)\b", src, re.M), f
+
+
+def test_detect_columns_batch_path_is_detect_row_by_row():
+    """detect_columns classifies the text-only rows together (classify_many); every row still gets what detect
+    gives it, with provider signals, repeats, empty and missing texts mixed in."""
+    import random
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "refusal"))
+    from generate_gate_corpus import corpus
+
+    from tracelens.enrich.refusal import detect_columns
+
+    rng = random.Random(5)
+    texts = corpus(400, seed=11)
+    rows = []
+    for _ in range(600):
+        r = rng.random()
+        text = rng.choice(texts) if r < 0.8 else rng.choice([None, "", "  \n", "I can't help with that."])
+        stop = rng.choice([None, None, None, "refusal", "end_turn", "content_filter"])
+        provider = rng.choice([None, "anthropic", "openai"])
+        http = rng.choice([None, None, 200, 400])
+        rows.append((text, stop, provider, http))
+    cols = {
+        "response_text": [r[0] for r in rows],
+        "stop_reason": [r[1] for r in rows],
+        "provider": [r[2] for r in rows],
+        "http_status": [r[3] for r in rows],
+    }
+    out = detect_columns(cols, len(rows))
+    for i, (text, stop, provider, http) in enumerate(rows):
+        want = detect(text, stop_reason=stop, provider=provider, http_status=http)
+        got = (out["refusal"][i], out["refusal_score"][i], out["refusal_source"][i], out["refusal_category"][i],
+               out["refusal_evidence"][i])
+        assert got == (want.label, float(want.score), want.source, want.category, want.evidence), (i, rows[i])

@@ -270,3 +270,17 @@ def test_result_is_frozen_and_scores_are_bounded():
         r.label = "none"  # type: ignore[misc]
     for text in ("hello", "I can't help with that.", "As an AI I have no opinions. " * 50):
         assert 0.0 <= detect(text).score <= 1.0
+
+
+def test_fence_search_is_the_fence_regex():
+    """``_fence_sub`` (found with str.find) replaces exactly what ``_FENCE.sub`` does."""
+    import random
+
+    from tracelens.enrich._refusal_text import _FENCE, _fence_sub
+
+    rng = random.Random(3)
+    parts = ["```", "~~~", "```py", " ```", "  ~~~x", "\n", "\n\n", "a", " b ", "``", "`", "~~", "x```y", "\n```\n",
+             "\n   ```", "\n~~~\n", " "]
+    for _ in range(20000):
+        t = "".join(rng.choice(parts) for _ in range(rng.randint(1, 25)))
+        assert _fence_sub(t, lambda a, b: f"<{b - a}>") == _FENCE.sub(lambda m: f"<{m.end() - m.start()}>", t), t

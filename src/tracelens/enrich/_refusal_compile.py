@@ -35,6 +35,7 @@ runs as written, gated on its literal anchors.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -43,8 +44,10 @@ from tracelens.enrich._refusal_patterns import Rule
 _META = frozenset("\\()[]{}?*+|.^$")
 _TOKEN_END = frozenset(" ,.!?;:")
 MAX_VARIANTS = 3000  # per rule; beyond this a rule is run as written (slowly)
+GATE_MAX_VARIANTS = 3000  # per rule and depth of the refusal gate's literals; beyond this it tries a shallower depth
 
 
+@functools.lru_cache(maxsize=8192)  # expansion asks the same questions of the same suffixes
 def _class_end(s: str, i: int) -> int:
     """Index of the "]" closing the character class that opens at s[i]."""
     j = i + 1
@@ -57,6 +60,7 @@ def _class_end(s: str, i: int) -> int:
     return j
 
 
+@functools.lru_cache(maxsize=8192)  # expansion asks the same questions of the same suffixes
 def group_end(s: str, i: int) -> int:
     """Index of the ")" closing the group that opens at s[i]."""
     depth = 0
@@ -78,7 +82,8 @@ def group_end(s: str, i: int) -> int:
     raise ValueError(f"unbalanced group in {s!r}")
 
 
-def split_top(s: str) -> list[str]:
+@functools.lru_cache(maxsize=8192)  # expansion asks the same questions of the same suffixes
+def split_top(s: str) -> tuple[str, ...]:
     """Split a regex on "|" at nesting depth 0."""
     parts: list[str] = []
     depth = 0
@@ -100,18 +105,41 @@ def split_top(s: str) -> list[str]:
             start = j + 1
         j += 1
     parts.append(s[start:])
-    return parts
+    return tuple(parts)  # immutable: results are cached
 
 
 class _TooMany(Exception):
     pass
 
 
-def _expand(prefix: str, rest: str, out: list[tuple[str, str, bool]], depth: int = 0) -> None:
-    """Append (literal prefix, remaining regex, first word complete) for every expansion."""
-    if len(out) > MAX_VARIANTS or depth > 40:
+def _expand(prefix: str, rest: str, out: list[tuple[str, str, bool]], depth: int = 0, min_len: int = 0) -> None:
+    """Append (literal prefix, remaining regex, first word complete) for every expansion.
+
+    ``min_len`` > 0 asks for longer literals (the refusal gate's): expansion goes on past the first word until the
+    prefix holds two words, ``min_len`` characters or more, and ends a word; skips ``\\b`` (a condition, not a character) and expands
+    any short character class.
+    """
+    if len(out) > (GATE_MAX_VARIANTS if min_len else MAX_VARIANTS) or depth > (80 if min_len else 40):
         raise _TooMany
-    if prefix and _lead_done(prefix):
+    if min_len:
+        if len(prefix) >= min_len and prefix[-1] in _TOKEN_END and " " in prefix.strip(" ,"):
+            out.append((prefix, rest, True))
+            return
+        if rest.startswith("\\b"):
+            _expand(prefix, rest[2:], out, depth + 1, min_len)
+            return
+        if rest.startswith(("(?!", "(?=", "(?<!", "(?<=")):  # a look-around is a condition too
+            _expand(prefix, rest[group_end(rest, 0) + 1 :], out, depth + 1, min_len)
+            return
+        if rest.startswith("[") and not rest.startswith("[ ") and not rest.startswith("[^"):
+            end = _class_end(rest, 0)
+            body = rest[1:end]
+            q = rest[end + 1 : end + 2]
+            if q not in ("*", "+", "{", "?") and "\\" not in body and "-" not in body and len(body) <= 4:
+                for c in body:
+                    _expand(prefix + c, rest[end + 1 :], out, depth + 1, min_len)
+                return
+    elif prefix and _lead_done(prefix):
         out.append((prefix, rest, True))
         return
     if rest.startswith("(?:"):
@@ -127,20 +155,20 @@ def _expand(prefix: str, rest: str, out: list[tuple[str, str, bool]], depth: int
                 out.append((prefix, rest, False))
                 return
         for alt in split_top(rest[3:end]):
-            _expand(prefix, alt + after, out, depth + 1)
+            _expand(prefix, alt + after, out, depth + 1, min_len)
         if q == "?":
-            _expand(prefix, after, out, depth + 1)
+            _expand(prefix, after, out, depth + 1, min_len)
         return
     if rest.startswith("[ ]+"):
-        _expand(prefix + " ", rest[4:], out, depth + 1)
+        _expand(prefix + " ", rest[4:], out, depth + 1, min_len)
         return
     if rest.startswith("[ ,]+"):
         for sep in (" ", ", ", ","):
-            _expand(prefix + sep, rest[5:], out, depth + 1)
+            _expand(prefix + sep, rest[5:], out, depth + 1, min_len)
         return
     if rest.startswith("[ ]*"):
-        _expand(prefix, rest[4:], out, depth + 1)
-        _expand(prefix + " ", rest[4:], out, depth + 1)
+        _expand(prefix, rest[4:], out, depth + 1, min_len)
+        _expand(prefix + " ", rest[4:], out, depth + 1, min_len)
         return
     if rest.startswith("["):
         end = _class_end(rest, 0)
@@ -148,7 +176,7 @@ def _expand(prefix: str, rest: str, out: list[tuple[str, str, bool]], depth: int
         q = rest[end + 1 : end + 2]
         if q not in ("*", "+", "{", "?") and body.isalpha() and len(body) <= 4:
             for c in body:
-                _expand(prefix + c, rest[end + 1 :], out, depth + 1)
+                _expand(prefix + c, rest[end + 1 :], out, depth + 1, min_len)
             return
         out.append((prefix, rest, False))
         return
@@ -157,7 +185,7 @@ def _expand(prefix: str, rest: str, out: list[tuple[str, str, bool]], depth: int
         if prefix and prefix[-1].isalnum() and prefix.split(" ")[0] in COMMON_WORDS and " " not in prefix.strip():
             rest2 = rest[2:]
             if rest2.startswith("[ ]+") or rest2.startswith(" ") or rest2.startswith("(?:") or rest2.startswith("[ ,]+"):
-                _expand(prefix, rest2, out, depth + 1)
+                _expand(prefix, rest2, out, depth + 1, min_len)
                 return
         out.append((prefix, rest, bool(prefix) and prefix[-1].isalnum()))
         return
@@ -165,7 +193,7 @@ def _expand(prefix: str, rest: str, out: list[tuple[str, str, bool]], depth: int
         out.append((prefix, rest, True))
         return
     if rest[0] == "\\" and len(rest) > 1 and not rest[1].isalnum() and rest[2:3] not in ("?", "*", "+", "{"):
-        _expand(prefix + rest[1], rest[2:], out, depth + 1)  # an escaped punctuation character is a literal
+        _expand(prefix + rest[1], rest[2:], out, depth + 1, min_len)  # an escaped punctuation character is a literal
         return
     c = rest[0]
     if c in _META:
@@ -173,13 +201,13 @@ def _expand(prefix: str, rest: str, out: list[tuple[str, str, bool]], depth: int
         return
     q = rest[1:2]
     if q == "?":
-        _expand(prefix + c, rest[2:], out, depth + 1)
-        _expand(prefix, rest[2:], out, depth + 1)
+        _expand(prefix + c, rest[2:], out, depth + 1, min_len)
+        _expand(prefix, rest[2:], out, depth + 1, min_len)
         return
     if q in ("*", "+", "{"):
         out.append((prefix, rest, False))
         return
-    _expand(prefix + c, rest[1:], out, depth + 1)
+    _expand(prefix + c, rest[1:], out, depth + 1, min_len)
 
 
 def expand(pattern: str) -> list[tuple[str, str, bool]] | None:

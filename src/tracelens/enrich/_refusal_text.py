@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from tracelens.enrich._refusal_compile import compile_table
+from tracelens.enrich._refusal_gate import gate
 from tracelens.enrich._refusal_patterns import ENGLISH, FOREIGN, FOREIGN_TOKENS, LECTURE_TERMS, Rule
 
 HEAD_CHARS = 4000
@@ -115,7 +116,7 @@ def _compile(rules: tuple[Rule, ...]) -> tuple[re.Pattern[str], dict[str, Rule]]
 _EN = compile_table(ENGLISH, LECTURE_TERMS, FOREIGN_TOKENS)
 # Foreign tables are a single alternation each, run only when one of their words occurs.
 _FOREIGN = {lang: _compile(rules) for lang, (_, rules) in FOREIGN.items()}
-_SPACES = re.compile(r" {2,}")
+_SPACES = re.compile("   *")  # runs of two spaces or more; this form starts with a two-character literal (fast)
 
 
 class Hit(NamedTuple):  # a NamedTuple: created for every match, and much cheaper than a dataclass
@@ -173,22 +174,84 @@ def _strip_quotes(text: str, pattern: re.Pattern[str]) -> str:
     return pattern.sub(repl, text)
 
 
+def _fence_end(t: str, ls: int) -> int:
+    """End of the ``_FENCE`` match at line start ``ls``, or -1 where it does not match. The same as
+    ``_FENCE.match(t, ls)``, found with ``str.find`` (the regex's lazy ``.*?`` steps through a code block one
+    character at a time): the block runs to the end of the first later line that starts with spaces and the
+    opening fence, or, without one, to the end of the text."""
+    k = ls
+    while t.startswith(" ", k):
+        k += 1
+    fence = t[k : k + 3]
+    if fence not in ("```", "~~~"):
+        return -1
+    nl = t.find("\n", k)
+    if nl < 0:
+        return -1  # the fence line must end with a line break
+    c = nl
+    while True:
+        c = t.find(fence, c + 1)
+        if c < 0:
+            return len(t)  # unclosed: the rest of the text
+        lc = t.rfind("\n", 0, c) + 1
+        if lc > nl and not t[lc:c].strip(" "):
+            e = t.find("\n", c)
+            return len(t) if e < 0 else e
+
+
+def _fence_sub(t: str, repl) -> str:  # noqa: ANN001 - a callable (start, end) -> replacement
+    """``_FENCE.sub`` with ``repl(start, end)`` for each match, found with ``str.find``: a match starts at a line
+    start followed by spaces and a fence, so only those are tried (``_fence_end``)."""
+    out: list[str] = []
+    last = pos = 0
+    n = len(t)
+    while pos < n:
+        i = t.find("```", pos)
+        j = t.find("~~~", pos)
+        if i < 0 or 0 <= j < i:
+            i = j
+        if i < 0:
+            break
+        ls = t.rfind("\n", 0, i) + 1
+        if ls < pos or (ls < i and t[ls:i].strip(" ")):
+            pos = i + 1  # not the first thing on its line (or on a line a match already covered)
+            continue
+        end = _fence_end(t, ls)
+        if end < 0:
+            pos = i + 1
+            continue
+        out.append(t[last:ls])
+        out.append(repl(ls, end))
+        last = pos = end
+    if not out:
+        return t
+    out.append(t[last:])
+    return "".join(out)
+
+
+def _without_code(t: str, code_lengths: list[int] | None = None) -> str:
+    """Folded text with fenced code blocks and inline code replaced by placeholders (their lengths appended to
+    ``code_lengths``): the first step of ``normalise``, shared with the gate's probe text."""
+    if "```" in t or "~~~" in t:
+
+        def code_repl(start: int, end: int) -> str:
+            if code_lengths is not None:
+                code_lengths.append(end - start)
+            return _CODE
+
+        t = _fence_sub(t, code_repl)
+    if "`" in t:
+        t = _INLINE_CODE.sub(" code ", t)
+    return t
+
+
 def normalise(text: str) -> Normalised:
     """The ``Normalised`` analysis text of ``text``: head and tail only, quotes folded, code, blockquotes, quoted
     passages and script dialogue replaced by placeholders, lower-cased, every word preceded by a space.
     """
     capped, skipped = _cap(text)
-    t = fold(capped)
     code_lengths: list[int] = []
-    if "```" in t or "~~~" in t:
-
-        def code_repl(m: re.Match[str]) -> str:
-            code_lengths.append(m.end() - m.start())
-            return _CODE
-
-        t = _FENCE.sub(code_repl, t)
-    if "`" in t:
-        t = _INLINE_CODE.sub(" code ", t)
+    t = _without_code(fold(capped), code_lengths)
     if t.count(": ") >= 2 and "\n" in t:
         nt = "\n" + t
         speakers = {m.group(1) for m in _SPEAKER.finditer(nt)} - _NOT_SPEAKERS
@@ -467,6 +530,39 @@ def analyse(text: str | None) -> TextVerdict:
         elif after > SHORT_ANSWER:
             evidence += f" + {after} chars of answer"
     return TextVerdict(label, round(score, 4), category, evidence, tuple(hits), total)
+
+
+def classify(text: str | None) -> TextVerdict:
+    """``analyse(text)`` for callers that use only its label, score, category and evidence.
+
+    A response that no refusal-weighted or redirect rule can fire on (``_refusal_gate``: most answers) gets
+    ``NONE`` without being normalised or scanned; ``analyse`` would give it the same label, score 0, no category
+    and no evidence (only its ``hits`` and ``substantive_chars`` would differ).
+    """
+    if not text or not text.strip():
+        return NONE
+    if not gate().might_refuse(_without_code(fold(_cap(text)[0]))):
+        return NONE
+    return analyse(text)
+
+
+def classify_many(texts: list[str | None]) -> list[TextVerdict]:
+    """``[classify(t) for t in texts]``, with the prefilter run over the whole batch at once (``Gate.might_refuse_many``:
+    one literal search, one lower-casing, ... instead of one per response)."""
+    out = [NONE] * len(texts)
+    idx: list[int] = []
+    probes: list[str] = []
+    for i, text in enumerate(texts):
+        if text and not text.isspace():
+            t = fold(text if len(text) <= HEAD_CHARS + TAIL_CHARS else _cap(text)[0])
+            if "`" in t or "~~~" in t:
+                t = _without_code(t)
+            idx.append(i)
+            probes.append(t)
+    for i, passed in zip(idx, gate().might_refuse_many(probes), strict=True):
+        if passed:
+            out[i] = analyse(texts[i])
+    return out
 
 
 _CATEGORY = {

@@ -50,7 +50,16 @@ from tracelens.enrich._refusal_semantic import (
     semantic_score,
 )
 from tracelens.enrich._refusal_structured import structured
-from tracelens.enrich._refusal_text import HEAD_CHARS, REFUSAL_THRESHOLD, SHORT_ANSWER, TAIL_CHARS, analyse
+from tracelens.enrich._refusal_text import (
+    HEAD_CHARS,
+    REFUSAL_THRESHOLD,
+    SHORT_ANSWER,
+    TAIL_CHARS,
+    TextVerdict,
+    analyse,
+    classify,
+    classify_many,
+)
 
 __all__ = [
     "DETECTOR_VERSION",
@@ -150,16 +159,30 @@ def detect(
     )
     if sv is not None:
         return RefusalResult(sv.label, sv.score, "structured", sv.category, sv.evidence)
-    tv = analyse(response_text)
+    # Without the semantic layer only the label, score, category and evidence matter: the gated text layer
+    # gives the same ones, skipping most answers (docs/refusal.md, "Speed").
+    semantic_on = embedding is not None and semantic is not None
+    tv = analyse(response_text) if semantic_on else classify(response_text)
+    if not semantic_on:
+        return _text_result(tv)
     if tv.label != "none":
         return RefusalResult(tv.label, tv.score, "text", tv.category, tv.evidence)
-    if embedding is not None and semantic is not None and response_text and response_text.strip():
+    if semantic_on and response_text and response_text.strip():
         sem, nearest, cos = semantic_score(embedding, semantic)
         blended = SEMANTIC_BLEND * tv.score + (1 - SEMANTIC_BLEND) * sem
         if sem >= SEMANTIC_MIN and blended >= REFUSAL_THRESHOLD:
             label = "full" if tv.substantive_chars <= SHORT_ANSWER else "partial"
             ev = f'semantic: nearest refusal exemplar "{nearest}" (cosine {cos:.2f}, score {sem:.2f})'
             return RefusalResult(label, round(blended, 4), "semantic", "semantic", ev)
+    if tv.score > 0:
+        return RefusalResult("none", tv.score, None, None, None)
+    return _NONE
+
+
+def _text_result(tv: TextVerdict) -> RefusalResult:
+    """``detect``'s result from the text layer's verdict when the semantic layer is off."""
+    if tv.label != "none":
+        return RefusalResult(tv.label, tv.score, "text", tv.category, tv.evidence)
     if tv.score > 0:
         return RefusalResult("none", tv.score, None, None, None)
     return _NONE
@@ -216,14 +239,13 @@ def detect_columns(cols: dict[str, list], n: int, embeddings: Any = None, *,
     emb = _embedding_rows(embeddings, n)
     none_col = [None] * n
     get = {c: cols.get(c, none_col) for c in INPUT_COLUMNS}
-    labels: list[str] = []
-    scores: list[float] = []
-    sources: list[str | None] = []
-    categories: list[str | None] = []
-    evidence: list[str | None] = []
     # Logs repeat themselves (canned refusals, evals at temperature 0): identical
     # inputs get the identical decision, computed once per batch.
     memo: dict[tuple, RefusalResult] = {}
+    results: list[RefusalResult | None] = [None] * n
+    # Rows the text layer decides alone (no provider signal, no semantic layer): classified together at the end
+    # (``classify_many``: one prefilter pass over the batch), per distinct input.
+    pending: dict[tuple, list[int]] = {}
     for i in range(n):
         hs = get["http_status"][i]
         args = (
@@ -239,8 +261,34 @@ def detect_columns(cols: dict[str, list], n: int, embeddings: Any = None, *,
             get["response_raw"][i],
         )
         key = args if emb[i] is None and all(a is None or isinstance(a, (str, int)) for a in args) else None
-        r = memo.get(key) if key is not None else None
-        if r is None:
+        if key is not None:
+            r = memo.get(key)
+            if r is not None:
+                results[i] = r
+                continue
+            rows = pending.get(key)
+            if rows is not None:
+                rows.append(i)
+                continue
+        semantic_on = emb[i] is not None and semantic is not None
+        if not semantic_on:
+            sv = structured(
+                args[0],
+                stop_reason=args[1],
+                stop_reason_raw=args[2],
+                stop_details=args[3],
+                status=args[4],
+                http_status=args[5],
+                error_type=args[6],
+                error_message=args[7],
+                provider=args[8],
+                response_raw=args[9],
+            )
+            if sv is None:
+                pending.setdefault(key if key is not None else ("row", i), []).append(i)
+                continue
+            r = RefusalResult(sv.label, sv.score, "structured", sv.category, sv.evidence)
+        else:
             r = detect(
                 args[0],
                 stop_reason=args[1],
@@ -255,8 +303,23 @@ def detect_columns(cols: dict[str, list], n: int, embeddings: Any = None, *,
                 embedding=emb[i],
                 semantic=semantic,
             )
-            if key is not None:
-                memo[key] = r
+        if key is not None:
+            memo[key] = r
+        results[i] = r
+    if pending:
+        groups = list(pending.values())
+        verdicts = classify_many([get["response_text"][rows[0]] for rows in groups])
+        for rows, tv in zip(groups, verdicts, strict=True):
+            r = _text_result(tv)
+            for i in rows:
+                results[i] = r
+    labels: list[str] = []
+    scores: list[float] = []
+    sources: list[str | None] = []
+    categories: list[str | None] = []
+    evidence: list[str | None] = []
+    for r in results:
+        assert r is not None
         labels.append(r.label)
         scores.append(float(r.score))
         sources.append(r.source)
