@@ -183,3 +183,28 @@ def test_auto_without_openvino_is_torch(monkeypatch):
     assert get_embedder(None, device="cpu", batch_size=8).backend == "torch"  # the default
     with pytest.raises(ValueError, match="unknown backend"):
         get_embedder(None, device="cpu", backend="tensorrt")
+
+
+@needs_openvino
+def test_openvino_is_imported_without_its_usage_telemetry():
+    # openvino's converter reports usage over the network when a consent file is absent; the backend must hide
+    # the telemetry package so the converter's no-op stub is used. CI=true would make openvino decline by
+    # itself, so the child runs without it, with an empty HOME (no consent file).
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    code = (
+        "import sys\n"
+        "from tracelens.embed.openvino_backend import _openvino\n"
+        "_openvino()\n"
+        "import openvino.tools.ovc.telemetry_utils as t\n"
+        "print(t.tm.__name__, 'openvino_telemetry' in sys.modules and sys.modules['openvino_telemetry'] is not None)\n"
+    )
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+        env["HOME"] = home
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["openvino.tools.ovc.telemetry_stub", "False"]

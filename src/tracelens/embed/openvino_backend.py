@@ -64,6 +64,21 @@ class ExportRefused(RuntimeError):
     """The exported graph's vectors differ from torch's on the probe texts; the export is not kept."""
 
 
+def _openvino():
+    """``import openvino`` with its usage telemetry switched off.
+
+    Importing openvino imports its model converter, which reports usage to a web analytics service through the
+    ``openvino_telemetry`` package whenever no consent file exists (it never asks when run as a library). tracelens
+    sends nothing anywhere, so that package is hidden before the first import and the converter falls back to its
+    own no-op stub. A process that imported openvino earlier keeps whatever it chose.
+    """
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # None in sys.modules: the import raises ImportError
+    import openvino
+
+    return openvino
+
+
 def cache_dir() -> Path:
     """Where exported models are cached (see the module docstring)."""
     if os.environ.get("TRACELENS_CACHE_DIR"):
@@ -73,8 +88,7 @@ def cache_dir() -> Path:
 
 
 def _weights_key(spec: ModelSpec) -> str:
-    import openvino
-
+    openvino = _openvino()
     h = hashlib.sha256(f"v{EXPORT_VERSION}|{openvino.__version__}|{spec.model_id}".encode())
     loc = Path(spec.location or "")
     if loc.is_dir():
@@ -103,10 +117,10 @@ def export(spec: ModelSpec, target: Path | None = None) -> Path:
     Checks the graph against torch on ``PROBE_TEXTS`` first (:class:`ExportRefused` if it disagrees). Returns the
     directory; an existing export is returned as is.
     """
-    import openvino as ov
     import torch
     from sentence_transformers import SentenceTransformer
 
+    ov = _openvino()
     target = target or export_dir(spec)
     if (target / "meta.json").exists():
         return target
@@ -196,9 +210,9 @@ class OpenVinoEmbedder(Embedder):
         return self
 
     def _init(self, d: Path, meta: dict, batch_size: int, threads: int | None) -> None:
-        import openvino as ov
         from transformers import AutoTokenizer
 
+        ov = _openvino()
         self.dir = d
         self.model_id = meta["model_id"]
         self.dim = int(meta["dim"])
