@@ -134,3 +134,25 @@ def test_row_vectors_take_and_valid_match_a_padded_array():
         RowVectors(6, [4, 1], x[[4, 1]])
     with pytest.raises(ValueError):
         RowVectors(3, [1, 4], x[[1, 4]])
+
+
+def test_repeats_of_a_sampled_prompt_do_not_weigh_the_mix_by_window_size(tmp_path):
+    # Half of each window is one canned prompt, half distinct prompts; the mix is the same, the windows are not
+    # (2,400 vs 1,200 traces), so the cap samples them at different fractions. Every repeat of the canned prompt
+    # gets a cluster (its prompt has a vector) while a distinct prompt outside the sample does not: counting the
+    # clustered rows puts the canned prompt at about 90% of each window, and a little more of the larger one.
+    sp = make_pair(Scenario(n_baseline=2400, n_current=1200, topics=6, embeddings=False, seed=11))
+    canned = "Please reset the password on my account, I am locked out."
+    sp.baseline = sp.baseline.with_columns(
+        pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit(canned)).otherwise(pl.col("prompt_text")).alias("prompt_text"))
+    sp.current = sp.current.with_columns(
+        pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit(canned)).otherwise(pl.col("prompt_text")).alias("prompt_text"))
+    store = _store(tmp_path / "store", sp)
+    bw, cw = _windows(sp)
+    r = run_drift(store, bw, cw, config=DriftConfig(seed=0), model="fake", embedder=CountingEmbedder(), sample_cap=140)
+    assert any("day-stratified sample" in n for n in r.notes)
+    mix = [f for f in r.findings if f.kind == "prompt_mix"]
+    assert mix, "prompt_mix runs on the sampled traces"
+    assert not [f for f in mix if f.significant], [(f.segment, f.summary) for f in mix if f.significant]
+    canned_share = max(r.cluster_shares, key=lambda c: c.baseline_share)
+    assert abs(canned_share.baseline_share - 0.5) < 0.15 and abs(canned_share.current_share - 0.5) < 0.15, canned_share

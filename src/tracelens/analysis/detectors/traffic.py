@@ -27,10 +27,11 @@ def _prompt_mix(ctx: DetectorContext) -> tuple[list[Draft], list[tuple[str, str,
         # -1 marks rows without a prompt vector (e.g. outside an embedding sample): not a topic.
         df = df.filter(pl.col("_t") >= 0)
     elif ctx.prompt is not None and not ctx.prompt.valid.all():
-        # A prompt without a cluster and without a vector is outside the embedding sample (or its vector
-        # was not computed): not a topic either. Counting those rows as one "cluster -1" would read the
-        # two windows' sampling fractions as a mix shift. Rows without a prompt stay in -1.
-        outside = (df.get_column("_t") < 0).to_numpy() & ~ctx.prompt.valid & ctx.df.get_column("_ask").is_not_null().to_numpy()
+        # Some prompts have no vector: the windows were sampled for embedding. The mix is then read from the
+        # sample alone. Counting the rows outside it as one "cluster -1" would read the two windows' sampling
+        # fractions as a mix shift; counting the repeats of a sampled prompt (they get its cluster) would
+        # weigh repeated prompts more in the window sampled more thinly. Rows without a prompt stay in -1.
+        outside = ~ctx.prompt.valid & ctx.df.get_column("_ask").is_not_null().to_numpy()
         if outside.any():
             df = df.filter(pl.Series(~outside))
     tab = df.group_by("_t", "_w").agg(pl.len().alias("n")).sort(["_t", "_w"])
