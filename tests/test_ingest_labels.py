@@ -1,9 +1,10 @@
 """Refusal labels at ingest: the same as the detector's, computed once per distinct text, in the workers too.
 
-``label_columns`` must give exactly what ``detect_columns`` gives for every
-row: rows that share a text but differ in their provider fields (a refusal
-stop, a raw body naming a content filter, a policy error) must still get their
-own structured labels, and rows with a text only get the text layer's.
+``detect_columns`` (what ingest calls per batch) classifies the rows without a
+provider signal once per distinct text, and must give exactly what ``detect``
+gives row by row: rows that share a text but differ in their provider fields
+(a refusal stop, a raw body naming a content filter, a policy error) must still
+get their own structured labels, and rows with a text only get the text layer's.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import pytest
 
 import tracelens.ingest.pipeline as P
 from tests.conftest import anthropic_line
-from tracelens.enrich.refusal import INPUT_COLUMNS, REFUSAL_COLUMNS, detect_columns
-from tracelens.ingest.labels import label_columns
+from tracelens.enrich.refusal import DETECTOR_VERSION, INPUT_COLUMNS, REFUSAL_COLUMNS, detect, detect_columns
 from tracelens.store import Store
 
 REFUSE = "I'm sorry, but I can't help with that."
@@ -56,23 +56,37 @@ def _columns(rows: list[tuple]) -> dict[str, list]:
     return {c: [r[j] for r in rows] for j, c in enumerate(INPUT_COLUMNS)}
 
 
+def _row_by_row(cols: dict[str, list], n: int) -> dict[str, list]:
+    """``detect`` on each row alone, as the columns ``detect_columns`` returns."""
+    out: dict[str, list] = {c: [] for c in REFUSAL_COLUMNS}
+    for i in range(n):
+        kw = {c: cols[c][i] for c in INPUT_COLUMNS if c in cols and c != "response_text"}
+        if kw.get("http_status") is not None:
+            kw["http_status"] = int(kw["http_status"])
+        r = detect(cols["response_text"][i] if "response_text" in cols else None, **kw)
+        for c, v in zip(REFUSAL_COLUMNS, (r.label, float(r.score), r.source, r.category, r.evidence,
+                                          DETECTOR_VERSION), strict=True):
+            out[c].append(v)
+    return out
+
+
 def test_rows_get_what_the_detector_gives():
     cols = _columns(ROWS)
-    assert label_columns(cols, len(ROWS)) == detect_columns(cols, len(ROWS))
+    assert detect_columns(cols, len(ROWS)) == _row_by_row(cols, len(ROWS))
 
 
 def test_shuffled_repeats_and_missing_columns_match_the_detector():
     rng = random.Random(7)
     rows = [rng.choice(ROWS) for _ in range(300)]
     cols = _columns(rows)
-    assert label_columns(cols, len(rows)) == detect_columns(cols, len(rows))
+    assert detect_columns(cols, len(rows)) == _row_by_row(cols, len(rows))
     only_text = {"response_text": cols["response_text"]}
-    assert label_columns(only_text, len(rows)) == detect_columns(only_text, len(rows))
-    assert label_columns({}, 3) == detect_columns({}, 3)
+    assert detect_columns(only_text, len(rows)) == _row_by_row(only_text, len(rows))
+    assert detect_columns({}, 3) == _row_by_row({}, 3)
 
 
 def test_labels_are_not_shared_between_rows_of_one_text():
-    out = label_columns(_columns(ROWS[:4]), 4)
+    out = detect_columns(_columns(ROWS[:4]), 4)
     assert out["refusal"] == ["none", "none", "full", "full"]
     assert out["refusal_source"] == [None, None, "structured", "structured"]
 

@@ -244,7 +244,9 @@ def detect_columns(cols: dict[str, list], n: int, embeddings: Any = None, *,
     memo: dict[tuple, RefusalResult] = {}
     results: list[RefusalResult | None] = [None] * n
     # Rows the text layer decides alone (no provider signal, no semantic layer): classified together at the end
-    # (``classify_many``: one prefilter pass over the batch), per distinct input.
+    # (``classify_many``: one prefilter pass over the batch), grouped per distinct input and classified once per
+    # distinct response text. That layer reads the text only, and texts repeat where whole inputs do not (each
+    # raw body holds its own message id).
     pending: dict[tuple, list[int]] = {}
     for i in range(n):
         hs = get["http_status"][i]
@@ -307,9 +309,12 @@ def detect_columns(cols: dict[str, list], n: int, embeddings: Any = None, *,
             memo[key] = r
         results[i] = r
     if pending:
-        groups = list(pending.values())
-        verdicts = classify_many([get["response_text"][rows[0]] for rows in groups])
-        for rows, tv in zip(groups, verdicts, strict=True):
+        by_text: dict[object, list[int]] = {}
+        for j, rows in enumerate(pending.values()):
+            t = get["response_text"][rows[0]]
+            by_text.setdefault(t if t is None or isinstance(t, str) else ("row", j), []).extend(rows)
+        verdicts = classify_many([get["response_text"][rows[0]] for rows in by_text.values()])
+        for rows, tv in zip(by_text.values(), verdicts, strict=True):
             r = _text_result(tv)
             for i in rows:
                 results[i] = r
