@@ -156,15 +156,6 @@ MODELS = (
     ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001", "claude-haiku-4-5", False),
 )
 NEW_SNAPSHOT = "claude-sonnet-4-5-20251119"
-# the columns the weekly job reads (tracelens.weekly.ANALYSIS_COLUMNS); the baseline collects these
-ANALYSIS = (
-    "trace_id", "timestamp", "provider", "model_requested", "model_returned", "model_family", "model_snapshot",
-    "model_is_alias", "app", "service", "user_id", "session_id", "system_prompt", "system_prompt_hash", "tools_hash",
-    "tool_definitions", "prompt_hash", "prompt_text", "response_text", "stop_reason", "stop_reason_raw", "temperature",
-    "top_p", "top_k", "max_tokens", "output_tokens", "input_tokens", "cache_read_tokens", "cache_creation_tokens",
-    "latency_ms", "time_to_first_token_ms", "status", "error_type", "http_status", "tool_calls", "service_tier",
-    "refusal", "refusal_score", "attributes",
-)
 
 
 def say(msg: str) -> None:
@@ -460,6 +451,8 @@ def main(argv=None) -> int:
     if args.make_store:
         make_store(args.make_store[0], int(args.make_store[1]))
         return 0
+    from tracelens.weekly import ANALYSIS_COLUMNS  # the columns the weekly job reads: the baseline collects these
+
     work = Path(args.keep or tempfile.mkdtemp(prefix="tracelens-weekly-"))
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -479,7 +472,7 @@ def main(argv=None) -> int:
     try:
         for rep in range(args.repeat):
             load.append(loadavg())
-            base = measure([py, "-c", BASELINE_CODE, str(pristine), ",".join(ANALYSIS)], env)
+            base = measure([py, "-c", BASELINE_CODE, str(pristine), ",".join(ANALYSIS_COLUMNS)], env)
             say(f"baseline (scan_parquet + collect): {base['wall_s']:.1f} s, peak {base['peak_gib']:.2f} GiB")
             store = work / f"run-{rep}"
             shutil.rmtree(store, ignore_errors=True)
