@@ -418,6 +418,13 @@ class Gate:
                 return True
             return False
 
+    def _check_bytes(self, k: int) -> re.Pattern[bytes]:
+        """Rule ``k``'s check compiled for the bytes probe, on first use (most rules' literals never occur)."""
+        rx = self._compiled_bytes.get(k)
+        if rx is None:
+            rx = self._compiled_bytes[k] = re.compile(self.check[k].encode())  # type: ignore[union-attr]
+        return rx
+
     def _hs_match(self, lit_id: int, end: int) -> bool:
         """True (which ends the scan) when a rule of the literal that ends at ``end`` can match there."""
         data = self._hs_data
@@ -428,10 +435,7 @@ class Gate:
         check = self.check
         for k, implied in rules:
             if check[k] is not None:
-                rx = self._compiled_bytes.get(k)
-                if rx is None:
-                    rx = self._compiled_bytes[k] = re.compile(check[k].encode())  # type: ignore[union-attr]
-                if rx.match(data, pos) is not None:
+                if self._check_bytes(k).match(data, pos) is not None:
                     return True
             elif implied:
                 return True
@@ -504,10 +508,7 @@ class Gate:
             pos = end - length
             for k, implied in rules:
                 if check[k] is not None:
-                    rx = self._compiled_bytes.get(k)
-                    if rx is None:
-                        rx = self._compiled_bytes[k] = re.compile(check[k].encode())  # type: ignore[union-attr]
-                    if rx.match(data, pos) is not None:
+                    if self._check_bytes(k).match(data, pos) is not None:
                         out[i] = True
                         break
                 elif implied or (i, k) in anchored:

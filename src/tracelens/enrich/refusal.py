@@ -273,38 +273,15 @@ def detect_columns(cols: dict[str, list], n: int, embeddings: Any = None, *,
                 rows.append(i)
                 continue
         semantic_on = emb[i] is not None and semantic is not None
+        fields = dict(zip(INPUT_COLUMNS[1:], args[1:], strict=True))  # args follow INPUT_COLUMNS
         if not semantic_on:
-            sv = structured(
-                args[0],
-                stop_reason=args[1],
-                stop_reason_raw=args[2],
-                stop_details=args[3],
-                status=args[4],
-                http_status=args[5],
-                error_type=args[6],
-                error_message=args[7],
-                provider=args[8],
-                response_raw=args[9],
-            )
+            sv = structured(args[0], **fields)
             if sv is None:
                 pending.setdefault(key if key is not None else ("row", i), []).append(i)
                 continue
             r = RefusalResult(sv.label, sv.score, "structured", sv.category, sv.evidence)
         else:
-            r = detect(
-                args[0],
-                stop_reason=args[1],
-                stop_reason_raw=args[2],
-                stop_details=args[3],
-                status=args[4],
-                http_status=args[5],
-                error_type=args[6],
-                error_message=args[7],
-                provider=args[8],
-                response_raw=args[9],
-                embedding=emb[i],
-                semantic=semantic,
-            )
+            r = detect(args[0], **fields, embedding=emb[i], semantic=semantic)
         if key is not None:
             memo[key] = r
         results[i] = r
