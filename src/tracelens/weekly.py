@@ -229,6 +229,8 @@ def prepare(
         return prep
     mb, mc = _sample_mask(b, sample_cap), _sample_mask(c, sample_cap)
     sampled = not mb.all() or not mc.all()
+    # the traces embedded for the semantic tests: also what the clusters are fitted and assigned from
+    sample = pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]) if sampled else None
     if sampled:
         notes.append(
             f"semantic tests use a day-stratified sample of {int(mb.sum()):,} baseline and {int(mc.sum()):,} current "
@@ -276,8 +278,7 @@ def prepare(
             # windows, not on every prompt of four weeks (hours of embedding at a million traces a week)
             fit_on = None
             if sampled:
-                fit_on = pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]).select(
-                    "trace_id", "timestamp", "prompt_text")
+                fit_on = sample.select("trace_id", "timestamp", "prompt_text")
                 ref_start = min(baseline.start, current.start)
             cm = cl.fit_clusters(store, since=ref_start, until=current.end, model=spec.name, embedder=emb,
                                  embed_missing=not sampled, traces=fit_on)
@@ -285,8 +286,7 @@ def prepare(
             notes.append(f"topic clusters not fitted: {e}")
             cm = None
     if cm is not None:
-        sample_prompts = (pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]).get_column("prompt_text")
-                          .drop_nulls().unique() if sampled else None)
+        sample_prompts = sample.get_column("prompt_text").drop_nulls().unique() if sampled else None
         for name in ("baseline", "current"):
             df = getattr(prep, name)
             if not sampled:
