@@ -1,0 +1,256 @@
+"""Object-storage locations: URLs for the store and for inputs (``s3://``, ``gs://``, ``az://``, ``file://``).
+
+Contract:
+
+- ``is_url(text)`` tells a URL of a scheme we handle from a local path; ``parse(url)`` gives its ``Location``
+  (scheme, bucket or container, key prefix) or raises ``ObjectStoreError``.
+- ``storage_options(loc)`` are the options both Delta Lake (delta-rs) and obstore take, since both sit on the
+  Rust ``object_store`` crate. Credentials come from the usual chain and are never written anywhere: for S3
+  the ``AWS_*`` environment variables, else the shared config and credentials files (``AWS_PROFILE``,
+  ``~/.aws``, SSO caches, and on a cloud machine its role) through botocore when it is installed; for GCS
+  and Azure the variables their SDKs read (``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_*``), which
+  object_store reads itself. An S3 location commits with conditional puts (``If-None-Match``), which S3 and
+  the S3-compatible servers we test against honour, unless ``AWS_S3_LOCKING_PROVIDER`` names another way.
+- ``connect(loc)`` is an obstore client with short timeouts and no retries, and ``preflight(loc, write)``
+  checks, before any work, that the location answers, that credentials exist and are accepted, and (for a
+  store) that we may write there: each failure is one ``ObjectStoreError`` line, raised within seconds
+  rather than after a storm of retries.
+
+Nothing here is imported by code that only reads local files: obstore and botocore live in the
+``tracelens[cloud]`` extra, and a URL without it fails with one line naming the extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+CLOUD_EXTRA_HINT = "object storage needs the cloud extra: pip install 'tracelens[cloud]'"
+
+# scheme as written -> the family it belongs to
+_SCHEMES = {
+    "s3": "s3", "s3a": "s3",
+    "gs": "gs", "gcs": "gs",
+    "az": "az", "abfs": "az", "abfss": "az", "azure": "az",
+    "file": "file",
+}
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$", re.S)
+# The preflight's own limits: a dead endpoint or a black-holed address answers within these, not after the
+# crate's default of 10 retries with backoff.
+PREFLIGHT_CONNECT_TIMEOUT = "3s"
+PREFLIGHT_TIMEOUT = "10s"
+
+
+class ObjectStoreError(Exception):
+    """A location we cannot use; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed URL: ``family`` is s3, gs, az or file; ``bucket`` is empty for file URLs."""
+
+    url: str  # as given, without trailing slashes
+    family: str
+    bucket: str
+    prefix: str  # key prefix inside the bucket (no leading or trailing slash); the path for file URLs
+
+    def child(self, *parts: str) -> str:
+        """The URL of a key below this location."""
+        return "/".join([self.url, *(p.strip("/") for p in parts if p)])
+
+    @property
+    def local_path(self) -> str | None:
+        """The directory of a ``file://`` URL, else None."""
+        return "/" + self.prefix if self.family == "file" else None
+
+
+def is_url(text: object) -> bool:
+    """True for ``scheme://...`` with a scheme we handle (``http`` and friends are not store URLs)."""
+    if not isinstance(text, str):
+        return False
+    m = _URL.match(text)
+    return bool(m) and m.group("scheme").lower() in _SCHEMES
+
+
+def parse(url: str) -> Location:
+    """The ``Location`` of ``url``; ``ObjectStoreError`` for an unknown scheme or a URL without a bucket."""
+    m = _URL.match(url or "")
+    if not m:
+        raise ObjectStoreError(f"not a URL: {url!r} (expected s3://bucket/prefix, gs://, az://container/... or file:///path)")
+    scheme = m.group("scheme").lower()
+    family = _SCHEMES.get(scheme)
+    if family is None:
+        raise ObjectStoreError(f"unsupported URL scheme {scheme!r} in {url!r} (use s3://, gs://, az:// or file://)")
+    rest = m.group("rest")
+    if family == "file":
+        if rest.startswith("localhost/"):
+            rest = rest[len("localhost"):]
+        if not rest.startswith("/"):
+            raise ObjectStoreError(f"a file URL needs an absolute path: {url!r} (file:///abs/path)")
+        path = os.path.normpath(rest)
+        return Location(url="file://" + path.rstrip("/") if path != "/" else "file:///", family="file", bucket="",
+                        prefix=path.strip("/"))
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise ObjectStoreError(f"no bucket in {url!r} (expected {scheme}://bucket/prefix)")
+    prefix = prefix.strip("/")
+    if any(p in (".", "..") for p in prefix.split("/") if p):
+        raise ObjectStoreError(f"'.' and '..' are not allowed in an object-storage prefix: {url!r}")
+    return Location(url=f"{scheme}://{bucket}" + (f"/{prefix}" if prefix else ""), family=family, bucket=bucket,
+                    prefix=prefix)
+
+
+def _aws_from_profile_chain() -> dict[str, str]:
+    """Credentials and region from botocore's chain (profiles, SSO, container and instance roles); {} without
+    botocore or when the chain finds nothing. The values are used for this process only."""
+    try:
+        import botocore.session
+    except ImportError:
+        return {}
+    session = botocore.session.Session()
+    # one quick try at the instance metadata service, not botocore's default of a second one after 1 s
+    session.set_config_variable("metadata_service_num_attempts", 1)
+    session.set_config_variable("metadata_service_timeout", 1)
+    try:
+        creds = session.get_credentials()
+        frozen = creds.get_frozen_credentials() if creds is not None else None
+    except Exception as e:  # a broken profile file, an expired SSO token: botocore's own message says which
+        raise ObjectStoreError(f"AWS credentials: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    out: dict[str, str] = {}
+    if frozen is not None and frozen.access_key and frozen.secret_key:
+        out["aws_access_key_id"] = frozen.access_key
+        out["aws_secret_access_key"] = frozen.secret_key
+        if frozen.token:
+            out["aws_session_token"] = frozen.token
+    region = session.get_config_variable("region")
+    if region:
+        out["aws_region"] = region
+    return out
+
+
+def storage_options(loc: Location) -> dict[str, str]:
+    """Options for delta-rs and obstore at ``loc`` (credentials included; never persist them)."""
+    if loc.family != "s3":
+        return {}
+    env = os.environ
+    opts: dict[str, str] = {}
+    if not (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY")):
+        opts.update(_aws_from_profile_chain())
+    else:
+        opts["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
+        opts["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
+        if env.get("AWS_SESSION_TOKEN"):
+            opts["aws_session_token"] = env["AWS_SESSION_TOKEN"]
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        opts["aws_region"] = region
+    opts.setdefault("aws_region", "us-east-1")
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["aws_endpoint"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["aws_allow_http"] = "true"
+    if not env.get("AWS_S3_LOCKING_PROVIDER"):
+        # Commits are "create this log entry only if it does not exist": S3 honours If-None-Match since 2024,
+        # so two writers never both win the same version (no lock table needed).
+        opts["aws_conditional_put"] = "etag"
+    return opts
+
+
+def credentials_problem(loc: Location, opts: dict[str, str]) -> str | None:
+    """Why ``loc`` has no usable credentials, or None. Only S3 is checked here: GCS and Azure libraries have
+    anonymous and managed-identity modes we cannot tell apart from a missing setting before a request."""
+    if loc.family == "s3" and not opts.get("aws_access_key_id") and not os.environ.get("AWS_SKIP_SIGNATURE"):
+        return (f"no AWS credentials for {loc.url}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE "
+                "(or run on a machine with an instance role)")
+    return None
+
+
+def connect(loc: Location, opts: dict[str, str] | None = None, *, preflight_limits: bool = True) -> Any:
+    """An obstore client for ``loc`` (its prefix applied). ``preflight_limits`` caps timeouts and turns off
+    retries, for checks that must fail fast."""
+    try:
+        import obstore.store
+    except ImportError:
+        raise ObjectStoreError(CLOUD_EXTRA_HINT) from None
+    opts = storage_options(loc) if opts is None else opts
+    client: dict[str, Any] = {}
+    retry: dict[str, Any] | None = None
+    if preflight_limits:
+        client = {"connect_timeout": PREFLIGHT_CONNECT_TIMEOUT, "timeout": PREFLIGHT_TIMEOUT}
+        retry = {"max_retries": 0, "retry_timeout": dt.timedelta(seconds=10)}
+    config = dict(opts)
+    if config.pop("aws_allow_http", None) == "true":
+        client["allow_http"] = True
+    config.pop("aws_conditional_put", None)  # a delta-rs commit setting; obstore's puts here are plain
+    if loc.family == "file":
+        return obstore.store.LocalStore(loc.local_path, mkdir=True)
+    try:
+        return obstore.store.from_url(loc.url, config=config or None, client_options=client or None,
+                                      retry_config=retry)
+    except Exception as e:
+        raise ObjectStoreError(f"cannot use {loc.url}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line[:300]
+    return type(e).__name__
+
+
+def explain(loc: Location, e: BaseException) -> str:
+    """One line for an object-storage failure at ``loc``: the kind of failure, then the library's own words."""
+    text = str(e)
+    low = text.lower()
+    if "nosuchbucket" in low or ("404" in low and "bucket" in low):
+        kind = f"bucket {loc.bucket!r} does not exist"
+    elif "accessdenied" in low or "403" in low or "forbidden" in low or "permission" in low:
+        kind = "access denied"
+    elif ("invalidaccesskeyid" in low or "signaturedoesnotmatch" in low or "401" in low
+          or "unauthenticated" in low or "expiredtoken" in low):
+        kind = "credentials rejected"
+    elif ("error sending request" in low or "connection refused" in low or "dns error" in low
+          or "timed out" in low or "timeout" in low or "connect" in low):
+        kind = "endpoint unreachable"
+    else:
+        kind = "request failed"
+    return f"{loc.url}: {kind} ({_first_line(e)})"
+
+
+def preflight(loc: Location, write: bool, opts: dict[str, str] | None = None) -> dict[str, str]:
+    """Check ``loc`` is reachable, authorised and (``write``) writable; returns its storage options.
+
+    One listing request and, for ``write``, one small put and delete under ``_tracelens_probe/``: the only
+    way to learn a bucket policy allows writes is to write. Raises ``ObjectStoreError`` (one line).
+    """
+    opts = storage_options(loc) if opts is None else opts
+    if loc.family == "file":
+        return opts
+    problem = credentials_problem(loc, opts)
+    if problem:
+        raise ObjectStoreError(problem)
+    import obstore
+
+    client = connect(loc, opts)
+    try:
+        next(iter(obstore.list(client, None, chunk_size=1)), None)
+    except Exception as e:
+        raise ObjectStoreError(explain(loc, e)) from None
+    if write:
+        probe = f"_tracelens_probe/{uuid.uuid4().hex}"
+        try:
+            obstore.put(client, probe, b"")
+        except Exception as e:
+            raise ObjectStoreError(explain(loc, e).replace("access denied", "no write permission", 1)) from None
+        # a probe left behind (delete denied while put is allowed) is harmless: an empty object
+        with contextlib.suppress(Exception):
+            obstore.delete(client, probe)
+    return opts
