@@ -187,6 +187,11 @@ class Store:
         if recover:
             self._recover_if_possible()
 
+    @property
+    def local_root(self) -> Path:
+        """The store's directory, where side files (vectors, evals, the catalog override) live."""
+        return self.root
+
     def secret(self, name: str, nbytes: int = 32) -> bytes:
         """A random per-store secret (created on first use, mode 0600), e.g. the redaction salt."""
         p = self.root / f".{name}"

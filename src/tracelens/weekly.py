@@ -211,6 +211,11 @@ def prepare(
         if not embed:
             notes.append("embeddings skipped (--no-embed): semantic and prompt-mix findings need them")
         return prep
+    if _local_root(store) is None:
+        # the vector cache and cluster models are files of a local store directory (tracelens.embed.vectors)
+        notes.append("embeddings on object-storage stores are not available yet: semantic, topic and prompt-mix "
+                     "findings are left out (every other finding is computed)")
+        return prep
     from tracelens.analysis.strata import RowVectors
     from tracelens.embed.models import get_embedder, resolve_model
     from tracelens.embed.vectors import trace_embeddings
@@ -306,6 +311,11 @@ def prepare(
     return prep
 
 
+def _local_root(store) -> Path | None:
+    """The store's local directory (None for a Delta Lake store at a URL: no side files such as vectors)."""
+    return getattr(store, "local_root", store.root)
+
+
 def _missing_vectors(store: Store, spec, df: pl.DataFrame, col: str) -> int:
     from tracelens.embed.vectors import VectorStore, embeddable
     from tracelens.hashing import text_hash
@@ -350,7 +360,7 @@ def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         cluster_labels=prep.cluster_labels or None,
         history=prep.history,
         config=config,
-        catalog=load_catalog(store.root),
+        catalog=load_catalog(_local_root(store)),
     )
     all_notes = list(notes or []) + prep.notes
     import dataclasses
@@ -384,6 +394,8 @@ def evals_section(store: Store, notes: list[str] | None = None) -> tuple[EvalRes
     except ImportError:
         return None
     say = notes.append if notes is not None else (lambda s: None)
+    if _local_root(store) is None:
+        return None  # eval suites and runs live in a local store directory; none can exist for this store
     if old_canary_files(store.root):
         try:
             migrate_canaries(store.root, store.get, note=say)

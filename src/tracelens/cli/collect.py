@@ -127,7 +127,7 @@ def collect(host, port, token_env, token_file, max_body, max_pending, max_pendin
     if not is_loopback(host) and token is None:
         diag(f"warning: listening on {host}, which is not a loopback address, without a token: anyone who can "
              "reach it can write to the store (set --token-env or --token-file)")
-    store = open_store(store_path, create=True)
+    store = open_store(store_path, create=True, needs="a local spool directory for acknowledged requests")
     config = CollectConfig(host=host, port=port, token=token, max_body=max_body, max_pending_bytes=max_pending,
                            max_pending_files=max_pending_files, commit_interval=commit_interval,
                            batch_size=batch_size, max_in_flight=max_in_flight, retry_after=retry_after,

@@ -95,7 +95,7 @@ def store_option(f: Callable) -> Callable:
         default=DEFAULT_STORE,
         show_default=True,
         type=click.Path(file_okay=False),
-        help=f"Store directory (or set {STORE_ENV}).",
+        help=f"Store directory, or the URL of a Delta Lake store (s3://, gs://, az://, file://) (or set {STORE_ENV}).",
     )(f)
 
 
@@ -104,15 +104,37 @@ def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
 
 
-def open_store(path: str, create: bool = False) -> Store:
-    """The store at ``path``; a store that cannot be opened is a one-line error, not a traceback."""
+def open_store(path: str, create: bool = False, *, url_ok: bool = False, write: bool = False,
+               needs: str = "") -> Store:
+    """The store at ``path``; a store that cannot be opened is a one-line error, not a traceback.
+
+    ``path`` may be the URL of a Delta Lake store (``tracelens.deltastore``): commands that work on one pass
+    ``url_ok`` (``write`` when they commit); the others stop with one line saying what it lacks (``needs``).
+    """
+    from tracelens.objstore import is_url
+
+    if is_url(path) and not url_ok:
+        ctx = click.get_current_context(silent=True)
+        name = ctx.command_path if ctx is not None else "this command"
+        what = needs or "files kept in a local store directory"
+        raise click.ClickException(f"`{name}` does not work on an object-storage store ({path}) yet: it needs "
+                                   f"{what}; use a local store directory")
     # the store (pyarrow, polars) loads when a command opens one, not when a command line is parsed
     from tracelens.store import Store, StoreError
 
     try:
+        if is_url(path):
+            from tracelens.deltastore import DeltaStore
+
+            return DeltaStore(path, create=create, write=write or create)  # type: ignore[return-value]
         return Store(path, create=create)
     except StoreError as e:
         raise click.ClickException(str(e)) from None
+    except ImportError as e:
+        from tracelens.objstore import CLOUD_EXTRA_HINT
+
+        click.echo(f"error: {CLOUD_EXTRA_HINT} ({e})", err=True)
+        sys.exit(3)
 
 
 def _default(o: Any) -> Any:

@@ -30,6 +30,12 @@ def doctor(repair, quick, store_path, as_json):
       tracelens doctor
       tracelens doctor --repair --json
     """
+    from tracelens.objstore import is_url
+
+    if is_url(store_path):
+        raise click.ClickException(f"`tracelens doctor` checks local store directories only ({store_path} is an "
+                                   "object-storage store): its Delta commits leave no journals or half-written "
+                                   "files to repair; `tracelens store vacuum` deletes the files of dead writers")
     from tracelens.doctor import check_store, repair_store
     from tracelens.store import StoreError
 

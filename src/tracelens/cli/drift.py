@@ -119,7 +119,7 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
     """
     from tracelens.weekly import drift_run
 
-    run = drift_run(open_store(store_path), baseline, current, config=_config(alpha, seed, cohort_by), embed=not no_embed,
+    run = drift_run(open_store(store_path, url_ok=True, write=True), baseline, current, config=_config(alpha, seed, cohort_by), embed=not no_embed,
                     sample_cap=sample_cap, model=embed_model, progress=diag)
     _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 
@@ -141,7 +141,7 @@ def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, 
     """
     from tracelens.weekly import weekly_run
 
-    run = weekly_run(open_store(store_path), week, config=_config(alpha, seed, cohort_by), embed=not no_embed,
+    run = weekly_run(open_store(store_path, url_ok=True, write=True), week, config=_config(alpha, seed, cohort_by), embed=not no_embed,
                      sample_cap=sample_cap, model=embed_model, progress=diag)
     _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 

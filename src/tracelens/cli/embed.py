@@ -110,7 +110,7 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, backend
         if f not in FIELDS:
             raise click.BadParameter(f"unknown field {f!r}; use prompt, response, system", param_hint="--fields")
         cols.append(FIELDS[f])
-    store = open_store(store_path)
+    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
     progress = _Progress(not no_progress)
     res = EmbedResult(model_id="", slug="", columns=cols)
     try:
@@ -156,7 +156,7 @@ def cluster(model, since, until, k, algorithm, refit, seed, store_path, as_json)
     """
     from tracelens.cluster import ClusterError, assign_store, current_model, fit_clusters
 
-    store = open_store(store_path)
+    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
     try:
         # every trace gets assigned, so every prompt needs a vector: embed them first, with progress
         _embed_prompts(store, model)
@@ -220,7 +220,7 @@ def clusters_cmd(model, since, until, weeks, no_embed, store_path, as_json):
     """Clusters with label, traces and refusal rate per week, and example prompts."""
     from tracelens.cluster import ClusterError, cluster_summary, summary_window
 
-    store = open_store(store_path)
+    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
     try:
         if not no_embed:
             _embed_prompts(store, model, *summary_window(store, since, until, weeks))
@@ -299,7 +299,7 @@ def similar(ctx, trace_id, like, text, field, k, all_copies, model, since, until
         from tracelens.embed.models import require_embedder
 
         require_embedder(model, "tracelens similar --semantic")
-    store = open_store(store_path)
+    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
     try:
         r = search(store, text, like=like, k=k, since=since, until=until, model=model, field=field,
                    distinct=not all_copies)
@@ -336,7 +336,7 @@ def _similar_to_trace(ctx, trace_id, like, text, k, since, until, store_path, as
             opt = "--" + name.replace("_", "-")
             raise click.UsageError(f"{opt} applies to --like and --semantic; TRACE_ID compares prompts by the "
                                    "store's vectors, as the TUI does")
-    store = open_store(store_path)
+    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
     trace = store.get(trace_id)
     if trace is None:
         raise click.ClickException(f"no trace {trace_id!r} in {store_path}")

@@ -25,7 +25,7 @@ def enrich(refusal, force, since, until, store_path, as_json):
     """
     from tracelens.enrich.apply import refresh_refusals
 
-    store = open_store(store_path)
+    store = open_store(store_path, url_ok=True, write=True)
     if not refusal:
         diag("nothing to do")
         return

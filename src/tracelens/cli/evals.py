@@ -39,7 +39,7 @@ class SuiteUsageError(click.ClickException):
 
 def open_eval_store(store_path: str):
     """The store, with canary sets kept by an older version migrated to eval suites first (once; a note on stderr)."""
-    store = open_store(store_path)
+    store = open_store(store_path, needs="eval suites and runs, kept in a local store directory")
     from tracelens.evals.canary import migrate_canaries, old_canary_files
 
     if old_canary_files(store.root):

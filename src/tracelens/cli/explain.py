@@ -49,7 +49,7 @@ def explain(user_id, session_id, since, until, baseline_weeks, fmt, store_path, 
 
     if since is not None and until is not None and since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
-    d = explain_user(open_store(store_path), user_id, session_id=session_id, since=since, until=until,
+    d = explain_user(open_store(store_path, url_ok=True), user_id, session_id=session_id, since=since, until=until,
                      baseline_weeks=baseline_weeks)
     if not d.traces:
         diag(d.notes[0] if d.notes else "No traces for this user.")

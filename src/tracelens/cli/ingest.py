@@ -121,8 +121,10 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
         Redactor(kinds, tuple(redact_regex), fields=fields, phone_regions=tuple(phone_regions))
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
-    created = not os.path.exists(store_path)
-    store = open_store(store_path, create=True)
+    from tracelens.objstore import is_url
+
+    created = not is_url(store_path) and not os.path.exists(store_path)
+    store = open_store(store_path, create=True, url_ok=True)
     options = IngestOptions(
         column_map=column_map, naive_tz=naive_tz, default_time=default_time, provider=provider,
         redact_kinds=kinds, redact_patterns=tuple(redact_regex), redact_fields=fields,

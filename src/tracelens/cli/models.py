@@ -151,7 +151,7 @@ def models_refresh(base_url, api_key_env, timeout, store_path, as_json):
     """
     from tracelens.modelrefresh import MissingKeyError, RefreshError, refresh_catalog
 
-    store = open_store(store_path)
+    store = open_store(store_path, needs="the model catalog override file of a local store directory")
     try:
         result = refresh_catalog(store.root, api_key_env=api_key_env, base_url=base_url, timeout=timeout)
     except MissingKeyError as e:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the store and polars load when a command runs, not when its
 def stats_cmd(store_path, as_json):
     """Traces per day, per model (requested vs returned) and per source format; quarantine count."""
     from tracelens.query import stats
-    s = stats(open_store(store_path))
+    s = stats(open_store(store_path, url_ok=True))
     if as_json:
         emit_json(s.to_dict())
         return
@@ -85,7 +85,7 @@ def show(trace_id, with_context, related, store_path, as_json):
     """
     from tracelens.context import context_report
     from tracelens.query import trace_jsonable
-    store = open_store(store_path)
+    store = open_store(store_path, url_ok=True)
     raw = store.get(trace_id)
     if raw is None:
         raise click.ClickException(store.not_found(trace_id))  # (made visible by the group)
@@ -236,7 +236,7 @@ def search_cmd(user, session, model, app, since, until, text, regex, text_in, st
     from tracelens.query import search
     f = filters_from(user, session, model, app, since, until, text, regex, stop_reason, refusal_only, limit, text_in)
     try:
-        df = search(open_store(store_path), f)
+        df = search(open_store(store_path, url_ok=True), f)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
     rows = df.to_dicts()
@@ -280,7 +280,7 @@ def search_cmd(user, session, model, app, since, until, text, regex, text_in, st
 @json_option
 def quarantine(limit, store_path, as_json):
     """List quarantined records with their reasons."""
-    df = open_store(store_path).scan("quarantine").sort("quarantined_at", descending=True).head(limit or None).collect()
+    df = open_store(store_path, url_ok=True).scan("quarantine").sort("quarantined_at", descending=True).head(limit or None).collect()
     rows = df.drop("date").to_dicts()
     if as_json:
         emit_json(rows)

@@ -281,7 +281,7 @@ def replay(
         raise click.UsageError(
             "name TRACE_IDs or select traces with --user/--session/--model-filter/--since/--until/--text"
         )
-    store = open_store(store_path)
+    store = open_store(store_path, needs="canary sets and replay runs, kept in a local store directory")
     traces = _select_traces(store, trace_ids, user, session, model_filter, since, until, text, limit)
     if not traces:
         raise click.ClickException("no trace matched the filters")
@@ -552,7 +552,7 @@ def canary_migrate(store_path, as_json):
     """
     from tracelens.evals.canary import migrate_canaries
 
-    store = open_store(store_path)
+    store = open_store(store_path, needs="canary sets and replay runs, kept in a local store directory")
     done = migrate_canaries(store.root, store.get, note=diag)
     if as_json:
         emit_json([m.to_dict() for m in done])

@@ -173,7 +173,7 @@ def _prepare(store: Store, options: IngestOptions | None, enricher) -> tuple[Ing
     """The options (with the store's model catalog), enricher and redactor of one ingest run."""
     options = options or IngestOptions()
     if options.model_catalog is None:
-        options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
+        options = dataclasses.replace(options, model_catalog=load_catalog(getattr(store, "local_root", store.root)))
     enrich = default_enricher() if enricher is True else (enricher or None)
     redactor = None
     if options.redact_kinds or options.redact_patterns or options.redact_fields:
