@@ -1,0 +1,168 @@
+"""Copy a store into a Delta Lake store (``tracelens store migrate OLD NEW``), batch by batch, and reconcile.
+
+Contract:
+
+- ``OLD`` is a local store directory (the current layout, ``tracelens.store``) or a Delta Lake store URL;
+  ``NEW`` is a Delta Lake store URL (``s3://``, ``gs://``, ``az://``, ``file:///abs/path``), created when absent.
+  ``OLD`` is only read: it stays usable as it was.
+- ``traces`` go through ``DeltaStore.commit_batch`` (the path ingest takes), one day partition at a time in
+  slices of ``batch_rows``; ``quarantine`` and ``otlp_events`` through the same keyed insert, keeping each row's
+  ``date`` partition. The per-store secrets (the redaction salt) are copied first, so pseudonyms that later
+  ingests into ``NEW`` compute match those already stored.
+- Idempotent: every insert is keyed (``trace_id``, ``quarantine_id``, ``event_id``), so a run interrupted at any
+  point and run again copies what is missing and counts the rest as already there; nothing is duplicated.
+- Reconciliation per table: rows read from ``OLD`` must equal rows written plus rows already in ``NEW`` (with
+  the same content: a trace id stored in ``NEW`` with other content is a conflict), and every key read must be
+  present in ``NEW`` afterwards. ``MigrateResult.reconciles`` is False otherwise (the CLI exits 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import polars as pl
+import pyarrow as pa
+
+from tracelens.deltastore import KEYS, SCHEMAS, DeltaStore, open_any, with_date
+from tracelens.objstore import is_url
+from tracelens.storefiles import TABLES, StoreError
+
+SECRET_NAMES = ("redaction_salt",)
+
+
+@dataclass
+class TableCount:
+    """What one table's copy did: rows read from OLD, written to NEW, found already there, missing after."""
+
+    table: str
+    read: int = 0
+    written: int = 0
+    already: int = 0
+    conflicts: int = 0
+    missing: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        """read == written + already, no conflicts, and every key read is in NEW."""
+        return self.read == self.written + self.already and not self.conflicts and not self.missing
+
+
+@dataclass
+class MigrateResult:
+    """Per-table counts of one migration and whether they all reconcile."""
+
+    source: str
+    destination: str
+    tables: list[TableCount]
+    secrets_copied: list[str]
+
+    @property
+    def reconciles(self) -> bool:
+        """Every table reconciles."""
+        return all(t.reconciles for t in self.tables)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (each table with its ``reconciles``)."""
+        return {"source": self.source, "destination": self.destination, "reconciles": self.reconciles,
+                "secrets_copied": self.secrets_copied,
+                "tables": [{**asdict(t), "reconciles": t.reconciles} for t in self.tables]}
+
+
+def _read_secret(store, name: str) -> bytes | None:
+    """``store``'s secret ``name`` if it has one (never creates it)."""
+    if isinstance(store, DeltaStore):
+        return store._get(f"_tracelens/secrets/{name}")
+    p = store.root / f".{name}"
+    return p.read_bytes() if p.is_file() else None
+
+
+def migrate(old: str, new: str, batch_rows: int = 20_000,
+            progress: Callable[[str, int, int], None] | None = None) -> MigrateResult:
+    """Copy the store at ``old`` into the Delta Lake store at ``new`` (see the module docstring)."""
+    if not is_url(new):
+        raise StoreError(f"the destination must be a store URL (s3://bucket/prefix, gs://, az://, file:///abs/path), "
+                         f"not {new!r}")
+    src = open_any(old)
+    dst = DeltaStore(new, create=True, write=True)
+    if isinstance(src, DeltaStore) and src.url == dst.url:
+        raise StoreError(f"{old} and {new} are the same store")
+    copied = []
+    for name in SECRET_NAMES:
+        value = _read_secret(src, name)
+        if value is None:
+            continue
+        if dst._put_if_absent(f"_tracelens/secrets/{name}", value):
+            copied.append(name)
+        elif dst.secret(name) != value:
+            raise StoreError(f"{new} already has a different {name}: values pseudonymised in {old} would not match "
+                             "those of later ingests; migrate into a new location")
+    counts = [_copy_traces(src, dst, batch_rows, progress)]
+    counts += [_copy_keyed(src, dst, t, batch_rows, progress) for t in TABLES if t != "traces"]
+    return MigrateResult(str(old), dst.url, counts, copied)
+
+
+def _slices(df: pl.DataFrame, n: int):
+    for start in range(0, df.height, n):
+        yield df.slice(start, n)
+
+
+def _batches(src, table: str, batch_rows: int):
+    """``table``'s rows (with ``date``) in frames of about ``batch_rows``: small days share a batch."""
+    pending: list[pl.DataFrame] = []
+    size = 0
+    for day in src.dates(table):
+        df = src.scan(table, since=day, until=day).collect()
+        for part in _slices(df, batch_rows):
+            pending.append(part)
+            size += part.height
+            if size >= batch_rows:
+                yield pl.concat(pending, how="vertical_relaxed")
+                pending, size = [], 0
+    if pending:
+        yield pl.concat(pending, how="vertical_relaxed")
+
+
+def _copy_traces(src, dst: DeltaStore, batch_rows: int, progress) -> TableCount:
+    c = TableCount("traces")
+    for part in _batches(src, "traces", batch_rows):
+        tbl = part.drop("date").to_arrow().select(SCHEMAS["traces"].names).cast(SCHEMAS["traces"])
+        out = dst.commit_batch(tbl)
+        c.read += tbl.num_rows
+        c.written += out.stored
+        c.already += out.duplicates
+        c.conflicts += out.conflicts
+        ids = part["trace_id"].to_list()
+        c.missing += len(set(ids) - dst.stored_ids(ids))
+        if progress:
+            progress("traces", c.read, c.written)
+    return c
+
+
+def _copy_keyed(src, dst: DeltaStore, table: str, batch_rows: int, progress) -> TableCount:
+    c = TableCount(table)
+    key = KEYS[table]
+    schema = with_date(SCHEMAS[table])
+    for part in _batches(src, table, batch_rows):
+        tbl = pa.Table.from_batches(part.to_arrow().select(schema.names).cast(schema).to_batches(), schema)
+        written = dst._retrying(f"copying {table}", lambda tbl=tbl: dst._merge_insert(table, tbl))
+        c.read += tbl.num_rows
+        c.written += written
+        c.already += tbl.num_rows - written
+        if progress:
+            progress(table, c.read, c.written)
+    # every key read is in NEW (one pass over NEW's keys: these tables are small next to traces)
+    if c.read:
+        have = set(dst.scan(table).select(key).collect()[key].to_list())
+        for day in src.dates(table):
+            keys = src.scan(table, since=day, until=day).select(key).collect()[key].to_list()
+            c.missing += sum(1 for k in keys if k not in have)
+    return c
+
+
+def vacuum(url: str, retention_hours: int | None = None, dry_run: bool = False) -> dict[str, list[str]]:
+    """Delete the data files of the Delta store at ``url`` that no version within the retention refers to."""
+    if not is_url(url):
+        raise StoreError(f"vacuum works on Delta Lake store URLs, not {url!r} (local stores: `tracelens doctor`)")
+    return DeltaStore(url, write=not dry_run).vacuum(retention_hours=retention_hours, dry_run=dry_run)
+
