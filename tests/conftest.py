@@ -131,3 +131,34 @@ def s3_env(s3_server, monkeypatch):
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     return s3_server
+
+
+STORE_KINDS = ["local", "delta-file", "delta-s3"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def make_store(request, tmp_path):
+    """A factory of new, empty stores of one kind: the local layout, or a Delta Lake store (tracelens.deltastore)
+    at a ``file://`` URL or on the moto S3 server. ``make_store.kind`` and ``make_store.url(name)`` say which."""
+    kind = request.param
+    bucket = request.getfixturevalue("s3_env").bucket() if kind == "delta-s3" else None
+
+    def url(name: str = "store") -> str:
+        if kind == "local":
+            return str(tmp_path / name)
+        return f"file://{tmp_path}/{name}" if kind == "delta-file" else f"s3://{bucket}/{name}"
+
+    def make(name: str = "store"):
+        from tracelens.deltastore import open_any
+
+        return open_any(url(name), create=True)
+
+    make.kind = kind
+    make.url = url
+    return make
+
+
+@pytest.fixture
+def any_store(make_store):
+    """A new store of each kind (see ``make_store``)."""
+    return make_store()

@@ -131,8 +131,8 @@ def _rows(store: Store) -> dict[str, dict]:
     return {r["trace_id"]: r for r in df.iter_rows(named=True)}
 
 
-def _run(tmp_path, name: str, *runs: list[Path]) -> tuple[Store, list]:
-    store = Store(tmp_path / name, create=True)
+def _run(make_store, name: str, *runs: list[Path]) -> tuple[Store, list]:
+    store = make_store(name)
     summaries = [ingest(store, [str(p) for p in paths], workers=0) for paths in runs]
     for s in summaries:
         assert not s.errors, [f.error for f in s.errors]
@@ -175,12 +175,12 @@ def test_sniffing_tells_logs_from_spans_and_metrics(files, tmp_path):
     assert fmt(mixed) == "otlp_logs"
 
 
-def test_logs_first_spans_first_and_one_command_store_the_same_rows(files, tmp_path):
+def test_logs_first_spans_first_and_one_command_store_the_same_rows(files, tmp_path, make_store):
     logs, spans = files["logs.jsonl"], files["spans.jsonl"]
-    a, (la, sa) = _run(tmp_path, "a", [logs], [spans])
-    b, (sb, lb) = _run(tmp_path, "b", [spans], [logs])
-    c, _ = _run(tmp_path, "c", [logs, spans])
-    d, _ = _run(tmp_path, "d", [spans, logs])
+    a, (la, sa) = _run(make_store, "a", [logs], [spans])
+    b, (sb, lb) = _run(make_store, "b", [spans], [logs])
+    c, _ = _run(make_store, "c", [logs, spans])
+    d, _ = _run(make_store, "d", [spans, logs])
     rows = _rows(a)
     assert rows == _rows(b) == _rows(c) == _rows(d)
 
@@ -211,9 +211,9 @@ def test_logs_first_spans_first_and_one_command_store_the_same_rows(files, tmp_p
     assert lb.to_dict()["totals"]["waiting"] == 1
 
 
-def test_reingest_is_idempotent(files, tmp_path):
+def test_reingest_is_idempotent(files, tmp_path, make_store):
     logs, spans = files["logs.jsonl"], files["spans.jsonl"]
-    store, _ = _run(tmp_path, "s", [spans], [logs])
+    store, _ = _run(make_store, "s", [spans], [logs])
     before = (_rows(store), store.count("otlp_events"), store.count("quarantine"))
     for order in ([logs, spans], [spans], [logs]):
         s = ingest(store, [str(p) for p in order], workers=0)
@@ -224,10 +224,10 @@ def test_reingest_is_idempotent(files, tmp_path):
     assert before[1] == 7 and before[2] == 0
 
 
-def test_protobuf_and_json_store_the_same_rows(files, tmp_path):
-    j, _ = _run(tmp_path, "j", [files["logs.jsonl"]], [files["spans.jsonl"]])
-    p, (_, lp) = _run(tmp_path, "p", [files["spans.binpb"]], [files["logs.binpb"]])
-    q, _ = _run(tmp_path, "q", [files["logs_bare.binpb"], files["logs_snake.jsonl"], files["spans.binpb"]])
+def test_protobuf_and_json_store_the_same_rows(files, tmp_path, make_store):
+    j, _ = _run(make_store, "j", [files["logs.jsonl"]], [files["spans.jsonl"]])
+    p, (_, lp) = _run(make_store, "p", [files["spans.binpb"]], [files["logs.binpb"]])
+    q, _ = _run(make_store, "q", [files["logs_bare.binpb"], files["logs_snake.jsonl"], files["spans.binpb"]])
     assert lp.files[0].format == "otlp_logs_proto"
 
     def content(store):
@@ -239,8 +239,8 @@ def test_protobuf_and_json_store_the_same_rows(files, tmp_path):
     assert j.count("otlp_events") == p.count("otlp_events") == q.count("otlp_events") == 7
 
 
-def test_events_without_a_span_wait_in_the_store_until_it_comes(files, tmp_path):
-    store, (s,) = _run(tmp_path, "w", [files["logs.jsonl"]])
+def test_events_without_a_span_wait_in_the_store_until_it_comes(files, tmp_path, make_store):
+    store, (s,) = _run(make_store, "w", [files["logs.jsonl"]])
     f = s.files[0]
     assert (f.read, f.events, f.waiting, f.skipped, f.stored) == (9, 7, 7, 2, 0)
     assert store.count("traces") == 0 and store.count("otlp_events") == 7
@@ -253,7 +253,7 @@ def test_events_without_a_span_wait_in_the_store_until_it_comes(files, tmp_path)
     assert _by_prompt(_rows(store))["Name three primary colours."]["response_text"] == "Red, yellow, blue."
 
 
-def test_events_arriving_in_two_files_give_the_row_of_all_of_them(files, tmp_path):
+def test_events_arriving_in_two_files_give_the_row_of_all_of_them(files, tmp_path, make_store):
     """Events of one span split over two log files: the row is the same as from one file, in any order."""
     doc = json.loads(files["logs.jsonl"].read_text())
     records = doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
@@ -264,8 +264,8 @@ def test_events_arriving_in_two_files_give_the_row_of_all_of_them(files, tmp_pat
         path = tmp_path / f"half{i}.jsonl"
         path.write_text(json.dumps(d) + "\n")
         halves.append(path)
-    whole, _ = _run(tmp_path, "whole", [files["spans.jsonl"], files["logs.jsonl"]])
-    split, _ = _run(tmp_path, "split", [halves[1]], [files["spans.jsonl"]], [halves[0]])
+    whole, _ = _run(make_store, "whole", [files["spans.jsonl"], files["logs.jsonl"]])
+    split, _ = _run(make_store, "split", [halves[1]], [files["spans.jsonl"]], [halves[0]])
 
     def content(store):
         return {k: {f: v for f, v in r.items() if f not in ("source_locator",)} for k, r in _rows(store).items()}

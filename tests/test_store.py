@@ -25,7 +25,8 @@ def _ids(store: Store) -> list[str]:
     return store.scan().select("trace_id").collect()["trace_id"].to_list()
 
 
-def test_ingest_reconciles_and_is_idempotent(store, anthropic_file):
+def test_ingest_reconciles_and_is_idempotent(any_store, anthropic_file):
+    store = any_store  # every store kind: local, Delta Lake on file:// and on S3
     path = anthropic_file(50)
     s1 = ingest(store, [str(path)])
     f = s1.files[0]
@@ -49,7 +50,8 @@ def test_parquet_layout_and_metadata(store, anthropic_file):
     assert df.height == 5 and "date" in df.columns
 
 
-def test_same_id_different_content_is_quarantined_not_overwritten(store, tmp_path):
+def test_same_id_different_content_is_quarantined_not_overwritten(any_store, tmp_path):
+    store = any_store  # every store kind: local, Delta Lake on file:// and on S3
     a = tmp_path / "a.jsonl"
     b = tmp_path / "b.jsonl"
     a.write_text(anthropic_line(1, text="original") + "\n")
@@ -62,7 +64,8 @@ def test_same_id_different_content_is_quarantined_not_overwritten(store, tmp_pat
     assert "different content" in q["reason"][0]
 
 
-def test_bad_records_do_not_take_good_ones_down(store, tmp_path):
+def test_bad_records_do_not_take_good_ones_down(any_store, tmp_path):
+    store = any_store  # every store kind: local, Delta Lake on file:// and on S3
     p = tmp_path / "mixed.jsonl"
     lines = [anthropic_line(i) for i in range(5)]
     lines.insert(2, "{not json")
@@ -79,7 +82,8 @@ def test_bad_records_do_not_take_good_ones_down(store, tmp_path):
     assert any("expected a JSON object" in r for r in reasons)
 
 
-def test_compressed_inputs_and_truncated_gzip(store, tmp_path):
+def test_compressed_inputs_and_truncated_gzip(any_store, tmp_path):
+    store = any_store  # every store kind: local, Delta Lake on file:// and on S3
     import gzip
 
     import zstandard
@@ -97,7 +101,8 @@ def test_compressed_inputs_and_truncated_gzip(store, tmp_path):
     assert any("ends unexpectedly" in r for r in store.scan("quarantine").collect()["reason"].to_list())
 
 
-def test_unknown_format_is_a_clear_error(store, tmp_path):
+def test_unknown_format_is_a_clear_error(any_store, tmp_path):
+    store = any_store  # every store kind: local, Delta Lake on file:// and on S3
     p = tmp_path / "notes.txt"
     p.write_text("hello\nworld\n")
     s = ingest(store, [str(p), str(tmp_path / "missing.jsonl")])
@@ -105,7 +110,8 @@ def test_unknown_format_is_a_clear_error(store, tmp_path):
     assert "no such file" in s.files[1].error
 
 
-def test_missing_and_naive_timestamps(store, tmp_path):
+def test_missing_and_naive_timestamps(any_store, tmp_path):
+    store = any_store  # every store kind: local, Delta Lake on file:// and on S3
     lines = [json.loads(anthropic_line(i)) for i in range(3)]
     del lines[0]["timestamp"]
     lines[1]["timestamp"] = "2026-11-18T10:00:00"
