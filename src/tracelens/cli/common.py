@@ -118,7 +118,7 @@ def open_store(path: str, create: bool = False, *, url_ok: bool = False, write: 
         name = ctx.command_path if ctx is not None else "this command"
         what = needs or "files kept in a local store directory"
         raise click.ClickException(f"`{name}` does not work on an object-storage store ({path}) yet: it needs "
-                                   f"{what}; use a local store directory")
+                                   f"{what}. Use a store directory instead")
     # the store (pyarrow, polars) loads when a command opens one, not when a command line is parsed
     from tracelens.store import Store, StoreError
 
