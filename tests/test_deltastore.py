@@ -443,3 +443,15 @@ def test_migrate_refuses_a_local_destination_and_an_interrupted_run_finishes(tmp
     r = migrate(str(tmp_path / "old"), url, batch_rows=5)
     assert r.reconciles and DeltaStore(url).count() == 20
     assert open_any(url).count() == 20
+
+
+def test_store_vacuum_and_migrate_help(tmp_path):
+    url = f"file://{tmp_path}/v"
+    ingest(DeltaStore(url, create=True), [str(_lines(tmp_path / "a.jsonl", range(3)))])
+    r = CliRunner().invoke(cli, ["store", "vacuum", url, "--dry-run", "--json"])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(r.stdout)["files"]) == {"traces", "quarantine", "otlp_events"}
+    r = CliRunner().invoke(cli, ["store", "vacuum", str(tmp_path / "local")])
+    assert r.exit_code != 0 and "store URLs" in r.stderr
+    help_text = CliRunner().invoke(cli, ["store", "migrate", "--help"]).stdout
+    assert "Local stores stay the default" in help_text and "run again" in help_text
