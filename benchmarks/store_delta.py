@@ -38,7 +38,7 @@ def main() -> None:
     from tracelens.ingest.pipeline import ingest
     from tracelens.samples.generator import main as generate
 
-    load0 = open("/proc/loadavg").read().split()[0]
+    load0 = Path("/proc/loadavg").read_text().split()[0]
     work = Path(tempfile.mkdtemp(prefix="tl-delta-bench-"))
     logs = work / "logs"
     generate(["--out", str(logs), "--weeks", str(args.weeks), "--per-day", str(args.per_day)])
@@ -68,7 +68,7 @@ def main() -> None:
     for kind, v in res.items():
         m = [statistics.median(x[i] for x in v) for i in (0, 1)]
         print(f"{kind:<12}{m[0]:>10.2f}{m[0] / base[0]:>8.2f}{m[1]:>13.2f}{m[1] / base[1]:>8.2f}")
-    print(f"load average (1 min): {load0} before, {open('/proc/loadavg').read().split()[0]} after")
+    print(f"load average (1 min): {load0} before, {Path('/proc/loadavg').read_text().split()[0]} after")
 
 
 if __name__ == "__main__":

@@ -272,7 +272,8 @@ class DeltaStore:
         """The days ``table`` has rows for, in order."""
         acts = self._actions(table)
         days = {_as_date(d) for d, n in zip(acts.column("partition.date").to_pylist(),
-                                            acts.column("num_records").to_pylist(), strict=True) if n}
+                                            acts.column("num_records").to_pylist(), strict=True)
+                if n is None or n > 0}  # a file written without statistics counts as holding rows
         return sorted(d for d in days if d is not None)
 
     def row_counts(self, table: str = "traces", since: dt.date | None = None,
