@@ -304,3 +304,29 @@ def test_cli_summary_counts_events_waiting_for_their_span(files, tmp_path):
     assert "waiting for their span" not in res.stderr  # the stray event's span was never exported, but not in this file
     res = CliRunner().invoke(cli, ["ingest", "--store", store, "--no-progress", str(files["logs.jsonl"])])
     assert "1 log event(s) are waiting for their span" in res.stderr
+
+
+def test_concurrent_writers_of_events_and_of_their_spans_still_join(files, tmp_path, make_store):
+    """One process ingests the log events while another ingests their spans: the rows end joined, as in order."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tracelens.deltastore import open_any
+
+    reference, _ = _run(make_store, "ref", [files["spans.jsonl"], files["logs.jsonl"]])
+    make_store("race")
+    url = make_store.url("race")
+    code = ("import sys; from tracelens.deltastore import open_any; from tracelens.ingest.pipeline import ingest\n"
+            "s = open_any(sys.argv[1]); r = ingest(s, [sys.argv[2]], workers=0)\n"
+            "sys.exit(1 if r.errors else 0)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, str(files[name])], env=env, stderr=subprocess.PIPE,
+                              text=True) for name in ("logs.jsonl", "spans.jsonl")]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    race = open_any(url)
+    assert _rows(race) == _rows(reference)
+    assert race.count("otlp_events") == 7
