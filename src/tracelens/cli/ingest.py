@@ -96,6 +96,7 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     from tracelens.ingest.base import IngestOptions
     from tracelens.ingest.pipeline import EMPTY
     from tracelens.ingest.pipeline import ingest as run_ingest
+    from tracelens.objstore import ObjectStoreError
     from tracelens.store import discard_if_unused
 
     if default_time is not None:
@@ -138,7 +139,14 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
                 nl=False,
             )
 
-    summary = run_ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size, progress=progress)
+    try:
+        summary = run_ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size,
+                             progress=progress)
+    except ObjectStoreError as e:  # an input location that cannot be used: nothing was read
+        if created:
+            discard_if_unused(store_path)
+        diag(f"error: {e}")
+        sys.exit(1)
     if show_progress:
         click.echo("", err=True)
     if not summary.files:

@@ -96,6 +96,7 @@ from tracelens.ingest.workers import (
     exit_with_parent,
 )
 from tracelens.modelcatalog import load_catalog
+from tracelens.objstore import is_url
 from tracelens.schema import TRACE_SCHEMA
 from tracelens.store import Store
 
@@ -192,7 +193,7 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
     plan: list[tuple[str, object, FileResult]] = []
     for path in files:
         res = FileResult(path=path, format=None)
-        if path != "-" and not os.path.exists(path):
+        if path != "-" and not is_url(path) and not os.path.exists(path):
             res.error = f"{path}: no such file"
             summary.files.append(res)
             continue
@@ -257,6 +258,11 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                     _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
                 finally:
                     res.records += source.records
+            origin = stream.origin
+            if origin is not None and origin.error is not None and not res.error:
+                # an object whose transfer failed part way: its unread rest is one quarantine item (as for a
+                # local read error), and the file is reported, since the records behind it were never seen
+                res.error = _file_error(path, origin.error, part_way=True)
         except FormatError as e:
             res.error = str(e)
         except Exception as e:  # noqa: BLE001 - what was committed stays; the file is reported, the others go on
@@ -264,7 +270,9 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
         finally:
             stream.close()
             res.seconds = time.perf_counter() - t0
-            if path != "-":
+            if stream.origin is not None:
+                res.bytes = stream.origin.size
+            elif path != "-":
                 with contextlib.suppress(OSError):
                     res.bytes = os.path.getsize(path)
             summary.files.append(res)
