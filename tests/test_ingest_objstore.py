@@ -321,3 +321,11 @@ def test_cli_denied_read_is_one_line(tmp_path):
         assert not (tmp_path / "s").exists()
     finally:
         server.stop()
+
+
+def test_cli_table_names_urls_relative_to_their_prefix():
+    from tracelens.cli.ingest import relative_names
+
+    assert relative_names(["s3://b/logs/a.jsonl", "s3://b/logs/x/c.jsonl"]) == (["a.jsonl", "x/c.jsonl"], "s3://b/logs")
+    assert relative_names(["s3://b/a.jsonl", "s3://c/a.jsonl"])[1] is None  # two buckets
+    assert relative_names(["s3://b/a.jsonl", "/tmp/a.jsonl"])[1] is None  # an object and a file
