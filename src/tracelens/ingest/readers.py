@@ -42,7 +42,7 @@ import re
 import sys
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from tracelens.ingest.base import FormatError, Quarantined
@@ -711,7 +711,7 @@ def _string_part(seg: bytes, kept: int) -> bytes:
 _DOC_SUFFIXES = (".md", ".rst", ".txt", ".html", ".pdf", ".png", ".svg")
 
 
-def _is_documentation(f: Path) -> bool:
+def _is_documentation(f: PurePath) -> bool:
     """Files found while walking a directory that are documentation, not logs (named files are always read)."""
     return f.suffix.lower() in _DOC_SUFFIXES or f.name.upper().startswith(("README", "LICENSE"))
 
@@ -732,7 +732,7 @@ def expand_paths(paths: list[str], walked: set[str] | None = None) -> list[str]:
         if is_url(p):
             from tracelens.ingest.remote import expand
 
-            out.extend(expand(p, walked, checked))
+            out.extend(expand(p, walked, checked, skip=_is_documentation))
             continue
         path = Path(p)
         if path.is_dir():

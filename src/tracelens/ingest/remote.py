@@ -2,12 +2,13 @@
 
 Contract:
 
-- ``expand(url, walked, checked)`` turns one input URL into object URLs, as ``expand_paths`` does for a
-  local path: a URL with glob characters in its key (``*``, ``?``, ``[...]``, ``**``) lists the longest
-  literal directory prefix and keeps the keys that match, with the semantics of ``pathlib.Path.glob``
-  (``glob_match``); a URL ending in ``/``, naming a bucket, or naming a prefix that has objects below it is
-  a directory, walked recursively with the same skips as a local one (hidden names, documentation); any
-  other URL names one object and is kept as given (a missing one is reported when it is opened).
+- ``expand(url, walked, checked, skip)`` turns one input URL into object URLs, as ``expand_paths`` does
+  for a local path: a URL with glob characters in its key (``*``, ``?``, ``[...]``, ``**``) lists the
+  longest literal directory prefix and keeps the keys that match, with the semantics of
+  ``pathlib.Path.glob`` (``glob_match``); a URL ending in ``/``, naming a bucket, or naming a prefix that
+  has objects below it is a directory, walked recursively with the same skips as a local one (hidden
+  names, and documentation through ``skip``, which ``expand_paths`` passes); any other URL names one
+  object and is kept as given (a missing one is reported when it is opened).
 - The first time a run meets a bucket (``checked``), it is preflighted: credentials, endpoint, bucket and
   listing (``objstore.preflight``), then one HEAD of the first object found, since a listing may be allowed
   where reading is not. Any failure, and a listing that fails, raise ``ObjectStoreError`` (one line) before
@@ -36,6 +37,7 @@ import os
 import queue
 import re
 import threading
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -97,13 +99,6 @@ def _match(pat: tuple[str, ...], parts: tuple[str, ...]) -> bool:
     return _match(pat[1:], parts[1:])
 
 
-def _is_documentation(name: str) -> bool:
-    from tracelens.ingest.readers import _DOC_SUFFIXES
-
-    p = PurePosixPath(name)
-    return p.suffix.lower() in _DOC_SUFFIXES or p.name.upper().startswith(("README", "LICENSE"))
-
-
 # ---------------------------------------------------------------- clients
 
 
@@ -158,9 +153,11 @@ def _url(root: Location, key: str) -> str:
     return f"{root.url}/{key}"
 
 
-def expand(url: str, walked: set[str] | None = None, checked: set | None = None) -> list[str]:
+def expand(url: str, walked: set[str] | None = None, checked: set | None = None,
+           skip: Callable[[PurePosixPath], bool] | None = None) -> list[str]:
     """The object URLs ``url`` stands for (see the module docstring); ``walked`` gets those found in a
-    directory, ``checked`` the buckets preflighted so far. Raises ``ObjectStoreError`` (one line)."""
+    directory, ``checked`` the buckets preflighted so far; ``skip(key)`` (the local walk's rule) leaves an
+    object found in a directory out. Raises ``ObjectStoreError`` (one line)."""
     loc = parse(url)
     root, key = _root(loc)
     checked = set() if checked is None else checked
@@ -170,7 +167,8 @@ def expand(url: str, walked: set[str] | None = None, checked: set | None = None)
         preflight(parse(_url(root, lit)) if lit else root, write=False)
     if has_glob(key):
         metas = _list(root, literal_prefix(key), loc)
-        found = sorted(m["path"] for m in metas if glob_match(key, m["path"]) and not m["path"].endswith("/"))
+        found = sorted((m["path"] for m in metas if glob_match(key, m["path"]) and not m["path"].endswith("/")),
+                       key=_path_order)
         walk = False
     else:
         found, walk = [], False
@@ -183,10 +181,11 @@ def expand(url: str, walked: set[str] | None = None, checked: set | None = None)
         if walk:
             metas = _list(root, key, loc)
             found = sorted(
-                m["path"] for m in metas
-                if not m["path"].endswith("/")  # "folder" markers some consoles create
-                and not any(part.startswith(".") for part in _below(key, m["path"]).split("/"))
-                and not _is_documentation(m["path"])
+                (m["path"] for m in metas
+                 if not m["path"].endswith("/")  # "folder" markers some consoles create
+                 and not any(part.startswith(".") for part in _below(key, m["path"]).split("/"))
+                 and not (skip and skip(PurePosixPath(m["path"])))),
+                key=_path_order,
             )
             if not found and not url.endswith("/") and key:
                 found, walk = [key], False  # neither an object nor a prefix: reported as missing when opened
@@ -198,6 +197,11 @@ def expand(url: str, walked: set[str] | None = None, checked: set | None = None)
     if walk and walked is not None:
         walked.update(urls)
     return urls
+
+
+def _path_order(key: str) -> list[str]:
+    """Sort key giving the order of ``sorted()`` over local ``Path``s (by segment: ``a/b`` before ``a-b``)."""
+    return key.split("/")
 
 
 def _below(prefix: str, key: str) -> str:
