@@ -41,7 +41,10 @@ dies, even by SIGKILL (``PR_SET_PDEATHSIG`` plus a parent-pid watchdog
 thread), so a killed ingest leaves no orphans. A chunk whose worker fails or dies is
 redone in this process; if that fails too its records are quarantined with
 the error as the reason. Stdin, documents that are not JSONL and importers
-without ``parse_value`` take the serial path. ``TRACELENS_INGEST_WORKERS``
+without ``parse_value`` take the serial path. Chunks are cut from the stream
+in this process, so an object-storage input (read as a stream, see
+``tracelens.ingest.remote``) takes the chunked path like a file, and the
+workers never open anything. ``TRACELENS_INGEST_WORKERS``
 (or ``workers=``) sets the number of workers; 0 processes every chunk here.
 """
 
@@ -154,6 +157,11 @@ def ingest(
     workers: int | None = None,
 ) -> IngestSummary:
     """Ingest ``paths`` into ``store``. Never raises for bad input; see the module docstring.
+
+    Paths may be object-storage URLs (``tracelens.ingest.remote``): each bucket is checked once while the
+    paths are expanded, before anything is read, and ``tracelens.objstore.ObjectStoreError`` (one line) is
+    raised when one cannot be used (no credentials, endpoint unreachable, bucket missing, listing or
+    reading denied). After that, an object that fails is an error for its file, as a local file is.
 
     ``workers``: processes for the parallel path (None: ``TRACELENS_INGEST_WORKERS``, else one per
     available CPU up to 4; 0 or 1 CPU: serial only). Raises ValueError for a ``batch_size`` below 1 or an
