@@ -85,3 +85,100 @@ class S3Server:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class CountingProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``upstream`` that records what clients ask for and receive.
+
+    ``requests`` holds ``(method, target, range header or None)`` for every HTTP request passing through
+    (request bodies are skipped by their Content-Length), ``received`` the bytes sent back to clients so
+    far. Only as good as HTTP/1.1 without chunked request bodies, which is what object-store reads send.
+    """
+
+    def __init__(self, upstream_port: int):
+        import threading
+
+        self.upstream_port = upstream_port
+        self.requests: list[tuple[str, str, str | None]] = []
+        self.received = 0
+        self._lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._down, args=(upstream, client), daemon=True).start()
+
+    def _up(self, client: socket.socket, upstream: socket.socket) -> None:
+        buf = b""
+        skip = 0
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                upstream.sendall(data)
+                buf += data
+                while True:
+                    if skip:
+                        n = min(skip, len(buf))
+                        buf, skip = buf[n:], skip - n
+                        if skip:
+                            break
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        break
+                    head, buf = buf[:end].decode("latin-1"), buf[end + 4:]
+                    lines = head.split("\r\n")
+                    method, target = lines[0].split(" ")[:2]
+                    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+                    with self._lock:
+                        self.requests.append((method, target, headers.get("range")))
+                    skip = int(headers.get("content-length") or 0)
+        except OSError:
+            pass
+        finally:
+            with _suppress():
+                upstream.shutdown(socket.SHUT_WR)
+
+    def _down(self, upstream: socket.socket, client: socket.socket) -> None:
+        try:
+            while True:
+                data = upstream.recv(65536)
+                if not data:
+                    break
+                with self._lock:
+                    self.received += len(data)
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (client, upstream):
+                with _suppress():
+                    s.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+
+
+def _suppress():
+    import contextlib
+
+    return contextlib.suppress(OSError)

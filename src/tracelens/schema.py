@@ -74,7 +74,7 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("trace_id", pa.string(), "Stable id: from the source's own id, else a content hash; re-ingest never duplicates.", True),
     Field("source_format", pa.string(), "Importer that read the record (e.g. anthropic_log, otlp_json).", True),
-    Field("source_file", pa.string(), "Absolute path of the input file ('-' for stdin).", True),
+    Field("source_file", pa.string(), "Absolute path of the input file ('-' for stdin), or its URL for an object-storage input.", True),
     Field("source_locator", pa.string(), "Where in the file: 'line:N', 'index:N', 'span:ID', 'row:N'.", True),
     Field("ingested_at", TS, "When tracelens stored the record (UTC).", True),
     Field("timestamp", TS, "When the call was made (UTC).", True),

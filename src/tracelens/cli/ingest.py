@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
 
 import click
@@ -17,12 +18,27 @@ from tracelens.cli.common import (
     store_option,
     zone_callback,
 )
+from tracelens.objstore import is_url
 
 
 def relative_names(paths: list[str]) -> tuple[list[str], str | None]:
     """``paths`` relative to their common parent directory, and that parent (None for a single file or none)."""
     if len(paths) < 2:
         return list(paths), None
+    urls = [is_url(p) for p in paths]
+    if any(urls):
+        # object URLs: their common "directory" as written (no local absolute path); none when mixed with files
+        if not all(urls):
+            return list(paths), None
+        schemes = {p.split("://", 1)[0] for p in paths}
+        if len(schemes) != 1:
+            return list(paths), None
+        scheme = schemes.pop()
+        common = posixpath.commonpath([posixpath.dirname(p.split("://", 1)[1]) for p in paths])
+        if common in ("", "/"):  # different buckets, or nothing in common below the root
+            return list(paths), None
+        parent = f"{scheme}://{common}"
+        return [p[len(parent) + 1:] for p in paths], parent
     try:
         parent = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
     except ValueError:  # different drives
@@ -80,7 +96,11 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     """Read log files into the store.
 
     PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
-    .zst are decompressed transparently. Each file's format is sniffed from its
+    .zst are decompressed transparently. A PATH may also be an object-storage
+    URL (s3://, gs://, az://, file://), with globs or a trailing '/' for all
+    objects below it: objects are streamed, not downloaded, and each bucket is
+    checked once before anything is read (credentials from the usual AWS, GCS
+    or Azure environment and profiles; see docs/formats.md). Each file's format is sniffed from its
     first bytes (see `tracelens formats`). Every record is stored, counted as a
     duplicate, skipped (a non-LLM span) or quarantined with a reason. GenAI
     events sent as OTLP log records are kept in the store and joined to the
@@ -90,12 +110,14 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
     \b
     Examples:
       tracelens ingest logs/2026-11-*.jsonl.gz
+      tracelens ingest 's3://team-logs/llm/2026-11-*.jsonl.gz'
       tracelens ingest --format generic_csv --map prompt=question --map response=answer data.csv
       cat export.jsonl | tracelens ingest -
     """
     from tracelens.ingest.base import IngestOptions
     from tracelens.ingest.pipeline import EMPTY
     from tracelens.ingest.pipeline import ingest as run_ingest
+    from tracelens.objstore import ObjectStoreError
     from tracelens.store import discard_if_unused
 
     if default_time is not None:
@@ -140,7 +162,14 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
                 nl=False,
             )
 
-    summary = run_ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size, progress=progress)
+    try:
+        summary = run_ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size,
+                             progress=progress)
+    except ObjectStoreError as e:  # an input location that cannot be used: nothing was read
+        if created:
+            discard_if_unused(store_path)
+        diag(f"error: {e}")
+        sys.exit(1)
     if show_progress:
         click.echo("", err=True)
     if not summary.files:

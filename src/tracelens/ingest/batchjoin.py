@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from tracelens.ingest.base import Quarantined
 from tracelens.ingest.normalize import dumps
 from tracelens.ingest.readers import iter_json_values, open_input
+from tracelens.objstore import is_url
 
 
 def file_fingerprint(head: bytes) -> str:
@@ -112,9 +113,13 @@ def load_companions(paths: list[str], rows) -> CompanionIndex:
 
 
 def file_time(path: str) -> str | None:
-    """ISO 8601 modification time of ``path`` (None for stdin or a missing file)."""
+    """ISO 8601 modification time of ``path``, a file or an object URL (None for stdin or a missing file)."""
     if path == "-":
         return None
+    if is_url(path):
+        from tracelens.ingest.remote import modified
+
+        return modified(path)
     try:
         return dt.datetime.fromtimestamp(os.path.getmtime(path), tz=dt.UTC).isoformat()
     except OSError:

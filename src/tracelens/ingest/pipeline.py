@@ -41,7 +41,10 @@ dies, even by SIGKILL (``PR_SET_PDEATHSIG`` plus a parent-pid watchdog
 thread), so a killed ingest leaves no orphans. A chunk whose worker fails or dies is
 redone in this process; if that fails too its records are quarantined with
 the error as the reason. Stdin, documents that are not JSONL and importers
-without ``parse_value`` take the serial path. ``TRACELENS_INGEST_WORKERS``
+without ``parse_value`` take the serial path. Chunks are cut from the stream
+in this process, so an object-storage input (read as a stream, see
+``tracelens.ingest.remote``) takes the chunked path like a file, and the
+workers never open anything. ``TRACELENS_INGEST_WORKERS``
 (or ``workers=``) sets the number of workers; 0 processes every chunk here.
 """
 
@@ -96,6 +99,7 @@ from tracelens.ingest.workers import (
     exit_with_parent,
 )
 from tracelens.modelcatalog import load_catalog
+from tracelens.objstore import is_url
 from tracelens.schema import TRACE_SCHEMA
 from tracelens.store import Store
 
@@ -154,6 +158,11 @@ def ingest(
 ) -> IngestSummary:
     """Ingest ``paths`` into ``store``. Never raises for bad input; see the module docstring.
 
+    Paths may be object-storage URLs (``tracelens.ingest.remote``): each bucket is checked once while the
+    paths are expanded, before anything is read, and ``tracelens.objstore.ObjectStoreError`` (one line) is
+    raised when one cannot be used (no credentials, endpoint unreachable, bucket missing, listing or
+    reading denied). After that, an object that fails is an error for its file, as a local file is.
+
     ``workers``: processes for the parallel path (None: ``TRACELENS_INGEST_WORKERS``, else one per
     available CPU up to 4; 0 or 1 CPU: serial only). Raises ValueError for a ``batch_size`` below 1 or an
     unknown ``options.naive_tz`` (the CLI refuses both as usage errors first).
@@ -192,7 +201,7 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
     plan: list[tuple[str, object, FileResult]] = []
     for path in files:
         res = FileResult(path=path, format=None)
-        if path != "-" and not os.path.exists(path):
+        if path != "-" and not is_url(path) and not os.path.exists(path):
             res.error = f"{path}: no such file"
             summary.files.append(res)
             continue
@@ -257,6 +266,11 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                     _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
                 finally:
                     res.records += source.records
+            origin = stream.origin
+            if origin is not None and origin.error is not None and not res.error:
+                # an object whose transfer failed part way: its unread rest is one quarantine item (as for a
+                # local read error), and the file is reported, since the records behind it were never seen
+                res.error = _file_error(path, origin.error, part_way=True)
         except FormatError as e:
             res.error = str(e)
         except Exception as e:  # noqa: BLE001 - what was committed stays; the file is reported, the others go on
@@ -264,7 +278,9 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
         finally:
             stream.close()
             res.seconds = time.perf_counter() - t0
-            if path != "-":
+            if stream.origin is not None:
+                res.bytes = stream.origin.size
+            elif path != "-":
                 with contextlib.suppress(OSError):
                     res.bytes = os.path.getsize(path)
             summary.files.append(res)

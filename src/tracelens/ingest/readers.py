@@ -42,7 +42,7 @@ import re
 import sys
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from tracelens.ingest.base import FormatError, Quarantined
@@ -54,8 +54,10 @@ from tracelens.ingest.streams import (  # noqa: F401 - open_input and its names 
     InputError,
     InputStream,
     detect_encoding,
+    local_copy,
     open_input,
 )
+from tracelens.objstore import is_url
 
 # orjson's nesting limit: a JSON value nested deeper than this is quarantined with this reason.
 MAX_DEPTH = 1024
@@ -709,17 +711,28 @@ def _string_part(seg: bytes, kept: int) -> bytes:
 _DOC_SUFFIXES = (".md", ".rst", ".txt", ".html", ".pdf", ".png", ".svg")
 
 
-def _is_documentation(f: Path) -> bool:
+def _is_documentation(f: PurePath) -> bool:
     """Files found while walking a directory that are documentation, not logs (named files are always read)."""
     return f.suffix.lower() in _DOC_SUFFIXES or f.name.upper().startswith(("README", "LICENSE"))
 
 
 def expand_paths(paths: list[str], walked: set[str] | None = None) -> list[str]:
-    """Files from files, directories (recursive) and globs; '-' kept. In directories, hidden files and documentation are skipped."""
+    """Files from files, directories (recursive) and globs; '-' kept. In directories, hidden files and documentation are skipped.
+
+    Object-storage URLs (``tracelens.objstore.is_url``) are expanded the same way by
+    ``tracelens.ingest.remote.expand`` (each bucket preflighted once); that raises ``ObjectStoreError``
+    when a location cannot be used.
+    """
     out: list[str] = []
+    checked: set = set()  # buckets preflighted in this call
     for p in paths:
         if p == "-":
             out.append(p)
+            continue
+        if is_url(p):
+            from tracelens.ingest.remote import expand
+
+            out.extend(expand(p, walked, checked, skip=_is_documentation))
             continue
         path = Path(p)
         if path.is_dir():

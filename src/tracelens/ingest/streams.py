@@ -9,6 +9,15 @@ when there is none) is transcoded to UTF-8 and a UTF-8 BOM is removed, so
 sniffers and importers only ever see BOM-free UTF-8. ``head`` is the first
 ``HEAD_BYTES`` of that stream.
 
+``path`` may also be an object-storage URL (``s3://``, ``gs://``, ``az://``,
+``file://``; ``tracelens.objstore.is_url``): the object is then read as a
+stream in bounded range requests (``tracelens.ingest.remote``) and goes
+through the same decompression and decoding; nothing after ``open_input``
+knows where the bytes came from. The stream's ``origin`` is that object
+reader (None for a local file), whose ``error`` says whether a request failed
+part way. ``local_copy(path)`` gives a local file for the readers that need
+random access (SQLite), downloading an object to a temporary file.
+
 Splitting the stream into records is ``tracelens.ingest.readers``.
 """
 
@@ -17,12 +26,14 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import os
 import sys
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 
 from tracelens.ingest.base import FormatError
+from tracelens.objstore import is_url
 
 HEAD_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -326,6 +337,7 @@ class InputStream(io.RawIOBase):
         self._queued = 0
         self._error: InputError | None = None
         self._closer = closer
+        self.origin = None  # the object reader of a URL input (see open_input)
 
     def readable(self) -> bool:
         """Always True: the stream is read-only."""
@@ -410,7 +422,15 @@ def open_input(path: str) -> tuple[InputStream, bytes]:
     Raises FormatError when nothing at all can be decoded (e.g. a ``.zst``
     that is garbage from its first bytes).
     """
-    raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by the stream
+    origin = None
+    if path == "-":
+        raw = sys.stdin.buffer
+    elif is_url(path):
+        from tracelens.ingest.remote import open_object
+
+        raw = origin = open_object(path)
+    else:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the stream
     closer = None if path == "-" else raw.close
     try:
         magic = raw.read(4)
@@ -433,12 +453,30 @@ def open_input(path: str) -> tuple[InputStream, bytes]:
     else:
         decoded = _transcode(_drain(probe), codec, bom)
     stream = InputStream(decoded, closer)
+    stream.origin = origin
     head = stream.peek_head(HEAD_BYTES)
     if not head and stream.failed is not None:
         err = stream.failed
         stream.close()
         raise FormatError(f"cannot decompress: {err}")
     return stream, head
+
+
+@contextlib.contextmanager
+def local_copy(path: str) -> Iterator[str]:
+    """A local file with the bytes at ``path``: the path itself, or for a URL a temporary copy (removed after)."""
+    if not is_url(path):
+        yield path
+        return
+    import tempfile
+
+    from tracelens.ingest.remote import download
+
+    with tempfile.TemporaryDirectory(prefix="tracelens-") as tmp:
+        local = os.path.join(tmp, os.path.basename(path.rstrip("/")) or "object")
+        with open(local, "wb") as f:
+            download(path, f)
+        yield local
 
 
 def _drain(stream: InputStream) -> Iterator[bytes]:

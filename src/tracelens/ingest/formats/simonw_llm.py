@@ -59,6 +59,7 @@ from tracelens.ingest.normalize import (
     tool_call,
     uncached_input,
 )
+from tracelens.ingest.streams import local_copy
 from tracelens.modelcatalog import default_catalog
 from tracelens.modelid import parse_model_id
 
@@ -546,30 +547,32 @@ class SimonwLlm:
         path = source.path
         if path == "-":
             raise FormatError("simonw_llm: a SQLite database cannot be read from stdin; pass the path of logs.db")
-        with open(path, "rb") as f:
-            if f.read(len(MAGIC)) != MAGIC:
-                raise FormatError(f"{path}: not an uncompressed SQLite file; SQLite needs random access, "
-                                  "so decompress it first")
-        conn = open_readonly(path)
-        try:
-            tables = _tables(conn)
-            if "responses" not in tables and "turns" not in tables:
-                raise FormatError(f"{path}: SQLite database without llm's 'responses' or 'turns' table "
-                                  f"(tables: {', '.join(sorted(tables)) or 'none'})")
-            turn_ids: set[str] = set()
-            if "turns" in tables and "responses" in tables:
-                turn_ids = {str(r["id"]) for r in conn.execute("select id from turns")}
+        # SQLite needs random access: an object-storage URL is read from a temporary local copy
+        with local_copy(path) as local:
+            with open(local, "rb") as f:
+                if f.read(len(MAGIC)) != MAGIC:
+                    raise FormatError(f"{path}: not an uncompressed SQLite file; SQLite needs random access, "
+                                      "so decompress it first")
+            conn = open_readonly(local)
             try:
-                if "turns" in tables:
-                    yield from turn_records(conn, tables, source)
-                if "responses" in tables:
-                    yield from legacy_records(_Legacy(conn, tables), turn_ids, source)
-            except sqlite3.DatabaseError as e:
-                source.records += 1  # the rest of the database, as a cut-short stream's tail
-                yield Quarantined("database", f"reading the database failed part-way (corrupt file?): {e}; "
-                                  "rows after this point could not be read", None)
-        finally:
-            conn.close()
+                tables = _tables(conn)
+                if "responses" not in tables and "turns" not in tables:
+                    raise FormatError(f"{path}: SQLite database without llm's 'responses' or 'turns' table "
+                                      f"(tables: {', '.join(sorted(tables)) or 'none'})")
+                turn_ids: set[str] = set()
+                if "turns" in tables and "responses" in tables:
+                    turn_ids = {str(r["id"]) for r in conn.execute("select id from turns")}
+                try:
+                    if "turns" in tables:
+                        yield from turn_records(conn, tables, source)
+                    if "responses" in tables:
+                        yield from legacy_records(_Legacy(conn, tables), turn_ids, source)
+                except sqlite3.DatabaseError as e:
+                    source.records += 1  # the rest of the database, as a cut-short stream's tail
+                    yield Quarantined("database", f"reading the database failed part-way (corrupt file?): {e}; "
+                                      "rows after this point could not be read", None)
+            finally:
+                conn.close()
 
 
 FORMATS = [SimonwLlm()]
