@@ -4,6 +4,7 @@
     python benchmarks/table_formats.py --quick         # shorter run, same measurements
     python benchmarks/table_formats.py --smoke --storage local   # the smallest run (the test's)
     python benchmarks/table_formats.py --quick --json out.json
+    python benchmarks/table_formats.py --only concurrency --storage s3   # chosen sections only
 
 What it measures, for each format on each storage (a local directory; a local
 S3-compatible server, ``moto.server`` started on 127.0.0.1 with dummy
@@ -22,8 +23,10 @@ of a few hundred characters, raw bodies that embed them):
   ids, and a contiguous history. Then both processes insert-if-absent
   overlapping ``trace_id`` batches (Delta ``MERGE ... WHEN NOT MATCHED INSERT``,
   Iceberg ``upsert`` without the update clause): are duplicates stored?
-  On S3, Delta's append test is repeated without ``conditional_put`` and the
-  server's 412 (precondition failed) answers on commit files are counted;
+  Writers re-run a refused operation after a jittered pause (up to 20 tries).
+  On S3, Delta's append test is repeated without ``conditional_put`` (and with
+  ``AWS_S3_ALLOW_UNSAFE_RENAME``); the server's 412 (precondition failed)
+  answers on commit files are counted, and so are commit files it stored twice;
 * reads through polars (``pl.scan_delta`` / ``pl.scan_iceberg``) after
   ``--read-commits`` small commits totalling ``--read-rows`` rows, and again
   after compaction (Delta ``optimize.compact`` + ``vacuum``; pyiceberg 0.12 has
