@@ -44,11 +44,9 @@ def test_env_credentials_and_endpoint(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("AWS_S3_LOCKING_PROVIDER", raising=False)
     opts = objstore.storage_options(objstore.parse("s3://b/p"))
     assert opts["aws_access_key_id"] == "k" and opts["aws_secret_access_key"] == "s"
     assert opts["aws_endpoint"] == "http://127.0.0.1:9" and opts["aws_allow_http"] == "true"
-    assert opts["aws_conditional_put"] == "etag"
 
 
 def test_profile_chain(monkeypatch, tmp_path):

@@ -9,8 +9,8 @@ Contract:
   the ``AWS_*`` environment variables, else the shared config and credentials files (``AWS_PROFILE``,
   ``~/.aws``, SSO caches, and on a cloud machine its role) through botocore when it is installed; for GCS
   and Azure the variables their SDKs read (``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_*``), which
-  object_store reads itself. An S3 location commits with conditional puts (``If-None-Match``), which S3 and
-  the S3-compatible servers we test against honour, unless ``AWS_S3_LOCKING_PROVIDER`` names another way.
+  object_store reads itself. Delta commits on S3 are conditional puts (``If-None-Match``), which delta-rs sends
+  whatever the options (docs/table-formats.md measured it): S3 and the servers we test against honour them.
 - ``connect(loc)`` is an obstore client with short timeouts and no retries, and ``preflight(loc, write)``
   checks, before any work, that the location answers, that credentials exist and are accepted, and (for a
   store) that we may write there: each failure is one ``ObjectStoreError`` line, raised within seconds
@@ -155,10 +155,6 @@ def storage_options(loc: Location) -> dict[str, str]:
         opts["aws_endpoint"] = endpoint
         if endpoint.startswith("http://"):
             opts["aws_allow_http"] = "true"
-    if not env.get("AWS_S3_LOCKING_PROVIDER"):
-        # Commits are "create this log entry only if it does not exist": S3 honours If-None-Match since 2024,
-        # so two writers never both win the same version (no lock table needed).
-        opts["aws_conditional_put"] = "etag"
     return opts
 
 
@@ -187,7 +183,6 @@ def connect(loc: Location, opts: dict[str, str] | None = None, *, preflight_limi
     config = dict(opts)
     if config.pop("aws_allow_http", None) == "true":
         client["allow_http"] = True
-    config.pop("aws_conditional_put", None)  # a delta-rs commit setting; obstore's puts here are plain
     if loc.family == "file":
         return obstore.store.LocalStore(loc.local_path, mkdir=True)
     try:
