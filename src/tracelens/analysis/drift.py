@@ -297,14 +297,15 @@ class SeriesCounts:
     trend_start: datetime | None
 
 
-def _refused_expr() -> pl.Expr:
-    ok = pl.col("status").fill_null("ok") != "error"
+def _refused_expr(status: bool = True) -> pl.Expr:
+    """``_derive``'s ``_refused``: null unless labelled and (``status``) not an error; else refused or not."""
+    ok = (pl.col("status").fill_null("ok") != "error") if status else pl.lit(True)
     return pl.when(ok & pl.col("refusal").is_not_null()).then(pl.col("refusal") != "none").otherwise(None)
 
 
 def refusal_counts(frame: pl.DataFrame, windows: tuple[tuple[int, datetime, datetime], ...],
                    history: tuple[datetime, datetime] | None, before: datetime | None,
-                   trend_start: datetime | None) -> pl.DataFrame:
+                   trend_start: datetime | None, history_status: bool = False) -> pl.DataFrame:
     """Partial refusal counts of some stored rows (``timestamp``, ``status``, ``refusal``): ``_d``, ``_p``, ``_w``,
     ``n``, ``x``, summable over any split of the rows into parts (``SeriesCounts`` is their sum, regrouped).
 
@@ -313,16 +314,21 @@ def refusal_counts(frame: pl.DataFrame, windows: tuple[tuple[int, datetime, date
     ``history`` and before ``before`` (the earliest timestamp of the windows'
     rows; no bound when None), exactly as ``analyze`` stacks the history under
     the windows; rows without a refusal label (or with an error status) count
-    nowhere. ``_p`` is the 7-day period from ``trend_start`` (null before it).
+    nowhere. History rows are counted by their label alone unless
+    ``history_status``: the history ``weekly.prepare`` gives ``analyze`` has no
+    ``status`` column, so its error rows count as labelled there too.
+    ``_p`` is the 7-day period from ``trend_start`` (null before it).
     """
     ts = pl.col("timestamp")
     base = frame.select(ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias("timestamp"),
-                        _refused_expr().alias("_refused"))
-    base = base.filter(pl.col("_refused").is_not_null() & ts.is_not_null())
-    parts = [base.filter((ts >= start) & (ts < end)).with_columns(pl.lit(w, dtype=pl.Int8).alias("_w"))
+                        _refused_expr().alias("_refused"), _refused_expr(history_status).alias("_refused_h"))
+    rows = base.filter(ts.is_not_null())
+    parts = [rows.filter(pl.col("_refused").is_not_null() & (ts >= start) & (ts < end))
+             .select("timestamp", "_refused", pl.lit(w, dtype=pl.Int8).alias("_w"))
              for w, start, end in windows]
     if history is not None:
-        h = base.filter((ts >= history[0]) & (ts < history[1]))
+        h = rows.filter(pl.col("_refused_h").is_not_null() & (ts >= history[0]) & (ts < history[1]))
+        h = h.select("timestamp", pl.col("_refused_h").alias("_refused"))
         if before is not None:
             h = h.filter(ts < before)
         parts.append(h.with_columns(pl.lit(-1, dtype=pl.Int8).alias("_w")))

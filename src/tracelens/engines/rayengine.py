@@ -45,6 +45,7 @@ import datetime as dt
 import itertools
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -130,6 +131,7 @@ class RayEngine:
 
     def connect(self) -> None:
         """Join the Ray instance of this process, or start/connect one (see ``ray_address``)."""
+        _quiet_ray_data()
         if ray.is_initialized():
             return
         kw: dict = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
@@ -257,7 +259,7 @@ class RayEngine:
             EmbedActor,
             fn_constructor_kwargs={"model": model, "device": device, "batch_size": batch_size, "backend": backend,
                                    "threads": threads},
-            batch_size=rows, batch_format="numpy", concurrency=actors, **per_actor,
+            batch_size=rows, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), **per_actor,
         )
         out: np.ndarray | None = None
         for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
@@ -315,7 +317,9 @@ class RayEngine:
             if files:
                 from ray.data.aggregate import Sum
 
-                ds = ray.data.read_parquet(files, columns=cols, schema=schema, partitioning=None)
+                with warnings.catch_warnings():  # ``columns=``: deprecated in later Ray, the way to prune in 2.40
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    ds = ray.data.read_parquet(files, columns=cols, schema=schema, partitioning=None)
                 summed = (ds.map_batches(count, batch_format="pyarrow", batch_size=None)
                           .groupby(["_d", "_p", "_w"]).aggregate(Sum("n", alias_name="n"), Sum("x", alias_name="x")))
                 tables = [t for t in ray.get(summed.to_arrow_refs()) if t.num_rows]
@@ -329,6 +333,29 @@ class RayEngine:
                 pl.col("_w").cast(pl.Int8), pl.col("n").cast(pl.Int64), pl.col("x").cast(pl.Int64),
             )
         return series_counts(parts, trend_start)
+
+
+def _quiet_ray_data() -> None:
+    """Keep stdout for data: Ray Data's progress bars and per-dataset INFO lines are off, and the warnings the
+    Ray driver relays from its raylets (printed on stdout by ``ray._private.worker.print_to_stdstream``) go to
+    stderr, where the commands' diagnostics are."""
+    import logging
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.enable_operator_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    from ray._private import worker
+
+    relay = getattr(worker, "print_to_stdstream", None)
+    if relay is None or getattr(relay, "to_stderr", False):
+        return
+
+    def to_stderr(data, *args, **kw):
+        return relay({**data, "is_err": True}, *args, **kw)
+
+    to_stderr.to_stderr = True
+    worker.print_to_stdstream = to_stderr
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
