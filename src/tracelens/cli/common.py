@@ -127,13 +127,13 @@ def engine_options(f: Callable) -> Callable:
             raise MissingExtraError(str(e)) from None
 
     f = click.option(
-        "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, callback=make,
-        help="Where the heavy work runs: in this process (local) or on Ray (needs the 'ray' extra; docs/ray.md).",
-    )(f)
-    return click.option(
         "--ray-address", "ray_address", metavar="ADDR", is_eager=True,
         help="With --engine ray: 'auto' or ray://HOST:PORT joins that cluster (default: a local Ray on this "
              "machine's CPUs).",
+    )(f)
+    return click.option(
+        "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, callback=make,
+        help="Where the heavy work runs: in this process (local) or on Ray (needs the 'ray' extra; docs/ray.md).",
     )(f)
 
 
