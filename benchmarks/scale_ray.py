@@ -111,11 +111,11 @@ def run_config(config: str, corpus: str, store: str, embed_per_day: int) -> dict
     out["embed_s"] = time.perf_counter() - t0
     out["embedded"] = res.embedded
     t0 = time.perf_counter()
-    report = engine.weekly_run(Store(store), "2026-W47", embed=False)
+    report = engine.weekly_run(Store(store), "2026-W47", embed=False, timeline=False).report
     out["weekly_s"] = time.perf_counter() - t0
     out["weekly_traces"] = report.baseline.n + report.current.n
     out["findings"] = sorted(f"{f.kind}|{f.segment}|{f.significant}" for f in report.findings)
-    out["trend"] = [(p.n, p.x) for p in (report.trend or ())]
+    out["trend"] = [(p.n, p.refusals) for p in (report.trend or ())]
     if config != "local":
         import ray
 

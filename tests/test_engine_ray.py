@@ -26,6 +26,8 @@ from tracelens.cli.main import cli
 from tracelens.store import Store
 
 ray = pytest.importorskip("ray")
+# Ray Data's own module-level deprecation notices (its DataContext), nothing of ours
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 # Columns that record when a row was ingested (wall time), the only ones allowed to differ.

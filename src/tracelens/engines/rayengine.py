@@ -26,10 +26,12 @@ changes:
   them through the same ``VectorStore.append`` in the same chunks and order.
 * Drift: ``series_counts`` reads the window's and history's trace files
   (``ray.data.read_parquet`` over the store's file list, taken under the
-  store's shared apply lock so no commit moves a file meanwhile), counts per
-  batch with ``analysis.drift.refusal_counts`` and sums the parts with a Ray
-  ``groupby``; ``analyze`` then builds the daily series and 8-week trend from
-  them. ``embedder`` gives ``weekly``/``drift`` an embedder that encodes on
+  store's shared apply lock so no commit moves a file meanwhile), counts each
+  block where it is read with ``analysis.drift.refusal_counts`` and sums the
+  parts in the driver (a few rows per day and window: a Ray ``groupby`` would
+  shuffle them through aggregator actors for nothing; measured 60-100 s of
+  overhead on a 2-core machine); ``analyze`` then builds the daily series and
+  8-week trend from them. ``embedder`` gives ``weekly``/``drift`` an embedder that encodes on
   the actors.
 
 ``ray_address``: None starts (or joins) a Ray instance on this machine with
@@ -306,32 +308,21 @@ class RayEngine:
         self.connect()
 
         def count(batch: pa.Table) -> pa.Table:
-            # keys without nulls or time zones for Ray's groupby: the day as epoch microseconds, no period as -1
-            part = refusal_counts(pl.from_arrow(batch), windows, history, before, trend_start)
-            return part.with_columns(pl.col("_d").dt.epoch("us"), pl.col("_p").fill_null(-1)).to_arrow()
+            return refusal_counts(pl.from_arrow(batch), windows, history, before, trend_start).to_arrow()
 
-        empty = pl.from_arrow(schema.empty_table())
-        table = None
+        parts = refusal_counts(pl.from_arrow(schema.empty_table()), windows, history, before, trend_start)
         with store.apply_lock(shared=True):  # no commit renames or deletes a file while the tasks read
             files = [str(f) for f in store.files("traces", lo, hi)]
             if files:
-                from ray.data.aggregate import Sum
-
                 with warnings.catch_warnings():  # ``columns=``: deprecated in later Ray, the way to prune in 2.40
                     warnings.simplefilter("ignore", DeprecationWarning)
                     ds = ray.data.read_parquet(files, columns=cols, schema=schema, partitioning=None)
-                summed = (ds.map_batches(count, batch_format="pyarrow", batch_size=None)
-                          .groupby(["_d", "_p", "_w"]).aggregate(Sum("n", alias_name="n"), Sum("x", alias_name="x")))
-                tables = [t for t in ray.get(summed.to_arrow_refs()) if t.num_rows]
-                table = pa.concat_tables(tables) if tables else None
-        if table is None:
-            parts = refusal_counts(empty, windows, history, before, trend_start)
-        else:
-            parts = pl.from_arrow(table).with_columns(
-                pl.from_epoch(pl.col("_d"), time_unit="us").dt.replace_time_zone("UTC"),
-                pl.when(pl.col("_p") >= 0).then(pl.col("_p")).cast(pl.Int64).alias("_p"),
-                pl.col("_w").cast(pl.Int8), pl.col("n").cast(pl.Int64), pl.col("x").cast(pl.Int64),
-            )
+                # each read task counts its rows (the read and the count fuse into one task per file); the parts
+                # are a few rows per day and window, so they are summed here rather than shuffled by a groupby
+                tables = [t for t in ray.get(ds.map_batches(count, batch_format="pyarrow", batch_size=None)
+                                             .to_arrow_refs()) if t.num_rows]
+                if tables:
+                    parts = pl.concat([parts, pl.from_arrow(pa.concat_tables(tables)).cast(parts.schema)])
         return series_counts(parts, trend_start)
 
 
