@@ -31,7 +31,9 @@ changes:
   parts in the driver (a few rows per day and window: a Ray ``groupby`` would
   shuffle them through aggregator actors for nothing; measured 60-100 s of
   overhead on a 2-core machine); ``analyze`` then builds the daily series and
-  8-week trend from them. ``embedder`` gives ``weekly``/``drift`` an embedder that encodes on
+  8-week trend from them. Files under ``COUNT_ON_RAY_BYTES`` in all are
+  counted in the driver by the same function: Ray Data's start costs more
+  than reading them. ``embedder`` gives ``weekly``/``drift`` an embedder that encodes on
   the actors.
 
 ``ray_address``: None starts (or joins) a Ray instance on this machine with
@@ -62,6 +64,10 @@ WAVE_TEXTS = 262_144
 ACTOR_CPUS = 1
 # Texts per map_batches batch handed to an actor (the actor's encoder cuts it into its own batches).
 ACTOR_BATCH = 1024
+# The drift report's refusal counts go to Ray Data from this many bytes of trace files (the window's and the
+# 8-week history's); below it they are counted in the driver by the same function (benchmarks/scale_ray.py:
+# Ray Data's fixed start cost is tens of seconds on a small machine, the driver reads ~100 MB in about a second).
+COUNT_ON_RAY_BYTES = 256 * 1024 * 1024
 
 
 class EmbedActor:
@@ -313,6 +319,13 @@ class RayEngine:
         parts = refusal_counts(pl.from_arrow(schema.empty_table()), windows, history, before, trend_start)
         with store.apply_lock(shared=True):  # no commit renames or deletes a file while the tasks read
             files = [str(f) for f in store.files("traces", lo, hi)]
+            if files and sum(os.path.getsize(f) for f in files) < COUNT_ON_RAY_BYTES:
+                # too little to pay for Ray Data's start (read tasks, worker processes: ~20 s on 2 busy cores
+                # for 20,000 traces, against 0.1 s here): the same function over the same files, here
+                lf = pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert",
+                                     extra_columns="ignore", schema=pl.from_arrow(schema.empty_table()).schema)
+                files = []
+                parts = pl.concat([parts, refusal_counts(lf.collect(), windows, history, before, trend_start)])
             if files:
                 with warnings.catch_warnings():  # ``columns=``: deprecated in later Ray, the way to prune in 2.40
                     warnings.simplefilter("ignore", DeprecationWarning)
