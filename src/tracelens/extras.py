@@ -11,7 +11,9 @@ heavy parts are extras:
 * ``otlp``: opentelemetry-proto and protobuf (OTLP protobuf files, ``otlp_proto``);
 * ``openvino``: ``embed`` plus OpenVINO, the faster CPU backend for embeddings
   (``tracelens embed --backend openvino``);
-* ``all``: the five above.
+* ``ray``: Ray with Ray Data, for ``--engine ray`` (``tracelens.engines``:
+  ingest, embeddings and the drift report's aggregations on a Ray cluster);
+* ``all``: the six above.
 
 Availability is decided with ``importlib.util.find_spec``, which locates a
 module without importing it, so asking costs milliseconds and never loads
@@ -33,6 +35,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "charts": ("matplotlib",),
     "otlp": ("google.protobuf", "opentelemetry.proto"),
     "openvino": ("openvino", "sentence_transformers", "torch"),
+    "ray": ("ray",),
 }
 
 

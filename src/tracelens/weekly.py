@@ -343,13 +343,23 @@ def run_drift(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
 
 def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config=None, embed: bool = True,
               sample_cap: int = 20_000, model: str | None = None, embedder=None, progress: Progress | None = None,
-              notes: list[str] | None = None, timeline: bool = True) -> DriftRun:
-    """:func:`run_drift`, also returning the HTML report's daily series (from the frames already loaded)."""
+              notes: list[str] | None = None, timeline: bool = True, engine=None) -> DriftRun:
+    """:func:`run_drift`, also returning the HTML report's daily series (from the frames already loaded).
+
+    ``engine`` (``tracelens.engines``; None: this process) embeds the missing
+    vectors (``engine.embedder``) and counts the refusals of the daily series
+    and trend (``engine.series_counts``); the report is the same.
+    """
     from tracelens.analysis.drift import analyze
     from tracelens.modelcatalog import load_catalog
 
+    if engine is not None and embedder is None and embed is True:
+        embedder = engine.embedder(model)  # connects to the cluster only when a text needs a vector
     prep = prepare(store, baseline, current, embed=embed, sample_cap=sample_cap, model=model, embedder=embedder,
                    progress=progress)
+    series = None
+    if engine is not None:
+        series = engine.series_counts(store, baseline, current, prep)
     report = analyze(
         prep.baseline,
         prep.current,
@@ -361,6 +371,7 @@ def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         history=prep.history,
         config=config,
         catalog=load_catalog(_local_root(store)),
+        series=series,
     )
     all_notes = list(notes or []) + prep.notes
     import dataclasses

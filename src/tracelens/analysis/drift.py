@@ -277,7 +277,101 @@ _NEED_TOPICS = frozenset(
 # --------------------------------------------------------------------------- series for trends and charts
 
 
-def _series(df: pl.DataFrame, every: str, start: datetime | None, periods: int | None, window_of) -> tuple[SeriesPoint, ...]:
+@dataclasses.dataclass(frozen=True)
+class SeriesCounts:
+    """The refusal counts behind the report's daily series and weekly trend, computed outside ``analyze``.
+
+    ``daily``: one row per UTC day (``_d``) with ``n`` labelled traces, ``x``
+    refused, and the lowest and highest window code of its rows (``w0``,
+    ``w1``: -1 history, 0 baseline, 1 current); ``trend``: one row per 7-day
+    period (``_p``, counted from ``trend_start``) with ``n`` and ``x``. Both
+    count the rows ``analyze`` would count itself: the two windows' traces and
+    the history's traces before the earliest of them (``refusal_counts``
+    states the rule). ``tracelens.engines`` computes them with Ray Data over
+    the store's files; a ``trend_start`` other than the report's own is
+    ignored (the trend is then counted from the frames).
+    """
+
+    daily: pl.DataFrame
+    trend: pl.DataFrame
+    trend_start: datetime | None
+
+
+def _refused_expr(status: bool = True) -> pl.Expr:
+    """``_derive``'s ``_refused``: null unless labelled and (``status``) not an error; else refused or not."""
+    ok = (pl.col("status").fill_null("ok") != "error") if status else pl.lit(True)
+    return pl.when(ok & pl.col("refusal").is_not_null()).then(pl.col("refusal") != "none").otherwise(None)
+
+
+def refusal_counts(frame: pl.DataFrame, windows: tuple[tuple[int, datetime, datetime], ...],
+                   history: tuple[datetime, datetime] | None, before: datetime | None,
+                   trend_start: datetime | None, history_status: bool = False) -> pl.DataFrame:
+    """Partial refusal counts of some stored rows (``timestamp``, ``status``, ``refusal``): ``_d``, ``_p``, ``_w``,
+    ``n``, ``x``, summable over any split of the rows into parts (``SeriesCounts`` is their sum, regrouped).
+
+    A row counts once per window ``(w, start, end)`` it falls in (start
+    inclusive, end exclusive), and as history (``_w`` -1) when it falls in
+    ``history`` and before ``before`` (the earliest timestamp of the windows'
+    rows; no bound when None), exactly as ``analyze`` stacks the history under
+    the windows; rows without a refusal label (or with an error status) count
+    nowhere. History rows are counted by their label alone unless
+    ``history_status``: the history ``weekly.prepare`` gives ``analyze`` has no
+    ``status`` column, so its error rows count as labelled there too.
+    ``_p`` is the 7-day period from ``trend_start`` (null before it).
+    """
+    ts = pl.col("timestamp")
+    base = frame.select(ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias("timestamp"),
+                        _refused_expr().alias("_refused"), _refused_expr(history_status).alias("_refused_h"))
+    rows = base.filter(ts.is_not_null())
+    parts = [rows.filter(pl.col("_refused").is_not_null() & (ts >= start) & (ts < end))
+             .select("timestamp", "_refused", pl.lit(w, dtype=pl.Int8).alias("_w"))
+             for w, start, end in windows]
+    if history is not None:
+        h = rows.filter(pl.col("_refused_h").is_not_null() & (ts >= history[0]) & (ts < history[1]))
+        h = h.select("timestamp", pl.col("_refused_h").alias("_refused"))
+        if before is not None:
+            h = h.filter(ts < before)
+        parts.append(h.with_columns(pl.lit(-1, dtype=pl.Int8).alias("_w")))
+    rows = pl.concat(parts, how="vertical")
+    period = pl.lit(None, dtype=pl.Int64)
+    if trend_start is not None:
+        step = timedelta(days=7).total_seconds()
+        period = (pl.when(ts >= trend_start)
+                  .then(((ts - pl.lit(trend_start)).dt.total_seconds() // step).cast(pl.Int64)))
+    return (
+        rows.with_columns(ts.dt.truncate("1d").alias("_d"), period.alias("_p"))
+        .group_by("_d", "_p", "_w")
+        .agg(pl.len().cast(pl.Int64).alias("n"), pl.col("_refused").sum().cast(pl.Int64).alias("x"))
+    )
+
+
+def series_counts(parts: pl.DataFrame, trend_start: datetime | None) -> SeriesCounts:
+    """``SeriesCounts`` from the sum of ``refusal_counts`` parts (any number of rows per key)."""
+    daily = (
+        parts.group_by("_d")
+        .agg(pl.col("n").sum().alias("n"), pl.col("x").sum().alias("x"), pl.col("_w").min().alias("w0"),
+             pl.col("_w").max().alias("w1"))
+        .filter(pl.col("n") > 0)
+        .sort("_d")
+    )
+    trend = (
+        parts.filter(pl.col("_p").is_not_null())
+        .group_by("_p")
+        .agg(pl.col("n").sum().alias("n"), pl.col("x").sum().alias("x"))
+        .sort("_p")
+    )
+    return SeriesCounts(daily, trend, trend_start)
+
+
+def _series(df: pl.DataFrame, every: str, start: datetime | None, periods: int | None, window_of,
+            counts: SeriesCounts | None = None) -> tuple[SeriesPoint, ...]:
+    if counts is not None:
+        if counts.daily.height == 0:
+            return ()
+        if periods is not None and start is not None:
+            got = {row["_p"]: (row["n"], row["x"]) for row in counts.trend.iter_rows(named=True)}
+            return _trend_points(got, start, periods, window_of)
+        return _daily_points(counts.daily)
     r = df.select("timestamp", "_refused", "_w").filter(pl.col("_refused").is_not_null() & pl.col("timestamp").is_not_null())
     if r.height == 0:
         return ()
@@ -287,21 +381,30 @@ def _series(df: pl.DataFrame, every: str, start: datetime | None, periods: int |
         r = r.with_columns(((pl.col("timestamp") - pl.lit(start)).dt.total_seconds() // step.total_seconds()).cast(pl.Int64).alias("_p"))
         agg = r.group_by("_p").agg(pl.len().alias("n"), pl.col("_refused").sum().alias("x")).sort("_p")
         got = {row["_p"]: (row["n"], row["x"]) for row in agg.iter_rows(named=True)}
-        pts = []
-        for i in range(periods):
-            n, x = got.get(i, (0, 0))
-            s0 = start + i * step
-            lo, hi = wilson(x, n)
-            pts.append(
-                SeriesPoint(s0, s0 + step, int(n), int(x), x / n if n else None, _f(lo), _f(hi), window_of(s0, s0 + step))
-            )
-        return tuple(pts)
+        return _trend_points(got, start, periods, window_of)
     agg = (
         r.with_columns(pl.col("timestamp").dt.truncate(every).alias("_d"))
         .group_by("_d")
         .agg(pl.len().alias("n"), pl.col("_refused").sum().alias("x"), pl.col("_w").min().alias("w0"), pl.col("_w").max().alias("w1"))
         .sort("_d")
     )
+    return _daily_points(agg)
+
+
+def _trend_points(got: dict, start: datetime, periods: int, window_of) -> tuple[SeriesPoint, ...]:
+    step = timedelta(days=7)
+    pts = []
+    for i in range(periods):
+        n, x = got.get(i, (0, 0))
+        s0 = start + i * step
+        lo, hi = wilson(x, n)
+        pts.append(
+            SeriesPoint(s0, s0 + step, int(n), int(x), x / n if n else None, _f(lo), _f(hi), window_of(s0, s0 + step))
+        )
+    return tuple(pts)
+
+
+def _daily_points(agg: pl.DataFrame) -> tuple[SeriesPoint, ...]:
     pts = []
     for row in agg.iter_rows(named=True):
         n, x = int(row["n"]), int(row["x"])
@@ -395,12 +498,15 @@ def analyze(
     history: pl.DataFrame | None = None,
     config: DriftConfig | None = None,
     catalog: ModelCatalog | None = None,
+    series: SeriesCounts | None = None,
 ) -> DriftReport:
     """Compare a current window of traces against a baseline window; see the module docstring.
 
     ``baseline_window`` / ``current_window`` are ``(start, end)`` datetimes (or
     :class:`Window`); when None they are taken from the data. ``catalog``: the
-    model catalog (default: the shipped model data). Returns a
+    model catalog (default: the shipped model data). ``series``: the refusal
+    counts of the daily series and trend, counted elsewhere (``SeriesCounts``;
+    None: counted here from the frames). Returns a
     :class:`DriftReport` whose findings are sorted by severity, kind, segment.
     """
     cfg = config or DriftConfig()
@@ -410,12 +516,13 @@ def analyze(
     with threadpool_limits(1):
         return _analyze(
             baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg,
-            catalog or default_catalog(),
+            catalog or default_catalog(), series,
         )  # fmt: skip
 
 
 def _analyze(
-    baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg, catalog
+    baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg, catalog,
+    series=None,
 ):
     kinds = frozenset(KINDS if cfg.kinds is None else cfg.kinds)
     unknown = kinds - set(KINDS)
@@ -516,15 +623,10 @@ def _analyze(
         variance = tuple(dataclasses.replace(v, status="unknown", findings=(),
                                              observation=f"No traces in the {empty} window: nothing to compare.")
                          for v in variance)
-    daily_src = df
-    if hist is not None:
-        hh = hist.with_columns(pl.lit(-1, dtype=pl.Int8).alias("_w"))
-        lo = df.get_column("timestamp").min()
-        if lo is not None:
-            hh = hh.filter(pl.col("timestamp") < lo)
-        cols = [c for c in hh.columns if c in df.columns]
-        daily_src = pl.concat([hh.select(cols), df.select(cols)], how="vertical")
-    daily = _series(daily_src, "1d", None, None, None)
+    # the rows of the daily series and trend: the windows', under the history's before them (not built when
+    # the counts come from elsewhere)
+    daily_src = _daily_source(hist, df) if series is None else df
+    daily = _series(daily_src, "1d", None, None, None, series)
     trend = None
     if history is not None and history.height:
         end = cw.end
@@ -540,7 +642,10 @@ def _analyze(
                     return "current"
                 return ""
 
-            trend = _series(daily_src, "1w", start, 8, window_of)
+            if series is not None and series.trend_start != start:
+                series = None  # counted from another start: count here (the history is stacked as above)
+                daily_src = _daily_source(hist, df)
+            trend = _series(daily_src, "1w", start, 8, window_of, series)
     dists = tuple(
         d
         for d in (
@@ -564,6 +669,18 @@ def _analyze(
         generator=_generator(),
         config=cfg.to_dict(),
     )
+
+
+def _daily_source(hist: pl.DataFrame | None, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` under the history's rows before its earliest timestamp (window -1), on their common columns."""
+    if hist is None:
+        return df
+    hh = hist.with_columns(pl.lit(-1, dtype=pl.Int8).alias("_w"))
+    lo = df.get_column("timestamp").min()
+    if lo is not None:
+        hh = hh.filter(pl.col("timestamp") < lo)
+    cols = [c for c in hh.columns if c in df.columns]
+    return pl.concat([hh.select(cols), df.select(cols)], how="vertical")
 
 
 def _with_hash(df: pl.DataFrame, hcol: str, tcol: str) -> pl.DataFrame:

@@ -104,6 +104,39 @@ def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
 
 
+def engine_options(f: Callable) -> Callable:
+    """``--engine local|ray`` and ``--ray-address ADDR``, passed as ``engine`` (a ``tracelens.engines`` engine).
+
+    The engine is made when the command line is read: ``--engine ray`` without ray installed is the one-line
+    missing-extra error (exit 3) before anything runs; ``--ray-address`` without ``--engine ray`` is a usage error.
+    """
+
+    def make(ctx, param, value):
+        name = value or "local"
+        address = ctx.params.pop("ray_address", None)
+        if address and name != "ray":
+            raise click.BadParameter("--ray-address needs --engine ray", param_hint="'--ray-address'")
+        from tracelens.engines import get_engine
+        from tracelens.extras import MissingExtra
+
+        try:
+            return get_engine(name, ray_address=address)
+        except MissingExtra as e:
+            from tracelens.cli.main import MissingExtraError
+
+            raise MissingExtraError(str(e)) from None
+
+    f = click.option(
+        "--ray-address", "ray_address", metavar="ADDR", is_eager=True,
+        help="With --engine ray: 'auto' or ray://HOST:PORT joins that cluster (default: a local Ray on this "
+             "machine's CPUs).",
+    )(f)
+    return click.option(
+        "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, callback=make,
+        help="Where the heavy work runs: in this process (local) or on Ray (needs the 'ray' extra; docs/ray.md).",
+    )(f)
+
+
 def open_store(path: str, create: bool = False, *, url_ok: bool = False, write: bool = False,
                needs: str = "") -> Store:
     """The store at ``path``; a store that cannot be opened is a one-line error, not a traceback.

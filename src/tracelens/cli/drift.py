@@ -18,6 +18,7 @@ from tracelens.cli.common import (
     SEED,
     FiniteFloatRange,
     diag,
+    engine_options,
     open_store,
     safe,
     store_option,
@@ -106,9 +107,10 @@ def _config(alpha, seed, cohort_by=()):
 @click.option("--baseline", required=True, metavar="START..END", callback=window_callback, help="Baseline window: START..END (dates inclusive, ISO datetimes), an ISO week, a day, or e.g. 7d.")
 @click.option("--current", required=True, metavar="START..END", callback=window_callback, help="Current window, same forms.")
 @_report_options
+@engine_options
 @store_option
 def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model,
-          alpha, seed, cohort_by, store_path):
+          alpha, seed, cohort_by, engine, store_path):
     """Compare two time windows: refusals (raw and mix-adjusted), topics, semantics, lengths, latency,
     stop reasons, and the variance sources behind one model name.
 
@@ -117,10 +119,11 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
       tracelens drift --baseline 2026-11-09..2026-11-15 --current 2026-11-16..2026-11-22
       tracelens drift --baseline 2026-W46 --current 2026-W47 --format markdown -o drift.md
     """
-    from tracelens.weekly import drift_run
-
-    run = drift_run(open_store(store_path, url_ok=True, write=True), baseline, current, config=_config(alpha, seed, cohort_by), embed=not no_embed,
-                    sample_cap=sample_cap, model=embed_model, progress=diag)
+    try:
+        run = engine.drift_run(open_store(store_path, url_ok=True, write=True), baseline, current, config=_config(alpha, seed, cohort_by),
+                               embed=not no_embed, sample_cap=sample_cap, model=embed_model, progress=diag)
+    finally:
+        engine.close()
     _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 
 
@@ -128,9 +131,10 @@ def drift(baseline, current, fmt, as_json, output, html_path, fail_on, show_info
 @click.option("--week", metavar="YYYY-Www", callback=window_callback,
               help="ISO week to report, e.g. 2026-W47, or any window --current accepts (default: the last complete week).")
 @_report_options
+@engine_options
 @store_option
 def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, sample_cap, embed_model, alpha, seed,
-           cohort_by, store_path):
+           cohort_by, engine, store_path):
     """The weekly drift summary: a week against the one before, with an 8-week refusal trend.
 
     Runs whatever labelling, embedding and clustering is missing first, so it
@@ -139,10 +143,11 @@ def weekly(week, fmt, as_json, output, html_path, fail_on, show_info, no_embed, 
     when a finding reaches --fail-on severity or an eval regressed (counted as
     an alert), for cron and CI.
     """
-    from tracelens.weekly import weekly_run
-
-    run = weekly_run(open_store(store_path, url_ok=True, write=True), week, config=_config(alpha, seed, cohort_by), embed=not no_embed,
-                     sample_cap=sample_cap, model=embed_model, progress=diag)
+    try:
+        run = engine.weekly_run(open_store(store_path, url_ok=True, write=True), week, config=_config(alpha, seed, cohort_by),
+                                embed=not no_embed, sample_cap=sample_cap, model=embed_model, progress=diag)
+    finally:
+        engine.close()
     _emit(run, fmt, as_json, output, html_path, fail_on, show_info)
 
 

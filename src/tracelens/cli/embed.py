@@ -13,6 +13,7 @@ from tracelens.cli.common import (
     diag,
     echo,
     emit_json,
+    engine_options,
     json_option,
     open_store,
     out_console,
@@ -84,9 +85,11 @@ class _Progress:
                    "'openvino' extra), pipeline (background tokeniser, float16 on CUDA), auto (the fastest of "
                    "these available). Vectors agree to cosine 0.999+, but not bit for bit.")
 @click.option("--no-progress", is_flag=True, help="No progress on stderr.")
+@engine_options
 @store_option
 @json_option
-def embed(model, since, until, sample, seed, device, batch_size, fields, backend, no_progress, store_path, as_json):
+def embed(model, since, until, sample, seed, device, batch_size, fields, backend, no_progress, engine, store_path,
+          as_json):
     """Embed prompt, response and system-prompt texts that have no vector yet.
 
     Each distinct text is embedded once (keyed by its hash) and stored under
@@ -98,9 +101,10 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, backend
     Examples:
       tracelens embed
       tracelens embed --since 7d --sample 2000 --json
+      tracelens embed --engine ray --ray-address auto
     """
     from tracelens.embed.models import DEFAULT_BATCH_SIZE, require_embedder
-    from tracelens.embed.run import EmbedResult, embed_store
+    from tracelens.embed.run import EmbedResult
     from tracelens.embed.search import FIELDS
 
     require_embedder(model, "tracelens embed")
@@ -114,9 +118,9 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, backend
     progress = _Progress(not no_progress)
     res = EmbedResult(model_id="", slug="", columns=cols)
     try:
-        res = embed_store(store, model, since=since, until=until, sample_per_day=sample, seed=seed, columns=cols,
-                          device=device, batch_size=batch_size or DEFAULT_BATCH_SIZE, backend=backend,
-                          progress=progress, result=res)
+        res = engine.embed(store, model, since=since, until=until, sample_per_day=sample, seed=seed, columns=cols,
+                           device=device, batch_size=batch_size or DEFAULT_BATCH_SIZE, backend=backend,
+                           progress=progress, result=res)
     except KeyboardInterrupt:
         progress.close()
         diag(f"interrupted: {res.embedded:,} texts were embedded and kept; run `tracelens embed` again to continue")
@@ -124,6 +128,8 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, backend
     except (RuntimeError, ValueError) as e:
         progress.close()
         raise click.ClickException(str(e)) from None
+    finally:
+        engine.close()
     progress.close()
     if as_json:
         emit_json(res.to_dict())

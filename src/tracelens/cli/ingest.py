@@ -12,6 +12,7 @@ from tracelens.cli.common import (
     cell,
     diag,
     emit_json,
+    engine_options,
     json_option,
     open_store,
     safe,
@@ -89,10 +90,11 @@ def relative_names(paths: list[str]) -> tuple[list[str], str | None]:
 )
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1), help="Records per atomic commit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@engine_options
 @store_option
 @json_option
 def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, redact_regex, redact_fields,
-           phone_regions, batch_size, no_progress, store_path, as_json):
+           phone_regions, batch_size, no_progress, engine, store_path, as_json):
     """Read log files into the store.
 
     PATHS are files, directories (recursive), globs, or '-' for stdin; .gz and
@@ -113,12 +115,16 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
       tracelens ingest 's3://team-logs/llm/2026-11-*.jsonl.gz'
       tracelens ingest --format generic_csv --map prompt=question --map response=answer data.csv
       cat export.jsonl | tracelens ingest -
+      tracelens ingest --engine ray --ray-address auto exports/
     """
     from tracelens.ingest.base import IngestOptions
     from tracelens.ingest.pipeline import EMPTY
-    from tracelens.ingest.pipeline import ingest as run_ingest
     from tracelens.objstore import ObjectStoreError
     from tracelens.store import discard_if_unused
+
+    if engine.name == "ray" and "-" in paths:
+        raise click.BadParameter("--engine ray reads files, not stdin: ingest '-' with --engine local",
+                                 param_hint="PATHS")
 
     if default_time is not None:
         from tracelens.ingest.base import RecordError
@@ -163,13 +169,15 @@ def ingest(paths, force_format, maps, naive_tz, default_time, provider, redact, 
             )
 
     try:
-        summary = run_ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size,
-                             progress=progress)
+        summary = engine.ingest(store, list(paths), options, force_format=force_format, batch_size=batch_size,
+                                progress=progress)
     except ObjectStoreError as e:  # an input location that cannot be used: nothing was read
         if created:
             discard_if_unused(store_path)
         diag(f"error: {e}")
         sys.exit(1)
+    finally:
+        engine.close()
     if show_progress:
         click.echo("", err=True)
     if not summary.files:

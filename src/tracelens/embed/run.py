@@ -174,11 +174,17 @@ def embed_store(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
     result: EmbedResult | None = None,
+    engine=None,
 ) -> EmbedResult:
     """Embed every distinct text of ``columns`` in the window that has no vector yet (see module docstring).
 
     ``embedder`` overrides loading ``model`` (its ``model_id`` must match).
     ``result`` may be passed in to observe counts if the run is interrupted.
+    ``engine``: where the texts are encoded when no ``embedder`` is given (None: this process). An engine
+    has ``encode_chunks(chunks, model=, device=, batch_size=, backend=)``, which takes an iterable of
+    commit chunks (lists of texts) and yields one float32 array per chunk, in order (``tracelens.engines``:
+    Ray actors); it also sets ``device`` and ``backend`` on the result. Everything else (what is missing,
+    the commit chunks, their order, the writes) is the same whoever encodes.
     """
     t_start = time.perf_counter()
     spec = resolve_model(model)
@@ -247,37 +253,9 @@ def embed_store(
         res.seconds = time.perf_counter() - t_start
         return res
 
-    if embedder is None:
-        t0 = time.perf_counter()
-        embedder = get_embedder(model, device=device, batch_size=batch_size, backend=backend)
-        res.load_seconds = time.perf_counter() - t0
-    res.device = embedder.device
-    res.batch_size = getattr(embedder, "batch_size", None)
-    res.backend = getattr(embedder, "backend", None)
-
-    # pass 2: embed in commit chunks
-    buf: list[tuple[str, str]] = []
-
-    def flush() -> None:
-        if not buf:
-            return
-        buf.sort(key=lambda ht: -len(ht[1]))
-        t0 = time.perf_counter()
-        parts = []
-        for i in range(0, len(buf), PROGRESS_CHUNK):
-            piece = buf[i:i + PROGRESS_CHUNK]
-            parts.append(embedder([t for _, t in piece]))
-            if progress:
-                progress(res.embedded + i + len(piece), total, res.embed_seconds + time.perf_counter() - t0)
-        import numpy as np
-
-        written = vs.append([h for h, _ in buf], np.concatenate(parts))
-        res.embed_seconds += time.perf_counter() - t0
-        res.embedded += len(buf)
-        res.commits += 1 if written else 0
-        buf.clear()
-
-    try:
+    def commit_chunks() -> Iterator[list[tuple[str, str]]]:
+        """The missing texts as commit chunks of ``commit_every``, each sorted by length (longest first)."""
+        buf: list[tuple[str, str]] = []
         for _day, df in day_frames(store, cols, since, until, sample_per_day, seed):
             for c in cols:
                 for t in df.get_column(c).to_list():
@@ -288,8 +266,53 @@ def embed_store(
                         pending.discard(h)
                         buf.append((h, t))
                         if len(buf) >= commit_every:
-                            flush()
-        flush()
+                            buf.sort(key=lambda ht: -len(ht[1]))
+                            yield buf
+                            buf = []
+        if buf:
+            buf.sort(key=lambda ht: -len(ht[1]))
+            yield buf
+
+    def store_chunk(buf: list[tuple[str, str]], vectors, t0: float) -> None:
+        written = vs.append([h for h, _ in buf], vectors)
+        res.embed_seconds += time.perf_counter() - t0
+        res.embedded += len(buf)
+        res.commits += 1 if written else 0
+
+    if embedder is None and engine is not None:
+        try:
+            _embed_on(engine, commit_chunks(), store_chunk, res, total, progress, model, device, batch_size, backend)
+            mark_done()
+        except KeyboardInterrupt:
+            res.interrupted = True
+            raise
+        finally:
+            res.seconds = time.perf_counter() - t_start
+        res.compacted = vs.compact()
+        res.seconds = time.perf_counter() - t_start
+        return res
+
+    if embedder is None:
+        t0 = time.perf_counter()
+        embedder = get_embedder(model, device=device, batch_size=batch_size, backend=backend)
+        res.load_seconds = time.perf_counter() - t0
+    res.device = embedder.device
+    res.batch_size = getattr(embedder, "batch_size", None)
+    res.backend = getattr(embedder, "backend", None)
+
+    # pass 2: embed in commit chunks
+    try:
+        for buf in commit_chunks():
+            t0 = time.perf_counter()
+            parts = []
+            for i in range(0, len(buf), PROGRESS_CHUNK):
+                piece = buf[i:i + PROGRESS_CHUNK]
+                parts.append(embedder([t for _, t in piece]))
+                if progress:
+                    progress(res.embedded + i + len(piece), total, res.embed_seconds + time.perf_counter() - t0)
+            import numpy as np
+
+            store_chunk(buf, np.concatenate(parts), t0)
         mark_done()
     except KeyboardInterrupt:
         res.interrupted = True
@@ -299,3 +322,26 @@ def embed_store(
     res.compacted = vs.compact()
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def _embed_on(engine, chunks: Iterator[list[tuple[str, str]]], store_chunk, res: EmbedResult, total: int,
+              progress: Progress | None, model, device: str, batch_size: int, backend: str) -> None:
+    """Pass 2 with an engine encoding the texts: chunks go out in order, their vectors come back in order and
+    are stored as each arrives (the engine may encode several chunks at once)."""
+    from collections import deque
+
+    sent: deque[list[tuple[str, str]]] = deque()
+
+    def texts() -> Iterator[list[str]]:
+        for buf in chunks:
+            sent.append(buf)
+            yield [t for _, t in buf]
+
+    res.batch_size = batch_size
+    t0 = time.perf_counter()
+    for vectors in engine.encode_chunks(texts(), model=model, device=device, batch_size=batch_size, backend=backend,
+                                        result=res):
+        store_chunk(sent.popleft(), vectors, t0)
+        if progress:
+            progress(res.embedded, total, res.embed_seconds)
+        t0 = time.perf_counter()

@@ -305,6 +305,14 @@ def ensure_vectors(vs: VectorStore, texts: Sequence[str | None], embedder: Embed
                 pending[h] = t
     items = list(pending.items())
     done = 0
+    stream = getattr(embedder, "encode_chunks", None)
+    if stream is not None:
+        # an embedder that encodes many chunks in one go (``tracelens.engines``: Ray actors), in order
+        chunks = [items[i:i + commit_every] for i in range(0, len(items), commit_every)]
+        for chunk, vecs in zip(chunks, stream([t for _, t in c] for c in chunks), strict=True):
+            vs.append([h for h, _ in chunk], vecs)
+            done += len(chunk)
+        return done
     for i in range(0, len(items), commit_every):
         chunk = items[i:i + commit_every]
         vecs = embedder([t for _, t in chunk])

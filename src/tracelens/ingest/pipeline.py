@@ -193,9 +193,32 @@ def _prepare(store: Store, options: IngestOptions | None, enricher) -> tuple[Ing
     return options, enrich, redactor
 
 
-def _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool) -> IngestSummary:
-    options, enrich, redactor = _prepare(store, options, enricher)
-    summary = IngestSummary()
+@dataclasses.dataclass
+class Plan:
+    """What an ingest run will read, decided before any record is: ``ingest`` in two steps.
+
+    ``done``: the results settled while planning (missing files, unknown
+    formats, empty files, batch-request companions), in input order;
+    ``files``: ``(path, format, FileResult)`` of the files to ingest, in input
+    order (the format is an importer, or for stdin the forced name or None);
+    ``options``: the run's options with the store's model catalog and the
+    companions found. A run's summary lists ``done`` first, then ``files``.
+    ``tracelens.engines`` ingests the files of a plan elsewhere (one Ray task
+    per file) with ``ingest_file``, the same code as here.
+    """
+
+    options: IngestOptions
+    done: list[FileResult]
+    files: list[tuple[str, object, FileResult]]
+
+
+def plan_inputs(store: Store, paths: list[str], options: IngestOptions | None = None,
+                force_format: str | None = None) -> Plan:
+    """Expand ``paths`` and sniff each file (see ``Plan``); reads a few bytes of each file, commits nothing."""
+    options = options or IngestOptions()
+    if options.model_catalog is None:
+        options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
+    done: list[FileResult] = []
     walked: set[str] = set()
     files = expand_paths(paths, walked)
     plan: list[tuple[str, object, FileResult]] = []
@@ -203,7 +226,7 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
         res = FileResult(path=path, format=None)
         if path != "-" and not is_url(path) and not os.path.exists(path):
             res.error = f"{path}: no such file"
-            summary.files.append(res)
+            done.append(res)
             continue
         if path == "-":  # stdin can be read once: sniff and parse in one go below
             plan.append((path, force_format, res))
@@ -216,7 +239,7 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                 stream.close()
             if not sample.strip():
                 res.format = EMPTY  # nothing to read: said so, not "unknown format"
-                summary.files.append(res)
+                done.append(res)
                 continue
             sniffed = sniff_format(sample, path)
             if force_format and not (getattr(sniffed, "companion_role", None) and sniffed.name != force_format):
@@ -225,7 +248,7 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                 fmt = sniffed  # a batch-request file is still routed to its results file under --format
         except Exception as e:  # one unreadable file is reported; the others are still ingested
             res.error = _file_error(path, e)
-            summary.files.append(res)
+            done.append(res)
             continue
         if fmt is None:
             if path in walked:
@@ -233,62 +256,92 @@ def _ingest(store, paths, options, force_format, batch_size, progress, enricher,
                 res.format = "(not a log format: skipped)"
             else:
                 res.error = _unknown(path)
-            summary.files.append(res)
+            done.append(res)
             continue
         role = getattr(fmt, "companion_role", None)
         if role and fmt.name != force_format:
             # a batch request file: consumed by the importer of the matching results file
             options.companions.setdefault(role, []).append(path)
             res.format = f"{fmt.name} (joined)"
-            summary.files.append(res)
+            done.append(res)
             continue
         plan.append((path, fmt, res))
-    for path, fmt, res in plan:
-        t0 = time.perf_counter()
-        try:
-            stream, head = open_input(path)
-        except Exception as e:  # noqa: BLE001 - reported for this file; the others go on
-            res.error = _file_error(path, e)
-            summary.files.append(res)
-            continue
-        try:
-            if path == "-":
-                fmt = get_format(fmt) if isinstance(fmt, str) else sniff_format(head, path)
-                if fmt is None:
-                    res.error = _unknown(path)
-                    continue
-            res.format = fmt.name
-            source = Source(path, stream, options, head)
-            if path != "-" and _chunkable(fmt, head):
-                _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool)
-            else:
-                try:
-                    _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
-                finally:
-                    res.records += source.records
-            origin = stream.origin
-            if origin is not None and origin.error is not None and not res.error:
-                # an object whose transfer failed part way: its unread rest is one quarantine item (as for a
-                # local read error), and the file is reported, since the records behind it were never seen
-                res.error = _file_error(path, origin.error, part_way=True)
-        except FormatError as e:
-            res.error = str(e)
-        except Exception as e:  # noqa: BLE001 - what was committed stays; the file is reported, the others go on
-            res.error = _file_error(path, e, part_way=True)
-        finally:
-            stream.close()
-            res.seconds = time.perf_counter() - t0
-            if stream.origin is not None:
-                res.bytes = stream.origin.size
-            elif path != "-":
-                with contextlib.suppress(OSError):
-                    res.bytes = os.path.getsize(path)
-            summary.files.append(res)
-    _count_waiting(store, summary)
+    return Plan(options, done, plan)
+
+
+def _ingest(store, paths, options, force_format, batch_size, progress, enricher, pool) -> IngestSummary:
+    plan = plan_inputs(store, paths, options, force_format)
+    options, enrich, redactor = _prepare(store, plan.options, enricher)
+    summary = IngestSummary(files=list(plan.done))
+    for path, fmt, res in plan.files:
+        _ingest_file(store, path, fmt, res, options, batch_size, enrich, progress, redactor, pool)
+        summary.files.append(res)
+    count_waiting(store, summary)
     return summary
 
 
-def _count_waiting(store: Store, summary: IngestSummary) -> None:
+def ingest_file(store: Store, path: str, fmt, res: FileResult, options: IngestOptions, batch_size: int = BATCH_SIZE,
+                progress: Callable[[FileResult], None] | None = None, workers: int = 0) -> FileResult:
+    """Ingest one planned file of a ``Plan`` into ``store`` (its options, the built-in enricher), filling ``res``.
+
+    What ``ingest`` does for each file of its plan, committing batch by batch
+    in this process (and ``workers`` processes for the chunked path); never
+    raises for bad input. ``fmt`` is the plan's importer, or its name.
+    """
+    options, enrich, redactor = _prepare(store, options, True)
+    if isinstance(fmt, str) and path != "-":
+        fmt = get_format(fmt)
+    pool = _WorkerPool(workers)
+    try:
+        _ingest_file(store, path, fmt, res, options, batch_size, enrich, progress, redactor, pool)
+    finally:
+        pool.close()
+    return res
+
+
+def _ingest_file(store, path, fmt, res, options, batch_size, enrich, progress, redactor, pool) -> None:
+    """Read one planned file into the store, batch by batch; failures go to ``res.error``, never raised."""
+    t0 = time.perf_counter()
+    try:
+        stream, head = open_input(path)
+    except Exception as e:  # noqa: BLE001 - reported for this file; the others go on
+        res.error = _file_error(path, e)
+        return
+    try:
+        if path == "-":
+            fmt = get_format(fmt) if isinstance(fmt, str) else sniff_format(head, path)
+            if fmt is None:
+                res.error = _unknown(path)
+                return
+        res.format = fmt.name
+        source = Source(path, stream, options, head)
+        if path != "-" and _chunkable(fmt, head):
+            _ingest_chunked(store, fmt, source, res, options, batch_size, enrich, progress, redactor, pool)
+        else:
+            try:
+                _ingest_one(store, fmt, source, res, options, batch_size, enrich, progress, redactor)
+            finally:
+                res.records += source.records
+        origin = stream.origin
+        if origin is not None and origin.error is not None and not res.error:
+            # an object whose transfer failed part way: its unread rest is one quarantine item (as for a
+            # local read error), and the file is reported, since the records behind it were never seen
+            res.error = _file_error(path, origin.error, part_way=True)
+    except FormatError as e:
+        res.error = str(e)
+    except Exception as e:  # noqa: BLE001 - what was committed stays; the file is reported, the others go on
+        res.error = _file_error(path, e, part_way=True)
+    finally:
+        stream.close()
+        res.seconds = time.perf_counter() - t0
+        if stream.origin is not None:
+            res.bytes = stream.origin.size
+        elif path != "-":
+            with contextlib.suppress(OSError):
+                res.bytes = os.path.getsize(path)
+
+
+def count_waiting(store: Store, summary: IngestSummary) -> None:
     """Set ``waiting``: the log events of each file whose span is not stored after the run (kept, not lost)."""
     keys = {k for f in summary.files for k in f.event_keys}
     if not keys:
