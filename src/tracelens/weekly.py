@@ -307,7 +307,7 @@ def prepare(
 
 
 def _local_root(store) -> Path | None:
-    """The store's local directory (None for a Delta Lake store at a URL: no side files such as vectors)."""
+    """The store's local directory (None for a Delta Lake store at a URL: no eval suites, no catalog override)."""
     return getattr(store, "local_root", store.root)
 
 
