@@ -81,8 +81,9 @@ def test_env_variable_names_a_url_store(delta_url, tmp_path, monkeypatch):
     assert len(json.loads(r.stdout)) == 3
 
 
-def test_weekly_on_a_url_store_reports_everything_but_embeddings(tmp_path):
-    """The bundled sample generator's logs, end to end: every finding but the semantic ones, which say why."""
+def test_weekly_on_a_url_store_reports_every_kind_of_finding(tmp_path):
+    """The bundled sample generator's logs, end to end, the semantic findings included (vectors and topic
+    clusters are kept in the URL store: tests/test_embed_delta.py compares them with a local store's)."""
     from tracelens.samples.generator import main as generate
 
     logs = tmp_path / "logs"
@@ -90,17 +91,18 @@ def test_weekly_on_a_url_store_reports_everything_but_embeddings(tmp_path):
     url = f"file://{tmp_path}/w"
     r = CliRunner().invoke(cli, ["ingest", "--store", url, "--no-progress", str(logs)])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["weekly", "--store", url, "--json"])
+    r = CliRunner().invoke(cli, ["weekly", "--store", url, "--json", "--model", "fake"])
     assert r.exit_code in (0, 1), r.output
     report = json.loads(r.stdout)
-    assert any("embeddings on object-storage stores are not available yet" in n for n in report["notes"])
+    assert not any("object-storage" in n or "embeddings" in n for n in report["notes"]), report["notes"]
+    assert report["cluster_shares"], "topic clusters fitted and assigned on the URL store"
     assert report["windows"]["baseline"]["n"] > 0 and report["windows"]["current"]["n"] > 0
     kinds = {f["kind"] for f in report["findings"]}
     assert "refusal_rate" in kinds or any("refusal" in k for k in kinds), kinds
 
 
 @pytest.mark.parametrize(("argv", "what"), [
-    (["tui"], "locks"), (["embed"], "vector cache"), (["eval", "list"], "eval suites"),
+    (["tui"], "locks"), (["eval", "list"], "eval suites"),
     (["canary", "list"], "eval suites"), (["doctor"], "vacuum"), (["collect", "--port", "0"], "spool"),
 ])
 def test_commands_that_need_a_local_store_say_so_in_one_line(argv, what, tmp_path):

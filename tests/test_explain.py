@@ -338,3 +338,19 @@ def test_median_ratio_interval():
     assert same[1] < 1.0 < same[2]
     assert all(math.isnan(x) for x in median_ratio_ci([], c))
     assert all(math.isnan(x) for x in median_ratio_ci([0.0, 0.0], c))
+
+
+def test_topic_mix_on_a_url_store_matches_the_local_store(topics, tmp_path):
+    """Cluster models and assignments kept in a Delta Lake store give the same topic verdict."""
+    from tracelens.deltastore import DeltaStore
+    from tracelens.storemigrate import migrate
+
+    url = f"file://{tmp_path}/delta"
+    migrate(str(topics.root), url)
+    delta = DeltaStore(url, write=True)
+    assert not explain_user(delta, "U").topics_available  # no cluster model yet: migrate copies traces only
+    _store_topic_clusters(delta)
+    d, want = explain_user(delta, "U"), explain_user(topics, "U")
+    assert d.topics_available and d.verdict[0].key == "topics"
+    assert [c.title for c in d.verdict] == [c.title for c in want.verdict]
+    assert [w.top_topic for w in d.weeks] == [w.top_topic for w in want.weeks]

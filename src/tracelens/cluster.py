@@ -53,6 +53,11 @@ Storage::
 
 The model directory is built aside and renamed into place; CURRENT.json is
 replaced atomically; assignments go through ``Store.transaction()``.
+
+On a Delta Lake store at a URL the same names are objects under ``URL/clusters/``
+(centroids, then model.json created once, then CURRENT.json replaced by one PUT),
+and a model's assignments are the Delta table ``clusters/<id>/assignments/``,
+written by a MERGE that inserts absent hashes only (``DeltaStore.insert_absent``).
 Later assignments reuse the saved model until ``refit``, so ids stay stable.
 """
 
@@ -74,7 +79,7 @@ import pyarrow as pa
 
 from tracelens import atomic
 from tracelens.embed.models import Embedder, ModelSpec, get_embedder, resolve_model
-from tracelens.embed.vectors import VectorStore, embeddable, ensure_vectors, hashes_of
+from tracelens.embed.vectors import VectorStore, embeddable, ensure_vectors, hashes_of, is_url_store
 from tracelens.store import Store
 from tracelens.topiclabels import N_NEIGHBOURS, N_TERMS, ctfidf_terms, fallback_label  # noqa: F401 - public here too
 
@@ -395,6 +400,12 @@ def _current_path(store: Store) -> Path:
 
 
 def _read_current(store: Store) -> dict[str, str]:
+    if is_url_store(store):
+        raw = store.get_object(f"{TABLE}/CURRENT.json")
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
     p = _current_path(store)
     if not p.exists():
         return {}
@@ -404,8 +415,10 @@ def _read_current(store: Store) -> dict[str, str]:
         return {}
 
 
-def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Path:
+def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Path | str:
     """Write ``cm`` under clusters/<id>/ (built aside, renamed in) and make it current for its embedding model."""
+    if is_url_store(store):
+        return _save_model_objects(store, cm, make_current)
     base = _clusters_dir(store)
     base.mkdir(parents=True, exist_ok=True)
     dest = base / cm.id
@@ -429,8 +442,37 @@ def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Pat
     return dest
 
 
+def _save_model_objects(store, cm: ClusterModel, make_current: bool) -> str:
+    """``save_model`` on a Delta Lake store: centroids then model.json (created once: the id is a hash of the
+    fit, so concurrent fitters of the same model write the same bytes), then CURRENT.json (one PUT, last
+    writer wins, as the local rename). A reader that finds model.json finds the centroids."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, cm.centroids.astype(np.float32))
+    base = f"{TABLE}/{cm.id}"
+    if store.get_object(f"{base}/model.json") is None:
+        store.put_object(f"{base}/centroids.npy", buf.getvalue())
+        store.put_object_if_absent(f"{base}/model.json", json.dumps(cm.to_dict(), indent=2).encode())
+    if make_current:
+        cur = _read_current(store)
+        cur[cm.embedding_model_id] = cm.id
+        store.put_object(f"{TABLE}/CURRENT.json", json.dumps(cur, indent=2).encode())
+    return store.loc.child(base)
+
+
 def load_model(store: Store, cluster_model_id: str) -> ClusterModel:
     """The saved cluster model ``cluster_model_id`` of ``store``; raises ``ClusterError`` when there is none."""
+    if is_url_store(store):
+        import io
+
+        raw = store.get_object(f"{TABLE}/{cluster_model_id}/model.json")
+        cents = store.get_object(f"{TABLE}/{cluster_model_id}/centroids.npy") if raw is not None else None
+        if raw is None or cents is None:
+            raise ClusterError(f"no cluster model {cluster_model_id!r} in {store.root}")
+        info = json.loads(raw)
+        clusters = [ClusterInfo(**c) for c in info.pop("clusters")]
+        return ClusterModel(**info, clusters=clusters, centroids=np.load(io.BytesIO(cents)))
     d = _clusters_dir(store) / cluster_model_id
     try:
         info = json.loads((d / "model.json").read_text())
@@ -449,9 +491,17 @@ def current_model(store: Store, model: str | ModelSpec | None = None) -> Cluster
 
 def list_models(store: Store) -> list[dict]:
     """Saved cluster models (id, algorithm, k, embedding model, created_at, current)."""
-    base = _clusters_dir(store)
     cur = set(_read_current(store).values())
     out = []
+    if is_url_store(store):
+        for name in store.list_dirs(TABLE):
+            raw = store.get_object(f"{TABLE}/{name}/model.json")
+            if raw is not None:
+                info = json.loads(raw)
+                out.append({k: info.get(k) for k in ("id", "algorithm", "k", "embedding_model_id", "created_at",
+                                                     "window_since", "window_until")} | {"current": name in cur})
+        return out
+    base = _clusters_dir(store)
     if base.exists():
         for d in sorted(base.iterdir()):
             if d.is_dir() and (d / "model.json").exists():
@@ -468,6 +518,12 @@ def _assignment_files(store: Store, cm: ClusterModel) -> list[Path]:
 
 def stored_assignments(store: Store, cm: ClusterModel) -> pl.DataFrame:
     """Every stored assignment of ``cm``: text_hash, cluster_id, distance (one row per hash)."""
+    if is_url_store(store):
+        snap = store.side_table(f"{TABLE}/{cm.id}/assignments")
+        if snap is None or not len(snap.get_add_actions(flatten=True)):
+            return pl.DataFrame(schema={"text_hash": pl.String, "cluster_id": pl.Int32, "distance": pl.Float32})
+        t = snap.to_pyarrow_dataset().to_table(columns=ASSIGNMENT_SCHEMA.names)
+        return pl.from_arrow(t.cast(ASSIGNMENT_SCHEMA)).unique("text_hash", keep="first", maintain_order=True)
     files = _assignment_files(store, cm)
     if not files:
         return pl.DataFrame(schema={"text_hash": pl.String, "cluster_id": pl.Int32, "distance": pl.Float32})
@@ -477,6 +533,16 @@ def stored_assignments(store: Store, cm: ClusterModel) -> pl.DataFrame:
 def _store_assignments(store: Store, cm: ClusterModel, hashes: list[str], ids: np.ndarray, dist: np.ndarray) -> int:
     if not hashes:
         return 0
+    if is_url_store(store):  # a MERGE inserting absent hashes only: concurrent assigners never duplicate one
+        path = f"{TABLE}/{cm.id}/assignments"
+        if store.side_table(path) is None:
+            store.create_side_table(path, ASSIGNMENT_SCHEMA, json.dumps({"cluster_model_id": cm.id}))
+        seen: set[str] = set()
+        keep = [i for i, h in enumerate(hashes) if not (h in seen or seen.add(h))]
+        t = pa.Table.from_arrays(
+            [pa.array([hashes[i] for i in keep], pa.string()), pa.array(ids[keep], pa.int32()),
+             pa.array(dist[keep], pa.float32())], schema=ASSIGNMENT_SCHEMA)
+        return store.insert_absent(path, t, "text_hash")
     with store.transaction() as txn:
         known = set(stored_assignments(store, cm).get_column("text_hash").to_list())
         keep = [i for i, h in enumerate(hashes) if h not in known]

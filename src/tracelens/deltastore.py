@@ -12,9 +12,19 @@ and DuckDB through ``deltalake.DeltaTable(...).to_pyarrow_dataset()``)::
 
 ``DeltaStore`` offers the methods the ingest, drift/weekly and read paths use on ``tracelens.store.Store``, with
 the same signatures and results: ``commit_batch``, ``stored_ids``, ``scan``, ``dates``, ``row_counts``,
-``count``, ``get``, ``ids_matching``, ``not_found``, ``secret``, ``rewrite_partition``. What lives beside the
-tables in a local store (embeddings, clusters, eval suites, canaries, the model catalog override, the collect
-spool) is not kept here yet: ``local_root`` is None and the commands that need it say so in one line.
+``count``, ``get``, ``ids_matching``, ``not_found``, ``secret``, ``rewrite_partition``. The embedding vector
+cache and topic cluster models live here too (``tracelens.embed.vectors``, ``tracelens.cluster``)::
+
+      embeddings/<model-slug>/       _delta_log/ + *.parquet   text_hash, vector (float16 bytes); MERGE on text_hash
+      embeddings/<model-slug>/_complete.json                   which trace files are fully embedded (a cache)
+      clusters/CURRENT.json                                    {embedding model id: cluster model id}
+      clusters/<id>/model.json, centroids.npy                  written once, before CURRENT.json names them
+      clusters/<id>/assignments/     _delta_log/ + *.parquet   text_hash, cluster_id, distance; MERGE on text_hash
+
+through ``side_table``, ``create_side_table``, ``insert_absent`` (insert-if-absent, same conflict retries as
+the trace tables) and ``get_object``/``put_object``. What else lives beside the tables in a local store (eval
+suites, canaries, the model catalog override, the collect spool) is not kept here yet: ``local_root`` is None
+and the commands that need it say so in one line.
 
 Commits. Object storage has no rename and no lock; a Delta table's version ``N`` exists once its log entry
 ``_delta_log/N.json`` is created, and that creation is a put-if-absent (S3 ``If-None-Match``, GCS and Azure
@@ -108,7 +118,7 @@ class DeltaStore:
     ``write``: the caller will commit (the preflight checks write permission; ``create`` implies it).
     """
 
-    local_root = None  # no local directory: embeddings, evals, the catalog override are not kept here yet
+    local_root = None  # no local directory: evals, the catalog override are not kept here yet
 
     def __init__(self, url: str, create: bool = False, write: bool = False):
         try:
@@ -595,12 +605,109 @@ class DeltaStore:
         self._retrying(f"rewriting traces of {day}", step)
         return state["rows"]
 
+    # ------------------------------------------------------------------ side data: vectors, topic clusters
+
+    def get_object(self, key: str) -> bytes | None:
+        """The bytes of the object ``key`` (relative to the store URL), None when absent."""
+        return self._get(key)
+
+    def put_object(self, key: str, data: bytes) -> None:
+        """Write (or replace) the object ``key``: a single PUT, so a reader gets the old or the new bytes whole."""
+        import obstore
+
+        try:
+            obstore.put(self.client(), key, data)
+        except Exception as e:
+            raise StoreError(objstore.explain(self.loc, e)) from None
+
+    def put_object_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object ``key`` unless it exists; True when this call created it (first writer wins)."""
+        return self._put_if_absent(key, data)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        """The names of the "directories" directly below ``prefix`` (common key prefixes), sorted."""
+        import obstore
+
+        try:
+            res = obstore.list_with_delimiter(self.client(), prefix.strip("/") + "/")
+        except FileNotFoundError:
+            return []
+        except Exception as e:
+            if type(e).__name__ == "NotFoundError":
+                return []
+            raise StoreError(objstore.explain(self.loc, e)) from None
+        return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in res["common_prefixes"])
+
+    def side_tables(self) -> list[str]:
+        """Paths of the side tables that exist: each model's vectors, each cluster model's assignments."""
+        out = [f"embeddings/{slug}" for slug in self.list_dirs("embeddings")]
+        out += [f"clusters/{cid}/assignments" for cid in self.list_dirs("clusters")
+                if "assignments" in self.list_dirs(f"clusters/{cid}")]
+        return out
+
+    def side_table(self, path: str):
+        """The latest snapshot of the Delta table at ``path`` below the store (not one of ``TABLES``: vectors,
+        cluster assignments), or None when it does not exist yet."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            dt_ = self._tables.get(path)
+            if dt_ is None:
+                dt_ = DeltaTable(self.table_url(path), storage_options=self.opts)
+                self._tables[path] = dt_
+            else:
+                dt_.update_incremental()
+            return dt_
+        except TableNotFoundError:
+            return None
+        except Exception as e:
+            raise self._error(e, f"reading table {path}") from None
+
+    def create_side_table(self, path: str, schema: pa.Schema, description: str):
+        """Create the Delta table at ``path`` unless it exists (concurrent creators agree); its latest snapshot.
+        ``description`` is the table's metadata description (JSON of what its rows mean, e.g. the model id)."""
+        from deltalake import DeltaTable
+
+        for attempt in range(5):
+            try:
+                DeltaTable.create(self.table_url(path), schema, mode="ignore", description=description,
+                                  storage_options=self.opts)
+                break
+            except Exception as e:  # two creators raced for version 0: the loser finds the table there
+                if attempt == 4:
+                    raise self._error(e, f"creating table {path}") from None
+                time.sleep(0.05 * (attempt + 1))
+        snap = self.side_table(path)
+        if snap is None:
+            raise StoreError(f"{self.url}: table {path} could not be read back after it was created")
+        return snap
+
+    def insert_absent(self, path: str, rows: pa.Table, key: str) -> int:
+        """Insert the rows of ``rows`` whose ``key`` the side table ``path`` does not hold, in one commit
+        (a MERGE, retried on conflict as the trace commits are); rows inserted. The table must exist."""
+        if not rows.num_rows:
+            return 0
+
+        def step():
+            snap = self.side_table(path)
+            if snap is None:
+                raise StoreError(f"{self.url}: table {path} is missing")
+            m = (snap.merge(rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t")
+                 .when_not_matched_insert_all().execute())
+            return int(m.get("num_target_rows_inserted", rows.num_rows))
+
+        return self._retrying(f"writing to {path}", step)
+
     def vacuum(self, retention_hours: int | None = None, dry_run: bool = False) -> dict[str, list[str]]:
         """Delete data files no version since ``retention_hours`` (default: the table's, 7 days) refers to:
-        files of removed rows and those a killed writer left. Returns the files per table."""
+        files of removed rows and those a killed writer left, in every table (side tables included: vectors,
+        cluster assignments). Returns the files per table."""
         out = {}
-        for table in TABLES:
-            snap = self.table(table)
+        for table in [*TABLES, *self.side_tables()]:
+            snap = self.table(table) if table in TABLES else self.side_table(table)
+            if snap is None:
+                continue
             try:
                 out[table] = snap.vacuum(retention_hours=retention_hours, dry_run=dry_run,
                                          enforce_retention_duration=retention_hours is None)

@@ -338,8 +338,6 @@ def _frame(lf: pl.LazyFrame) -> pl.DataFrame:
 
 def _topics(store: Store, *frames: pl.DataFrame) -> tuple[list[pl.DataFrame], bool]:
     """Attach ``_topic`` (the cluster label) from stored assignments when a cluster model exists; never embeds."""
-    if getattr(store, "local_root", True) is None:  # a Delta Lake store at a URL keeps no cluster models yet
-        return [f.with_columns(pl.lit(None, dtype=pl.String).alias("_topic")) for f in frames], False
     try:
         from tracelens.cluster import current_model, stored_assignments
         from tracelens.hashing import text_hash
@@ -648,9 +646,7 @@ def explain_user(store: Store, user_id: str, *, session_id: str | None = None, s
     d.weeks = _weeks(udf, cur_start)
     d.changes = _changes(base, cur)
     d.aliases = _aliases(udf)
-    if not topics and getattr(store, "local_root", True) is None:
-        d.notes.append("Topic clusters on object-storage stores are not available yet: topic mix not shown.")
-    elif not topics:
+    if not topics:
         d.notes.append("No topic clusters stored: topic mix not shown (run `tracelens cluster`).")
     if cur.height:
         d.underneath = _underneath(store, udf, base_start, cur_start, cur_end)

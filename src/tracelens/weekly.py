@@ -211,11 +211,6 @@ def prepare(
         if not embed:
             notes.append("embeddings skipped (--no-embed): semantic and prompt-mix findings need them")
         return prep
-    if _local_root(store) is None:
-        # the vector cache and cluster models are files of a local store directory (tracelens.embed.vectors)
-        notes.append("embeddings on object-storage stores are not available yet: semantic, topic and prompt-mix "
-                     "findings are left out (every other finding is computed)")
-        return prep
     from tracelens.analysis.strata import RowVectors
     from tracelens.embed.models import get_embedder, resolve_model
     from tracelens.embed.vectors import trace_embeddings
@@ -312,7 +307,7 @@ def prepare(
 
 
 def _local_root(store) -> Path | None:
-    """The store's local directory (None for a Delta Lake store at a URL: no side files such as vectors)."""
+    """The store's local directory (None for a Delta Lake store at a URL: no eval suites, no catalog override)."""
     return getattr(store, "local_root", store.root)
 
 

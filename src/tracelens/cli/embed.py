@@ -93,7 +93,8 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, backend
     """Embed prompt, response and system-prompt texts that have no vector yet.
 
     Each distinct text is embedded once (keyed by its hash) and stored under
-    STORE/embeddings/<model>/. Work is committed every 4,096 texts: an
+    STORE/embeddings/<model>/ (a Delta table there on an object-storage
+    store). Work is committed every 4,096 texts: an
     interrupted run keeps what it finished, and running again continues; a
     run with nothing new does nothing.
 
@@ -114,7 +115,7 @@ def embed(model, since, until, sample, seed, device, batch_size, fields, backend
         if f not in FIELDS:
             raise click.BadParameter(f"unknown field {f!r}; use prompt, response, system", param_hint="--fields")
         cols.append(FIELDS[f])
-    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
+    store = open_store(store_path, url_ok=True, write=True)
     progress = _Progress(not no_progress)
     res = EmbedResult(model_id="", slug="", columns=cols)
     try:
@@ -162,7 +163,7 @@ def cluster(model, since, until, k, algorithm, refit, seed, store_path, as_json)
     """
     from tracelens.cluster import ClusterError, assign_store, current_model, fit_clusters
 
-    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
+    store = open_store(store_path, url_ok=True, write=True)
     try:
         # every trace gets assigned, so every prompt needs a vector: embed them first, with progress
         _embed_prompts(store, model)
@@ -226,7 +227,7 @@ def clusters_cmd(model, since, until, weeks, no_embed, store_path, as_json):
     """Clusters with label, traces and refusal rate per week, and example prompts."""
     from tracelens.cluster import ClusterError, cluster_summary, summary_window
 
-    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
+    store = open_store(store_path, url_ok=True, write=True)
     try:
         if not no_embed:
             _embed_prompts(store, model, *summary_window(store, since, until, weeks))
@@ -305,7 +306,7 @@ def similar(ctx, trace_id, like, text, field, k, all_copies, model, since, until
         from tracelens.embed.models import require_embedder
 
         require_embedder(model, "tracelens similar --semantic")
-    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
+    store = open_store(store_path, url_ok=True)
     try:
         r = search(store, text, like=like, k=k, since=since, until=until, model=model, field=field,
                    distinct=not all_copies)
@@ -342,7 +343,7 @@ def _similar_to_trace(ctx, trace_id, like, text, k, since, until, store_path, as
             opt = "--" + name.replace("_", "-")
             raise click.UsageError(f"{opt} applies to --like and --semantic; TRACE_ID compares prompts by the "
                                    "store's vectors, as the TUI does")
-    store = open_store(store_path, needs="the vector cache, kept in a local store directory")
+    store = open_store(store_path, url_ok=True)
     trace = store.get(trace_id)
     if trace is None:
         raise click.ClickException(f"no trace {trace_id!r} in {store_path}")

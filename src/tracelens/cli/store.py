@@ -35,8 +35,9 @@ def migrate_cmd(old, new, batch_rows, as_json):
     must equal rows written plus rows already in NEW, and every id read must be in NEW: otherwise the exit code
     is 1. The redaction salt is copied too, so later ingests into NEW pseudonymise alike.
 
-    Local stores stay the default. A store URL does not hold embeddings, topic clusters, eval suites, canary
-    sets, replays, the model catalog override or the collect spool yet: the commands that need them say so.
+    Embedding vectors and topic clusters are not copied: run `tracelens embed` (or `weekly`) on NEW. Local
+    stores stay the default. A store URL does not hold eval suites, canary sets, replays, the model catalog
+    override or the collect spool yet: the commands that need them say so.
 
     \b
     Examples:

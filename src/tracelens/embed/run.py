@@ -16,7 +16,8 @@ the chosen model:
   batches, so batches pad to similar lengths.
 * A run that finishes records, per column, which trace files (day
   partitions are immutable Parquet files) are now fully embedded, in
-  ``embeddings/<model-slug>/_complete.json``. Later runs skip those days
+  ``embeddings/<model-slug>/_complete.json`` (an object beside the vector
+  table on a Delta Lake store, naming its data files). Later runs skip those days
   without reading them (``skipped_days``), so re-running over a complete
   store reads no text at all. New ingests add new files, so their days are
   read again; losing the file only costs one rescan.
@@ -33,14 +34,12 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
-from tracelens import atomic
 from tracelens.embed.models import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, Embedder, get_embedder, resolve_model
-from tracelens.embed.vectors import VectorStore, embeddable
+from tracelens.embed.vectors import VectorStore, embeddable, is_url_store
 from tracelens.hashing import text_hash
 from tracelens.store import Store
 
@@ -134,22 +133,31 @@ def day_frames(store: Store, columns: list[str], since=None, until=None, sample_
             yield day, df
 
 
-def _done_path(vs: VectorStore) -> Path:
-    return vs.dir / DONE_FILE
-
-
 def _load_done(vs: VectorStore) -> dict[str, set[str]]:
     try:
-        return {c: set(v) for c, v in json.loads(_done_path(vs).read_text()).items()}
-    except (OSError, ValueError, AttributeError):
+        return {c: set(v) for c, v in json.loads(vs.read_note(DONE_FILE) or b"{}").items()}
+    except (OSError, ValueError, AttributeError, TypeError):
         return {}
 
 
 def _save_done(vs: VectorStore, done: dict[str, set[str]]) -> None:
     """Atomically record which trace files are fully embedded, per column (a cache: losing it costs a rescan)."""
-    path = _done_path(vs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(path, {c: sorted(v) for c, v in sorted(done.items())}, indent=None)
+    vs.write_note(DONE_FILE, json.dumps({c: sorted(v) for c, v in sorted(done.items())}).encode())
+
+
+def _trace_files(store: Store, day: dt.date | None = None) -> dict[str, int | None]:
+    """The trace data files (of ``day``, or all) by store-relative name, with their rows where known for free.
+
+    Local store: the day partition files (rows: None, read from the footer when needed). Delta Lake store:
+    the data files of the traces table's latest snapshot, with the row counts its log records.
+    """
+    if is_url_store(store):
+        return {str(p): n for p, n in store.row_counts("traces", day, day).items()}
+    return {str(f.relative_to(store.root)): None for f in store.files("traces", day, day)}
+
+
+def _rows(store: Store, name: str, known: int | None) -> int:
+    return known if known is not None else pq.ParquetFile(store.root / name).metadata.num_rows
 
 
 def _full_day(day: dt.date, since, until) -> bool:
@@ -199,19 +207,20 @@ def embed_store(
     # Days whose trace files were all fully embedded by an earlier run (for these columns) are skipped
     # without reading them: a re-run over a complete store reads no text at all.
     done = _load_done(vs) if known else {}
-    live = {str(f.relative_to(store.root)) for f in store.files("traces")}
+    live = set(_trace_files(store))
     skip: set[dt.date] = set()
     day_files: dict[dt.date, list[str]] = {}
     for day in store.dates():
         if not _in_window(day, since, until):
             continue
-        files = [str(f.relative_to(store.root)) for f in store.files("traces", day, day)]
+        with_rows = _trace_files(store, day)
+        files = list(with_rows)
         day_files[day] = files
         if _full_day(day, since, until) and all(set(files) <= done.get(c, set()) for c in cols):
             skip.add(day)
             res.skipped_days += 1
             if sample_per_day is None:
-                res.traces += sum(pq.ParquetFile(store.root / f).metadata.num_rows for f in files)
+                res.traces += sum(_rows(store, f, n) for f, n in with_rows.items())
 
     # pass 1: what is missing
     pending: set[str] = set()

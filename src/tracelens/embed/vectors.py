@@ -26,10 +26,23 @@ to. Readers get float32.
 
 Texts that are None, empty or whitespace only are never embedded; they come
 back as missing (NaN rows).
+
+On a Delta Lake store at a URL (``tracelens.deltastore.DeltaStore``, no local
+directory) ``VectorStore(store, model)`` is a ``DeltaVectorStore`` with the same
+methods and results: the model's vectors are the Delta table
+``URL/embeddings/<model-slug>/`` with ``text_hash`` (string) and ``vector``
+(binary: the ``dim`` float16 components, little-endian, L2-normalised; Delta
+has no half-float or fixed-size list type, the bytes are the same as in a local
+file). The table's description (JSON) records the model id, dim, dtype and
+normalisation, and a table of another model is refused as above. Rows go in
+through a MERGE on ``text_hash`` that inserts only absent hashes, retried when a
+concurrent writer committed first (``DeltaStore.insert_absent``), so
+concurrent embedders never store a hash twice.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -39,6 +52,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracelens import atomic
 from tracelens.embed.models import Embedder, ModelSpec, l2_normalise, resolve_model
 from tracelens.hashing import text_hash
 from tracelens.store import Store
@@ -80,9 +94,21 @@ def _f32(m: np.ndarray) -> np.ndarray:
     return np.asarray(m, dtype=np.float32)
 
 
+def is_url_store(store) -> bool:
+    """True for a store without a local directory (a Delta Lake store at a URL)."""
+    return getattr(store, "local_root", True) is None
+
+
 class VectorStore:
     """Vectors of one model in one store. Cheap to construct; caches hash columns (and, within
-    ``cache_bytes``, decoded vectors) per file, so keep one instance for repeated queries."""
+    ``cache_bytes``, decoded vectors) per file, so keep one instance for repeated queries.
+
+    For a store at a URL the instance is a ``DeltaVectorStore`` (see the module docstring)."""
+
+    def __new__(cls, store: Store, model: str | ModelSpec | None = None, cache_bytes: int = CACHE_BYTES):
+        if cls is VectorStore and is_url_store(store):
+            cls = DeltaVectorStore
+        return super().__new__(cls)
 
     def __init__(self, store: Store, model: str | ModelSpec | None = None, cache_bytes: int = CACHE_BYTES):
         self.store = store
@@ -269,6 +295,18 @@ class VectorStore:
         self._cached_bytes = 0
         return True
 
+    def read_note(self, name: str) -> bytes | None:
+        """A small file kept with the model's vectors (e.g. the embed job's ``_complete.json``), None if absent."""
+        try:
+            return (self.dir / name).read_bytes()
+        except OSError:
+            return None
+
+    def write_note(self, name: str, data: bytes) -> None:
+        """Atomically write a small file kept with the model's vectors."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(self.dir / name, data)
+
     def info(self) -> dict:
         """Model id, slug, dimension, dtype, number of vectors, files and their total bytes, as JSON-ready data."""
         files = self.files()
@@ -281,6 +319,206 @@ class VectorStore:
             "files": len(files),
             "bytes": sum(os.path.getsize(f) for f in files),
         }
+
+
+def _decode(col: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
+    """float16 (n, dim) from a binary column of ``dim * 2``-byte values (one copy, no per-row Python)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    arr = arr.cast(pa.large_binary())
+    n = len(arr)
+    if n == 0:
+        return np.zeros((0, dim), dtype=np.float16)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    if offsets[-1] - offsets[0] != n * dim * 2 or arr.null_count:
+        raise VectorStoreError(f"stored vectors are not {dim} float16 components each")
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return data.view("<f2").astype(np.float16, copy=False).reshape(n, dim)
+
+
+class DeltaVectorStore(VectorStore):
+    """``VectorStore`` on a Delta Lake store at a URL: one Delta table per model (see the module docstring).
+
+    Hash columns and (within ``cache_bytes``) decoded vectors are cached per data file of the table; data
+    files are immutable, so a later snapshot only adds the new files' columns."""
+
+    def __init__(self, store, model: str | ModelSpec | None = None, cache_bytes: int = CACHE_BYTES):
+        self.store = store
+        self.spec = _as_spec(model)
+        self.path = f"{TABLE}/{self.spec.slug}"
+        self.dir = None  # no local directory
+        self._hashes: dict[str, pl.Series] = {}
+        self._f16: dict[str, np.ndarray] = {}
+        self._frags: dict[str, object] = {}  # data file -> pyarrow dataset fragment of the latest snapshot
+        self._cached_bytes = 0
+        self.cache_bytes = cache_bytes
+        self._dim: int | None = None
+
+    def _snap(self):
+        snap = self.store.side_table(self.path)
+        if snap is not None:
+            self._check_table(snap)
+        return snap
+
+    def _check_table(self, snap) -> int:
+        try:
+            meta = json.loads(snap.metadata().description or "{}")
+        except ValueError:
+            meta = {}
+        mid = meta.get("model_id", "")
+        if mid != self.spec.model_id:
+            raise VectorStoreError(f"{self.store.url}/{self.path} holds vectors of model {mid!r}, "
+                                   f"not {self.spec.model_id!r}")
+        return int(meta.get("dim") or 0)
+
+    def _table_meta(self, dim: int) -> str:
+        return json.dumps({"model_id": self.spec.model_id, "dim": dim, "dtype": VECTOR_DTYPE, "normalised": True,
+                           "layout": "vector: dim float16 components, little-endian"}, sort_keys=True)
+
+    def files(self) -> list[str]:
+        """The data files of the model's vector table (paths relative to it), sorted; [] when it has none."""
+        snap = self._snap()
+        if snap is None:
+            return []
+        self._frags = {f.path: f for f in snap.to_pyarrow_dataset().get_fragments()}
+        return sorted(self._frags)
+
+    @property
+    def dim(self) -> int | None:
+        """Vector dimension of the stored vectors (None when nothing is stored)."""
+        if self._dim is None:
+            snap = self._snap()
+            if snap is not None:
+                self._dim = self._check_table(snap) or None
+        return self._dim
+
+    def _hash_columns(self) -> list[tuple[str, pl.Series]]:
+        files = self.files()
+        for gone in set(self._hashes) - set(files):
+            del self._hashes[gone]
+            f = self._f16.pop(gone, None)
+            self._cached_bytes -= f.nbytes if f is not None else 0
+        out = []
+        for p in files:
+            if p not in self._hashes:
+                t = self._frags[p].to_table(columns=["text_hash"])
+                self._hashes[p] = pl.from_arrow(t.column("text_hash")).cast(pl.String).rename("text_hash")
+            out.append((p, self._hashes[p]))
+        return out
+
+    def _file_vectors(self, path: str) -> np.ndarray:
+        cached = self._f16.get(path)
+        if cached is not None:
+            return cached
+        m = _decode(self._frags[path].to_table(columns=["vector"]).column("vector"), self.dim or 0)
+        if self._cached_bytes + m.nbytes <= self.cache_bytes:
+            self._f16[path] = m
+            self._cached_bytes += m.nbytes
+        return m
+
+    def load(self, hashes: Iterable[str]) -> tuple[list[str], np.ndarray]:
+        """Vectors for ``hashes``: (the hashes found, in first-seen input order, float32 (m, dim))."""
+        wanted = list(dict.fromkeys(h for h in hashes if h is not None))
+        dim = self.dim
+        if not wanted or dim is None:
+            return [], np.zeros((0, dim or 0), dtype=np.float32)
+        want = pl.Series(wanted, dtype=pl.String).implode()
+        got: dict[str, np.ndarray] = {}
+        for path, col in self._hash_columns():
+            idx = col.is_in(want).arg_true().to_numpy()
+            if not len(idx):
+                continue
+            rows = self._file_vectors(path)[idx]  # a remote file is read whole: one GET, not one per row group
+            for i, h in enumerate(col.gather(idx).to_list()):
+                got.setdefault(h, rows[i])
+        found = [h for h in wanted if h in got]
+        if not found:
+            return [], np.zeros((0, dim), dtype=np.float32)
+        return found, _f32(np.stack([got[h] for h in found]))
+
+    def iter_chunks(self, only: set[str] | None = None, chunk_rows: int = 65_536) -> Iterator[tuple[list[str], np.ndarray]]:
+        """All stored vectors (or those whose hash is in ``only``) as (hashes, float32 matrix) chunks."""
+        if self.dim is None:
+            return
+        want = pl.Series(sorted(only), dtype=pl.String).implode() if only is not None else None
+        for path, col in self._hash_columns():
+            if want is not None and not col.is_in(want).any():
+                continue
+            whole = self._file_vectors(path)
+            for off in range(0, len(col), chunk_rows):
+                hcol, m = col.slice(off, chunk_rows), whole[off:off + chunk_rows]
+                if want is not None:
+                    mask = hcol.is_in(want)
+                    if not mask.any():
+                        continue
+                    if not mask.all():
+                        keep = mask.arg_true().to_numpy()
+                        hcol, m = hcol.gather(keep), m[keep]
+                yield hcol.to_list(), _f32(m)
+
+    def append(self, hashes: Sequence[str], vectors: np.ndarray) -> int:
+        """Store vectors for ``hashes`` in one Delta commit; hashes already stored are skipped (a MERGE that
+        inserts absent hashes only, so a concurrent writer's vectors are never duplicated). Returns rows written."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(hashes) != len(vectors):
+            raise ValueError(f"{len(hashes)} hashes but {len(vectors)} vectors")
+        if not len(hashes):
+            return 0
+        dim = int(vectors.shape[1])
+        if self.dim is not None and self.dim != dim:
+            raise VectorStoreError(f"model {self.spec.model_id} has {self.dim}-dim vectors stored, got {dim}")
+        known = self.known_hashes()
+        seen: set[str] = set()
+        keep = []
+        for i, h in enumerate(hashes):
+            if h not in known and h not in seen:
+                seen.add(h)
+                keep.append(i)
+        if not keep:
+            return 0
+        if self.store.side_table(self.path) is None:
+            self._check_table(self.store.create_side_table(self.path, DELTA_VECTOR_SCHEMA, self._table_meta(dim)))
+        vecs = l2_normalise(vectors[keep]).astype("<f2")
+        data = pa.py_buffer(vecs.tobytes())
+        offsets = pa.py_buffer(np.arange(0, (len(keep) + 1) * dim * 2, dim * 2, dtype=np.int64).tobytes())
+        col = pa.Array.from_buffers(pa.large_binary(), len(keep), [None, offsets, data]).cast(pa.binary())
+        rows = pa.Table.from_arrays([pa.array([hashes[i] for i in keep], pa.string()), col],
+                                    schema=DELTA_VECTOR_SCHEMA)
+        written = self.store.insert_absent(self.path, rows, "text_hash")
+        self._dim = dim
+        return written
+
+    def compact(self, min_files: int = COMPACT_AT) -> bool:
+        """Rewrite the table's small files into large ones (Delta OPTIMIZE, one commit, retried on conflict)
+        when it has at least ``min_files``. Returns whether it did."""
+        if len(self.files()) < min_files:
+            return False
+        self.store._retrying(f"compacting {self.path}", lambda: self.store.side_table(self.path).optimize.compact())
+        self._hashes.clear()
+        self._f16.clear()
+        self._cached_bytes = 0
+        return True
+
+    def read_note(self, name: str) -> bytes | None:
+        """A small object kept with the model's vectors (e.g. the embed job's ``_complete.json``), None if absent."""
+        return self.store.get_object(f"{self.path}/{name}")
+
+    def write_note(self, name: str, data: bytes) -> None:
+        """Write (replace) a small object kept with the model's vectors: one PUT, never half written."""
+        self.store.put_object(f"{self.path}/{name}", data)
+
+    def info(self) -> dict:
+        """Model id, slug, dimension, dtype, number of vectors, files and their total bytes, as JSON-ready data."""
+        snap = self._snap()
+        files = nbytes = 0
+        if snap is not None:
+            acts = pa.table(snap.get_add_actions(flatten=True))
+            files, nbytes = acts.num_rows, sum(acts.column("size_bytes").to_pylist())
+        return {"model_id": self.spec.model_id, "slug": self.spec.slug, "dim": self.dim, "dtype": VECTOR_DTYPE,
+                "vectors": self.count(), "files": files, "bytes": nbytes}
+
+
+DELTA_VECTOR_SCHEMA = pa.schema([pa.field("text_hash", pa.string(), nullable=False),
+                                 pa.field("vector", pa.binary(), nullable=False)])
 
 
 def load_vectors(store: Store, model: str | ModelSpec | None, hashes: Iterable[str]) -> tuple[list[str], np.ndarray]:
@@ -362,6 +600,18 @@ def trace_embeddings(
 
 def list_models(store: Store) -> list[dict]:
     """Models with vectors in ``store``: model id, slug, dim, counts."""
+    if is_url_store(store):
+        out = []
+        for slug in store.list_dirs(TABLE):
+            snap = store.side_table(f"{TABLE}/{slug}")
+            if snap is None:
+                continue
+            try:
+                mid = json.loads(snap.metadata().description or "{}").get("model_id", "")
+            except ValueError:
+                continue
+            out.append(VectorStore(store, ModelSpec(mid, mid, slug, "stored")).info())
+        return out
     base = store.root / TABLE
     out = []
     if not base.exists():
