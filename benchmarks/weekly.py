@@ -323,19 +323,30 @@ def _tree_rss(pid: int, page: int) -> int:
     return total
 
 
-def measure(cmd: list[str], env: dict, log: Path | None = None) -> dict:
-    """Run ``cmd``; wall time, exit code and peak RSS of its process tree (sampled every 50 ms)."""
+def measure(cmd: list[str], env: dict, log: Path | None = None, max_gib: float | None = None,
+            timeout_s: float | None = None) -> dict:
+    """Run ``cmd``; wall time, exit code and peak RSS of its process tree (sampled every 50 ms).
+
+    ``max_gib`` / ``timeout_s``: the process is killed once its tree's RSS passes ``max_gib`` or it has run
+    ``timeout_s`` (a shared machine must not be pushed into swap or the OOM killer); ``killed`` says why.
+    """
     page = os.sysconf("SC_PAGE_SIZE")
     t = time.perf_counter()
     lines: list[tuple[float, str]] = []  # (seconds since start, stderr line): the job's progress messages
     with open(log or os.devnull, "w") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak = [0]
+        killed: list[str] = []
         stop = threading.Event()
 
         def poll():
             while not stop.is_set():
                 peak[0] = max(peak[0], _tree_rss(proc.pid, page))
+                why = ("RSS above {max_gib} GiB" if max_gib and peak[0] > max_gib * 2**30 else
+                       "timeout {timeout_s} s" if timeout_s and time.perf_counter() - t > timeout_s else None)
+                if why and not killed:
+                    killed.append(why.format(max_gib=max_gib, timeout_s=timeout_s))
+                    proc.kill()
                 time.sleep(0.05)
 
         def read_err():
@@ -354,7 +365,7 @@ def measure(cmd: list[str], env: dict, log: Path | None = None) -> dict:
         stop.set()
         th.join()
     return {"wall_s": time.perf_counter() - t, "rc": proc.returncode, "peak_gib": peak[0] / 2**30, "stdout": out,
-            "progress": lines}
+            "progress": lines, "killed": killed[0] if killed else None}
 
 
 BASELINE_CODE = """
@@ -465,6 +476,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cli", action="store_true", help="skip the `tracelens weekly` runs (profile only)")
     ap.add_argument("--target-s", type=float, default=60.0, help="wall-time target of the job (s, default 60)")
     ap.add_argument("--target-gb", type=float, default=6.0, help="peak-RSS target of the job (GB, default 6)")
+    ap.add_argument("--kill-above-gib", type=float, default=None,
+                    help="stop the profile run once its RSS passes this (GiB): the machine is shared")
+    ap.add_argument("--timeout-s", type=float, default=None, help="stop the profile run after this many seconds")
     ap.add_argument("--profile-child", nargs=3, metavar=("STORE", "OUT", "CAP"), help=argparse.SUPPRESS)
     ap.add_argument("--make-store", nargs=2, metavar=("STORE", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -528,9 +542,14 @@ def main(argv=None) -> int:
             shutil.copytree(pristine, store)
             out = work / "profile.json"
             load.append(loadavg())
-            pm = measure([py, __file__, "--profile-child", str(store), str(out), str(cap)], env, log=work / "profile.log")
+            pm = measure([py, __file__, "--profile-child", str(store), str(out), str(cap)], env, log=work / "profile.log",
+                         max_gib=args.kill_above_gib, timeout_s=args.timeout_s)
             if pm["rc"] != 0:
-                say((work / "profile.log").read_text()[-3000:])
+                # the stages it finished are in the log (one line each, with their peak RSS)
+                print(f"profile run stopped after {pm['wall_s']:.1f} s, peak {pm['peak_gib']:.2f} GiB: "
+                      f"{pm['killed'] or 'exit ' + str(pm['rc'])}; 1-min load {loadavg()}\n")
+                for at, line in pm["progress"]:
+                    print(f"    {at:7.1f} s  {line}")
                 return 1
             prof = (pm, json.loads(out.read_text()))
             shutil.rmtree(store, ignore_errors=True)
