@@ -508,11 +508,11 @@ def main(argv=None) -> int:
     results = []
     try:
         for rep in range(args.repeat):
+            if args.no_cli:  # (the scan baseline collects every text column: ~10 GB at ten million a week)
+                break
             load.append(loadavg())
             base = measure([py, "-c", BASELINE_CODE, str(pristine), ",".join(ANALYSIS_COLUMNS)], env)
             say(f"baseline (scan_parquet + collect): {base['wall_s']:.1f} s, peak {base['peak_gib']:.2f} GiB")
-            if args.no_cli:
-                break
             runs = {}
             for who, src_dir in ((("before", str(Path(args.baseline_src).resolve() / "src")),) if args.baseline_src
                                  else ()) + (("candidate", src),):
