@@ -478,7 +478,9 @@ def _analyze(
         extra = extra.with_columns(cf.get_column("corrupt").alias("_bad"), cf.get_column("corrupt_reason").alias("_why"))
         del cf
     # drop first, then attach: adding columns to the two-chunk frame would re-chunk the text columns too
-    df = df.drop(_TEXT_COLS).rechunk().hstack(extra.rechunk())
+    # (features frames are not re-chunked: their columns are the loaded windows' own buffers, and a copy of
+    # twenty million rows is gigabytes; polars operations work on the two chunks as they are)
+    df = (df.drop(_TEXT_COLS) if lean else df.drop(_TEXT_COLS).rechunk()).hstack(extra.rechunk())
     ctx = DetectorContext(
         df, cfg, kinds, cur_start, topics, prompt, response, notes, model_segments(df, cfg.min_segment_n),
         n_baseline=b.height, n_current=c.height, present=present, texts=texts, catalog=catalog,
