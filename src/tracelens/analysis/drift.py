@@ -203,8 +203,8 @@ def _prepare(frame: pl.DataFrame | None, w: int, attr_keys: tuple[str, ...] = ()
     exprs.extend(_attribute(frame, k, cohort_column(k)) for k in attr_keys)
     empty = {**_COLS, "_ntools": pl.Int64, "_fp": pl.String, **{cohort_column(k): pl.String for k in attr_keys}}
     if features:  # the text features computed where the text was read (textfeatures)
-        if "_ntools" in frame.columns and "tool_calls" not in frame.columns:
-            exprs = [e for e in exprs if e.meta.output_name() != "_ntools"] + [pl.col("_ntools").cast(pl.Int64)]
+        if "_ntools" in frame.columns and "tool_calls" not in frame.columns:  # counted where it was read
+            exprs = [pl.col("_ntools").cast(pl.Int64) if e.meta.output_name() == "_ntools" else e for e in exprs]
         for name, dtype in FEATURE_TYPES.items():
             exprs.append(pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype=dtype).alias(name))
             empty[name] = dtype
