@@ -67,7 +67,7 @@ N_PERM_MAX = 4999  #: permutations when the first N_PERM leave fewer than REFINE
 REFINE_BELOW = 10  #: below this many exceedances p is resolution-bound: refine it (p down to 0.0002)
 N_BOOT = 200  #: bootstrap replicates for the change-time interval
 _CHUNK = 64  #: permutations per vectorised block (bounds memory at n x 64 floats)
-SCAN_MAX = 100_000  #: above this many values a segment metric is scanned on a random subsample of this size
+SCAN_MAX = 50_000  #: above this many values a segment metric is scanned on a random subsample of this size
 
 
 def subsample_positions(n: int, m: int, rng) -> np.ndarray:
