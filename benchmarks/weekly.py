@@ -32,6 +32,14 @@ What it does:
    clusters fit/assign, each detector, report rendering) and RSS at the end
    of each stage.
 
+Options for large runs: the store is written in slices of ~500,000 traces
+(ten million a week never sit in memory); ``--baseline-src DIR`` also runs the
+job from another checkout on a copy of the same store, alternating with the
+candidate (the before/after ratio); ``--no-cli`` runs the profile only (and
+skips the scan baseline, which collects every text column); ``--kill-above-gib``
+and ``--timeout-s`` stop the profile run on a shared machine and print the
+stages it finished; ``--target-s`` / ``--target-gb`` set the target checked.
+
 Results go to stdout as Markdown; progress to stderr. The load average is
 recorded before and after (the machine is shared).
 """
