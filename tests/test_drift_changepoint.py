@@ -14,6 +14,7 @@ check lives in test_docs_walk.py (the demo's figures).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -157,3 +158,55 @@ def test_variance_row_backed(kind):
     rows = {r.source: r for r in variance_table(df.with_columns(pl.lit(None).alias("stop_reason")), [f], {})}
     row = rows["silent in-snapshot change"]
     assert row.status == "changed" and row.findings == (kind,)
+
+
+# --------------------------------------------------------------------------- the subsampled scan (large segments)
+
+
+def test_segment_at_the_scan_cap_is_scanned_whole(monkeypatch):
+    import tracelens.analysis.detectors.changepoint as cp
+
+    df = _window(7, 2000, refusal=(0.02, 0.10))
+    whole = _findings(df)
+    monkeypatch.setattr(cp, "SCAN_MAX", 2000)  # every metric has at most 2,000 values: no subsample
+    assert [(f.segment, f.p_value, f.first_seen, f.summary) for f in _findings(df)] == [
+        (f.segment, f.p_value, f.first_seen, f.summary) for f in whole
+    ]
+    assert not any("subsample" in f.summary for f in whole)
+
+
+def test_subsampled_scan_null_false_alarms_at_most_5_percent(monkeypatch):
+    import tracelens.analysis.detectors.changepoint as cp
+
+    monkeypatch.setattr(cp, "SCAN_MAX", 300)  # 1,200-trace windows scanned on 300 of their traces
+    fired = sum(_fires(_findings(_window(seed, 1200), seed)) for seed in range(150))
+    assert fired / 150 <= 0.05, fired
+
+
+def test_subsampled_scan_p_values_are_calibrated(monkeypatch):
+    import tracelens.analysis.detectors.changepoint as cp
+
+    monkeypatch.setattr(cp, "SCAN_MAX", 300)
+    ps = [f.p_value for seed in range(150) for f in _findings(_window(seed, 1200), seed)
+          if f.segment.endswith("metric=latency")]
+    assert len(ps) == 150
+    # under the null the Bonferroni-adjusted p-values are at least uniform: P(p <= a) <= a (plus sampling slack)
+    for a in (0.05, 0.2, 0.5):
+        assert np.mean(np.array(ps) <= a) <= a + 0.06, (a, np.mean(np.array(ps) <= a))
+
+
+def test_subsampled_scan_finds_and_locates_a_step_and_says_so(monkeypatch):
+    import tracelens.analysis.detectors.changepoint as cp
+
+    monkeypatch.setattr(cp, "SCAN_MAX", 2000)
+    df = _window(11, 12_000, refusal=(0.02, 0.08))
+    (f,) = [f for f in _findings(df) if f.segment.endswith("metric=refusal")]
+    assert f.severity == "alert" and f.direction == "up"
+    truth = df.get_column("timestamp")[6000]
+    assert abs((f.first_seen - truth).total_seconds()) <= 0.1 * DAY_S
+    assert "random subsample of 2,000 of the 12,000 traces" in f.summary
+    # before/after counts and the effect come from every trace of the segment
+    assert f.ci_low > 0
+    m = re.search(r"([\d,]+) traces before, ([\d,]+) after", f.summary)
+    before, after = (int(x.replace(",", "")) for x in m.groups())
+    assert before + after == 12_000

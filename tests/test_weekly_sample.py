@@ -156,3 +156,57 @@ def test_repeats_of_a_sampled_prompt_do_not_weigh_the_mix_by_window_size(tmp_pat
     assert not [f for f in mix if f.significant], [(f.segment, f.summary) for f in mix if f.significant]
     canned_share = max(r.cluster_shares, key=lambda c: c.baseline_share)
     assert abs(canned_share.baseline_share - 0.5) < 0.15 and abs(canned_share.current_share - 0.5) < 0.15, canned_share
+
+
+# --------------------------------------------------------------------------- windows read without their text
+
+
+def _features_only(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with its text columns replaced by their features (what load_window_features keeps)."""
+    from tracelens.analysis.textfeatures import TEXT_COLUMNS, text_features
+
+    return df.drop([c for c in TEXT_COLUMNS if c in df.columns]).hstack(text_features(df))
+
+
+def test_analyze_on_text_features_gives_the_report_of_the_texts():
+    from tracelens.analysis.textfeatures import TextSummary
+
+    sp = make_pair(Scenario(n_baseline=900, n_current=700, seed=4, response_shift=0.08))
+    # a few broken outputs, so the corruption features are exercised
+    bad = pl.int_range(pl.len()) % 37 == 0
+    cur = sp.current.with_columns(pl.when(bad).then(pl.lit('{"answer": "cut')).otherwise(pl.col("response_text"))
+                                  .alias("response_text"))
+    kw = dict(baseline_window=sp.baseline_window, current_window=sp.current_window, config=DriftConfig(seed=3),
+              prompt_emb=sp.prompt_emb, response_emb=sp.response_emb)
+    a = analyze(sp.baseline, cur, **kw).to_dict()
+    summary = TextSummary.of(sp.baseline).merge(TextSummary.of(cur))
+    b = analyze(_features_only(sp.baseline), _features_only(cur), text_summary=summary, **kw).to_dict()
+    for d in (a, b):
+        d.pop("generator", None)
+    assert a["findings"] == b["findings"]
+    assert a == b
+    assert any(f["kind"] == "output_corruption" for f in a["findings"])
+
+
+def test_a_window_read_by_day_holds_the_features_of_its_texts(tmp_path, pair):
+    from tracelens.analysis.textfeatures import TextSummary
+    from tracelens.weekly import _sample_mask, load_window_features
+
+    store = _store(tmp_path / "store", pair)
+    bw, _ = _windows(pair)
+    full = load_window(store, bw)
+    wf = load_window_features(store, bw, sample_cap=140)
+    assert wf.frame.get_column("trace_id").to_list() == full.get_column("trace_id").to_list()
+    assert not {"prompt_text", "response_text", "system_prompt"} & set(wf.frame.columns)
+    want = _features_only(full)
+    for col in ("_resp_len", "_resp_hash", "_prompt_len", "_ask", "_bad"):
+        assert wf.frame.get_column(col).to_list() == want.get_column(col).to_list(), col
+    assert wf.summary.present == {c: full.get_column(c).null_count() < full.height
+                                  for c in ("prompt_text", "response_text", "system_prompt", "tool_definitions")}
+    assert wf.summary.texts == TextSummary.of(full).texts
+    # the sample's texts are those of the rows _sample_mask picks, in the frame's order
+    mask = _sample_mask(wf.frame, 140)
+    per_day = 140 // full.get_column("timestamp").dt.date().n_unique()
+    got = wf.candidates.filter(pl.col("_r") <= per_day)
+    assert got.get_column("trace_id").to_list() == full.filter(pl.Series(mask)).get_column("trace_id").to_list()
+    assert got.get_column("prompt_text").to_list() == full.filter(pl.Series(mask)).get_column("prompt_text").to_list()

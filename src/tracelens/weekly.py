@@ -134,6 +134,76 @@ def load_window(store: Store, w: TimeWindow, columns: tuple[str, ...] = ANALYSIS
     return lf.select([c for c in columns if c in have]).sort("timestamp").collect()
 
 
+#: the columns kept of every trace of a window: the analysis columns less the text (read for its features only)
+#: and less those no test reads
+FEATURE_FRAME_COLUMNS = tuple(
+    c for c in ANALYSIS_COLUMNS
+    if c not in ("prompt_text", "response_text", "system_prompt", "tool_definitions", "tool_calls", "service",
+                 "session_id", "stop_reason_raw", "http_status")
+)
+
+
+@dataclass
+class WindowFeatures:
+    """One window read a day at a time: every trace without its text, and the texts the sample can need."""
+
+    frame: pl.DataFrame  #: FEATURE_FRAME_COLUMNS + the text features + ``_ntools`` + ``_ptext`` (prompt hash), oldest first
+    summary: object  #: analysis.textfeatures.TextSummary
+    candidates: pl.DataFrame  #: trace_id, timestamp, prompt_text, response_text, ``_r``: rows ranked <= cap in their day
+
+
+def load_window_features(store: Store, w: TimeWindow, sample_cap: int) -> WindowFeatures:
+    """``w`` read one UTC day at a time: the text is turned into its features and dropped as it is read.
+
+    A week of ten million traces holds gigabytes of prompt and response text,
+    of which the analysis needs per-trace features (lengths, hashes,
+    corruption flags: ``analysis.textfeatures``), the distinct system-prompt and
+    tool versions, and the texts of the embedding sample. Each day's rows
+    ranked within the sample cap (by ``_sample_mask``'s hash) keep their
+    texts as sample candidates; the others keep none. A missing
+    ``system_prompt_hash`` / ``tools_hash`` is filled from its text row by row.
+    """
+    from tracelens.analysis.textfeatures import TEXT_COLUMNS, TextSummary, text_features
+
+    have = set(store.scan(since=w.start, until=w.end).collect_schema().names())
+    cols = [c for c in ANALYSIS_COLUMNS if c in have]
+    frames, cands, summary = [], [], TextSummary()
+    day = w.start
+    while day < w.end:
+        nxt = min(w.end, dt.datetime.combine(day.date() + dt.timedelta(days=1), dt.time(), tzinfo=day.tzinfo))
+        part = store.scan(since=day, until=nxt).select(cols).sort("timestamp").collect()
+        day = nxt
+        if not part.height:
+            continue
+        part = part.with_columns(
+            [pl.lit(None, dtype=pl.String).alias(c) for c in (*TEXT_COLUMNS, "app", "stop_reason", "system_prompt_hash",
+                                                              "tools_hash") if c not in part.columns]
+        )
+        part = part.with_columns(
+            pl.coalesce(pl.col(h), pl.when(pl.col(t).is_not_null()).then(pl.col(t).hash(seed=0).cast(pl.String)))
+            .alias(h)
+            for h, t in (("system_prompt_hash", "system_prompt"), ("tools_hash", "tool_definitions"))
+        )
+        summary = summary.merge(TextSummary.of(part))
+        feats = text_features(part)
+        extra = [pl.col("prompt_text").hash(seed=0).alias("_ptext")]
+        if "tool_calls" in part.columns and isinstance(part.schema["tool_calls"], pl.List):
+            extra.append(pl.col("tool_calls").list.len().cast(pl.Int64).alias("_ntools"))
+        lean = part.select(*[c for c in FEATURE_FRAME_COLUMNS if c in part.columns], *extra).hstack(feats)
+        rank = part.select(pl.col("trace_id").hash(0).rank("ordinal").alias("_r")).to_series()
+        cands.append(part.select("trace_id", "timestamp", "prompt_text", "response_text")
+                     .with_columns(rank).filter(pl.col("_r") <= sample_cap))
+        frames.append(lean)
+        del part
+    if not frames:
+        empty = pl.DataFrame(schema={"trace_id": pl.String, "timestamp": pl.Datetime("us", "UTC")})
+        return WindowFeatures(empty, summary, empty.with_columns(
+            pl.lit(None, dtype=pl.String).alias("prompt_text"), pl.lit(None, dtype=pl.String).alias("response_text"),
+            pl.lit(None, dtype=pl.UInt32).alias("_r")))
+    return WindowFeatures(pl.concat(frames, how="diagonal_relaxed").rechunk(), summary,
+                          pl.concat(cands, how="vertical_relaxed"))
+
+
 @dataclass
 class Prepared:
     """Everything ``analyze`` needs for two windows, plus what preparing them cost."""
@@ -148,6 +218,7 @@ class Prepared:
     cluster_labels: dict[int, str] = field(default_factory=dict)
     history: pl.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    text_summary: object | None = None  #: analysis.textfeatures.TextSummary: the frames carry text features, no text
 
 
 def _sample_mask(df: pl.DataFrame, cap: int, seed: int = 0) -> np.ndarray:
@@ -196,17 +267,22 @@ def prepare(
             say(f"labelled refusals in {r.partitions_rewritten} day partition(s) ({r.rows_rewritten:,} traces)")
     except ImportError:
         notes.append("refusal detector not available: refusal findings use stored labels only")
-    b = load_window(store, baseline)
-    c = load_window(store, current)
+    wb = load_window_features(store, baseline, sample_cap)
+    wc = load_window_features(store, current, sample_cap)
+    b, c = wb.frame, wc.frame
     say(f"loaded {b.height:,} baseline and {c.height:,} current traces")
-    prep = Prepared(b, c, baseline, current, notes=notes)
+    prep = Prepared(b, c, baseline, current, notes=notes, text_summary=wb.summary.merge(wc.summary))
     hist_start = current.end - dt.timedelta(weeks=8)
-    prep.history = (
-        store.scan(since=hist_start, until=current.end)
-        .select("trace_id", "timestamp", "refusal", "model_returned", "model_requested", "system_prompt_hash",
-                "tools_hash", "app", "service_tier", "temperature", "top_p", "max_tokens", "attributes")
-        .collect()
-    )
+    hist_cols = ("trace_id", "timestamp", "refusal", "model_returned", "model_requested", "system_prompt_hash",
+                 "tools_hash", "app", "service_tier", "temperature", "top_p", "max_tokens", "attributes")
+    # the weeks before the two windows are read; the windows' own rows are the frames already loaded (shared
+    # columns, not a second copy of twenty million rows)
+    lo = min(baseline.start, current.start)
+    earlier = store.scan(since=hist_start, until=lo) if hist_start < lo else None
+    have_h = set(earlier.collect_schema().names()) if earlier is not None else set()
+    parts = [earlier.select([x for x in hist_cols if x in have_h]).collect()] if earlier is not None else []
+    parts += [f.select([x for x in hist_cols if x in f.columns]) for f in (b, c) if f.height]
+    prep.history = pl.concat(parts, how="diagonal_relaxed") if parts else None
     if not embed or b.height == 0 or c.height == 0:
         if not embed:
             notes.append("embeddings skipped (--no-embed): semantic and prompt-mix findings need them")
@@ -229,8 +305,10 @@ def prepare(
         return prep
     mb, mc = _sample_mask(b, sample_cap), _sample_mask(c, sample_cap)
     sampled = not mb.all() or not mc.all()
+    # the sample's texts, in the frames' row order (the frames hold no text: load_window_features)
+    tb, tc = _sample_texts(wb, b, mb, sample_cap), _sample_texts(wc, c, mc, sample_cap)
     # the traces embedded for the semantic tests: also what the clusters are fitted and assigned from
-    sample = pl.concat([b.filter(pl.Series(mb)), c.filter(pl.Series(mc))]) if sampled else None
+    sample = pl.concat([tb, tc]) if sampled else None
     if sampled:
         notes.append(
             f"semantic tests use a day-stratified sample of {int(mb.sum()):,} baseline and {int(mc.sum()):,} current "
@@ -240,8 +318,7 @@ def prepare(
     out = {}
     for col in ("prompt_text", "response_text"):
         pair = []
-        for df, mask in ((b, mb), (c, mc)):
-            sub = df.filter(pl.Series(mask)) if not mask.all() else df
+        for df, mask, sub in ((b, mb, tb), (c, mc, tc)):
             if emb is None and compute:
                 emb_needed = _missing_vectors(store, spec, sub, col)
                 if emb_needed:
@@ -286,24 +363,34 @@ def prepare(
             notes.append(f"topic clusters not fitted: {e}")
             cm = None
     if cm is not None:
-        sample_prompts = sample.get_column("prompt_text").drop_nulls().unique() if sampled else None
-        for name in ("baseline", "current"):
+        if sampled:
+            # the sample's traces and the repeats of their prompts get a cluster (their prompts have a
+            # vector); the others stay null, as they stay out of the semantic tests. The sample's prompts are
+            # assigned, and every trace whose prompt hash (``_ptext``) is one of theirs takes that cluster.
+            ids = cl.assign_clusters(store, sample, model=spec.name, cluster_model=cm, embed_missing=False)
+            keyed = (pl.DataFrame({"_ptext": sample.get_column("prompt_text").hash(seed=0), "cluster_id": ids})
+                     .filter(pl.col("_ptext").is_not_null() & pl.col("cluster_id").is_not_null())
+                     .unique("_ptext", keep="first"))
+        for name, texts in (("baseline", tb), ("current", tc)):
             df = getattr(prep, name)
             if not sampled:
-                ids = cl.assign_clusters(store, df, model=spec.name, cluster_model=cm, embed_missing=emb or False)
+                ids = cl.assign_clusters(store, texts, model=spec.name, cluster_model=cm, embed_missing=emb or False)
             else:
-                # the sample's traces and the repeats of their prompts get a cluster (their prompts have a
-                # vector); the others stay null, as they stay out of the semantic tests. Only those rows are
-                # hashed and looked up: at a million traces that is seconds instead of minutes.
-                hit = df.get_column("prompt_text").is_in(sample_prompts.implode()).fill_null(False)
-                part = cl.assign_clusters(store, df.filter(hit), model=spec.name, cluster_model=cm,
-                                          embed_missing=False)
-                ids = pl.repeat(None, df.height, dtype=pl.Int32, eager=True).alias("cluster_id")
-                if part.len():
-                    ids = ids.scatter(hit.arg_true(), part)
-            setattr(prep, name, df.with_columns(ids.alias("cluster_id")))
+                ids = (df.select("_ptext").join(keyed, on="_ptext", how="left", maintain_order="left")
+                       .get_column("cluster_id"))
+            setattr(prep, name, df.with_columns(ids.cast(pl.Int32).alias("cluster_id")))
         prep.cluster_labels = dict(cm.labels)
     return prep
+
+
+def _sample_texts(wf: WindowFeatures, df: pl.DataFrame, mask: np.ndarray, cap: int) -> pl.DataFrame:
+    """trace_id, timestamp, prompt_text and response_text of the rows of ``mask``, in ``df``'s order."""
+    n_days = df.get_column("timestamp").dt.date().n_unique() if df.height else 1
+    per_day = cap if mask.all() else max(1, cap // max(1, n_days))
+    out = wf.candidates.filter(pl.col("_r") <= per_day).drop("_r")
+    if out.height != int(mask.sum()):  # the same ranks as _sample_mask: a mismatch is a bug, not data
+        raise AssertionError(f"sample texts: {out.height} rows for a sample of {int(mask.sum())}")
+    return out
 
 
 def _local_root(store) -> Path | None:
@@ -367,6 +454,7 @@ def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         config=config,
         catalog=load_catalog(_local_root(store)),
         series=series,
+        text_summary=prep.text_summary,
     )
     all_notes = list(notes or []) + prep.notes
     import dataclasses

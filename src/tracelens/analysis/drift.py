@@ -20,6 +20,11 @@ Contract::
 * ``catalog``: the :class:`~tracelens.modelcatalog.ModelCatalog` that decides
   which requested ids are aliases and knows release/deprecation/retirement
   dates (default: the shipped model data; ``run_drift`` passes the store's).
+* ``text_summary``: a :class:`~tracelens.analysis.textfeatures.TextSummary`
+  when the frames carry the text features
+  (:data:`~tracelens.analysis.textfeatures.FEATURE_COLUMNS`) in place of the
+  text columns (``tracelens.weekly`` reads large windows that way, a day at a
+  time); the findings are those of the same frames with their text.
 * Pure and deterministic given ``config.seed``: no I/O, no global state; the
   frames are not modified.
 
@@ -65,6 +70,7 @@ from tracelens.analysis.findings import (
 from tracelens.analysis.sources import variance_table
 from tracelens.analysis.stats import wilson
 from tracelens.analysis.strata import EmbPair, RowVectors, Topics, build_topics
+from tracelens.analysis.textfeatures import FEATURE_COLUMNS, FEATURE_TYPES, TextSummary, feature_exprs
 from tracelens.analysis.variance import alias_decisions, family_of, text_lookup
 from tracelens.modelcatalog import ModelCatalog, default_catalog
 
@@ -166,7 +172,7 @@ def _fingerprint(frame: pl.DataFrame) -> pl.Expr:
     return _attribute(frame, "system_fingerprint", "_fp")
 
 
-def _prepare(frame: pl.DataFrame | None, w: int, attr_keys: tuple[str, ...] = ()) -> pl.DataFrame:
+def _prepare(frame: pl.DataFrame | None, w: int, attr_keys: tuple[str, ...] = (), features: bool = False) -> pl.DataFrame:
     """Select and type the columns the engine reads; missing ones become null.
 
     ``attr_keys``: attribute keys extracted as string columns (``cohort_column``
@@ -196,6 +202,12 @@ def _prepare(frame: pl.DataFrame | None, w: int, attr_keys: tuple[str, ...] = ()
     exprs.append(_fingerprint(frame))
     exprs.extend(_attribute(frame, k, cohort_column(k)) for k in attr_keys)
     empty = {**_COLS, "_ntools": pl.Int64, "_fp": pl.String, **{cohort_column(k): pl.String for k in attr_keys}}
+    if features:  # the text features computed where the text was read (textfeatures)
+        if "_ntools" in frame.columns and "tool_calls" not in frame.columns:  # counted where it was read
+            exprs = [pl.col("_ntools").cast(pl.Int64) if e.meta.output_name() == "_ntools" else e for e in exprs]
+        for name, dtype in FEATURE_TYPES.items():
+            exprs.append(pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype=dtype).alias(name))
+            empty[name] = dtype
     out = frame.select(exprs) if frame.width else pl.DataFrame(schema=empty)
     out = out.with_row_index("_row").with_columns(
         pl.lit(w, dtype=pl.Int8).alias("_w"),
@@ -499,6 +511,7 @@ def analyze(
     config: DriftConfig | None = None,
     catalog: ModelCatalog | None = None,
     series: SeriesCounts | None = None,
+    text_summary: TextSummary | None = None,
 ) -> DriftReport:
     """Compare a current window of traces against a baseline window; see the module docstring.
 
@@ -516,21 +529,23 @@ def analyze(
     with threadpool_limits(1):
         return _analyze(
             baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg,
-            catalog or default_catalog(), series,
+            catalog or default_catalog(), series, text_summary,
         )  # fmt: skip
 
 
 def _analyze(
     baseline, current, baseline_window, current_window, prompt_emb, response_emb, cluster_labels, history, cfg, catalog,
     series=None,
+    text_summary=None,
 ):
     kinds = frozenset(KINDS if cfg.kinds is None else cfg.kinds)
     unknown = kinds - set(KINDS)
     if unknown:
         raise ValueError(f"unknown finding kinds: {sorted(unknown)}")
     keys = cohort_attribute_keys(cfg) if "cohort" in kinds else ()
-    b = _prepare(baseline, 0, keys)
-    c = _prepare(current, 1, keys)
+    lean = text_summary is not None
+    b = _prepare(baseline, 0, keys, features=lean)
+    c = _prepare(current, 1, keys, features=lean)
     bw, cw = _as_window(baseline_window, b), _as_window(current_window, c)
     prompt = _emb_pair(prompt_emb, b.height, c.height, "prompt_emb")
     response = _emb_pair(response_emb, b.height, c.height, "response_emb")
@@ -547,34 +562,32 @@ def _analyze(
     )
     # Text columns are read once here (features, version texts, corruption flags) and then dropped:
     # every later filter/join copies whole rows, and at a million traces the text is gigabytes.
-    present = {col: df.get_column(col).null_count() < df.height for col in _TEXT_COLS}
-    texts = {
-        "system_prompt": text_lookup(df, "system_prompt_hash", "system_prompt"),
-        "tool_definitions": text_lookup(df, "tools_hash", "tool_definitions"),
-    }
-    feats = [
-        pl.col("response_text").str.len_chars().alias("_resp_len"),
-        pl.col("response_text").hash(seed=0).alias("_resp_hash"),
-        # the context size in characters where no token counts were logged (system prompt + last user turn)
-        pl.when(pl.col("prompt_text").is_not_null())
-        .then(pl.col("prompt_text").str.len_chars() + pl.col("system_prompt").str.len_chars().fill_null(0))
-        .alias("_prompt_len"),
-    ]
-    # the ask (app + last user turn): matches the same question across system-prompt versions and histories
-    feats.append(
-        pl.when(pl.col("prompt_text").is_not_null())
-        .then(pl.struct(pl.col("app"), pl.col("prompt_text")).hash(seed=0))
-        .alias("_ask")
-    )
-    extra = df.select(feats)
+    if lean:
+        # the features were computed where the text was read (textfeatures); the frames hold no text
+        present = {col: bool(text_summary.present.get(col)) for col in _TEXT_COLS}
+        texts = {k: dict(text_summary.texts.get(k, {})) for k in ("system_prompt", "tool_definitions")}
+        keep = [c for c in FEATURE_COLUMNS if c not in ("_bad", "_why")]
+        if "output_corruption" in kinds and present["response_text"]:
+            keep += ["_bad", "_why"]
+        extra = df.select(keep)
+        df = df.drop(FEATURE_COLUMNS)
+    else:
+        present = {col: df.get_column(col).null_count() < df.height for col in _TEXT_COLS}
+        texts = {
+            "system_prompt": text_lookup(df, "system_prompt_hash", "system_prompt"),
+            "tool_definitions": text_lookup(df, "tools_hash", "tool_definitions"),
+        }
+        extra = df.select(feature_exprs())
     if topics.codes is not None:
         extra = extra.with_columns(pl.Series("_topic", topics.codes, dtype=pl.Int64))
-    if "output_corruption" in kinds and present["response_text"]:
+    if not lean and "output_corruption" in kinds and present["response_text"]:
         cf = corruption_flags(df)
         extra = extra.with_columns(cf.get_column("corrupt").alias("_bad"), cf.get_column("corrupt_reason").alias("_why"))
         del cf
     # drop first, then attach: adding columns to the two-chunk frame would re-chunk the text columns too
-    df = df.drop(_TEXT_COLS).rechunk().hstack(extra.rechunk())
+    # (features frames are not re-chunked: their columns are the loaded windows' own buffers, and a copy of
+    # twenty million rows is gigabytes; polars operations work on the two chunks as they are)
+    df = (df.drop(_TEXT_COLS) if lean else df.drop(_TEXT_COLS).rechunk()).hstack(extra.rechunk())
     ctx = DetectorContext(
         df, cfg, kinds, cur_start, topics, prompt, response, notes, model_segments(df, cfg.min_segment_n),
         n_baseline=b.height, n_current=c.height, present=present, texts=texts, catalog=catalog,

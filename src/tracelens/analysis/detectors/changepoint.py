@@ -24,6 +24,21 @@ time-ordered traces for a single step in each metric:
   interval). That interval is conditional on the located split (it is wider
   in truth); the p-value is the scan's and accounts for the search.
 
+Cost bound at large n: the permutation null costs ``n x permutations`` (at
+ten million traces in a segment, hours). A segment metric with more than
+:data:`SCAN_MAX` values is scanned on a seeded uniform random subsample of
+:data:`SCAN_MAX` of its rows, kept in time order (``subsample_positions``);
+the scan, its permutation p-value and the bootstrap interval are those of the
+subsample, and the located split and its interval are mapped back to the
+full segment's rows. The p-value stays valid: the subsample is drawn
+independently of the values, so under "no change" (every within-stratum
+order equally likely) the subsample's order is exchangeable within strata
+too, and the permutation test on it is exact. It loses power only for steps
+too small to show in ``SCAN_MAX`` traces, which are far below the practical
+thresholds. The effect and its interval before/after the located split are
+computed on every row of the segment. The finding's summary says when the
+scan ran on a subsample, and of how many traces.
+
 Every segment x metric is one test in the report's Benjamini-Hochberg family,
 its scan p-value first Bonferroni-adjusted over the metrics scanned in that
 segment (they share its traces and ask one question: did this segment step?).
@@ -52,6 +67,14 @@ N_PERM_MAX = 4999  #: permutations when the first N_PERM leave fewer than REFINE
 REFINE_BELOW = 10  #: below this many exceedances p is resolution-bound: refine it (p down to 0.0002)
 N_BOOT = 200  #: bootstrap replicates for the change-time interval
 _CHUNK = 64  #: permutations per vectorised block (bounds memory at n x 64 floats)
+SCAN_MAX = 50_000  #: above this many values a segment metric is scanned on a random subsample of this size
+
+
+def subsample_positions(n: int, m: int, rng) -> np.ndarray:
+    """``m`` of the positions ``0..n-1`` drawn uniformly without replacement, sorted (all of them when n <= m)."""
+    if n <= m:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=m, replace=False))
 
 
 @dataclass(frozen=True)
@@ -194,7 +217,8 @@ def _metrics(df: pl.DataFrame) -> list[tuple[str, str, pl.Expr, pl.Expr]]:
     return out
 
 
-def _draft(ctx: DetectorContext, seg: str, name: str, unit: str, s: pl.DataFrame, sc: StepScan, codes: np.ndarray) -> Draft | None:
+def _draft(ctx: DetectorContext, seg: str, name: str, unit: str, s: pl.DataFrame, sc: StepScan, codes: np.ndarray,
+           scanned: int | None = None) -> Draft | None:
     v = s.get_column("_v").to_numpy()
     after = np.arange(v.size) >= sc.k
     ts = s.get_column("timestamp")
@@ -238,7 +262,9 @@ def _draft(ctx: DetectorContext, seg: str, name: str, unit: str, s: pl.DataFrame
         p_value=sc.p,
         summary=(
             f"{name.replace('_', ' ').capitalize()} stepped inside the current window{seg_phrase(seg)} "
-            f"{where}: {moved}; scan permutation {fmt.pval(sc.p)} before adjusting for the segment's metrics."
+            f"{where}: {moved}; scan permutation {fmt.pval(sc.p)} before adjusting for the segment's metrics"
+            + (f" (scan on a random subsample of {scanned:,} of the {v.size:,} traces, in time order)."
+               if scanned else ".")
         ),
         first_seen=at,
         evidence=tuple(str(x) for x in s.get_column("trace_id").gather(idx).to_list()),
@@ -264,6 +290,7 @@ def detect_changepoint(ctx: DetectorContext) -> list[Draft]:
     for m, h, rows in segs:
         seg = f"snapshot={m}" + (f" system_prompt={h[:8]}" if per_snapshot[m] > 1 and h else "")
         seg_drafts: list[Draft] = []
+        seg_ids: frozenset[str] | None = None
         for name, unit, value, keep in _metrics(rows):
             s = rows.filter(keep.fill_null(False)).with_columns(value.alias("_v")).filter(pl.col("_v").is_finite())
             if s.height < MIN_N:
@@ -271,12 +298,23 @@ def detect_changepoint(ctx: DetectorContext) -> list[Draft]:
             v = s.get_column("_v").to_numpy()
             codes = s.select(pl.concat_str(strata_cols, separator=":").rank("dense")).to_series().to_numpy()
             y = v if name == "refusal" else s.get_column("_v").rank("average").to_numpy().astype(float)
-            sc = step_scan(y, codes, rng)
+            # above SCAN_MAX values the scan runs on a uniform subsample in time order (module docstring)
+            pos = subsample_positions(y.size, SCAN_MAX, rng)
+            sub = pos.size < y.size
+            sc = step_scan(y[pos], codes[pos], rng) if sub else step_scan(y, codes, rng)
             if sc is None:
                 continue
-            d = _draft(ctx, f"{seg} metric={name}", name, unit, s, sc, codes)
+            if sub:
+                sc = StepScan(int(pos[sc.k]), sc.stat, sc.p, int(pos[sc.k_low]), int(pos[sc.k_high]))
+            d = _draft(ctx, f"{seg} metric={name}", name, unit, s, sc, codes, scanned=pos.size if sub else None)
             if d is not None:
-                d.metric, d.scope = name, frozenset(s.get_column("trace_id").cast(pl.String).to_list())
+                if seg_ids is None or s.height != rows.height:
+                    ids = frozenset(s.get_column("trace_id").cast(pl.String).to_list())
+                    if s.height == rows.height:
+                        seg_ids = ids
+                else:
+                    ids = seg_ids  # the same rows as the segment's: one set, not one per metric
+                d.metric, d.scope = name, ids
                 seg_drafts.append(d)
         # one question per segment ("did it step?") asked of several metrics: Bonferroni within, BH across the report
         for d in seg_drafts:
