@@ -9,12 +9,15 @@ denied writes. Nothing here reaches the internet.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 ACCESS_KEY = "testing-key"
@@ -56,6 +59,34 @@ class S3Server:
                     raise RuntimeError("moto server did not start") from None
                 time.sleep(0.05)
         return cls(port, proc)
+
+    @classmethod
+    @contextlib.contextmanager
+    def denying(cls, action: str, bucket: str, objects: dict[str, bytes] | None = None
+                ) -> Iterator[tuple[S3Server, dict[str, str]]]:
+        """A server enforcing IAM that holds ``bucket`` (with ``objects``) and a user allowed every S3 action but
+        ``action`` (e.g. ``s3:PutObject``); yields the server and that user's environment, then stops it.
+
+        moto checks IAM by S3 operation, so the policy allows ``s3:*`` and denies the one action. The setup's own
+        requests (bucket, objects, user, policy, key) are the ones moto leaves unchecked; every later one is checked.
+        """
+        objects = objects or {}
+        server = cls.start(auth_after=4 + len(objects))
+        try:
+            s3 = server.client()
+            s3.create_bucket(Bucket=bucket)
+            for key, body in objects.items():
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            iam = server.client("iam")
+            iam.create_user(UserName="limited")
+            iam.put_user_policy(UserName="limited", PolicyName="all-but-one", PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"},
+                              {"Effect": "Deny", "Action": [action], "Resource": "*"}]}))
+            key = iam.create_access_key(UserName="limited")["AccessKey"]
+            yield server, server.env(key["AccessKeyId"], key["SecretAccessKey"])
+        finally:
+            server.stop()
 
     def env(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> dict[str, str]:
         return {

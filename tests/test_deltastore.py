@@ -145,24 +145,12 @@ def test_missing_credentials_unreachable_endpoint_missing_bucket_fail_fast(s3_en
 def test_read_only_bucket_is_one_line():
     from tests.s3server import S3Server
 
-    server = S3Server.start(auth_after=4)
-    try:
-        s3 = server.client()
-        s3.create_bucket(Bucket="readonly")
-        iam = server.client("iam")
-        iam.create_user(UserName="reader")
-        iam.put_user_policy(UserName="reader", PolicyName="ro", PolicyDocument=(
-            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":"*"},'
-            '{"Effect":"Deny","Action":["s3:PutObject"],"Resource":"*"}]}'))
-        key = iam.create_access_key(UserName="reader")["AccessKey"]
-        env = server.env(key["AccessKeyId"], key["SecretAccessKey"])
+    with S3Server.denying("s3:PutObject", "readonly") as (_, env):
         rc, err, took = _cli_line(["ingest", "--store", "s3://readonly/s", "--no-progress", str(REPO / "sample_logs"
                                                                                                 / "anthropic_log.jsonl")],
                                   env)
         assert rc != 0 and "no write permission" in err and len(err.strip().splitlines()) == 1
         assert took < 20
-    finally:
-        server.stop()
 
 
 def test_opening_a_missing_store_or_a_local_layout_store_by_url(tmp_path):

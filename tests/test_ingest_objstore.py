@@ -304,23 +304,10 @@ def test_cli_denied_read_is_one_line(tmp_path):
     """Listing allowed, reading objects denied (moto enforcing IAM): refused before anything is ingested."""
     from tests.s3server import S3Server
 
-    server = S3Server.start(auth_after=5)  # the 5 setup calls below are not checked, every later request is
-    try:
-        s3 = server.client()
-        s3.create_bucket(Bucket="private")
-        s3.put_object(Bucket="private", Key="logs/a.jsonl", Body=anthropic_line(1).encode())
-        iam = server.client("iam")
-        iam.create_user(UserName="lister")
-        iam.put_user_policy(UserName="lister", PolicyName="list-only", PolicyDocument=(
-            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":"*"},'
-            '{"Effect":"Deny","Action":["s3:GetObject"],"Resource":"*"}]}'))
-        key = iam.create_access_key(UserName="lister")["AccessKey"]
-        env = server.env(key["AccessKeyId"], key["SecretAccessKey"])
+    with S3Server.denying("s3:GetObject", "private", {"logs/a.jsonl": anthropic_line(1).encode()}) as (_, env):
         r = _cli(["ingest", "--store", str(tmp_path / "s"), "s3://private/logs/*.jsonl"], env=env)
         _one_line_error(r, "access denied", "s3://private/logs")
         assert not (tmp_path / "s").exists()
-    finally:
-        server.stop()
 
 
 def test_cli_table_names_urls_relative_to_their_prefix():

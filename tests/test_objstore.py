@@ -102,37 +102,15 @@ def test_preflight_writes_and_cleans_up(s3_env):
     assert listed.get("KeyCount", 0) == 0  # the probe object is deleted again
 
 
-def test_denied_write_is_one_line():
-    """A bucket whose policy denies PutObject: moto enforces IAM after the setup requests."""
+def test_denied_write_is_one_line(monkeypatch):
+    """A user whose policy denies PutObject (moto enforcing IAM): reading passes, the write probe fails in one line."""
     from tests.s3server import S3Server
 
-    server = S3Server.start(auth_after=4)  # the 4 setup calls below are not checked, every later request is
-    try:
-        s3 = server.client()
-        s3.create_bucket(Bucket="readonly")
-        iam = server.client("iam")
-        iam.create_user(UserName="reader")
-        # everything allowed but writing objects (moto checks IAM actions by S3 operation, so allow s3:* and deny puts)
-        iam.put_user_policy(UserName="reader", PolicyName="ro", PolicyDocument=(
-            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":"*"},'
-            '{"Effect":"Deny","Action":["s3:PutObject"],"Resource":"*"}]}'))
-        key = iam.create_access_key(UserName="reader")["AccessKey"]
-        import os
-
-        env = server.env(key["AccessKeyId"], key["SecretAccessKey"])
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            loc = objstore.parse("s3://readonly/store")
-            objstore.preflight(loc, write=False)  # reading is allowed
-            with pytest.raises(ObjectStoreError, match="no write permission") as e:
-                objstore.preflight(loc, write=True)
-            assert "\n" not in str(e.value)
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-    finally:
-        server.stop()
+    with S3Server.denying("s3:PutObject", "readonly") as (_, env):
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        loc = objstore.parse("s3://readonly/store")
+        objstore.preflight(loc, write=False)  # reading is allowed
+        with pytest.raises(ObjectStoreError, match="no write permission") as e:
+            objstore.preflight(loc, write=True)
+        assert "\n" not in str(e.value)
