@@ -85,6 +85,7 @@ from tracelens.storefiles import (
     MARKER,
     TABLES,
     StoreError,
+    TraceLookup,
     _polars_schema,
     as_utc,
     make_quarantine_row,
@@ -112,7 +113,7 @@ def _one_line(e: BaseException) -> str:
     return (text[:300] + " …") if len(text) > 300 else (text or type(e).__name__)
 
 
-class DeltaStore:
+class DeltaStore(TraceLookup):
     """A tracelens store of Delta Lake tables at ``url``; ``create`` makes it when absent.
 
     ``write``: the caller will commit (the preflight checks write permission; ``create`` implies it).
@@ -352,33 +353,6 @@ class DeltaStore:
         # columns in the store's order and types (Delta keeps strings as utf8, polars may read views)
         return lf.select([pl.col(n).cast(t) if n in lf.collect_schema() else pl.lit(None, t).alias(n)
                           for n, t in full.items()])
-
-    def get(self, trace_id: str) -> dict | None:
-        """One trace as a dict (schema columns), or None; an unambiguous prefix of an id is enough."""
-        df = self.scan().filter(pl.col("trace_id") == trace_id).collect()
-        if df.height == 0:
-            df = self.scan().filter(pl.col("trace_id").str.starts_with(trace_id)).head(2).collect()
-            if df.height != 1:
-                return None
-        row = df.row(0, named=True)
-        row.pop("date", None)
-        return row
-
-    def ids_matching(self, prefix: str, limit: int = 5) -> list[str]:
-        """Up to ``limit`` distinct trace ids that start with ``prefix`` (sorted)."""
-        return (self.scan().select("trace_id").filter(pl.col("trace_id").str.starts_with(prefix))
-                .unique().sort("trace_id").head(limit).collect()["trace_id"].to_list())
-
-    def not_found(self, trace_id: str) -> str:
-        """Why ``get(trace_id)`` found nothing, for a message: an ambiguous prefix names its matches."""
-        ids = self.ids_matching(trace_id, limit=6)
-        if len(ids) > 1:
-            more = " …" if len(ids) > 5 else ""
-            return (f"{'more than 5' if more else len(ids)} traces match {trace_id!r}: "
-                    f"{', '.join(ids[:5])}{more} (give more of the id)")
-        return f"no trace {trace_id!r} in {self.url}"
-
-    # ------------------------------------------------------------------ duplicate index
 
     def _index(self, snap) -> pl.DataFrame:
         """trace_id -> content_hash of every row of the traces snapshot ``snap`` (read once per data file)."""

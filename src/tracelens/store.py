@@ -115,6 +115,7 @@ from tracelens.storefiles import (  # noqa: F401 - the store's public names, as 
     DamagedFile,
     JournalError,
     StoreError,
+    TraceLookup,
     Transaction,
     _fsync_dir,
     _no_link_on_the_way,
@@ -143,7 +144,7 @@ from tracelens.storefiles import (  # noqa: F401 - the store's public names, as 
 log = logging.getLogger(__name__)
 
 
-class Store:
+class Store(TraceLookup):
     """A tracelens store at ``root``. Cheap to construct; opening checks the marker.
 
     Opening also rolls forward or sets aside what dead writers left in ``_txn``
@@ -452,34 +453,6 @@ class Store:
             files = self.files(table, since, until)
             self.check_files(table, files)
             return {f: pq.ParquetFile(f).metadata.num_rows for f in files}
-
-    def get(self, trace_id: str) -> dict | None:
-        """One trace as a dict (schema columns), or None."""
-        df = self.scan().filter(pl.col("trace_id") == trace_id).collect()
-        if df.height == 0:
-            # allow unambiguous prefixes, as git does for hashes
-            df = self.scan().filter(pl.col("trace_id").str.starts_with(trace_id)).head(2).collect()
-            if df.height != 1:
-                return None
-        row = df.row(0, named=True)
-        row.pop("date", None)
-        return row
-
-    def ids_matching(self, prefix: str, limit: int = 5) -> list[str]:
-        """Up to ``limit`` distinct trace ids that start with ``prefix`` (sorted)."""
-        return (
-            self.scan().select("trace_id").filter(pl.col("trace_id").str.starts_with(prefix))
-            .unique().sort("trace_id").head(limit).collect()["trace_id"].to_list()
-        )
-
-    def not_found(self, trace_id: str) -> str:
-        """Why ``get(trace_id)`` found nothing, for a message: an ambiguous prefix names its matches."""
-        ids = self.ids_matching(trace_id, limit=6)
-        if len(ids) > 1:
-            more = " …" if len(ids) > 5 else ""
-            return (f"{'more than 5' if more else len(ids)} traces match {trace_id!r}: "
-                    f"{', '.join(ids[:5])}{more} (give more of the id)")
-        return f"no trace {trace_id!r} in {self.root}"
 
     # ------------------------------------------------------------------ dedupe index
 

@@ -73,6 +73,38 @@ def _polars_schema(table: str, schema) -> pl.Schema:
     return _POLARS_SCHEMAS[table]
 
 
+class TraceLookup:
+    """Finding one trace by id, shared by both store kinds: it needs only their ``scan()`` and ``root``."""
+
+    def get(self, trace_id: str) -> dict | None:
+        """One trace as a dict (schema columns), or None; an unambiguous prefix of an id is enough."""
+        df = self.scan().filter(pl.col("trace_id") == trace_id).collect()
+        if df.height == 0:
+            # allow unambiguous prefixes, as git does for hashes
+            df = self.scan().filter(pl.col("trace_id").str.starts_with(trace_id)).head(2).collect()
+            if df.height != 1:
+                return None
+        row = df.row(0, named=True)
+        row.pop("date", None)
+        return row
+
+    def ids_matching(self, prefix: str, limit: int = 5) -> list[str]:
+        """Up to ``limit`` distinct trace ids that start with ``prefix`` (sorted)."""
+        return (
+            self.scan().select("trace_id").filter(pl.col("trace_id").str.starts_with(prefix))
+            .unique().sort("trace_id").head(limit).collect()["trace_id"].to_list()
+        )
+
+    def not_found(self, trace_id: str) -> str:
+        """Why ``get(trace_id)`` found nothing, for a message: an ambiguous prefix names its matches."""
+        ids = self.ids_matching(trace_id, limit=6)
+        if len(ids) > 1:
+            more = " …" if len(ids) > 5 else ""
+            return (f"{'more than 5' if more else len(ids)} traces match {trace_id!r}: "
+                    f"{', '.join(ids[:5])}{more} (give more of the id)")
+        return f"no trace {trace_id!r} in {self.root}"
+
+
 class StoreError(Exception):
     """A store that cannot be opened or written (message is user-facing)."""
 
