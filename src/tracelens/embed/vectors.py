@@ -197,26 +197,28 @@ class VectorStore:
             idx = col.is_in(want).arg_true().to_numpy()
             if not len(idx):
                 continue
-            n = len(col)
-            if len(idx) * 20 >= n or path.name in self._f16:  # dense: one read of the whole file
-                rows = self._read_rows(path, 0, n)[idx]
-            else:  # sparse: only the row groups holding matches
-                rows = np.empty((len(idx), dim), dtype=np.float16)
-                md = pq.ParquetFile(path).metadata
-                start = 0
-                for g in range(md.num_row_groups):
-                    size = md.row_group(g).num_rows
-                    sel = (idx >= start) & (idx < start + size)
-                    if sel.any():
-                        rows[sel] = self._read_rows(path, start, size)[idx[sel] - start]
-                    start += size
-            hs = col.gather(idx).to_list()
-            for i, h in enumerate(hs):
+            rows = self._rows_at(path, len(col), idx)
+            for i, h in enumerate(col.gather(idx).to_list()):
                 got.setdefault(h, rows[i])
         found = [h for h in wanted if h in got]
         if not found:
             return [], np.zeros((0, dim), dtype=np.float32)
         return found, _f32(np.stack([got[h] for h in found]))
+
+    def _rows_at(self, path: Path, n: int, idx: np.ndarray) -> np.ndarray:
+        """The float16 vectors at row positions ``idx`` of the file ``path`` (``n`` rows)."""
+        if len(idx) * 20 >= n or path.name in self._f16:  # dense: one read of the whole file
+            return self._read_rows(path, 0, n)[idx]
+        rows = np.empty((len(idx), self.dim), dtype=np.float16)  # sparse: only the row groups holding matches
+        md = pq.ParquetFile(path).metadata
+        start = 0
+        for g in range(md.num_row_groups):
+            size = md.row_group(g).num_rows
+            sel = (idx >= start) & (idx < start + size)
+            if sel.any():
+                rows[sel] = self._read_rows(path, start, size)[idx[sel] - start]
+            start += size
+        return rows
 
     def iter_chunks(self, only: set[str] | None = None, chunk_rows: int = 65_536) -> Iterator[tuple[list[str], np.ndarray]]:
         """All stored vectors (or those whose hash is in ``only``) as (hashes, float32 matrix) chunks."""
@@ -415,25 +417,8 @@ class DeltaVectorStore(VectorStore):
             self._cached_bytes += m.nbytes
         return m
 
-    def load(self, hashes: Iterable[str]) -> tuple[list[str], np.ndarray]:
-        """Vectors for ``hashes``: (the hashes found, in first-seen input order, float32 (m, dim))."""
-        wanted = list(dict.fromkeys(h for h in hashes if h is not None))
-        dim = self.dim
-        if not wanted or dim is None:
-            return [], np.zeros((0, dim or 0), dtype=np.float32)
-        want = pl.Series(wanted, dtype=pl.String).implode()
-        got: dict[str, np.ndarray] = {}
-        for path, col in self._hash_columns():
-            idx = col.is_in(want).arg_true().to_numpy()
-            if not len(idx):
-                continue
-            rows = self._file_vectors(path)[idx]  # a remote file is read whole: one GET, not one per row group
-            for i, h in enumerate(col.gather(idx).to_list()):
-                got.setdefault(h, rows[i])
-        found = [h for h in wanted if h in got]
-        if not found:
-            return [], np.zeros((0, dim), dtype=np.float32)
-        return found, _f32(np.stack([got[h] for h in found]))
+    def _rows_at(self, path: str, n: int, idx: np.ndarray) -> np.ndarray:
+        return self._file_vectors(path)[idx]  # a remote file is read whole: one GET, not one per row group
 
     def iter_chunks(self, only: set[str] | None = None, chunk_rows: int = 65_536) -> Iterator[tuple[list[str], np.ndarray]]:
         """All stored vectors (or those whose hash is in ``only``) as (hashes, float32 matrix) chunks."""
