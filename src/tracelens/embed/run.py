@@ -289,39 +289,33 @@ def embed_store(
         res.commits += 1 if written else 0
 
     if embedder is None and engine is not None:
-        try:
+        def embed_all() -> None:
             _embed_on(engine, commit_chunks(), store_chunk, res, total, progress, model, device, batch_size, backend)
-            mark_done()
-        except KeyboardInterrupt:
-            res.interrupted = True
-            raise
-        finally:
-            res.seconds = time.perf_counter() - t_start
-        res.compacted = vs.compact()
-        res.seconds = time.perf_counter() - t_start
-        return res
-
-    if embedder is None:
-        t0 = time.perf_counter()
-        embedder = get_embedder(model, device=device, batch_size=batch_size, backend=backend)
-        res.load_seconds = time.perf_counter() - t0
-    res.device = embedder.device
-    res.batch_size = getattr(embedder, "batch_size", None)
-    res.backend = getattr(embedder, "backend", None)
-
-    # pass 2: embed in commit chunks
-    try:
-        for buf in commit_chunks():
+    else:
+        if embedder is None:
             t0 = time.perf_counter()
-            parts = []
-            for i in range(0, len(buf), PROGRESS_CHUNK):
-                piece = buf[i:i + PROGRESS_CHUNK]
-                parts.append(embedder([t for _, t in piece]))
-                if progress:
-                    progress(res.embedded + i + len(piece), total, res.embed_seconds + time.perf_counter() - t0)
+            embedder = get_embedder(model, device=device, batch_size=batch_size, backend=backend)
+            res.load_seconds = time.perf_counter() - t0
+        res.device = embedder.device
+        res.batch_size = getattr(embedder, "batch_size", None)
+        res.backend = getattr(embedder, "backend", None)
+
+        def embed_all() -> None:
             import numpy as np
 
-            store_chunk(buf, np.concatenate(parts), t0)
+            for buf in commit_chunks():
+                t0 = time.perf_counter()
+                parts = []
+                for i in range(0, len(buf), PROGRESS_CHUNK):
+                    piece = buf[i:i + PROGRESS_CHUNK]
+                    parts.append(embedder([t for _, t in piece]))
+                    if progress:
+                        progress(res.embedded + i + len(piece), total, res.embed_seconds + time.perf_counter() - t0)
+                store_chunk(buf, np.concatenate(parts), t0)
+
+    # pass 2: embed in commit chunks, here or on the engine
+    try:
+        embed_all()
         mark_done()
     except KeyboardInterrupt:
         res.interrupted = True
