@@ -210,3 +210,46 @@ def test_a_window_read_by_day_holds_the_features_of_its_texts(tmp_path, pair):
     got = wf.candidates.filter(pl.col("_r") <= per_day)
     assert got.get_column("trace_id").to_list() == full.filter(pl.Series(mask)).get_column("trace_id").to_list()
     assert got.get_column("prompt_text").to_list() == full.filter(pl.Series(mask)).get_column("prompt_text").to_list()
+
+
+def test_a_week_read_without_its_text_labels_the_fallback_topics_with_sampled_prompts(tmp_path, pair, monkeypatch):
+    # No topic-cluster model can be fitted: the engine clusters the prompt vectors itself and labels each topic
+    # with its most central prompt. The frames hold no prompt text (read a day at a time); the sample's texts
+    # are kept, and the labels are those the same run gives on frames with their text.
+    import tracelens.cluster as cl
+
+    def cannot_fit(*a, **k):
+        raise ValueError("too few prompts to cluster")
+
+    monkeypatch.setattr(cl, "fit_clusters", cannot_fit)
+    store = _store(tmp_path / "store", pair)
+    bw, cw = _windows(pair)
+    r = run_drift(store, bw, cw, config=DriftConfig(seed=0), model="fake", embedder=CountingEmbedder(), sample_cap=140)
+    assert any("topic clusters not fitted" in n for n in r.notes)
+    assert r.cluster_shares
+    prompts = pl.concat([load_window(store, bw), load_window(store, cw)]).get_column("prompt_text").to_list()
+    for share in r.cluster_shares:
+        head = share.label.removesuffix("...")
+        assert head and any(p.startswith(head) for p in prompts), (share.cluster, share.label)
+
+
+def test_topics_clustered_on_a_sample_are_labelled_alike_with_or_without_the_frames_text():
+    # The engine's own clusters on a sample's vectors (RowVectors), without cluster_id: frames with their text,
+    # and the same frames as text features with the sample's prompts in the summary, give the same report.
+    from tracelens.analysis.textfeatures import TextSummary
+
+    sp = make_pair(Scenario(n_baseline=800, n_current=600, seed=6, topics=5))
+    b, c = sp.baseline.drop("cluster_id"), sp.current.drop("cluster_id")
+    rng = np.random.default_rng(1)
+    keep = [np.sort(rng.choice(f.height, size=f.height // 3, replace=False)) for f in (b, c)]
+    emb = {name: tuple(RowVectors(x.shape[0], k, x[k]) for x, k in zip(pairs, keep, strict=True))
+           for name, pairs in (("prompt_emb", sp.prompt_emb), ("response_emb", sp.response_emb))}
+    kw = dict(baseline_window=sp.baseline_window, current_window=sp.current_window, config=DriftConfig(seed=2), **emb)
+    a = analyze(b, c, **kw).to_dict()
+    sample = pl.concat([f[k] for f, k in zip((b, c), keep, strict=True)])
+    summary = TextSummary.of(b).merge(TextSummary.of(c)).with_prompts(sample)
+    lean = analyze(_features_only(b), _features_only(c), text_summary=summary, **kw).to_dict()
+    for d in (a, lean):
+        d.pop("generator", None)
+    assert a["cluster_shares"] and all(s["label"] for s in a["cluster_shares"])
+    assert lean == a

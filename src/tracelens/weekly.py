@@ -307,6 +307,8 @@ def prepare(
     sampled = not mb.all() or not mc.all()
     # the sample's texts, in the frames' row order (the frames hold no text: load_window_features)
     tb, tc = _sample_texts(wb, b, mb, sample_cap), _sample_texts(wc, c, mc, sample_cap)
+    # their prompts label the topics analyze clusters itself when no topic-cluster model is fitted
+    prep.text_summary = prep.text_summary.with_prompts(pl.concat([tb, tc]))
     # the traces embedded for the semantic tests: also what the clusters are fitted and assigned from
     sample = pl.concat([tb, tc]) if sampled else None
     if sampled:

@@ -24,7 +24,9 @@ Contract::
   when the frames carry the text features
   (:data:`~tracelens.analysis.textfeatures.FEATURE_COLUMNS`) in place of the
   text columns (``tracelens.weekly`` reads large windows that way, a day at a
-  time); the findings are those of the same frames with their text.
+  time); the findings are those of the same frames with their text, and so
+  are the labels of topics clustered here when its ``prompts`` hold the
+  texts of the rows with a prompt vector.
 * Pure and deterministic given ``config.seed``: no I/O, no global state; the
   frames are not modified.
 
@@ -556,7 +558,8 @@ def _analyze(
         cur_start = cur_start.replace(tzinfo=UTC)
     notes: list[str] = []
     topics = (
-        build_topics(df, prompt, cluster_labels, cfg.topic_clusters, cfg.seed, cfg.strata_fit_sample)
+        build_topics(df, prompt, cluster_labels, cfg.topic_clusters, cfg.seed, cfg.strata_fit_sample,
+                     texts=text_summary.prompts if lean else None)
         if kinds & _NEED_TOPICS
         else Topics(None, {}, "none")
     )

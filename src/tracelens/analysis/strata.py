@@ -12,7 +12,10 @@ Contract:
   other rows are missing, exactly as NaN rows of a full array are.
 * :func:`build_topics` gives every trace a coarse topic code (for prompt-mix,
   stratified rank tests and response tests): ``cluster_id`` when the frames
-  carry it, else KMeans on the prompt embeddings, else none.
+  carry it, else KMeans on the prompt embeddings, else none. A KMeans topic
+  is labelled with its most central prompt: from ``prompt_text``, else (frames
+  read without their text) from ``texts``, the prompts of the rows with a
+  vector by ``trace_id``.
 * :func:`identity_strata` groups traces by what was asked between two groups
   (windows, or old/new snapshot): the exact prompt (``prompt_hash``) where it
   occurs in both, else the ask (``_ask``: app + last user turn) where it
@@ -186,8 +189,13 @@ class Topics:
     source: str  # "cluster_id", "kmeans", or "none"
 
 
-def build_topics(df: pl.DataFrame, emb: EmbPair | None, cluster_labels, k: int, seed: int, fit_sample: int) -> Topics:
-    """Topic codes from ``cluster_id`` (preferred) or KMeans on prompt embeddings."""
+def build_topics(df: pl.DataFrame, emb: EmbPair | None, cluster_labels, k: int, seed: int, fit_sample: int,
+                 texts: pl.DataFrame | None = None) -> Topics:
+    """Topic codes from ``cluster_id`` (preferred) or KMeans on prompt embeddings.
+
+    ``texts``: ``trace_id``, ``prompt_text`` of the rows with a prompt vector, for the labels where ``df``
+    holds no prompt text (only rows with a vector are clustered, so only theirs can label a topic).
+    """
     labels = {int(k_): str(v) for k_, v in (cluster_labels or {}).items()}
     cid = df.get_column("cluster_id")
     if cid.null_count() < df.height:
@@ -203,16 +211,25 @@ def build_topics(df: pl.DataFrame, emb: EmbPair | None, cluster_labels, k: int, 
     codes = np.full(n, -1, dtype=np.int64)  # -1: no embedding, unclustered
     codes[ok] = assign(emb, ok, centres)
     # Label each automatic topic with its most central prompt so a human can read it.
-    auto: dict[int, str] = {}
+    best: dict[int, int] = {}
     for c in range(centres.shape[0]):
         members = np.flatnonzero(codes[sample] == c)
         if members.size == 0:
             continue
         rows = sample[members]
         x = emb.take(rows)
-        best = int(rows[np.argmax(x @ centres[c])])
-        text = df.get_column("prompt_text")[best]
-        text = " ".join(str(text or "").split())
+        best[c] = int(rows[np.argmax(x @ centres[c])])
+    prompts = df.get_column("prompt_text") if "prompt_text" in df.columns else None
+    found = {r: prompts[r] for r in best.values()} if prompts is not None else {}
+    missing = [r for r in best.values() if found.get(r) is None]
+    if missing and texts is not None and texts.height:
+        # a frame read without its text: the label rows' prompts are looked up by trace id
+        ids = df.get_column("trace_id").gather(missing)
+        by_id = dict(texts.filter(pl.col("trace_id").is_in(ids.implode())).select("trace_id", "prompt_text").iter_rows())
+        found.update({r: by_id.get(t) for r, t in zip(missing, ids.to_list(), strict=True)})
+    auto: dict[int, str] = {}
+    for c, row in best.items():
+        text = " ".join(str(found.get(row) or "").split())
         auto[c] = (text[:57] + "...") if len(text) > 60 else text
     return Topics(codes, auto, "kmeans")
 

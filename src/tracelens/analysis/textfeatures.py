@@ -12,7 +12,10 @@ Contract:
   features: which text columns hold any value (``present``) and each
   distinct system-prompt and tool-definitions version (``texts``: kind ->
   ``(app, hash) -> text``, first occurrence), merged chunk by chunk with
-  :meth:`TextSummary.merge`.
+  :meth:`TextSummary.merge`; and, set with :meth:`TextSummary.with_prompts`,
+  the prompts of the traces that were embedded (``prompts``: ``trace_id``,
+  ``prompt_text``), which label the engine's own topic clusters when no
+  topic-cluster model labels them (``analysis.strata.build_topics``).
 * ``analyze(..., text_summary=...)`` accepts frames that carry
   :data:`FEATURE_COLUMNS` in place of the text columns: a week of ten million
   traces is then read a day at a time and its text (gigabytes) is never held
@@ -21,7 +24,7 @@ Contract:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -68,6 +71,8 @@ class TextSummary:
 
     present: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(TEXT_COLUMNS, False))
     texts: dict[str, dict] = field(default_factory=lambda: {"system_prompt": {}, "tool_definitions": {}})
+    #: trace_id, prompt_text of the embedded traces (the embedding sample), or None
+    prompts: pl.DataFrame | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, df: pl.DataFrame) -> TextSummary:
@@ -83,7 +88,13 @@ class TextSummary:
 
     def merge(self, later: TextSummary) -> TextSummary:
         """This summary followed by ``later`` (a version's first occurrence wins)."""
+        prompts = [p for p in (self.prompts, later.prompts) if p is not None]
         return TextSummary(
             {c: self.present.get(c, False) or later.present.get(c, False) for c in TEXT_COLUMNS},
             {k: {**later.texts.get(k, {}), **self.texts.get(k, {})} for k in ("system_prompt", "tool_definitions")},
+            pl.concat(prompts, how="vertical_relaxed") if prompts else None,
         )
+
+    def with_prompts(self, df: pl.DataFrame) -> TextSummary:
+        """This summary with the prompts of ``df`` (``trace_id``, ``prompt_text``: the embedded traces)."""
+        return replace(self, prompts=df.select("trace_id", "prompt_text"))
