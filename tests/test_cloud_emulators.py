@@ -206,6 +206,19 @@ def test_store_reads_back_as_the_local_store(cloud, local_reference):
     assert again["totals"]["stored"] == 0 and again["totals"]["duplicates"] > 0
 
 
+def test_migrate_a_local_store_into_the_bucket(cloud, local_reference):
+    """Tables, vectors and topic clusters (the reference store's weekly job made them) copied and reconciled."""
+    _, root, stats, _ = local_reference
+    url = cloud.url()
+    out = _json(["store", "migrate", root, url])
+    assert out["reconciles"] is True
+    tables = {t["table"]: t for t in out["tables"]}
+    assert any(t.startswith("embeddings/") and tables[t]["written"] > 0 for t in tables)
+    assert tables["clusters"]["written"] == 1 and tables["clusters/CURRENT.json"]["written"] == 1
+    assert _without(_json(["stats", "--store", url]), (url, root)) == _without(stats, (url, root))
+    assert all(t["written"] == 0 for t in _json(["store", "migrate", root, url])["tables"])
+
+
 def test_two_writer_processes_with_overlapping_inputs(cloud, tmp_path):
     from tracelens.deltastore import DeltaStore
 

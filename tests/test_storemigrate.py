@@ -139,3 +139,30 @@ def _local(root: str):
     from tracelens.store import Store
 
     return Store(root)
+
+
+def test_a_migration_interrupted_in_the_vectors_finishes_when_run_again(embedded_store, tmp_path, monkeypatch):
+    from tracelens.deltastore import DeltaStore
+    from tracelens.embed.vectors import DeltaVectorStore, VectorStore, list_models
+    from tracelens.storemigrate import migrate
+
+    url = f"file://{tmp_path}/new"
+    real = DeltaVectorStore.append
+    calls = {"n": 0}
+
+    def dies_on_the_second_chunk(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(DeltaVectorStore, "append", dies_on_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        migrate(embedded_store, url, batch_rows=20)
+    monkeypatch.setattr(DeltaVectorStore, "append", real)
+    (info,) = list_models(_local(embedded_store))
+    assert VectorStore(DeltaStore(url), info["model_id"]).count() == 20  # the first chunk only
+    r = migrate(embedded_store, url, batch_rows=20)
+    vec = {c.table: c for c in r.tables}[f"embeddings/{info['slug']}"]
+    assert r.reconciles and (vec.written, vec.already) == (info["vectors"] - 20, 20)
+    assert VectorStore(DeltaStore(url), info["model_id"]).count() == info["vectors"]
