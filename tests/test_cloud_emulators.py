@@ -130,7 +130,8 @@ def test_azure_options_from_a_connection_string_and_the_cli_variables(monkeypatc
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
                        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5==;EndpointSuffix=core.windows.net")
     opts = objstore.storage_options(loc)
-    assert opts == {"azure_storage_account_name": "acct", "azure_storage_account_key": "a2V5=="}
+    assert opts == {"azure_storage_account_name": "acct", "azure_storage_account_key": "a2V5==",
+                    "azure_storage_endpoint": "https://acct.blob.core.windows.net"}
     assert objstore.credentials_problem(loc, opts) is None
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT", "other")  # the Azure CLI's names win over the connection string
     monkeypatch.setenv("AZURE_STORAGE_SAS_TOKEN", "?sv=1&sig=x")

@@ -10,8 +10,10 @@ Contract:
   ``~/.aws``, SSO caches, and on a cloud machine its role) through botocore when it is installed; for GCS
   the ``GOOGLE_*`` variables object_store reads itself, and ``STORAGE_EMULATOR_HOST`` for an emulator; for
   Azure ``AZURE_STORAGE_CONNECTION_STRING`` or the ``AZURE_STORAGE_*`` account, key, SAS and endpoint
-  variables (Azurite included), identities through object_store. docs/object-storage.md lists them. Delta commits on S3 are conditional puts (``If-None-Match``), which delta-rs sends
-  whatever the options (docs/table-formats.md measured it): S3 and the servers we test against honour them.
+  variables (Azurite included), identities through object_store (docs/object-storage.md lists them all).
+  Delta commits are conditional puts (S3 ``If-None-Match``, GCS ``x-goog-if-generation-match``, Azure
+  ``If-None-Match``), which delta-rs sends whatever the options (docs/table-formats.md measured it on S3):
+  the services and the servers we test against honour them.
 - ``connect(loc)`` is an obstore client with short timeouts and no retries, and ``preflight(loc, write)``
   checks, before any work, that the location answers, that credentials exist and are accepted, and (for a
   store) that we may write there: each failure is one ``ObjectStoreError`` line, raised within seconds
@@ -232,6 +234,8 @@ def _azure_options(env) -> dict[str, str]:
         (AZURITE_KEY if emulator and account == AZURITE_ACCOUNT else None)
     sas = env.get("AZURE_STORAGE_SAS_TOKEN") or cs.get("SharedAccessSignature")
     endpoint = env.get("AZURE_STORAGE_ENDPOINT") or cs.get("BlobEndpoint")
+    if not endpoint and account and cs.get("EndpointSuffix"):  # a sovereign cloud (core.chinacloudapi.cn, ...)
+        endpoint = f"{cs.get('DefaultEndpointsProtocol', 'https')}://{account}.blob.{cs['EndpointSuffix']}"
     if account:
         opts["azure_storage_account_name"] = account
     if key:
