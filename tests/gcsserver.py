@@ -58,6 +58,8 @@ def _http_date(t: float) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without TCP_NODELAY each small answer waits for a delayed ACK
+    disable_nagle_algorithm = True
 
     def log_message(self, *args) -> None:  # quiet
         pass
