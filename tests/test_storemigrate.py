@@ -101,7 +101,8 @@ def test_migrate_copies_vectors_and_clusters(kind, embedded_store, tmp_path, req
 
     names = (old, new)
     with monkeypatch.context() as m:
-        m.setattr(M, "get_embedder", no_embedder)
+        for mod in (M, cl):  # cluster.py holds its own reference
+            m.setattr(mod, "get_embedder", no_embedder)
         tid = dst.scan().select("trace_id").sort("trace_id").collect()["trace_id"][0]
         assert _without(_json(["similar", "--like", tid, "--store", new, "--model", MODEL, "--k", "5"]), names) == \
             _without(want["similar"], names)
@@ -111,6 +112,8 @@ def test_migrate_copies_vectors_and_clusters(kind, embedded_store, tmp_path, req
     assert _without(semantic, names) == _without(want["semantic"], names)
     embed = _json(["embed", "--store", new, "--model", MODEL, "--no-progress"])
     assert embed["embedded"] == 0
+    assert VectorStore(open_any(new), vinfo["model_id"]).count() == vinfo["vectors"]
+    assert [c["id"] for c in cl.list_models(open_any(new))] == [cinfo["id"]]  # nothing fitted again
 
     # a second run copies nothing and still reconciles
     again = _json(["store", "migrate", old, new])
