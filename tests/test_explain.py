@@ -97,7 +97,7 @@ def _store_topic_clusters(store) -> None:
     """Save a cluster model with two topics and its assignments, as `tracelens cluster` stores them."""
     import numpy as np
 
-    from tracelens.cluster import ClusterInfo, ClusterModel, _store_assignments, save_model
+    from tracelens.cluster import ClusterInfo, ClusterModel, save_model, store_assignments
     from tracelens.embed.models import resolve_model
     from tracelens.hashing import text_hash
 
@@ -113,7 +113,7 @@ def _store_topic_clusters(store) -> None:
     prompts = store.scan().select("prompt_text").unique().collect().get_column("prompt_text").drop_nulls().to_list()
     hashes = [text_hash(p) for p in prompts]
     ids = np.array([1 if p.startswith("shipping") else 0 for p in prompts], dtype=np.int32)
-    _store_assignments(store, cm, hashes, ids, np.zeros(len(prompts), dtype=np.float32))
+    store_assignments(store, cm, hashes, ids, np.zeros(len(prompts), dtype=np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -346,10 +346,8 @@ def test_topic_mix_on_a_url_store_matches_the_local_store(topics, tmp_path):
     from tracelens.storemigrate import migrate
 
     url = f"file://{tmp_path}/delta"
-    migrate(str(topics.root), url)
+    assert migrate(str(topics.root), url).reconciles  # the cluster model and its assignments come along
     delta = DeltaStore(url, write=True)
-    assert not explain_user(delta, "U").topics_available  # no cluster model yet: migrate copies traces only
-    _store_topic_clusters(delta)
     d, want = explain_user(delta, "U"), explain_user(topics, "U")
     assert d.topics_available and d.verdict[0].key == "topics"
     assert [c.title for c in d.verdict] == [c.title for c in want.verdict]

@@ -415,6 +415,11 @@ def _read_current(store: Store) -> dict[str, str]:
         return {}
 
 
+def current_ids(store: Store) -> dict[str, str]:
+    """``{embedding model id: current cluster model id}`` of ``store`` (``clusters/CURRENT.json``)."""
+    return _read_current(store)
+
+
 def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Path | str:
     """Write ``cm`` under clusters/<id>/ (built aside, renamed in) and make it current for its embedding model."""
     if is_url_store(store):
@@ -530,7 +535,8 @@ def stored_assignments(store: Store, cm: ClusterModel) -> pl.DataFrame:
     return pl.read_parquet([str(f) for f in files]).unique("text_hash", keep="first")
 
 
-def _store_assignments(store: Store, cm: ClusterModel, hashes: list[str], ids: np.ndarray, dist: np.ndarray) -> int:
+def store_assignments(store: Store, cm: ClusterModel, hashes: list[str], ids: np.ndarray, dist: np.ndarray) -> int:
+    """Store the assignments of ``hashes`` not stored yet (each hash once, whoever writes concurrently); rows written."""
     if not hashes:
         return 0
     if is_url_store(store):  # a MERGE inserting absent hashes only: concurrent assigners never duplicate one
@@ -610,7 +616,7 @@ def assign_hashes(
     found, x = vs.load(todo)
     ids, dist = cm.assign(x)
     if persist:
-        _store_assignments(store, cm, found, ids, dist)
+        store_assignments(store, cm, found, ids, dist)
     new = pl.DataFrame({"text_hash": found, "cluster_id": ids, "distance": dist},
                        schema={"text_hash": pl.String, "cluster_id": pl.Int32, "distance": pl.Float32})
     return pl.concat([have, new])

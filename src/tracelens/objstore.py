@@ -8,9 +8,12 @@ Contract:
   Rust ``object_store`` crate. Credentials come from the usual chain and are never written anywhere: for S3
   the ``AWS_*`` environment variables, else the shared config and credentials files (``AWS_PROFILE``,
   ``~/.aws``, SSO caches, and on a cloud machine its role) through botocore when it is installed; for GCS
-  and Azure the variables their SDKs read (``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_*``), which
-  object_store reads itself. Delta commits on S3 are conditional puts (``If-None-Match``), which delta-rs sends
-  whatever the options (docs/table-formats.md measured it): S3 and the servers we test against honour them.
+  the ``GOOGLE_*`` variables object_store reads itself, and ``STORAGE_EMULATOR_HOST`` for an emulator; for
+  Azure ``AZURE_STORAGE_CONNECTION_STRING`` or the ``AZURE_STORAGE_*`` account, key, SAS and endpoint
+  variables (Azurite included), identities through object_store (docs/object-storage.md lists them all).
+  Delta commits are conditional puts (S3 ``If-None-Match``, GCS ``x-goog-if-generation-match``, Azure
+  ``If-None-Match``), which delta-rs sends whatever the options (docs/table-formats.md measured it on S3):
+  the services and the servers we test against honour them.
 - ``connect(loc)`` is an obstore client with short timeouts and no retries, and ``preflight(loc, write)``
   checks, before any work, that the location answers, that credentials exist and are accepted, and (for a
   store) that we may write there: each failure is one ``ObjectStoreError`` line, raised within seconds
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import uuid
@@ -135,6 +139,10 @@ def _aws_from_profile_chain() -> dict[str, str]:
 
 def storage_options(loc: Location) -> dict[str, str]:
     """Options for delta-rs and obstore at ``loc`` (credentials included; never persist them)."""
+    if loc.family == "gs":
+        return _gcs_options(os.environ)
+    if loc.family == "az":
+        return _azure_options(os.environ)
     if loc.family != "s3":
         return {}
     env = os.environ
@@ -158,12 +166,105 @@ def storage_options(loc: Location) -> dict[str, str]:
     return opts
 
 
+# Azurite's account and key: published with the emulator, valid nowhere else.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_GCS_CREDENTIAL_VARS = ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_PATH",
+                        "GOOGLE_SERVICE_ACCOUNT_KEY", "STORAGE_EMULATOR_HOST")
+# Google's client libraries tell a Compute Engine (or GKE) machine by this file before asking its metadata server
+_GCE_PRODUCT_FILE = "/sys/class/dmi/id/product_name"
+
+
+def _gcs_credentials_known() -> bool:
+    """Whether GCS credentials may exist: a ``GOOGLE_*`` credential variable, gcloud's application default
+    credentials file, or a machine that may be on Google Cloud (its DMI product name says Google, or there is
+    none to read, as in some sandboxes: then the metadata server is asked, within the preflight's limits)."""
+    env = os.environ
+    if any(env.get(v) for v in _GCS_CREDENTIAL_VARS):
+        return True
+    config = env.get("CLOUDSDK_CONFIG") or os.path.join(os.path.expanduser("~"), ".config", "gcloud")
+    if os.path.isfile(os.path.join(config, "application_default_credentials.json")):
+        return True
+    try:
+        with open(_GCE_PRODUCT_FILE) as fh:
+            return fh.read().strip().startswith("Google")
+    except OSError:
+        return True
+
+
+def _gcs_options(env) -> dict[str, str]:
+    """GCS: object_store reads ``GOOGLE_*`` itself (service account file or key, application default
+    credentials). ``STORAGE_EMULATOR_HOST``, the variable Google's client libraries honour for an emulator,
+    becomes the crate's form of it: a credential naming that base URL with OAuth turned off."""
+    host = env.get("STORAGE_EMULATOR_HOST", "").strip().rstrip("/")
+    if not host:
+        return {}
+    if "://" not in host:
+        host = "http://" + host
+    key = {"gcs_base_url": host, "disable_oauth": True, "client_email": "", "private_key": "", "private_key_id": ""}
+    opts = {"google_service_account_key": json.dumps(key)}
+    if host.startswith("http://"):
+        opts["allow_http"] = "true"
+    return opts
+
+
+def _connection_string(text: str) -> dict[str, str]:
+    """``Key=Value;...`` pairs of an Azure storage connection string (values may hold ``=``)."""
+    out = {}
+    for part in text.split(";"):
+        k, sep, v = part.partition("=")
+        if sep and k.strip():
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _azure_options(env) -> dict[str, str]:
+    """Azure: ``AZURE_STORAGE_CONNECTION_STRING`` (what the Azure CLI and SDKs read; ``UseDevelopmentStorage=true``
+    or a ``BlobEndpoint`` for Azurite), then the account, key, SAS token and endpoint variables, the names the
+    Azure CLI uses included. Service principals, workload identity and managed identity stay with object_store,
+    which reads ``AZURE_CLIENT_ID`` and friends itself. ``AZURE_STORAGE_USE_EMULATOR`` targets Azurite (at
+    ``AZURITE_BLOB_STORAGE_URL``, default ``http://127.0.0.1:10000``)."""
+    cs = _connection_string(env.get("AZURE_STORAGE_CONNECTION_STRING", ""))
+    opts: dict[str, str] = {}
+    emulator = cs.get("UseDevelopmentStorage", "").lower() == "true" or \
+        env.get("AZURE_STORAGE_USE_EMULATOR", "").lower() in ("1", "true", "yes")
+    account = (env.get("AZURE_STORAGE_ACCOUNT_NAME") or env.get("AZURE_STORAGE_ACCOUNT") or cs.get("AccountName")
+               or (AZURITE_ACCOUNT if emulator else None))
+    key = env.get("AZURE_STORAGE_ACCOUNT_KEY") or env.get("AZURE_STORAGE_KEY") or cs.get("AccountKey") or \
+        (AZURITE_KEY if emulator and account == AZURITE_ACCOUNT else None)
+    sas = env.get("AZURE_STORAGE_SAS_TOKEN") or cs.get("SharedAccessSignature")
+    endpoint = env.get("AZURE_STORAGE_ENDPOINT") or cs.get("BlobEndpoint")
+    if not endpoint and account and cs.get("EndpointSuffix"):  # a sovereign cloud (core.chinacloudapi.cn, ...)
+        endpoint = f"{cs.get('DefaultEndpointsProtocol', 'https')}://{account}.blob.{cs['EndpointSuffix']}"
+    if account:
+        opts["azure_storage_account_name"] = account
+    if key:
+        opts["azure_storage_account_key"] = key
+    elif sas:
+        opts["azure_storage_sas_key"] = sas.lstrip("?")
+    if endpoint:
+        opts["azure_storage_endpoint"] = endpoint.rstrip("/")
+    elif emulator:
+        opts["azure_storage_use_emulator"] = "true"
+    if (endpoint or "").startswith("http://") or emulator:
+        opts["allow_http"] = "true"
+    return opts
+
+
 def credentials_problem(loc: Location, opts: dict[str, str]) -> str | None:
-    """Why ``loc`` has no usable credentials, or None. Only S3 is checked here: GCS and Azure libraries have
-    anonymous and managed-identity modes we cannot tell apart from a missing setting before a request."""
+    """Why ``loc`` has no usable credentials, or None. For S3, no key; for Azure, no storage account (every
+    way of signing in needs one); for GCS, no credential variable, no gcloud application default credentials
+    and a machine that is not on Google Cloud (where the metadata server would answer)."""
     if loc.family == "s3" and not opts.get("aws_access_key_id") and not os.environ.get("AWS_SKIP_SIGNATURE"):
         return (f"no AWS credentials for {loc.url}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE "
                 "(or run on a machine with an instance role)")
+    if loc.family == "az" and not opts.get("azure_storage_account_name") and "@" not in loc.bucket:
+        return (f"no Azure storage account for {loc.url}: set AZURE_STORAGE_CONNECTION_STRING, or "
+                "AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN or an Azure "
+                "identity (AZURE_CLIENT_ID, ...)")
+    if loc.family == "gs" and not opts and not _gcs_credentials_known():
+        return (f"no Google Cloud credentials for {loc.url}: set GOOGLE_APPLICATION_CREDENTIALS to a service account "
+                "key file, or run `gcloud auth application-default login` (STORAGE_EMULATOR_HOST for an emulator)")
     return None
 
 
@@ -181,7 +282,8 @@ def connect(loc: Location, opts: dict[str, str] | None = None, *, preflight_limi
         client = {"connect_timeout": PREFLIGHT_CONNECT_TIMEOUT, "timeout": PREFLIGHT_TIMEOUT}
         retry = {"max_retries": 0, "retry_timeout": dt.timedelta(seconds=10)}
     config = dict(opts)
-    if config.pop("aws_allow_http", None) == "true":
+    # delta-rs takes allow_http among the storage options; obstore takes it as a client option
+    if "true" in (config.pop("aws_allow_http", None), config.pop("allow_http", None)):
         client["allow_http"] = True
     if loc.family == "file":
         return obstore.store.LocalStore(loc.local_path, mkdir=True)
@@ -205,8 +307,13 @@ def explain(loc: Location, e: BaseException) -> str:
     """One line for an object-storage failure at ``loc``: the kind of failure, then the library's own words."""
     text = str(e)
     low = text.lower()
-    if "nosuchbucket" in low or ("404" in low and "bucket" in low):
-        kind = f"bucket {loc.bucket!r} does not exist"
+    if "nosuchbucket" in low or "containernotfound" in low or ("404" in low and "bucket" in low):
+        kind = f"{'container' if loc.family == 'az' else 'bucket'} {loc.bucket!r} does not exist"
+    elif "token request" in low:  # no credential could be obtained (GCS: the metadata server refused or is absent)
+        kind = "credentials unavailable"
+    elif ("authenticationfailed" in low or "invalidauthenticationinfo" in low  # Azure: a wrong key or SAS (a 403)
+          or "failed to authenticate" in low):
+        kind = "credentials rejected"
     elif "accessdenied" in low or "403" in low or "forbidden" in low or "permission" in low:
         kind = "access denied"
     elif ("invalidaccesskeyid" in low or "signaturedoesnotmatch" in low or "401" in low
@@ -217,7 +324,25 @@ def explain(loc: Location, e: BaseException) -> str:
         kind = "endpoint unreachable"
     else:
         kind = "request failed"
-    return f"{loc.url}: {kind} ({_first_line(e)})"
+    return f"{loc.url}: {kind} ({_service_error(text) or _first_line(e)})"
+
+
+_STATUS = re.compile(r"status code: (\d{3}[^:<]*)")
+_CODE = re.compile(r"<Code>([^<]+)</Code>")
+_MESSAGE = re.compile(r"<Message>([^<\n]+)")
+
+
+def _service_error(text: str) -> str | None:
+    """The service's own words from an XML error body (S3, GCS and Azure all answer ``<Error><Code>..``), with
+    the HTTP status: more telling than the request line the library's message starts with."""
+    code = _CODE.search(text)
+    if not code:
+        return None
+    status = _STATUS.search(text)
+    message = _MESSAGE.search(text)
+    parts = [f"HTTP {status.group(1).strip()}" if status else None, code.group(1).strip(),
+             message.group(1).strip() if message else None]
+    return ": ".join(p for p in parts if p)[:300]
 
 
 def preflight(loc: Location, write: bool, opts: dict[str, str] | None = None) -> dict[str, str]:

@@ -9,15 +9,26 @@ Contract:
   slices of ``batch_rows``; ``quarantine`` and ``otlp_events`` through the same keyed insert, keeping each row's
   ``date`` partition. The per-store secrets (the redaction salt) are copied first, so pseudonyms that later
   ingests into ``NEW`` compute match those already stored.
+- The embedding vectors and topic clusters come after the tables, so ``similar``, ``clusters`` and the
+  semantic findings answer on ``NEW`` as on ``OLD`` without embedding or fitting again: each model's vectors
+  (``embeddings/<slug>``, keyed by ``text_hash``, the stored float16 values bit for bit), each cluster model
+  (``clusters/<id>/model.json`` and centroids, created once), its assignments (``clusters/<id>/assignments``,
+  keyed by ``text_hash``), and ``clusters/CURRENT.json``'s entries that ``NEW`` lacks. An entry ``NEW`` already
+  has for the same embedding model with another cluster model is a conflict (kept as it is). The embed job's
+  ``_complete.json`` is not copied: it names ``OLD``'s data files, and the next ``embed`` on ``NEW`` rescans
+  once, embedding nothing.
 - Idempotent: every insert is keyed (``trace_id``, ``quarantine_id``, ``event_id``), so a run interrupted at any
   point and run again copies what is missing and counts the rest as already there; nothing is duplicated.
 - Reconciliation per table: rows read from ``OLD`` must equal rows written plus rows already in ``NEW`` (with
   the same content: a trace id stored in ``NEW`` with other content is a conflict), and every key read must be
-  present in ``NEW`` afterwards. ``MigrateResult.reconciles`` is False otherwise (the CLI exits 1).
+  present in ``NEW`` afterwards. ``MigrateResult.reconciles`` is False otherwise (the CLI exits 1). The side
+  data is counted the same way: vectors per model, cluster models, assignments per cluster model, and the
+  ``CURRENT.json`` entries.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -99,6 +110,8 @@ def migrate(old: str, new: str, batch_rows: int = 20_000,
                              "those of later ingests; migrate into a new location")
     counts = [_copy_traces(src, dst, batch_rows, progress)]
     counts += [_copy_keyed(src, dst, t, batch_rows, progress) for t in TABLES if t != "traces"]
+    counts += _copy_vectors(src, dst, batch_rows, progress)
+    counts += _copy_clusters(src, dst, batch_rows, progress)
     return MigrateResult(str(old), dst.url, counts, copied)
 
 
@@ -158,6 +171,76 @@ def _copy_keyed(src, dst: DeltaStore, table: str, batch_rows: int, progress) -> 
             keys = src.scan(table, since=day, until=day).select(key).collect()[key].to_list()
             c.missing += sum(1 for k in keys if k not in have)
     return c
+
+
+def _copy_vectors(src, dst: DeltaStore, batch_rows: int, progress) -> list[TableCount]:
+    """Each model's vectors, chunk by chunk, as stored (one ``TableCount`` per model: ``embeddings/<slug>``)."""
+    from tracelens.embed.models import ModelSpec
+    from tracelens.embed.vectors import TABLE, VectorStore, list_models
+
+    out = []
+    for info in list_models(src):
+        spec = ModelSpec(info["model_id"], info["model_id"], info["slug"], "stored")
+        c = TableCount(f"{TABLE}/{spec.slug}")
+        old, new = VectorStore(src, spec), VectorStore(dst, spec)
+        for hashes, vecs in old.iter_chunks(chunk_rows=batch_rows):
+            c.read += len(hashes)
+            c.written += new.append(hashes, vecs, exact=True)
+            if progress:
+                progress(c.table, c.read, c.written)
+        c.already = c.read - c.written
+        if c.read:
+            c.missing = len(old.known_hashes() - VectorStore(dst, spec).known_hashes())
+        out.append(c)
+    return out
+
+
+def _copy_clusters(src, dst: DeltaStore, batch_rows: int, progress) -> list[TableCount]:
+    """Cluster models (``clusters``), each one's assignments (``clusters/<id>/assignments``) and the current
+    model per embedding model (``clusters/CURRENT.json``)."""
+    from tracelens import cluster as cl
+
+    models = TableCount(f"{cl.TABLE}")
+    out = [models]
+    for info in cl.list_models(src):
+        cm = cl.load_model(src, info["id"])
+        key = f"{cl.TABLE}/{cm.id}/model.json"
+        models.read += 1
+        if dst.get_object(key) is None:
+            cl.save_model(dst, cm, make_current=False)
+            models.written += 1
+        else:
+            models.already += 1  # the id is a hash of the fit: the same id is the same model
+        models.missing += dst.get_object(key) is None
+        stored = cl.stored_assignments(src, cm)
+        a = TableCount(f"{cl.TABLE}/{cm.id}/assignments", read=stored.height)
+        for part in _slices(stored, batch_rows):
+            a.written += cl.store_assignments(dst, cm, part["text_hash"].to_list(), part["cluster_id"].to_numpy(),
+                                              part["distance"].to_numpy())
+            if progress:
+                progress(a.table, a.read, a.written)
+        a.already = a.read - a.written
+        if a.read:
+            have = set(cl.stored_assignments(dst, cm)["text_hash"].to_list())
+            a.missing = sum(1 for h in stored["text_hash"].to_list() if h not in have)
+        out.append(a)
+    want, have = cl.current_ids(src), cl.current_ids(dst)
+    cur = TableCount(f"{cl.TABLE}/CURRENT.json", read=len(want))
+    merged = dict(have)
+    for emb, cid in want.items():
+        if have.get(emb) == cid:
+            cur.already += 1
+        elif emb in have:
+            cur.conflicts += 1  # NEW has its own current model for this embedding model: kept, and reported
+        else:
+            merged[emb] = cid
+            cur.written += 1
+    if cur.written:
+        dst.put_object(f"{cl.TABLE}/CURRENT.json", json.dumps(merged, indent=2).encode())
+    after = cl.current_ids(dst)
+    cur.missing = sum(1 for emb in want if emb not in after)
+    out.append(cur)
+    return out if models.read or cur.read else []  # a store that never clustered: nothing to list
 
 
 def vacuum(url: str, retention_hours: int | None = None, dry_run: bool = False) -> dict[str, list[str]]:

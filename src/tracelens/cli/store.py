@@ -28,15 +28,19 @@ def migrate_cmd(old, new, batch_rows, as_json):
     only read: it stays usable as it is. A store URL keeps the traces, quarantine and log-event tables as Delta
     Lake tables (readable by polars, Spark, DuckDB and pyarrow through delta-rs); commits there need no lock
     and no rename, so several machines may ingest into it at once. Credentials come from the usual chain
-    (AWS_* variables or AWS_PROFILE and ~/.aws; GOOGLE_APPLICATION_CREDENTIALS; AZURE_STORAGE_*).
+    (AWS_* variables or AWS_PROFILE and ~/.aws; GOOGLE_APPLICATION_CREDENTIALS, or STORAGE_EMULATOR_HOST for an
+    emulator; AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_*): docs/object-storage.md.
 
     Rows go in batch by batch through the commit path ingest uses, keyed by trace id (quarantine id, event id),
     so a migration interrupted at any point finishes when run again, without duplicates. Per table, rows read
     must equal rows written plus rows already in NEW, and every id read must be in NEW: otherwise the exit code
     is 1. The redaction salt is copied too, so later ingests into NEW pseudonymise alike.
 
-    Embedding vectors and topic clusters are not copied: run `tracelens embed` (or `weekly`) on NEW. Local
-    stores stay the default. A store URL does not hold eval suites, canary sets, replays, the model catalog
+    The embedding vectors (per model) and the topic clusters (cluster models, their assignments and the
+    current model per embedding model) are copied too, and counted the same way, so `similar`, `clusters`
+    and the semantic findings answer on NEW as on OLD without embedding again.
+
+    Local stores stay the default. A store URL does not hold eval suites, canary sets, replays, the model catalog
     override or the collect spool yet: the commands that need them say so.
 
     \b

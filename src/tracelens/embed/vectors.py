@@ -440,9 +440,11 @@ class DeltaVectorStore(VectorStore):
                         hcol, m = hcol.gather(keep), m[keep]
                 yield hcol.to_list(), _f32(m)
 
-    def append(self, hashes: Sequence[str], vectors: np.ndarray) -> int:
+    def append(self, hashes: Sequence[str], vectors: np.ndarray, exact: bool = False) -> int:
         """Store vectors for ``hashes`` in one Delta commit; hashes already stored are skipped (a MERGE that
-        inserts absent hashes only, so a concurrent writer's vectors are never duplicated). Returns rows written."""
+        inserts absent hashes only, so a concurrent writer's vectors are never duplicated). Returns rows written.
+        ``exact``: the vectors are stored values already (L2-normalised, float16-valued, as another store's
+        ``iter_chunks`` gives them) and are written bit for bit, not normalised and rounded again."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(hashes) != len(vectors):
             raise ValueError(f"{len(hashes)} hashes but {len(vectors)} vectors")
@@ -462,7 +464,7 @@ class DeltaVectorStore(VectorStore):
             return 0
         if self.store.side_table(self.path) is None:
             self._check_table(self.store.create_side_table(self.path, DELTA_VECTOR_SCHEMA, self._table_meta(dim)))
-        vecs = l2_normalise(vectors[keep]).astype("<f2")
+        vecs = (vectors[keep] if exact else l2_normalise(vectors[keep])).astype("<f2")
         data = pa.py_buffer(vecs.tobytes())
         offsets = pa.py_buffer(np.arange(0, (len(keep) + 1) * dim * 2, dim * 2, dtype=np.int64).tobytes())
         col = pa.Array.from_buffers(pa.large_binary(), len(keep), [None, offsets, data]).cast(pa.binary())
