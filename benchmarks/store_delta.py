@@ -1,11 +1,12 @@
-"""Ingest into a Delta Lake store (file:// and a local S3 server) against the local store, in the same run.
+"""Ingest into a Delta Lake store (a local directory, the default, and a local S3 server) against a store of the
+older file layout, in the same run.
 
     python benchmarks/store_delta.py [--weeks 2] [--per-day 200] [--batch-size 500] [--repeat 3]
 
 Generates the sample production logs (``tracelens.samples``), then ``--repeat`` times, in rotation so the
-machine's load hits every variant alike, ingests them into a fresh store of each kind (local directory,
-``file://`` Delta Lake, ``s3://`` Delta Lake on moto's server on 127.0.0.1, tests/s3server.py) and ingests
-them again (all duplicates). Prints the median wall time per kind and its ratio to the local store's, with
+machine's load hits every variant alike, ingests them into a fresh store of each kind (the older file layout,
+Delta Lake in a local directory, ``s3://`` Delta Lake on moto's server on 127.0.0.1, tests/s3server.py) and
+ingests them again (all duplicates). Prints the median wall time per kind and its ratio to the file layout's, with
 the 1-minute load average before and after. moto is a Python server: its S3 figures bound the request count
 and the commit path's cost, not what S3 itself would take.
 """
@@ -34,9 +35,10 @@ def main() -> None:
     import os
 
     from tests.s3server import S3Server
-    from tracelens.deltastore import open_any
     from tracelens.ingest.pipeline import ingest
     from tracelens.samples.generator import main as generate
+    from tracelens.store import Store
+    from tracelens.storeopen import open_store
 
     load0 = Path("/proc/loadavg").read_text().split()[0]
     work = Path(tempfile.mkdtemp(prefix="tl-delta-bench-"))
@@ -45,13 +47,14 @@ def main() -> None:
     server = S3Server.start()
     os.environ.update(server.env())
     bucket = server.bucket()
-    kinds = {"local": lambda u: str(work / u), "delta-file": lambda u: f"file://{work}/{u}",
+    kinds = {"files": lambda u: str(work / u), "delta-local": lambda u: str(work / u),
              "delta-s3": lambda u: f"s3://{bucket}/{u}"}
     res: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
     try:
         for _ in range(args.repeat):
             for kind, url in kinds.items():
-                store = open_any(url(uuid.uuid4().hex[:8]), create=True)
+                name = url(uuid.uuid4().hex[:8])
+                store = Store(name, create=True) if kind == "files" else open_store(name, create=True)
                 t = time.perf_counter()
                 r1 = ingest(store, [str(logs)], enricher=False, batch_size=args.batch_size)
                 first = time.perf_counter() - t
@@ -62,7 +65,7 @@ def main() -> None:
                 res[kind].append((first, again))
     finally:
         server.stop()
-    base = [statistics.median(x[i] for x in res["local"]) for i in (0, 1)]
+    base = [statistics.median(x[i] for x in res["files"]) for i in (0, 1)]
     print(f"{r1.total('stored'):,} traces, batch size {args.batch_size}, median of {args.repeat}")
     print(f"{'store':<12}{'ingest s':>10}{'ratio':>8}{'re-ingest s':>13}{'ratio':>8}")
     for kind, v in res.items():

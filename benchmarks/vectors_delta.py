@@ -34,8 +34,9 @@ def main() -> None:
     import numpy as np
 
     from tests.s3server import S3Server
-    from tracelens.deltastore import open_any
     from tracelens.embed.vectors import VectorStore
+    from tracelens.store import Store  # the baseline: the older file layout's vector files
+    from tracelens.storeopen import open_store
 
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(args.vectors, 384)).astype(np.float32)
@@ -48,7 +49,7 @@ def main() -> None:
     def one(kind: str) -> tuple[float, float]:
         d = tempfile.mkdtemp()
         where = {"local": f"{d}/s", "delta-file": f"file://{d}/s", "delta-s3": f"s3://{bucket}/{uuid.uuid4().hex}"}
-        store = open_any(where[kind], create=True)
+        store = Store(where[kind], create=True) if kind == "local" else open_store(where[kind], create=True)
         t0 = time.perf_counter()
         vs = VectorStore(store, "fake")
         for i in range(0, args.vectors, args.chunk):

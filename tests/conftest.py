@@ -23,6 +23,15 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture
 def store(tmp_path):
+    """A new store of the default layout (Delta Lake tables in a local directory), as `tracelens ingest` makes."""
+    from tracelens.storeopen import open_store
+
+    return open_store(tmp_path / "store", create=True)
+
+
+@pytest.fixture
+def files_store(tmp_path):
+    """A new store of the older file layout (``tracelens.store.Store``), still read and written."""
     from tracelens.store import Store
 
     return Store(tmp_path / "store", create=True)
@@ -133,25 +142,28 @@ def s3_env(s3_server, monkeypatch):
     return s3_server
 
 
-STORE_KINDS = ["local", "delta-file", "delta-s3"]
+STORE_KINDS = ["files", "delta", "delta-s3"]
 
 
 @pytest.fixture(params=STORE_KINDS)
 def make_store(request, tmp_path):
-    """A factory of new, empty stores of one kind: the local layout, or a Delta Lake store (tracelens.deltastore)
-    at a ``file://`` URL or on the moto S3 server. ``make_store.kind`` and ``make_store.url(name)`` say which."""
+    """A factory of new, empty stores of one kind: the older file layout (``tracelens.store.Store``), the
+    default Delta Lake layout in a local directory, or a Delta Lake store on the moto S3 server
+    (``tracelens.deltastore``). ``make_store.kind`` and ``make_store.url(name)`` say which."""
     kind = request.param
     bucket = request.getfixturevalue("s3_env").bucket() if kind == "delta-s3" else None
 
     def url(name: str = "store") -> str:
-        if kind == "local":
-            return str(tmp_path / name)
-        return f"file://{tmp_path}/{name}" if kind == "delta-file" else f"s3://{bucket}/{name}"
+        return f"s3://{bucket}/{name}" if kind == "delta-s3" else str(tmp_path / name)
 
     def make(name: str = "store"):
-        from tracelens.deltastore import open_any
+        if kind == "files":
+            from tracelens.store import Store
 
-        return open_any(url(name), create=True)
+            return Store(url(name), create=True)
+        from tracelens.storeopen import open_store
+
+        return open_store(url(name), create=True)
 
     make.kind = kind
     make.url = url

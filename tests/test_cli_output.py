@@ -152,7 +152,7 @@ def test_search_text_looks_in_prompt_and_response_unless_asked_like_the_tui(tmp_
     import polars as pl
 
     from tracelens.query import FindQuery, build_filters, search_lazy
-    from tracelens.store import Store
+    from tracelens.storeopen import open_store
 
     lines = [anthropic_line(0, system="Handle refund questions politely.", prompt="Where is my parcel?"),
              anthropic_line(1, prompt="I want a REFUND now"),
@@ -169,7 +169,7 @@ def test_search_text_looks_in_prompt_and_response_unless_asked_like_the_tui(tmp_
     assert ids("--in", "system") == sorted(set(everywhere) - set(default))
     assert ids("--in", "prompt,response") == default
     f, extra, _ = build_filters(FindQuery(text="refund"))
-    lf = search_lazy(Store(store), f, columns=None)
+    lf = search_lazy(open_store(store), f, columns=None)
     tui = sorted(lf.filter(pl.all_horizontal(extra)).collect()["trace_id"].to_list())
     assert tui == default
     bad = CliRunner().invoke(cli, ["search", "--store", str(store), "--text", "x", "--in", "title"])

@@ -196,10 +196,10 @@ def test_store_reads_back_as_the_local_store(cloud, local_reference):
     assert _without(got, names) == _without(weekly, names)
     # what the weekly job kept there: the vectors and the cluster model, reused by a second run
     from tracelens import cluster as cl
-    from tracelens.deltastore import open_any
     from tracelens.embed.vectors import list_models
+    from tracelens.storeopen import open_store
 
-    store = open_any(url)
+    store = open_store(url)
     assert [m["model_id"] for m in list_models(store)] and cl.current_model(store, "fake") is not None
     assert _without(_json(["weekly", "--store", url, "--model", "fake"], ok=(0, 1)), names) == _without(got, names)
     # a second ingest of the same files stores nothing
@@ -227,8 +227,8 @@ def test_two_writer_processes_with_overlapping_inputs(cloud, tmp_path):
     a = _lines(tmp_path / "a.jsonl", range(0, 40))
     b = _lines(tmp_path / "b.jsonl", range(20, 60))
     DeltaStore(url, create=True)
-    code = ("import sys\nfrom tracelens.deltastore import open_any\nfrom tracelens.ingest.pipeline import ingest\n"
-            f"r = ingest(open_any({url!r}, create=True), sys.argv[1:], batch_size=10, enricher=False, workers=0)\n"
+    code = ("import sys\nfrom tracelens.storeopen import open_store\nfrom tracelens.ingest.pipeline import ingest\n"
+            f"r = ingest(open_store({url!r}, create=True), sys.argv[1:], batch_size=10, enricher=False, workers=0)\n"
             "print(r.total('stored'), r.total('duplicates'))\n")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     procs = [subprocess.Popen([sys.executable, "-c", code, str(x), str(y)], env=env, stdout=subprocess.PIPE,

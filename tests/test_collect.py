@@ -53,6 +53,8 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
+from tracelens.storeopen import open_store
+
 PROTO = "application/x-protobuf"
 
 
@@ -444,6 +446,7 @@ for name in ("otlp_logs", "otlp_logs_proto"):
     del FORMATS[name]
 from tracelens.collect import CollectConfig, Collector
 from tracelens.store import Store
+from tracelens.storeopen import open_store
 c = Collector(Store(sys.argv[1], create=True),
               CollectConfig(port=0, commit_interval=0.05, max_pending_files=3, enrich=False))
 print(c.start()[1], flush=True)
@@ -469,7 +472,7 @@ print(s.accepted, s.rejected, s.held_files, s.pending_files, s.stored, flush=Tru
     finally:
         p.kill()
     assert out.split() == ["4", "1", "3", "0", "1"]  # accepted, rejected, held, pending, stored
-    store = Store(store_dir)
+    store = open_store(store_dir)
     held = logs_in_spool(store)
     assert [p.name.split(".", 1)[1] for p in held] == ["logs.binpb", "logs.binpb", "logs.json"]
     bodies = [lr.body.kvlist_value.values[0].value.string_value for p in held[:2]
@@ -562,7 +565,7 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged_and_sigterm_commits_the_r
     assert 20 <= len(acked) < len(spans)
     files = spooled(store_dir)
     assert len(files) >= len(acked) // 2  # one more when the kill came between the fsync and the answer
-    assert not (store_dir / "traces").exists() or rows(Store(store_dir)).height == 0
+    assert not (store_dir / "traces").exists() or rows(open_store(store_dir)).height == 0
 
     p, url = start_cli(store_dir, "--commit-interval", "3600", "--json", "--token-file", str(token), "--redact",
                        "emails")
@@ -580,7 +583,7 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged_and_sigterm_commits_the_r
     summary = json.loads(out)
     assert (summary["recovered_files"], summary["unauthorized"], summary["accepted"]) == (len(files), 2, 1)
     assert (summary["stored"], summary["pending_files"]) == (2 * len(files) + 3, 0)
-    df = rows(Store(store_dir))
+    df = rows(open_store(store_dir))
     assert df.height == 2 * len(files) + 3 and df["trace_id"].n_unique() == df.height
     ids = set(df["trace_id"].to_list())
     for s in acked + more:  # every span the exporter got a 2xx for

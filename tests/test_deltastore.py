@@ -21,10 +21,11 @@ from click.testing import CliRunner
 
 from tests.conftest import REPO, anthropic_line
 from tracelens.cli.main import cli
-from tracelens.deltastore import DeltaStore, open_any
+from tracelens.deltastore import DeltaStore
 from tracelens.ingest.pipeline import ingest
 from tracelens.schema import EVENTS_SCHEMA, TRACE_SCHEMA
-from tracelens.store import StoreError
+from tracelens.store import Store, StoreError
+from tracelens.storeopen import open_store
 
 pytest.importorskip("deltalake")
 
@@ -102,12 +103,13 @@ def test_weekly_on_a_url_store_reports_every_kind_of_finding(tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "what"), [
-    (["tui"], "locks"), (["eval", "list"], "eval suites"),
-    (["canary", "list"], "eval suites"), (["doctor"], "vacuum"), (["collect", "--port", "0"], "spool"),
+    (["tui"], "replays and eval results"), (["eval", "list"], "eval suites"),
+    (["canary", "list"], "eval suites"), (["collect", "--port", "0"], "spool"),
+    (["models", "refresh"], "override"),
 ])
-def test_commands_that_need_a_local_store_say_so_in_one_line(argv, what, tmp_path):
-    url = f"file://{tmp_path}/x"
-    r = CliRunner().invoke(cli, [*argv, "--store", url])
+def test_commands_that_need_a_local_store_say_so_in_one_line(argv, what):
+    # a store at a bucket URL has no local directory (a file:// URL or a path has one: those commands work there)
+    r = CliRunner().invoke(cli, [*argv, "--store", "s3://no-such-bucket/x"])
     assert r.exit_code != 0
     assert what in r.stderr and "Traceback" not in r.output
     assert len(r.stderr.strip().splitlines()) == 1
@@ -316,8 +318,8 @@ def test_rewrite_partition_replaces_one_day(delta_url, tmp_path):
 
 def _ingest_proc(url: str, files: list[Path], batch: int) -> subprocess.Popen:
     code = (
-        "from tracelens.deltastore import open_any; from tracelens.ingest.pipeline import ingest\n"
-        f"s = open_any({url!r}, create=True)\n"
+        "from tracelens.storeopen import open_store; from tracelens.ingest.pipeline import ingest\n"
+        f"s = open_store({url!r}, create=True)\n"
         f"r = ingest(s, {[str(f) for f in files]!r}, batch_size={batch}, enricher=False, workers=0)\n"
         "print(r.total('stored'), r.total('duplicates'))\n"
     )
@@ -404,17 +406,16 @@ def test_migrate_local_to_file_to_s3_reconciles_and_is_idempotent(s3_env, tmp_pa
     r = CliRunner().invoke(cli, ["store", "migrate", str(tmp_path / "old"), s3_url, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["reconciles"] is True
-    assert Store(tmp_path / "old").count() == 25
+    assert open_store(tmp_path / "old").count() == 25
 
 
-def test_migrate_refuses_a_local_destination_and_an_interrupted_run_finishes(tmp_path, monkeypatch):
-    from tracelens.store import Store
+def test_migrate_into_a_directory_and_an_interrupted_run_finishes(tmp_path, monkeypatch):
     from tracelens.storemigrate import migrate
 
     old = Store(tmp_path / "old", create=True)
     ingest(old, [str(_lines(tmp_path / "a.jsonl", range(20), ts=lambda i: f"2026-11-{10 + i % 4}T10:00:00Z"))])
-    with pytest.raises(StoreError, match="must be a store URL"):
-        migrate(str(tmp_path / "old"), str(tmp_path / "plain"))
+    assert migrate(str(tmp_path / "old"), str(tmp_path / "plain")).reconciles  # a directory: the default layout
+    assert isinstance(open_store(tmp_path / "plain"), DeltaStore) and open_store(tmp_path / "plain").count() == 20
     url = f"file://{tmp_path}/new"
     real = DeltaStore.commit_batch
     calls = {"n": 0}
@@ -432,7 +433,7 @@ def test_migrate_refuses_a_local_destination_and_an_interrupted_run_finishes(tmp
     assert 0 < DeltaStore(url).count() < 20
     r = migrate(str(tmp_path / "old"), url, batch_rows=5)
     assert r.reconciles and DeltaStore(url).count() == 20
-    assert open_any(url).count() == 20
+    assert open_store(url).count() == 20
 
 
 def test_store_vacuum_and_migrate_help(tmp_path):
@@ -441,7 +442,10 @@ def test_store_vacuum_and_migrate_help(tmp_path):
     r = CliRunner().invoke(cli, ["store", "vacuum", url, "--dry-run", "--json"])
     assert r.exit_code == 0, r.output
     assert set(json.loads(r.stdout)["files"]) == {"traces", "quarantine", "otlp_events"}
-    r = CliRunner().invoke(cli, ["store", "vacuum", str(tmp_path / "local")])
-    assert r.exit_code != 0 and "store URLs" in r.stderr
+    r = CliRunner().invoke(cli, ["store", "vacuum", f"{tmp_path}/v", "--dry-run", "--json"])  # by its directory
+    assert r.exit_code == 0 and set(json.loads(r.stdout)["files"]) == {"traces", "quarantine", "otlp_events"}
+    Store(tmp_path / "old", create=True)
+    r = CliRunner().invoke(cli, ["store", "vacuum", str(tmp_path / "old")])
+    assert r.exit_code != 0 and "older layout" in r.stderr
     help_text = CliRunner().invoke(cli, ["store", "migrate", "--help"]).stdout
-    assert "Local stores stay the default" in help_text and "run again" in help_text
+    assert "older file layout" in help_text and "run again" in help_text

@@ -24,6 +24,7 @@ from tracelens.ingest.base import IngestOptions
 from tracelens.ingest.pipeline import ingest
 from tracelens.samples.synthetic import Scenario, make_pair
 from tracelens.store import Store
+from tracelens.storeopen import open_store
 from tracelens.timeexpr import TimeWindow
 from tracelens.weekly import load_window, run_drift
 
@@ -160,7 +161,7 @@ def test_weekly_path_labels_refusals_and_finds_the_new_fingerprint_refusing_more
 
     all_lines = lines(B0, 120, lambda i: "fp_a", 12) + lines(C0, 120, lambda i: "fp_b" if i % 2 else "fp_a", 13)
     _, _, bw, cw = _ingested(tmp_path, all_lines)
-    r = run_drift(Store(tmp_path / "store"), bw, cw, config=CFG, embed=False)
+    r = run_drift(open_store(tmp_path / "store"), bw, cw, config=CFG, embed=False)
     (f,) = [f for f in r.findings if f.kind == KIND]
     assert f.severity == "alert" and "refusals" in f.summary and "behaviour differs" in f.summary
     by_id = {x["response"]["id"]: x["response"]["choices"][0]["message"]["content"] for x in all_lines}
@@ -175,7 +176,7 @@ def test_history_counts_as_seen_before(tmp_path):
     lines += _lines(C0, 60, lambda i: "fp_b", lambda fp: 40, seed=11)
     base, cur, bw, cw = _ingested(tmp_path, lines)
     assert [f.segment for f in _report(base, cur, bw, cw).findings if f.kind == KIND] == [f"model={MODEL} fingerprint=fp_b"]
-    store = Store(tmp_path / "store")
+    store = open_store(tmp_path / "store")
     r = run_drift(store, bw, cw, config=CFG, embed=False)
     assert not [f for f in r.findings if f.kind == KIND]
     assert {v.source: v for v in r.variance}["backend configuration"].status == "stable"

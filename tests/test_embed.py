@@ -27,6 +27,12 @@ from tracelens.embed.vectors import (
 from tracelens.hashing import text_hash
 from tracelens.ingest.pipeline import ingest
 
+
+@pytest.fixture
+def store(files_store):
+    """These tests look at the files and the id index of the older file layout (still read and written)."""
+    return files_store
+
 TOPICS = {
     "billing": ["refund for my order", "I was charged twice on my credit card", "the invoice amount is wrong"],
     "code": ["python function to sort a list", "fix this javascript undefined error", "sql query joining two tables"],

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from tracelens.cli.main import cli
-from tracelens.deltastore import open_any
 from tracelens.embed import models as M
 from tracelens.embed.vectors import DeltaVectorStore, VectorStore, VectorStoreError, list_models
+from tracelens.storeopen import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCTION = REPO / "sample_logs" / "production"
@@ -78,7 +78,7 @@ def test_weekly_findings_on_url_stores_equal_the_local_store(kind, local_weekly,
     assert _without_store(got, (url, root)) == _without_store(want, (url, root))
 
     # what the weekly job persisted: the vectors (a Delta table per model), the cluster model and assignments
-    store = open_any(url)
+    store = open_store(url)
     from tracelens import cluster as cl
 
     cm = cl.current_model(store)
@@ -87,7 +87,7 @@ def test_weekly_findings_on_url_stores_equal_the_local_store(kind, local_weekly,
     assert [m["id"] for m in cl.list_models(store)] == [cm.id]
     # a second run reuses them: same report, nothing embedded, the same cluster model
     assert _without_store(_weekly(url), (url, root)) == _without_store(got, (url, root))
-    assert cl.current_model(open_any(url)).id == cm.id
+    assert cl.current_model(open_store(url)).id == cm.id
 
 
 @pytest.fixture(params=["delta-file", "delta-s3"])
@@ -108,10 +108,10 @@ def test_embed_on_a_url_store_twice_embeds_nothing_the_second_time(url_store_url
     second = json.loads(r.stdout)
     assert second["embedded"] == 0 and second["days"] == 0 and second["skipped_days"] >= 1
     assert second["traces"] == first["traces"]
-    vs = VectorStore(open_any(url_store_url), "all-MiniLM-L6-v2")
+    vs = VectorStore(open_store(url_store_url), "all-MiniLM-L6-v2")
     assert isinstance(vs, DeltaVectorStore) and vs.count() == first["embedded"] and vs.dim == 384
     # the vectors are those of the model: a text's stored vector is its embedding, float16-rounded
-    texts = open_any(url_store_url).scan().select("prompt_text").collect()["prompt_text"].drop_nulls().to_list()[:3]
+    texts = open_store(url_store_url).scan().select("prompt_text").collect()["prompt_text"].drop_nulls().to_list()[:3]
     from tracelens.hashing import text_hash
 
     found, got = vs.load([text_hash(t) for t in texts])
@@ -159,8 +159,8 @@ def _embed_worker(url: str, env: dict, barrier, out) -> None:
     import os
 
     os.environ.update(env)
-    from tracelens.deltastore import open_any as _open
     from tracelens.embed.run import embed_store
+    from tracelens.storeopen import open_store as _open
 
     store = _open(url, write=True)
     barrier.wait()
@@ -180,7 +180,7 @@ def test_concurrent_embed_processes_store_each_vector_once(url_store_url, reques
         p.join(180)
         assert p.exitcode == 0
     embedded = [out.get(timeout=5) for _ in procs]
-    store = open_any(url_store_url)
+    store = open_store(url_store_url)
     vs = VectorStore(store, "fake")
     snap = store.side_table(vs.path)
     hashes = pl.from_arrow(snap.to_pyarrow_dataset().to_table(columns=["text_hash"]))["text_hash"]
@@ -198,7 +198,7 @@ def _append_worker(url: str, env: dict, barrier, rotate: int) -> None:
     import os
 
     os.environ.update(env)
-    from tracelens.deltastore import open_any as _open
+    from tracelens.storeopen import open_store as _open
 
     vs = VectorStore(_open(url, write=True), "fake")
     hs = [f"h{i:03d}" for i in range(60)]
@@ -213,8 +213,8 @@ def _append_worker(url: str, env: dict, barrier, rotate: int) -> None:
 
 
 def test_concurrent_vector_commits_never_store_a_hash_twice(url_store_url, request):
-    open_any(url_store_url, create=True)
-    VectorStore(open_any(url_store_url), "fake").append(["seed"], M.FakeEmbedder()(["seed"]))
+    open_store(url_store_url, create=True)
+    VectorStore(open_store(url_store_url), "fake").append(["seed"], M.FakeEmbedder()(["seed"]))
     env = request.getfixturevalue("s3_env").env() if url_store_url.startswith("s3://") else {}
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(3)
@@ -224,7 +224,7 @@ def test_concurrent_vector_commits_never_store_a_hash_twice(url_store_url, reque
     for p in procs:
         p.join(180)
         assert p.exitcode == 0
-    store = open_any(url_store_url)
+    store = open_store(url_store_url)
     snap = store.side_table(VectorStore(store, "fake").path)
     hashes = pl.from_arrow(snap.to_pyarrow_dataset().to_table(columns=["text_hash"]))["text_hash"]
     assert hashes.n_unique() == 61 and hashes.len() == 61

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from tests.conftest import REPO, anthropic_line
 from tracelens.cli.main import cli
-from tracelens.store import Store
+from tracelens.storeopen import open_store
 
 ray = pytest.importorskip("ray")
 # Ray Data's own module-level deprecation notices (its DataContext), nothing of ours
@@ -87,7 +87,7 @@ def _ingest(store: Path, paths: list[str], engine: str) -> dict:
 
 
 def _rows(store: Path, table: str) -> pl.DataFrame:
-    df = Store(store).scan(table).collect().drop(WALL_TIME[table])
+    df = open_store(store).scan(table).collect().drop(WALL_TIME[table])
     key = "trace_id" if table == "traces" else df.columns
     return df.sort(key)
 
@@ -134,7 +134,8 @@ def _vectors(store: Path) -> dict[str, np.ndarray]:
     for f in sorted((store / "embeddings").glob("*/part-*.parquet")):
         t = pq.read_table(f)
         for h, v in zip(t.column("text_hash").to_pylist(), t.column("vector").to_pylist(), strict=True):
-            out[h] = np.asarray(v, dtype=np.float32)
+            # a Delta Lake store keeps each vector as its float16 bytes (Delta has no half-float type)
+            out[h] = (np.frombuffer(v, dtype="<f2") if isinstance(v, bytes) else np.asarray(v)).astype(np.float32)
     return out
 
 
@@ -149,9 +150,9 @@ def test_embed_on_ray_stores_the_local_vectors(ray_cluster, corpus, tmp_path):
     _ingest(tmp_path / "a", paths, "local")
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     kw = {"columns": ("prompt_text", "response_text"), "commit_every": 32}
-    a = embed_store(Store(tmp_path / "a"), None, **kw)
+    a = embed_store(open_store(tmp_path / "a"), None, **kw)
     engine = get_engine("ray", workers=2)
-    b = engine.embed(Store(tmp_path / "b"), None, **kw)
+    b = engine.embed(open_store(tmp_path / "b"), None, **kw)
     engine.close()
     assert ray.is_initialized()  # the module's instance was joined, not shut down
     assert (b.embedded, b.distinct, b.commits) == (a.embedded, a.distinct, a.commits) and a.commits > 2
@@ -161,7 +162,7 @@ def test_embed_on_ray_stores_the_local_vectors(ray_cluster, corpus, tmp_path):
     cos = [float(va[h] @ vb[h] / np.linalg.norm(va[h]) / np.linalg.norm(vb[h])) for h in va]
     assert min(cos) > 0.99999
     # a second run finds every day complete and starts nothing
-    again = engine.embed(Store(tmp_path / "b"), None, **kw)
+    again = engine.embed(open_store(tmp_path / "b"), None, **kw)
     assert again.embedded == 0 and again.skipped_days == a.days
 
 

@@ -17,7 +17,7 @@ def test_refresh_labels_unlabelled_rows_once(store, anthropic_file):
     df = store.scan().collect()
     assert set(df["refusal_version"]) == {DETECTOR_VERSION}
     assert set(df["refusal"]) == {"full"}
-    assert len(store.files()) == 1  # old files replaced, not duplicated
+    assert len(store.data_files()) == 1  # the latest version lists the rewritten file only, not a duplicate
     again = refresh_refusals(store)
     assert again.partitions_rewritten == 0
 

@@ -14,6 +14,7 @@ from tracelens.cli.main import cli
 from tracelens.evals.graders import SuiteError
 from tracelens.evals.runner import load_results
 from tracelens.evals.suite import read_suite_file, suite_to_yaml
+from tracelens.storeopen import open_store
 from tracelens.testing.fake_anthropic import FakeAnthropicServer, Reply
 from tracelens.testing.fake_openai import FakeOpenAIServer
 from tracelens.testing.fake_openai import Reply as OReply
@@ -26,7 +27,6 @@ N_CASES = 40
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory):
     from tracelens.ingest.pipeline import ingest
-    from tracelens.store import Store
 
     root = tmp_path_factory.mktemp("evals")
     src = root / "calls.jsonl"
@@ -34,7 +34,7 @@ def store_path(tmp_path_factory):
                             text=f"Your refund for order {1000 + i} is on its way.", ts=f"2026-11-18T{10 + i % 8:02d}:00:00Z")
              for i in range(N_CASES)]
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    store = Store(root / "store", create=True)
+    store = open_store(root / "store", create=True)  # the default layout: results land in a Delta table
     ingest(store, [str(src)])
     return str(store.root)
 
@@ -282,9 +282,8 @@ def test_concurrent_adds_to_one_suite_all_land(store_path):
     import threading
 
     from tracelens.evals.suite import add_traces, parse_expect
-    from tracelens.store import Store
 
-    store = Store(store_path)
+    store = open_store(store_path)
     graders = parse_expect(["not-refused"])
     ids = [f"msg_{i:06d}" for i in range(N_CASES)]
     errors = []

@@ -16,7 +16,7 @@ from tracelens.store import CorruptStoreError
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return build_tui_store(tmp_path_factory.mktemp("ids"))
+    return build_tui_store(tmp_path_factory.mktemp("ids"), files_layout=True)
 
 
 def stored(store) -> pl.DataFrame:
@@ -41,7 +41,7 @@ def test_days_of_every_id_and_prefix(store):
 def test_a_later_commit_is_found_and_a_deleted_file_forgotten(tmp_path):
     from tracelens.ingest.pipeline import ingest
 
-    store = build_tui_store(tmp_path)
+    store = build_tui_store(tmp_path, files_layout=True)
     ix = TraceIdIndex(store)
     ix.refresh()
     late = tmp_path / "late.jsonl"
@@ -74,7 +74,7 @@ def test_lookup_through_the_index_answers_what_a_scan_answers(store, q):
 
 
 def test_a_damaged_file_leaves_the_lookup_to_the_scan(tmp_path):
-    store = build_tui_store(tmp_path)
+    store = build_tui_store(tmp_path, files_layout=True)
     ix = TraceIdIndex(store)
     ix.refresh()
     assert ix.ready
@@ -90,8 +90,8 @@ def test_a_damaged_file_leaves_the_lookup_to_the_scan(tmp_path):
 
 
 def test_a_linked_file_is_not_answered_for(tmp_path):
-    store = build_tui_store(tmp_path / "a")
-    other = build_tui_store(tmp_path / "b")
+    store = build_tui_store(tmp_path / "a", files_layout=True)
+    other = build_tui_store(tmp_path / "b", files_layout=True)
     ix = TraceIdIndex(store)
     ix.refresh()
     src = other.files("traces")[0]

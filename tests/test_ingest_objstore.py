@@ -29,6 +29,7 @@ from tracelens.cli.main import cli  # noqa: E402
 from tracelens.ingest import remote  # noqa: E402
 from tracelens.ingest.pipeline import ingest  # noqa: E402
 from tracelens.store import Store  # noqa: E402
+from tracelens.storeopen import open_store  # noqa: E402
 
 SAMPLES = REPO / "sample_logs"
 
@@ -297,7 +298,7 @@ def test_cli_missing_object_is_a_file_error(s3_env, tmp_path, anthropic_file):
     r = _cli(["ingest", "--store", str(tmp_path / "s"), f"s3://{bucket}/logs/a.jsonl", f"s3://{bucket}/logs/gone.jsonl"])
     assert r.exit_code == 1
     assert f"error: s3://{bucket}/logs/gone.jsonl: no such object" in r.stderr
-    assert Store(tmp_path / "s").scan("traces").collect().height == 2
+    assert open_store(tmp_path / "s").scan("traces").collect().height == 2
 
 
 def test_cli_denied_read_is_one_line(tmp_path):

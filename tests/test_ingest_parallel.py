@@ -28,6 +28,7 @@ from tracelens.ingest.base import IngestOptions, Quarantined
 from tracelens.ingest.formats.anthropic import anthropic_log_record
 from tracelens.ingest.readers import iter_json_values, json_line, line_is_blank
 from tracelens.store import Store
+from tracelens.storeopen import open_store
 
 pytestmark = pytest.mark.skipif(not P._WorkerPool(2).size, reason="the parallel path needs fork (Linux)")
 
@@ -409,5 +410,5 @@ def test_workers_do_without_pandas(tmp_path):
     assert seen and set(seen) == {"False"}
     serial = Store(tmp_path / "serial", create=True)
     P.ingest(serial, [str(src)], batch_size=7, workers=0)
-    got = Store(tmp_path / "store").scan().collect().drop("ingested_at").sort("trace_id")
+    got = open_store(tmp_path / "store").scan().collect().drop("ingested_at").sort("trace_id")
     assert got.to_dicts() == serial.scan().collect().drop("ingested_at").sort("trace_id").to_dicts()

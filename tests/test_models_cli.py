@@ -25,8 +25,11 @@ def invoke(cmd, args, store=None, env=None):
 
 
 @pytest.fixture
-def filled(store, tmp_path):
+def filled(tmp_path):
     """A store whose traces requested an alias, a fixed undated id, and an undated id the catalog has never seen."""
+    from tracelens.storeopen import open_store
+
+    store = open_store(tmp_path / "store", create=True)
     lines = [anthropic_line(0), anthropic_line(1, model="claude-opus-4-6", returned="claude-opus-4-6"),
              anthropic_line(2, model="claude-zephyr-9", returned="claude-zephyr-9-20300101")]
     p = tmp_path / "log.jsonl"

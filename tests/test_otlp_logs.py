@@ -313,13 +313,13 @@ def test_concurrent_writers_of_events_and_of_their_spans_still_join(files, tmp_p
     import sys
 
     from tests.conftest import REPO
-    from tracelens.deltastore import open_any
+    from tracelens.storeopen import open_store
 
     reference, _ = _run(make_store, "ref", [files["spans.jsonl"], files["logs.jsonl"]])
     make_store("race")
     url = make_store.url("race")
-    code = ("import sys; from tracelens.deltastore import open_any; from tracelens.ingest.pipeline import ingest\n"
-            "s = open_any(sys.argv[1]); r = ingest(s, [sys.argv[2]], workers=0)\n"
+    code = ("import sys; from tracelens.storeopen import open_store; from tracelens.ingest.pipeline import ingest\n"
+            "s = open_store(sys.argv[1]); r = ingest(s, [sys.argv[2]], workers=0)\n"
             "sys.exit(1 if r.errors else 0)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     procs = [subprocess.Popen([sys.executable, "-c", code, url, str(files[name])], env=env, stderr=subprocess.PIPE,
@@ -327,6 +327,6 @@ def test_concurrent_writers_of_events_and_of_their_spans_still_join(files, tmp_p
     for p in procs:
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
-    race = open_any(url)
+    race = open_store(url)
     assert _rows(race) == _rows(reference)
     assert race.count("otlp_events") == 7

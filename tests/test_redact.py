@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from tests.conftest import anthropic_line
 from tracelens.cli.main import cli
 from tracelens.redact import Redactor
+from tracelens.storeopen import open_store
 
 
 def test_patterns_mask_general_shapes_and_spare_lookalikes():
@@ -35,10 +36,9 @@ def test_ingest_redacts_everywhere_but_keeps_prompt_hash(tmp_path):
     assert runner.invoke(cli, ["ingest", "--store", str(plain), str(p)]).exit_code == 0
     r = runner.invoke(cli, ["ingest", "--store", str(red), "--redact", "emails", str(p)])
     assert r.exit_code == 0, r.output
-    from tracelens.store import Store
 
-    a = Store(plain).get("msg_000001")
-    b = Store(red).get("msg_000001")
+    a = open_store(plain).get("msg_000001")
+    b = open_store(red).get("msg_000001")
     assert b["redacted"] is True and a["redacted"] is False
     for k in ("prompt_text", "request_raw"):
         assert "bob@example.com" not in b[k] and "[EMAIL:" in b[k]
@@ -162,7 +162,6 @@ def test_issue_examples_are_all_masked():
 
 
 def test_id_fields_are_tokenised_consistently_and_emails_as_ids_are_masked(tmp_path):
-    from tracelens.store import Store
 
     lines = [json.loads(anthropic_line(i, user="ann@example.com" if i % 2 else "bob-4411")) for i in range(4)]
     for d in lines:
@@ -173,12 +172,12 @@ def test_id_fields_are_tokenised_consistently_and_emails_as_ids_are_masked(tmp_p
     runner = CliRunner()
     emails = tmp_path / "emails"
     assert runner.invoke(cli, ["ingest", "--store", str(emails), "--redact", "emails", str(p)]).exit_code == 0
-    users = Store(emails).scan().collect()["user_id"].to_list()
+    users = open_store(emails).scan().collect()["user_id"].to_list()
     assert "ann@example.com" not in users and "bob-4411" in users and len(set(users)) == 2
     ids = tmp_path / "ids"
     r = runner.invoke(cli, ["ingest", "--store", str(ids), "--redact-fields", "user_id,session_id", str(p)])
     assert r.exit_code == 0, r.output
-    df = Store(ids).scan().collect()
+    df = open_store(ids).scan().collect()
     assert df["user_id"].n_unique() == 2 and df["session_id"].n_unique() == 2  # grouping survives
     assert all(u.startswith("[USER_ID:") for u in df["user_id"]) and all(s.startswith("[SESSION_ID:") for s in df["session_id"])
     blob = json.dumps(df.drop("timestamp", "ingested_at").to_dicts(), default=str)

@@ -26,6 +26,7 @@ from tests.conftest import REPO
 from tests.secret_corpus import ordinary, shapes
 from tracelens.cli.main import cli
 from tracelens.secrets import KINDS, is_secret_name, scrub_text, scrub_value
+from tracelens.storeopen import open_store
 
 SHAPES = shapes()
 IDS = [s.label for s in SHAPES]
@@ -231,9 +232,8 @@ def test_ingest_keeps_no_secret_in_any_stored_byte(hostile_store):
 
 
 def test_scrubbed_records_say_so_and_stay_usable(hostile_store):
-    from tracelens.store import Store
 
-    store = Store(hostile_store[0])
+    store = open_store(hostile_store[0])
     t = store.get("msg_000900")
     assert t["attributes"]["api_key"] == "[secret:api-key]" and t["attributes"]["session_token"] == "[secret:token]"
     assert t["attributes"]["scrubbed"] == "api-key:1,token:1" and t["redacted"] is True
@@ -245,10 +245,9 @@ def test_scrubbed_records_say_so_and_stay_usable(hostile_store):
 
 
 def test_no_command_prints_a_secret(hostile_store):
-    from tracelens.store import Store
 
     store_path, _ = hostile_store
-    ids = Store(store_path).scan().collect()["trace_id"].to_list()
+    ids = open_store(store_path).scan().collect()["trace_id"].to_list()
     _assert_no_secret("CLI output", _all_output(store_path, ids))
 
 
@@ -283,9 +282,8 @@ def monkeypatch_module():
 
 def test_secrets_already_in_a_store_are_scrubbed_on_output(legacy_store):
     from tracelens.query import trace_json
-    from tracelens.store import Store
 
-    store = Store(legacy_store)
+    store = open_store(legacy_store)
     ids = store.scan().collect()["trace_id"].to_list()
     _assert_no_secret("CLI output over an old store", _all_output(legacy_store, ids))
     # what the TUI's "c" copies and exports
@@ -302,10 +300,9 @@ async def test_tui_shows_no_secret_from_an_old_store(legacy_store, tmp_path):
     pytest.importorskip("textual")
     from tests.test_tui_data import NOW, settle
     from tests.test_tui_hostile import screen_text
-    from tracelens.store import Store
     from tracelens.tui.app import TuiConfig, make_app
 
-    app = make_app(Store(legacy_store), TuiConfig(now=lambda: NOW, cursor_blink=False, export_dir=tmp_path,
+    app = make_app(open_store(legacy_store), TuiConfig(now=lambda: NOW, cursor_blink=False, export_dir=tmp_path,
                                                   show_timings=False))
     seen = []
     async with app.run_test(size=(200, 60)) as pilot:

@@ -37,7 +37,8 @@ def test_ingest_reconciles_and_is_idempotent(any_store, anthropic_file):
     assert len(_ids(store)) == 50 == len(set(_ids(store)))
 
 
-def test_parquet_layout_and_metadata(store, anthropic_file):
+def test_parquet_layout_and_metadata(files_store, anthropic_file):
+    store = files_store  # the older layout's own files
     ingest(store, [str(anthropic_file(5, ts="2026-11-18T23:59:59Z"))])
     files = store.files()
     assert [f.parent.name for f in files] == ["date=2026-11-18"]

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tracelens.cli.main import cli
+from tracelens.storeopen import open_store
 
 pytest.importorskip("deltalake")
 
@@ -52,9 +53,9 @@ def embedded_store(tmp_path_factory):
 
 def _answers(store: str) -> dict:
     """What `similar` (by trace, by text) and `clusters` say about ``store``."""
-    from tracelens.deltastore import open_any
+    from tracelens.storeopen import open_store
 
-    tid = open_any(store).scan().select("trace_id").sort("trace_id").collect()["trace_id"][0]
+    tid = open_store(store).scan().select("trace_id").sort("trace_id").collect()["trace_id"][0]
     return {
         "similar": _json(["similar", "--like", tid, "--store", store, "--model", MODEL, "--k", "5"]),
         "semantic": _json(["similar", "--semantic", "refund charged twice", "--store", store, "--model", MODEL]),
@@ -65,9 +66,9 @@ def _answers(store: str) -> dict:
 @pytest.mark.parametrize("kind", ["file", "s3"])
 def test_migrate_copies_vectors_and_clusters(kind, embedded_store, tmp_path, request, monkeypatch):
     from tracelens import cluster as cl
-    from tracelens.deltastore import open_any
     from tracelens.embed import models as M
     from tracelens.embed.vectors import VectorStore, list_models
+    from tracelens.storeopen import open_store
 
     old = embedded_store
     new = f"file://{tmp_path}/new" if kind == "file" else f"s3://{request.getfixturevalue('s3_env').bucket()}/new"
@@ -77,7 +78,7 @@ def test_migrate_copies_vectors_and_clusters(kind, embedded_store, tmp_path, req
     out = _json(["store", "migrate", old, new])
     assert out["reconciles"] is True
     tables = {t["table"]: t for t in out["tables"]}
-    src = open_any(old)
+    src = open_store(old)
     (vinfo,) = list_models(src)
     vec = tables[f"embeddings/{vinfo['slug']}"]
     assert vec["read"] == vec["written"] == vinfo["vectors"] > 0 and vec["missing"] == 0
@@ -88,7 +89,7 @@ def test_migrate_copies_vectors_and_clusters(kind, embedded_store, tmp_path, req
     assert (tables["clusters/CURRENT.json"]["read"], tables["clusters/CURRENT.json"]["written"]) == (1, 1)
 
     # the vectors are the old store's, bit for bit
-    dst = open_any(new)
+    dst = open_store(new)
     old_vs, new_vs = VectorStore(src, vinfo["model_id"]), VectorStore(dst, vinfo["model_id"])
     for hashes, vecs in old_vs.iter_chunks():
         found, got = new_vs.load(hashes)
@@ -112,8 +113,8 @@ def test_migrate_copies_vectors_and_clusters(kind, embedded_store, tmp_path, req
     assert _without(semantic, names) == _without(want["semantic"], names)
     embed = _json(["embed", "--store", new, "--model", MODEL, "--no-progress"])
     assert embed["embedded"] == 0
-    assert VectorStore(open_any(new), vinfo["model_id"]).count() == vinfo["vectors"]
-    assert [c["id"] for c in cl.list_models(open_any(new))] == [cinfo["id"]]  # nothing fitted again
+    assert VectorStore(open_store(new), vinfo["model_id"]).count() == vinfo["vectors"]
+    assert [c["id"] for c in cl.list_models(open_store(new))] == [cinfo["id"]]  # nothing fitted again
 
     # a second run copies nothing and still reconciles
     again = _json(["store", "migrate", old, new])
@@ -139,9 +140,8 @@ def test_a_different_current_cluster_model_in_new_is_a_conflict(embedded_store, 
 
 
 def _local(root: str):
-    from tracelens.store import Store
 
-    return Store(root)
+    return open_store(root)
 
 
 def test_a_migration_interrupted_in_the_vectors_finishes_when_run_again(embedded_store, tmp_path, monkeypatch):
@@ -169,3 +169,63 @@ def test_a_migration_interrupted_in_the_vectors_finishes_when_run_again(embedded
     vec = {c.table: c for c in r.tables}[f"embeddings/{info['slug']}"]
     assert r.reconciles and (vec.written, vec.already) == (info["vectors"] - 20, 20)
     assert VectorStore(DeltaStore(url), info["model_id"]).count() == info["vectors"]
+
+
+def _old_store_with_side_data(tmp_path):
+    """A store of the older layout with traces, replays, eval results, a suite file and a catalog override."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from tests.conftest import anthropic_line
+    from tracelens.appendtables import append
+    from tracelens.evals.runner import RESULT_SCHEMA
+    from tracelens.ingest.pipeline import ingest
+    from tracelens.replay.storage import REPLAY_SCHEMA
+    from tracelens.store import Store
+
+    old = tmp_path / "old"
+    store = Store(old, create=True)
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(anthropic_line(i) + "\n" for i in range(8)))
+    ingest(store, [str(log)], workers=0)
+    at = dt.datetime(2026, 11, 18, 10, tzinfo=dt.UTC)
+    replays = [{"trace_id": f"t{i}", "replay_id": f"r{i}", "created_at": at} for i in range(3)]
+    append(old, "replays", pa.Table.from_pylist(replays, schema=REPLAY_SCHEMA), "created_at")
+    results = [{"suite": "s", "run_id": "run1", "run_started_at": at, "target": "m", "provider": "anthropic", "n": 1,
+                "case_id": f"c{i}", "repeat": 0, "outcome": "pass", "score": 1.0} for i in range(4)]
+    append(old, "evals/results", pa.Table.from_pylist(results, schema=RESULT_SCHEMA), "run_started_at")
+    (old / "evals" / "suites").mkdir(parents=True)
+    (old / "evals" / "suites" / "s.yaml").write_text("name: s\ncases: []\n")
+    (old / "models.json").write_text('{"models": []}\n')
+    return old
+
+
+def test_migrating_into_a_directory_brings_replays_eval_results_and_side_files(tmp_path):
+    from tracelens.evals.runner import load_results
+    from tracelens.replay.storage import load_replays
+
+    old = _old_store_with_side_data(tmp_path)
+    new = tmp_path / "new"
+    out = _json(["store", "migrate", str(old), str(new)])
+    counts = {t["table"]: t for t in out["tables"]}
+    assert out["reconciles"] and not out["left_behind"]
+    assert (counts["replays"]["written"], counts["evals/results"]["written"], counts["files"]["written"]) == (3, 4, 2)
+    assert (new / "replays" / "_delta_log").is_dir() and (new / "evals" / "results" / "_delta_log").is_dir()
+    assert load_replays(new).equals(load_replays(old))
+    assert load_results(new).equals(load_results(old))
+    assert (new / "evals" / "suites" / "s.yaml").read_text() == "name: s\ncases: []\n"
+    assert (new / "models.json").read_text() == '{"models": []}\n'
+    again = {t["table"]: t for t in _json(["store", "migrate", str(old), str(new)])["tables"]}
+    assert (again["replays"]["written"], again["evals/results"]["already"], again["files"]["already"]) == (0, 4, 2)
+    assert len(load_replays(new)) == 3  # nothing appended twice
+    r = CliRunner().invoke(cli, ["eval", "list", "--store", str(new), "--json"])
+    assert r.exit_code == 0 and "older file layout" not in r.stderr, r.output
+
+
+def test_migrating_into_a_bucket_lists_what_it_leaves_behind_and_fails(tmp_path, s3_env):
+    old = _old_store_with_side_data(tmp_path)
+    r = CliRunner().invoke(cli, ["store", "migrate", str(old), f"s3://{s3_env.bucket()}/m"])
+    assert r.exit_code == 1
+    left = [line for line in r.stderr.splitlines() if line.startswith("not copied:")]
+    assert len(left) == 3 and all("does not keep them yet" in line for line in left), r.stderr

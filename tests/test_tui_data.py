@@ -161,15 +161,21 @@ def fixture_labels(tbl):
     return df.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
 
 
-def build_tui_store(root: Path, extra_lines: list[str] = ()):
-    """Ingest the fixture lines (plus ``extra_lines``) into a new store at ``root / "store"``."""
+def build_tui_store(root: Path, extra_lines: list[str] = (), files_layout: bool = False):
+    """Ingest the fixture lines (plus ``extra_lines``) into a new store at ``root / "store"``: the default layout
+    (Delta Lake), or with ``files_layout`` the older one (whose id index some tests look at)."""
     from tracelens.ingest.pipeline import ingest
-    from tracelens.store import Store
+    from tracelens.storeopen import open_store
 
     root.mkdir(parents=True, exist_ok=True)
     src = root / "support.jsonl"  # a fixed name: the trace view shows it
     src.write_text("\n".join([*fixture_lines(), *extra_lines]) + "\n", encoding="utf-8")
-    store = Store(root / "store", create=True)
+    if files_layout:
+        from tracelens.store import Store
+
+        store = Store(root / "store", create=True)
+    else:
+        store = open_store(root / "store", create=True)
     summary = ingest(store, [str(src)], enricher=fixture_labels)
     assert not summary.errors and summary.total("quarantined") == 0, summary.to_dict()
     return store

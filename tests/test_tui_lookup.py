@@ -21,7 +21,7 @@ def anyio_backend():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return build_tui_store(tmp_path_factory.mktemp("lookup"))
+    return build_tui_store(tmp_path_factory.mktemp("lookup"), files_layout=True)
 
 
 def blocked_search(monkeypatch):

@@ -19,6 +19,7 @@ from tracelens.embed.models import FakeEmbedder
 from tracelens.samples.synthetic import Scenario, make_pair
 from tracelens.schema import TRACE_SCHEMA
 from tracelens.store import Store, write_parquet_file
+from tracelens.storeopen import open_store
 from tracelens.timeexpr import TimeWindow
 from tracelens.weekly import load_window, run_drift
 
@@ -47,7 +48,7 @@ def _store(root, sp) -> Store:
                 for f in TRACE_SCHEMA}
         write_parquet_file(pa.table(cols, schema=TRACE_SCHEMA), root / "traces" / f"date={day}" / "part-t.parquet",
                            "traces")
-    return Store(root)
+    return open_store(root)
 
 
 @pytest.fixture(scope="module")

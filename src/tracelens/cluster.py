@@ -54,7 +54,7 @@ Storage::
 The model directory is built aside and renamed into place; CURRENT.json is
 replaced atomically; assignments go through ``Store.transaction()``.
 
-On a Delta Lake store at a URL the same names are objects under ``URL/clusters/``
+On a Delta Lake store (local or at a URL) the same names are objects under ``STORE/clusters/``
 (centroids, then model.json created once, then CURRENT.json replaced by one PUT),
 and a model's assignments are the Delta table ``clusters/<id>/assignments/``,
 written by a MERGE that inserts absent hashes only (``DeltaStore.insert_absent``).
@@ -79,7 +79,7 @@ import pyarrow as pa
 
 from tracelens import atomic
 from tracelens.embed.models import Embedder, ModelSpec, get_embedder, resolve_model
-from tracelens.embed.vectors import VectorStore, embeddable, ensure_vectors, hashes_of, is_url_store
+from tracelens.embed.vectors import VectorStore, embeddable, ensure_vectors, hashes_of, on_delta
 from tracelens.store import Store
 from tracelens.topiclabels import N_NEIGHBOURS, N_TERMS, ctfidf_terms, fallback_label  # noqa: F401 - public here too
 
@@ -400,7 +400,7 @@ def _current_path(store: Store) -> Path:
 
 
 def _read_current(store: Store) -> dict[str, str]:
-    if is_url_store(store):
+    if on_delta(store):
         raw = store.get_object(f"{TABLE}/CURRENT.json")
         try:
             return json.loads(raw) if raw else {}
@@ -422,7 +422,7 @@ def current_ids(store: Store) -> dict[str, str]:
 
 def save_model(store: Store, cm: ClusterModel, make_current: bool = True) -> Path | str:
     """Write ``cm`` under clusters/<id>/ (built aside, renamed in) and make it current for its embedding model."""
-    if is_url_store(store):
+    if on_delta(store):
         return _save_model_objects(store, cm, make_current)
     base = _clusters_dir(store)
     base.mkdir(parents=True, exist_ok=True)
@@ -468,7 +468,7 @@ def _save_model_objects(store, cm: ClusterModel, make_current: bool) -> str:
 
 def load_model(store: Store, cluster_model_id: str) -> ClusterModel:
     """The saved cluster model ``cluster_model_id`` of ``store``; raises ``ClusterError`` when there is none."""
-    if is_url_store(store):
+    if on_delta(store):
         import io
 
         raw = store.get_object(f"{TABLE}/{cluster_model_id}/model.json")
@@ -498,7 +498,7 @@ def list_models(store: Store) -> list[dict]:
     """Saved cluster models (id, algorithm, k, embedding model, created_at, current)."""
     cur = set(_read_current(store).values())
     out = []
-    if is_url_store(store):
+    if on_delta(store):
         for name in store.list_dirs(TABLE):
             raw = store.get_object(f"{TABLE}/{name}/model.json")
             if raw is not None:
@@ -523,7 +523,7 @@ def _assignment_files(store: Store, cm: ClusterModel) -> list[Path]:
 
 def stored_assignments(store: Store, cm: ClusterModel) -> pl.DataFrame:
     """Every stored assignment of ``cm``: text_hash, cluster_id, distance (one row per hash)."""
-    if is_url_store(store):
+    if on_delta(store):
         snap = store.side_table(f"{TABLE}/{cm.id}/assignments")
         if snap is None or not len(snap.get_add_actions(flatten=True)):
             return pl.DataFrame(schema={"text_hash": pl.String, "cluster_id": pl.Int32, "distance": pl.Float32})
@@ -539,7 +539,7 @@ def store_assignments(store: Store, cm: ClusterModel, hashes: list[str], ids: np
     """Store the assignments of ``hashes`` not stored yet (each hash once, whoever writes concurrently); rows written."""
     if not hashes:
         return 0
-    if is_url_store(store):  # a MERGE inserting absent hashes only: concurrent assigners never duplicate one
+    if on_delta(store):  # a MERGE inserting absent hashes only: concurrent assigners never duplicate one
         path = f"{TABLE}/{cm.id}/assignments"
         if store.side_table(path) is None:
             store.create_side_table(path, ASSIGNMENT_SCHEMA, json.dumps({"cluster_model_id": cm.id}))

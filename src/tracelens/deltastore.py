@@ -72,7 +72,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import polars as pl
 import pyarrow as pa
@@ -91,6 +91,7 @@ from tracelens.storefiles import (
     make_quarantine_row,
     split_by_day,
 )
+from tracelens.storeobjects import objects_for
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +120,18 @@ class DeltaStore(TraceLookup):
     ``write``: the caller will commit (the preflight checks write permission; ``create`` implies it).
     """
 
-    local_root = None  # no local directory: evals, the catalog override are not kept here yet
+    format = FORMAT
 
-    def __init__(self, url: str, create: bool = False, write: bool = False):
+    def __init__(self, url: str | os.PathLike, create: bool = False, write: bool = False):
+        if not objstore.is_url(url):  # a local directory
+            url = Path(os.path.abspath(os.fspath(url))).as_uri()
         try:
-            self.loc = objstore.parse(url)
+            self.loc = objstore.parse(str(url))
             self.opts = objstore.preflight(self.loc, write=create or write)
         except objstore.ObjectStoreError as e:
             raise StoreError(str(e)) from None
         self.url = self.loc.url
-        self._client = None
+        self.objects = objects_for(self.loc, self.opts)
         self._index_frames: dict[str, pl.DataFrame] = {}  # traces file -> (trace_id, content_hash)
         self._tables: dict[str, object] = {}
         if self.loc.family == "file":
@@ -142,9 +145,15 @@ class DeltaStore(TraceLookup):
             self._check_marker(info)
 
     @property
-    def root(self) -> str:
-        """The store's URL (for messages; there is no local directory)."""
-        return self.url
+    def local_root(self) -> Path | None:
+        """The store's directory when it is on a local disk, where the files that are not tables live (eval
+        suites, canary sets, the model catalog override, the collect spool); None at a bucket URL."""
+        return Path(self.loc.local_path) if self.loc.family == "file" else None
+
+    @property
+    def root(self) -> Path | str:
+        """The store's directory on a local disk, else its URL."""
+        return self.local_root or self.url
 
     def __repr__(self) -> str:
         return f"DeltaStore({self.url!r})"
@@ -156,40 +165,12 @@ class DeltaStore(TraceLookup):
         if os.path.isdir(path) and not os.path.exists(os.path.join(path, MARKER)) and os.listdir(path) and create:
             raise StoreError(f"{path} exists and is not a tracelens store (no {MARKER}); refusing to write into it")
 
-    def client(self):
-        """The obstore client of the store's location (normal timeouts and retries)."""
-        if self._client is None:
-            try:
-                self._client = objstore.connect(self.loc, self.opts, preflight_limits=False)
-            except objstore.ObjectStoreError as e:
-                raise StoreError(str(e)) from None
-        return self._client
-
     def _get(self, key: str) -> bytes | None:
-        import obstore
-
-        try:
-            return bytes(obstore.get(self.client(), key).bytes())
-        except FileNotFoundError:
-            return None
-        except Exception as e:
-            if type(e).__name__ == "NotFoundError":
-                return None
-            raise StoreError(objstore.explain(self.loc, e)) from None
+        return self.objects.get(key)
 
     def _put_if_absent(self, key: str, data: bytes) -> bool:
         """Create ``key`` unless it exists; True when this call created it (first writer wins)."""
-        import obstore
-
-        try:
-            obstore.put(self.client(), key, data, mode="create")
-            return True
-        except FileExistsError:
-            return False
-        except Exception as e:
-            if type(e).__name__ in ("AlreadyExistsError", "PreconditionError"):
-                return False
-            raise StoreError(objstore.explain(self.loc, e)) from None
+        return self.objects.put_if_absent(key, data)
 
     def _read_marker(self) -> dict | None:
         raw = self._get(MARKER)
@@ -297,6 +278,22 @@ class DeltaStore(TraceLookup):
             if (since and day and day < since) or (until and day and day > until):
                 continue
             out[PurePosixPath(p)] = int(n or 0)
+        return out
+
+    def data_files(self, table: str = "traces", since: dt.date | None = None,
+                   until: dt.date | None = None) -> dict[str, int]:
+        """The data files of ``table``'s latest snapshot with rows of days [since, until] -> size in bytes, as
+        local paths (a store on a local disk) or URLs. A snapshot's files are immutable and stay readable until
+        ``vacuum`` removes them (after the retention, 7 days by default)."""
+        t = pa.table(self.table(table).get_add_actions(flatten=True))
+        base = self.local_root if self.local_root is not None else None
+        out = {}
+        for p, size, d in zip(*(t.column(c).to_pylist() for c in ("path", "size_bytes", "partition.date")),
+                              strict=True):
+            day = _as_date(d)
+            if (since and day and day < since) or (until and day and day > until):
+                continue
+            out[str(base / table / p) if base is not None else self.loc.child(table, p)] = int(size or 0)
         return out
 
     def count(self, table: str = "traces") -> int:
@@ -583,34 +580,19 @@ class DeltaStore(TraceLookup):
 
     def get_object(self, key: str) -> bytes | None:
         """The bytes of the object ``key`` (relative to the store URL), None when absent."""
-        return self._get(key)
+        return self.objects.get(key)
 
     def put_object(self, key: str, data: bytes) -> None:
-        """Write (or replace) the object ``key``: a single PUT, so a reader gets the old or the new bytes whole."""
-        import obstore
-
-        try:
-            obstore.put(self.client(), key, data)
-        except Exception as e:
-            raise StoreError(objstore.explain(self.loc, e)) from None
+        """Write (or replace) the object ``key``: a reader gets the old or the new bytes whole."""
+        self.objects.put(key, data)
 
     def put_object_if_absent(self, key: str, data: bytes) -> bool:
         """Create the object ``key`` unless it exists; True when this call created it (first writer wins)."""
-        return self._put_if_absent(key, data)
+        return self.objects.put_if_absent(key, data)
 
     def list_dirs(self, prefix: str) -> list[str]:
         """The names of the "directories" directly below ``prefix`` (common key prefixes), sorted."""
-        import obstore
-
-        try:
-            res = obstore.list_with_delimiter(self.client(), prefix.strip("/") + "/")
-        except FileNotFoundError:
-            return []
-        except Exception as e:
-            if type(e).__name__ == "NotFoundError":
-                return []
-            raise StoreError(objstore.explain(self.loc, e)) from None
-        return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in res["common_prefixes"])
+        return self.objects.list_dirs(prefix)
 
     def side_tables(self) -> list[str]:
         """Paths of the side tables that exist: each model's vectors, each cluster model's assignments."""
@@ -699,17 +681,3 @@ def _as_date(v) -> dt.date | None:
         return dt.date.fromisoformat(str(v)[:10])
     except ValueError:
         return None
-
-
-def is_delta_store(path_or_url: str) -> bool:
-    """Whether ``path_or_url`` names a Delta Lake store location: any store URL (``s3://``, ``file://``, ...)."""
-    return objstore.is_url(path_or_url)
-
-
-def open_any(path_or_url: str, create: bool = False, write: bool = False):
-    """A ``DeltaStore`` for a URL, else the local ``Store`` at the path (``write`` only matters for URLs)."""
-    if is_delta_store(path_or_url):
-        return DeltaStore(path_or_url, create=create, write=write)
-    from tracelens.store import Store
-
-    return Store(path_or_url, create=create)

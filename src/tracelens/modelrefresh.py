@@ -90,9 +90,9 @@ def undated_requested_ids(store_root: str | os.PathLike) -> list[str]:
     """Undated Claude ids the store's traces requested (first-party spelling), sorted."""
     import polars as pl
 
-    from tracelens.store import Store
+    from tracelens.storeopen import open_store
 
-    lf = Store(store_root).scan().select(pl.col("model_requested").drop_nulls().unique())
+    lf = open_store(store_root).scan().select(pl.col("model_requested").drop_nulls().unique())
     out = set()
     for m in lf.collect().get_column("model_requested").to_list():
         fp = first_party_id(m)

@@ -152,6 +152,8 @@ class Store(TraceLookup):
     (``tracelens doctor`` looks before it changes anything).
     """
 
+    format = "files"
+
     def __init__(self, root: str | os.PathLike, create: bool = False, recover: bool = True):
         self.root = Path(root)
         self.set_aside: list[tuple[str, str]] = []  # (_txn entry, reason) set aside by recovery in this process
@@ -175,6 +177,9 @@ class Store(TraceLookup):
             )
         else:
             info = read_marker(marker)
+            if info.get("format") == "delta":
+                raise StoreError(f"{self.root} is a Delta Lake store: open it with tracelens.storeopen.open_store "
+                                 "(every tracelens command does)")
             if info.get("schema_version", 0) > SCHEMA_VERSION:
                 raise StoreError(
                     f"store {self.root} has schema version {info.get('schema_version')}, newer than this tracelens "

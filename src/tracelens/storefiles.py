@@ -194,7 +194,8 @@ def _open_lock(path: Path) -> int | None:
 
 
 def discard_if_unused(root: str | Path) -> bool:
-    """Remove a store directory that holds nothing but what opening it wrote (marker, lock, empty folders).
+    """Remove a store directory that holds nothing but what opening it wrote (marker, locks, empty folders, the
+    creation of empty Delta tables).
 
     For a command that created a store and then stored nothing (a failed
     ingest): it must not leave an empty store behind. A store holding any
@@ -203,8 +204,9 @@ def discard_if_unused(root: str | Path) -> bool:
     root = Path(root)
     if not (root / MARKER).is_file():
         return False
-    for _dirpath, _dirs, files in os.walk(root):
-        if set(files) - {MARKER, ".lock", ".apply.lock"}:
+    for dirpath, _dirs, files in os.walk(root):
+        created = {"00000000000000000000.json"} if os.path.basename(dirpath) == "_delta_log" else set()
+        if set(files) - {MARKER, ".lock", ".apply.lock"} - created:  # a Delta table's version 0 is its creation
             return False
     shutil.rmtree(root, ignore_errors=True)
     return not root.exists()

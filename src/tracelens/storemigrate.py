@@ -2,8 +2,9 @@
 
 Contract:
 
-- ``OLD`` is a local store directory (the current layout, ``tracelens.store``) or a Delta Lake store URL;
-  ``NEW`` is a Delta Lake store URL (``s3://``, ``gs://``, ``az://``, ``file:///abs/path``), created when absent.
+- ``OLD`` is a store in either layout: a local directory (the older file layout, ``tracelens.store``, or a
+  Delta Lake one) or a store URL; ``NEW`` is a Delta Lake store, a local directory or a URL (``s3://``,
+  ``gs://``, ``az://``, ``file:///abs/path``), created when absent.
   ``OLD`` is only read: it stays usable as it was.
 - ``traces`` go through ``DeltaStore.commit_batch`` (the path ingest takes), one day partition at a time in
   slices of ``batch_rows``; ``quarantine`` and ``otlp_events`` through the same keyed insert, keeping each row's
@@ -24,20 +25,28 @@ Contract:
   present in ``NEW`` afterwards. ``MigrateResult.reconciles`` is False otherwise (the CLI exits 1). The side
   data is counted the same way: vectors per model, cluster models, assignments per cluster model, and the
   ``CURRENT.json`` entries.
+- From a local ``OLD`` into a local ``NEW``, what a store keeps beside its tables comes too: the replays and
+  eval results (appended rows whose key ``NEW`` lacks: ``replay_id``; ``run_id``, ``case_id``, ``repeat``) and
+  the files (``evals/suites/``, old ``canaries/``, ``models.json``, ``spool/``; a file ``NEW`` has with other
+  bytes is a conflict, kept). A store at a URL keeps none of these yet: migrating into one leaves them
+  behind, listed in ``MigrateResult.left_behind`` and counted as missing, so the counts do not reconcile and
+  nothing is lost silently.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import polars as pl
 import pyarrow as pa
 
-from tracelens.deltastore import KEYS, SCHEMAS, DeltaStore, open_any, with_date
+from tracelens.deltastore import KEYS, SCHEMAS, DeltaStore, with_date
 from tracelens.objstore import is_url
 from tracelens.storefiles import TABLES, StoreError
+from tracelens.storeobjects import LocalObjects
+from tracelens.storeopen import DELTA, open_store, store_format
 
 SECRET_NAMES = ("redaction_salt",)
 
@@ -67,6 +76,7 @@ class MigrateResult:
     destination: str
     tables: list[TableCount]
     secrets_copied: list[str]
+    left_behind: list[str] = field(default_factory=list)  # what was not copied, and why
 
     @property
     def reconciles(self) -> bool:
@@ -76,7 +86,7 @@ class MigrateResult:
     def to_dict(self) -> dict:
         """JSON-ready form (each table with its ``reconciles``)."""
         return {"source": self.source, "destination": self.destination, "reconciles": self.reconciles,
-                "secrets_copied": self.secrets_copied,
+                "secrets_copied": self.secrets_copied, "left_behind": self.left_behind,
                 "tables": [{**asdict(t), "reconciles": t.reconciles} for t in self.tables]}
 
 
@@ -91,10 +101,7 @@ def _read_secret(store, name: str) -> bytes | None:
 def migrate(old: str, new: str, batch_rows: int = 20_000,
             progress: Callable[[str, int, int], None] | None = None) -> MigrateResult:
     """Copy the store at ``old`` into the Delta Lake store at ``new`` (see the module docstring)."""
-    if not is_url(new):
-        raise StoreError(f"the destination must be a store URL (s3://bucket/prefix, gs://, az://, file:///abs/path), "
-                         f"not {new!r}")
-    src = open_any(old)
+    src = open_store(old)
     dst = DeltaStore(new, create=True, write=True)
     if isinstance(src, DeltaStore) and src.url == dst.url:
         raise StoreError(f"{old} and {new} are the same store")
@@ -112,7 +119,74 @@ def migrate(old: str, new: str, batch_rows: int = 20_000,
     counts += [_copy_keyed(src, dst, t, batch_rows, progress) for t in TABLES if t != "traces"]
     counts += _copy_vectors(src, dst, batch_rows, progress)
     counts += _copy_clusters(src, dst, batch_rows, progress)
-    return MigrateResult(str(old), dst.url, counts, copied)
+    left: list[str] = []
+    if src.local_root is not None:
+        counts += _copy_append_tables(src, dst, left)
+        counts += _copy_files(src, dst, left)
+    return MigrateResult(str(old), dst.url, counts, copied, left)
+
+
+# Append-only tables beside the traces (tracelens.appendtables) and the key that makes each row unique.
+APPEND_KEYS = {"replays": ("replay_id",), "evals/results": ("run_id", "case_id", "repeat")}
+# Files a local store keeps beside its tables: suites and canary sets, the catalog override, the collect spool.
+SIDE_FILES = ("evals/suites", "canaries", "models.json", "spool")
+
+
+def _copy_append_tables(src, dst: DeltaStore, left: list[str]) -> list[TableCount]:
+    """Replays and eval results: the rows of ``src`` whose key ``dst`` lacks, appended in one commit per table
+    (a re-run appends nothing). Into a store at a URL they stay behind (``left``): it keeps none yet."""
+    from tracelens.appendtables import append, read
+
+    out = []
+    for name, key in APPEND_KEYS.items():
+        rows = read(src.local_root, name)
+        if rows is None or not rows.num_rows:
+            continue
+        c = TableCount(name, read=rows.num_rows)
+        if dst.local_root is None:
+            left.append(f"{name} ({rows.num_rows:,} rows): a store at a URL does not keep them yet")
+            c.missing = rows.num_rows
+            out.append(c)
+            continue
+        df = pl.from_arrow(rows)
+        have = read(dst.local_root, name)
+        if have is not None and have.num_rows:
+            df = df.join(pl.from_arrow(have.select(list(key))).unique(), on=list(key), how="anti")
+        c.already = c.read - df.height
+        day = "created_at" if name == "replays" else "run_started_at"
+        append(dst.local_root, name, df.to_arrow(), day)
+        c.written = df.height
+        out.append(c)
+    return out
+
+
+def _copy_files(src, dst: DeltaStore, left: list[str]) -> list[TableCount]:
+    """Eval suites, canary sets, the model catalog override and the collect spool, file by file: a file ``dst``
+    already holds with the same bytes is counted as already there, with other bytes as a conflict (kept)."""
+    files = []
+    for rel in SIDE_FILES:
+        p = src.local_root / rel
+        files += [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else []
+    if not files:
+        return []
+    c = TableCount("files", read=len(files))
+    if dst.local_root is None:
+        left.append(f"{len(files)} file(s) (eval suites, canary sets, model catalog override, collect spool): a "
+                    "store at a URL does not keep them yet")
+        c.missing = len(files)
+        return [c]
+    objects = LocalObjects(dst.local_root)
+    for f in files:
+        rel = f.relative_to(src.local_root).as_posix()
+        data = f.read_bytes()
+        if objects.put_if_absent(rel, data):
+            c.written += 1
+        elif objects.get(rel) == data:
+            c.already += 1
+        else:
+            c.conflicts += 1
+            left.append(f"{rel}: {dst.url} already has a different file of that name (kept)")
+    return [c]
 
 
 def _slices(df: pl.DataFrame, n: int):
@@ -244,8 +318,10 @@ def _copy_clusters(src, dst: DeltaStore, batch_rows: int, progress) -> list[Tabl
 
 
 def vacuum(url: str, retention_hours: int | None = None, dry_run: bool = False) -> dict[str, list[str]]:
-    """Delete the data files of the Delta store at ``url`` that no version within the retention refers to."""
-    if not is_url(url):
-        raise StoreError(f"vacuum works on Delta Lake store URLs, not {url!r} (local stores: `tracelens doctor`)")
+    """Delete the data files of the Delta store at ``url`` (a URL or a local directory) that no version within
+    the retention refers to."""
+    if not is_url(url) and store_format(url) != DELTA:
+        raise StoreError(f"vacuum works on Delta Lake stores; {url!r} is not one (a store of the older layout: "
+                         "`tracelens doctor`)")
     return DeltaStore(url, write=not dry_run).vacuum(retention_hours=retention_hours, dry_run=dry_run)
 

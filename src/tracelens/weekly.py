@@ -395,11 +395,6 @@ def _sample_texts(wf: WindowFeatures, df: pl.DataFrame, mask: np.ndarray, cap: i
     return out
 
 
-def _local_root(store) -> Path | None:
-    """The store's local directory (None for a Delta Lake store at a URL: no eval suites, no catalog override)."""
-    return getattr(store, "local_root", store.root)
-
-
 def _missing_vectors(store: Store, spec, df: pl.DataFrame, col: str) -> int:
     from tracelens.embed.vectors import VectorStore, embeddable
     from tracelens.hashing import text_hash
@@ -454,7 +449,7 @@ def drift_run(store: Store, baseline: TimeWindow, current: TimeWindow, *, config
         cluster_labels=prep.cluster_labels or None,
         history=prep.history,
         config=config,
-        catalog=load_catalog(_local_root(store)),
+        catalog=load_catalog(store.local_root),
         series=series,
         text_summary=prep.text_summary,
     )
@@ -490,7 +485,7 @@ def evals_section(store: Store, notes: list[str] | None = None) -> tuple[EvalRes
     except ImportError:
         return None
     say = notes.append if notes is not None else (lambda s: None)
-    if _local_root(store) is None:
+    if store.local_root is None:
         return None  # eval suites and runs live in a local store directory; none can exist for this store
     if old_canary_files(store.root):
         try:

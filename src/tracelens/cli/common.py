@@ -139,28 +139,27 @@ def engine_options(f: Callable) -> Callable:
 
 def open_store(path: str, create: bool = False, *, url_ok: bool = False, write: bool = False,
                needs: str = "") -> Store:
-    """The store at ``path``; a store that cannot be opened is a one-line error, not a traceback.
+    """The store at ``path`` (``tracelens.storeopen.open_store``); one line, not a traceback, when it cannot be
+    opened. A store in the older file layout is opened with a one-line hint on stderr.
 
-    ``path`` may be the URL of a Delta Lake store (``tracelens.deltastore``): commands that work on one pass
-    ``url_ok`` (``write`` when they commit); the others stop with one line saying what it lacks (``needs``).
+    ``path`` may be the URL of a store on object storage: commands that work on one pass ``url_ok`` (``write``
+    when they commit); the others stop with one line saying what it lacks (``needs``), files kept in a local
+    store directory. A local store, in either layout, has that directory.
     """
     from tracelens.objstore import is_url
 
-    if is_url(path) and not url_ok:
+    if is_url(path) and not url_ok and not path.lower().startswith("file:"):
         ctx = click.get_current_context(silent=True)
         name = ctx.command_path if ctx is not None else "this command"
         what = needs or "files kept in a local store directory"
         raise click.ClickException(f"`{name}` does not work on an object-storage store ({path}) yet: it needs "
                                    f"{what}. Use a store directory instead")
-    # the store (pyarrow, polars) loads when a command opens one, not when a command line is parsed
-    from tracelens.store import Store, StoreError
+    # the store (pyarrow, polars, deltalake) loads when a command opens one, not when a command line is parsed
+    from tracelens.storefiles import StoreError
+    from tracelens.storeopen import open_store as open_any_layout
 
     try:
-        if is_url(path):
-            from tracelens.deltastore import DeltaStore
-
-            return DeltaStore(path, create=create, write=write or create)  # type: ignore[return-value]
-        return Store(path, create=create)
+        return open_any_layout(path, create=create, write=write or create, note=diag)
     except StoreError as e:
         raise click.ClickException(str(e)) from None
     except ImportError as e:

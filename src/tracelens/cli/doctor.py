@@ -12,18 +12,21 @@ from tracelens.textsafe import visible
 
 @click.command()
 @click.option("--repair", is_flag=True,
-              help="Move damaged files, foreign journals and links to corrupt/ (same relative path) and write a "
-                   "JSON report there; roll pending commits forward.")
+              help="Move damaged files to corrupt/ (same relative path), never deleting one. A Delta Lake store "
+                   "then commits the removal of the files it lists but cannot read; a store of the older layout "
+                   "also moves foreign journals and links, rolls pending commits forward and writes a JSON report "
+                   "to corrupt/.")
 @click.option("--quick", is_flag=True, help="Check Parquet footers and schemas only, not every page.")
 @store_option
 @json_option
 def doctor(repair, quick, store_path, as_json):
-    """Check the store: marker, journals, every Parquet file (footer, schema, pages), quarantine, metadata.
+    """Check the store: every table's log and data files (footer, pages, row counts), keys, metadata.
 
     Commands that meet a damaged file name it and stop; this finds them all.
     Nothing is deleted: --repair moves what cannot be read to corrupt/, after
-    which every command reads the rest again. Exit code 0 when the store is
-    healthy (after --repair: when nothing is left to fix), 1 when not.
+    which every command reads the rest again. Works on local stores (either
+    layout) and on stores at a URL. Exit code 0 when the store is healthy
+    (after --repair: when nothing is left to fix), 1 when not.
 
     \b
     Examples:
@@ -31,16 +34,20 @@ def doctor(repair, quick, store_path, as_json):
       tracelens doctor --repair --json
     """
     from tracelens.objstore import is_url
-
-    if is_url(store_path):
-        raise click.ClickException(f"`tracelens doctor` checks local store directories only ({store_path} is an "
-                                   "object-storage store): its Delta commits leave no journals or half-written "
-                                   "files to repair; `tracelens store vacuum` deletes the files of dead writers")
-    from tracelens.doctor import check_store, repair_store
-    from tracelens.store import StoreError
+    from tracelens.storefiles import StoreError
+    from tracelens.storeopen import DELTA, store_format
 
     try:
-        report = repair_store(store_path, deep=not quick) if repair else check_store(store_path, deep=not quick)
+        if is_url(store_path) or store_format(store_path) == DELTA:
+            from tracelens.doctordelta import check_delta, repair_delta
+            from tracelens.storeopen import open_store
+
+            store = open_store(store_path, write=repair)
+            report = repair_delta(store, deep=not quick) if repair else check_delta(store, deep=not quick)
+        else:  # the older file layout (or no store: its check says so)
+            from tracelens.doctor import check_store, repair_store
+
+            report = repair_store(store_path, deep=not quick) if repair else check_store(store_path, deep=not quick)
     except StoreError as e:
         raise click.ClickException(str(e)) from None
     if as_json:

@@ -1,4 +1,4 @@
-"""`tracelens store`: copy a store into a Delta Lake store on object storage, and clean one up."""
+"""`tracelens store`: copy a store into a Delta Lake store (a directory or a URL), and clean one up."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tracelens.cli.common import diag, emit_json, json_option, out_console
 
 @click.group()
 def store():
-    """Stores on object storage (Delta Lake): migrate a store there, vacuum one."""
+    """Delta Lake stores, local or on object storage: migrate a store into one, vacuum one."""
 
 
 @store.command("migrate")
@@ -23,11 +23,12 @@ def store():
 def migrate_cmd(old, new, batch_rows, as_json):
     """Copy the store OLD into the Delta Lake store NEW and check the counts reconcile.
 
-    OLD is a local store directory (the default layout) or a store URL; NEW is a store URL: s3://bucket/prefix,
+    OLD is a store directory (the Delta Lake layout, or the older file layout, which every command still reads
+    with a one-line hint) or a store URL; NEW is a directory or a store URL: s3://bucket/prefix,
     gs://bucket/prefix, az://container/prefix or file:///absolute/path. NEW is created when absent, and OLD is
-    only read: it stays usable as it is. A store URL keeps the traces, quarantine and log-event tables as Delta
-    Lake tables (readable by polars, Spark, DuckDB and pyarrow through delta-rs); commits there need no lock
-    and no rename, so several machines may ingest into it at once. Credentials come from the usual chain
+    only read: it stays usable as it is. Every table is a Delta Lake table (readable by polars, Spark, DuckDB
+    and pyarrow through delta-rs); commits need no lock and no rename, so several machines may ingest into a
+    store URL at once. Credentials come from the usual chain
     (AWS_* variables or AWS_PROFILE and ~/.aws; GOOGLE_APPLICATION_CREDENTIALS, or STORAGE_EMULATOR_HOST for an
     emulator; AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_*): docs/object-storage.md.
 
@@ -40,13 +41,14 @@ def migrate_cmd(old, new, batch_rows, as_json):
     current model per embedding model) are copied too, and counted the same way, so `similar`, `clusters`
     and the semantic findings answer on NEW as on OLD without embedding again.
 
-    Local stores stay the default. A store URL does not hold eval suites, canary sets, replays, the model catalog
-    override or the collect spool yet: the commands that need them say so.
+    Into a directory, replays, eval results, eval suites and canary sets, the model catalog override and the
+    collect spool come too. A store URL does not hold those yet: they are listed as not copied, and the counts
+    do not reconcile (exit 1), so nothing is left behind unnoticed.
 
     \b
     Examples:
-      tracelens store migrate tracelens-store s3://my-bucket/tracelens
-      tracelens store migrate ./tracelens-store file:///data/tracelens-delta --json
+      tracelens store migrate old-store tracelens-store
+      tracelens store migrate tracelens-store s3://my-bucket/tracelens --json
     """
     from tracelens.storemigrate import migrate
 
@@ -69,20 +71,22 @@ def migrate_cmd(old, new, batch_rows, as_json):
             t.add_row(c.table, f"{c.read:,}", f"{c.written:,}", f"{c.already:,}", f"{c.conflicts:,}",
                       f"{c.missing:,}", "yes" if c.reconciles else "NO")
         out_console().print(t)
+    for what in result.left_behind:
+        diag(f"not copied: {what}")
     if not result.reconciles:
         diag(f"error: the copy of {old} into {result.destination} does not reconcile (see the table above)")
         sys.exit(1)
 
 
 @store.command("vacuum")
-@click.argument("url")
+@click.argument("url", metavar="STORE")
 @click.option("--retention-hours", type=click.IntRange(min=1), default=None,
               help="Keep files younger than this (default: the tables' retention, 7 days). A short one may delete "
                    "files a writer still running is about to commit.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted.")
 @json_option
 def vacuum_cmd(url, retention_hours, dry_run, as_json):
-    """Delete the files of the Delta Lake store URL that no current version refers to.
+    """Delete the files of the Delta Lake store STORE (a directory or a URL) that no current version refers to.
 
     Those are files of rows a later commit replaced, and files a writer that was killed wrote before its commit
     (readers never see them). Only files older than the retention are deleted.

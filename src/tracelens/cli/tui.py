@@ -36,7 +36,7 @@ def tui(store_path, report_path, week, export_dir, tz, base_url, api_key_env, no
     from tracelens.extras import require
 
     require("tui", "tracelens tui")
-    store = open_store(store_path, needs="the local store's locks and file index")
+    store = open_store(store_path, needs="replays and eval results kept beside a local store")
     from tracelens.tui.app import TuiConfig, make_app
 
     config = TuiConfig(tz=tz, export_dir=Path(export_dir), report_path=Path(report_path) if report_path else None,

@@ -39,7 +39,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from tracelens.embed.models import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, Embedder, get_embedder, resolve_model
-from tracelens.embed.vectors import VectorStore, embeddable, is_url_store
+from tracelens.embed.vectors import VectorStore, embeddable, on_delta
 from tracelens.hashing import text_hash
 from tracelens.store import Store
 
@@ -151,7 +151,7 @@ def _trace_files(store: Store, day: dt.date | None = None) -> dict[str, int | No
     Local store: the day partition files (rows: None, read from the footer when needed). Delta Lake store:
     the data files of the traces table's latest snapshot, with the row counts its log records.
     """
-    if is_url_store(store):
+    if on_delta(store):
         return {str(p): n for p, n in store.row_counts("traces", day, day).items()}
     return {str(f.relative_to(store.root)): None for f in store.files("traces", day, day)}
 

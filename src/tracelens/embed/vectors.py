@@ -27,10 +27,10 @@ to. Readers get float32.
 Texts that are None, empty or whitespace only are never embedded; they come
 back as missing (NaN rows).
 
-On a Delta Lake store at a URL (``tracelens.deltastore.DeltaStore``, no local
-directory) ``VectorStore(store, model)`` is a ``DeltaVectorStore`` with the same
+On a Delta Lake store (``tracelens.deltastore.DeltaStore``: the layout of every
+new store, local or at a URL) ``VectorStore(store, model)`` is a ``DeltaVectorStore`` with the same
 methods and results: the model's vectors are the Delta table
-``URL/embeddings/<model-slug>/`` with ``text_hash`` (string) and ``vector``
+``STORE/embeddings/<model-slug>/`` with ``text_hash`` (string) and ``vector``
 (binary: the ``dim`` float16 components, little-endian, L2-normalised; Delta
 has no half-float or fixed-size list type, the bytes are the same as in a local
 file). The table's description (JSON) records the model id, dim, dtype and
@@ -94,9 +94,10 @@ def _f32(m: np.ndarray) -> np.ndarray:
     return np.asarray(m, dtype=np.float32)
 
 
-def is_url_store(store) -> bool:
-    """True for a store without a local directory (a Delta Lake store at a URL)."""
-    return getattr(store, "local_root", True) is None
+def on_delta(store) -> bool:
+    """True for a Delta Lake store (``tracelens.deltastore``), local or at a URL: its vectors and cluster
+    assignments are Delta tables beside the trace tables, not files of the older layout."""
+    return getattr(store, "format", None) == "delta"
 
 
 class VectorStore:
@@ -106,7 +107,7 @@ class VectorStore:
     For a store at a URL the instance is a ``DeltaVectorStore`` (see the module docstring)."""
 
     def __new__(cls, store: Store, model: str | ModelSpec | None = None, cache_bytes: int = CACHE_BYTES):
-        if cls is VectorStore and is_url_store(store):
+        if cls is VectorStore and on_delta(store):
             cls = DeltaVectorStore
         return super().__new__(cls)
 
@@ -587,7 +588,7 @@ def trace_embeddings(
 
 def list_models(store: Store) -> list[dict]:
     """Models with vectors in ``store``: model id, slug, dim, counts."""
-    if is_url_store(store):
+    if on_delta(store):
         out = []
         for slug in store.list_dirs(TABLE):
             snap = store.side_table(f"{TABLE}/{slug}")

@@ -45,6 +45,7 @@ the cluster's CPUs, or its GPUs for embedding).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import math
@@ -95,16 +96,9 @@ def _ingest_task(root: str, path: str, fmt_name: str, res, options, batch_size: 
     """One planned file ingested by ``ingest_file`` in a Ray worker, committing to the store at ``root`` (a store
     directory, or the URL of a Delta Lake store: each worker commits its own batches either way)."""
     from tracelens.ingest.pipeline import ingest_file
-    from tracelens.objstore import is_url
+    from tracelens.storeopen import open_store
 
-    if is_url(root):
-        from tracelens.deltastore import DeltaStore
-
-        store = DeltaStore(root, write=True)
-    else:
-        from tracelens.store import Store
-
-        store = Store(root)
+    store = open_store(root, write=True)
     return ingest_file(store, path, fmt_name, res, options, batch_size, workers=0)
 
 
@@ -326,9 +320,12 @@ class RayEngine:
             return refusal_counts(pl.from_arrow(batch), windows, history, before, trend_start).to_arrow()
 
         parts = refusal_counts(pl.from_arrow(schema.empty_table()), windows, history, before, trend_start)
-        with store.apply_lock(shared=True):  # no commit renames or deletes a file while the tasks read
-            files = [str(f) for f in store.files("traces", lo, hi)]
-            if files and sum(os.path.getsize(f) for f in files) < COUNT_ON_RAY_BYTES:
+        with _readable_files(store, lo, hi) as sizes:
+            files = list(sizes or {})
+            if sizes is None:  # a Delta store at a URL: counted here, through the store's own reader
+                rows = store.scan("traces", lo, hi).select(cols).collect()
+                parts = pl.concat([parts, refusal_counts(rows, windows, history, before, trend_start)])
+            elif files and sum(sizes.values()) < COUNT_ON_RAY_BYTES:
                 # too little to pay for Ray Data's start (read tasks, worker processes: ~20 s on 2 busy cores
                 # for 20,000 traces, against 0.1 s here): the same function over the same files, here
                 lf = pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert",
@@ -346,6 +343,22 @@ class RayEngine:
                 if tables:
                     parts = pl.concat([parts, pl.from_arrow(pa.concat_tables(tables)).cast(parts.schema)])
         return series_counts(parts, trend_start)
+
+
+@contextlib.contextmanager
+def _readable_files(store, lo: dt.date, hi: dt.date):
+    """The traces data files of days [lo, hi] -> their size in bytes, readable while the block runs.
+
+    A store of the older layout holds its apply lock (shared), so no commit renames or deletes a file while
+    the tasks read; a Delta Lake snapshot's files are immutable and stay until ``vacuum`` (7 days by default),
+    so its latest snapshot needs no lock. A Delta store at a URL gives {}: its rows are counted in the driver
+    through ``scan`` (Ray workers would need the store's credentials and endpoint for their own reads): None.
+    """
+    if getattr(store, "format", None) == "delta":
+        yield store.data_files("traces", lo, hi) if store.local_root is not None else None
+        return
+    with store.apply_lock(shared=True):
+        yield {str(f): os.path.getsize(f) for f in store.files("traces", lo, hi)}
 
 
 def _quiet_ray_data() -> None:

@@ -18,10 +18,12 @@ Contract:
   by our refusal detector and graded (``tracelens.evals.graders``); a
   grader that raises is a failed grader, a target error an ``error``
   outcome.
-* ``write_results`` stores one row per (case, repeat) at
-  ``<store>/evals/results/date=YYYY-MM-DD/part-<run_id>.parquet`` (written
-  atomically; response text scrubbed of secrets like every stored text),
-  readable with polars or DuckDB; ``load_results`` reads them back and
+* ``write_results`` stores one row per (case, repeat) in the table
+  ``<store>/evals/results``, by UTC day of the run's start, in one atomic
+  append (``tracelens.appendtables``: a Delta Lake commit, or in the older
+  layout a Parquet file renamed into place; response text scrubbed of
+  secrets like every stored text), readable with polars, DuckDB or anything
+  that reads Delta Lake; ``load_results`` reads them back and
   ``list_runs`` summarises the runs of a suite.
 """
 
@@ -40,9 +42,8 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from tracelens.atomic import atomic_path
+from tracelens.appendtables import append, read
 from tracelens.evals.graders import GradeContext, grade_all
 from tracelens.evals.model import Case, GradeResult, Response, Suite, ToolCall, case_outcome
 from tracelens.evals.targets import TargetSpec
@@ -432,11 +433,6 @@ RESULT_SCHEMA = pa.schema([
 ])
 
 
-def results_dir(store_root: str | Path) -> Path:
-    """Where a store keeps eval results."""
-    return Path(store_root).joinpath(*RESULTS_DIR)
-
-
 def _scrub(text: str | None) -> str | None:
     return None if text is None else scrub_text(text)
 
@@ -466,29 +462,25 @@ def result_rows(run: EvalRun, suite: Suite | None = None) -> list[dict[str, Any]
 
 
 def write_results(store_root: str | Path, run: EvalRun, suite: Suite | None = None) -> Path | None:
-    """Store the run's rows (one Parquet file, written atomically); None when the run has no results."""
+    """Store the run's rows in one atomic append (``tracelens.appendtables``); None when it has no results."""
     rows = result_rows(run, suite)
     if not rows:
         return None
-    table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
-    d = results_dir(store_root) / f"date={run.started_at.date().isoformat()}"
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"part-{run.run_id}.parquet"
-    from tracelens.evals.suite import writer_lock
+    from tracelens.evals.suite import writer_lock  # held already by a canary migration: taken once per thread
 
-    with writer_lock(store_root), atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-    run.saved = path
-    return path
+    written = append(store_root, "/".join(RESULTS_DIR), pa.Table.from_pylist(rows, schema=RESULT_SCHEMA),
+                     "run_started_at", lock=writer_lock)
+    run.saved = written[0] if written else None
+    return run.saved
 
 
 def load_results(store_root: str | Path, suite: str | None = None, run_ids: Iterable[str] | None = None) -> pl.DataFrame:
     """Every stored result row (optionally of one suite / some runs), as a polars frame with ``RESULT_SCHEMA``."""
-    files = sorted(p for p in results_dir(store_root).glob("date=*/part-*.parquet") if not p.name.startswith("."))
+    t = read(store_root, "/".join(RESULTS_DIR))
     empty = pl.from_arrow(RESULT_SCHEMA.empty_table())
-    if not files:
+    if t is None or not t.num_rows:
         return empty
-    df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    df = pl.concat([empty, pl.from_arrow(t)], how="diagonal_relaxed")
     if suite is not None:
         df = df.filter(pl.col("suite") == suite)
     if run_ids is not None:

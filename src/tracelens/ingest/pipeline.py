@@ -182,7 +182,7 @@ def _prepare(store: Store, options: IngestOptions | None, enricher) -> tuple[Ing
     """The options (with the store's model catalog), enricher and redactor of one ingest run."""
     options = options or IngestOptions()
     if options.model_catalog is None:
-        options = dataclasses.replace(options, model_catalog=load_catalog(getattr(store, "local_root", store.root)))
+        options = dataclasses.replace(options, model_catalog=load_catalog(store.local_root))
     enrich = default_enricher() if enricher is True else (enricher or None)
     redactor = None
     if options.redact_kinds or options.redact_patterns or options.redact_fields:
@@ -217,7 +217,7 @@ def plan_inputs(store: Store, paths: list[str], options: IngestOptions | None = 
     """Expand ``paths`` and sniff each file (see ``Plan``); reads a few bytes of each file, commits nothing."""
     options = options or IngestOptions()
     if options.model_catalog is None:
-        options = dataclasses.replace(options, model_catalog=load_catalog(store.root))
+        options = dataclasses.replace(options, model_catalog=load_catalog(store.local_root))
     done: list[FileResult] = []
     walked: set[str] = set()
     files = expand_paths(paths, walked)

@@ -1,11 +1,9 @@
-"""Replay results on disk: ``<store>/replays/date=YYYY-MM-DD/part-<uuid>.parquet``.
+"""Replay results in the store: the append-only table ``<store>/replays``, by UTC day of ``created_at``.
 
-Each ``write_replays`` call writes one Parquet file per UTC date of the
-results' ``created_at``, first to a hidden temporary name in the same
-directory and then ``os.replace``-d into place, so readers only ever see
-complete files. ``load_replays`` reads every ``part-*.parquet`` (hidden and
-temporary files are ignored) into one polars frame with ``REPLAY_SCHEMA``'s
-columns, optionally filtered to some trace ids; an empty frame when none.
+Each ``write_replays`` call is one atomic append (``tracelens.appendtables``: a Delta Lake commit in a Delta
+store, one Parquet file per day renamed into place in the older layout), so readers only ever see whole
+calls. ``load_replays`` reads the table into one polars frame with ``REPLAY_SCHEMA``'s columns, optionally
+filtered to some trace ids; an empty frame when none.
 Text that came back from the server (response, raw body, error) is scrubbed
 of secrets before it is written (``tracelens.secrets``), like ingested traces.
 
@@ -15,21 +13,16 @@ tables under the same root, and have their own schema.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from tracelens.atomic import atomic_path
+from tracelens.appendtables import append, read
 from tracelens.replay.client import ReplayResult
 from tracelens.secrets import scrub_text
-from tracelens.store import store_lock
 
 REPLAYS_DIR = "replays"
 
@@ -71,28 +64,9 @@ def _table(results: Sequence[ReplayResult]) -> pa.Table:
 
 
 def write_replays(store_path: str | os.PathLike, results: Iterable[ReplayResult]) -> list[Path]:
-    """Append ``results`` to the replays table atomically; returns the files written."""
-    by_day: dict[dt.date, list[ReplayResult]] = defaultdict(list)
-    for r in results:
-        by_day[r.created_at.astimezone(dt.UTC).date()].append(r)
-    written = []
-    with store_lock(store_path):
-        for day, rows in sorted(by_day.items()):
-            d = Path(store_path) / REPLAYS_DIR / f"date={day.isoformat()}"
-            d.mkdir(parents=True, exist_ok=True)
-            dest = d / f"part-{uuid.uuid4().hex}.parquet"
-            with atomic_path(dest) as tmp:
-                pq.write_table(_table(rows), tmp, compression="zstd")
-            written.append(dest)
-    return written
-
-
-def replay_files(store_path: str | os.PathLike) -> list[Path]:
-    """The store's replay Parquet files, sorted (hidden and temporary files left out); [] when there are none."""
-    root = Path(store_path) / REPLAYS_DIR
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.glob("date=*/part-*.parquet") if not p.name.startswith("."))
+    """Append ``results`` to the replays table in one atomic step; returns what was written."""
+    results = list(results)
+    return append(store_path, REPLAYS_DIR, _table(results), "created_at") if results else []
 
 
 def empty_replays() -> pl.DataFrame:
@@ -102,18 +76,14 @@ def empty_replays() -> pl.DataFrame:
 
 def load_replays(store_path: str | os.PathLike, trace_ids: Iterable[str] | None = None) -> pl.DataFrame:
     """All stored replays (optionally only for ``trace_ids``), oldest first."""
-    files = replay_files(store_path)
-    if not files:
+    t = read(store_path, REPLAYS_DIR)
+    if t is None or not t.num_rows:
         return empty_replays()
-    frames = []
-    for f in files:
-        t = pq.read_table(f)
-        # Files written by an older tracelens may lack newer columns: add them as nulls.
-        for fld in REPLAY_SCHEMA:
-            if fld.name not in t.column_names:
-                t = t.append_column(fld.name, pa.nulls(t.num_rows, fld.type))
-        frames.append(pl.from_arrow(t.select(list(COLUMNS)).cast(REPLAY_SCHEMA)))
-    df = pl.concat(frames, how="vertical")
+    # rows written by an older tracelens may lack newer columns: they read as nulls
+    for fld in REPLAY_SCHEMA:
+        if fld.name not in t.column_names:
+            t = t.append_column(fld.name, pa.nulls(t.num_rows, fld.type))
+    df = pl.from_arrow(t.select(list(COLUMNS)).cast(REPLAY_SCHEMA))
     if trace_ids is not None:
         df = df.filter(pl.col("trace_id").is_in(list(trace_ids)))
     return df.sort("created_at")

@@ -53,10 +53,10 @@ def models_in_store(store: str) -> tuple[set[str], dict[str, str]]:
     # The store (pyarrow/polars) only when asked: the server itself needs the standard library alone.
     import polars as pl
 
-    from tracelens.store import Store
+    from tracelens.storeopen import open_store
 
     frame = (
-        Store(store).scan()
+        open_store(store).scan()
         .select("timestamp", "model_requested", "model_returned")
         .collect()
     )

@@ -184,8 +184,10 @@ class TraceLensApp(App):
 
 def make_app(store: Store | str | os.PathLike, config: TuiConfig | None = None, **settings) -> TraceLensApp:
     """Build the app over ``store`` (a Store or its path); ``settings`` are ``TuiConfig`` fields."""
-    if not isinstance(store, Store):
-        store = Store(store)
+    if isinstance(store, str | os.PathLike):
+        from tracelens.storeopen import open_store
+
+        store = open_store(store)
     if config is None:
         config = TuiConfig(**settings)
     elif settings:
