@@ -14,7 +14,7 @@ I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -87,16 +87,28 @@ def counts(sub: pl.DataFrame, flag: str) -> tuple[int, int, int, int]:
     return xb, nb, xc, nc
 
 
-def dater(ctx: DetectorContext, sub: pl.DataFrame, value: pl.Expr):
+def counts_where(df: pl.DataFrame, keep: pl.Expr, flag: str) -> tuple[int, int, int, int]:
+    """:func:`counts` of the rows of ``df`` where ``keep`` holds, without a copy of them."""
+    agg = df.lazy().filter(keep).group_by("_w").agg(pl.col(flag).sum().alias("x"), pl.len().alias("n")).collect()
+    d = {r["_w"]: (int(r["x"] or 0), int(r["n"])) for r in agg.iter_rows(named=True)}
+    xb, nb = d.get(0, (0, 0))
+    xc, nc = d.get(1, (0, 0))
+    return xb, nb, xc, nc
+
+
+def dater(ctx: DetectorContext, sub: pl.DataFrame | Callable[[], pl.DataFrame], value: pl.Expr):
     """Closure that dates a change by a one-change-point scan over both windows in time order.
 
     The new regime is constrained to start in the current window: a step at
     the window boundary is dated at the first current trace, a change in the
-    middle of the current window at the trace where it began.
+    middle of the current window at the trace where it began. ``sub`` may be a
+    function that selects the rows when the date is asked for (only
+    significant findings are dated): a draft then holds no copy of them.
     """
 
     def run():
-        s = sub.select("timestamp", "_w", value.cast(pl.Float64).alias("v")).drop_nulls().sort("timestamp", "_w")
+        rows = sub() if callable(sub) else sub
+        s = rows.select("timestamp", "_w", value.cast(pl.Float64).alias("v")).drop_nulls().sort("timestamp", "_w")
         w = s.get_column("_w").to_numpy()
         first_cur = int(np.argmax(w == 1)) if (w == 1).any() else s.height
         k = changepoint(s.get_column("v").to_numpy(), min_index=first_cur)
