@@ -535,6 +535,9 @@ def profile_child(root: str, out_path: str, sample_cap: int) -> None:
                            for d in dets.DETECTORS)
     drift_mod.run_detectors = timed("analyze: all detectors", dets.run_detectors)
     drift_mod.build_topics = timed("analyze: build_topics", drift_mod.build_topics)
+    for name in ("_prepare", "_derive", "finalise", "variance_table", "_repeats", "_daily_source", "_series",
+                 "_distribution"):
+        setattr(drift_mod, name, timed(f"analyze: {name}", getattr(drift_mod, name)))
     drift_mod.analyze = timed("analyze (total)", drift_mod.analyze)
     wk.evals_section = timed("evals section", wk.evals_section)
     from tracelens.analysis.drift import DriftConfig
