@@ -209,8 +209,10 @@ def load_window_features(store: Store, w: TimeWindow, sample_cap: int) -> Window
             extra.append(pl.col("tool_calls").list.len().cast(pl.Int64).alias("_ntools"))
         lean = part.select(*[c for c in FEATURE_FRAME_COLUMNS if c in part.columns], *extra).hstack(feats)
         rank = part.select(pl.col("trace_id").hash(0).rank("ordinal").alias("_r")).to_series()
-        cands.append(part.select("trace_id", "timestamp", "prompt_text", "response_text")
-                     .with_columns(rank).filter(pl.col("_r") <= sample_cap))
+        # copied out (Arrow's contiguous strings): a filtered string column would keep the whole day's text alive
+        cands.append(pl.from_arrow(part.select("trace_id", "timestamp", "prompt_text", "response_text")
+                                   .with_columns(rank).filter(pl.col("_r") <= sample_cap)
+                                   .to_arrow(compat_level=pl.CompatLevel.oldest())))
         frames.append(lean)
         del part
     if not frames:

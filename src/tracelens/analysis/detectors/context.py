@@ -53,7 +53,8 @@ class DetectorContext:
     has_refusal: bool = False  #: some trace carries a refusal label
     present: Mapping[str, bool] = field(default_factory=dict)  #: text column -> has any value
     det: pl.DataFrame | None = None  #: the columns the deterministic checks read, both windows
-    ref: pl.DataFrame | None = None  #: baseline plus earlier history: what "seen before" means
+    #: what "seen before" means: the distinct values (of ``drift._REF``) of the baseline plus earlier history
+    ref: pl.DataFrame | None = None
     texts: dict[str, dict] = field(default_factory=dict)  #: kind -> hash -> text (system prompts, tools)
     catalog: ModelCatalog | None = None
     last_day: date | None = None  #: the current window's last day (window ends are exclusive)
