@@ -171,6 +171,7 @@ MODELS = (
     ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001", "claude-haiku-4-5", False),
 )
 NEW_SNAPSHOT = "claude-sonnet-4-5-20251119"
+DONE = "BENCH_COMPLETE"  #: written into a pristine store once every slice is in
 
 
 def say(msg: str) -> None:
@@ -238,6 +239,7 @@ def make_store(root: str, n: int, seed: int = 0, chunks: int | None = None, kind
     for i in range(chunks):
         lo, hi = total * i // chunks, total * (i + 1) // chunks
         _write_chunk(root, total, lo, hi, np.random.default_rng([seed, i]), ans_lab, ref_lab, i, sink)
+    (Path(root) / DONE).write_text(f"{n}\n")  # a store cut short (killed writer) is written again, not reused
 
 
 def _write_chunk(root: str, total: int, lo: int, hi: int, rng, ans_lab, ref_lab, part_no: int, sink=None) -> None:
@@ -608,7 +610,8 @@ def main(argv=None) -> int:
     layout = "local" if args.store_kind == "local" else "delta"  # s3: the Delta store, copied into the bucket
     pristine = work / f"pristine-{layout}"
     load = [loadavg()]
-    if not (pristine / "STORE.json").exists():
+    if not (pristine / DONE).exists():
+        shutil.rmtree(pristine, ignore_errors=True)
         say(f"writing a {layout} store of 2 weeks x {args.n:,} traces at {pristine} ...")
         t = time.perf_counter()
         subprocess.run([py, __file__, "--make-store", str(pristine), str(args.n), layout], env=env, check=True)

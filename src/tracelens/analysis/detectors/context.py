@@ -139,7 +139,8 @@ def model_segments(df: pl.DataFrame, min_n: int) -> list[tuple[str, pl.Expr]]:
     tot = df.group_by("_w").agg(pl.len().alias("n"))
     totals = {r["_w"]: r["n"] for r in tot.iter_rows(named=True)}
     for col, prefix in (("_model", "model"), ("_family", "family")):
-        c = df.drop_nulls(col).group_by(col, "_w").agg(pl.len().alias("n")).sort([col, "_w"])
+        # lazy: only the two columns are read (drop_nulls on the frame would copy every column of every row)
+        c = df.lazy().select(col, "_w").drop_nulls(col).group_by(col, "_w").agg(pl.len().alias("n")).sort([col, "_w"]).collect()
         if c.get_column(col).n_unique() < 1:
             continue
         if col == "_model" and df.get_column("_model").drop_nulls().n_unique() < 2:
@@ -151,7 +152,7 @@ def model_segments(df: pl.DataFrame, min_n: int) -> list[tuple[str, pl.Expr]]:
             if rows == totals:
                 continue  # same as the global test
             if col == "_family":
-                n_models = df.filter(pl.col("_family") == name).get_column("_model").n_unique()
+                n_models = df.lazy().filter(pl.col("_family") == name).select(pl.col("_model").n_unique()).collect().item()
                 if n_models < 2:
                     continue
             segs.append((f"{prefix}={name}", pl.col(col) == name))
