@@ -611,7 +611,9 @@ def _analyze(
     refs = [det.lazy().filter(pl.col("_w") == 0).select(_REF)]
     hist = None
     if history is not None and history.height:
-        hist = _derive(_prepare(history, 0), cfg, catalog)
+        # of _derive's columns the history needs only ``_refused`` (the reference reads raw columns, the series
+        # the label): model and family strings for every history row would be a copy of the windows' own
+        hist = _prepare(history, 0).with_columns(_refused_expr().alias("_refused"))
         hist = _with_hash(_with_hash(hist, "system_prompt_hash", "system_prompt"), "tools_hash", "tool_definitions")
         for kind, hcol in (("system_prompt", "system_prompt_hash"), ("tool_definitions", "tools_hash")):
             texts[kind] = {**text_lookup(hist, hcol, kind), **texts[kind]}
