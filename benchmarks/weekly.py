@@ -2,13 +2,20 @@
 
 One command (default: 1,000,000 traces per week, two weeks)::
 
-    PYTHONPATH=src .venv/bin/python benchmarks/weekly.py [--n 1000000] [--keep DIR] [--no-profile]
+    PYTHONPATH=src .venv/bin/python benchmarks/weekly.py [--n 1000000] [--store-kind delta|local|s3] [--keep DIR] [--no-profile]
 
 What it does:
 
 1. writes a store of two ISO weeks (2026-W46, 2026-W47) x N traces straight
-   into the store layout (one Parquet file per day, written with the store's
-   own writer), in a child process: every trace column the ingest pipeline
+   into the store, in a child process: by default (``--store-kind delta``) a
+   Delta Lake store (``tracelens.deltastore``, the format of URL stores), each
+   slice appended to its ``traces`` table partitioned by ``date``, and the job
+   opens it as ``file://DIR``; ``--store-kind local`` writes the local layout
+   (one Parquet file per slice and day, with the store's own writer);
+   ``--store-kind s3`` copies the Delta Lake store into a bucket of a local
+   S3 server (moto, started on 127.0.0.1 as ``tests/s3server.py`` does) before
+   each run and the job opens ``s3://BUCKET/RUN`` (the server's own peak RSS
+   is reported apart). The store holds every trace column the ingest pipeline
    fills for an Anthropic-style log, refusal labels included, computed by the
    refusal detector as ingest computes them (``refusal_version`` is current,
    so the job relabels nothing). Prompts and responses are filled from ~60
@@ -164,6 +171,7 @@ MODELS = (
     ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001", "claude-haiku-4-5", False),
 )
 NEW_SNAPSHOT = "claude-sonnet-4-5-20251119"
+DONE = "BENCH_COMPLETE"  #: written into a pristine store once every slice is in
 
 
 def say(msg: str) -> None:
@@ -206,25 +214,40 @@ def _labels(texts: tuple[str, ...]) -> dict[str, list]:
     return detect_frame(df).select(pl.col("^refusal.*$")).to_dict(as_series=False)
 
 
-def make_store(root: str, n: int, seed: int = 0, chunks: int | None = None) -> None:
-    """Two weeks x ``n`` traces written as day partitions of a new store at ``root``.
+def make_store(root: str, n: int, seed: int = 0, chunks: int | None = None, kind: str = "delta") -> None:
+    """Two weeks x ``n`` traces written as day partitions of a new store at ``root`` (a directory).
 
-    Generated and written in ``chunks`` slices of the time range (default: about 500,000 traces each, one
-    Parquet file per slice and day), so ten million traces a week never sit in memory at once.
+    ``kind``: ``delta`` writes a Delta Lake store (``tracelens.deltastore``; opened as ``file://ROOT``), each
+    slice appended to its ``traces`` table with ``deltalake.write_deltalake``, partitioned by ``date``;
+    ``local`` writes the local layout (one Parquet file per slice and day, with the store's own writer).
+    Generated and written in ``chunks`` slices of the time range (default: about 500,000 traces each), so ten
+    million traces a week never sit in memory at once.
     """
-    from tracelens.store import Store
+    if kind == "delta":
+        from tracelens.deltastore import DeltaStore
 
-    Store(root, create=True)
+        store = DeltaStore(f"file://{Path(root).resolve()}", create=True)
+        sink = (store.table_url("traces"), store.opts)
+    else:
+        from tracelens.store import Store
+
+        Store(root, create=True)
+        sink = None
     total = 2 * n
     chunks = chunks or max(DAYS, -(-total // 500_000))
     ans_lab, ref_lab = _labels(ANSWERS), _labels(REFUSALS)
     for i in range(chunks):
         lo, hi = total * i // chunks, total * (i + 1) // chunks
-        _write_chunk(root, total, lo, hi, np.random.default_rng([seed, i]), ans_lab, ref_lab, i)
+        _write_chunk(root, total, lo, hi, np.random.default_rng([seed, i]), ans_lab, ref_lab, i, sink)
+    (Path(root) / DONE).write_text(f"{n}\n")  # a store cut short (killed writer) is written again, not reused
 
 
-def _write_chunk(root: str, total: int, lo: int, hi: int, rng, ans_lab, ref_lab, part_no: int) -> None:
-    """Traces ``lo..hi-1`` of ``total`` (in time order) written to the store's day partitions."""
+def _write_chunk(root: str, total: int, lo: int, hi: int, rng, ans_lab, ref_lab, part_no: int, sink=None) -> None:
+    """Traces ``lo..hi-1`` of ``total`` (in time order) written to the store's day partitions.
+
+    ``sink``: (table URL, storage options) of a Delta Lake ``traces`` table (one append per slice); None: the
+    local layout's day directories under ``root``.
+    """
     import polars as pl
     import pyarrow as pa
 
@@ -306,6 +329,16 @@ def _write_chunk(root: str, total: int, lo: int, hi: int, rng, ans_lab, ref_lab,
         pl.col("trace_id").alias("content_hash"),
     )
     del table, cols, prompt, response, answer
+    if sink is not None:
+        from deltalake import write_deltalake
+
+        from tracelens.deltastore import with_date
+
+        schema = with_date(TRACE_SCHEMA)
+        tbl = df.with_columns(pl.col("timestamp").dt.date().alias("date")).to_arrow().select(schema.names).cast(schema)
+        del df
+        write_deltalake(sink[0], tbl, mode="append", partition_by=["date"], storage_options=sink[1] or None)
+        return
     for (day,), part in df.group_by(pl.col("timestamp").dt.date(), maintain_order=True):
         tbl = part.to_arrow().select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
         write_parquet_file(tbl, Path(root) / "traces" / f"date={day.isoformat()}" / f"part-bench-{part_no:04d}.parquet",
@@ -332,24 +365,28 @@ def _tree_rss(pid: int, page: int) -> int:
 
 
 def measure(cmd: list[str], env: dict, log: Path | None = None, max_gib: float | None = None,
-            timeout_s: float | None = None) -> dict:
+            timeout_s: float | None = None, side: int | None = None) -> dict:
     """Run ``cmd``; wall time, exit code and peak RSS of its process tree (sampled every 50 ms).
 
     ``max_gib`` / ``timeout_s``: the process is killed once its tree's RSS passes ``max_gib`` or it has run
     ``timeout_s`` (a shared machine must not be pushed into swap or the OOM killer); ``killed`` says why.
+    ``side``: another process (the S3 server) whose peak RSS is sampled too (``side_peak_gib``), not counted
+    in the job's.
     """
     page = os.sysconf("SC_PAGE_SIZE")
     t = time.perf_counter()
     lines: list[tuple[float, str]] = []  # (seconds since start, stderr line): the job's progress messages
     with open(log or os.devnull, "w") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak = [0]
+        peak, side_peak = [0], [0]
         killed: list[str] = []
         stop = threading.Event()
 
         def poll():
             while not stop.is_set():
                 peak[0] = max(peak[0], _tree_rss(proc.pid, page))
+                if side:
+                    side_peak[0] = max(side_peak[0], _tree_rss(side, page))
                 why = ("RSS above {max_gib} GiB" if max_gib and peak[0] > max_gib * 2**30 else
                        "timeout {timeout_s} s" if timeout_s and time.perf_counter() - t > timeout_s else None)
                 if why and not killed:
@@ -373,7 +410,65 @@ def measure(cmd: list[str], env: dict, log: Path | None = None, max_gib: float |
         stop.set()
         th.join()
     return {"wall_s": time.perf_counter() - t, "rc": proc.returncode, "peak_gib": peak[0] / 2**30, "stdout": out,
-            "progress": lines, "killed": killed[0] if killed else None}
+            "progress": lines, "killed": killed[0] if killed else None,
+            "side_peak_gib": side_peak[0] / 2**30}
+
+
+class S3Copies:
+    """A local S3 server (moto, ``tests/s3server.py``) holding a fresh copy of the store for each run.
+
+    ``start(env)`` starts it and points ``env`` (the runs' environment) at it; ``put(pristine, name)`` uploads
+    the Delta Lake store's files under ``s3://BUCKET/name`` (the Delta log names files relative to the table,
+    so the copy is the same store); ``drop(name)`` deletes them. moto is a Python process on the same cores:
+    its CPU time competes with the job's, and its memory is measured apart from the job's process tree.
+    """
+
+    def __init__(self, server, bucket: str):
+        self.server, self.bucket, self.pid = server, bucket, server.proc.pid
+
+    @classmethod
+    def start(cls, env: dict) -> S3Copies:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.s3server import S3Server
+
+        server = S3Server.start()
+        env.update(server.env())
+        os.environ.update(server.env())
+        return cls(server, server.bucket())
+
+    def put(self, pristine: Path, name: str) -> str:
+        from concurrent.futures import ThreadPoolExecutor
+
+        client = self.server.client()
+        files = [f for f in pristine.rglob("*") if f.is_file()]
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(lambda f: client.upload_file(str(f), self.bucket, f"{name}/{f.relative_to(pristine)}"), files))
+        return f"s3://{self.bucket}/{name}"
+
+    def drop(self, name: str) -> None:
+        client = self.server.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{name}/"):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def _copy(pristine: Path, store: Path, kind: str, s3: S3Copies | None) -> str:
+    """A fresh copy of the pristine store for one run; returns what ``--store`` takes (path or URL)."""
+    if s3 is not None:
+        return s3.put(pristine, store.name)
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.copytree(pristine, store)
+    return str(store) if kind == "local" else f"file://{store.resolve()}"
+
+
+def _drop(store: Path, s3: S3Copies | None) -> None:
+    if s3 is not None:
+        s3.drop(store.name)
+    shutil.rmtree(store, ignore_errors=True)
 
 
 BASELINE_CODE = """
@@ -429,7 +524,7 @@ def profile_child(root: str, out_path: str, sample_cap: int) -> None:
     import tracelens.embed.vectors as vec
     import tracelens.enrich.apply as apply
     import tracelens.weekly as wk
-    from tracelens.store import Store
+    from tracelens.deltastore import open_any
 
     rows.append({"stage": "imports", "s": time.perf_counter() - t_start, "rss_gib": rss()})
     wk.load_window_features = timed("read: load_window_features (one window, text features)", wk.load_window_features)
@@ -442,13 +537,16 @@ def profile_child(root: str, out_path: str, sample_cap: int) -> None:
                            for d in dets.DETECTORS)
     drift_mod.run_detectors = timed("analyze: all detectors", dets.run_detectors)
     drift_mod.build_topics = timed("analyze: build_topics", drift_mod.build_topics)
+    for name in ("_prepare", "_derive", "finalise", "variance_table", "_repeats", "_daily_source", "_series",
+                 "_distribution"):
+        setattr(drift_mod, name, timed(f"analyze: {name}", getattr(drift_mod, name)))
     drift_mod.analyze = timed("analyze (total)", drift_mod.analyze)
     wk.evals_section = timed("evals section", wk.evals_section)
     from tracelens.analysis.drift import DriftConfig
     from tracelens.report import render
 
     t = time.perf_counter()
-    run = wk.weekly_run(Store(root), WEEK, config=DriftConfig(alpha=0.05, seed=0), embed=True, sample_cap=sample_cap,
+    run = wk.weekly_run(open_any(root), WEEK, config=DriftConfig(alpha=0.05, seed=0), embed=True, sample_cap=sample_cap,
                         model=None, progress=lambda s: say(f"  weekly: {s}"))
     rows.append({"stage": "weekly_run (total)", "s": time.perf_counter() - t, "rss_gib": rss()})
     t = time.perf_counter()
@@ -474,6 +572,10 @@ def _default_sample_cap() -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="traces per week (default 1,000,000)")
+    ap.add_argument("--store-kind", choices=("delta", "local", "s3"), default="delta",
+                    help="delta (default): a Delta Lake store opened as file://DIR; local: the local layout (one "
+                         "Parquet file per slice and day); s3: the Delta Lake store copied into a bucket of a local "
+                         "S3 server (moto, started on 127.0.0.1) before each run, opened as s3://BUCKET/RUN")
     ap.add_argument("--keep", help="write the stores under this directory and keep them (default: a temp dir)")
     ap.add_argument("--no-profile", action="store_true", help="skip the per-stage profile run")
     ap.add_argument("--repeat", type=int, default=1, help="baseline/candidate pairs (each candidate on a fresh copy)")
@@ -488,13 +590,13 @@ def main(argv=None) -> int:
                     help="stop the profile run once its RSS passes this (GiB): the machine is shared")
     ap.add_argument("--timeout-s", type=float, default=None, help="stop the profile run after this many seconds")
     ap.add_argument("--profile-child", nargs=3, metavar=("STORE", "OUT", "CAP"), help=argparse.SUPPRESS)
-    ap.add_argument("--make-store", nargs=2, metavar=("STORE", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--make-store", nargs=3, metavar=("STORE", "N", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.profile_child:
         profile_child(args.profile_child[0], args.profile_child[1], int(args.profile_child[2]))
         return 0
     if args.make_store:
-        make_store(args.make_store[0], int(args.make_store[1]))
+        make_store(args.make_store[0], int(args.make_store[1]), kind=args.make_store[2])
         return 0
     from tracelens.weekly import ANALYSIS_COLUMNS  # the columns the weekly job reads: the baseline collects these
 
@@ -505,13 +607,16 @@ def main(argv=None) -> int:
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     py = sys.executable
     cap = args.sample_cap or _default_sample_cap()
-    pristine = work / "pristine"
+    layout = "local" if args.store_kind == "local" else "delta"  # s3: the Delta store, copied into the bucket
+    pristine = work / f"pristine-{layout}"
     load = [loadavg()]
-    if not (pristine / "STORE.json").exists():
-        say(f"writing a store of 2 weeks x {args.n:,} traces at {pristine} ...")
+    if not (pristine / DONE).exists():
+        shutil.rmtree(pristine, ignore_errors=True)
+        say(f"writing a {layout} store of 2 weeks x {args.n:,} traces at {pristine} ...")
         t = time.perf_counter()
-        subprocess.run([py, __file__, "--make-store", str(pristine), str(args.n)], env=env, check=True)
+        subprocess.run([py, __file__, "--make-store", str(pristine), str(args.n), layout], env=env, check=True)
         say(f"written in {time.perf_counter() - t:.1f} s")
+    s3 = S3Copies.start(env) if args.store_kind == "s3" else None
     size = sum(f.stat().st_size for f in pristine.rglob("*.parquet"))
     results = []
     try:
@@ -525,14 +630,13 @@ def main(argv=None) -> int:
             for who, src_dir in ((("before", str(Path(args.baseline_src).resolve() / "src")),) if args.baseline_src
                                  else ()) + (("candidate", src),):
                 store = work / f"run-{rep}-{who}"
-                shutil.rmtree(store, ignore_errors=True)
-                shutil.copytree(pristine, store)
+                url = _copy(pristine, store, args.store_kind, s3)
                 report = work / f"report-{rep}-{who}.json"
                 e = dict(env, PYTHONPATH=src_dir)
                 load.append(loadavg())
-                r = measure([py, "-m", "tracelens.cli.main", "weekly", "--store", str(store), "--week", WEEK, "--json",
+                r = measure([py, "-m", "tracelens.cli.main", "weekly", "--store", url, "--week", WEEK, "--json",
                              "-o", str(report), "--fail-on", "never", "--sample-cap", str(cap)], e,
-                            log=work / f"weekly-{rep}-{who}.log")
+                            log=work / f"weekly-{rep}-{who}.log", side=s3.pid if s3 else None)
                 say(f"tracelens weekly ({who}): {r['wall_s']:.1f} s, peak {r['peak_gib']:.2f} GiB, exit {r['rc']}")
                 if r["rc"] != 0:
                     say((work / f"weekly-{rep}-{who}.log").read_text()[-3000:])
@@ -541,17 +645,16 @@ def main(argv=None) -> int:
                 r["significant"] = sorted({f["kind"] for f in findings if f.get("significant")})
                 r["changepoint"] = [f["summary"] for f in findings if f["kind"] == "changepoint"][:3]
                 runs[who] = r
-                shutil.rmtree(store, ignore_errors=True)
+                _drop(store, s3)
             results.append((base, runs["candidate"], runs.get("before")))
         prof = None
         if not args.no_profile:
             store = work / "profile"
-            shutil.rmtree(store, ignore_errors=True)
-            shutil.copytree(pristine, store)
+            url = _copy(pristine, store, args.store_kind, s3)
             out = work / "profile.json"
             load.append(loadavg())
-            pm = measure([py, __file__, "--profile-child", str(store), str(out), str(cap)], env, log=work / "profile.log",
-                         max_gib=args.kill_above_gib, timeout_s=args.timeout_s)
+            pm = measure([py, __file__, "--profile-child", url, str(out), str(cap)], env, log=work / "profile.log",
+                         max_gib=args.kill_above_gib, timeout_s=args.timeout_s, side=s3.pid if s3 else None)
             if pm["rc"] != 0:
                 # the stages it finished are in the log (one line each, with their peak RSS)
                 print(f"profile run stopped after {pm['wall_s']:.1f} s, peak {pm['peak_gib']:.2f} GiB: "
@@ -560,14 +663,18 @@ def main(argv=None) -> int:
                     print(f"    {at:7.1f} s  {line}")
                 return 1
             prof = (pm, json.loads(out.read_text()))
-            shutil.rmtree(store, ignore_errors=True)
+            _drop(store, s3)
     finally:
+        if s3 is not None:
+            s3.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     load.append(loadavg())
     from machine import cpu_model  # benchmarks/machine.py
 
-    print(f"# tracelens weekly benchmark: 2 weeks x {args.n:,} traces, --sample-cap {cap:,}\n")
+    where = {"local": "local store (old layout)", "delta": "Delta Lake store (file://)",
+             "s3": "Delta Lake store on a local S3 server (moto)"}[args.store_kind]
+    print(f"# tracelens weekly benchmark: 2 weeks x {args.n:,} traces, --sample-cap {cap:,}, {where}\n")
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; "
           f"1-min load average during the run: {', '.join(load)}; store {size / 2**20:.0f} MiB of Parquet\n")
     met = None
@@ -587,6 +694,8 @@ def main(argv=None) -> int:
               f"{max(peaks):.2f} GiB ({max(peaks) * 2**30 / 1e9:.2f} GB) -> {'met' if met else 'NOT met'}")
         last = results[-1]
         print(f"significant finding kinds: {', '.join(last[1]['significant'])}")
+        if s3_peak := max((c.get("side_peak_gib", 0) for _, c, _ in results), default=0):
+            print(f"S3 server (moto) peak RSS, apart from the job's: {s3_peak:.2f} GiB")
         if last[2]:
             print(f"significant finding kinds before: {', '.join(last[2]['significant'])}")
         for line in last[1]["changepoint"]:

@@ -143,6 +143,24 @@ FEATURE_FRAME_COLUMNS = tuple(
 )
 
 
+#: string columns with few distinct values (models, apps, versions, labels), rebuilt compactly as they are read
+_REPEATED = ("provider", "model_requested", "model_returned", "model_family", "model_snapshot", "app",
+             "system_prompt_hash", "tools_hash", "stop_reason", "status", "error_type", "service_tier", "refusal")
+
+
+def _compact(s: pl.Series) -> pl.Series:
+    """``s`` (strings with few distinct values) with the same values in new, compact buffers.
+
+    A string column as the Parquet reader returns it, sorted, can hold several times its values' size in
+    buffers (measured: ~250 bytes a row for a 26-character model id): a ten-million-trace window would keep
+    gigabytes for a handful of distinct ids. Rebuilt through a categorical, each row is a 16-byte view into
+    one copy of the distinct values.
+    """
+    if s.dtype != pl.String:
+        return s
+    return s.cast(pl.Categorical).cast(pl.String)
+
+
 @dataclass
 class WindowFeatures:
     """One window read a day at a time: every trace without its text, and the texts the sample can need."""
@@ -191,8 +209,10 @@ def load_window_features(store: Store, w: TimeWindow, sample_cap: int) -> Window
             extra.append(pl.col("tool_calls").list.len().cast(pl.Int64).alias("_ntools"))
         lean = part.select(*[c for c in FEATURE_FRAME_COLUMNS if c in part.columns], *extra).hstack(feats)
         rank = part.select(pl.col("trace_id").hash(0).rank("ordinal").alias("_r")).to_series()
-        cands.append(part.select("trace_id", "timestamp", "prompt_text", "response_text")
-                     .with_columns(rank).filter(pl.col("_r") <= sample_cap))
+        # copied out (Arrow's contiguous strings): a filtered string column would keep the whole day's text alive
+        cands.append(pl.from_arrow(part.select("trace_id", "timestamp", "prompt_text", "response_text")
+                                   .with_columns(rank).filter(pl.col("_r") <= sample_cap)
+                                   .to_arrow(compat_level=pl.CompatLevel.oldest())))
         frames.append(lean)
         del part
     if not frames:
@@ -200,8 +220,26 @@ def load_window_features(store: Store, w: TimeWindow, sample_cap: int) -> Window
         return WindowFeatures(empty, summary, empty.with_columns(
             pl.lit(None, dtype=pl.String).alias("prompt_text"), pl.lit(None, dtype=pl.String).alias("response_text"),
             pl.lit(None, dtype=pl.UInt32).alias("_r")))
-    return WindowFeatures(pl.concat(frames, how="diagonal_relaxed").rechunk(), summary,
+    frame = pl.concat(frames, how="diagonal_relaxed").rechunk()
+    del frames
+    frame = frame.with_columns(_compact(frame.get_column(x)) for x in _REPEATED if x in frame.columns)
+    return WindowFeatures(frame, summary,
                           pl.concat(cands, how="vertical_relaxed"))
+
+
+#: columns kept even when empty: the report's time charts read them from the frames when both windows have them
+_ALWAYS_KEPT = frozenset({"trace_id", "timestamp", "status", "refusal", "model_returned", "model_requested"})
+
+
+def _drop_empty(b: pl.DataFrame, c: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Both frames without the columns that are null in every trace of both windows.
+
+    ``analyze`` reads a missing column as null, so the findings are the same; a column of a ten-million-trace
+    window costs 80 MB and more (e.g. ``top_k``, cache token counts, ``attributes`` where the logs have none).
+    """
+    empty = [x for x in b.columns if x in c.columns and x not in _ALWAYS_KEPT
+             and b.get_column(x).null_count() == b.height and c.get_column(x).null_count() == c.height]
+    return (b.drop(empty), c.drop(empty)) if b.height and c.height else (b, c)
 
 
 @dataclass
@@ -269,7 +307,8 @@ def prepare(
         notes.append("refusal detector not available: refusal findings use stored labels only")
     wb = load_window_features(store, baseline, sample_cap)
     wc = load_window_features(store, current, sample_cap)
-    b, c = wb.frame, wc.frame
+    b, c = _drop_empty(wb.frame, wc.frame)
+    wb.frame = wc.frame = None  # the frames live on in ``prep`` only
     say(f"loaded {b.height:,} baseline and {c.height:,} current traces")
     prep = Prepared(b, c, baseline, current, notes=notes, text_summary=wb.summary.merge(wc.summary))
     hist_start = current.end - dt.timedelta(weeks=8)

@@ -26,12 +26,74 @@ at ``alpha``: the change is theirs.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 
+import polars as pl
+
 from tracelens.analysis.findings import Finding, sort_findings
 from tracelens.analysis.stats import benjamini_hochberg
+
+
+class Scope(AbstractSet):
+    """The trace ids a within-window finding covers, held as a polars string Series; behaves as a frozenset of str.
+
+    A segment of a ten-million-trace window has millions of traces: as a frozenset of Python strings that is
+    gigabytes and seconds to build, while a Series filtered from the frame's ``trace_id`` column shares its
+    string data. ``finalise`` compares scopes and evidence with polars (``scope_ids``); ``in`` and iteration
+    (a frozenset's interface) build the Python set on first use.
+    """
+
+    __slots__ = ("_py", "ids")
+
+    def __init__(self, ids: pl.Series):
+        self.ids = ids.cast(pl.String).unique(maintain_order=True) if ids.is_duplicated().any() else ids.cast(pl.String)
+        self._py: frozenset[str] | None = None
+
+    def __len__(self) -> int:
+        return self.ids.len()
+
+    def __iter__(self):
+        return iter(self.ids.to_list())
+
+    def __contains__(self, t) -> bool:
+        if self._py is None:
+            self._py = frozenset(self.ids.to_list())
+        return t in self._py
+
+    __hash__ = AbstractSet._hash
+
+
+def scope_ids(scope: AbstractSet[str] | Iterable[str]) -> pl.Series:
+    """A scope's trace ids as a polars string Series (for ``is_in`` in the retests)."""
+    if isinstance(scope, Scope):
+        return scope.ids
+    return pl.Series("trace_id", list(scope), dtype=pl.String)
+
+
+def _n_inside(evidence: tuple[str, ...], scope: AbstractSet[str]) -> int:
+    """How many of ``evidence`` lie in ``scope`` (the scope is scanned once, not turned into Python strings)."""
+    if not isinstance(scope, Scope):
+        return sum(1 for t in evidence if t in scope)
+    ev = pl.Series(list(set(evidence)), dtype=pl.String)
+    hit = set(scope.ids.filter(scope.ids.is_in(ev.implode())).to_list())
+    return sum(1 for t in evidence if t in hit)
+
+
+def _proper_subset(a: AbstractSet[str], b: AbstractSet[str]) -> bool:
+    if not isinstance(a, Scope) and not isinstance(b, Scope):
+        return a < b
+    return len(a) < len(b) and bool(scope_ids(a).is_in(scope_ids(b).implode()).all())
+
+
+def _union(scopes: list[AbstractSet[str]]) -> AbstractSet[str]:
+    if not any(isinstance(s, Scope) for s in scopes):
+        return frozenset().union(*scopes)
+    if len(scopes) == 1:
+        return scopes[0]
+    return Scope(pl.concat([scope_ids(s) for s in scopes]).unique(maintain_order=True))
 
 
 @dataclass
@@ -55,7 +117,7 @@ class Draft:
     dater: Callable[[], datetime | None] | None = None
     severity: str | None = None  # deterministic kinds only: overrides DriftConfig.deterministic_severity when changed
     metric: str | None = None  # what is measured, when it is not implied by the kind (see METRIC_OF_KIND)
-    scope: frozenset[str] | None = None  # within-window explainers: the current-window trace ids the finding covers
+    scope: AbstractSet[str] | None = None  # within-window explainers: the current-window trace ids (frozenset or Scope)
     retest: Callable[[frozenset[str]], float] | None = None  # p-value of the same test without these current traces
 
 
@@ -176,15 +238,15 @@ def _fold(rows: list[list], alpha: float) -> None:
         by: list[Draft] = []
         why = "the same traces"
         for e in cands:  # one explainer holding most of the evidence
-            if d.evidence and sum(1 for t in d.evidence if t in e.scope) >= FOLD_SHARE * len(d.evidence):
+            if d.evidence and _n_inside(d.evidence, e.scope) >= FOLD_SHARE * len(d.evidence):
                 by = [e]
                 break
         if not by and d.retest is not None:
             # else: the explainers whose traffic, left out, leaves no significant change (one alone first)
             # in the union, an explainer whose scope lies inside another's adds nothing (a topic of a snapshot)
-            wide = [e for e in cands if not any(o is not e and e.scope < o.scope for o in cands)]
+            wide = [e for e in cands if not any(o is not e and _proper_subset(e.scope, o.scope) for o in cands)]
             for group in [[e] for e in cands] + ([wide] if len(wide) > 1 else []):
-                p = d.retest(frozenset().union(*(e.scope for e in group)))
+                p = d.retest(_union([e.scope for e in group]))
                 if p == p and p >= alpha:
                     by, why = group, f"without their traffic the change is not significant, p={p:.2g}"
                     break

@@ -142,6 +142,11 @@ _DET = (
 )
 
 
+#: columns of the reference (baseline plus earlier history) that the deterministic checks read: sets of values
+_REF = ("model_returned", "model_requested", "app", "system_prompt_hash", "tools_hash", "temperature", "top_p",
+        "max_tokens", "service_tier", "_fp")
+
+
 def _attribute(frame: pl.DataFrame, key: str, alias: str) -> pl.Expr:
     """``attributes.<key>`` as a string column ``alias`` (null where absent or empty).
 
@@ -604,18 +609,25 @@ def _analyze(
         notes.append("Refusal findings skipped: no refusal labels (run the refusal detector over these traces).")
     # what the deterministic variance checks compare with: the baseline plus earlier history
     det = df.select(_DET)  # the deterministic checks read a few columns; filtering all of them would copy GBs
-    ref = det.filter(pl.col("_w") == 0)
+    # they ask of the reference only which values (and value pairs) occurred: its distinct rows, not a copy of
+    # every baseline and history trace
+    refs = [det.lazy().filter(pl.col("_w") == 0).select(_REF)]
     hist = None
     if history is not None and history.height:
-        hist = _derive(_prepare(history, 0), cfg, catalog)
+        # of _derive's columns the history needs only ``_refused`` (the reference reads raw columns, the series
+        # the label): model and family strings for every history row would be a copy of the windows' own
+        hist = _prepare(history, 0).with_columns(_refused_expr().alias("_refused"))
         hist = _with_hash(_with_hash(hist, "system_prompt_hash", "system_prompt"), "tools_hash", "tool_definitions")
         for kind, hcol in (("system_prompt", "system_prompt_hash"), ("tool_definitions", "tools_hash")):
             texts[kind] = {**text_lookup(hist, hcol, kind), **texts[kind]}
         hist = hist.with_columns(
             pl.lit(None, dtype=pl.UInt32).alias("_resp_len"), pl.lit(None, dtype=pl.UInt64).alias("_resp_hash")
         ).drop(_TEXT_COLS)
-        h = hist if cur_start is None else hist.filter(pl.col("timestamp") < cur_start)
-        ref = pl.concat([ref, h.select(_DET)], how="vertical")
+        h = hist.lazy() if cur_start is None else hist.lazy().filter(pl.col("timestamp") < cur_start)
+        refs.append(h.select(_REF))
+        hist = hist.select("timestamp", "_refused")  # what the daily series and trend read of it
+    ref = pl.concat(refs, how="vertical").unique(maintain_order=True).collect()
+    del refs
     ctx.det, ctx.ref = det, ref
     if c.height:
         end = cw.end if cw.end is not None else c.get_column("timestamp").max()

@@ -58,7 +58,7 @@ import polars as pl
 from tracelens.analysis import fmt
 from tracelens.analysis.detectors.context import DetectorContext, seg_phrase
 from tracelens.analysis.detectors.refusal import cmh_split
-from tracelens.analysis.draft import Draft
+from tracelens.analysis.draft import Draft, Scope
 from tracelens.analysis.stats import stratified_rank_test, z_crit
 
 MIN_N = 200  #: traces a snapshot x system-prompt segment needs in the current window to be scanned
@@ -290,7 +290,7 @@ def detect_changepoint(ctx: DetectorContext) -> list[Draft]:
     for m, h, rows in segs:
         seg = f"snapshot={m}" + (f" system_prompt={h[:8]}" if per_snapshot[m] > 1 and h else "")
         seg_drafts: list[Draft] = []
-        seg_ids: frozenset[str] | None = None
+        seg_ids: Scope | None = None
         for name, unit, value, keep in _metrics(rows):
             s = rows.filter(keep.fill_null(False)).with_columns(value.alias("_v")).filter(pl.col("_v").is_finite())
             if s.height < MIN_N:
@@ -309,7 +309,7 @@ def detect_changepoint(ctx: DetectorContext) -> list[Draft]:
             d = _draft(ctx, f"{seg} metric={name}", name, unit, s, sc, codes, scanned=pos.size if sub else None)
             if d is not None:
                 if seg_ids is None or s.height != rows.height:
-                    ids = frozenset(s.get_column("trace_id").cast(pl.String).to_list())
+                    ids = Scope(s.get_column("trace_id"))
                     if s.height == rows.height:
                         seg_ids = ids
                 else:

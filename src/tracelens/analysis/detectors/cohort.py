@@ -35,6 +35,7 @@ most one draft per cohort dimension and metric. Pure: no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ from tracelens.analysis import fmt
 from tracelens.analysis.config import DEFAULT_COHORT_ATTRIBUTES, DEFAULT_COHORT_COLUMNS, DriftConfig
 from tracelens.analysis.detectors.context import DetectorContext, dater, evidence_ids
 from tracelens.analysis.detectors.refusal import _stratum_tables
-from tracelens.analysis.draft import Draft
+from tracelens.analysis.draft import Draft, Scope, scope_ids
 from tracelens.analysis.stats import cmh_test, kitagawa, stratified_rank_test, z_crit
 
 _ATTR = "_attr."
@@ -204,7 +205,9 @@ def _fmt_gap(binary: bool, x: float) -> str:
     return fmt.pp(x) if binary else f"{x:+.2f}"
 
 
-def _draft(ctx, name, col, metric, unit, sub: pl.DataFrame, t: _Test, n_tested: int, others: list[str]) -> Draft:
+def _draft(ctx, name, col, metric, unit, sub: pl.DataFrame, t: _Test, n_tested: int, others: list[str],
+           frame: Callable[[], pl.DataFrame]) -> Draft:
+    """The draft of cohort test ``t``; ``frame()`` selects ``sub`` again for the dating (a draft holds no copy)."""
     label, binary = _METRICS[metric]
     z = z_crit(ctx.cfg.alpha)
     p = min(1.0, t.p * n_tested)
@@ -254,9 +257,9 @@ def _draft(ctx, name, col, metric, unit, sub: pl.DataFrame, t: _Test, n_tested: 
         summary=summary,
         evidence=ev,
         practical=abs(t.effect) >= ctx.thr("cohort_rate" if binary else "cohort"),
-        dater=dater(ctx, coh, value),
+        dater=dater(ctx, lambda: frame().filter(pl.col(col) == t.value), value),
         metric=metric,
-        scope=frozenset(str(x) for x in cur.get_column("trace_id").to_list()),
+        scope=Scope(cur.get_column("trace_id")),
     )
 
 
@@ -287,17 +290,22 @@ def _dimension(ctx: DetectorContext, name: str, col: str) -> tuple[list[Draft], 
         if spec is None:
             continue
         value, keep, unit = spec
-        sub = (
-            ctx.df.lazy()
-            .filter(pl.col(col).is_not_null() & keep.fill_null(False))
-            .select("trace_id", "timestamp", "_w", pl.col(col).cast(pl.String), value.alias("_y"), strata)
-            .filter(pl.col("_y").is_finite())
-            .with_columns(
-                (pl.col("_s").rank("dense") - 1).cast(pl.Int64),
-                pl.col(col).replace_strict(index, default=-1, return_dtype=pl.Int64).alias("_c"),
+
+        def frame(strata=strata, value=value, keep=keep) -> pl.DataFrame:
+            # the metric's rows; selected again when a retest or the dating asks (a draft holds no copy)
+            return (
+                ctx.df.lazy()
+                .filter(pl.col(col).is_not_null() & keep.fill_null(False))
+                .select("trace_id", "timestamp", "_w", pl.col(col).cast(pl.String), value.alias("_y"), strata)
+                .filter(pl.col("_y").is_finite())
+                .with_columns(
+                    (pl.col("_s").rank("dense") - 1).cast(pl.Int64),
+                    pl.col(col).replace_strict(index, default=-1, return_dtype=pl.Int64).alias("_c"),
+                )
+                .collect()
             )
-            .collect()
-        )
+
+        sub = frame()
         data = {}
         for w in (0, 1):
             part = sub.filter(pl.col("_w") == w)
@@ -310,11 +318,13 @@ def _dimension(ctx: DetectorContext, name: str, col: str) -> tuple[list[Draft], 
             continue
         best = min(tests, key=lambda t: (t.p, -abs(t.effect), t.value))
         others = [v for v in alls if v != best.value]
-        d = _draft(ctx, name, col, metric, unit, sub, best, len(tests), others)
+        d = _draft(ctx, name, col, metric, unit, sub, best, len(tests), others, frame)
+        del sub, data
 
-        def retest(ids: frozenset[str], sub=sub, binary=binary, best=best, n=len(tests)) -> float:
+        def retest(ids: frozenset[str], frame=frame, binary=binary, best=best, n=len(tests)) -> float:
             # the same cohort's test with those current-window traces left out (see draft.fold)
-            rest = sub.filter(~((pl.col("_w") == 1) & pl.col("trace_id").cast(pl.String).is_in(list(ids))))
+            sub = frame()
+            rest = sub.filter(~((pl.col("_w") == 1) & pl.col("trace_id").cast(pl.String).is_in(scope_ids(ids).implode())))
             parts = {w: rest.filter(pl.col("_w") == w) for w in (0, 1)}
             data2 = {w: tuple(p.get_column(c).to_numpy() for c in ("_s", "_c", "_y")) for w, p in parts.items() if p.height}
             t = _test(binary, data2, best.value, index[best.value], min_n) if 1 in data2 else None

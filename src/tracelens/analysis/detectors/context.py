@@ -14,7 +14,7 @@ I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -53,7 +53,8 @@ class DetectorContext:
     has_refusal: bool = False  #: some trace carries a refusal label
     present: Mapping[str, bool] = field(default_factory=dict)  #: text column -> has any value
     det: pl.DataFrame | None = None  #: the columns the deterministic checks read, both windows
-    ref: pl.DataFrame | None = None  #: baseline plus earlier history: what "seen before" means
+    #: what "seen before" means: the distinct values (of ``drift._REF``) of the baseline plus earlier history
+    ref: pl.DataFrame | None = None
     texts: dict[str, dict] = field(default_factory=dict)  #: kind -> hash -> text (system prompts, tools)
     catalog: ModelCatalog | None = None
     last_day: date | None = None  #: the current window's last day (window ends are exclusive)
@@ -87,16 +88,28 @@ def counts(sub: pl.DataFrame, flag: str) -> tuple[int, int, int, int]:
     return xb, nb, xc, nc
 
 
-def dater(ctx: DetectorContext, sub: pl.DataFrame, value: pl.Expr):
+def counts_where(df: pl.DataFrame, keep: pl.Expr, flag: str) -> tuple[int, int, int, int]:
+    """:func:`counts` of the rows of ``df`` where ``keep`` holds, without a copy of them."""
+    agg = df.lazy().filter(keep).group_by("_w").agg(pl.col(flag).sum().alias("x"), pl.len().alias("n")).collect()
+    d = {r["_w"]: (int(r["x"] or 0), int(r["n"])) for r in agg.iter_rows(named=True)}
+    xb, nb = d.get(0, (0, 0))
+    xc, nc = d.get(1, (0, 0))
+    return xb, nb, xc, nc
+
+
+def dater(ctx: DetectorContext, sub: pl.DataFrame | Callable[[], pl.DataFrame], value: pl.Expr):
     """Closure that dates a change by a one-change-point scan over both windows in time order.
 
     The new regime is constrained to start in the current window: a step at
     the window boundary is dated at the first current trace, a change in the
-    middle of the current window at the trace where it began.
+    middle of the current window at the trace where it began. ``sub`` may be a
+    function that selects the rows when the date is asked for (only
+    significant findings are dated): a draft then holds no copy of them.
     """
 
     def run():
-        s = sub.select("timestamp", "_w", value.cast(pl.Float64).alias("v")).drop_nulls().sort("timestamp", "_w")
+        rows = sub() if callable(sub) else sub
+        s = rows.select("timestamp", "_w", value.cast(pl.Float64).alias("v")).drop_nulls().sort("timestamp", "_w")
         w = s.get_column("_w").to_numpy()
         first_cur = int(np.argmax(w == 1)) if (w == 1).any() else s.height
         k = changepoint(s.get_column("v").to_numpy(), min_index=first_cur)
@@ -126,7 +139,8 @@ def model_segments(df: pl.DataFrame, min_n: int) -> list[tuple[str, pl.Expr]]:
     tot = df.group_by("_w").agg(pl.len().alias("n"))
     totals = {r["_w"]: r["n"] for r in tot.iter_rows(named=True)}
     for col, prefix in (("_model", "model"), ("_family", "family")):
-        c = df.drop_nulls(col).group_by(col, "_w").agg(pl.len().alias("n")).sort([col, "_w"])
+        # lazy: only the two columns are read (drop_nulls on the frame would copy every column of every row)
+        c = df.lazy().select(col, "_w").drop_nulls(col).group_by(col, "_w").agg(pl.len().alias("n")).sort([col, "_w"]).collect()
         if c.get_column(col).n_unique() < 1:
             continue
         if col == "_model" and df.get_column("_model").drop_nulls().n_unique() < 2:
@@ -138,7 +152,7 @@ def model_segments(df: pl.DataFrame, min_n: int) -> list[tuple[str, pl.Expr]]:
             if rows == totals:
                 continue  # same as the global test
             if col == "_family":
-                n_models = df.filter(pl.col("_family") == name).get_column("_model").n_unique()
+                n_models = df.lazy().filter(pl.col("_family") == name).select(pl.col("_model").n_unique()).collect().item()
                 if n_models < 2:
                     continue
             segs.append((f"{prefix}={name}", pl.col(col) == name))

@@ -35,6 +35,7 @@ of quality to size stays the same) is not a finding:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ from scipy import stats as sps
 
 from tracelens.analysis import fmt
 from tracelens.analysis.detectors.context import BASE, DetectorContext, dater, seg_phrase
-from tracelens.analysis.draft import Draft
+from tracelens.analysis.draft import Draft, Scope
 from tracelens.analysis.stats import kitagawa, stratified_rank_test, z_crit
 
 KIND = "context_length"
@@ -86,7 +87,7 @@ class _Rows:
     bins: np.ndarray
     ctx: np.ndarray  #: context code (family x app x topic)
     size: np.ndarray
-    ids: np.ndarray
+    ids: pl.Series  #: trace ids (a polars Series: millions of Python strings would be gigabytes)
     unit: str
 
 
@@ -133,7 +134,7 @@ def _sized(ctx: DetectorContext) -> _Rows | None:
         bins=bins,
         ctx=x.get_column("_ctx").to_numpy(),
         size=x.get_column("_size").to_numpy(),
-        ids=x.get_column("trace_id").to_numpy(),
+        ids=x.get_column("trace_id").cast(pl.String),
         unit=unit,
     )
 
@@ -244,6 +245,9 @@ def detect_context_length(ctx: DetectorContext) -> list[Draft]:
     rows = _sized(ctx)
     if rows is None:
         return []
+    # the drafts' dating reads the sized rows again (once, the first time a date is asked): holding the frame
+    # until the report is final would keep a copy of every row through the other detectors
+    sized = functools.cache(lambda: _sized(ctx))
     x = rows.frame
     signals = {}
     for metric, flag, label in _SIGNALS:
@@ -256,7 +260,7 @@ def detect_context_length(ctx: DetectorContext) -> list[Draft]:
         in_seg = np.ones(x.height, dtype=bool) if cond is None else x.select(cond.fill_null(False)).to_series().to_numpy()
         where = _long_from(rows, np.flatnonzero(in_seg))
         # the finding's scope: the segment's current-window traces on long inputs (one set for all signals)
-        scope = frozenset(rows.ids[in_seg & rows.w & rows.long].tolist())
+        scope = Scope(rows.ids.filter(pl.Series(in_seg & rows.w & rows.long)))
         for metric, (flag, label, y, ok) in signals.items():
             k = np.flatnonzero(in_seg & ok)
             part = rows.long[k] * 2 + rows.w[k]
@@ -264,11 +268,18 @@ def detect_context_length(ctx: DetectorContext) -> list[Draft]:
                 continue
             did = _binary_did(rows, k, y) if flag else _rank_did(rows, k, y)
             if did is not None:
-                out.append(_draft(ctx, rows, seg, metric, flag, label, where, k, y, did, z, scope))
+                out.append(_draft(ctx, rows, seg, metric, flag, label, where, k, y, did, z, scope, sized))
     return out
 
 
-def _draft(ctx, rows: _Rows, seg, metric, flag, label, where, k, y, did: _Did, z: float, scope) -> Draft:
+def _first(rows: _Rows, pos: np.ndarray, key: np.ndarray, descending: bool, n: int = 20) -> list[str]:
+    """Trace ids of ``pos`` ordered by ``key`` (then by id), the first ``n``."""
+    top = (pl.DataFrame({"k": key, "id": rows.ids.gather(pos)})
+           .sort(["k", "id"], descending=[descending, False]).head(n))
+    return top.get_column("id").to_list()
+
+
+def _draft(ctx, rows: _Rows, seg, metric, flag, label, where, k, y, did: _Did, z: float, scope, sized) -> Draft:
     bl, cl, bs, cs = did.values
     lo, hi = did.effect - z * did.se, did.effect + z * did.se
     p = did.p
@@ -276,12 +287,12 @@ def _draft(ctx, rows: _Rows, seg, metric, flag, label, where, k, y, did: _Did, z
     if flag:
         show, diff, thr = fmt.pct, fmt.pp, ctx.thr(KIND)
         hit = cur_long[y[cur_long] > 0]
-        ev = hit[np.lexsort((rows.ids[hit], -rows.size[hit]))]  # the longest inputs that show it first
+        ev = _first(rows, hit, rows.size[hit], True)  # the longest inputs that show it first
         value = pl.col(flag)
         gap = "gap between long and short inputs"
     else:
         show, diff, thr = fmt.num, lambda d: f"{d:+.2f}", ctx.thr(f"{KIND}_length")
-        ev = cur_long[np.lexsort((rows.ids[cur_long], -y[cur_long] if did.effect > 0 else y[cur_long]))]
+        ev = _first(rows, cur_long, y[cur_long], did.effect > 0)
         value = pl.col("_len").rank()
         gap = "long-minus-short Cliff's delta"
     summary = (
@@ -290,7 +301,7 @@ def _draft(ctx, rows: _Rows, seg, metric, flag, label, where, k, y, did: _Did, z
         f"(95% CI {diff(lo)} to {diff(hi)}; within size bins, app and topic; z-test {fmt.pval(p)})."
     )
     longs = k[rows.long[k]]
-    when = dater(ctx, rows.frame[longs], value)  # dated on the long inputs' traffic
+    when = dater(ctx, lambda: sized().frame[longs], value)  # dated on the long inputs' traffic
     return Draft(
         kind=KIND,
         segment=f"{seg} metric={metric}".lstrip(),  # one finding per signal: the segment names it, as changepoint's
@@ -301,7 +312,7 @@ def _draft(ctx, rows: _Rows, seg, metric, flag, label, where, k, y, did: _Did, z
         ci_high=hi,
         p_value=p,
         summary=summary,
-        evidence=tuple(rows.ids[ev[:20]].tolist()),
+        evidence=tuple(ev),
         practical=abs(did.effect) >= thr,
         dater=when,
         metric=metric,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -18,7 +19,7 @@ import polars as pl
 from tracelens.analysis import fmt
 from tracelens.analysis.detectors.context import BASE, DetectorContext, counts, dater, evidence_ids, seg_phrase
 from tracelens.analysis.detectors.refusal import adjusted_binary
-from tracelens.analysis.draft import Draft
+from tracelens.analysis.draft import Draft, scope_ids
 from tracelens.analysis.stats import (
     chi2_table,
     newcombe_diff,
@@ -31,12 +32,19 @@ from tracelens.analysis.stats import (
 
 def rank_metric(ctx: DetectorContext, kind: str, value: pl.Expr, unit: str, label: str, stratify: bool) -> list[Draft]:
     """Cliff's delta with a (van Elteren or Mann-Whitney) rank test of a continuous metric, globally and per segment."""
-    df = ctx.df.select(*BASE, "_ok", value.cast(pl.Float64).alias("_v"))
-    if ctx.topics.codes is not None and stratify:
-        df = df.with_columns(pl.Series("_t", ctx.topics.codes))
-    else:
-        df = df.with_columns(pl.lit(0, dtype=pl.Int64).alias("_t"))
-    sub = df.filter(pl.col("_ok") & pl.col("_v").is_finite())
+    topical = ctx.topics.codes is not None and stratify
+
+    def rows(cond: pl.Expr | None) -> pl.DataFrame:
+        # a segment's rows; drafts select them again when a retest or the dating asks, rather than hold a copy
+        df = ctx.df.select(*BASE, "_ok", value.cast(pl.Float64).alias("_v"))
+        if topical:
+            df = df.with_columns(pl.Series("_t", ctx.topics.codes))
+        else:
+            df = df.with_columns(pl.lit(0, dtype=pl.Int64).alias("_t"))
+        df = df.filter(pl.col("_ok") & pl.col("_v").is_finite())
+        return df if cond is None else df.filter(cond)
+
+    sub = rows(None)
     out: list[Draft] = []
     segs = [("", None)] + (ctx.segments if kind in ("response_length", "latency") else [])
     for seg, cond in segs:
@@ -55,9 +63,13 @@ def rank_metric(ctx: DetectorContext, kind: str, value: pl.Expr, unit: str, labe
         within = " within prompt clusters" if strata is not None else ""
         ev_sub = s.filter(pl.col("_w") == 1)
         ev = evidence_ids(ev_sub, ["_v", "trace_id"], descending=[rt.delta > 0, False])
+        del s, v, g, strata, ev_sub
 
-        def retest(ids: frozenset[str], s=s, v=v, strata=strata) -> float:
-            keep = ~((s.get_column("_w") == 1) & s.get_column("trace_id").cast(pl.String).is_in(list(ids))).to_numpy()
+        def retest(ids: frozenset[str], cond=cond) -> float:
+            s = rows(cond)
+            v = s.get_column("_v").to_numpy()
+            strata = s.get_column("_t").to_numpy() if topical else None
+            keep = ~((s.get_column("_w") == 1) & s.get_column("trace_id").cast(pl.String).is_in(scope_ids(ids).implode())).to_numpy()
             gk = s.get_column("_w").to_numpy()[keep] == 1
             if gk.sum() < 2 or (~gk).sum() < 2:
                 return float("nan")
@@ -77,11 +89,11 @@ def rank_metric(ctx: DetectorContext, kind: str, value: pl.Expr, unit: str, labe
                     f"Median {label}{seg_phrase(seg)} {fmt.moved(fmt.num(mb), fmt.num(mc), mc > mb, unit=unit)} "
                     f"(x{ratio:.2f}); Cliff's delta{within} {rt.delta:+.2f} "
                     f"(95% CI {max(-1.0, rt.delta - h):+.2f} to {min(1.0, rt.delta + h):+.2f}; "
-                    f"{'van Elteren' if strata is not None else 'Mann-Whitney'} {fmt.pval(rt.p)})."
+                    f"{'van Elteren' if within else 'Mann-Whitney'} {fmt.pval(rt.p)})."
                 ),
                 evidence=ev,
                 practical=abs(rt.delta) >= ctx.thr(kind),
-                dater=dater(ctx, s, pl.col("_v").rank()),
+                dater=dater(ctx, lambda cond=cond: rows(cond), pl.col("_v").rank()),
                 retest=retest,
             )
         )
@@ -123,7 +135,7 @@ def category_shift(ctx: DetectorContext, kind: str, col: str, what: str) -> list
                 summary=f"Share of {what} '{c}' {fmt.moved(fmt.pct(sb[i]), fmt.pct(sc[i]), d > 0)} ({fmt.pp(d)}; {test} {fmt.pval(pc)}).",
                 evidence=evidence_ids(cur.filter(pl.col(col) == c), ["timestamp", "trace_id"], descending=[True, False]),
                 practical=abs(d) >= ctx.thr(f"{kind}_share"),
-                dater=dater(ctx, df, pl.col(col) == c),
+                dater=dater(ctx, lambda: ctx.df.select(*BASE, col).filter(pl.col(col).is_not_null()), pl.col(col) == c),
             )
         )
     mix_c = ", ".join(f"{c} {fmt.pct(sc[i])}" for i, c in enumerate(cats))
@@ -143,9 +155,12 @@ def category_shift(ctx: DetectorContext, kind: str, col: str, what: str) -> list
     return out
 
 
-def binary_simple(ctx: DetectorContext, kind: str, sub: pl.DataFrame, flag: str, what: str, extra=None) -> list[Draft]:
-    """Two-proportion test of a 0/1 flag; ``extra(sub)`` appends a clause to the global summary."""
+def binary_simple(ctx: DetectorContext, kind: str, rows: Callable[[], pl.DataFrame], flag: str, what: str,
+                  extra=None) -> list[Draft]:
+    """Two-proportion test of a 0/1 flag over the frame ``rows()`` selects; ``extra(sub)`` appends a clause to the
+    global summary. The drafts' dating selects the rows again (a draft holds no copy of them)."""
     out = []
+    sub = rows()
     for seg, cond in [("", None)] + (ctx.segments if kind == "error_rate" else []):
         s = sub if cond is None else sub.filter(cond)
         xb, nb, xc, nc = counts(s, flag)
@@ -171,7 +186,7 @@ def binary_simple(ctx: DetectorContext, kind: str, sub: pl.DataFrame, flag: str,
                 ),
                 evidence=evidence_ids(s.filter((pl.col("_w") == 1) & pl.col(flag)), ["timestamp", "trace_id"], descending=[True, False]),
                 practical=abs(d) >= ctx.thr(kind),
-                dater=dater(ctx, s, pl.col(flag)),
+                dater=dater(ctx, lambda cond=cond: rows() if cond is None else rows().filter(cond), pl.col(flag)),
             )
         )
     return out
@@ -255,19 +270,20 @@ def detect_tool_call_rate(ctx: DetectorContext) -> list[Draft]:
             ctx2, "tool_call_rate", "_tool", ctx.topics.codes, mask, "tool-call rate", f"{ctx.topics.source} topics", "."
         )
     keep = sub_df.select(mask.fill_null(False)).to_series()
-    return binary_simple(ctx2, "tool_call_rate", sub_df.select(*BASE, "_tool").filter(keep), "_tool", "Tool-call rate")
+    return binary_simple(ctx2, "tool_call_rate", lambda: sub_df.select(*BASE, "_tool").filter(keep), "_tool",
+                         "Tool-call rate")
 
 
 def detect_error_rate(ctx: DetectorContext) -> list[Draft]:
     """``error_rate``: share of calls that failed, with the commonest error types."""
-    sub = ctx.df.select(*BASE, "_err", "error_type")
-    return binary_simple(ctx, "error_rate", sub, "_err", "Error rate", top_values("error_type"))
+    return binary_simple(ctx, "error_rate", lambda: ctx.df.select(*BASE, "_err", "error_type"), "_err", "Error rate",
+                         top_values("error_type"))
 
 
 def detect_output_corruption(ctx: DetectorContext) -> list[Draft]:
     """``output_corruption``: share of successful responses flagged as corrupted, with the commonest reasons."""
     if not ctx.present.get("response_text") or "_bad" not in ctx.df.columns:
         return []
-    keep = ctx.df.select(pl.col("_ok") & pl.col("_bad").is_not_null()).to_series()
-    sub = ctx.df.select(*BASE, "_bad", "_why").filter(keep)
-    return binary_simple(ctx, "output_corruption", sub, "_bad", "Share of corrupted responses", top_values("_why"))
+    keep = pl.col("_ok") & pl.col("_bad").is_not_null()
+    return binary_simple(ctx, "output_corruption", lambda: ctx.df.select(*BASE, "_bad", "_why", keep.alias("_k"))
+                         .filter("_k").drop("_k"), "_bad", "Share of corrupted responses", top_values("_why"))

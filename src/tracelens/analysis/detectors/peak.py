@@ -57,7 +57,7 @@ from tracelens.analysis import fmt
 from tracelens.analysis.detectors.changepoint import _metrics as step_metrics
 from tracelens.analysis.detectors.context import DetectorContext
 from tracelens.analysis.detectors.refusal import cmh_split
-from tracelens.analysis.draft import Draft
+from tracelens.analysis.draft import Draft, Scope
 from tracelens.analysis.stats import min_attainable_p, stratified_rank_test, z_crit
 
 MIN_N = 150  #: current traces a snapshot x tier segment needs to be tested
@@ -201,7 +201,7 @@ def _draft(ctx: DetectorContext, seg: str, name: str, label: str, sides: list[Si
         evidence=tuple(str(t) for t in s.get_column("trace_id").gather(best.evidence).to_list()),
         practical=abs(best.effect) >= thr,
         metric=name,
-        scope=frozenset(s.get_column("trace_id").cast(pl.String).filter(pl.Series(best.g)).to_list()),
+        scope=Scope(s.get_column("trace_id").cast(pl.String).filter(pl.Series(best.g))),
     )
 
 

@@ -17,8 +17,16 @@ import numpy as np
 import polars as pl
 
 from tracelens.analysis import fmt
-from tracelens.analysis.detectors.context import BASE, DetectorContext, counts, dater, evidence_ids, seg_phrase
-from tracelens.analysis.draft import Draft
+from tracelens.analysis.detectors.context import (
+    BASE,
+    DetectorContext,
+    counts,
+    counts_where,
+    dater,
+    evidence_ids,
+    seg_phrase,
+)
+from tracelens.analysis.draft import Draft, scope_ids
 from tracelens.analysis.stats import (
     cmh_test,
     kitagawa,
@@ -74,21 +82,25 @@ def topic_refusal_segments(ctx: DetectorContext) -> list[tuple[str, pl.Expr]]:
 
 
 def _refusal_rate_drafts(ctx: DetectorContext) -> list[Draft]:
-    r = ctx.df.select(*BASE, "_refused", *(["_topic"] if ctx.topic_segments else [])).filter(
-        pl.col("_refused").is_not_null()
-    )
+    cols = (*BASE, "_refused", *(["_topic"] if ctx.topic_segments else []))
+    labelled = pl.col("_refused").is_not_null()
     out = []
     for seg, cond in [("", None)] + ctx.segments + ctx.topic_segments:
-        sub = r if cond is None else r.filter(cond)
-        xb, nb, xc, nc = counts(sub, "_refused")
+        keep = labelled if cond is None else labelled & cond
+
+        def rows(keep=keep) -> pl.DataFrame:
+            # the segment's rows, selected again when a retest or the dating asks (a draft holds no copy)
+            return ctx.df.lazy().select(cols).filter(keep).collect()
+
+        xb, nb, xc, nc = counts_where(ctx.df, keep, "_refused")
         if nb == 0 or nc == 0:
             continue
         p, test = two_proportion_test(xb, nb, xc, nc)
         d, lo, hi = newcombe_diff(xb, nb, xc, nc, ctx.cfg.alpha)
-        cur_ref = sub.filter((pl.col("_w") == 1) & pl.col("_refused"))
+        cur_ref = ctx.df.lazy().select(cols).filter(keep & (pl.col("_w") == 1) & pl.col("_refused"))
 
-        def retest(ids: frozenset[str], sub=sub) -> float:
-            rest = sub.filter(~((pl.col("_w") == 1) & pl.col("trace_id").cast(pl.String).is_in(list(ids))))
+        def retest(ids: frozenset[str], rows=rows) -> float:
+            rest = rows().filter(~((pl.col("_w") == 1) & pl.col("trace_id").cast(pl.String).is_in(scope_ids(ids).implode())))
             xb, nb, xc, nc = counts(rest, "_refused")
             return two_proportion_test(xb, nb, xc, nc)[0] if nb and nc else float("nan")
 
@@ -110,7 +122,7 @@ def _refusal_rate_drafts(ctx: DetectorContext) -> list[Draft]:
                 ),
                 evidence=evidence_ids(cur_ref, ["timestamp", "trace_id"], descending=[True, False]),
                 practical=abs(d) >= ctx.thr("refusal_rate"),
-                dater=dater(ctx, sub, pl.col("_refused")),
+                dater=dater(ctx, rows, pl.col("_refused")),
                 retest=retest,
             )
         )
@@ -183,7 +195,17 @@ def adjusted_binary(
     out = []
     keep = ctx.df.select((base_mask & pl.col(flag).is_not_null()).fill_null(False)).to_series()
     topical = kind == "refusal_rate_adjusted" and bool(ctx.topic_segments)
-    r = ctx.df.select(*BASE, flag, *(["_topic"] if topical else [])).with_columns(pl.Series("_code", codes_all)).filter(keep)
+    cols = (*BASE, flag, *(["_topic"] if topical else []))
+
+    def rows(cond: pl.Expr | None) -> pl.DataFrame:
+        # a segment's rows; drafts select them again when a retest or the dating asks, rather than hold a copy
+        x = ctx.df.select(cols).with_columns(pl.Series("_code", codes_all)).filter(keep)
+        return x if cond is None else x.filter(cond)
+
+    def arrays(sub: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return sub.get_column("_w").to_numpy(), sub.get_column(flag).cast(pl.Float64).to_numpy()
+
+    r = rows(None)
     segs = [("", None)]
     if kind == "refusal_rate_adjusted":
         segs += ctx.segments + ctx.topic_segments
@@ -192,8 +214,7 @@ def adjusted_binary(
         sub = r if cond is None else r.filter(cond)
         if sub.height == 0:
             continue
-        w = sub.get_column("_w").to_numpy()
-        y = sub.get_column(flag).cast(pl.Float64).to_numpy()
+        w, y = arrays(sub)
         if not (w == 0).any() or not (w == 1).any():
             continue
         res = cmh_split(sub.get_column("_code").to_numpy(), w == 1, y, ctx.cfg.alpha)
@@ -203,11 +224,18 @@ def adjusted_binary(
         ev_rows = res.evidence_rows(w == 1, y)
         ev = tuple(str(t) for t in sub.get_column("trace_id").gather(ev_rows).to_list())
         unmatched = f", {fmt.pp(kg.unmatched)} from strata seen in one window only" if abs(kg.unmatched) >= 5e-4 else ""
-        resid = pl.Series("_res", y - res.pooled[res.codes])
-        dsub = sub.with_columns(resid).filter(pl.Series(res.both[res.codes]))
+        del sub, w, y
 
-        def retest(ids: frozenset[str], sub=sub, w=w, y=y) -> float:
-            keep = ~((w == 1) & sub.get_column("trace_id").cast(pl.String).is_in(list(ids)).to_numpy())
+        def dsub(cond=cond) -> pl.DataFrame:
+            sub = rows(cond)
+            w, y = arrays(sub)
+            res = cmh_split(sub.get_column("_code").to_numpy(), w == 1, y, ctx.cfg.alpha)
+            return sub.with_columns(pl.Series("_res", y - res.pooled[res.codes])).filter(pl.Series(res.both[res.codes]))
+
+        def retest(ids: frozenset[str], cond=cond) -> float:
+            sub = rows(cond)
+            w, y = arrays(sub)
+            keep = ~((w == 1) & sub.get_column("trace_id").cast(pl.String).is_in(scope_ids(ids).implode()).to_numpy())
             if not (w[keep] == 0).any() or not (w[keep] == 1).any():
                 return float("nan")
             return cmh_split(sub.get_column("_code").to_numpy()[keep], w[keep] == 1, y[keep], ctx.cfg.alpha).p
@@ -262,7 +290,7 @@ def _matched(ctx: DetectorContext) -> list[Draft]:
             ev = evidence_ids(pairs.filter(~pl.col("rb") & pl.col("rc")))
 
             def retest(ids: frozenset[str], pairs=pairs) -> float:
-                rest = pairs.filter(~pl.col("trace_id").cast(pl.String).is_in(list(ids)))
+                rest = pairs.filter(~pl.col("trace_id").cast(pl.String).is_in(scope_ids(ids).implode()))
                 nb2 = int((rest.get_column("rb") & ~rest.get_column("rc")).sum())
                 return mcnemar(nb2, int((~rest.get_column("rb") & rest.get_column("rc")).sum()))[0]
 
