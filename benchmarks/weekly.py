@@ -524,7 +524,7 @@ def profile_child(root: str, out_path: str, sample_cap: int) -> None:
     import tracelens.embed.vectors as vec
     import tracelens.enrich.apply as apply
     import tracelens.weekly as wk
-    from tracelens.deltastore import open_any
+    from tracelens.storeopen import open_store
 
     rows.append({"stage": "imports", "s": time.perf_counter() - t_start, "rss_gib": rss()})
     wk.load_window_features = timed("read: load_window_features (one window, text features)", wk.load_window_features)
@@ -546,7 +546,7 @@ def profile_child(root: str, out_path: str, sample_cap: int) -> None:
     from tracelens.report import render
 
     t = time.perf_counter()
-    run = wk.weekly_run(open_any(root), WEEK, config=DriftConfig(alpha=0.05, seed=0), embed=True, sample_cap=sample_cap,
+    run = wk.weekly_run(open_store(root), WEEK, config=DriftConfig(alpha=0.05, seed=0), embed=True, sample_cap=sample_cap,
                         model=None, progress=lambda s: say(f"  weekly: {s}"))
     rows.append({"stage": "weekly_run (total)", "s": time.perf_counter() - t, "rss_gib": rss()})
     t = time.perf_counter()
