@@ -24,16 +24,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.s3server import free_port
+from tests.s3server import ServerProcess, free_port
 from tracelens.objstore import AZURITE_ACCOUNT, AZURITE_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
-class AzuriteServer:
-    port: int
-    proc: subprocess.Popen
+class AzuriteServer(ServerProcess):
     workdir: tempfile.TemporaryDirectory
     containers: list[str] = field(default_factory=list)
 
@@ -98,9 +96,5 @@ class AzuriteServer:
         return name
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().stop()
         self.workdir.cleanup()

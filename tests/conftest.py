@@ -76,6 +76,29 @@ def anthropic_file(tmp_path):
     return make
 
 
+def cli_line(argv: list[str], env: dict[str, str]) -> tuple[int, str, float]:
+    """Run the CLI in a fresh process with ``env`` added: its exit code, stderr and wall time (seconds)."""
+    import subprocess
+    import sys
+    import time
+
+    start = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "tracelens.cli.main", *argv], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src"), **env}, timeout=60)
+    return p.returncode, p.stderr, time.monotonic() - start
+
+
+def without_names(obj, names: tuple[str, ...]):
+    """``obj`` (JSON data) without the fields whose value names a store (its path or URL): what differs between
+    two stores' otherwise equal reports."""
+    if isinstance(obj, dict):
+        return {k: without_names(v, names) for k, v in obj.items()
+                if not (isinstance(v, str) and any(n in v for n in names))}
+    if isinstance(obj, list):
+        return [without_names(v, names) for v in obj]
+    return obj
+
+
 def _stat(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat after the command name (state is [0], ppid [1], start time [19]); None if gone."""
     try:

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
+from tests.s3server import ServerProcess
+
 _LOCK = threading.Lock()
 _BUCKETS: dict[str, dict[str, tuple[bytes, int, float]]] = {}  # bucket -> key -> (data, generation, mtime)
 _UPLOADS: dict[str, dict[int, bytes]] = {}
@@ -270,14 +272,8 @@ def serve(port: int) -> None:
 
 
 @dataclass
-class GCSServer:
-    port: int
-    proc: subprocess.Popen
+class GCSServer(ServerProcess):
     buckets: list[str] = field(default_factory=list)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @classmethod
     def start(cls) -> GCSServer:
@@ -313,14 +309,6 @@ class GCSServer:
         urllib.request.urlopen(req, timeout=5).close()
         self.buckets.append(name)
         return name
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
 
 if __name__ == "__main__":
     serve(int(sys.argv[1]))

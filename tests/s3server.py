@@ -31,14 +31,27 @@ def free_port() -> int:
 
 
 @dataclass
-class S3Server:
+class ServerProcess:
+    """A server the tests started as a child process on 127.0.0.1:``port``."""
+
     port: int
     proc: subprocess.Popen
-    buckets: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@dataclass
+class S3Server(ServerProcess):
+    buckets: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, auth_after: int | None = None) -> S3Server:
@@ -109,14 +122,6 @@ class S3Server:
         self.client().create_bucket(Bucket=name)
         self.buckets.append(name)
         return name
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
 
 class CountingProxy:
     """A TCP proxy on 127.0.0.1 in front of ``upstream`` that records what clients ask for and receive.

@@ -15,13 +15,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import REPO, anthropic_line
+from tests.conftest import REPO, anthropic_line, cli_line, without_names
 from tracelens import objstore
 from tracelens.cli.main import cli
 
@@ -93,14 +92,6 @@ def _json(args: list[str], ok=(0,)) -> dict:
     assert r.exit_code in ok, r.output
     return json.loads(r.stdout)
 
-
-def _without(obj, names: tuple[str, ...]):
-    """``obj`` without the fields whose value names a store (its path or URL)."""
-    if isinstance(obj, dict):
-        return {k: _without(v, names) for k, v in obj.items() if not (isinstance(v, str) and any(n in v for n in names))}
-    if isinstance(obj, list):
-        return [_without(v, names) for v in obj]
-    return obj
 
 
 def _lines(path: Path, ids: range) -> Path:
@@ -190,10 +181,10 @@ def test_store_reads_back_as_the_local_store(cloud, local_reference):
     r = _run(["ingest", "--store", url, "--no-progress", str(logs), str(SAMPLE)])
     assert r.exit_code == 0, r.output
     names = (url, root)
-    assert _without(_json(["stats", "--store", url]), names) == _without(stats, names)
+    assert without_names(_json(["stats", "--store", url]), names) == without_names(stats, names)
     got = _json(["weekly", "--store", url, "--model", "fake"], ok=(0, 1))
     assert got["cluster_shares"], "topic clusters fitted and stored on the bucket"
-    assert _without(got, names) == _without(weekly, names)
+    assert without_names(got, names) == without_names(weekly, names)
     # what the weekly job kept there: the vectors and the cluster model, reused by a second run
     from tracelens import cluster as cl
     from tracelens.embed.vectors import list_models
@@ -201,7 +192,7 @@ def test_store_reads_back_as_the_local_store(cloud, local_reference):
 
     store = open_store(url)
     assert [m["model_id"] for m in list_models(store)] and cl.current_model(store, "fake") is not None
-    assert _without(_json(["weekly", "--store", url, "--model", "fake"], ok=(0, 1)), names) == _without(got, names)
+    assert without_names(_json(["weekly", "--store", url, "--model", "fake"], ok=(0, 1)), names) == without_names(got, names)
     # a second ingest of the same files stores nothing
     again = _json(["ingest", "--store", url, "--no-progress", str(logs), str(SAMPLE)])
     assert again["totals"]["stored"] == 0 and again["totals"]["duplicates"] > 0
@@ -216,7 +207,7 @@ def test_migrate_a_local_store_into_the_bucket(cloud, local_reference):
     tables = {t["table"]: t for t in out["tables"]}
     assert any(t.startswith("embeddings/") and tables[t]["written"] > 0 for t in tables)
     assert tables["clusters"]["written"] == 1 and tables["clusters/CURRENT.json"]["written"] == 1
-    assert _without(_json(["stats", "--store", url]), (url, root)) == _without(stats, (url, root))
+    assert without_names(_json(["stats", "--store", url]), (url, root)) == without_names(stats, (url, root))
     assert all(t["written"] == 0 for t in _json(["store", "migrate", root, url])["tables"])
 
 
@@ -243,12 +234,6 @@ def test_two_writer_processes_with_overlapping_inputs(cloud, tmp_path):
     assert sum(s for s, _ in outs) == 60 and sum(s + d for s, d in outs) == 160
 
 
-def _cli_line(argv: list[str], env: dict[str, str]) -> tuple[int, str, float]:
-    start = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "tracelens.cli.main", *argv], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO / "src"), **env}, timeout=60)
-    return p.returncode, p.stderr, time.monotonic() - start
-
 
 def test_missing_credentials_unreachable_endpoint_missing_bucket_are_one_line(cloud, tmp_path):
     from tests.s3server import free_port
@@ -272,7 +257,7 @@ def test_missing_credentials_unreachable_endpoint_missing_bucket_are_one_line(cl
     cases["does not exist"] = {}
     for expected, env in cases.items():
         bucket = "no-such-bucket" if expected == "does not exist" else cloud.bucket()
-        rc, err, took = _cli_line(["ingest", "--store", f"{cloud.scheme}://{bucket}/s", "--no-progress", str(src)],
+        rc, err, took = cli_line(["ingest", "--store", f"{cloud.scheme}://{bucket}/s", "--no-progress", str(src)],
                                   env)
         assert rc != 0 and any(e in err for e in expected.split("|")), (expected, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import REPO, anthropic_line
+from tests.conftest import REPO, anthropic_line, cli_line
 from tracelens.cli.main import cli
 from tracelens.deltastore import DeltaStore
 from tracelens.ingest.pipeline import ingest
@@ -118,12 +118,6 @@ def test_commands_that_need_a_local_store_say_so_in_one_line(argv, what):
 # ---------------------------------------------------------------------------------------------------- bad input
 
 
-def _cli_line(argv: list[str], env: dict) -> tuple[int, str, float]:
-    start = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "tracelens.cli.main", *argv], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO / "src"), **env}, timeout=60)
-    return p.returncode, p.stderr, time.monotonic() - start
-
 
 def test_missing_credentials_unreachable_endpoint_missing_bucket_fail_fast(s3_env, tmp_path):
     from tests.s3server import free_port
@@ -138,7 +132,7 @@ def test_missing_credentials_unreachable_endpoint_missing_bucket_fail_fast(s3_en
     }
     for expected, env in cases.items():
         bucket = "no-such-bucket" if expected == "does not exist" else s3_env.bucket()
-        rc, err, took = _cli_line(["ingest", "--store", f"s3://{bucket}/s", "--no-progress", str(src)], env)
+        rc, err, took = cli_line(["ingest", "--store", f"s3://{bucket}/s", "--no-progress", str(src)], env)
         assert rc != 0 and expected in err, (expected, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
         assert took < 20
@@ -148,7 +142,7 @@ def test_read_only_bucket_is_one_line():
     from tests.s3server import S3Server
 
     with S3Server.denying("s3:PutObject", "readonly") as (_, env):
-        rc, err, took = _cli_line(["ingest", "--store", "s3://readonly/s", "--no-progress", str(REPO / "sample_logs"
+        rc, err, took = cli_line(["ingest", "--store", "s3://readonly/s", "--no-progress", str(REPO / "sample_logs"
                                                                                                 / "anthropic_log.jsonl")],
                                   env)
         assert rc != 0 and "no write permission" in err and len(err.strip().splitlines()) == 1

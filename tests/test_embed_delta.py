@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import without_names
 from tracelens.cli.main import cli
 from tracelens.embed import models as M
 from tracelens.embed.vectors import DeltaVectorStore, VectorStore, VectorStoreError, list_models
@@ -43,15 +44,6 @@ def _weekly(url: str) -> dict:
     return json.loads(r.stdout)
 
 
-def _without_store(obj, names: tuple[str, ...]):
-    """``obj`` without the fields whose value names the store (its path or URL)."""
-    if isinstance(obj, dict):
-        return {k: _without_store(v, names) for k, v in obj.items()
-                if not (isinstance(v, str) and any(n in v for n in names))}
-    if isinstance(obj, list):
-        return [_without_store(v, names) for v in obj]
-    return obj
-
 
 @pytest.fixture(scope="module")
 def local_weekly(tmp_path_factory):
@@ -75,7 +67,7 @@ def test_weekly_findings_on_url_stores_equal_the_local_store(kind, local_weekly,
     assert {"prompt_mix", "prompt_semantic", "response_semantic"} & kinds, kinds
     assert "prompt_mix" in {f["kind"] for f in want["findings"]}
     assert not any("object-storage" in n for n in got["notes"]), got["notes"]
-    assert _without_store(got, (url, root)) == _without_store(want, (url, root))
+    assert without_names(got, (url, root)) == without_names(want, (url, root))
 
     # what the weekly job persisted: the vectors (a Delta table per model), the cluster model and assignments
     store = open_store(url)
@@ -86,7 +78,7 @@ def test_weekly_findings_on_url_stores_equal_the_local_store(kind, local_weekly,
     assert [m["model_id"] for m in list_models(store)] == [M.MINILM_ID]
     assert [m["id"] for m in cl.list_models(store)] == [cm.id]
     # a second run reuses them: same report, nothing embedded, the same cluster model
-    assert _without_store(_weekly(url), (url, root)) == _without_store(got, (url, root))
+    assert without_names(_weekly(url), (url, root)) == without_names(got, (url, root))
     assert cl.current_model(open_store(url)).id == cm.id
 
 

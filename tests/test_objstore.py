@@ -114,3 +114,15 @@ def test_denied_write_is_one_line(monkeypatch):
         with pytest.raises(ObjectStoreError, match="no write permission") as e:
             objstore.preflight(loc, write=True)
         assert "\n" not in str(e.value)
+
+
+def test_an_unanswered_request_is_unreachable_whatever_digits_its_port_or_duration_hold():
+    from tracelens.objstore import explain, parse
+
+    dead = Exception("Generic MicrosoftAzure error: Error performing list request: http://127.0.0.1:40123/acct "
+                     "in 403.2µs - HTTP error: error sending request")
+    assert ": endpoint unreachable (" in explain(parse("az://c/p"), dead)
+    denied = Exception("Generic S3 error: Client error with status 403 Forbidden: <Error><Code>AccessDenied</Code>"
+                       "</Error>")
+    assert ": access denied (" in explain(parse("s3://b/p"), denied)
+    assert ": credentials rejected (" in explain(parse("s3://b/p"), Exception("status code: 401 Unauthorized"))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import without_names
 from tracelens.cli.main import cli
 from tracelens.storeopen import open_store
 
@@ -27,13 +28,6 @@ def _json(args: list[str], ok=(0,)) -> dict:
     assert r.exit_code in ok, r.output
     return json.loads(r.stdout)
 
-
-def _without(obj, names: tuple[str, ...]):
-    if isinstance(obj, dict):
-        return {k: _without(v, names) for k, v in obj.items() if not (isinstance(v, str) and any(n in v for n in names))}
-    if isinstance(obj, list):
-        return [_without(v, names) for v in obj]
-    return obj
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +99,12 @@ def test_migrate_copies_vectors_and_clusters(kind, embedded_store, tmp_path, req
         for mod in (M, cl):  # cluster.py holds its own reference
             m.setattr(mod, "get_embedder", no_embedder)
         tid = dst.scan().select("trace_id").sort("trace_id").collect()["trace_id"][0]
-        assert _without(_json(["similar", "--like", tid, "--store", new, "--model", MODEL, "--k", "5"]), names) == \
-            _without(want["similar"], names)
-        assert _without(_json(["clusters", "--store", new, "--model", MODEL, "--no-embed", "--weeks", "8"]), names) == \
-            _without(want["clusters"], names)
+        assert without_names(_json(["similar", "--like", tid, "--store", new, "--model", MODEL, "--k", "5"]), names) == \
+            without_names(want["similar"], names)
+        assert without_names(_json(["clusters", "--store", new, "--model", MODEL, "--no-embed", "--weeks", "8"]), names) == \
+            without_names(want["clusters"], names)
     semantic = _json(["similar", "--semantic", "refund charged twice", "--store", new, "--model", MODEL])
-    assert _without(semantic, names) == _without(want["semantic"], names)
+    assert without_names(semantic, names) == without_names(want["semantic"], names)
     embed = _json(["embed", "--store", new, "--model", MODEL, "--no-progress"])
     assert embed["embedded"] == 0
     assert VectorStore(open_store(new), vinfo["model_id"]).count() == vinfo["vectors"]

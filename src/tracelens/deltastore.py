@@ -1,4 +1,5 @@
-"""The trace store on object storage: Delta Lake tables at a URL (``s3://``, ``gs://``, ``az://``, ``file://``).
+"""The trace store as Delta Lake tables: the layout of every new store, in a local directory or at a URL
+(``s3://``, ``gs://``, ``az://``, ``file://``); ``tracelens.storeopen`` decides which class opens a store.
 
 Layout (every table a Delta Lake table, readable by delta-rs, polars ``scan_delta``, Spark, and by pyarrow
 and DuckDB through ``deltalake.DeltaTable(...).to_pyarrow_dataset()``)::
@@ -22,9 +23,11 @@ cache and topic cluster models live here too (``tracelens.embed.vectors``, ``tra
       clusters/<id>/assignments/     _delta_log/ + *.parquet   text_hash, cluster_id, distance; MERGE on text_hash
 
 through ``side_table``, ``create_side_table``, ``insert_absent`` (insert-if-absent, same conflict retries as
-the trace tables) and ``get_object``/``put_object``. What else lives beside the tables in a local store (eval
-suites, canaries, the model catalog override, the collect spool) is not kept here yet: ``local_root`` is None
-and the commands that need it say so in one line.
+the trace tables) and ``get_object``/``put_object`` (``tracelens.storeobjects``: plain files in a local
+directory, obstore at a URL). A store in a local directory also keeps what is not a table beside them (eval
+suites, canary sets, the model catalog override, the collect spool; replays and eval results are Delta tables
+through ``tracelens.appendtables``): ``local_root`` is that directory, None at a bucket URL, where the commands
+that need it say so in one line.
 
 Commits. Object storage has no rename and no lock; a Delta table's version ``N`` exists once its log entry
 ``_delta_log/N.json`` is created, and that creation is a put-if-absent (S3 ``If-None-Match``, GCS and Azure

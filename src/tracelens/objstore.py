@@ -307,20 +307,22 @@ def explain(loc: Location, e: BaseException) -> str:
     """One line for an object-storage failure at ``loc``: the kind of failure, then the library's own words."""
     text = str(e)
     low = text.lower()
-    if "nosuchbucket" in low or "containernotfound" in low or ("404" in low and "bucket" in low):
+    if "nosuchbucket" in low or "containernotfound" in low or (_status(low, "404") and "bucket" in low):
         kind = f"{'container' if loc.family == 'az' else 'bucket'} {loc.bucket!r} does not exist"
+    elif "error sending request" in low or "connection refused" in low or "dns error" in low:
+        # no answer came: whatever else the message holds (a port or a duration may contain 401) is no status
+        kind = "endpoint unreachable"
     elif "token request" in low:  # no credential could be obtained (GCS: the metadata server refused or is absent)
         kind = "credentials unavailable"
     elif ("authenticationfailed" in low or "invalidauthenticationinfo" in low  # Azure: a wrong key or SAS (a 403)
           or "failed to authenticate" in low):
         kind = "credentials rejected"
-    elif "accessdenied" in low or "403" in low or "forbidden" in low or "permission" in low:
+    elif "accessdenied" in low or _status(low, "403") or "forbidden" in low or "permission" in low:
         kind = "access denied"
-    elif ("invalidaccesskeyid" in low or "signaturedoesnotmatch" in low or "401" in low
+    elif ("invalidaccesskeyid" in low or "signaturedoesnotmatch" in low or _status(low, "401")
           or "unauthenticated" in low or "expiredtoken" in low):
         kind = "credentials rejected"
-    elif ("error sending request" in low or "connection refused" in low or "dns error" in low
-          or "timed out" in low or "timeout" in low or "connect" in low):
+    elif "timed out" in low or "timeout" in low or "connect" in low:
         kind = "endpoint unreachable"
     else:
         kind = "request failed"
@@ -328,6 +330,12 @@ def explain(loc: Location, e: BaseException) -> str:
 
 
 _STATUS = re.compile(r"status code: (\d{3}[^:<]*)")
+
+
+def _status(low: str, code: str) -> bool:
+    """Whether ``low`` (an error message, lower-cased) carries the HTTP status ``code`` as a number of its own,
+    not as digits inside a port, a duration or an id."""
+    return re.search(rf"(?<![\d.:]){code}(?![\d.])", low) is not None
 _CODE = re.compile(r"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(r"<Message>([^<\n]+)")
 

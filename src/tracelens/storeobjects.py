@@ -82,27 +82,14 @@ class LocalObjects(Objects):
             os.fsync(f.fileno())
         return tmp
 
-    def put(self, key: str, data: bytes) -> None:
-        """Create or replace ``key`` (a reader sees the old bytes or the new ones)."""
+    def _place(self, key: str, data: bytes, place) -> bool:
+        """Write ``data`` to a temporary file beside ``key``, then ``place(tmp, path)`` it; False when ``place``
+        finds the name taken (``os.link``), True once placed."""
         path = self._path(key)
         tmp = None
         try:
             tmp = self._staged(path, data)
-            os.replace(tmp, path)
-        except OSError as e:
-            raise StoreError(f"{self.root}: writing {key}: {e}") from None
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-
-    def put_if_absent(self, key: str, data: bytes) -> bool:
-        """Create ``key`` unless it exists; True when this call created it."""
-        path = self._path(key)
-        tmp = None
-        try:
-            tmp = self._staged(path, data)
-            os.link(tmp, path)
+            place(tmp, path)
             return True
         except FileExistsError:
             return False
@@ -112,6 +99,14 @@ class LocalObjects(Objects):
             if tmp is not None:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
+
+    def put(self, key: str, data: bytes) -> None:
+        """Create or replace ``key`` (a reader sees the old bytes or the new ones)."""
+        self._place(key, data, os.replace)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` unless it exists; True when this call created it."""
+        return self._place(key, data, os.link)
 
     def list_dirs(self, prefix: str) -> list[str]:
         """The names of the directories directly below ``prefix``, sorted."""
