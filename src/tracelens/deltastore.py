@@ -103,8 +103,6 @@ SCHEMAS = {"traces": TRACE_SCHEMA, "quarantine": QUARANTINE_SCHEMA, EVENTS: EVEN
 KEYS = {"traces": "trace_id", "quarantine": "quarantine_id", EVENTS: "event_id"}
 SECRETS = "_tracelens/secrets"
 MAX_ATTEMPTS = 60  # commits retried on conflict; each retry re-reads the table, so writers always progress
-UNSUPPORTED = ("not available on object-storage (Delta Lake) stores yet: it keeps its files in a local store "
-               "directory")
 
 
 def with_date(schema: pa.Schema) -> pa.Schema:
@@ -311,7 +309,7 @@ class DeltaStore(TraceLookup):
         is collected (one version per collect: never half a commit).
         """
         if table not in SCHEMAS:
-            raise StoreError(f"table {table!r} is {UNSUPPORTED}")
+            raise StoreError(f"{self.url}: no table {table!r} to scan (the trace tables: {', '.join(SCHEMAS)})")
         since_d = since.date() if isinstance(since, dt.datetime) else since
         until_d = until.date() if isinstance(until, dt.datetime) else until
         from polars.io.plugins import register_io_source
