@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tracelens.atomic import atomic_path
-from tracelens.storefiles import StoreError, store_lock
+from tracelens.storefiles import StoreError, one_line, store_lock
 from tracelens.storeopen import DELTA, store_format
 
 
@@ -79,7 +79,7 @@ def _append_delta(path: Path, rows: pa.Table) -> None:
             return
         except Exception as e:  # two first writers raced to create version 0: the loser appends to the winner's
             if attempt == 4:
-                raise StoreError(f"{path}: appending {rows.num_rows} rows: {' '.join(str(e).split())[:300]}") from None
+                raise StoreError(f"{path}: appending {rows.num_rows} rows: {one_line(e)}") from None
             time.sleep(0.05 * (attempt + 1))
 
 
@@ -94,7 +94,7 @@ def read(store_root: str | os.PathLike, name: str) -> pa.Table | None:
         try:
             t = DeltaTable(str(path)).to_pyarrow_table()
         except Exception as e:
-            raise StoreError(f"{path}: {' '.join(str(e).split())[:300]}") from None
+            raise StoreError(f"{path}: {one_line(e)}") from None
         return t.drop_columns(["date"]) if "date" in t.column_names else t
     files = sorted(p for p in path.glob("date=*/part-*.parquet") if not p.name.startswith(".")) if path.is_dir() else []
     if not files:

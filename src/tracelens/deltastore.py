@@ -92,6 +92,7 @@ from tracelens.storefiles import (
     _polars_schema,
     as_utc,
     make_quarantine_row,
+    one_line,
     split_by_day,
 )
 from tracelens.storeobjects import objects_for
@@ -110,9 +111,6 @@ def with_date(schema: pa.Schema) -> pa.Schema:
     return schema.append(pa.field("date", pa.date32()))
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return (text[:300] + " …") if len(text) > 300 else (text or type(e).__name__)
 
 
 class DeltaStore(TraceLookup):
@@ -235,18 +233,23 @@ class DeltaStore(TraceLookup):
         """The URL of ``table``'s Delta table."""
         return self.loc.child(table)
 
-    def table(self, table: str):
-        """The latest snapshot of ``table`` (a ``deltalake.DeltaTable``)."""
+    def _snapshot(self, path: str):
+        """The latest snapshot of the Delta table at ``path`` (loaded once, then brought up to date); delta-rs'
+        errors pass through."""
         from deltalake import DeltaTable
 
+        dt_ = self._tables.get(path)
+        if dt_ is None:
+            dt_ = DeltaTable(self.table_url(path), storage_options=self.opts)
+            self._tables[path] = dt_
+        else:
+            dt_.update_incremental()
+        return dt_
+
+    def table(self, table: str):
+        """The latest snapshot of ``table`` (a ``deltalake.DeltaTable``)."""
         try:
-            dt_ = self._tables.get(table)
-            if dt_ is None:
-                dt_ = DeltaTable(self.table_url(table), storage_options=self.opts)
-                self._tables[table] = dt_
-            else:
-                dt_.update_incremental()
-            return dt_
+            return self._snapshot(table)
         except Exception as e:
             raise self._error(e, f"reading table {table}") from None
 
@@ -254,7 +257,7 @@ class DeltaStore(TraceLookup):
         if isinstance(e, StoreError):
             return e
         if type(e).__name__ == "TableNotFoundError":
-            return StoreError(f"{self.url}: {doing}: the Delta table is missing ({_one_line(e)})")
+            return StoreError(f"{self.url}: {doing}: the Delta table is missing ({one_line(e)})")
         return StoreError(f"{doing}: {objstore.explain(self.loc, e)}")
 
     def _actions(self, table: str) -> pa.Table:
@@ -397,7 +400,7 @@ class DeltaStore(TraceLookup):
             except CommitFailedError as e:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise StoreError(f"{self.url}: {what}: still conflicting after {MAX_ATTEMPTS} attempts "
-                                     f"({_one_line(e)})") from None
+                                     f"({one_line(e)})") from None
                 time.sleep(random.uniform(0.01, 0.05 * min(attempt + 1, 10)))
             except StoreError:
                 raise
@@ -605,17 +608,10 @@ class DeltaStore(TraceLookup):
     def side_table(self, path: str):
         """The latest snapshot of the Delta table at ``path`` below the store (not one of ``TABLES``: vectors,
         cluster assignments), or None when it does not exist yet."""
-        from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
         try:
-            dt_ = self._tables.get(path)
-            if dt_ is None:
-                dt_ = DeltaTable(self.table_url(path), storage_options=self.opts)
-                self._tables[path] = dt_
-            else:
-                dt_.update_incremental()
-            return dt_
+            return self._snapshot(path)
         except TableNotFoundError:
             return None
         except Exception as e:

@@ -28,7 +28,7 @@ import re
 import pyarrow as pa
 
 from tracelens.doctor import DoctorReport, Moved, Problem, TableCount
-from tracelens.storefiles import TABLES
+from tracelens.storefiles import TABLES, one_line
 
 KEYS = {"traces": "trace_id", "quarantine": "quarantine_id", "otlp_events": "event_id"}
 APPEND_TABLES = ("replays", "evals/results")
@@ -49,7 +49,7 @@ def _tables(store) -> list[tuple[str, object]]:
 
 def _words(e: BaseException) -> str:
     """The error's text on one line, without the terminal colours delta-rs puts in its messages."""
-    return " ".join(_ANSI.sub("", str(e)).replace("\u21b3", "").split())[:200]
+    return one_line(_ANSI.sub("", str(e)).replace("\u21b3", ""), 200)
 
 
 def _missing(frag) -> bool:

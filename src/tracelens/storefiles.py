@@ -193,6 +193,15 @@ def _open_lock(path: Path) -> int | None:
         return None
 
 
+def one_line(e: BaseException | str, limit: int = 300) -> str:
+    """An error's text on one line for a message: whitespace collapsed, cut at ``limit`` characters (marked
+    with " …"); the exception's type when it says nothing."""
+    text = " ".join(str(e).split())
+    if len(text) > limit:
+        return text[:limit] + " …"
+    return text or (type(e).__name__ if isinstance(e, BaseException) else "")
+
+
 def discard_if_unused(root: str | Path) -> bool:
     """Remove a store directory that holds nothing but what opening it wrote (marker, locks, empty folders, the
     creation of empty Delta tables).

@@ -94,6 +94,18 @@ def _f32(m: np.ndarray) -> np.ndarray:
     return np.asarray(m, dtype=np.float32)
 
 
+def _picked(hcol: pl.Series, m: np.ndarray, want: pl.Series | None) -> tuple[list[str], np.ndarray] | None:
+    """One chunk of ``iter_chunks``: the rows whose hash is in ``want`` (all when None), None when none is."""
+    if want is not None:
+        mask = hcol.is_in(want)
+        if not mask.any():
+            return None
+        if not mask.all():
+            keep = mask.arg_true().to_numpy()
+            hcol, m = hcol.gather(keep), m[keep]
+    return hcol.to_list(), _f32(m)
+
+
 def on_delta(store) -> bool:
     """True for a Delta Lake store (``tracelens.deltastore``), local or at a URL: its vectors and cluster
     assignments are Delta tables beside the trace tables, not files of the older layout."""
@@ -233,14 +245,9 @@ class VectorStore:
             for off in range(0, n, chunk_rows):
                 hcol = col.slice(off, chunk_rows)
                 m = whole[off:off + chunk_rows] if whole is not None else self._read_rows(path, off, chunk_rows)
-                if want is not None:
-                    mask = hcol.is_in(want)
-                    if not mask.any():
-                        continue
-                    if not mask.all():
-                        keep = mask.arg_true().to_numpy()
-                        hcol, m = hcol.gather(keep), m[keep]
-                yield hcol.to_list(), _f32(m)
+                picked = _picked(hcol, m, want)
+                if picked is not None:
+                    yield picked
 
     # ------------------------------------------------------------------ writing
 
@@ -432,14 +439,9 @@ class DeltaVectorStore(VectorStore):
             whole = self._file_vectors(path)
             for off in range(0, len(col), chunk_rows):
                 hcol, m = col.slice(off, chunk_rows), whole[off:off + chunk_rows]
-                if want is not None:
-                    mask = hcol.is_in(want)
-                    if not mask.any():
-                        continue
-                    if not mask.all():
-                        keep = mask.arg_true().to_numpy()
-                        hcol, m = hcol.gather(keep), m[keep]
-                yield hcol.to_list(), _f32(m)
+                picked = _picked(hcol, m, want)
+                if picked is not None:
+                    yield picked
 
     def append(self, hashes: Sequence[str], vectors: np.ndarray, exact: bool = False) -> int:
         """Store vectors for ``hashes`` in one Delta commit; hashes already stored are skipped (a MERGE that
